@@ -1,0 +1,64 @@
+"""The `apel` command. Each area registers its own sub-commands from its own module:
+roster/users (app.cli_roster), vision (attendance.cli_vision), reports and audit
+(attendance.cli_reports), live cameras (media.cli_camera)."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Apel: virtual roll-call and attendance.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations up to REVISION (default head) on APEL_DATABASE_URL (default SQLite in APEL_DATA_DIR)."""
+    from attendance.migrate import upgrade
+
+    from .settings import get_settings
+
+    s = get_settings()
+    s.ensure_dirs()
+    upgrade(s.db_url, revision)
+    typer.echo(f"database at {revision}: {s.db_url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default APEL_HOST, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default APEL_PORT, 8000)."),
+    demo: bool = typer.Option(False, "--demo", help="Seed demo offices, users and staff on an empty database."),
+) -> None:
+    """Run the web service (API, pages, live media)."""
+    import uvicorn
+
+    from .main import create_app
+    from .settings import get_settings
+
+    s = get_settings()
+    application = create_app(s)
+    if demo:
+        from .demo import seed_demo
+
+        seed_demo(application)
+    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info")
+
+
+def _register_all() -> None:
+    from attendance import cli_reports, cli_vision
+    from media import cli_camera
+
+    from . import cli_roster
+
+    for module in (cli_roster, cli_vision, cli_reports, cli_camera):
+        module.register(app)
+
+
+def main() -> None:
+    _register_all()
+    app()
+
+
+if __name__ == "__main__":
+    main()

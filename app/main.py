@@ -1,0 +1,54 @@
+"""App factory. Every resource (engine, sessions, background services) is created per app instance,
+so tests can build as many isolated apps as they like."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from attendance.db import make_engine, make_session_factory
+from attendance.migrate import upgrade
+
+from .settings import Settings, get_settings
+
+log = logging.getLogger("apel")
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    if migrate:
+        upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in app.state.startup_hooks:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(app.state.shutdown_hooks):
+                await hook(app)
+            engine.dispose()
+
+    app = FastAPI(title="Apel", version="0.1.0", lifespan=lifespan,
+                  description="Virtual roll-call and attendance for Indonesian government offices.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+
+    from .routes import all_routers
+
+    for router in all_routers():
+        app.include_router(router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

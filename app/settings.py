@@ -1,0 +1,78 @@
+"""Configuration from the environment (prefix APEL_), with defaults that are safe on one machine:
+no variable set means SQLite in ./apel-data, demo data optional, evidence keeping off."""
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="APEL_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("apel-data"), description="Where the SQLite file, keys and (optional) photos live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite in data_dir.")
+    secret_key: str | None = Field(None, description="Session signing key; generated and kept in data_dir if unset.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    language: Literal["id", "en"] = "id"
+    default_timezone: str = "Asia/Makassar"
+
+    # Uploads and enrolment
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Per image file.")
+    max_zip_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    max_zip_files: int = Field(5000, ge=1)
+    max_image_pixels: int = Field(40_000_000, ge=10_000)
+    min_face_px: int = Field(80, ge=20, description="Smallest face width accepted for an enrolment photo.")
+    keep_enrolment_photos: bool = Field(False, description="UU PDP: photos are not kept unless asked.")
+
+    # Evidence (face crops of unknown / low-confidence faces for HR review)
+    keep_evidence: bool = False
+    evidence_retention_days: int = Field(30, ge=1, le=3650)
+
+    # Vision
+    recognizer: Literal["dlib", "onnx"] = "dlib"
+    onnx_model_path: Path | None = None
+    vision_workers: int = Field(1, ge=1, le=64)
+
+    # Live media
+    ice_servers: list[str] = Field(default_factory=list, description='e.g. ["stun:stun.example:3478"]')
+    turn_username: str | None = None
+    turn_password: str | None = None
+    office_token_ttl_minutes: int = Field(240, ge=1)
+
+    session_max_age_s: int = Field(12 * 3600, ge=60)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'apel.db'}"
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def session_secret(self) -> str:
+        """Stable across restarts (sessions survive a restart) without asking the admin for one."""
+        if self.secret_key:
+            return self.secret_key
+        self.ensure_dirs()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

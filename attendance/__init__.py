@@ -1,0 +1,1 @@
+"""The attendance domain: models, roster and enrolment, vision, rules, services, reports."""

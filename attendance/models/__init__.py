@@ -1,0 +1,7 @@
+"""All ORM models; importing this registers every table on Base.metadata (Alembic needs that)."""
+from .audit import AuditEntry
+from .base import Base, UTCDateTime, utcnow
+from .roster import Employee, FaceTemplate, Office
+from .users import Role, User
+
+__all__ = ["AuditEntry", "Base", "Employee", "FaceTemplate", "Office", "Role", "User", "UTCDateTime", "utcnow"]

@@ -1,0 +1,66 @@
+"""Offices (OPD), employees and their face templates: the roster the vision pipeline matches against."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+
+
+class Office(Base):
+    __tablename__ = "offices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Makassar")
+    # Camera geometry for distancing: horizontal field of view of the office camera, and the
+    # minimum distance between people that the office enforces.
+    camera_hfov_deg: Mapped[float] = mapped_column(Float, default=70.0)
+    min_distance_m: Mapped[float] = mapped_column(Float, default=1.0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    employees: Mapped[list[Employee]] = relationship(back_populates="office")
+
+
+class Employee(Base):
+    __tablename__ = "employees"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nip: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="RESTRICT"), index=True)
+    position: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    office: Mapped[Office] = relationship(back_populates="employees")
+    templates: Mapped[list[FaceTemplate]] = relationship(
+        back_populates="employee", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class FaceTemplate(Base):
+    """A face embedding. The photo itself is not kept unless settings.keep_enrolment_photos."""
+
+    __tablename__ = "face_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    backend: Mapped[str] = mapped_column(String(32), default="dlib-128")
+    # float32 little-endian bytes; dimension is len/4 (128 for dlib).
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    # photo: enrolled from an uploaded photo; masked: synthetic masked variant of a photo;
+    # sighting: a face from the office camera that HR confirmed.
+    kind: Mapped[str] = mapped_column(String(16), default="photo")
+    source_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    quality: Mapped[float] = mapped_column(Float, default=0.0)
+    photo_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    employee: Mapped[Employee] = relationship(back_populates="templates")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
 from attendance.db import make_engine, make_session_factory
 from attendance.migrate import upgrade
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.session_factory = make_session_factory(engine)
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
+
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(), session_cookie="apel_session",
+                       max_age=settings.session_max_age_s, same_site="lax", https_only=False)
 
     from .routes import all_routers
 

@@ -1,7 +1,11 @@
 """All ORM models; importing this registers every table on Base.metadata (Alembic needs that)."""
+from .assembly import (Assembly, AssemblyKind, AssemblyOffice, AssemblyStatus, AttendanceRecord, AttendanceStatus,
+                       Correction, ReviewItem, RuleSet, SightingTrack)
 from .audit import AuditEntry
 from .base import Base, UTCDateTime, utcnow
 from .roster import Employee, FaceTemplate, Office
 from .users import Role, User
 
-__all__ = ["AuditEntry", "Base", "Employee", "FaceTemplate", "Office", "Role", "User", "UTCDateTime", "utcnow"]
+__all__ = ["Assembly", "AssemblyKind", "AssemblyOffice", "AssemblyStatus", "AttendanceRecord", "AttendanceStatus",
+           "Correction", "ReviewItem", "RuleSet", "SightingTrack",
+           "AuditEntry", "Base", "Employee", "FaceTemplate", "Office", "Role", "User", "UTCDateTime", "utcnow"]

@@ -1,0 +1,162 @@
+"""The office-feed tap: reads every decoded frame of an office track (so aiortc never buffers), keeps the
+latest one for the leader's mosaic, and hands a sample of them (at a configurable rate) to a FrameSink.
+
+Why read every frame: aiortc's remote track queues decoded frames without bound if nobody consumes them;
+a tap that only woke up at the sample rate would make latency and memory grow with the apel's length."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from .interfaces import FrameSink, SampledFrame
+
+log = logging.getLogger("apel.media.tap")
+
+
+class DropOldestQueue:
+    """A bounded FrameSink: when full, the oldest frame is dropped, so the newest always gets in and
+    the consumer never works on stale video. Thread-safe (the consumer may be a thread)."""
+
+    def __init__(self, maxsize: int = 2) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be >= 1")
+        self._items: deque[SampledFrame] = deque()
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+        self.put_count = 0
+        self.dropped = 0
+
+    def put(self, frame: SampledFrame) -> None:
+        with self._lock:
+            if len(self._items) >= self._maxsize:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(frame)
+            self.put_count += 1
+
+    def get_nowait(self) -> SampledFrame | None:
+        with self._lock:
+            return self._items.popleft() if self._items else None
+
+    def drain(self) -> list[SampledFrame]:
+        with self._lock:
+            items = list(self._items)
+            self._items.clear()
+            return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class PerStreamLatestSink:
+    """A FrameSink that keeps at most `depth` frames per stream (drop-oldest per stream), so one busy
+    office can never push another office's frames out."""
+
+    def __init__(self, depth: int = 1) -> None:
+        self._depth = depth
+        self._queues: dict[str, DropOldestQueue] = {}
+        self._lock = threading.Lock()
+
+    def put(self, frame: SampledFrame) -> None:
+        with self._lock:
+            q = self._queues.get(frame.stream_key)
+            if q is None:
+                q = self._queues[frame.stream_key] = DropOldestQueue(self._depth)
+        q.put(frame)
+
+    def take(self, stream_key: str) -> SampledFrame | None:
+        q = self._queues.get(stream_key)
+        return q.get_nowait() if q else None
+
+    def peek_keys(self) -> list[str]:
+        with self._lock:
+            return [k for k, q in self._queues.items() if len(q)]
+
+    def dropped(self, stream_key: str) -> int:
+        q = self._queues.get(stream_key)
+        return q.dropped if q else 0
+
+    def forget(self, stream_key: str) -> None:
+        with self._lock:
+            self._queues.pop(stream_key, None)
+
+
+@dataclass
+class TapStats:
+    frames_in: int = 0
+    frames_sampled: int = 0
+    first_frame_at: float | None = None   # monotonic
+    last_frame_at: float | None = None    # monotonic
+    max_gap_s: float = 0.0                # longest time without a frame since the first one
+    width: int = 0
+    height: int = 0
+
+
+class FrameTap:
+    """Consumes one office video track until it ends or `stop()` is called."""
+
+    def __init__(self, stream_key: str, track: MediaStreamTrack, sink: FrameSink, *, sample_fps: float = 5.0) -> None:
+        self.stream_key = stream_key
+        self.track = track
+        self.sink = sink
+        self.sample_interval = 1.0 / sample_fps if sample_fps > 0 else float("inf")
+        self.stats = TapStats()
+        self.latest: av.VideoFrame | None = None
+        self.first_frame = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next_sample_at = 0.0
+        self._seq = 0
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                frame = await self.track.recv()
+                self._on_frame(frame)
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+        except Exception:  # a broken frame must not take the server down; the peer gets closed instead
+            log.exception("tap %s failed", self.stream_key)
+
+    def _on_frame(self, frame: av.VideoFrame) -> None:
+        now = time.monotonic()
+        st = self.stats
+        if st.last_frame_at is not None:
+            st.max_gap_s = max(st.max_gap_s, now - st.last_frame_at)
+        else:
+            st.first_frame_at = now
+            self.first_frame.set()
+        st.last_frame_at = now
+        st.frames_in += 1
+        st.width, st.height = frame.width, frame.height
+        self.latest = frame
+        if now >= self._next_sample_at:
+            # Schedule from `now`, not from the previous slot: after a stall we do not burst.
+            self._next_sample_at = now + self.sample_interval
+            self._seq += 1
+            st.frames_sampled += 1
+            bgr = frame.to_ndarray(format="bgr24")
+            self.sink.put(SampledFrame(self.stream_key, bgr, time.time(), self._seq))
+
+    def seconds_since_frame(self) -> float | None:
+        if self.stats.last_frame_at is None:
+            return None
+        return time.monotonic() - self.stats.last_frame_at
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

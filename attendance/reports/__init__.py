@@ -1,0 +1,84 @@
+"""Attendance reports: the per-apel report (laporan apel) and the monthly recap (rekap kehadiran),
+as data (for the API and pages) and as signed exports (CSV, XLSX, PDF).
+
+`export_apel` / `export_recap` are what the CLI and the HTTP routes call: compute, build the
+translated document, render, sign, and write an audit entry naming the file's SHA-256, all in the
+caller's session (the caller commits)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from attendance import audit
+from attendance.exports import FORMATS, SignedExport, render_signed
+from attendance.models import Office
+from attendance.signing import Signer
+
+from .apel import ApelReport, Figures, OfficeRow, PersonRow, apel_people, apel_report, get_assembly
+from .common import ReportError
+from .recap import MonthlyRecap, month_bounds, monthly_recap
+
+LANGS = ("id", "en")
+
+
+def _check(fmt: str, lang: str) -> None:
+    if fmt not in FORMATS:
+        raise ReportError("bad_input", f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if lang not in LANGS:
+        raise ReportError("bad_input", f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
+
+
+def _record_export(session: Session, exp: SignedExport, *, actor: str, what: str, params: dict) -> None:
+    audit.record(session, actor=actor, action="report.export", entity="report", entity_id=exp.sig["document_id"],
+                 after={"report": what, **params, "filename": exp.filename, "sha256": exp.sig["sha256"],
+                        "size": exp.sig["size"], "key_fingerprint": exp.sig["key_fingerprint"]})
+
+
+def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, signer: Signer, actor: str,
+                tz: str = "Asia/Makassar", office_ids: list[int] | None = None, detail: bool = True) -> SignedExport:
+    from .documents import apel_document
+
+    _check(fmt, lang)
+    report = apel_report(session, assembly_id, office_ids)
+    people = {o.office_id: apel_people(session, assembly_id, o.office_id)[1] for o in report.offices} if detail else None
+    doc = apel_document(session, report, lang, tz=tz, people=people)
+    suffix = f"-{report.offices[0].code}" if len(report.offices) == 1 and office_ids is not None else ""
+    exp = render_signed(doc, fmt, signer, basename=f"laporan-apel-{assembly_id}{suffix}-{lang}")
+    _record_export(session, exp, actor=actor, what="apel",
+                   params={"assembly_id": assembly_id, "office_ids": office_ids, "format": fmt, "lang": lang})
+    return exp
+
+
+def export_recap(session: Session, month: str, *, fmt: str, lang: str, signer: Signer, actor: str,
+                 tz: str = "Asia/Makassar", office_ids: list[int] | None = None,
+                 with_employees: bool = True) -> SignedExport:
+    from .documents import recap_document
+
+    _check(fmt, lang)
+    recap = monthly_recap(session, month, tz=tz, office_ids=office_ids, with_employees=with_employees)
+    label = None
+    suffix = ""
+    if office_ids is not None and len(office_ids) == 1:
+        office = session.get(Office, office_ids[0])
+        if office is not None:
+            label, suffix = f"{office.code} {office.name}", f"-{office.code}"
+    doc = recap_document(session, recap, lang, office_label=label)
+    exp = render_signed(doc, fmt, signer, basename=f"rekap-{month}{suffix}-{lang}")
+    _record_export(session, exp, actor=actor, what="recap",
+                   params={"month": month, "office_ids": office_ids, "format": fmt, "lang": lang})
+    return exp
+
+
+def write_export(exp: SignedExport, out: Path) -> Path:
+    """Write the file and its `.sig` next to it; returns the .sig path."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(exp.data)
+    sig_path = out.with_name(out.name + ".sig")
+    sig_path.write_bytes(exp.sig_data)
+    return sig_path
+
+
+__all__ = ["ApelReport", "Figures", "MonthlyRecap", "OfficeRow", "PersonRow", "ReportError",
+           "apel_people", "apel_report", "export_apel", "export_recap", "get_assembly", "month_bounds",
+           "monthly_recap", "write_export"]

@@ -1,8 +1,198 @@
-"""Sub-commands of `apel` for this area (filled in by the issue that owns it)."""
+"""`apel user ...`, `apel office ...` and `apel enroll FOLDER`: the roster from the command line.
+
+Changes made here are audited with the actor `cli:<login name>` (the operating-system user)."""
 from __future__ import annotations
 
+import getpass
+import sys
+from pathlib import Path
+
 import typer
+
+user_app = typer.Typer(help="User accounts (admin, hr, leader, operator, observer).", no_args_is_help=True)
+office_app = typer.Typer(help="Offices (OPD).", no_args_is_help=True)
+
+
+def _session():  # noqa: ANN202
+    """A session on the configured database, migrated to head first."""
+    from attendance.db import make_engine, make_session_factory
+    from attendance.migrate import upgrade
+
+    from .settings import get_settings
+
+    s = get_settings()
+    s.ensure_dirs()
+    upgrade(s.db_url)
+    engine = make_engine(s.db_url)
+    return s, engine, make_session_factory(engine)
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "cli"
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@user_app.command("create")
+def user_create(
+    username: str = typer.Argument(..., help="Login name (letters, digits, . _ -)."),
+    role: str = typer.Option(..., "--role", help="admin | hr | leader | operator | observer"),
+    office: str = typer.Option(None, "--office", help="Office code; required for operators."),
+    full_name: str = typer.Option(None, "--name", help="Full name shown in the pages."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+) -> None:
+    """Create a user. The password is asked twice (or read from stdin with --password-stdin)."""
+    from attendance.roster import RosterError, create_user, office_by_code
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _, engine, factory = _session()
+    try:
+        with factory() as db:
+            office_id = office_by_code(db, office).id if office else None
+            user = create_user(db, actor=_actor(), username=username, password=password, role=role,
+                               office_id=office_id, full_name=full_name)
+            db.commit()
+            typer.echo(f"created user {user.username} (role {user.role}{', office ' + office.upper() if office else ''})")
+    except RosterError as exc:
+        _fail(exc.message)
+    finally:
+        engine.dispose()
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List user accounts."""
+    from attendance.models import Office
+    from attendance.roster import list_users
+
+    _, engine, factory = _session()
+    with factory() as db:
+        codes = {o.id: o.code for o in db.query(Office)}
+        for u in list_users(db):
+            typer.echo(f"{u.username:<20} {u.role:<9} {codes.get(u.office_id, '-'):<14} "
+                       f"{'active' if u.active else 'inactive':<8} {u.full_name or ''}")
+    engine.dispose()
+
+
+@office_app.command("create")
+def office_create(
+    code: str = typer.Argument(..., help="Short code, e.g. DISKOMINFOS."),
+    name: str = typer.Argument(..., help="Full name of the office."),
+    timezone: str = typer.Option("Asia/Makassar", help="IANA zone: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)."),
+) -> None:
+    """Create an office (OPD)."""
+    from attendance.roster import RosterError, create_office
+
+    _, engine, factory = _session()
+    try:
+        with factory() as db:
+            office = create_office(db, actor=_actor(), code=code, name=name, timezone=timezone)
+            db.commit()
+            typer.echo(f"created office {office.code} ({office.timezone})")
+    except RosterError as exc:
+        _fail(exc.message)
+    finally:
+        engine.dispose()
+
+
+@office_app.command("list")
+def office_list() -> None:
+    """List offices."""
+    from attendance.roster import list_offices
+
+    _, engine, factory = _session()
+    with factory() as db:
+        for o in list_offices(db):
+            typer.echo(f"{o.code:<16} {o.timezone:<14} {'active' if o.active else 'inactive':<8} {o.name}")
+    engine.dispose()
+
+
+def enroll(
+    folder: Path = typer.Argument(..., exists=True, file_okay=False, readable=True,
+                                  help="One subfolder per person, named <NIP> or <NIP>_<Name>, holding their photos."),
+    office: str = typer.Option(None, "--office", help="Office code for people not yet registered (their name comes from the folder)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every photo, write nothing."),
+) -> None:
+    """Enrol face photos from a folder; reports each photo as accepted or rejected with the reason.
+
+    Each accepted photo becomes a face template; a rejected photo changes nothing. A person whose
+    NIP is not registered is created when --office is given and the folder carries a name."""
+    from attendance.enrolment import (
+        PhotoLimits,
+        analyse_photo,
+        check_not_duplicate,
+        scan_folder,
+        store_templates,
+        write_pending,
+    )
+    from attendance.roster import RosterError, create_employee, employee_by_nip, office_by_code
+
+    settings, engine, factory = _session()
+    limits = PhotoLimits.from_settings(settings)
+    keep_dir = settings.data_dir if settings.keep_enrolment_photos else None
+    accepted = rejected = 0
+    people = scan_folder(folder)
+    if not people:
+        _fail(f"no subfolders in {folder} (expected one folder per person, named by NIP)")
+    try:
+        with factory() as db:
+            office_id = office_by_code(db, office).id if office else None
+            for person in people:
+                label = person.folder.name
+                if person.error:
+                    typer.secho(f"{label}: skipped: {person.error}", fg=typer.colors.YELLOW)
+                    rejected += len(person.photos)
+                    continue
+                emp = employee_by_nip(db, person.nip)
+                if emp is None:
+                    if office_id is None or not person.name:
+                        typer.secho(f"{label}: skipped: NIP {person.nip} is not registered "
+                                    "(give --office and name the folder <NIP>_<Name> to create it)",
+                                    fg=typer.colors.YELLOW)
+                        rejected += len(person.photos)
+                        continue
+                    emp = create_employee(db, actor=_actor(), nip=person.nip, name=person.name, office_id=office_id)
+                    typer.echo(f"{label}: created employee {emp.nip} {emp.name}")
+                for path in person.photos:
+                    data = path.read_bytes()
+                    photo = analyse_photo(data, limits, path.name)
+                    try:
+                        if not photo.ok:
+                            raise RosterError(photo.error_code or "rejected", photo.error_message or "rejected")
+                        check_not_duplicate(db, photo, emp)
+                        _, pending = store_templates(db, emp, photo, actor=_actor(), keep_dir=keep_dir, data=data)
+                        if not dry_run:
+                            db.commit()
+                            write_pending(pending)
+                        accepted += 1
+                        typer.secho(f"{label}/{path.name}: accepted (quality {photo.quality:.2f})", fg=typer.colors.GREEN)
+                    except RosterError as exc:
+                        rejected += 1
+                        typer.secho(f"{label}/{path.name}: rejected: {exc.code}: {exc.message}", fg=typer.colors.RED)
+                if dry_run:
+                    db.rollback()
+                else:
+                    db.commit()
+    except RosterError as exc:
+        _fail(exc.message)
+    finally:
+        engine.dispose()
+    typer.echo(f"{accepted} photo(s) accepted, {rejected} rejected{' (dry run: nothing written)' if dry_run else ''}")
+    if rejected and not accepted:
+        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root `apel` app."""
+    app.add_typer(user_app, name="user")
+    app.add_typer(office_app, name="office")
+    app.command("enroll")(enroll)

@@ -7,5 +7,9 @@ from fastapi import APIRouter
 def all_routers() -> list[APIRouter]:
     """Imported lazily so `apel --help` stays fast."""
     from . import health
+    from . import live
+    from . import auth, employees, enrolment, offices, pages_roster, privacy, users
 
-    return [health.router]
+    return [health.router, live.router,
+            auth.router, offices.router, employees.router, enrolment.router, privacy.router, users.router,
+            pages_roster.router]

@@ -1,0 +1,85 @@
+"""Offices (OPD) over the API. Everyone logged in may read (operators only their own office);
+HR and admins change them."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, Field
+
+from app.deps import CurrentUser, DbSession, HrUser, ensure_office_access
+from attendance.models import Role
+from attendance.roster import (
+    RosterError,
+    create_office,
+    delete_office,
+    get_office,
+    list_offices,
+    office_dict,
+    update_office,
+)
+
+from .roster_common import http_error
+
+router = APIRouter(prefix="/api/v1/offices", tags=["offices"])
+
+
+class OfficeIn(BaseModel):
+    code: str = Field(min_length=1, max_length=32, examples=["DISKOMINFOS"])
+    name: str = Field(min_length=1, max_length=200, examples=["Dinas Komunikasi, Informatika dan Statistik"])
+    timezone: str = Field("Asia/Makassar", max_length=64)
+    camera_hfov_deg: float | None = None
+    min_distance_m: float | None = None
+
+
+class OfficePatch(BaseModel):
+    name: str | None = Field(None, max_length=200)
+    timezone: str | None = Field(None, max_length=64)
+    camera_hfov_deg: float | None = None
+    min_distance_m: float | None = None
+    active: bool | None = None
+
+
+@router.get("")
+def offices(user: CurrentUser, db: DbSession, active: bool | None = None) -> list[dict]:
+    only = user.office_id if user.role == Role.operator.value else None
+    if user.role == Role.operator.value and only is None:
+        return []
+    return [office_dict(o) for o in list_offices(db, only_id=only, active=active)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create(body: OfficeIn, request: Request, user: HrUser, db: DbSession) -> dict:
+    try:
+        office = create_office(db, actor=user, **body.model_dump())
+    except RosterError as exc:
+        raise http_error(request, exc) from None
+    db.commit()
+    return office_dict(office)
+
+
+@router.get("/{office_id}")
+def read(office_id: int, request: Request, user: CurrentUser, db: DbSession) -> dict:
+    ensure_office_access(user, office_id)
+    try:
+        return office_dict(get_office(db, office_id))
+    except RosterError as exc:
+        raise http_error(request, exc) from None
+
+
+@router.patch("/{office_id}")
+def patch(office_id: int, body: OfficePatch, request: Request, user: HrUser, db: DbSession) -> dict:
+    try:
+        office = update_office(db, office_id, actor=user, **body.model_dump(exclude_unset=True))
+    except RosterError as exc:
+        raise http_error(request, exc) from None
+    db.commit()
+    return office_dict(office)
+
+
+@router.delete("/{office_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete(office_id: int, request: Request, user: HrUser, db: DbSession) -> Response:
+    try:
+        delete_office(db, office_id, actor=user)
+    except RosterError as exc:
+        raise http_error(request, exc) from None
+    db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -46,7 +46,7 @@ class EncodedTrack(MediaStreamTrack):
         self.packets_dropped = 0
 
     def _offer(self, packet: av.Packet) -> None:
-        if self._needs_keyframe:
+        if self._needs_keyframe and isinstance(packet, av.Packet):
             if not packet.is_keyframe:
                 return
             self._needs_keyframe = False
@@ -55,7 +55,7 @@ class EncodedTrack(MediaStreamTrack):
             # whole backlog and resume at the next keyframe.
             self.packets_dropped += len(self._queue)
             self._queue.clear()
-            if self.kind == "video":
+            if self.kind == "video" and isinstance(packet, av.Packet):
                 self._needs_keyframe = True
                 self._owner.request_keyframe()
                 return
@@ -202,7 +202,7 @@ class SharedEncoder:
             self.encode_seconds += time.perf_counter() - t0
             self.frames_encoded += 1
             for packet in packets:
-                if packet.is_keyframe:
+                if isinstance(packet, av.Packet) and packet.is_keyframe:
                     self.keyframes += 1
                     self._last_keyframe_at = time.monotonic()
                 for sub in list(self._subs):
@@ -315,3 +315,17 @@ class SlateTrack(MediaStreamTrack):
             await asyncio.sleep(self._next - now)
         self._next = max(now, self._next) + self._interval
         return av.VideoFrame.from_ndarray(self._img, format="bgr24")
+
+
+class RawFrameFanout(SharedVideoEncoder):
+    """The baseline aiortc gives by default (what MediaRelay does): every receiver gets the decoded
+    frames and its own RTCRtpSender encodes them. Kept for comparison (`MediaConfig.shared_encoding`)."""
+
+    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[av.Packet]:
+        assert isinstance(frame, av.VideoFrame)
+        pts = int(time.monotonic() * 90000)
+        if pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        frame.pts, frame.time_base = pts, VIDEO_CLOCK
+        return [frame]  # type: ignore[list-item]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .broadcast import SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
+from .broadcast import RawFrameFanout, SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
 from .interfaces import FrameSink, NoOverlays, OverlaySource
 from .mosaic import MosaicTrack, Tile
 from .sampling import FrameTap
@@ -37,6 +37,7 @@ class MediaConfig:
     mosaic_bitrate: int = 1_200_000
     frozen_after_s: float = 2.0          # an office with no frame for this long is shown as frozen
     connect_timeout_s: float = 30.0      # a peer that never connects is dropped
+    shared_encoding: bool = True         # False: aiortc's default, one encoder per office (baseline)
 
 
 def ice_servers_from_urls(urls: list[str], username: str | None = None, credential: str | None = None) -> list[RTCIceServer]:
@@ -88,8 +89,8 @@ class Room:
         self.server = server
         self.room_id = room_id
         cfg = server.config
-        self.leader_video = SharedVideoEncoder(idle_source=SlateTrack("Apel: waiting for the leader"),
-                                               bitrate=cfg.leader_bitrate)
+        fanout = SharedVideoEncoder if cfg.shared_encoding else RawFrameFanout
+        self.leader_video = fanout(idle_source=SlateTrack("Apel: waiting for the leader"), bitrate=cfg.leader_bitrate)
         self.leader_audio = SharedAudioEncoder()
         self.mosaic = SharedVideoEncoder(MosaicTrack(self.tiles, server.overlays, size=cfg.mosaic_size,
                                                      fps=cfg.mosaic_fps),

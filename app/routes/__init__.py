@@ -9,7 +9,9 @@ def all_routers() -> list[APIRouter]:
     from . import health
     from . import live
     from . import auth, employees, enrolment, offices, pages_roster, privacy, users
+    from . import pages_reports, reports, verify
 
     return [health.router, live.router,
             auth.router, offices.router, employees.router, enrolment.router, privacy.router, users.router,
-            pages_roster.router]
+            pages_roster.router,
+            reports.router, verify.router, pages_reports.router]

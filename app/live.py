@@ -1,0 +1,458 @@
+"""Live apel glue: the media server, the vision worker pool and the attendance services, joined.
+
+    office track --FrameTap--> PerStreamLatestSink --bridge--> VisionWorkerPool.submit
+    VisionWorkerPool.poll_results --bridge--> overlays (leader mosaic)
+                                        \\--> writer task --thread--> record_sightings --> live events (SSE)
+
+Nothing here may block the event loop: the pool's submit/poll never block, database work runs in
+threads, and a single writer keeps each track's sightings in time order (record_sightings needs that).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from media.interfaces import Overlay, OverlayBox, SampledFrame, StaticOverlays
+from media.sampling import PerStreamLatestSink
+from media.server import MediaConfig, MediaServer, ice_servers_from_urls
+
+from .settings import Settings
+
+log = logging.getLogger("apel.live")
+
+ROLLCALL_MIN_INTERVAL_S = 0.5
+GREEN, RED, ORANGE, GREY = (60, 200, 60), (40, 40, 230), (0, 165, 255), (170, 170, 170)
+
+
+class LiveError(Exception):
+    """Refused join or request; `status` is the HTTP status the route answers with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class StreamInfo:
+    stream_key: str
+    assembly_id: int
+    office_id: int
+    assembly_office_id: int
+    office_code: str
+    track_prefix: str
+    names: dict[str, str]
+    joined_at: float                      # monotonic, at the HTTP join
+    first_result_at: float | None = None  # monotonic, first analysed frame back from vision
+    results: int = 0
+    submitted: int = 0
+    not_submitted: int = 0                # sampled frames replaced by a newer one before a worker was free
+
+
+@dataclass
+class EventHub:
+    """Per-assembly subscribers (SSE connections), each a small queue that drops its oldest event."""
+
+    subscribers: dict[int, set[asyncio.Queue]] = field(default_factory=lambda: defaultdict(set))
+
+    def subscribe(self, assembly_id: int) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(maxsize=20)
+        self.subscribers[assembly_id].add(q)
+        return q
+
+    def unsubscribe(self, assembly_id: int, q: asyncio.Queue) -> None:
+        self.subscribers[assembly_id].discard(q)
+
+    def publish(self, assembly_id: int, event: dict) -> None:
+        for q in list(self.subscribers.get(assembly_id, ())):
+            if q.full():
+                try:
+                    q.get_nowait()
+                except asyncio.QueueEmpty:
+                    pass
+            q.put_nowait(event)
+
+
+def roster_for_office(session, office_id: int, recognizer: str) -> tuple[list[Any], dict[str, str]]:
+    """RosterPerson list (contract 2) and id -> name for overlays, from the office's active staff."""
+    from attendance.models import Employee, FaceTemplate
+    from attendance.vision import RosterPerson
+
+    rows = session.execute(
+        select(Employee.id, Employee.name, FaceTemplate.embedding, FaceTemplate.kind, FaceTemplate.backend)
+        .join(FaceTemplate, FaceTemplate.employee_id == Employee.id)
+        .where(Employee.office_id == office_id, Employee.active.is_(True))
+        .order_by(Employee.id, FaceTemplate.id)).all()
+    by_emp: dict[int, tuple[str, list[np.ndarray], list[str]]] = {}
+    for emp_id, name, emb, kind, backend in rows:
+        if (recognizer == "dlib") != (backend == "dlib-128"):
+            continue
+        entry = by_emp.setdefault(emp_id, (name, [], []))
+        entry[1].append(np.frombuffer(emb, dtype="<f4"))
+        entry[2].append(kind)
+    roster = [RosterPerson(person_id=str(emp_id), embeddings=np.stack(embs).astype(np.float32), kinds=tuple(kinds))
+              for emp_id, (_, embs, kinds) in by_emp.items()]
+    names = {str(emp_id): name for emp_id, (name, _, _) in by_emp.items()}
+    return roster, names
+
+
+def sightings_from_result(info: StreamInfo, result: Any) -> list[Any]:
+    """Contract 2 FrameResult -> contract 3 Sightings (one per face; unknown faces included)."""
+    from attendance.services.sightings import Sighting
+
+    in_violation = {i for i, j, _ in result.violations} | {j for i, j, _ in result.violations}
+    at = datetime.fromtimestamp(result.t_s, timezone.utc)
+    out = []
+    for i, face in enumerate(result.faces):
+        out.append(Sighting(
+            employee_id=int(face.person_id) if face.person_id is not None else None,
+            track_key=f"{info.track_prefix}-{face.track_id}",
+            at=at,
+            confidence=float(min(1.0, max(0.0, face.confidence))),
+            mask=bool(face.mask),
+            distancing_violation=i in in_violation,
+        ))
+    return out
+
+
+def overlay_from_result(info: StreamInfo, result: Any, frame_size: tuple[int, int] | None) -> Overlay:
+    boxes = []
+    in_violation = {i for i, j, _ in result.violations} | {j for i, j, _ in result.violations}
+    for i, face in enumerate(result.faces):
+        name = info.names.get(face.person_id, face.person_id) if face.person_id else "?"
+        label = f"{name}{' [mask]' if face.mask else ''}"
+        color = RED if i in in_violation else (GREEN if face.person_id else GREY)
+        if face.person_id and not face.mask:
+            color = ORANGE if i not in in_violation else RED
+        boxes.append(OverlayBox(tuple(int(v) for v in face.box), label, color))
+    lines = []
+    for i, j, d in result.violations:
+        if i < len(result.faces) and j < len(result.faces):
+            a, b = result.faces[i].box, result.faces[j].box
+            lines.append(((a[0] + a[2] // 2, a[1] + a[3] // 2), (b[0] + b[2] // 2, b[1] + b[3] // 2), RED))
+    known = sum(1 for f in result.faces if f.person_id)
+    return Overlay(boxes=boxes, lines=lines, caption=f"{known}/{len(result.faces)} recognised",
+                   frame_size=frame_size)
+
+
+class LiveService:
+    """Owns the media server, the worker pool and the bridge between them, for one app instance."""
+
+    def __init__(self, app: FastAPI, settings: Settings, *, pool: Any | None = None,
+                 media_config: MediaConfig | None = None) -> None:
+        self.app = app
+        self.settings = settings
+        self.session_factory = app.state.session_factory
+        self.boot = secrets.token_hex(3)
+        self.sink = PerStreamLatestSink(depth=1)
+        self.overlays = StaticOverlays()
+        self.events = EventHub()
+        cfg = media_config or MediaConfig()
+        cfg.ice_servers = ice_servers_from_urls(settings.ice_servers, settings.turn_username, settings.turn_password)
+        self.media = MediaServer(self.sink, self.overlays, cfg, on_event=self._on_media_event)
+        self._pool = pool
+        self.streams: dict[str, StreamInfo] = {}
+        self._pending: dict[str, SampledFrame] = {}
+        self._frame_sizes: dict[str, tuple[int, int]] = {}
+        self._joins: dict[str, int] = defaultdict(int)
+        self._write_queue: asyncio.Queue[tuple[StreamInfo, list[Any]]] = asyncio.Queue()
+        self._last_rollcall: dict[int, float] = {}
+        self._rollcall_due: set[int] = set()
+        self._tasks: list[asyncio.Task] = []
+        self.sightings_written = 0
+        self.write_errors = 0
+
+    # -- lifecycle
+    @property
+    def pool(self) -> Any:
+        if self._pool is None:
+            from attendance.vision import VisionWorkerPool
+
+            self._pool = VisionWorkerPool(workers=self.settings.vision_workers)
+            self._pool.start()
+        return self._pool
+
+    async def start(self) -> None:
+        await asyncio.to_thread(lambda: self.pool)   # spawn the workers off the loop
+        self._tasks = [asyncio.ensure_future(self._bridge()), asyncio.ensure_future(self._writer()),
+                       asyncio.ensure_future(self._housekeeping())]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.media.close()
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.close)
+
+    # -- joins
+    def _db(self, fn, *args, **kwargs):
+        def run():
+            with self.session_factory() as session:
+                return fn(session, *args, **kwargs)
+        return asyncio.to_thread(run)
+
+    async def join_office(self, office_code: str, token: str, sdp: object, type_: object) -> dict:
+        t0 = time.monotonic()
+
+        from attendance.models import Office
+        from attendance.services.assemblies import verify_office_token
+
+        def verify(session):
+            ao = verify_office_token(session, office_code, token)
+            if ao is None:
+                return None
+            office = session.get(Office, ao.office_id)
+            roster, names = roster_for_office(session, ao.office_id, self.settings.recognizer)
+            return (ao.id, ao.assembly_id, ao.office_id, office.code, office.name, office.camera_hfov_deg,
+                    office.min_distance_m, roster, names)
+
+        found = await self._db(verify)
+        if found is None:
+            raise LiveError(401, "bad_token",
+                            "the office code or token is wrong, the token has expired, or the apel is not open")
+        ao_id, assembly_id, office_id, code, name, hfov, min_dist, roster, names = found
+        stream_key = f"{assembly_id}/{code}"
+        self._joins[stream_key] += 1
+        from attendance.vision import PipelineConfig
+
+        self.pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist))
+        info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
+                          track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,
+                          joined_at=t0)
+        self.streams[stream_key] = info
+        answer, peer = await self.media.join_office(str(assembly_id), code, sdp, type_, label=f"{code} {name}")
+        from attendance.services.assemblies import mark_office_joined
+
+        await self._db(lambda s: mark_office_joined(s, ao_id))
+        self._rollcall_due.add(assembly_id)
+        return {"sdp": answer.sdp, "type": answer.type, "assembly_id": assembly_id, "office": code,
+                "peer_id": peer.id, "roster_size": len(roster)}
+
+    async def _open_assembly(self, assembly_id: int) -> None:
+        from attendance.models import Assembly, AssemblyStatus
+
+        def status(session):
+            a = session.get(Assembly, assembly_id)
+            return None if a is None else a.status
+        st = await self._db(status)
+        if st is None:
+            raise LiveError(404, "no_such_apel", f"apel {assembly_id} does not exist")
+        if st != AssemblyStatus.open.value:
+            raise LiveError(409, "apel_not_open", f"apel {assembly_id} is {st}; start it first")
+
+    async def join_leader(self, assembly_id: int, sdp: object, type_: object) -> dict:
+        await self._open_assembly(assembly_id)
+        answer, peer = await self.media.join_leader(str(assembly_id), sdp, type_)
+        return {"sdp": answer.sdp, "type": answer.type, "assembly_id": assembly_id, "peer_id": peer.id}
+
+    async def join_observer(self, assembly_id: int, sdp: object, type_: object) -> dict:
+        await self._open_assembly(assembly_id)
+        answer, peer = await self.media.join_observer(str(assembly_id), sdp, type_)
+        return {"sdp": answer.sdp, "type": answer.type, "assembly_id": assembly_id, "peer_id": peer.id}
+
+    async def rollcall(self, assembly_id: int) -> dict:
+        from attendance.services.sightings import live_rollcall
+
+        data = await self._db(live_rollcall, assembly_id)
+        data["media"] = self.media_status(assembly_id)
+        return data
+
+    def media_status(self, assembly_id: int) -> dict | None:
+        room = self.media.rooms.get(str(assembly_id))
+        if room is None:
+            return None
+        status = room.status()
+        for office in status["offices"]:
+            info = self.streams.get(room.stream_key(office["office"]))
+            if info is not None:
+                office["analysed_frames"] = info.results
+                office["join_to_first_analysis_s"] = (round(info.first_result_at - info.joined_at, 3)
+                                                      if info.first_result_at else None)
+        return status
+
+    # -- events from media (on the loop)
+    def _on_media_event(self, event: dict) -> None:
+        if event["type"] == "office_left" and not event.get("rejoining"):
+            info = self.streams.get(event["stream"])
+            if info is not None:
+                from attendance.services.assemblies import mark_office_left
+
+                asyncio.ensure_future(self._db(lambda s: mark_office_left(s, info.assembly_office_id)))
+                self._pending.pop(info.stream_key, None)
+                self.overlays.set(info.stream_key, None)
+        try:
+            assembly_id = int(event.get("room", ""))
+        except ValueError:
+            return
+        self.events.publish(assembly_id, {"event": "media", "data": event})
+        self._rollcall_due.add(assembly_id)
+
+    # -- the bridge: sampled frames to the pool, results back
+    async def _bridge(self) -> None:
+        while True:
+            try:
+                self._bridge_step()
+            except Exception:
+                log.exception("live bridge step failed")
+            await asyncio.sleep(0.03)
+
+    def _bridge_step(self) -> None:
+        pool = self.pool
+        for key in self.sink.peek_keys():
+            frame = self.sink.take(key)
+            if frame is None:
+                continue
+            info = self.streams.get(key)
+            if key in self._pending and info is not None:
+                info.not_submitted += 1
+            self._pending[key] = frame
+        for key, frame in list(self._pending.items()):
+            if pool.submit(key, frame.frame_bgr, frame.t_s):
+                del self._pending[key]
+                h, w = frame.frame_bgr.shape[:2]
+                self._frame_sizes[key] = (w, h)
+                info = self.streams.get(key)
+                if info is not None:
+                    info.submitted += 1
+        batches: dict[str, list[Any]] = defaultdict(list)
+        for key, result in pool.poll_results():
+            info = self.streams.get(key)
+            if info is None:
+                continue
+            if info.first_result_at is None:
+                info.first_result_at = time.monotonic()
+                log.info("office %s: first analysed frame %.2f s after join", key, info.first_result_at - info.joined_at)
+            info.results += 1
+            self.overlays.set(key, overlay_from_result(info, result, self._frame_sizes.get(key)))
+            batches[key].extend(sightings_from_result(info, result))
+        for key, sightings in batches.items():
+            if sightings:
+                self._write_queue.put_nowait((self.streams[key], sightings))
+
+    async def _writer(self) -> None:
+        """One writer, so each track's sightings reach the database in time order."""
+        from attendance.services.sightings import record_sightings
+
+        while True:
+            info, sightings = await self._write_queue.get()
+            # Fold everything already waiting for the same stream into one transaction.
+            more: list[tuple[StreamInfo, list[Any]]] = []
+            while not self._write_queue.empty():
+                more.append(self._write_queue.get_nowait())
+            groups: dict[str, tuple[StreamInfo, list[Any]]] = {info.stream_key: (info, list(sightings))}
+            for i2, s2 in more:
+                groups.setdefault(i2.stream_key, (i2, []))[1].extend(s2)
+            for inf, batch in groups.values():
+                try:
+                    await self._db(lambda s, inf=inf, batch=batch: record_sightings(
+                        s, inf.assembly_id, inf.office_id, batch, keep_evidence=self.settings.keep_evidence,
+                        evidence_dir=self.settings.data_dir / "evidence",
+                        retention_days=self.settings.evidence_retention_days))
+                    self.sightings_written += len(batch)
+                    self._rollcall_due.add(inf.assembly_id)
+                except Exception:
+                    self.write_errors += 1
+                    log.exception("recording %d sightings for %s failed", len(batch), inf.stream_key)
+            await self._publish_due()
+
+    async def _publish_due(self) -> None:
+        now = time.monotonic()
+        for assembly_id in list(self._rollcall_due):
+            if not self.events.subscribers.get(assembly_id):
+                self._rollcall_due.discard(assembly_id)
+                continue
+            if now - self._last_rollcall.get(assembly_id, 0.0) < ROLLCALL_MIN_INTERVAL_S:
+                continue
+            self._rollcall_due.discard(assembly_id)
+            self._last_rollcall[assembly_id] = now
+            try:
+                data = await self.rollcall(assembly_id)
+            except Exception:
+                log.exception("roll-call for apel %s failed", assembly_id)
+                continue
+            self.events.publish(assembly_id, {"event": "rollcall", "data": data})
+
+    async def _housekeeping(self) -> None:
+        """Closes rooms of apels that ended; publishes roll-calls that were throttled; media status."""
+        from attendance.models import Assembly, AssemblyStatus
+
+        tick = 0
+        while True:
+            await asyncio.sleep(0.5)
+            tick += 1
+            try:
+                await self._publish_due()
+                if tick % 4 == 0:
+                    for room_id in list(self.media.rooms):
+                        aid = int(room_id)
+                        self.events.publish(aid, {"event": "media", "data": {"type": "status",
+                                                                             **(self.media_status(aid) or {})}})
+                if tick % 6 == 0 and self.media.rooms:
+                    ids = [int(r) for r in self.media.rooms]
+
+                    def closed(session):
+                        return [a.id for a in session.execute(select(Assembly).where(Assembly.id.in_(ids))).scalars()
+                                if a.status != AssemblyStatus.open.value]
+                    for aid in await self._db(closed):
+                        await self.close_assembly(aid)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live housekeeping failed")
+
+    async def close_assembly(self, assembly_id: int) -> None:
+        """The apel ended: disconnect everyone, forget its streams, tell the consoles."""
+        await self.media.close_room(str(assembly_id))
+        for key in [k for k, i in self.streams.items() if i.assembly_id == assembly_id]:
+            self.streams.pop(key, None)
+            self._pending.pop(key, None)
+            self.sink.forget(key)
+            self.overlays.set(key, None)
+            try:
+                self.pool.remove(key)
+            except Exception:
+                log.exception("removing stream %s from the pool failed", key)
+        self._rollcall_due.add(assembly_id)
+        self._last_rollcall.pop(assembly_id, None)
+        await self._publish_due()
+        self.events.publish(assembly_id, {"event": "closed", "data": {"assembly_id": assembly_id}})
+
+
+async def get_live(app: FastAPI) -> LiveService:
+    """The app's live service, created and started on first use (most processes never host an apel)
+    and closed with the app. Tests may preset `app.state.live_media_config`."""
+    service = getattr(app.state, "live", None)
+    if service is None:
+        service = LiveService(app, app.state.settings,
+                              media_config=getattr(app.state, "live_media_config", None))
+        service.started = asyncio.Event()
+        app.state.live = service
+
+        async def _stop(_app: FastAPI) -> None:
+            await service.stop()
+            _app.state.live = None
+
+        app.state.shutdown_hooks.append(_stop)
+        try:
+            await service.start()
+        except BaseException:
+            app.state.live = None
+            raise
+        finally:
+            service.started.set()
+    await service.started.wait()
+    return service

@@ -1,0 +1,96 @@
+// The office operator's page: camera up (720p, resolution kept), the leader's audio and video down,
+// automatic rejoin with backoff when the connection drops (attendance continues on the server).
+"use strict";
+(() => {
+  const form = document.getElementById("join-form");
+  const officeEl = document.getElementById("office");
+  const tokenEl = document.getElementById("token");
+  const joinBtn = document.getElementById("join");
+  const leaveBtn = document.getElementById("leave");
+  const leaderVideo = document.getElementById("leader");
+  const preview = document.getElementById("preview");
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("token")) tokenEl.value = hash.get("token");
+  if (hash.get("office")) officeEl.value = hash.get("office");
+  let pc = null, stream = null, wanted = false, attempt = 0, retryTimer = null;
+
+  async function camera() {
+    if (stream) return stream;
+    Live.setStatus("camera", "camera");
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: {width: {ideal: 1280}, height: {ideal: 720}, frameRate: {ideal: 15, max: 15}},
+    });
+    const track = stream.getVideoTracks()[0];
+    if ("contentHint" in track) track.contentHint = "detail";
+    preview.srcObject = stream;
+    return stream;
+  }
+
+  async function connect() {
+    const office = officeEl.value.trim(), token = tokenEl.value.trim();
+    const s = await camera();
+    Live.setStatus("connecting", "connecting");
+    const auth = {"X-Office-Code": office, "X-Office-Token": token};
+    const iceServers = await Live.iceServers(auth);
+    const conn = new RTCPeerConnection({iceServers});
+    pc = conn;
+    const track = s.getVideoTracks()[0];
+    const tx = conn.addTransceiver(track, {direction: "sendrecv", streams: [s],
+                                           sendEncodings: [{maxBitrate: 2500000}]});
+    conn.addTransceiver("audio", {direction: "recvonly"});
+    const remote = new MediaStream();
+    conn.ontrack = (ev) => { remote.addTrack(ev.track); leaderVideo.srcObject = remote; };
+    conn.onconnectionstatechange = () => {
+      if (conn !== pc) return;
+      if (conn.connectionState === "connected") { attempt = 0; Live.setStatus("connected", "connected"); }
+      if (conn.connectionState === "failed" || conn.connectionState === "closed") scheduleRetry();
+    };
+    await conn.setLocalDescription(await conn.createOffer());
+    await Live.waitIceComplete(conn);
+    const answer = await Live.postJSON("/api/v1/live/office/join",
+      {office, token, sdp: conn.localDescription.sdp, type: conn.localDescription.type});
+    await conn.setRemoteDescription({sdp: answer.sdp, type: answer.type});
+    await Live.keepResolution(tx.sender, 2500000);
+  }
+
+  function scheduleRetry() {
+    if (!wanted || retryTimer) return;
+    if (pc) { try { pc.close(); } catch (e) { /* already closed */ } pc = null; }
+    attempt += 1;
+    const delay = Math.min(30, 2 ** (attempt - 1));
+    Live.setStatus("reconnecting", "reconnecting", {s: delay});
+    retryTimer = setTimeout(() => { retryTimer = null; start(); }, delay * 1000);
+  }
+
+  async function start() {
+    try {
+      await connect();
+    } catch (err) {
+      if (err.status === 401 || err.status === 400 || err.status === 403) {
+        wanted = false;
+        Live.setStatus("refused", "refused", {reason: err.message});
+        joinBtn.disabled = false; leaveBtn.disabled = true;
+        if (pc) { pc.close(); pc = null; }
+        return;
+      }
+      console.warn("join failed", err);
+      scheduleRetry();
+    }
+  }
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    wanted = true; attempt = 0;
+    joinBtn.disabled = true; leaveBtn.disabled = false;
+    start();
+  });
+  leaveBtn.addEventListener("click", () => {
+    wanted = false;
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+    if (pc) { pc.close(); pc = null; }
+    Live.setStatus("idle", "idle");
+    joinBtn.disabled = false; leaveBtn.disabled = true;
+  });
+  if (hash.get("autojoin") === "1" && officeEl.value && tokenEl.value) form.requestSubmit();
+})();

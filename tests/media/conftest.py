@@ -1,0 +1,126 @@
+"""A running Apel (real uvicorn on a loopback port, real database) with an office, enrolled staff,
+an open apel and office tokens, for the live tests and the browser test."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from attendance.models import Employee, FaceTemplate, Office, User
+from attendance.services.assemblies import create_assembly, issue_office_token, start_assembly
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """uvicorn in a thread with its own event loop: the app's lifespan (and shutdown hooks) run for real."""
+
+    def __init__(self, app, port: int) -> None:
+        import uvicorn
+
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def enrol_photo(path: Path) -> list[np.ndarray]:
+    import face_recognition
+
+    from attendance.vision import enrol_face
+
+    face = enrol_face(face_recognition.load_image_file(str(path)))
+    return [face.embedding, *face.masked_embeddings]
+
+
+@dataclass
+class LiveWorld:
+    server: ServerThread
+    assembly_id: int
+    office_code: str
+    office_id: int
+    tokens: dict[str, str]
+    people: dict[str, int]                     # name -> employee id
+    users: dict[str, str] = field(default_factory=dict)   # username -> password
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def login(self, username: str) -> dict[str, str]:
+        r = httpx.post(f"{self.url}/api/v1/auth/login", json={"username": username, "password": self.users[username]})
+        r.raise_for_status()
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, extra_offices: int = 0,
+                     **settings) -> Iterator[LiveWorld]:
+    from app.main import create_app
+    from app.security import hash_password
+
+    s = settings_factory(db_url, **settings)
+    app = create_app(s)
+    users = {"leader": "leader-pass-123", "hr": "hr-pass-1234", "operator": "op-pass-1234"}
+    with app.state.session_factory() as db:
+        office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Makassar")
+        others = [Office(code=f"OPD{i + 2}", name=f"Dinas {i + 2}", timezone="Asia/Makassar") for i in range(extra_offices)]
+        db.add_all([office, *others])
+        db.flush()
+        people = {}
+        for n, (name, photo) in enumerate(photos.items()):
+            e = Employee(nip=f"19800101200501{n + 1:04d}", name=name, office_id=office.id)
+            db.add(e)
+            db.flush()
+            for k, emb in enumerate(enrol_photo(photo)):
+                db.add(FaceTemplate(employee_id=e.id, backend="dlib-128", embedding=np.asarray(emb, "<f4").tobytes(),
+                                    kind="photo" if k == 0 else "masked", source_sha256=f"{n:02d}{k:062d}"))
+            people[name] = e.id
+        leader = User(username="leader", password_hash=hash_password(users["leader"]), role="leader")
+        hr = User(username="hr", password_hash=hash_password(users["hr"]), role="hr")
+        op = User(username="operator", password_hash=hash_password(users["operator"]), role="operator",
+                  office_id=office.id)
+        db.add_all([leader, hr, op])
+        db.commit()
+        a = create_assembly(db, actor=leader, kind=_kind(), title="Apel pagi", scheduled_start=datetime.now(timezone.utc),
+                            office_ids=[office.id, *[o.id for o in others]])
+        start_assembly(db, a.id, actor=leader)
+        tokens = {o.code: issue_office_token(db, a.id, o.id, actor=leader, ttl_minutes=60) for o in [office, *others]}
+        world_ids = (a.id, office.id)
+    server = ServerThread(app, free_port())
+    server.start()
+    try:
+        yield LiveWorld(server, world_ids[0], "OPD1", world_ids[1], tokens, people, users)
+    finally:
+        server.stop()
+
+
+def _kind() -> str:
+    from attendance.models import AssemblyKind
+
+    return list(AssemblyKind)[0].value

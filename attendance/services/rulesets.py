@@ -62,13 +62,15 @@ def list_rulesets(session: Session, name: str | None = None) -> list[RuleSet]:
     return list(session.execute(q).scalars())
 
 
-def _categories(value: Any) -> list[dict[str, str]]:
+def _categories(value: Any, known: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """Codes with labels; a bare code that the previous version had keeps its labels."""
     if not isinstance(value, list) or not value:
         raise InvalidInput("excuse_categories must be a non-empty list")
+    labels = {c["code"]: c for c in known or [] if isinstance(c, dict) and "code" in c}
     out = []
     for item in value:
         if isinstance(item, str):
-            item = {"code": item}
+            item = dict(labels.get(item.strip().lower(), {"code": item}))
         if not isinstance(item, dict) or not isinstance(item.get("code"), str):
             raise InvalidInput("each excuse category needs a code")
         code = item["code"].strip().lower()
@@ -102,7 +104,7 @@ def create_ruleset_version(session: Session, *, actor: User, name: str = "defaul
     for key, value in changes.items():
         if value is None and key != "tk_after_minutes":
             continue
-        values[key] = _categories(value) if key == "excuse_categories" else value
+        values[key] = _categories(value, base.excuse_categories) if key == "excuse_categories" else value
     try:
         for key in ("grace_minutes", "tl1_max_minutes", "tl2_max_minutes", "tl3_max_minutes", "min_frames"):
             values[key] = int(values[key])

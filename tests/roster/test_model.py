@@ -1,0 +1,120 @@
+"""The roster services on both real databases: validation, uniqueness, cascades, audit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from attendance.audit import verify_chain
+from attendance.migrate import current_heads, downgrade, upgrade
+from attendance.models import AuditEntry, Employee, FaceTemplate
+from attendance.roster import (
+    Conflict,
+    Invalid,
+    NotFound,
+    create_employee,
+    create_office,
+    create_user,
+    delete_employee,
+    delete_office,
+    update_employee,
+    update_office,
+)
+
+from .conftest import NIPS
+
+
+def _office(session: Session, code: str = "SETDA"):  # noqa: ANN202
+    return create_office(session, actor="t", code=code, name=f"Kantor {code}")
+
+
+def test_office_defaults_and_validation(session: Session) -> None:
+    o = _office(session, "setda")
+    session.commit()
+    assert (o.code, o.timezone, o.camera_hfov_deg, o.min_distance_m) == ("SETDA", "Asia/Makassar", 70.0, 1.0)
+    with pytest.raises(Conflict):
+        _office(session, "SETDA")
+    session.rollback()
+    with pytest.raises(Invalid) as exc:
+        create_office(session, actor="t", code="X", name="x", timezone="Asia/Atlantis")
+    assert exc.value.code == "timezone"
+    with pytest.raises(Invalid):
+        create_office(session, actor="t", code="bad code!", name="x")
+    with pytest.raises(Invalid):
+        update_office(session, o.id, actor="t", camera_hfov_deg=500)
+
+
+def test_employee_rules_and_audit(session: Session) -> None:
+    o = _office(session)
+    e = create_employee(session, actor="hr1", nip="19850312 201001 1 001", name="  I Wayan   Sudirta ",
+                        office_id=o.id, position="Analis")
+    session.commit()
+    assert e.nip == NIPS[0] and e.name == "I Wayan Sudirta"
+    with pytest.raises(Conflict) as dup:
+        create_employee(session, actor="hr1", nip=NIPS[0], name="Someone Else", office_id=o.id)
+    assert dup.value.code == "nip_exists"
+    session.rollback()
+    with pytest.raises(Invalid) as bad:
+        create_employee(session, actor="hr1", nip="198513122010011001", name="X", office_id=o.id)
+    assert bad.value.code == "nip_birth_month"
+    with pytest.raises(NotFound):
+        create_employee(session, actor="hr1", nip=NIPS[1], name="X", office_id=9999)
+    session.rollback()
+    update_employee(session, e.id, actor="hr2", position="Kepala Seksi", active=False)
+    session.commit()
+    with pytest.raises(Invalid):
+        update_employee(session, e.id, actor="hr2", nip=NIPS[1])  # the NIP is the identity
+    entries = session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars().all()
+    actions = [(a.actor, a.action) for a in entries]
+    assert ("hr1", "employee.create") in actions and ("hr2", "employee.update") in actions
+    upd = [a for a in entries if a.action == "employee.update"][0]
+    assert upd.before["position"] == "Analis" and upd.after["position"] == "Kepala Seksi"
+    assert verify_chain(session).ok
+
+
+def test_deleting_an_employee_deletes_their_templates(session: Session) -> None:
+    o = _office(session)
+    a = create_employee(session, actor="t", nip=NIPS[0], name="A", office_id=o.id)
+    b = create_employee(session, actor="t", nip=NIPS[1], name="B", office_id=o.id)
+    emb = np.zeros(128, dtype="<f4").tobytes()
+    for emp in (a, b):
+        session.add_all([FaceTemplate(employee_id=emp.id, embedding=emb, kind=k, source_sha256=f"{emp.id}{k}")
+                         for k in ("photo", "masked")])
+    session.commit()
+    with pytest.raises(Conflict):
+        delete_office(session, o.id, actor="t")  # still has staff
+    session.rollback()
+    delete_employee(session, a.id, actor="t", reason="moved away")
+    session.commit()
+    left = session.execute(select(FaceTemplate.employee_id)).scalars().all()
+    assert left and set(left) == {b.id}
+    assert session.get(Employee, a.id) is None
+    # The database itself cascades too (ON DELETE CASCADE), not only the ORM.
+    session.execute(Employee.__table__.delete().where(Employee.id == b.id))
+    session.commit()
+    assert session.execute(select(func.count()).select_from(FaceTemplate)).scalar_one() == 0
+
+
+def test_users_roles(session: Session) -> None:
+    o = _office(session)
+    with pytest.raises(Invalid) as exc:
+        create_user(session, actor="t", username="op", password="longenough", role="operator")
+    assert exc.value.code == "operator_office"
+    with pytest.raises(Invalid):
+        create_user(session, actor="t", username="x", password="longenough", role="king")
+    with pytest.raises(Invalid):
+        create_user(session, actor="t", username="x", password="short", role="hr")
+    u = create_user(session, actor="t", username="Op.One", password="longenough", role="operator", office_id=o.id)
+    session.commit()
+    assert u.username == "op.one" and u.password_hash.startswith("$argon2")
+    with pytest.raises(Conflict):
+        create_user(session, actor="t", username="op.one", password="longenough", role="hr")
+
+
+def test_migrations_down_to_base_and_up_again(db_url: str) -> None:
+    """0001 is the base of the chain: the whole chain undoes and redoes cleanly on each database."""
+    downgrade(db_url, "base")
+    assert current_heads(db_url) == []
+    upgrade(db_url)
+    assert current_heads(db_url)

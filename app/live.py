@@ -25,6 +25,7 @@ from sqlalchemy import select
 from media.interfaces import Overlay, OverlayBox, SampledFrame, StaticOverlays
 from media.sampling import PerStreamLatestSink
 from media.server import MediaConfig, MediaServer, ice_servers_from_urls
+from media.signaling import parse_offer
 
 from .settings import Settings
 
@@ -175,14 +176,33 @@ class LiveService:
     @property
     def pool(self) -> Any:
         if self._pool is None:
-            from attendance.vision import VisionWorkerPool
-
-            self._pool = VisionWorkerPool(workers=self.settings.vision_workers)
-            self._pool.start()
+            raise RuntimeError("the vision worker pool is not ready")
         return self._pool
 
+    def _make_pool(self) -> Any:
+        from attendance.vision import VisionWorkerPool
+
+        pool = VisionWorkerPool(workers=self.settings.vision_workers)
+        pool.start()
+        return pool
+
+    async def _ensure_pool(self) -> Any:
+        """Workers load dlib's models (a second or two): started with the service, awaited by joins."""
+        try:
+            return await asyncio.shield(self._pool_ready)
+        except Exception as exc:
+            raise LiveError(503, "vision_unavailable", f"the vision workers could not start: {exc}") from exc
+
     async def start(self) -> None:
-        await asyncio.to_thread(lambda: self.pool)   # spawn the workers off the loop
+        if self._pool is not None:
+            fut: asyncio.Future = asyncio.get_running_loop().create_future()
+            fut.set_result(self._pool)
+            self._pool_ready = fut
+        else:
+            async def make() -> Any:
+                self._pool = await asyncio.to_thread(self._make_pool)
+                return self._pool
+            self._pool_ready = asyncio.ensure_future(make())
         self._tasks = [asyncio.ensure_future(self._bridge()), asyncio.ensure_future(self._writer()),
                        asyncio.ensure_future(self._housekeeping())]
 
@@ -195,8 +215,13 @@ class LiveService:
             except (asyncio.CancelledError, Exception):
                 pass
         await self.media.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._pool_ready), 60)
+        except Exception:
+            pass
         if self._pool is not None:
             await asyncio.to_thread(self._pool.close)
+            self._pool = None
 
     # -- joins
     def _db(self, fn, *args, **kwargs):
@@ -216,20 +241,22 @@ class LiveService:
             if ao is None:
                 return None
             office = session.get(Office, ao.office_id)
-            roster, names = roster_for_office(session, ao.office_id, self.settings.recognizer)
             return (ao.id, ao.assembly_id, ao.office_id, office.code, office.name, office.camera_hfov_deg,
-                    office.min_distance_m, roster, names)
+                    office.min_distance_m)
 
         found = await self._db(verify)
         if found is None:
             raise LiveError(401, "bad_token",
                             "the office code or token is wrong, the token has expired, or the apel is not open")
-        ao_id, assembly_id, office_id, code, name, hfov, min_dist, roster, names = found
+        ao_id, assembly_id, office_id, code, name, hfov, min_dist = found
+        parse_offer(sdp, type_)   # refuse a bad offer before any work
+        pool = await self._ensure_pool()
+        roster, names = await self._db(roster_for_office, office_id, self.settings.recognizer)
         stream_key = f"{assembly_id}/{code}"
         self._joins[stream_key] += 1
         from attendance.vision import PipelineConfig
 
-        self.pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist))
+        pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,
                           joined_at=t0)
@@ -303,6 +330,11 @@ class LiveService:
 
     # -- the bridge: sampled frames to the pool, results back
     async def _bridge(self) -> None:
+        try:
+            await self._pool_ready
+        except Exception:
+            log.exception("vision workers failed to start; office frames will not be analysed")
+            return
         while True:
             try:
                 self._bridge_step()
@@ -423,7 +455,8 @@ class LiveService:
             self.sink.forget(key)
             self.overlays.set(key, None)
             try:
-                self.pool.remove(key)
+                if self._pool is not None:
+                    self._pool.remove(key)
             except Exception:
                 log.exception("removing stream %s from the pool failed", key)
         self._rollcall_due.add(assembly_id)

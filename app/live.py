@@ -307,6 +307,8 @@ class LiveService:
             info = self.streams.get(room.stream_key(office["office"]))
             if info is not None:
                 office["analysed_frames"] = info.results
+                office["submitted_frames"] = info.submitted
+                office["replaced_before_analysis"] = info.not_submitted
                 office["join_to_first_analysis_s"] = (round(info.first_result_at - info.joined_at, 3)
                                                       if info.first_result_at else None)
         return status

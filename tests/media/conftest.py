@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -81,6 +81,7 @@ class LiveWorld:
 
 def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, extra_offices: int = 0,
                      **settings) -> Iterator[LiveWorld]:
+    """Scheduled 30 minutes from now and started early, so everyone seen counts as present."""
     from app.main import create_app
     from app.security import hash_password
 
@@ -107,17 +108,53 @@ def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, 
                   office_id=office.id)
         db.add_all([leader, hr, op])
         db.commit()
-        a = create_assembly(db, actor=leader, kind=_kind(), title="Apel pagi", scheduled_start=datetime.now(timezone.utc),
+        a = create_assembly(db, actor=leader, kind=_kind(), title="Apel pagi", scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
                             office_ids=[office.id, *[o.id for o in others]])
         start_assembly(db, a.id, actor=leader)
         tokens = {o.code: issue_office_token(db, a.id, o.id, actor=leader, ttl_minutes=60) for o in [office, *others]}
         world_ids = (a.id, office.id)
     server = ServerThread(app, free_port())
     server.start()
+    world = LiveWorld(server, world_ids[0], "OPD1", world_ids[1], tokens, people, users)
     try:
-        yield LiveWorld(server, world_ids[0], "OPD1", world_ids[1], tokens, people, users)
+        yield world
     finally:
-        server.stop()
+        world.server.stop()
+
+
+def restart(world: LiveWorld, settings) -> None:
+    """Stop the server and start a fresh app (new process state, same database) on the same port."""
+    from app.main import create_app
+
+    port = world.server.port
+    world.server.stop()
+    world.server = ServerThread(create_app(settings), port)
+    world.server.start()
+
+
+OFFICE_PEOPLE = 3
+
+
+def office_clip(shared_data: Path, workdir: Path, people: int = OFFICE_PEOPLE, seconds: int = 8) -> tuple[Path, dict[str, Path]]:
+    """A synthetic office from `apel synth-office` (vision's contract) built from real lfw10 photos, and
+    the photo each person is enrolled from."""
+    import json
+    import subprocess
+    import sys
+
+    roster = shared_data / "faces" / "lfw10"
+    clip, truth = workdir / "office.mp4", workdir / "truth.json"
+    cmd = [sys.executable, "-m", "app.cli", "synth-office", "--roster", str(roster), "--people", str(people),
+           "--seconds", str(seconds), "--out", str(clip), "--truth", str(truth)]
+    subprocess.run(cmd, cwd=Path(__file__).resolve().parents[2], check=True, capture_output=True, timeout=300)
+    ids = _truth_ids(json.loads(truth.read_text()))
+    photos = {pid: sorted((roster / pid).glob("*.jpg"))[0] for pid in ids}
+    return clip, photos
+
+
+def _truth_ids(truth) -> list[str]:
+    people = truth.get("people", truth) if isinstance(truth, dict) else truth
+    return sorted({str(p["id"]) for p in people})
 
 
 def _kind() -> str:

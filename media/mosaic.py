@@ -58,12 +58,15 @@ def render_mosaic(tiles: list[Tile], overlays: OverlaySource, size: tuple[int, i
     for i, (key, caption, frame, frozen) in enumerate(tiles):
         x0, y0 = (i % cols) * tw, (i // cols) * th
         if frame is not None:
-            tile = frame.reformat(width=tw, height=th, format="bgr24").to_ndarray()
+            # keep the office's aspect ratio (letterbox): stretched faces would mislead the leader
+            scale = min(tw / frame.width, th / frame.height)
+            fw, fh = max(2, int(frame.width * scale) & ~1), max(2, int(frame.height * scale) & ~1)
+            tile = np.ascontiguousarray(frame.reformat(width=fw, height=fh, format="bgr24").to_ndarray())
             overlay = overlays.overlay_for(key)
             if overlay is not None:
-                tile = np.ascontiguousarray(tile)
                 draw_overlay(tile, overlay, frame.width, frame.height)
-            canvas[y0:y0 + th, x0:x0 + tw] = tile
+            ox, oy = x0 + (tw - fw) // 2, y0 + (th - fh) // 2
+            canvas[oy:oy + fh, ox:ox + fw] = tile
         cv2.rectangle(canvas, (x0, y0), (x0 + tw - 1, y0 + th - 1), (80, 80, 80), 1)
         label = caption + ("  [no video]" if frame is None else "  [frozen]" if frozen else "")
         cv2.putText(canvas, label, (x0 + 6, y0 + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 255, 255), 1, cv2.LINE_AA)

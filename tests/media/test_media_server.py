@@ -168,3 +168,56 @@ async def test_office_must_send_video() -> None:
         assert "x" not in server.rooms or not server.rooms["x"].offices
     finally:
         await server.close()
+
+
+async def test_leader_audio_reaches_offices_encoded_once() -> None:
+    from aiortc.mediastreams import AudioStreamTrack
+
+    server = MediaServer(DropOldestQueue(2), config=MediaConfig(mosaic_size=(320, 180)))
+    audio_frames = [0, 0]
+
+    def counter(i):
+        def on_track(track):
+            async def run():
+                try:
+                    while True:
+                        await track.recv()
+                        if track.kind == "audio":
+                            audio_frames[i] += 1
+                except Exception:
+                    pass
+            asyncio.ensure_future(run())
+        return on_track
+
+    try:
+        await connect_peer(leader_signal(server, "au"), send_video=PatternTrack((320, 180)),
+                           send_audio=AudioStreamTrack())
+        for i in range(2):
+            await connect_peer(office_signal(server, "au", f"o{i}"), send_video=PatternTrack((320, 180)),
+                               receive_audio=True, on_track=counter(i))
+        assert await wait_for(lambda: min(audio_frames) >= 50, 15)   # 20 ms frames: 1 s of the leader's voice
+        enc = server.rooms["au"].leader_audio
+        assert enc.subscriber_count == 2
+        assert enc.frames_encoded > 0
+    finally:
+        await server.close()
+
+
+def test_mosaic_draws_overlays_scaled_to_the_tile() -> None:
+    import av
+    import numpy as np
+
+    from media.interfaces import Overlay, OverlayBox, StaticOverlays
+    from media.mosaic import grid_shape, render_mosaic
+
+    assert grid_shape(1) == (1, 1) and grid_shape(2) == (2, 1) and grid_shape(5) == (3, 2)
+    frame = av.VideoFrame.from_ndarray(np.zeros((720, 1280, 3), np.uint8), format="bgr24")
+    overlays = StaticOverlays()
+    overlays.set("r/a", Overlay(boxes=[OverlayBox((640, 360, 200, 200), "Budi", (0, 0, 255))]))
+    img = render_mosaic([("r/a", "A", frame, False), ("r/b", "B", None, False)], overlays, (1280, 720))
+    # two tiles side by side (640x720 each): the box's top-left corner lands at (320, 360) in tile A
+    assert tuple(img[360, 330]) == (0, 0, 255)
+    assert tuple(img[200, 100]) == (0, 0, 0)
+    overlays.set("r/a", None)
+    img2 = render_mosaic([("r/a", "A", frame, False)], overlays, (1280, 720))
+    assert tuple(img2[360, 650]) == (0, 0, 0)

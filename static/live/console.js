@@ -107,6 +107,19 @@
     });
     es.addEventListener("closed", () => { Live.setStatus("closed", "closed"); es.close(); if (pc) pc.close(); });
   }
+  const endBtn = document.getElementById("end-apel");
+  if (endBtn) {
+    endBtn.addEventListener("click", async () => {
+      if (!window.confirm(endBtn.dataset.confirm)) return;
+      endBtn.disabled = true;
+      try {
+        await Live.postJSON(`/api/v1/assemblies/${assemblyId}/end`, {});
+      } catch (err) {
+        endBtn.disabled = false;
+        Live.setStatus("refused", "refused", {reason: err.message});
+      }
+    });
+  }
   listen();
   connect().catch(onError);
 })();

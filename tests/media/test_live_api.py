@@ -117,3 +117,40 @@ def _tiny_clip(path: Path, seconds: int = 2) -> None:
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
+
+
+async def test_leader_console_joins_and_ending_the_apel_closes_the_room(world) -> None:
+    from media.client import connect_peer
+
+    from .helpers import Collector, PatternTrack, wait_for
+
+    leader = world.login("leader")
+    mosaic = Collector()
+
+    async def signal(offer: dict) -> dict:
+        async with httpx.AsyncClient(timeout=30) as http:
+            r = await http.post(f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/leader", json=offer,
+                                headers=leader)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    pc, _ = await connect_peer(signal, send_video=PatternTrack((320, 180)), on_track=mosaic.on_track)
+    try:
+        assert await wait_for(lambda: mosaic.frames >= 2, 20)        # the office mosaic comes back
+        live = world.server.app.state.live
+        assert live.media_status(world.assembly_id)["leader_connected"]
+        async with httpx.AsyncClient(timeout=30) as http:
+            r = await http.post(f"{world.url}/api/v1/assemblies/{world.assembly_id}/end", headers=leader)
+            assert r.status_code == 200, r.text
+            assert await wait_for(lambda: str(world.assembly_id) not in live.media.rooms, 15)
+            assert await wait_for(lambda: pc.connectionState in ("closed", "failed"), 30)
+            # an ended apel takes no office and no console
+            r = await http.post(f"{world.url}/api/v1/live/office/join",
+                                json={"office": "OPD1", "token": world.tokens["OPD1"], "sdp": "v=0\r\n"})
+            assert r.status_code == 401
+            r = await http.post(f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/leader",
+                                json={"sdp": "v=0\r\n", "type": "offer"}, headers=leader)
+            assert r.status_code == 409 and r.json()["detail"]["code"] == "apel_not_open"
+    finally:
+        mosaic.stop()
+        await pc.close()

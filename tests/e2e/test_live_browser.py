@@ -1,0 +1,77 @@
+"""A real headless Chromium joins from the office page with its fake camera playing a synthetic office
+(.y4m); a second page is the leader's console. The enrolled people must appear present on the console;
+a screenshot of it is saved to tests/_artifacts/."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.media.conftest import build_live_world, office_clip
+
+from .cdp import CHROMIUM, Browser
+from .y4m import clip_to_y4m
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") or os.environ.get("APEL_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+async def test_office_page_joins_and_console_shows_people_present(chromium, sqlite_url, settings_factory,
+                                                                 shared_data, tmp_path) -> None:
+    clip, photos = await asyncio.to_thread(office_clip, shared_data, tmp_path)
+    y4m = await asyncio.to_thread(clip_to_y4m, clip, tmp_path / "office.y4m", fps=15, max_seconds=8)
+    gen = build_live_world(sqlite_url, settings_factory, photos)
+    world = await asyncio.to_thread(next, gen)
+    browser = Browser(tmp_path / "chrome-profile", [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    ])
+    try:
+        await browser.start()
+        office = await browser.new_page()
+        await office.goto(f"{world.url}/live/join?office={world.office_code}"
+                          f"#token={world.tokens[world.office_code]}&autojoin=1")
+        state = await office.wait_for("document.getElementById('status').dataset.state === 'connected' && 'yes'", 40)
+        assert state == "yes", (await office.eval("document.getElementById('status').textContent"), office.console)
+
+        console = await browser.new_page()
+        await console.goto(f"{world.url}/live/join")   # same origin, to log in with the session cookie
+        status = await console.eval(
+            "fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+            f" body: JSON.stringify({{username: 'leader', password: '{world.users['leader']}'}})}}).then(r => r.status)")
+        assert status == 200
+        await console.goto(f"{world.url}/live/assemblies/{world.assembly_id}")
+        ids = sorted(world.people.values())
+        marked = ("(() => { const ids = %s; return ids.every(id => { const li = document.querySelector("
+                  "`li[data-employee-id=\"${id}\"]`); return li && ['present', 'late'].includes(li.dataset.status); }); })()"
+                  % ids)
+        ok = await console.wait_for(marked, 120, 0.5)
+        await console.eval("new Promise(r => setTimeout(r, 1500))")   # let the mosaic show the overlays
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await console.screenshot(ARTIFACTS / "live_console.png")
+        people = await console.eval("[...document.querySelectorAll('li[data-employee-id]')]"
+                                    ".map(li => [li.dataset.employeeId, li.dataset.status])")
+        assert ok, f"console shows {people}; office page log {office.console[-5:]}"
+        # the office feed reached the server at a usable size and the console received the mosaic
+        media = world.server.app.state.live.media_status(world.assembly_id)
+        feed = media["offices"][0]
+        assert feed["connected"] and feed["frames"] > 30 and feed["resolution"][0] >= 640
+        assert await console.eval("document.getElementById('mosaic').videoWidth") > 0
+        leader_rows = await console.eval("document.querySelector('#offices-table tbody tr').dataset.office")
+        assert leader_rows == world.office_code
+    finally:
+        await browser.close()
+        await asyncio.to_thread(gen.close)
+        shutil.rmtree(tmp_path / "chrome-profile", ignore_errors=True)

@@ -1,0 +1,146 @@
+"""End to end with real parts: an office (a real aiortc peer) streams a synthetic office built from real
+photos; the vision workers recognise the enrolled people; the live roll-call (pushed over SSE) shows
+them present. The office drops and rejoins, then the server restarts and it rejoins again: no record
+is lost or duplicated."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+from aiortc.contrib.media import MediaPlayer
+from sqlalchemy import func, select
+
+from attendance.models import AssemblyOffice, AttendanceRecord
+from media.client import connect_peer
+
+from .conftest import build_live_world, office_clip, restart
+from .helpers import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
+MARKED = {"present", "late"}
+
+
+class RollcallWatcher:
+    """Reads the console's event stream (SSE) like the browser does."""
+
+    def __init__(self, url: str, headers: dict) -> None:
+        self.url, self.headers = url, headers
+        self.latest: dict | None = None
+        self.events = 0
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient(timeout=None) as http:
+            async with http.stream("GET", self.url, headers=self.headers) as r:
+                event = None
+                async for line in r.aiter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: ") and event == "rollcall":
+                        self.latest = json.loads(line[6:])
+                        self.events += 1
+
+    def statuses(self) -> dict[int, str]:
+        if not self.latest:
+            return {}
+        return {p["employee_id"]: p["status"] for o in self.latest["offices"] for p in o["people"]}
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+
+async def join(world, clip):
+    player = MediaPlayer(str(clip), loop=True)
+
+    async def signal(offer: dict) -> dict:
+        async with httpx.AsyncClient(timeout=60) as http:
+            r = await http.post(f"{world.url}/api/v1/live/office/join",
+                                json={"office": world.office_code, "token": world.tokens[world.office_code], **offer})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    pc, reply = await connect_peer(signal, send_video=player.video, receive_video=True)
+    return pc, player, reply
+
+
+def records(world) -> dict[int, tuple[str, object, int]]:
+    with world.server.app.state.session_factory() as db:
+        rows = db.execute(select(AttendanceRecord.employee_id, AttendanceRecord.status, AttendanceRecord.first_seen_at)
+                          .where(AttendanceRecord.assembly_id == world.assembly_id)).all()
+        counts = dict(db.execute(select(AttendanceRecord.employee_id, func.count())
+                                 .where(AttendanceRecord.assembly_id == world.assembly_id)
+                                 .group_by(AttendanceRecord.employee_id)).all())
+    return {r[0]: (r[1], r[2], counts[r[0]]) for r in rows}
+
+
+def join_count(world) -> int:
+    with world.server.app.state.session_factory() as db:
+        return db.execute(select(AssemblyOffice.join_count).where(AssemblyOffice.assembly_id == world.assembly_id,
+                                                                  AssemblyOffice.office_id == world.office_id)).scalar_one()
+
+
+async def test_people_marked_present_and_records_survive_rejoin_and_restart(db_url, settings_factory, shared_data,
+                                                                           tmp_path) -> None:
+    clip, photos = await asyncio.to_thread(office_clip, shared_data, tmp_path)
+    settings = settings_factory(db_url)
+    gen = build_live_world(db_url, settings_factory, photos)
+    world = await asyncio.to_thread(next, gen)
+    watcher = None
+    pcs = []
+    try:
+        hr = await asyncio.to_thread(world.login, "hr")
+        watcher = RollcallWatcher(f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/events", hr)
+        pc, player, reply = await join(world, clip)
+        pcs.append(pc)
+        assert reply["roster_size"] == len(photos)
+        everyone = set(world.people.values())
+        t0 = time.monotonic()
+        ok = await wait_for(lambda: all(watcher.statuses().get(e) in MARKED for e in everyone), 90, 0.2)
+        assert ok, f"not all marked after {time.monotonic() - t0:.0f} s: {watcher.statuses()}"
+        first = records(world)
+        assert set(first) == everyone and all(c == 1 for _, _, c in first.values())
+
+        # the office drops and rejoins: the same records continue
+        await pc.close()
+        live = world.server.app.state.live
+        assert await wait_for(lambda: not live.media.rooms[str(world.assembly_id)].offices, 20)
+        pc, player, _ = await join(world, clip)
+        pcs.append(pc)
+        stream = f"{world.assembly_id}/{world.office_code}"
+        info = live.streams[stream]
+        analysed = info.results
+        assert await wait_for(lambda: info.results >= analysed + 5, 60)
+        after = records(world)
+        assert set(after) == everyone and all(c == 1 for _, _, c in after.values())
+        assert all(after[e][1] == first[e][1] and after[e][0] in MARKED for e in everyone)
+        assert join_count(world) == 2
+
+        # the server restarts mid-apel: nothing seen is lost, the office rejoins, the apel continues
+        await pc.close()
+        await asyncio.to_thread(restart, world, settings)
+        assert records(world) == after
+        pc, player, _ = await join(world, clip)
+        pcs.append(pc)
+        hr = await asyncio.to_thread(world.login, "hr")
+        async with httpx.AsyncClient(timeout=30) as http:
+            async def analysed_after_restart() -> bool:
+                r = await http.get(f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/rollcall", headers=hr)
+                media = r.json().get("media") or {}
+                return any((o.get("analysed_frames") or 0) >= 3 for o in media.get("offices", []))
+            deadline = time.monotonic() + 60
+            while not await analysed_after_restart():
+                assert time.monotonic() < deadline, "no frame analysed after the restart"
+                await asyncio.sleep(0.5)
+        final = records(world)
+        assert set(final) == everyone and all(c == 1 for _, _, c in final.values())
+        assert all(final[e][1] == first[e][1] for e in everyone)
+        assert join_count(world) == 3
+    finally:
+        if watcher:
+            watcher.stop()
+        for pc in pcs:
+            await pc.close()
+        await asyncio.to_thread(gen.close)

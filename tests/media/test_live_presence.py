@@ -144,3 +144,38 @@ async def test_people_marked_present_and_records_survive_rejoin_and_restart(db_u
         for pc in pcs:
             await pc.close()
         await asyncio.to_thread(gen.close)
+
+
+async def test_apel_camera_streams_and_reconnects_after_a_server_restart(sqlite_url, settings_factory, shared_data,
+                                                                         tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    clip, photos = await asyncio.to_thread(office_clip, shared_data, tmp_path)
+    settings = settings_factory(sqlite_url)
+    gen = build_live_world(sqlite_url, settings_factory, photos)
+    world = await asyncio.to_thread(next, gen)
+    root = Path(__file__).resolve().parents[2]
+    cli = subprocess.Popen([sys.executable, "-u", "-m", "app.cli", "camera", "--server", world.url, "--office",
+                            world.office_code, "--token", world.tokens[world.office_code], "--loop", str(clip)],
+                           cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def frames() -> int:
+            live = getattr(world.server.app.state, "live", None)
+            status = live.media_status(world.assembly_id) if live else None
+            return sum(o["frames"] for o in status["offices"] if o["connected"]) if status else 0
+
+        assert await wait_for(lambda: frames() >= 20, 60), "apel camera did not stream"
+        await asyncio.to_thread(restart, world, settings)
+        assert await wait_for(lambda: frames() >= 20, 90), "apel camera did not reconnect after the restart"
+        assert join_count(world) == 2
+    finally:
+        cli.terminate()
+        try:
+            out, err = cli.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            cli.kill()
+            out, err = cli.communicate()
+        await asyncio.to_thread(gen.close)
+    assert "joined apel" in out and "retrying" in err

@@ -2,6 +2,7 @@
 from .assembly import (Assembly, AssemblyKind, AssemblyOffice, AssemblyStatus, AttendanceRecord, AttendanceStatus,
                        Correction, ReviewItem, RuleSet, SightingTrack)
 from .audit import AuditEntry
+from . import report_indexes  # noqa: F401  (migration 0003: the recap's covering index)
 from .base import Base, UTCDateTime, utcnow
 from .roster import Employee, FaceTemplate, Office
 from .users import Role, User

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -111,10 +111,17 @@ def record_sightings(session: Session, assembly_id: int, office_id: int, sightin
 
 def _record_once(session: Session, assembly_id: int, office_id: int, sightings: Sequence[Sighting],
                  keep_evidence: bool, evidence_dir: Path | None, retention_days: int) -> RecordResult:
+    # The status must be read fresh (the leader may have ended the apel from another session); the
+    # rest of the apel (offices, pinned rules) does not change while it is open, so the session's
+    # identity map may keep it across calls.
+    status = session.execute(select(Assembly.status).where(Assembly.id == assembly_id)).scalar_one_or_none()
+    if status is None:
+        raise NotFound(f"apel {assembly_id} does not exist")
+    if status != AssemblyStatus.open.value:
+        return RecordResult(ignored=len(sightings), status=status)
     a = get_assembly(session, assembly_id)
-    session.refresh(a)
-    if a.status != AssemblyStatus.open.value:
-        return RecordResult(ignored=len(sightings), status=a.status)
+    if a.status != status:
+        session.refresh(a)
     if not any(ao.office_id == office_id for ao in a.offices):
         raise NotFound(f"office {office_id} does not take part in apel {assembly_id}")
     rules = Rules.from_ruleset(a.ruleset)
@@ -259,14 +266,11 @@ def refresh_records(session: Session, a: Assembly, employee_ids: Iterable[int], 
                func.max(SightingTrack.best_confidence).label("best"),
                func.sum(SightingTrack.mask_frames).label("mask_frames"),
                func.sum(SightingTrack.mask_total).label("mask_total"),
-               func.sum(SightingTrack.distancing_alerts).label("alerts"))
+               func.sum(SightingTrack.distancing_alerts).label("alerts"),
+               # Only confident tracks say when someone was last seen.
+               func.max(case((SightingTrack.confident_frames > 0, SightingTrack.last_at))).label("last_seen"))
         .where(SightingTrack.assembly_id == a.id, SightingTrack.employee_id.in_(ids))
         .group_by(SightingTrack.employee_id))}
-    # Only confident tracks say when someone was last seen.
-    last_confident = dict(session.execute(
-        select(SightingTrack.employee_id, func.max(SightingTrack.last_at))
-        .where(SightingTrack.assembly_id == a.id, SightingTrack.employee_id.in_(ids),
-               SightingTrack.confident_frames > 0).group_by(SightingTrack.employee_id)).all())
     records = {r.employee_id: r for r in session.execute(
         select(AttendanceRecord).where(AttendanceRecord.assembly_id == a.id,
                                        AttendanceRecord.employee_id.in_(ids))).scalars()}
@@ -287,7 +291,7 @@ def refresh_records(session: Session, a: Assembly, employee_ids: Iterable[int], 
         confident = int(row.confident or 0) if row is not None else 0
         _set(rec, "frames", confident)
         _set(rec, "first_seen_at", first_seen if confident else None)
-        _set(rec, "last_seen_at", _aware(last_confident.get(emp_id)))
+        _set(rec, "last_seen_at", _aware(row.last_seen) if row is not None and confident else None)
         _set(rec, "best_confidence", float(row.best) if row is not None and row.best is not None else None)
         _set(rec, "mask_frames", int(row.mask_frames or 0) if row is not None else 0)
         _set(rec, "mask_total", int(row.mask_total or 0) if row is not None else 0)

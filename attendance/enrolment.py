@@ -357,10 +357,12 @@ def _decode_csv(data: bytes) -> str:
                       "save it as 'CSV UTF-8 (comma delimited)'") from None
 
 
-def parse_roster_csv(data: bytes, *, default_office: str | None = None, max_bytes: int = 5 * 1024 * 1024) -> list[RosterRow]:
+def parse_roster_csv(data: bytes, *, default_office: str | None = None,
+                     max_bytes: int = 5 * 1024 * 1024) -> tuple[list[RosterRow], list[str]]:
     """CSV with a header: nip, name (nama), office_code (kode_opd), optional position (jabatan),
     active (aktif). Comma or semicolon separated (Excel in Indonesian locale writes ';').
-    Raises Invalid listing every problem, so HR can fix the whole file at once."""
+    Raises Invalid for a file that cannot be read at all (encoding, columns); returns the rows and
+    the per-line problems, so HR sees every problem of the file at once."""
     if len(data) > max_bytes:
         raise PhotoRejected("too_large", f"the CSV is {len(data):,} bytes; the limit is {max_bytes:,}", status=413)
     text = _decode_csv(data)
@@ -417,10 +419,7 @@ def parse_roster_csv(data: bytes, *, default_office: str | None = None, max_byte
                                   position=rec.get("position") or None, active=active_word in TRUE_WORDS))
     except csv.Error as exc:
         raise Invalid("csv_format", f"the CSV is malformed near line {reader.line_num}: {exc}") from None
-    if errors:
-        raise Invalid("csv_rows", f"{len(errors)} bad line(s) in the CSV: " + "; ".join(errors[:20]),
-                      details={"errors": errors})
-    return rows
+    return rows, errors
 
 
 # ---------------------------------------------------------------- bulk: ZIP of photos
@@ -531,7 +530,7 @@ def plan_bulk(session: Session, *, csv_bytes: bytes | None, zip_bytes: bytes | N
     plan = BulkPlan()
     errors: list[str] = []
     if csv_bytes:
-        plan.rows = parse_roster_csv(csv_bytes, default_office=default_office)
+        plan.rows, errors = parse_roster_csv(csv_bytes, default_office=default_office)
         seen: dict[str, int] = {}
         offices: dict[str, int] = {}
         for row in plan.rows:
@@ -552,6 +551,7 @@ def plan_bulk(session: Session, *, csv_bytes: bytes | None, zip_bytes: bytes | N
                 errors.append(f"line {row.line}: NIP {checked.nip} is already registered")
             seen.setdefault(checked.nip, row.line)
         if errors:
+            errors.sort(key=lambda e: int(e.split(":")[0].split()[1]))
             raise Invalid("csv_rows", f"{len(errors)} bad line(s) in the CSV: " + "; ".join(errors[:20]),
                           details={"errors": errors})
     if zip_bytes:

@@ -32,7 +32,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def verify(
-    file: Path = typer.Argument(..., help="The exported report (CSV, XLSX or PDF)."),
+    file: Path = typer.Argument(..., help="The exported report (CSV, XLSX or PDF), or the downloaded ZIP."),
     sig: Path = typer.Option(None, "--sig", help="Detached signature (default FILE.sig)."),
     trust: list[Path] = typer.Option([], "--trust", help="Also trust this Ed25519 public key (PEM); repeatable."),
 ) -> None:
@@ -41,10 +41,26 @@ def verify(
 
     from .signing import fingerprint
 
-    sig = sig or file.with_name(file.name + ".sig")
-    for p in (file, sig):
-        if not p.is_file():
-            _fail(f"no such file: {p}")
+    if not file.is_file():
+        _fail(f"no such file: {file}")
+    data = file.read_bytes()
+    sig_raw: bytes | None = None
+    if sig is None and not file.with_name(file.name + ".sig").is_file():
+        # The ZIP the web app hands out (report + .sig) verifies as it is.
+        from attendance.signing import split_bundle
+
+        try:
+            bundle = split_bundle(data)
+        except ValueError as exc:
+            _fail(str(exc))
+        if bundle is not None:
+            name, data, sig_raw = bundle
+            typer.echo(f"bundle: checking {name} with {name}.sig")
+    if sig_raw is None:
+        sig = sig or file.with_name(file.name + ".sig")
+        if not sig.is_file():
+            _fail(f"no such file: {sig}")
+        sig_raw = sig.read_bytes()
     s = _settings()
     trusted = trusted_fingerprints(s.data_dir)
     for pem in trust:
@@ -58,7 +74,7 @@ def verify(
         if not isinstance(pub, Ed25519PublicKey):
             _fail(f"{pem} is not an Ed25519 public key")
         trusted[fingerprint(pub)] = f"--trust {pem}"
-    result = verify_bytes(file.read_bytes(), sig.read_bytes(), trusted)
+    result = verify_bytes(data, sig_raw, trusted)
     typer.echo(("VALID: " if result.valid else "INVALID: ") + result.message)
     if result.signer:
         typer.echo(f"  signer:      {result.signer}")

@@ -256,3 +256,25 @@ def verify_bytes(data: bytes, sig_raw: bytes, trusted: dict[str, str]) -> Verifi
                             f"({short_fingerprint(fp)})", **info)
     return Verification(True, "ok", f"signed by {sig['signer']} on {sig['signed_at']} "
                                      f"with {trusted[fp]}", details={"trusted_as": trusted[fp]}, **info)
+
+
+def split_bundle(data: bytes, max_bytes: int = 50 * 1024 * 1024) -> tuple[str, bytes, bytes] | None:
+    """The ZIP the web app hands out (report + report.sig) -> (name, report bytes, sig bytes), or None
+    when `data` is not such a bundle. Sizes are checked before inflating (no zip bombs)."""
+    import io
+    import zipfile
+
+    if not data.startswith(b"PK\x03\x04"):
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = {i.filename: i for i in z.infolist() if not i.is_dir()}
+            sigs = [n for n in infos if n.endswith(SIG_SUFFIX) and n[: -len(SIG_SUFFIX)] in infos]
+            if len(infos) != 2 or len(sigs) != 1:
+                return None
+            main = sigs[0][: -len(SIG_SUFFIX)]
+            if infos[main].file_size > max_bytes or infos[sigs[0]].file_size > MAX_SIG_BYTES:
+                raise ValueError("bundle content is too large")
+            return main, z.read(main), z.read(sigs[0])
+    except zipfile.BadZipFile:
+        return None

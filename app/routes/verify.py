@@ -12,7 +12,8 @@ from starlette.datastructures import UploadFile
 from app.deps import CurrentUser
 from app.i18n import t
 from app.web import lang_of
-from attendance.signing import MAX_SIG_BYTES, Verification, short_fingerprint, trusted_fingerprints, verify_bytes
+from attendance.signing import (MAX_SIG_BYTES, Verification, short_fingerprint, split_bundle, trusted_fingerprints,
+                                verify_bytes)
 
 from .roster_common import body_limit
 
@@ -28,15 +29,29 @@ async def read_pair(request: Request) -> tuple[str, bytes, bytes]:
         raise HTTPException(415, detail={"code": "not_multipart", "message": "send multipart/form-data with 'file' and 'sig'"})
     form = await request.form(max_files=2, max_fields=10)
     f, s = form.get("file"), form.get("sig")
-    if not isinstance(f, UploadFile) or not isinstance(s, UploadFile):
-        raise HTTPException(422, detail={"code": "missing_file", "message": "both 'file' and 'sig' are required",
+    has_sig = isinstance(s, UploadFile) and bool(s.filename or s.size)
+    if not isinstance(f, UploadFile):
+        raise HTTPException(422, detail={"code": "missing_file", "message": "'file' is required",
                                          "hint": t("rep.err.bad_input", lang_of(request))})
     data = await f.read(MAX_REPORT_BYTES + 1)
-    sig = await s.read(MAX_SIG_BYTES + 1)
-    if len(data) > MAX_REPORT_BYTES or len(sig) > MAX_SIG_BYTES:
-        raise HTTPException(413, detail={"code": "too_large", "message": "file or signature too large"})
+    if len(data) > MAX_REPORT_BYTES:
+        raise HTTPException(413, detail={"code": "too_large", "message": "file too large"})
     if not data:
         raise HTTPException(422, detail={"code": "empty_file", "message": "the report file is empty"})
+    if not has_sig:
+        # The ZIP as downloaded (report + .sig) may be uploaded alone.
+        try:
+            bundle = split_bundle(data, MAX_REPORT_BYTES)
+        except ValueError as exc:
+            raise HTTPException(413, detail={"code": "too_large", "message": str(exc)}) from exc
+        if bundle is None:
+            raise HTTPException(422, detail={"code": "missing_file",
+                                             "message": "send 'sig' too, or upload the downloaded ZIP (report + .sig)",
+                                             "hint": t("rep.err.bad_input", lang_of(request))})
+        return bundle
+    sig = await s.read(MAX_SIG_BYTES + 1)
+    if len(sig) > MAX_SIG_BYTES:
+        raise HTTPException(413, detail={"code": "too_large", "message": "signature file too large"})
     return f.filename or "", data, sig
 
 

@@ -47,6 +47,14 @@ def test_report_commands_write_signed_files_that_verify(env, session, ds):
     out.write_bytes(bytes(data))
     bad = _run("verify", str(out))
     assert bad.exit_code == 1 and "INVALID" in bad.output
+    import zipfile
+
+    z = env / "bundle.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(Path(str(out) + ".sig"), "apel.pdf.sig")
+        zf.writestr("apel.pdf", bytes(data))
+    zb = _run("verify", str(z))
+    assert zb.exit_code == 1 and "bundle" in zb.output and "INVALID" in zb.output
     rc = _run("report", "recap", "--month", "2026-11", "--office", "BKD", "--format", "xlsx",
               "--out", str(env / "out" / "rekap.xlsx"))
     assert rc.exit_code == 0, rc.output

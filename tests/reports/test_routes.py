@@ -136,6 +136,20 @@ def test_signed_download_verifies_and_fails_after_one_byte(web, fmt):
         assert res["valid"] is False and res["reason"] == "modified"
 
 
+def test_the_downloaded_zip_verifies_as_it_is(web):
+    with web.client("hr") as c:
+        r = c.get(f"/api/v1/reports/apel/{web.ds.apels['nov1']}/export", params={"format": "csv"})
+        res = c.post("/api/v1/verify", files={"file": ("laporan.zip", r.content)}).json()
+        assert res["valid"] is True
+        name, data, sig = _unzip(r)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:   # the same bundle with one byte of the report changed
+            z.writestr(name, data.replace(b"Ayu Lestari", b"Ayu Lestary"))
+            z.writestr(name + ".sig", sig)
+        res = c.post("/api/v1/verify", files={"file": ("laporan.zip", buf.getvalue())}).json()
+        assert res["valid"] is False and res["reason"] == "modified"
+
+
 def test_unbundled_download_carries_the_signature_header(web):
     with web.client("hr") as c:
         r = c.get("/api/v1/reports/recap/export", params={"month": "2026-11", "format": "xlsx", "bundle": "false"})
@@ -157,6 +171,7 @@ def test_bad_input_is_a_clear_4xx_and_writes_nothing(web):
         assert c.get("/api/v1/reports/apel/999999").status_code == 404
         assert c.get(f"/api/v1/reports/apel/{a}/offices/999999/people").status_code == 404
         assert c.post("/api/v1/verify", files={"file": ("a.csv", b"x")}).status_code == 422
+        assert c.post("/api/v1/verify", files={"sig": ("a.sig", b"{}")}).status_code == 422
         assert c.post("/api/v1/verify", data={"x": "1"}).status_code in (415, 422)
         assert web.audit_count() == before
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from attendance import audit
@@ -46,6 +46,20 @@ def get_assembly(session: Session, assembly_id: int) -> Assembly:
     if a is None:
         raise NotFound(f"apel {assembly_id} does not exist")
     return a
+
+
+def lock_assembly(session: Session, assembly_id: int, *, only_open: bool = False) -> bool:
+    """Take the apel's row write lock for the rest of the transaction (a no-op UPDATE: portable,
+    a row lock on PostgreSQL, the database write lock on SQLite). False when no row matched."""
+    stmt = update(Assembly.__table__).where(Assembly.__table__.c.id == assembly_id) \
+        .values(status=Assembly.__table__.c.status)
+    if only_open:
+        stmt = stmt.where(Assembly.__table__.c.status == AssemblyStatus.open.value)
+    return session.execute(stmt).rowcount == 1
+
+
+def lock_open_assembly(session: Session, assembly_id: int) -> bool:
+    return lock_assembly(session, assembly_id, only_open=True)
 
 
 def get_assembly_office(session: Session, assembly_id: int, office_id: int) -> AssemblyOffice:
@@ -160,10 +174,17 @@ def end_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly
     from .sightings import refresh_records
 
     _require_leader(actor, "end an apel")
+    # Serialise with record_sightings: it holds this lock while it writes, so after this line no
+    # sighting can land in the apel and the records read below are final.
+    if not lock_assembly(session, assembly_id):
+        raise NotFound(f"apel {assembly_id} does not exist")
     a = get_assembly(session, assembly_id)
+    session.refresh(a)
     if a.status == AssemblyStatus.closed.value:
+        session.commit()    # releases the lock; nothing changed
         return a
     if a.status != AssemblyStatus.open.value:
+        session.rollback()
         raise WrongState("this apel has not started; start it before ending it")
     office_ids = [ao.office_id for ao in a.offices]
     existing = {r.employee_id: r for r in session.execute(

@@ -30,7 +30,7 @@ from attendance.rules import (EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, PRESENT, 
                               format_local, is_confident, zone_label)
 
 from . import InvalidInput, NotFound
-from .assemblies import get_assembly, roster_employees
+from .assemblies import get_assembly, lock_open_assembly, roster_employees
 
 log = logging.getLogger("apel.sightings")
 UNKNOWN = "unknown"
@@ -111,16 +111,17 @@ def record_sightings(session: Session, assembly_id: int, office_id: int, sightin
 
 def _record_once(session: Session, assembly_id: int, office_id: int, sightings: Sequence[Sighting],
                  keep_evidence: bool, evidence_dir: Path | None, retention_days: int) -> RecordResult:
-    # The status must be read fresh (the leader may have ended the apel from another session); the
-    # rest of the apel (offices, pinned rules) does not change while it is open, so the session's
-    # identity map may keep it across calls.
-    status = session.execute(select(Assembly.status).where(Assembly.id == assembly_id)).scalar_one_or_none()
-    if status is None:
-        raise NotFound(f"apel {assembly_id} does not exist")
-    if status != AssemblyStatus.open.value:
+    # Take the apel's row lock while checking it is open, so an end_assembly running in another
+    # session waits for this write (or this write sees it closed): no sighting lands after the close.
+    if not lock_open_assembly(session, assembly_id):
+        status = session.execute(select(Assembly.status).where(Assembly.id == assembly_id)).scalar_one_or_none()
+        session.rollback()
+        if status is None:
+            raise NotFound(f"apel {assembly_id} does not exist")
         return RecordResult(ignored=len(sightings), status=status)
+    # Offices and pinned rules do not change while the apel is open: the identity map may keep them.
     a = get_assembly(session, assembly_id)
-    if a.status != status:
+    if a.status != AssemblyStatus.open.value:
         session.refresh(a)
     if not any(ao.office_id == office_id for ao in a.offices):
         raise NotFound(f"office {office_id} does not take part in apel {assembly_id}")

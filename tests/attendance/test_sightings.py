@@ -212,3 +212,41 @@ def test_live_rollcall_counts(session, world: World) -> None:  # noqa: ANN001
     end_assembly(session, a.id, actor=world.users["leader"])
     roll = live_rollcall(session, a.id)
     assert roll["totals"]["tk"] == 6 and roll["totals"]["not_yet_seen"] == 0 and roll["totals"]["excused"] == 1
+
+
+def test_end_waits_for_an_inflight_write_and_late_writes_are_ignored(db_url: str, world: World) -> None:
+    """end_assembly and record_sightings serialise on the apel's row: a close never interleaves
+    with a write, and a writer whose session still believes the apel is open is turned away."""
+    import threading
+
+    from attendance.services.assemblies import lock_open_assembly
+
+    eng = make_engine(db_url)
+    fac = make_session_factory(eng)
+    writer, closer = fac(), fac()
+    try:
+        a = _open_apel(writer, world)
+        e1 = world.staff["JKT"][0]
+        record_sightings(writer, a.id, world.offices["JKT"].id, seen(e1.id, "w", at(0), n=2))
+        assert lock_open_assembly(writer, a.id)          # a write in flight holds the lock
+        done = threading.Event()
+
+        def close() -> None:
+            end_assembly(closer, a.id, actor=closer.merge(world.users["leader"]))
+            done.set()
+
+        th = threading.Thread(target=close)
+        th.start()
+        assert not done.wait(0.5)                         # the close waits for the write
+        writer.commit()
+        th.join(30)
+        assert done.is_set()
+        # The writer's session still holds the apel as open in its identity map; its next batch,
+        # which would have made e1 present, is ignored and changes nothing.
+        r = record_sightings(writer, a.id, world.offices["JKT"].id, seen(e1.id, "w", at(0, 5), n=3))
+        assert r.ignored == 3 and r.status == "closed"
+        assert rec(writer, a, e1).status == "tk" and rec(writer, a, e1).frames == 2
+    finally:
+        writer.close()
+        closer.close()
+        eng.dispose()

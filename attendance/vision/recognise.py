@@ -1,0 +1,169 @@
+"""Who is this face: embedding backends and roster matching with abstention.
+
+The recogniser is an interface: dlib's ResNet (128-d, installs from PyPI) is the default; an
+ONNX Runtime backend loads a stronger ArcFace/SFace-class model from a file the operator
+supplies (never downloaded). Matching is the product's part: several templates per person,
+aggregation over a track, one person per face within a frame (Hungarian assignment), and an
+"unknown" answer when the evidence is weak."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .faces import embed_chips
+
+MODELS_DIR = Path(__file__).parent / "models"
+
+
+class Recogniser(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, dim) float32 embeddings of aligned 150x150 RGB face chips."""
+
+
+class DlibRecogniser:
+    name = "dlib-128"
+    dim = 128
+
+    def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
+        return embed_chips(list(chips_rgb))
+
+
+class OnnxRecogniser:
+    """An embedding model in ONNX (ArcFace/SFace class) run by ONNX Runtime on CPU.
+
+    Input: NCHW float32 of `input_size` (read from the model when fixed, else 112x112), RGB,
+    normalised as (pixel - mean) / std; output: one embedding per face, L2-normalised here so
+    distances are comparable to dlib's scale (0..2)."""
+
+    def __init__(self, path: str | Path, *, mean: float = 127.5, std: float = 127.5, name: str | None = None,
+                 threads: int = 1):
+        import onnxruntime as ort
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"ONNX model {p} not found")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        shape = inp.shape
+        self.size = (shape[3], shape[2]) if isinstance(shape[2], int) and isinstance(shape[3], int) else (112, 112)
+        out = self.session.get_outputs()[0].shape
+        self.dim = int(out[-1]) if isinstance(out[-1], int) else 0
+        self.mean, self.std = mean, std
+        self.name = name or f"onnx-{p.stem}"
+
+    def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
+        if not chips_rgb:
+            return np.zeros((0, self.dim), np.float32)
+        # dlib chips carry 25% padding around the face; ArcFace-style models expect a tighter
+        # crop, so take the central region before resizing.
+        batch = []
+        for c in chips_rgb:
+            h, w = c.shape[:2]
+            m = int(round(0.1 * w))
+            crop = c[m:h - m, m:w - m]
+            batch.append(cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA))
+        x = (np.stack(batch).astype(np.float32) - self.mean) / self.std
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        y = self.session.run(None, {self.input_name: x})[0].reshape(len(batch), -1).astype(np.float32)
+        n = np.linalg.norm(y, axis=1, keepdims=True)
+        return y / np.maximum(n, 1e-9)
+
+
+@dataclass(frozen=True)
+class MatchThresholds:
+    """Distances are Euclidean between embeddings. Defaults are fitted on real data by
+    attendance/vision/training/fit_thresholds.py (see models/thresholds.json)."""
+    accept: float = 0.50         # best person must be closer than this
+    margin: float = 0.04         # ... and closer than the runner-up by at least this
+    min_views: int = 1           # embeddings a track needs before it may be named
+
+    @classmethod
+    def load(cls, backend: str = "dlib-128") -> "MatchThresholds":
+        p = MODELS_DIR / "thresholds.json"
+        if p.is_file():
+            d = json.loads(p.read_text()).get(backend)
+            if d:
+                return cls(accept=float(d["accept"]), margin=float(d["margin"]), min_views=int(d.get("min_views", 1)))
+        return cls()
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Templates of a roster, flattened: row r belongs to person owner[r]."""
+    ids: tuple[str, ...]
+    templates: np.ndarray   # (R, D)
+    owner: np.ndarray       # (R,) int index into ids
+
+    @classmethod
+    def build(cls, roster: Sequence) -> "Gallery":
+        ids, rows, owner = [], [], []
+        for i, p in enumerate(roster):
+            e = np.asarray(p.embeddings, np.float32).reshape(-1, np.asarray(p.embeddings).shape[-1] if np.asarray(p.embeddings).size else 128)
+            ids.append(p.person_id)
+            rows.append(e)
+            owner += [i] * len(e)
+        t = np.vstack(rows) if rows else np.zeros((0, 128), np.float32)
+        return cls(tuple(ids), t, np.asarray(owner, np.int64))
+
+    def person_distances(self, probes: np.ndarray) -> np.ndarray:
+        """(n_probes, n_people): distance from each probe to each person.
+
+        A person's distance is the mean of the two nearest of their templates (or the nearest
+        when they have one): robust against one odd enrolment photo while still letting a masked
+        variant or a camera sighting win when it is the closest view."""
+        n = len(self.ids)
+        if n == 0 or len(probes) == 0:
+            return np.full((len(probes), n), np.inf, np.float32)
+        d = np.linalg.norm(probes[:, None, :] - self.templates[None, :, :], axis=2)
+        out = np.full((len(probes), n), np.inf, np.float32)
+        for j in range(n):
+            dj = np.sort(d[:, self.owner == j], axis=1)
+            if dj.shape[1] == 0:
+                continue
+            out[:, j] = dj[:, :2].mean(axis=1) if dj.shape[1] >= 2 and dj[:, 1].max() < np.inf else dj[:, 0]
+            out[:, j] = np.minimum(out[:, j], dj[:, 0] + 0.03)
+        return out
+
+
+@dataclass
+class Decision:
+    person: int | None      # index into gallery.ids, None = unknown
+    distance: float         # to the chosen (or nearest) person
+    confidence: float
+
+
+def aggregate(track_dists: np.ndarray) -> np.ndarray:
+    """Per-person distance of a track from its views' distances (n_views, n_people): the mean,
+    so one lucky view cannot name a track on its own."""
+    return track_dists.mean(axis=0)
+
+
+def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int]) -> list[Decision]:
+    """One person per face: Hungarian assignment on (n_faces, n_people) distances, then each
+    assigned pair must pass the acceptance distance and the margin over that face's runner-up."""
+    n_faces = cost.shape[0]
+    out = [Decision(None, float(np.min(cost[i])) if cost.shape[1] else float("inf"), 0.0) for i in range(n_faces)]
+    if n_faces == 0 or cost.shape[1] == 0:
+        return out
+    finite = np.where(np.isfinite(cost), cost, 10.0)
+    rows, cols = linear_sum_assignment(finite)
+    for i, j in zip(rows, cols):
+        d = float(cost[i, j])
+        others = np.delete(cost[i], j)
+        runner = float(others.min()) if others.size else float("inf")
+        ok = d < th.accept and runner - d >= th.margin and views[i] >= th.min_views
+        conf = float(np.clip((th.accept - d) / th.accept * 0.5 + min(runner - d, 0.2) / 0.2 * 0.5, 0, 1)) if ok else 0.0
+        out[i] = Decision(int(j) if ok else None, d, conf)
+    return out

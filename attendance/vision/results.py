@@ -1,0 +1,63 @@
+"""Data crossing the vision boundary (contract 2): plain dataclasses of numbers and strings,
+picklable so worker processes can send them back."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RosterPerson:
+    person_id: str
+    embeddings: np.ndarray          # (k, D) float32
+    kinds: tuple[str, ...] = ()     # per row: "photo" | "masked" | "sighting"
+
+
+@dataclass
+class PipelineConfig:
+    """Per-office settings. Defaults are what the benchmarks in BENCHMARKS.md ran with."""
+    hfov_deg: float = 70.0              # camera's horizontal field of view (20-170)
+    min_distance_m: float = 1.0         # distancing rule of the office
+    ipd_m: float = 0.063                # mean interpupillary distance used for depth (calibratable)
+    min_face_px: int = 32               # smallest face to detect (box width, pixels)
+    max_detect_pixels: float = 9e6      # cap on the HOG work image
+    detect_interval_s: float = 1.0      # full-frame detection at most this often; tracking between
+    embed_interval_s: float = 0.4       # at most one embedding per track per this many seconds
+    views_per_track: int = 4            # embeddings a track collects before it stops (while named)
+    max_embeds_per_frame: int = 8       # budget: embeddings computed per processed frame
+    retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
+    track_max_age_s: float = 2.0        # a track unseen this long is dropped
+    accept: float | None = None         # recognition thresholds; None = fitted (models/thresholds.json)
+    margin: float | None = None
+    mask_threshold: float = 0.5
+    recogniser: str = "dlib"            # "dlib" or a path to an ONNX embedding model
+    detector_use_haar: bool = True
+    detector_use_eyes: bool = True
+
+    def validate(self) -> None:
+        if not 20.0 <= self.hfov_deg <= 170.0:
+            raise ValueError(f"hfov_deg must be between 20 and 170 degrees, got {self.hfov_deg}")
+        if not 0.0 < self.min_distance_m <= 20.0:
+            raise ValueError(f"min_distance_m must be in (0, 20], got {self.min_distance_m}")
+        if self.min_face_px < 16:
+            raise ValueError(f"min_face_px must be at least 16, got {self.min_face_px}")
+
+
+@dataclass
+class FaceResult:
+    box: tuple[int, int, int, int]
+    track_id: int
+    person_id: str | None
+    confidence: float
+    distance: float
+    mask: bool
+    mask_p: float
+    position_m: tuple[float, float, float]
+
+
+@dataclass
+class FrameResult:
+    t_s: float
+    faces: list[FaceResult] = field(default_factory=list)
+    violations: list[tuple[int, int, float]] = field(default_factory=list)

@@ -1,0 +1,80 @@
+"""A roster folder (one subfolder per person, named by the person's id, photos inside) turned
+into RosterPerson templates, as `apel analyze` and the benchmarks use it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .enrol import FaceRejected, enrol_face
+from .results import RosterPerson
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class RosterError(ValueError):
+    """A roster folder that cannot be used; the message names the folder or file."""
+
+
+def read_image_rgb(path: Path) -> np.ndarray:
+    """Decode an image file or raise ValueError naming it (zero-byte, not an image, truncated)."""
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes)")
+    data = np.fromfile(str(path), np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{path}: not a readable image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def roster_photos(root: Path) -> dict[str, list[Path]]:
+    if not root.is_dir():
+        raise RosterError(f"roster {root}: not a folder")
+    people = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        photos = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+        if photos:
+            people[d.name] = photos
+    if not people:
+        raise RosterError(f"roster {root}: empty (expected one subfolder of photos per person)")
+    return people
+
+
+def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = True,
+                 exclude: set[Path] | None = None, limit_per_person: int | None = None,
+                 on_skip: Callable[[Path, str], None] | None = None) -> list[RosterPerson]:
+    """Enrol every photo. strict: any photo without exactly one usable face is an error naming
+    it (HR should know); otherwise such photos are skipped (reported via on_skip)."""
+    out = []
+    for pid, photos in roster_photos(root).items():
+        rows, kinds = [], []
+        used = 0
+        for p in photos:
+            if exclude and p.resolve() in exclude:
+                continue
+            if limit_per_person is not None and used >= limit_per_person:
+                break
+            try:
+                face = enrol_face(read_image_rgb(p), masked_variants=masked_variants)
+            except (FaceRejected, ValueError) as e:
+                msg = e.message if isinstance(e, FaceRejected) else str(e)
+                if strict:
+                    raise RosterError(f"roster photo {p}: {msg}") from e
+                if on_skip:
+                    on_skip(p, msg)
+                continue
+            used += 1
+            rows.append(face.embedding)
+            kinds.append("photo")
+            for m in face.masked_embeddings:
+                rows.append(m)
+                kinds.append("masked")
+        if rows:
+            out.append(RosterPerson(pid, np.stack(rows).astype(np.float32), tuple(kinds)))
+        elif strict:
+            raise RosterError(f"roster {root / pid}: no usable photo")
+    if not out:
+        raise RosterError(f"roster {root}: no usable photos")
+    return out

@@ -192,6 +192,9 @@ class SightingTrack(Base):
     violation_frames: Mapped[int] = mapped_column(Integer, default=0)
     distancing_alerts: Mapped[int] = mapped_column(Integer, default=0)
     in_violation: Mapped[bool] = mapped_column(Boolean, default=False)   # last frame's state (edge detection)
+    # Set when HR assigned this track to employee_id from the review queue: from then on all its
+    # frames count as that person's confident frames, whatever the stream calls them.
+    confirmed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ReviewItem(Base):

@@ -93,6 +93,7 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
     track = item.track
     previous_owner = track.employee_id
     track.employee_id = employee_id
+    track.confirmed_by = actor.username
     track.confident_frames = track.frames
     track.first_confident_at = track.first_at
     closed = a.status == AssemblyStatus.closed.value

@@ -167,9 +167,8 @@ def _record_once(session: Session, assembly_id: int, office_id: int, sightings: 
             track.frames += 1
             track.first_at = min(track.first_at, at)
             track.last_at = max(track.last_at, at)
-            # A face HR assigned to someone counts as theirs from then on (the stream still calls it unknown).
-            confirmed_by_hr = identity == UNKNOWN and track.employee_id is not None
-            if track.employee_id is not None and (confirmed_by_hr or is_confident(conf, rules)):
+            # A face HR assigned to someone counts as theirs from then on, whatever the stream calls it.
+            if track.employee_id is not None and (track.confirmed_by is not None or is_confident(conf, rules)):
                 track.confident_frames += 1
                 if track.first_confident_at is None or at < track.first_confident_at:
                     track.first_confident_at = at
@@ -209,8 +208,8 @@ def _queue_for_review(session: Session, a: Assembly, rules: Rules, tracks: Itera
     review items once they have min_frames frames (a single stray detection is not worth HR's time)."""
     candidates = []
     for t in tracks:
-        unknown = t.identity_key == UNKNOWN and t.employee_id is None
-        low = t.identity_key != UNKNOWN and t.confident_frames < rules.min_frames
+        unknown = t.identity_key == UNKNOWN and t.confirmed_by is None
+        low = t.identity_key != UNKNOWN and t.confirmed_by is None and t.confident_frames < rules.min_frames
         if (unknown or low) and t.frames >= rules.min_frames:
             candidates.append((t, "unknown" if unknown else "low_confidence"))
         elif id(t) in embeddings or id(t) in crops:

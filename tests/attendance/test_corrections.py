@@ -226,3 +226,23 @@ def test_review_dismiss_and_retention(session, world: World, tmp_path) -> None: 
     i2 = session.get(ReviewItem, i2.id)
     assert not os.path.exists(p2) and i2.embedding is None and i2.evidence_path is None
     assert i2.status == "open"    # still reviewable by times and frames, just without the face
+
+
+def test_confirmed_track_keeps_counting_while_open(session, world: World) -> None:  # noqa: ANN001
+    """HR confirms a low-confidence face during the apel: that track's later frames are the person's."""
+    a = create_assembly(session, actor=world.users["leader"], kind="pagi", title="Apel", scheduled_start=T0,
+                        office_ids=[world.offices["JKT"].id])
+    start_assembly(session, a.id, actor=world.users["leader"])
+    e1, e2 = world.staff["JKT"][0], world.staff["JKT"][1]
+    jkt = world.offices["JKT"].id
+    record_sightings(session, a.id, jkt, seen(e1.id, "t", at(-1), n=3, conf=0.5))
+    item = session.execute(select(ReviewItem)).scalar_one()
+    assert (item.kind, item.suggested_employee_id) == ("low_confidence", e1.id)
+    # It was really e2 (the pipeline mixed them up).
+    r = assign_review_item(session, item.id, actor=world.users["hr"], employee_id=e2.id, reason="rekan satu bidang")
+    assert (r.status, r.frames) == ("present", 3)
+    record_sightings(session, a.id, jkt, seen(e1.id, "t", at(0), n=2, conf=0.5))
+    assert rec(session, a, e2).frames == 5
+    assert session.execute(select(ReviewItem).where(ReviewItem.status == "open")).first() is None
+    end_assembly(session, a.id, actor=world.users["leader"])
+    assert rec(session, a, e2).status == "present" and rec(session, a, e1).status == "tk"

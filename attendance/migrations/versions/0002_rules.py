@@ -138,6 +138,7 @@ def upgrade() -> None:
     sa.Column('violation_frames', sa.Integer(), nullable=False),
     sa.Column('distancing_alerts', sa.Integer(), nullable=False),
     sa.Column('in_violation', sa.Boolean(), nullable=False),
+    sa.Column('confirmed_by', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['assembly_id'], ['assemblies.id'], name=op.f('fk_sighting_tracks_assembly_id_assemblies'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_sighting_tracks_employee_id_employees'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_sighting_tracks_office_id_offices'), ondelete='RESTRICT'),

@@ -4,6 +4,7 @@ the same services as the API, so the rules, the role checks and the audit are th
 from __future__ import annotations
 
 from datetime import date, time
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -114,7 +115,12 @@ async def apel_create(request: Request, user: OptionalUser, db: DbSession) -> Re
 def apel_detail(assembly_id: int, request: Request, user: OptionalUser, db: DbSession,
                 office_id: str | None = None) -> Response:
     user = require_page_user(request, user, *ALL)
-    oid = scoped_office(user, _int(office_id))
+    return _detail_page(request, user, db, assembly_id, _int(office_id))
+
+
+def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | None,  # noqa: ANN001
+                 new_token: dict | None = None) -> Response:
+    oid = scoped_office(user, office_id)
     try:
         a = get_assembly(db, assembly_id)
         ensure_takes_part(db, user, assembly_id)
@@ -126,10 +132,13 @@ def apel_detail(assembly_id: int, request: Request, user: OptionalUser, db: DbSe
     for o in roll["offices"]:
         for p in o["people"]:
             p["category_label"] = _category_label(categories, p.get("excuse_category"), lang)
-    return render(request, "attendance/detail.html", {
+    resp = render(request, "attendance/detail.html", {
         "a": a, "roll": roll, "office_id": oid, "can_lead": user.role in LEAD, "can_correct": user.role in HR,
-        "categories": categories, "tiers": TIERS, "new_token": request.session.pop("att_token", None),
+        "categories": categories, "tiers": TIERS, "new_token": new_token,
         "all_offices": [ao.office for ao in a.offices] if user.role != Role.operator.value else []}, user=user)
+    if new_token:
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @router.post("/apel/{assembly_id}/{action}")
@@ -149,8 +158,10 @@ async def apel_action(assembly_id: int, action: str, request: Request, user: Opt
             ttl = _int(form.get("ttl_minutes")) or request.app.state.settings.office_token_ttl_minutes
             token = issue_office_token(db, assembly_id, office_id or 0, actor=user, ttl_minutes=ttl)
             code = db.get(Office, office_id).code
-            request.session["att_token"] = {"office": code, "token": token,
-                                            "path": f"/live/join?office={code}#token={token}"}
+            # Shown in this answer only (not redirected: the plaintext never goes into the session cookie).
+            flash(request, t("att.flash.token", lang_of(request)))
+            return _detail_page(request, user, db, assembly_id, None, new_token={
+                "office": code, "token": token, "path": f"/live/join?office={quote(code)}#token={token}"})
         else:
             excuse_employee(db, assembly_id, _int(form.get("employee_id")) or 0, actor=user,
                             category=form.get("category", ""), reason=form.get("reason", ""),

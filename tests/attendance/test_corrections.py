@@ -246,3 +246,13 @@ def test_confirmed_track_keeps_counting_while_open(session, world: World) -> Non
     assert session.execute(select(ReviewItem).where(ReviewItem.status == "open")).first() is None
     end_assembly(session, a.id, actor=world.users["leader"])
     assert rec(session, a, e2).status == "present" and rec(session, a, e1).status == "tk"
+
+
+def test_review_on_an_old_apel_uses_its_pinned_rules(session, world: World) -> None:  # noqa: ANN001
+    e1 = world.staff["JKT"][0]
+    a = _closed_apel(session, world, seen(None, "u", at(20), n=3))          # judged by v1: grace 0
+    create_ruleset_version(session, actor=world.users["admin"], reason="toleransi 25 menit", grace_minutes=25,
+                           tl1_max_minutes=40)
+    item = session.execute(select(ReviewItem)).scalar_one()
+    r = assign_review_item(session, item.id, actor=world.users["hr"], employee_id=e1.id, reason="dikenali")
+    assert (r.status, r.tier, r.late_minutes) == ("late", "TL1", 20)    # v2 would have said present

@@ -224,3 +224,33 @@ def test_pages_render_and_forms_work(client: TestClient, world: World, factory) 
     office = next(r["office_id"] for r in rec if r["id"] == rid)
     expected = 200 if office == world.offices["JKT"].id else 403
     assert client.get(f"/records/{rid}", headers=auth(world, "operator")).status_code == expected
+
+
+def test_page_forms_respect_roles(client: TestClient, world: World, factory) -> None:  # noqa: ANN001
+    aid = _create(client, world).json()["id"]
+    for role, path, data in (("observer", f"/apel/{aid}/start", {}), ("hr", f"/apel/{aid}/start", {}),
+                             ("operator", f"/apel/{aid}/token", {"office_id": str(world.offices["JKT"].id)}),
+                             ("leader", f"/apel/{aid}/excuse", {"employee_id": str(world.staff["JKT"][0].id),
+                                                              "category": "sakit", "reason": "x"}),
+                             ("hr", "/rules", {"reason": "x", "grace_minutes": "5"})):
+        r = client.post(path, headers=auth(world, role), data=data, follow_redirects=False)
+        assert r.status_code == 403, (role, path)
+    assert client.get(f"/api/v1/assemblies/{aid}", headers=auth(world, "hr")).json()["status"] == "scheduled"
+    r = client.post(f"/apel/{aid}/start", headers=auth(world, "leader"), follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get(f"/api/v1/assemblies/{aid}", headers=auth(world, "hr")).json()["status"] == "open"
+    r = client.post(f"/apel/{aid}/token", headers=auth(world, "leader"),
+                    data={"office_id": str(world.offices["JKT"].id), "ttl_minutes": "15"}, follow_redirects=False)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    token = re.search(r"/live/join\?office=JKT#token=([A-Za-z0-9_-]+)", r.text).group(1)
+    import base64
+
+    cookie = client.cookies.get("apel_session") or ""
+    payload = base64.b64decode(cookie.split(".")[0] + "==").decode("utf-8", "replace")
+    assert "csrf" in payload or payload == "" or "flash" in payload
+    assert token not in payload and token not in cookie              # never put in the session cookie
+    assert 'id="new-token"' not in client.get(f"/apel/{aid}", headers=auth(world, "leader")).text   # shown once
+    with factory() as s:
+        from attendance.services.assemblies import verify_office_token
+
+        assert verify_office_token(s, "JKT", token) is not None

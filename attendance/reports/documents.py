@@ -106,7 +106,7 @@ def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
             continue
         pcols = [Column(t("rep.c.no", lang), 0.6, "R"), Column(t("rep.c.nip", lang), 2.3),
                  Column(t("rep.c.name", lang), 3.2), Column(t("rep.c.status", lang), 2),
-                 Column(t("rep.c.tier", lang), 0.8), Column(t("rep.c.late_minutes", lang), 1, "R"),
+                 Column(t("rep.c.tier", lang), 1.1), Column(t("rep.c.late_minutes", lang), 1.4, "R"),
                  Column(t("rep.c.category", lang), 1.6), Column(t("rep.c.first_seen", lang), 1.6),
                  Column(t("rep.c.frames", lang), 0.9, "R"), Column(t("rep.c.confidence", lang), 1.3, "R"),
                  Column(t("rep.c.mask", lang), 1.3, "R"), Column(t("rep.c.alerts", lang), 1.4, "R")]

@@ -14,7 +14,7 @@ from app.deps import DbSession, OptionalUser
 from app.i18n import t
 from app.web import add_nav, flash, lang_of, render, require_page_user
 from attendance.models import Assembly, AssemblyKind, Employee, Office, Role
-from attendance.rules import TIERS, format_local, zone_label
+from attendance.rules import TIERS, format_local, to_local, zone_label
 from attendance.services import ServiceError, StaleVersion
 from attendance.services.assemblies import (create_assembly, end_assembly, get_assembly, issue_office_token,
                                             list_assemblies, start_assembly)
@@ -34,7 +34,7 @@ LEAD = (Role.admin.value, Role.leader.value)
 
 add_nav("att.nav.apel", "/apel", roles=ALL, order=25)
 add_nav("att.nav.review", "/review", roles=HR, order=35)
-add_nav("att.nav.rules", "/rules", roles=(Role.admin.value, Role.hr.value, Role.leader.value), order=80)
+add_nav("att.nav.rules", "/rules", roles=ALL, order=80)
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -66,6 +66,18 @@ def _category_label(categories: list[dict], code: str | None, lang: str) -> str:
 
 # ---------------------------------------------------------------- apel list and detail
 
+def _start_label(a: Assembly) -> str:
+    """The start as the offices see it: "2026-11-30 07:30 WIB/WITA/WIT" when every office starts at
+    the same local time, else the first office's local time."""
+    if not a.offices:
+        return a.scheduled_start.strftime("%Y-%m-%d %H:%M UTC")
+    local = {to_local(ao.scheduled_start, ao.office.timezone).strftime("%Y-%m-%d %H:%M") for ao in a.offices}
+    zones = list(dict.fromkeys(zone_label(ao.office.timezone) for ao in a.offices))
+    if len(local) == 1:
+        return f"{local.pop()} {'/'.join(zones)}"
+    first = a.offices[0]
+    return format_local(first.scheduled_start, first.office.timezone, "%Y-%m-%d %H:%M")
+
 @router.get("/apel", response_class=HTMLResponse)
 def apel_list(request: Request, user: OptionalUser, db: DbSession, status: str | None = None,
               office_id: str | None = None) -> Response:
@@ -79,9 +91,7 @@ def apel_list(request: Request, user: OptionalUser, db: DbSession, status: str |
         offices_shown = offices
     rows = []
     for a in assemblies:
-        tz = a.offices[0].office.timezone if a.offices else "Asia/Makassar"
-        rows.append({"a": a, "start_local": format_local(a.scheduled_start, tz, "%Y-%m-%d %H:%M"),
-                     "offices": ", ".join(ao.office.code for ao in a.offices)})
+        rows.append({"a": a, "start_local": _start_label(a), "offices": ", ".join(ao.office.code for ao in a.offices)})
     return render(request, "attendance/list.html", {
         "rows": rows, "offices": offices, "offices_shown": offices_shown, "status": status or "",
         "office_id": oid, "kinds": [k.value for k in AssemblyKind], "can_lead": user.role in LEAD,
@@ -282,7 +292,7 @@ async def review_action(item_id: int, action: str, request: Request, user: Optio
 
 @router.get("/rules", response_class=HTMLResponse)
 def rules_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, Role.admin.value, Role.hr.value, Role.leader.value)
+    user = require_page_user(request, user, *ALL)
     versions = list_rulesets(db)
     latest: dict[str, object] = {}
     for r in versions:

@@ -25,7 +25,7 @@ from attendance.models import (Assembly, AssemblyKind, AssemblyOffice, AssemblyS
                                Employee, Office, ReviewItem, Role, User, utcnow)
 from attendance.rules import LATE, PRESENT, TK, Rules, local_to_utc
 
-from . import Forbidden, InvalidInput, NotFound, WrongState
+from . import Forbidden, InvalidInput, NotFound, WrongState, retry_audit_race
 from .rulesets import current_ruleset, ruleset_for_kind
 
 LEADERS = {Role.admin.value, Role.leader.value}
@@ -90,6 +90,7 @@ def assembly_view(a: Assembly) -> dict[str, Any]:
     }
 
 
+@retry_audit_race
 def create_assembly(session: Session, *, actor: User, kind: str, title: str, scheduled_start: datetime | None = None,
                     office_ids: Sequence[int], local_date: date | None = None, local_time: time | None = None,
                     duration_minutes: int = 60, ruleset_name: str | None = None) -> Assembly:
@@ -138,6 +139,7 @@ def create_assembly(session: Session, *, actor: User, kind: str, title: str, sch
     return a
 
 
+@retry_audit_race
 def start_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly:
     """Open attendance. Re-pins the newest version of the apel's rule family (the rules in force
     when it runs). Starting an open apel again is a no-op; a closed one cannot be reopened."""
@@ -168,6 +170,7 @@ def roster_employees(session: Session, office_ids: Sequence[int]) -> list[Employ
         .order_by(Employee.name, Employee.id)).scalars())
 
 
+@retry_audit_race
 def end_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly:
     """Close attendance: unseen -> TK unless excused; every roster member gets a record, so reports
     have the whole roster. Ending a closed apel again is a no-op."""
@@ -223,6 +226,7 @@ def end_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly
     return a
 
 
+@retry_audit_race
 def issue_office_token(session: Session, assembly_id: int, office_id: int, *, actor: User,
                        ttl_minutes: int) -> str:
     """A new join token for one office in one apel; the plaintext is returned once, only its hash kept."""

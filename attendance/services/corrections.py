@@ -21,7 +21,7 @@ from attendance import audit
 from attendance.models import AttendanceRecord, Correction, Employee, Role, User, utcnow
 from attendance.rules import EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, TIERS, Rules
 
-from . import Forbidden, InvalidInput, NotFound, StaleVersion
+from . import Forbidden, InvalidInput, NotFound, StaleVersion, retry_audit_race
 from .assemblies import get_assembly, get_assembly_office
 from .sightings import record_view
 
@@ -118,6 +118,7 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
 
 
+@retry_audit_race
 def correct_record(session: Session, record_id: int, *, actor: User, expected_version: int, status: str,
                    tier: str | None = None, late_minutes: int | None = None, excuse_category: str | None = None,
                    reason: str, attachment_ref: str | None = None) -> AttendanceRecord:
@@ -138,6 +139,7 @@ def correct_record(session: Session, record_id: int, *, actor: User, expected_ve
                   attachment_ref=attachment_ref, expected_version=expected_version)
 
 
+@retry_audit_race
 def excuse_employee(session: Session, assembly_id: int, employee_id: int, *, actor: User, category: str,
                     reason: str, attachment_ref: str | None = None,
                     expected_version: int | None = None) -> AttendanceRecord:

@@ -21,7 +21,7 @@ from attendance import audit
 from attendance.models import (AssemblyStatus, AttendanceRecord, Correction, Employee, FaceTemplate, ReviewItem,
                                User, utcnow)
 
-from . import NotFound, StaleVersion, WrongState
+from . import NotFound, StaleVersion, WrongState, retry_audit_race
 from .assemblies import get_assembly
 from .corrections import MAX_REASON, _clean_text, _jsonable, require_hr, snapshot
 from .sightings import record_view, refresh_records
@@ -70,6 +70,7 @@ def _drop_biometrics(item: ReviewItem) -> None:
     item.embedding = None
 
 
+@retry_audit_race
 def assign_review_item(session: Session, item_id: int, *, actor: User, employee_id: int, reason: str,
                        expected_version: int | None = None) -> AttendanceRecord:
     """Say whose face this was. Returns the employee's record in that apel after recomputation."""
@@ -132,6 +133,7 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
     return rec
 
 
+@retry_audit_race
 def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: str) -> ReviewItem:
     """Not a member of staff (a visitor, a poster, a false detection): drop its face data."""
     require_hr(actor)
@@ -151,6 +153,7 @@ def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: 
     return item
 
 
+@retry_audit_race
 def purge_expired(session: Session, now: datetime | None = None) -> int:
     """Delete face crops and embeddings of review items past their retention; returns how many."""
     now = now or utcnow()

@@ -16,7 +16,7 @@ from attendance.models import Role, RuleSet, User
 from attendance.models.assembly import DEFAULT_EXCUSE_CATEGORIES
 from attendance.rules import Rules
 
-from . import Forbidden, InvalidInput, NotFound, WrongState
+from . import Forbidden, InvalidInput, NotFound, WrongState, retry_audit_race
 
 EDITABLE = ("grace_minutes", "tl1_max_minutes", "tl2_max_minutes", "tl3_max_minutes", "tk_after_minutes",
             "min_frames", "min_confidence", "excuse_categories")
@@ -79,6 +79,7 @@ def _categories(value: Any, known: list[dict[str, str]] | None = None) -> list[d
     return out
 
 
+@retry_audit_race
 def create_ruleset_version(session: Session, *, actor: User, name: str = "default", reason: str,
                            **changes: Any) -> RuleSet:
     """Save a new version of `name` from the latest one plus `changes` (admin only, audited)."""

@@ -256,3 +256,51 @@ def test_review_on_an_old_apel_uses_its_pinned_rules(session, world: World) -> N
     item = session.execute(select(ReviewItem)).scalar_one()
     r = assign_review_item(session, item.id, actor=world.users["hr"], employee_id=e1.id, reason="dikenali")
     assert (r.status, r.tier, r.late_minutes) == ("late", "TL1", 20)    # v2 would have said present
+
+
+def test_concurrent_corrections_both_land_and_the_chain_holds(db_url: str, world: World, factory) -> None:  # noqa: ANN001
+    """Two HR users correct two different records at the same moment: both corrections are kept and
+    the audit chain stays one line (the loser of the race for the chain's tip runs again)."""
+    import threading
+
+    from attendance import audit
+
+    with factory() as s:
+        a = _closed_apel(s, world)
+        r1, r2 = rec(s, a, world.staff["JKT"][0]), rec(s, a, world.staff["JKT"][1])
+        ids = (r1.id, r1.version, r2.id, r2.version)
+    s1, s2 = factory(), factory()
+    try:
+        # s1 is mid-transaction: it has appended to the audit chain but not committed yet.
+        rec1 = s1.get(AttendanceRecord, ids[0])
+        rec1.status, rec1.corrected = "present", True
+        s1.flush()
+        audit.record(s1, actor="hr", action="attendance.status", entity="attendance_record", entity_id=ids[0],
+                     before={"status": "tk"}, after={"status": "present"}, reason="manual")
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                correct_record(s2, ids[2], actor=s2.get(User, world.users["hr2"].id), expected_version=ids[3],
+                               status="excused", excuse_category="izin", reason="izin keluarga")
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+            done.set()
+
+        th = threading.Thread(target=other)
+        th.start()
+        done.wait(0.5)
+        s1.commit()
+        th.join(60)
+        assert done.is_set() and errors == []
+    finally:
+        s1.close()
+        s2.close()
+    with factory() as s:
+        assert s.get(AttendanceRecord, ids[0]).status == "present"
+        assert s.get(AttendanceRecord, ids[2]).status == "excused"
+        report = verify_chain(s)
+        assert report.ok, report.problem
+        assert [e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()][-2:] == \
+            ["attendance.status", "attendance.status"]

@@ -22,7 +22,7 @@ from attendance.models import (AssemblyStatus, AttendanceRecord, Correction, Emp
                                User, utcnow)
 
 from . import NotFound, StaleVersion, WrongState, retry_audit_race
-from .assemblies import get_assembly
+from .assemblies import get_assembly, lock_assembly
 from .corrections import MAX_REASON, _clean_text, _jsonable, require_hr, snapshot
 from .sightings import record_view, refresh_records
 
@@ -82,13 +82,17 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
     emp = session.get(Employee, employee_id)
     if emp is None:
         raise NotFound(f"employee {employee_id} does not exist")
+    lock_assembly(session, item.assembly_id)   # same order as record_sightings/end_assembly: apel first
     a = get_assembly(session, item.assembly_id)
+    session.refresh(a)
     rec = session.execute(select(AttendanceRecord).where(AttendanceRecord.assembly_id == a.id,
                                                          AttendanceRecord.employee_id == employee_id)
                           ).scalar_one_or_none()
     if rec is not None and expected_version is not None and rec.version != expected_version:
+        current = record_view(rec)
+        session.rollback()   # release the apel lock
         raise StaleVersion("the record changed since you read it; review the current value",
-                           current=record_view(rec))
+                           current=current)
     before = snapshot(rec) if rec is not None else None
     version_before = rec.version if rec is not None else 0
     track = item.track

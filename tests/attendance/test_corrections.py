@@ -304,3 +304,18 @@ def test_concurrent_corrections_both_land_and_the_chain_holds(db_url: str, world
         assert report.ok, report.problem
         assert [e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()][-2:] == \
             ["attendance.status", "attendance.status"]
+
+
+def test_review_assign_refuses_a_stale_record_version(session, world: World) -> None:  # noqa: ANN001
+    e1 = world.staff["JKT"][0]
+    a = _closed_apel(session, world, seen(None, "u", at(5), n=3))
+    r = rec(session, a, e1)
+    correct_record(session, r.id, actor=world.users["hr2"], expected_version=r.version, status="excused",
+                   excuse_category="sakit", reason="surat dokter")
+    item = session.execute(select(ReviewItem)).scalar_one()
+    with pytest.raises(StaleVersion) as err:
+        assign_review_item(session, item.id, actor=world.users["hr"], employee_id=e1.id, reason="dia",
+                           expected_version=r.version)
+    assert err.value.current["status"] == "excused"
+    session.expire_all()
+    assert session.get(ReviewItem, item.id).status == "open"

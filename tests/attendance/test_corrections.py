@@ -310,12 +310,13 @@ def test_review_assign_refuses_a_stale_record_version(session, world: World) -> 
     e1 = world.staff["JKT"][0]
     a = _closed_apel(session, world, seen(None, "u", at(5), n=3))
     r = rec(session, a, e1)
-    correct_record(session, r.id, actor=world.users["hr2"], expected_version=r.version, status="excused",
+    seen_version = r.version                       # what the first HR user's page showed
+    correct_record(session, r.id, actor=world.users["hr2"], expected_version=seen_version, status="excused",
                    excuse_category="sakit", reason="surat dokter")
     item = session.execute(select(ReviewItem)).scalar_one()
     with pytest.raises(StaleVersion) as err:
         assign_review_item(session, item.id, actor=world.users["hr"], employee_id=e1.id, reason="dia",
-                           expected_version=r.version)
+                           expected_version=seen_version)
     assert err.value.current["status"] == "excused"
     session.expire_all()
     assert session.get(ReviewItem, item.id).status == "open"

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from attendance.models import (Assembly, AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office,
+from attendance.models import (Assembly, AssemblyStatus, AttendanceRecord, Employee, Office,
                                ReviewItem, SightingTrack, utcnow)
 from attendance.rules import (EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, PRESENT, TIERS, TK, Rules, decide,
                               format_local, is_confident, zone_label)

@@ -6,13 +6,15 @@ the same transaction, so a change without its audit entry cannot commit.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -110,6 +112,27 @@ def _flush_or_conflict(session: Session, code: str, message: str) -> None:
             session.flush()
     except IntegrityError:
         raise Conflict(code, message) from None
+
+
+T = TypeVar("T")
+
+
+def run_in_transaction(session: Session, work: Callable[[], T], *, attempts: int = 12) -> T:
+    """Run `work` and commit; if the commit lost the race for the audit chain's tip (two writers
+    read the same last entry; `prev_hash` is unique, so only one can commit), roll back and run
+    `work` again on fresh state. Everything `work` did was rolled back, so the rerun is exact."""
+    for attempt in range(attempts):
+        try:
+            result = work()
+            session.commit()
+            return result
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            text = str(getattr(exc, "orig", exc))
+            if not ("audit_log" in text or "locked" in text) or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # jitter: the losers do not collide again
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------- offices

@@ -18,6 +18,7 @@ from attendance.roster import (
     get_employee,
     list_employees,
     office_by_code,
+    run_in_transaction,
     template_counts,
     update_employee,
 )
@@ -69,11 +70,11 @@ def create(body: EmployeeIn, request: Request, user: HrUser, db: DbSession) -> d
             if not body.office_code:
                 raise HTTPException(422, detail={"code": "office_missing", "message": "give office_id or office_code"})
             office_id = office_by_code(db, body.office_code).id
-        emp = create_employee(db, actor=user, nip=body.nip, name=body.name, office_id=office_id,
-                              position=body.position, active=body.active)
+        emp = run_in_transaction(db, lambda: create_employee(db, actor=user, nip=body.nip, name=body.name,
+                                                             office_id=office_id, position=body.position,
+                                                             active=body.active))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     return {**employee_dict(emp), "photos_enrolled": 0}
 
 
@@ -101,10 +102,10 @@ def templates(employee_id: int, request: Request, user: HrUser, db: DbSession) -
 @router.patch("/{employee_id}")
 def patch(employee_id: int, body: EmployeePatch, request: Request, user: HrUser, db: DbSession) -> dict:
     try:
-        emp = update_employee(db, employee_id, actor=user, **body.model_dump(exclude_unset=True))
+        emp = run_in_transaction(db, lambda: update_employee(db, employee_id, actor=user,
+                                                             **body.model_dump(exclude_unset=True)))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     return _with_counts(db, [emp])[0]
 
 
@@ -113,9 +114,8 @@ def delete(employee_id: int, request: Request, user: HrUser, db: DbSession,
            reason: str | None = Query(None, max_length=500)) -> Response:
     """Deletes the employee and every face template (and kept photo files)."""
     try:
-        result = delete_employee(db, employee_id, actor=user, reason=reason)
+        result = run_in_transaction(db, lambda: delete_employee(db, employee_id, actor=user, reason=reason))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     remove_photo_files(result["photo_paths"])
     return Response(status_code=status.HTTP_204_NO_CONTENT)

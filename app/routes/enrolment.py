@@ -20,7 +20,7 @@ from attendance.enrolment import (
     template_dict,
     write_pending,
 )
-from attendance.roster import RosterError, get_employee
+from attendance.roster import RosterError, get_employee, run_in_transaction
 
 from .roster_common import body_limit, enrolment_workers, http_error, read_upload
 
@@ -50,10 +50,14 @@ async def enrol_one(request: Request, db, user, employee_id: int, filename: str,
     if not photo.ok:
         raise PhotoRejected(photo.error_code or "rejected", photo.error_message or "photo rejected",
                             status=photo.error_status)
-    check_not_duplicate(db, photo, emp)
     keep_dir = settings.data_dir if settings.keep_enrolment_photos else None
-    rows, pending = store_templates(db, emp, photo, actor=user, keep_dir=keep_dir, data=data)
-    db.commit()
+
+    def write() -> tuple:
+        employee = get_employee(db, employee_id)
+        check_not_duplicate(db, photo, employee)
+        return store_templates(db, employee, photo, actor=user, keep_dir=keep_dir, data=data)
+
+    rows, pending = run_in_transaction(db, write)
     write_pending(pending)
     return {"employee_id": emp.id, "nip": emp.nip, "photo": photo.summary(),
             "templates": [template_dict(t) for t in rows]}
@@ -81,8 +85,7 @@ async def bulk_enrol(request: Request, db, user, csv_bytes: bytes | None, zip_by
                      default_office=office_code or None)
     analysed = await enrolment_workers(request.app).analyse_many([(m, b) for m, _, b in plan.photos], limits)
     keep_dir = settings.data_dir if settings.keep_enrolment_photos else None
-    report, pending = apply_bulk(db, plan, analysed, actor=user, keep_dir=keep_dir)
-    db.commit()
+    report, pending = run_in_transaction(db, lambda: apply_bulk(db, plan, analysed, actor=user, keep_dir=keep_dir))
     write_pending(pending)
     return report
 

@@ -14,6 +14,7 @@ from attendance.roster import (
     get_office,
     list_offices,
     office_dict,
+    run_in_transaction,
     update_office,
 )
 
@@ -49,10 +50,9 @@ def offices(user: CurrentUser, db: DbSession, active: bool | None = None) -> lis
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create(body: OfficeIn, request: Request, user: HrUser, db: DbSession) -> dict:
     try:
-        office = create_office(db, actor=user, **body.model_dump())
+        office = run_in_transaction(db, lambda: create_office(db, actor=user, **body.model_dump()))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     return office_dict(office)
 
 
@@ -68,18 +68,17 @@ def read(office_id: int, request: Request, user: CurrentUser, db: DbSession) -> 
 @router.patch("/{office_id}")
 def patch(office_id: int, body: OfficePatch, request: Request, user: HrUser, db: DbSession) -> dict:
     try:
-        office = update_office(db, office_id, actor=user, **body.model_dump(exclude_unset=True))
+        office = run_in_transaction(db, lambda: update_office(db, office_id, actor=user,
+                                                             **body.model_dump(exclude_unset=True)))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     return office_dict(office)
 
 
 @router.delete("/{office_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete(office_id: int, request: Request, user: HrUser, db: DbSession) -> Response:
     try:
-        delete_office(db, office_id, actor=user)
+        run_in_transaction(db, lambda: delete_office(db, office_id, actor=user))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

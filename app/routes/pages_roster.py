@@ -28,6 +28,7 @@ from attendance.roster import (
     list_employees,
     list_offices,
     list_users,
+    run_in_transaction,
     template_counts,
     update_employee,
     update_office,
@@ -151,11 +152,10 @@ async def offices_create(request: Request, user: OptionalUser, db: DbSession) ->
     user = require_page_user(request, user, *HR)
     f = await _form(request)
     try:
-        office = create_office(db, actor=user, code=f.get("code", ""), name=f.get("name", ""),
-                               timezone=f.get("timezone") or "Asia/Makassar",
-                               camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
-                               min_distance_m=_float_or_none(f.get("min_distance_m")))
-        db.commit()
+        office = run_in_transaction(db, lambda: create_office(
+            db, actor=user, code=f.get("code", ""), name=f.get("name", ""),
+            timezone=f.get("timezone") or "Asia/Makassar", camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
+            min_distance_m=_float_or_none(f.get("min_distance_m"))))
         flash(request, lang_t(request, "offices.created", code=office.code))
     except (RosterError, ValueError) as exc:
         db.rollback()
@@ -169,14 +169,13 @@ async def offices_update(office_id: int, request: Request, user: OptionalUser, d
     f = await _form(request)
     try:
         if f.get("action") == "delete":
-            delete_office(db, office_id, actor=user)
-            db.commit()
+            run_in_transaction(db, lambda: delete_office(db, office_id, actor=user))
             flash(request, lang_t(request, "offices.deleted"))
         else:
-            update_office(db, office_id, actor=user, name=f.get("name"), timezone=f.get("timezone"),
-                          camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
-                          min_distance_m=_float_or_none(f.get("min_distance_m")), active=f.get("active") == "on")
-            db.commit()
+            run_in_transaction(db, lambda: update_office(
+                db, office_id, actor=user, name=f.get("name"), timezone=f.get("timezone"),
+                camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
+                min_distance_m=_float_or_none(f.get("min_distance_m")), active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
     except (RosterError, ValueError) as exc:
         db.rollback()
@@ -212,9 +211,9 @@ async def employees_create(request: Request, user: OptionalUser, db: DbSession) 
     user = require_page_user(request, user, *HR)
     f = await _form(request)
     try:
-        emp = create_employee(db, actor=user, nip=f.get("nip", ""), name=f.get("name", ""),
-                              office_id=int(f.get("office_id") or 0), position=f.get("position"))
-        db.commit()
+        office_id = int(f["office_id"]) if f.get("office_id", "").isdigit() else 0
+        emp = run_in_transaction(db, lambda: create_employee(db, actor=user, nip=f.get("nip", ""), name=f.get("name", ""),
+                                                             office_id=office_id, position=f.get("position")))
         flash(request, lang_t(request, "employees.created", name=emp.name))
         return _see_other(f"/employees/{emp.id}")
     except RosterError as exc:
@@ -253,21 +252,21 @@ async def employee_update(employee_id: int, request: Request, user: OptionalUser
     action = f.get("action", "save")
     try:
         if action == "delete":
-            result = delete_employee(db, employee_id, actor=user, reason=f.get("reason") or None)
-            db.commit()
+            result = run_in_transaction(db, lambda: delete_employee(db, employee_id, actor=user,
+                                                                    reason=f.get("reason") or None))
             remove_photo_files(result["photo_paths"])
             flash(request, lang_t(request, "employees.deleted", name=result["employee"]["name"]))
             return _see_other("/employees")
         if action == "erase":
-            paths = erase_templates(db, employee_id, actor=user, reason=f.get("reason") or None)
-            db.commit()
+            paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user,
+                                                                   reason=f.get("reason") or None))
             remove_photo_files(paths)
             flash(request, lang_t(request, "employees.erased"))
         else:
-            update_employee(db, employee_id, actor=user, name=f.get("name"), position=f.get("position"),
-                            office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None,
-                            active=f.get("active") == "on")
-            db.commit()
+            run_in_transaction(db, lambda: update_employee(
+                db, employee_id, actor=user, name=f.get("name"), position=f.get("position"),
+                office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None,
+                active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
     except RosterError as exc:
         db.rollback()
@@ -330,8 +329,7 @@ async def enrolment_submit(request: Request, _limit: BulkBody, user: OptionalUse
 def employee_export(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *HR)
     _employee_or_404(request, db, user, employee_id)
-    data = export_person(db, employee_id, actor=user)
-    db.commit()
+    data = run_in_transaction(db, lambda: export_person(db, employee_id, actor=user))
     return JSONResponse(data, headers={"Content-Disposition":
                                        f'attachment; filename="apel-data-{data["employee"]["nip"]}.json"'})
 
@@ -353,13 +351,13 @@ async def users_create(request: Request, user: OptionalUser, db: DbSession) -> R
     f = await _form(request)
     try:
         if f.get("user_id", "").isdigit():
-            update_user(db, int(f["user_id"]), actor=user, active=f.get("active") == "on",
-                        password=f.get("password") or None)
+            run_in_transaction(db, lambda: update_user(db, int(f["user_id"]), actor=user, active=f.get("active") == "on",
+                                                       password=f.get("password") or None))
         else:
-            create_user(db, actor=user, username=f.get("username", ""), password=f.get("password", ""),
-                        role=f.get("role", ""), full_name=f.get("full_name") or None,
-                        office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None)
-        db.commit()
+            run_in_transaction(db, lambda: create_user(
+                db, actor=user, username=f.get("username", ""), password=f.get("password", ""),
+                role=f.get("role", ""), full_name=f.get("full_name") or None,
+                office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None))
         flash(request, lang_t(request, "common.saved"))
     except RosterError as exc:
         db.rollback()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.deps import DbSession, HrUser
 from attendance.enrolment import erase_templates, export_person, remove_photo_files
-from attendance.roster import RosterError
+from attendance.roster import RosterError, run_in_transaction
 
 from .roster_common import http_error
 
@@ -19,10 +19,9 @@ router = APIRouter(prefix="/api/v1/employees", tags=["privacy"])
 @router.get("/{employee_id}/export")
 def export(employee_id: int, request: Request, user: HrUser, db: DbSession) -> Response:
     try:
-        data = export_person(db, employee_id, actor=user)
+        data = run_in_transaction(db, lambda: export_person(db, employee_id, actor=user))  # audited
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()  # the audit entry of the export
     body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     nip = data["employee"]["nip"]
     return Response(body, media_type="application/json",
@@ -34,9 +33,8 @@ def erase(employee_id: int, request: Request, user: HrUser, db: DbSession,
           reason: str | None = Query(None, max_length=500)) -> dict:
     """Erase the person's face templates (and kept photos); the employee and their records stay."""
     try:
-        paths = erase_templates(db, employee_id, actor=user, reason=reason)
+        paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user, reason=reason))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     remove_photo_files(paths)
     return {"ok": True, "photos_removed": len(paths)}

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from app.deps import AdminUser, DbSession
-from attendance.roster import RosterError, create_user, list_users, update_user, user_dict
+from attendance.roster import RosterError, create_user, list_users, run_in_transaction, update_user, user_dict
 
 from .roster_common import http_error
 
@@ -37,18 +37,17 @@ def users(user: AdminUser, db: DbSession) -> list[dict]:
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create(body: UserIn, request: Request, user: AdminUser, db: DbSession) -> dict:
     try:
-        new = create_user(db, actor=user, **body.model_dump())
+        new = run_in_transaction(db, lambda: create_user(db, actor=user, **body.model_dump()))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     return user_dict(new)
 
 
 @router.patch("/{user_id}")
 def patch(user_id: int, body: UserPatch, request: Request, user: AdminUser, db: DbSession) -> dict:
     try:
-        changed = update_user(db, user_id, actor=user, **body.model_dump(exclude_unset=True))
+        changed = run_in_transaction(db, lambda: update_user(db, user_id, actor=user,
+                                                             **body.model_dump(exclude_unset=True)))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    db.commit()
     return user_dict(changed)

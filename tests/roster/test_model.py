@@ -118,3 +118,40 @@ def test_migrations_down_to_base_and_up_again(db_url: str) -> None:
     assert current_heads(db_url) == []
     upgrade(db_url)
     assert current_heads(db_url)
+
+
+def test_concurrent_writers_all_land_and_the_chain_holds(engine) -> None:  # noqa: ANN001
+    """Eight HR writes at the same moment: each reads the same audit tip, only one can extend it;
+    the others are rolled back and rerun, so all eight land and the chain stays linear."""
+    import threading
+
+    from attendance.db import make_session_factory
+    from attendance.roster import run_in_transaction
+
+    factory = make_session_factory(engine)
+    with factory() as s:
+        office_id = _office(s).id
+        s.commit()
+    nips = ["198503122010011001", "199001052015032002", "198711232011011002", "199204172019032001",
+            "198009302006041005", "199406082020122003", "197805122005011003", "198302242009022004"]
+    barrier = threading.Barrier(len(nips))
+    errors: list[BaseException] = []
+
+    def worker(nip: str) -> None:
+        with factory() as s:
+            try:
+                barrier.wait()
+                run_in_transaction(s, lambda: create_employee(s, actor=f"hr-{nip[-3:]}", nip=nip, name=nip, office_id=office_id))
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in nips]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with factory() as s:
+        assert s.execute(select(func.count()).select_from(Employee)).scalar_one() == len(nips)
+        report = verify_chain(s)
+        assert report.ok and report.entries == len(nips) + 1

@@ -138,6 +138,8 @@ def apel_report(session: Session, assembly_id: int, office_ids: list[int] | None
     if office_ids is not None:
         office_q = office_q.where(AssemblyOffice.office_id.in_(office_ids))
     participants = session.execute(office_q).all()
+    if office_ids is not None and not participants:
+        raise ReportError("not_found", f"office(s) {office_ids} do not take part in apel {assembly_id}")
     ids = [ao.office_id for ao, _ in participants]
 
     # Categories seen in the data but no longer in the rule set still have to be counted.

@@ -64,6 +64,9 @@ def test_unknown_apel_or_office_is_a_clear_error(session, ds):
     assert e.value.code == "not_found"
     with pytest.raises(ReportError):
         apel_people(session, ds.apels["nov1"], 999_999)
+    with pytest.raises(ReportError) as e:
+        apel_report(session, ds.apels["nov1"], office_ids=[999_999])
+    assert e.value.code == "not_found"
 
 
 def test_monthly_recap_counts_only_closed_apels_of_the_local_month(session, ds):

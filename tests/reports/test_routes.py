@@ -190,6 +190,8 @@ def test_pages_render_and_verify_form(web):
         assert "Badan Kepegawaian Daerah" in page and "JUMLAH" in page
         office = c.get(f"/reports/apel/{a}/office/{web.ds.offices['BKD']}", params={"status": "late"}).text
         assert "Bagus Pratama" in office and "Ayu Lestari" not in office
+        en = c.get(f"/reports/apel/{a}", params={"lang": "en"}).text
+        assert "ASSEMBLY REPORT: Apel nov1" in en and "TOTAL" in en
         recap = c.get("/reports/recap", params={"month": "2026-11", "office_id": web.ds.offices["DINKES"]}).text
         assert "Hana Wijaya" in recap
         assert c.get("/reports/recap", params={"month": "bogus"}).status_code == 422

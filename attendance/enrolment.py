@@ -183,16 +183,6 @@ def analyse_photo(data: bytes, limits: PhotoLimits, name: str = "photo") -> Anal
     return result
 
 
-def _warm_up() -> bool:
-    """Load dlib's models in the worker once, so the first request does not pay for it."""
-    from .vision import dlib_models
-
-    dlib_models.hog_detector()
-    dlib_models.shape5()
-    dlib_models.encoder()
-    return True
-
-
 class EnrolmentWorkers:
     """A small process pool for template computation, so the event loop never waits on dlib."""
 

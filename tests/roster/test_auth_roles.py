@@ -117,3 +117,14 @@ def test_bad_employee_input_is_4xx_and_writes_nothing(env: Env, hr: dict) -> Non
         assert r.json()["detail"]["message"]
     assert c.post("/api/v1/employees", json={"name": "x"}, headers=hr).status_code == 422  # schema
     assert env.counts() == before
+
+
+def test_openapi_documents_the_roster_api(env: Env) -> None:
+    spec = env.client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for p in ("/api/v1/auth/login", "/api/v1/offices", "/api/v1/employees", "/api/v1/employees/{employee_id}/photos",
+              "/api/v1/enrolment/bulk", "/api/v1/employees/{employee_id}/export", "/api/v1/users"):
+        assert p in paths, p
+    upload = paths["/api/v1/employees/{employee_id}/photos"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in upload
+    assert not any(p.startswith("/employees") for p in paths)  # pages are not part of the API

@@ -67,3 +67,26 @@ def test_export_erase_delete_with_kept_photos(db_url: str, settings_factory, wor
         assert c.get(f"/api/v1/employees/{a}/export", headers=lead).status_code == 403
         assert c.delete(f"/api/v1/employees/{a}/templates", headers=lead).status_code == 403
         assert c.delete(f"/api/v1/employees/{a}", headers=lead).status_code == 403
+
+
+def test_export_finds_records_in_tables_it_does_not_know(session) -> None:  # noqa: ANN001
+    """Other areas add tables that point at employees (attendance, corrections...). The export finds
+    them from the live schema's foreign keys, so a new table cannot be forgotten."""
+    from sqlalchemy import text
+
+    from attendance.enrolment import export_person
+    from attendance.roster import create_employee, create_office
+
+    office = create_office(session, actor="t", code="SETDA", name="Setda")
+    a = create_employee(session, actor="t", nip=NIPS[0], name="A", office_id=office.id)
+    b = create_employee(session, actor="t", nip=NIPS[1], name="B", office_id=office.id)
+    session.commit()
+    session.execute(text("CREATE TABLE zz_future_records (id INTEGER PRIMARY KEY, "
+                         "employee_id INTEGER NOT NULL REFERENCES employees(id) ON DELETE CASCADE, note VARCHAR(50))"))
+    session.execute(text("INSERT INTO zz_future_records (id, employee_id, note) VALUES "
+                         "(1, :a, 'izin'), (2, :a, 'sakit'), (3, :b, 'other person')"), {"a": a.id, "b": b.id})
+    session.commit()
+    data = export_person(session, a.id, actor="hr")
+    session.commit()
+    rows = data["related_records"]["zz_future_records"]
+    assert sorted(r["note"] for r in rows) == ["izin", "sakit"]

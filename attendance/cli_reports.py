@@ -198,6 +198,13 @@ def _export(kind: str, out: Path | None, build) -> None:  # noqa: ANN001
 FORMAT_HELP = "csv | xlsx | pdf"
 
 
+def _stem(out: Path | None, fmt: str) -> str | None:
+    """Sign under the name the file is written as (the .sig records it), minus the format suffix."""
+    if out is None:
+        return None
+    return out.name[: -len(fmt) - 1] if out.name.lower().endswith("." + fmt) else out.name
+
+
 @report_app.command("apel")
 def report_apel(
     assembly_id: int = typer.Argument(..., help="The apel's id."),
@@ -212,7 +219,8 @@ def report_apel(
 
     def build(session, signer, s):  # noqa: ANN001, ANN202
         return export_apel(session, assembly_id, fmt=fmt, lang=lang, signer=signer, actor=_cli_actor(),
-                           tz=s.default_timezone, office_ids=_office_ids(session, office), detail=detail)
+                           tz=s.default_timezone, office_ids=_office_ids(session, office), detail=detail,
+                           basename=_stem(out, fmt))
 
     _export("apel", out, build)
 
@@ -232,7 +240,7 @@ def report_recap(
     def build(session, signer, s):  # noqa: ANN001, ANN202
         return export_recap(session, month, fmt=fmt, lang=lang, signer=signer, actor=_cli_actor(),
                             tz=s.default_timezone, office_ids=_office_ids(session, office),
-                            with_employees=employees)
+                            with_employees=employees, basename=_stem(out, fmt))
 
     _export("recap", out, build)
 

@@ -6,6 +6,7 @@ translated document, render, sign, and write an audit entry naming the file's SH
 caller's session (the caller commits)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -22,6 +23,11 @@ from .recap import MonthlyRecap, month_bounds, monthly_recap
 LANGS = ("id", "en")
 
 
+def _safe_name(name: str) -> str:
+    """File names end up in Content-Disposition headers and on disks: plain characters only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "laporan"
+
+
 def _check(fmt: str, lang: str) -> None:
     if fmt not in FORMATS:
         raise ReportError("bad_input", f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -36,7 +42,8 @@ def _record_export(session: Session, exp: SignedExport, *, actor: str, what: str
 
 
 def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, signer: Signer, actor: str,
-                tz: str = "Asia/Makassar", office_ids: list[int] | None = None, detail: bool = True) -> SignedExport:
+                tz: str = "Asia/Makassar", office_ids: list[int] | None = None, detail: bool = True,
+                basename: str | None = None) -> SignedExport:
     from .documents import apel_document
 
     _check(fmt, lang)
@@ -44,7 +51,8 @@ def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, sign
     people = {o.office_id: apel_people(session, assembly_id, o.office_id)[1] for o in report.offices} if detail else None
     doc = apel_document(session, report, lang, tz=tz, people=people)
     suffix = f"-{report.offices[0].code}" if len(report.offices) == 1 and office_ids is not None else ""
-    exp = render_signed(doc, fmt, signer, basename=f"laporan-apel-{assembly_id}{suffix}-{lang}")
+    exp = render_signed(doc, fmt, signer,
+                        basename=_safe_name(basename or f"laporan-apel-{assembly_id}{suffix}-{lang}"))
     _record_export(session, exp, actor=actor, what="apel",
                    params={"assembly_id": assembly_id, "office_ids": office_ids, "format": fmt, "lang": lang})
     return exp
@@ -52,7 +60,7 @@ def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, sign
 
 def export_recap(session: Session, month: str, *, fmt: str, lang: str, signer: Signer, actor: str,
                  tz: str = "Asia/Makassar", office_ids: list[int] | None = None,
-                 with_employees: bool = True) -> SignedExport:
+                 with_employees: bool = True, basename: str | None = None) -> SignedExport:
     from .documents import recap_document
 
     _check(fmt, lang)
@@ -64,7 +72,7 @@ def export_recap(session: Session, month: str, *, fmt: str, lang: str, signer: S
         if office is not None:
             label, suffix = f"{office.code} {office.name}", f"-{office.code}"
     doc = recap_document(session, recap, lang, office_label=label)
-    exp = render_signed(doc, fmt, signer, basename=f"rekap-{month}{suffix}-{lang}")
+    exp = render_signed(doc, fmt, signer, basename=_safe_name(basename or f"rekap-{month}{suffix}-{lang}"))
     _record_export(session, exp, actor=actor, what="recap",
                    params={"month": month, "office_ids": office_ids, "format": fmt, "lang": lang})
     return exp

@@ -355,7 +355,12 @@ class LiveService:
                 info.not_submitted += 1
             self._pending[key] = frame
         for key, frame in list(self._pending.items()):
-            if pool.submit(key, frame.frame_bgr, frame.t_s):
+            try:
+                accepted = pool.submit(key, frame.frame_bgr, frame.t_s)
+            except KeyError:   # the stream was removed (apel ended) after this frame was sampled
+                del self._pending[key]
+                continue
+            if accepted:
                 del self._pending[key]
                 h, w = frame.frame_bgr.shape[:2]
                 self._frame_sizes[key] = (w, h)

@@ -70,7 +70,7 @@ async def run_once(opts: CameraOptions) -> str:
     import httpx
     from aiortc.mediastreams import MediaStreamError
 
-    from .client import connect_peer
+    from .client import RestampedTrack, connect_peer
 
     player = open_player(opts)
     if player.video is None:
@@ -92,8 +92,9 @@ async def run_once(opts: CameraOptions) -> str:
 
     ended = asyncio.Event()
     why = {"reason": "dropped"}
+    video = RestampedTrack(player.video)
     try:
-        pc, reply = await connect_peer(signal, send_video=player.video, receive_video=False)
+        pc, reply = await connect_peer(signal, send_video=video, receive_video=False)
     except BaseException:
         _stop_player(player)
         raise
@@ -104,8 +105,7 @@ async def run_once(opts: CameraOptions) -> str:
         if pc.connectionState in ("failed", "closed"):
             ended.set()
 
-    video = player.video
-    original_recv = video.recv
+    original_recv = player.video.recv
 
     async def recv_watch():
         try:
@@ -115,7 +115,7 @@ async def run_once(opts: CameraOptions) -> str:
             ended.set()
             raise
 
-    video.recv = recv_watch  # notice the end of a file source
+    player.video.recv = recv_watch  # notice the end of a file source
     try:
         await ended.wait()
     finally:

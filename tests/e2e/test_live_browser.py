@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media.conftest import build_live_world, office_clip
+from tests.media.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
 
 from .cdp import CHROMIUM, Browser
 from .y4m import clip_to_y4m
@@ -32,7 +32,7 @@ async def test_office_page_joins_and_console_shows_people_present(chromium, sqli
                                                                  shared_data, tmp_path) -> None:
     clip, photos = await asyncio.to_thread(office_clip, shared_data, tmp_path)
     y4m = await asyncio.to_thread(clip_to_y4m, clip, tmp_path / "office.y4m", fps=15, max_seconds=8)
-    gen = build_live_world(sqlite_url, settings_factory, photos)
+    gen = build_live_world(sqlite_url, settings_factory, photos, min_confidence=LIVE_MIN_CONFIDENCE)
     world = await asyncio.to_thread(next, gen)
     browser = Browser(tmp_path / "chrome-profile", [
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",

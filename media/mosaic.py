@@ -38,8 +38,10 @@ def draw_overlay(tile: np.ndarray, overlay: Overlay, src_w: int, src_h: int) -> 
         p2 = (int((x + w) * sx), int((y + h) * sy))
         cv2.rectangle(tile, p1, p2, b.color_bgr, 2)
         if b.label:
-            cv2.putText(tile, b.label, (p1[0], max(12, p1[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                        b.color_bgr, 1, cv2.LINE_AA)
+            (tw_, th_), base = cv2.getTextSize(b.label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+            y = max(th_ + 4, p1[1] - 4)
+            cv2.rectangle(tile, (p1[0], y - th_ - 3), (p1[0] + tw_ + 4, y + base - 1), (20, 20, 20), -1)
+            cv2.putText(tile, b.label, (p1[0] + 2, y - 1), cv2.FONT_HERSHEY_SIMPLEX, 0.5, b.color_bgr, 1, cv2.LINE_AA)
     for a, c, color in overlay.lines:
         cv2.line(tile, (int(a[0] * sx), int(a[1] * sy)), (int(c[0] * sx), int(c[1] * sy)), color, 2)
     if overlay.caption:

@@ -216,7 +216,7 @@ def test_mosaic_draws_overlays_scaled_to_the_tile() -> None:
     overlays.set("r/a", Overlay(boxes=[OverlayBox((640, 360, 200, 200), "Budi", (0, 0, 255))]))
     img = render_mosaic([("r/a", "A", frame, False), ("r/b", "B", None, False)], overlays, (1280, 720))
     # two tiles side by side (640x720 each): the box's top-left corner lands at (320, 360) in tile A
-    assert tuple(img[360, 330]) == (0, 0, 255)
+    assert tuple(img[420, 321]) == (0, 0, 255)        # the left edge of the box
     assert tuple(img[200, 100]) == (0, 0, 0)
     overlays.set("r/a", None)
     img2 = render_mosaic([("r/a", "A", frame, False)], overlays, (1280, 720))

@@ -81,78 +81,115 @@ def _kop(pdf: _ReportPDF, doc: ReportDocument) -> None:
     pdf.ln(2)
 
 
-def _wrap(pdf: _ReportPDF, text: str, width: float) -> list[str]:
-    """Lines of `text` in a column `width` wide; the cheap path (it fits) is the common one."""
-    if pdf.get_string_width(text) <= width - 2 * pdf.c_margin:
-        return [text]
-    return pdf.multi_cell(width, 1, text, dry_run=True, output="LINES") or [text]
+class _TableDrawer:
+    """Draws a table with the cheap primitives (text, line): fpdf2's cell() and table() lay out every
+    cell as a styled, line-broken paragraph, which took minutes for a 10,000-employee recap.
+    Vertical rules are drawn once per page segment; each row adds its text and one horizontal rule."""
 
+    def __init__(self, pdf: _ReportPDF, widths: list[float], aligns: list[str], size: float):
+        self.pdf, self.widths, self.aligns, self.size = pdf, widths, aligns, size
+        self.line_h = size * 0.55
+        self.pad = 0.8
+        self.xs = [pdf.l_margin]
+        for w in widths:
+            self.xs.append(self.xs[-1] + w)
+        self.top: float | None = None
+        self._width_cache: dict[tuple[str, str], float] = {}
+        # baseline offset that centres the digits/capitals of the font vertically in a line
+        self.baseline = self.line_h / 2 + size * 0.3528 * 0.36
 
-def _row(pdf: _ReportPDF, widths: list[float], cells: list[str], aligns: list[str], line_h: float, *,
-         fill: bool = False, bottom: float, on_break=None) -> None:  # noqa: ANN001
-    """One table row at the current y (a new page first if it would cross `bottom`, then
-    `on_break` redraws the header): borders drawn by cell(), text wrapped only where it must."""
-    lines = [_wrap(pdf, text, w) for text, w in zip(cells, widths)]
-    n = max(len(x) for x in lines)
-    if on_break is not None and pdf.get_y() + n * line_h > bottom:
-        pdf.add_page()
-        on_break()
-    x0, y0 = pdf.l_margin, pdf.get_y()
-    if n == 1:
-        for text, w, a in zip(cells, widths, aligns):
-            pdf.cell(w, line_h, text, border=1, align=a, fill=fill)
-    else:
-        x = x0
-        for cell_lines, w, a in zip(lines, widths, aligns):
-            pdf.rect(x, y0, w, n * line_h, style="DF" if fill else "D")
-            for i, line in enumerate(cell_lines):
-                pdf.set_xy(x, y0 + i * line_h)
-                pdf.cell(w, line_h, line, align=a)
-            x += w
-    pdf.set_xy(x0, y0 + n * line_h)
+    def width(self, text: str) -> float:
+        key = (text, self.pdf.font_style)
+        w = self._width_cache.get(key)
+        if w is None:
+            w = self._width_cache[key] = self.pdf.get_string_width(text)
+        return w
+
+    def wrap(self, text: str, w: float) -> list[str]:
+        if not text or self.width(text) <= w - 2 * self.pad:
+            return [text]
+        return self.pdf.multi_cell(w, 1, text, dry_run=True, output="LINES", padding=(0, self.pad)) or [text]
+
+    def begin_segment(self) -> None:
+        y = self.pdf.get_y()
+        self.top = y
+        self.pdf.line(self.xs[0], y, self.xs[-1], y)
+
+    def end_segment(self) -> None:
+        if self.top is None:
+            return
+        y = self.pdf.get_y()
+        for x in self.xs:
+            self.pdf.line(x, self.top, x, y)
+        self.top = None
+
+    def row(self, cells: list[str], *, aligns: list[str] | None = None, fill: tuple[int, int, int] | None = None,
+            bottom: float, on_break=None) -> None:  # noqa: ANN001
+        pdf, line_h = self.pdf, self.line_h
+        lines = [self.wrap(text, w) for text, w in zip(cells, self.widths)]
+        n = max(len(x) for x in lines)
+        h = n * line_h
+        if on_break is not None and pdf.get_y() + h > bottom:
+            self.end_segment()
+            pdf.add_page()
+            on_break()
+        y0 = pdf.get_y()
+        if fill is not None:
+            pdf.set_fill_color(*fill)
+            pdf.rect(self.xs[0], y0, self.xs[-1] - self.xs[0], h, style="F")
+        for i, (cell_lines, a) in enumerate(zip(lines, aligns or self.aligns)):
+            x, w = self.xs[i], self.widths[i]
+            for k, text in enumerate(cell_lines):
+                if not text:
+                    continue
+                if a == "L":
+                    tx = x + self.pad
+                else:
+                    tw = self.width(text)
+                    tx = x + w - self.pad - tw if a == "R" else x + (w - tw) / 2
+                pdf.text(tx, y0 + k * line_h + self.baseline, text)
+        pdf.line(self.xs[0], y0 + h, self.xs[-1], y0 + h)
+        pdf.set_xy(self.xs[0], y0 + h)
 
 
 def _table(pdf: _ReportPDF, table) -> None:  # noqa: ANN001
-    """Drawn cell by cell (fpdf2's table() took minutes for a 10,000-employee recap: it lays out
-    every row as a multi-line cell); the header row is repeated after every page break."""
+    """A titled table; the header row is repeated after every page break."""
     pdf.set_font(FONT, "B", 10)
     if pdf.get_y() > pdf.h - 45:
         pdf.add_page()
     pdf.cell(0, 6, table.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     n = len(table.columns)
     size = 8 if n <= 10 else 7
-    line_h = size * 0.55
     total_w = sum(c.width for c in table.columns)
-    widths = [pdf.epw * c.width / total_w for c in table.columns]
-    aligns = [c.align for c in table.columns]
+    d = _TableDrawer(pdf, [pdf.epw * c.width / total_w for c in table.columns], [c.align for c in table.columns], size)
     header = [c.label for c in table.columns]
     bottom = pdf.h - pdf.b_margin
     pdf.set_auto_page_break(False)
-    pdf.c_margin = 0.8
     pdf.set_draw_color(120)
+    pdf.set_line_width(0.15)
 
     def draw_header() -> None:
         pdf.set_font(FONT, "B", size)
-        pdf.set_fill_color(225, 230, 240)
-        _row(pdf, widths, header, ["C"] * n, line_h, fill=True, bottom=bottom)
+        d.begin_segment()
+        d.row(header, aligns=["C"] * n, fill=(225, 230, 240), bottom=bottom)
         pdf.set_font(FONT, "", size)
 
-    if pdf.get_y() + 4 * line_h > bottom:
+    if pdf.get_y() + 4 * d.line_h > bottom:
         pdf.add_page()
     draw_header()
     for r in table.rows:
-        _row(pdf, widths, ["" if v is None else str(v) for v in r], aligns, line_h, bottom=bottom,
-             on_break=draw_header)
+        d.row(["" if v is None else str(v) for v in r], bottom=bottom, on_break=draw_header)
     if table.total:
         def bold_header() -> None:
             draw_header()
             pdf.set_font(FONT, "B", size)
 
         pdf.set_font(FONT, "B", size)
-        pdf.set_fill_color(242, 242, 242)
-        _row(pdf, widths, ["" if v is None else str(v) for v in table.total], aligns, line_h, fill=True,
-             bottom=bottom, on_break=bold_header)
+        d.row(["" if v is None else str(v) for v in table.total], fill=(242, 242, 242), bottom=bottom,
+              on_break=bold_header)
+    d.end_segment()
     pdf.set_draw_color(0)
+    pdf.set_line_width(0.2)
     pdf.set_fill_color(255)
     pdf.set_auto_page_break(True, margin=18)
     pdf.ln(4)

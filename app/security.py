@@ -1,28 +1,13 @@
-"""Password hashing (argon2id via argon2-cffi) and signed bearer tokens (itsdangerous)."""
+"""Signed bearer tokens (itsdangerous); password hashing is re-exported from attendance.passwords."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-_hasher = PasswordHasher()
-
-
-def hash_password(password: str) -> str:
-    if len(password) < 8:
-        raise ValueError("password must be at least 8 characters")
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+from attendance.passwords import hash_password, verify_password  # noqa: F401  (re-exported)
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:

@@ -6,15 +6,13 @@ the same transaction, so a change without its audit entry cannot commit.
 """
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -118,21 +116,8 @@ T = TypeVar("T")
 
 
 def run_in_transaction(session: Session, work: Callable[[], T], *, attempts: int = 12) -> T:
-    """Run `work` and commit; if the commit lost the race for the audit chain's tip (two writers
-    read the same last entry; `prev_hash` is unique, so only one can commit), roll back and run
-    `work` again on fresh state. Everything `work` did was rolled back, so the rerun is exact."""
-    for attempt in range(attempts):
-        try:
-            result = work()
-            session.commit()
-            return result
-        except (IntegrityError, OperationalError) as exc:
-            session.rollback()
-            text = str(getattr(exc, "orig", exc))
-            if not ("audit_log" in text or "locked" in text) or attempt == attempts - 1:
-                raise
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # jitter: the losers do not collide again
-    raise AssertionError("unreachable")
+    """Run `work` and commit, retrying if it lost the race for the audit chain's tip."""
+    return audit.run_with_audit_retry(session, work, attempts=attempts)
 
 
 # ---------------------------------------------------------------- offices
@@ -407,7 +392,7 @@ def list_users(session: Session) -> list[User]:
 
 def create_user(session: Session, *, actor: User | str | None, username: str, password: str, role: str,
                 office_id: int | None = None, full_name: str | None = None) -> User:
-    from app.security import hash_password  # argon2 lives with the HTTP edge's security helpers
+    from .passwords import hash_password
 
     uname = _username(username)
     role_n, office_n = _role(role, office_id, session)
@@ -429,7 +414,7 @@ def create_user(session: Session, *, actor: User | str | None, username: str, pa
 def update_user(session: Session, user_id: int, *, actor: User | str | None, role: str | None = None,
                 office_id: int | None = None, active: bool | None = None, full_name: str | None = None,
                 password: str | None = None, clear_office: bool = False) -> User:
-    from app.security import hash_password
+    from .passwords import hash_password
 
     user = get_user(session, user_id)
     before = user_dict(user)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..audit import retry_audit_race  # noqa: F401  (one retry helper for every area)
+
 
 class ServiceError(Exception):
     status_code = 400
@@ -56,27 +58,3 @@ class StaleVersion(ServiceError):
 
 
 __all__ = ["Forbidden", "InvalidInput", "NotFound", "ServiceError", "StaleVersion", "WrongState"]
-
-
-def retry_audit_race(fn):  # noqa: ANN001, ANN201
-    """Run a use case again when it lost the race for the audit chain's tip.
-
-    The audit log's `prev_hash` is unique, so of two transactions that read the same tip only the
-    first commits; the other gets an IntegrityError on audit_log. Everything it did was rolled back,
-    so running it again from fresh state is exact (up to 5 attempts)."""
-    import functools
-
-    from sqlalchemy.exc import IntegrityError
-
-    @functools.wraps(fn)
-    def wrapper(session, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        for attempt in range(5):
-            try:
-                return fn(session, *args, **kwargs)
-            except IntegrityError as exc:
-                session.rollback()
-                if "audit_log" not in str(exc.orig) or attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
-
-    return wrapper

@@ -49,7 +49,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(), session_cookie="apel_session",
                        max_age=settings.session_max_age_s, same_site="lax", https_only=False)
 
+    from .errors import install_error_pages
     from .routes import all_routers
+
+    install_error_pages(app)
 
     for router in all_routers():
         app.include_router(router)

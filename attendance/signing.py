@@ -172,7 +172,8 @@ def trusted_fingerprints(data_dir: Path, settings: SigningSettings | None = None
     trusted: dict[str, str] = {}
     try:
         own = load_signer(data_dir, settings)
-        trusted[own.fingerprint] = f"this installation ({own.source})"
+        # No file path here: this text reaches the verify page and API.
+        trusted[own.fingerprint] = "this installation's key"
     except ValueError:
         pass
     tdir = _key_dir(data_dir) / "trusted"

@@ -53,6 +53,7 @@ class StreamInfo:
     track_prefix: str
     names: dict[str, str]
     joined_at: float                      # monotonic, at the HTTP join
+    joined_wall: float = 0.0              # epoch seconds, at the HTTP join
     first_result_at: float | None = None  # monotonic, first analysed frame back from vision
     results: int = 0
     submitted: int = 0
@@ -259,7 +260,7 @@ class LiveService:
         pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,
-                          joined_at=t0)
+                          joined_at=t0, joined_wall=time.time() - (time.monotonic() - t0))
         self.streams[stream_key] = info
         answer, peer = await self.media.join_office(str(assembly_id), code, sdp, type_, label=f"{code} {name}")
         from attendance.services.assemblies import mark_office_joined
@@ -311,6 +312,9 @@ class LiveService:
                 office["replaced_before_analysis"] = info.not_submitted
                 office["join_to_first_analysis_s"] = (round(info.first_result_at - info.joined_at, 3)
                                                       if info.first_result_at else None)
+                peer = room.offices.get(office["office"])
+                first = peer.tap.stats.first_frame_at if peer and peer.tap else None
+                office["join_to_first_frame_s"] = round(first - info.joined_at, 3) if first else None
         return status
 
     # -- events from media (on the loop)
@@ -372,7 +376,8 @@ class LiveService:
             info = self.streams.get(key)
             if info is None:
                 continue
-            if info.first_result_at is None:
+            # (a frame of the previous connection may come back after a rejoin: not this join's first)
+            if info.first_result_at is None and result.t_s >= info.joined_wall:
                 info.first_result_at = time.monotonic()
                 log.info("office %s: first analysed frame %.2f s after join", key, info.first_result_at - info.joined_at)
             info.results += 1

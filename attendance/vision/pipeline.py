@@ -115,7 +115,7 @@ class OfficePipeline:
             for t in named:
                 t.person = None
             return
-        cost = np.stack([aggregate(self.gallery.person_distances(np.stack(list(t.embeddings)))) for t in named])
+        cost = np.stack([aggregate(self.gallery, np.stack(list(t.embeddings))) for t in named])
         for t, d in zip(named, assign(cost, self.thresholds, [len(t.embeddings) for t in named])):
             t.person, t.distance, t.confidence = d.person, d.distance, d.confidence
 

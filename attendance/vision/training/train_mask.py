@@ -38,14 +38,14 @@ def chips_of(path: Path) -> list[np.ndarray]:
     rgb = cv2.cvtColor(cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else bgr, cv2.COLOR_BGR2RGB)
     pad = int(0.3 * max(rgb.shape[:2]))
     padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    boxes = [(b[0] + pad, b[1] + pad, b[2], b[3]) for b, _ in detect_faces(padded, DetectorConfig(min_face_px=60, max_work_pixels=2e6))]
+    boxes = [b for b, _ in detect_faces(padded, DetectorConfig(min_face_px=60, max_work_pixels=2e6))]
     if not boxes:
         boxes = [(b[0] + pad, b[1] + pad, b[2], b[3]) for b, _ in detect_enrolment_faces(rgb)]
     boxes = sorted(boxes, key=lambda b: -b[2])[:3]
     return [face_chip(padded, landmarks5(padded, b)) for b in boxes]
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 600, lr: float = 0.5):
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iters: int = 600, lr: float = 0.5):
     w = np.zeros(x.shape[1], np.float64)
     b = 0.0
     pos = y.mean()
@@ -76,7 +76,7 @@ def main() -> None:
             (test_y if is_test(p) else train_y).append(label)
     synth = DATA / "masks" / "synthetic_pairs"
     for label, folder in ((1, "with_mask"), (0, "without_mask")):
-        for p in sorted((synth / folder).glob("*"))[::2]:
+        for p in sorted((synth / folder).glob("*")):
             cs = chips_of(p)
             if cs:
                 train_x.append(features(cs[0]))

@@ -1,0 +1,82 @@
+"""Fit the recogniser's acceptance distance and margin (models/thresholds.json) on real photos.
+
+Data (read in place): ../shared/data/faces/lfw10 and faces/rmfd (East-Asian; the hard case).
+Protocol (protocol.py): 20-person offices (10 for lfw10), 1 or 3 enrolment photos, probes as
+tracks of 1-2 photos. Grid search: the
+largest mean identified rate whose wrong rate (roster people given another's name) stays
+<= 0.5% on lfw10 and <= 1% on rmfd (the issue's targets), where on lfw10 a stranger (not on
+the roster) given a name counts as wrong too. Strangers on rmfd are measured by
+bench/bench_recognition.py.
+
+Run: .venv/bin/python -m attendance.vision.training.fit_thresholds"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from attendance.vision.recognise import MODELS_DIR, MatchThresholds
+from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
+
+
+def load(root):
+    ids = identities(root, min_photos=3)
+    emb = embed_paths([p for ps in ids.values() for p in ps])
+    out = {}
+    for pid, ps in ids.items():
+        e = [emb[p][0] for p in ps if emb[p] is not None]
+        if len(e) >= 3:
+            out[pid] = e
+    return out
+
+
+def conditions(lfw, rmfd):
+    # Constrained (the issue's targets): lfw10 with 1 photo, rmfd with 3 photos and 2-photo tracks.
+    # lfw10 also with strangers: a Western face outside the roster must not get a name.
+    return [("lfw10 1 photo, 1-photo probes", lfw, 10, 1, 1, 0),
+            ("lfw10 1 photo, 7 on roster + 3 strangers", lfw, 7, 1, 1, 3),
+            ("rmfd 3 photos, 2-photo tracks", rmfd, 20, 3, 2, 0)]
+
+
+def evaluate(th: MatchThresholds, data, name, roster_n, n_enrol, probe_len, n_imp, trials=30, seed=0):
+    rng = np.random.default_rng(seed)
+    tot = Outcome()
+    ids = sorted(data)
+    for _ in range(trials):
+        pick = list(rng.permutation(ids))
+        roster = [p for p in pick if len(data[p]) >= n_enrol + probe_len][:roster_n]
+        imp = [p for p in pick if p not in roster][:n_imp]
+        tot.add(run_office(roster, data, {}, n_enrol, probe_len, th, rng, imp))
+    return tot
+
+
+def main() -> None:
+    lfw, rmfd = load(DATA / "faces/lfw10"), load(DATA / "faces/rmfd")
+    print(f"lfw10 {len(lfw)} people, rmfd {len(rmfd)} people with >=3 usable photos")
+    best = None
+    for accept in np.arange(0.40, 0.66, 0.02):
+        for margin in (0.0, 0.01, 0.02, 0.03, 0.04, 0.06):
+            th = MatchThresholds(accept=float(accept), margin=margin)
+            res = [evaluate(th, c[1], c[0], c[2], c[3], c[4], c[5]) for c in conditions(lfw, rmfd)]
+            ok = all((r.wrong + r.impostor_named) / max(1, r.probes + r.impostors) <= (0.005 if c[0].startswith("lfw") else 0.01)
+                     for r, c in zip(res, conditions(lfw, rmfd)))
+            ident = float(np.mean([r.identified / max(1, r.probes) for r in res]))
+            if ok and (best is None or ident > best[0]):
+                best = (ident, th, res)
+    if best is None:
+        sys.exit("no threshold meets the wrong-rate limits")
+    ident, th, res = best
+    print(f"chosen accept={th.accept:.2f} margin={th.margin:.2f} (mean identified {ident:.3f})")
+    for (name, *_), r in zip(conditions(lfw, rmfd), res):
+        print(f"  {name}: {r.rates()}")
+    path = MODELS_DIR / "thresholds.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["dlib-128"] = {"accept": round(th.accept, 3), "margin": th.margin, "min_views": 1,
+                        "fitted_on": "shared/data faces/lfw10 + faces/rmfd by attendance/vision/training/fit_thresholds.py"}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Recognition on real photos: the pipeline's matching vs. the raw one-photo dlib baseline,
+measured in the same run on the same embeddings.
+
+Data (../shared/data, read in place):
+- Western: faces/lfw10 (10 x 10), faces/fr_examples knn train/test folders (5 people),
+  faces/openface (clapton, lennon): one enrolment photo each, every other photo a probe.
+- East-Asian: faces/rmfd, 20-person offices, 3 (and 1) enrolment photos, probes as 2-photo
+  tracks; people not on the roster mixed in to measure how often a stranger gets a name.
+- Masked: masks/synthetic_pairs (enrol the unmasked photo, probe the masked one), 20-person
+  offices, with and without the masked template variants.
+Pipeline = centroid gallery + fitted thresholds (models/thresholds.json) + one person per face
+per frame (Hungarian) + abstention. Baseline = face_recognition's way: nearest enrolment photo
+within tolerance 0.6, each probe photo on its own.
+
+Run: .venv/bin/python bench/bench_recognition.py [--trials 40]"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from attendance.vision.recognise import MatchThresholds  # noqa: E402
+from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office  # noqa: E402
+
+
+def western() -> dict[str, list[Path]]:
+    ids = {f"lfw/{k}": v for k, v in identities(DATA / "faces/lfw10").items()}
+    fr = DATA / "faces/fr_examples/knn_examples"
+    tests = {"alex_lacamoire": "alex_lacamoire1.jpg", "kit_harington": "johnsnow_test1.jpg", "obama": "obama1.jpg"}
+    for d in sorted((fr / "train").iterdir()):
+        ph = sorted(d.iterdir())
+        if d.name in tests:
+            ph.append(fr / "test" / tests[d.name])
+        ids[f"fr/{d.name}"] = ph
+    of = DATA / "faces/openface"
+    for name in ("clapton", "lennon"):
+        ids[f"openface/{name}"] = sorted(of.glob(f"{name}-*.jpg"))
+    return ids
+
+
+def embedded(ids: dict[str, list[Path]], masked: bool = False):
+    emb = embed_paths([p for ps in ids.values() for p in ps], masked=masked)
+    e, m, failed = {}, {}, 0
+    for pid, ps in ids.items():
+        ok = [emb[p] for p in ps if emb[p] is not None]
+        failed += sum(emb[p] is None for p in ps)
+        if ok:
+            e[pid] = [o[0] for o in ok]
+            m[pid] = [o[1] for o in ok]
+    return e, m, failed
+
+
+def offices(data, roster_n, n_enrol, probe_len, trials, th, seed, n_imp=0, **kw) -> Outcome:
+    rng = np.random.default_rng(seed)
+    tot = Outcome()
+    for _ in range(trials):
+        pick = list(rng.permutation(sorted(data)))
+        roster = [p for p in pick if len(data[p]) >= n_enrol + probe_len][:roster_n]
+        imp = [p for p in pick if p not in roster][:n_imp]
+        tot.add(run_office(roster, data, kw.get("masked_embs", {}), n_enrol, probe_len, th, rng, imp,
+                           use_masked=kw.get("use_masked", False), raw=kw.get("raw", False),
+                           shuffle=kw.get("shuffle", True)))
+    return tot
+
+
+def fmt(name: str, o: Outcome) -> str:
+    r = o.rates()
+    imp = f"  strangers named {r['impostor_named']:.1%} of {r['impostors']}" if r["impostors"] else ""
+    return f"  {name:<44} probes {r['probes']:>5}  identified {r['identified']:6.1%}  wrong {r['wrong']:5.1%}  abstained {r['abstained']:5.1%}{imp}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trials", type=int, default=40)
+    a = ap.parse_args()
+    th = MatchThresholds.load("dlib-128")
+    print(f"thresholds: accept {th.accept} margin {th.margin} (models/thresholds.json)")
+    t0 = time.time()
+
+    w, _, failed = embedded(western())
+    print(f"\nWestern (lfw10 + fr_examples + openface): {len(w)} people, {sum(map(len, w.values()))} photos embedded, {failed} without a face")
+    for label, raw in (("pipeline, 1 photo, 1-photo probes", False), ("baseline raw dlib 0.6, 1 photo", True)):
+        o = Outcome()
+        for pid_set_seed in range(a.trials):
+            o.add(offices(w, len(w), 1, 1, 1, th, pid_set_seed, raw=raw))
+        print(fmt(label, o))
+
+    r, _, failed = embedded({k: v for k, v in identities(DATA / "faces/rmfd", 3).items()})
+    print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face; 20-person offices + 10 strangers")
+    for label, n_enrol, plen, raw in (("pipeline, 3 photos, 2-photo tracks", 3, 2, False),
+                                      ("pipeline, 3 photos, 1-photo probes", 3, 1, False),
+                                      ("pipeline, 1 photo, 2-photo tracks", 1, 2, False),
+                                      ("baseline raw dlib 0.6, 3 photos, 1 probe photo", 3, 1, True),
+                                      ("baseline raw dlib 0.6, 1 photo, 1 probe photo", 1, 1, True)):
+        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 1, n_imp=10, raw=raw)))
+    for label, n_enrol, plen in (("pipeline, 3 photos, 2-photo tracks, no strangers", 3, 2),
+                                 ("pipeline, 1 photo, 2-photo tracks, no strangers", 1, 2)):
+        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 2)))
+
+    pairs_dir = DATA / "masks/synthetic_pairs"
+    with open(pairs_dir / "synthetic_pairs.csv") as f:
+        pairs = [(pairs_dir / row["unmasked"], pairs_dir / row["synthetic_masked"]) for row in csv.DictReader(f)]
+    en = embed_paths([u for u, _ in pairs], masked=True)
+    pr = embed_paths([m for _, m in pairs])
+    usable = [(u, m) for u, m in pairs if en[u] is not None]
+    lost = sum(pr[m] is None for _, m in usable)
+    data = {str(u): [en[u][0], pr[m][0]] for u, m in usable if pr[m] is not None}
+    masks = {str(u): [en[u][1], []] for u, m in usable if pr[m] is not None}
+    print(f"\nMasked (masks/synthetic_pairs): {len(pairs)} pairs, {len(usable)} enrolled, {lost} masked probes without a detected face (count as not identified)")
+    for label, kw in (("pipeline with masked variants", {"use_masked": True}),
+                      ("pipeline without masked variants", {}),
+                      ("baseline raw dlib 0.6", {"raw": True})):
+        o = offices(data, 20, 1, 1, a.trials, th, 3, masked_embs=masks, shuffle=False, **kw)
+        # Probes whose masked photo had no detected face were never identified.
+        o.abstained += round(lost * o.probes / max(1, len(data)))
+        print(fmt(label, o))
+    print(f"\n({time.time() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -164,8 +164,10 @@ async def live_index(request: Request, user: OptionalUser) -> HTMLResponse:
     def load(session):
         rows = session.execute(select(Assembly).where(Assembly.status == "open").order_by(Assembly.id.desc())).scalars()
         return [{"id": a.id, "title": a.title, "kind": a.kind} for a in rows]
-    with request.app.state.session_factory() as session:
-        assemblies = load(session)
+    def run():
+        with request.app.state.session_factory() as session:
+            return load(session)
+    assemblies = await asyncio.to_thread(run)   # never block the loop that carries the media
     return render(request, "live/index.html", {"assemblies": assemblies}, user=user)
 
 

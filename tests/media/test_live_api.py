@@ -154,3 +154,22 @@ async def test_leader_console_joins_and_ending_the_apel_closes_the_room(world) -
     finally:
         mosaic.stop()
         await pc.close()
+
+
+def test_pages(world) -> None:
+    hr, leader = world.login("hr"), world.login("leader")
+    r = httpx.get(f"{world.url}/live/join?office=OPD1")
+    assert r.status_code == 200 and 'value="OPD1"' in r.text and "/static/live/office.js" in r.text
+    r = httpx.get(f"{world.url}/live", follow_redirects=False)
+    assert r.status_code == 303 and "/login" in r.headers["location"]
+    r = httpx.get(f"{world.url}/live", headers=hr)
+    assert r.status_code == 200 and "Apel pagi" in r.text
+    r = httpx.get(f"{world.url}/live/assemblies/{world.assembly_id}", headers=hr)
+    assert r.status_code == 200 and 'data-mode="observer"' in r.text and "end-apel" not in r.text
+    r = httpx.get(f"{world.url}/live/assemblies/{world.assembly_id}", headers=leader)
+    assert r.status_code == 200 and 'data-mode="leader"' in r.text and "end-apel" in r.text
+    r = httpx.get(f"{world.url}/live/assemblies/{world.assembly_id}?observe=1", headers=leader)
+    assert 'data-mode="observer"' in r.text
+    assert httpx.get(f"{world.url}/live", headers=world.login("operator")).status_code == 403
+    for asset in ("common.js", "office.js", "console.js", "live.css"):
+        assert httpx.get(f"{world.url}/static/live/{asset}").status_code == 200

@@ -105,6 +105,13 @@ class OfficePipeline:
             tr.add_mask(float(p))
         embs = self.recogniser.embed(chips)
         for tr, e in zip(due, embs):
+            if tr.embeddings and float(np.linalg.norm(e - np.mean(tr.embeddings, axis=0))) > cfg.switch_distance:
+                # Someone else now stands where the track was (or a new photo in a folder of
+                # images): start a new track rather than mixing two people's views.
+                tr.track_id = next(self._ids)
+                tr.embeddings.clear()
+                tr.person, tr.confidence, tr.distance = None, 0.0, float("inf")
+                tr.first_t = t_s
             tr.embeddings.append(e)
             tr.last_embed_t = t_s
 

@@ -28,6 +28,7 @@ class PipelineConfig:
     max_embeds_per_frame: int = 8       # budget: embeddings computed per processed frame
     retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
     track_max_age_s: float = 2.0        # a track unseen this long is dropped
+    switch_distance: float = 0.6        # a view this far from its track's mean starts a new track
     accept: float | None = None         # recognition thresholds; None = fitted (models/thresholds.json)
     margin: float | None = None
     mask_threshold: float = 0.5

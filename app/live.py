@@ -358,7 +358,10 @@ class LiveService:
             if key in self._pending and info is not None:
                 info.not_submitted += 1
             self._pending[key] = frame
+        busy = getattr(pool, "_busy", ())   # peek, so a frame is converted to pixels only when a worker takes it
         for key, frame in list(self._pending.items()):
+            if key in busy:
+                continue
             try:
                 accepted = pool.submit(key, frame.frame_bgr, frame.t_s)
             except KeyError:   # the stream was removed (apel ended) after this frame was sampled

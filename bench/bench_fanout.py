@@ -72,22 +72,25 @@ def make_clip_track(frames, fps: float):
     return ClipTrack()
 
 
-def server_main(conn, shared: bool, clip: str, fps: float) -> None:
-    """Child process: a MediaServer with one room whose leader source is the clip."""
+def server_main(conn, shared: bool, clip: str, fps: float, ingest: bool = False) -> None:
+    """Child process: a MediaServer with one room whose leader source is the clip (fan-out), or with
+    no leader and offices sampled at 5 fps into a sink as in production (ingest)."""
     from media.sampling import DropOldestQueue
     from media.server import MediaConfig, MediaServer
 
-    frames = load_clip(Path(clip), fps)
+    frames = [] if ingest else load_clip(Path(clip), fps)
 
     async def run() -> None:
-        server = MediaServer(DropOldestQueue(2), config=MediaConfig(shared_encoding=shared, sample_fps=1.0))
+        server = MediaServer(DropOldestQueue(2), config=MediaConfig(shared_encoding=shared,
+                                                                   sample_fps=5.0 if ingest else 1.0))
         room = server.room("bench")
-        room.leader_video.set_source(make_clip_track(frames, fps))
+        if not ingest:
+            room.leader_video.set_source(make_clip_track(frames, fps))
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
         queue: asyncio.Queue = asyncio.Queue()
         loop.add_reader(conn.fileno(), lambda: queue.put_nowait(conn.recv()))
-        conn.send(("ready", len(frames), frames[0].width, frames[0].height))
+        conn.send(("ready", len(frames), frames[0].width if frames else 0, frames[0].height if frames else 0))
         while not done.is_set():
             msg = await queue.get()
             if msg[0] == "join":
@@ -133,13 +136,16 @@ class TinyTrack:
         return _T()
 
 
-async def run_config(shared: bool, offices: int, seconds: float, clip: Path, fps: float) -> dict:
+async def run_config(shared: bool, offices: int, seconds: float, clip: Path, fps: float,
+                     uplink: list[bytes] | None = None) -> dict:
+    """`uplink`: VP8 frames each office sends (ingest mode); else a tiny picture and the leader comes down."""
     from aiortc.mediastreams import MediaStreamError
 
-    from media.client import connect_peer
+    from media.client import PreEncodedTrack, connect_peer
 
     parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=server_main, args=(child, shared, str(clip), fps), daemon=True)
+    proc = mp.get_context("spawn").Process(target=server_main, args=(child, shared, str(clip), fps, uplink is not None),
+                                           daemon=True)
     proc.start()
     loop = asyncio.get_running_loop()
 
@@ -167,7 +173,10 @@ async def run_config(shared: bool, offices: int, seconds: float, clip: Path, fps
                 if track.kind == "video":
                     tasks.append(asyncio.ensure_future(consume()))
 
-            pc, _ = await connect_peer(signal, send_video=TinyTrack.make(), receive_video=True, on_track=on_track)
+            if uplink is not None:
+                pc, _ = await connect_peer(signal, send_video=PreEncodedTrack(uplink), receive_video=False)
+            else:
+                pc, _ = await connect_peer(signal, send_video=TinyTrack.make(), receive_video=True, on_track=on_track)
             pcs.append(pc)
         await asyncio.sleep(3.0)   # connect, first keyframes, steady state
         s0 = (await ask(("stats",)))[1]
@@ -176,7 +185,7 @@ async def run_config(shared: bool, offices: int, seconds: float, clip: Path, fps
         c1, t1, r1 = proc_cpu_s(proc.pid), time.monotonic(), list(counts)
         s1 = (await ask(("stats",)))[1]
         wall = t1 - t0
-        per_office_fps = [(b - a) / wall for a, b in zip(r0, r1)]
+        per_office_fps = [(b - a) / wall for a, b in zip(r0, r1)] if uplink is None else [0.0]
         return {
             "mode": "shared" if shared else "per-receiver", "offices": offices,
             "server_cpu_pct": 100.0 * (c1 - c0) / wall,
@@ -205,7 +214,14 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--fps", type=float, default=15.0)
     ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
+    ap.add_argument("--ingest", action="store_true",
+                    help="instead: server CPU to receive N offices' 720p15 feeds (real clip, VP8 2.5 Mbps) and "
+                         "sample them at 5 fps, no vision")
+    ap.add_argument("--ingest-clip", type=Path, default=DEFAULT_CLIP.parent / "facenet_pytorch_video.mp4")
     args = ap.parse_args()
+    if args.ingest:
+        await ingest(args)
+        return
     if not args.clip.exists():
         sys.exit(f"clip not found: {args.clip} (needs ../shared/data)")
     print(f"leader clip: {args.clip.name} at {args.fps:g} fps; {os.cpu_count()} cores; window {args.seconds:g} s")
@@ -230,6 +246,22 @@ async def main() -> None:
     if by[("per-receiver", n)]["recv_fps_median"] < 0.9 * args.fps:
         print(f"note: per-receiver encoding could not keep {args.fps:g} fps for {n} offices on this machine "
               f"(median {by[('per-receiver', n)]['recv_fps_median']:.1f} fps): its CPU is capped, the true cost is higher")
+
+
+async def ingest(args) -> None:
+    from media.client import encode_clip_vp8
+
+    uplink = encode_clip_vp8(str(args.ingest_clip), size=(1280, 720), fps=15, bitrate=2_500_000)
+    print(f"office feed: {args.ingest_clip.name} as 1280x720 VP8 at 15 fps, 2.5 Mbps ({len(uplink)} frames looped); "
+          f"{os.cpu_count()} cores; window {args.seconds:g} s; load average {os.getloadavg()[0]:.1f}")
+    rows = {}
+    for n in (1, args.offices):
+        r = await run_config(True, n, args.seconds, args.clip, args.fps, uplink=uplink)
+        rows[n] = r["server_cpu_pct"]
+        print(f"  offices={n:>3}  server CPU {r['server_cpu_pct']:6.1f}% of a core", flush=True)
+    per = (rows[args.offices] - rows[1]) / (args.offices - 1)
+    print(f"ingest: {per:.1f}% of a core per extra office (1 -> {args.offices}); "
+          f"media alone would fill one core at about {int(100 // per) if per > 0 else 'inf'} offices")
 
 
 if __name__ == "__main__":

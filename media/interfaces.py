@@ -9,14 +9,27 @@ from typing import Protocol
 import numpy as np
 
 
-@dataclass(frozen=True)
 class SampledFrame:
-    """One office frame picked by the tap. `t_s` is wall-clock epoch seconds at receipt."""
+    """One office frame picked by the tap. `t_s` is wall-clock epoch seconds at receipt.
 
-    stream_key: str
-    frame_bgr: np.ndarray
-    t_s: float
-    seq: int
+    The pixels are converted to a BGR array only when someone reads `frame_bgr`: most sampled frames
+    are replaced by a newer one before a vision worker is free, and a 720p conversion costs ~3 ms."""
+
+    __slots__ = ("stream_key", "t_s", "seq", "_source", "_bgr")
+
+    def __init__(self, stream_key: str, frame_bgr: np.ndarray | None = None, t_s: float = 0.0, seq: int = 0,
+                 *, source: object | None = None) -> None:
+        if frame_bgr is None and source is None:
+            raise ValueError("give frame_bgr or source (an av.VideoFrame)")
+        self.stream_key, self.t_s, self.seq = stream_key, t_s, seq
+        self._bgr, self._source = frame_bgr, source
+
+    @property
+    def frame_bgr(self) -> np.ndarray:
+        if self._bgr is None:
+            self._bgr = self._source.to_ndarray(format="bgr24")  # type: ignore[union-attr]
+            self._source = None
+        return self._bgr
 
 
 class FrameSink(Protocol):

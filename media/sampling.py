@@ -144,8 +144,7 @@ class FrameTap:
             self._next_sample_at = now + self.sample_interval
             self._seq += 1
             st.frames_sampled += 1
-            bgr = frame.to_ndarray(format="bgr24")
-            self.sink.put(SampledFrame(self.stream_key, bgr, time.time(), self._seq))
+            self.sink.put(SampledFrame(self.stream_key, t_s=time.time(), seq=self._seq, source=frame))
 
     def seconds_since_frame(self) -> float | None:
         if self.stats.last_frame_at is None:

@@ -1,12 +1,13 @@
-"""Bahasa Indonesia first, English second. Each area keeps its strings in app/locales/<area>.json
-as {"id": {key: text}, "en": {key: text}}; all files are merged at import."""
+"""Bahasa Indonesia first, English second. Each area keeps its page strings in app/locales/<area>.json
+as {"id": {key: text}, "en": {key: text}}; they are merged with the domain's own (attendance.i18n)."""
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
 from fastapi import Request
+
+from attendance.i18n import DOMAIN_CATALOGS, load_catalog, translate
 
 LOCALES = Path(__file__).parent / "locales"
 LANGS = ("id", "en")
@@ -14,19 +15,13 @@ LANGS = ("id", "en")
 
 @lru_cache
 def catalog() -> dict[str, dict[str, str]]:
-    merged: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
-    for path in sorted(LOCALES.glob("*.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for lang in LANGS:
-            merged[lang].update(data.get(lang, {}))
-    return merged
+    """Page strings (app/locales/*.json) plus the domain's (report labels), one merged catalog."""
+    return load_catalog([*DOMAIN_CATALOGS, *sorted(LOCALES.glob("*.json"))])
 
 
 def t(key: str, lang: str = "id", **fmt: object) -> str:
     """Missing in the asked language falls back to Indonesian, then to the key itself."""
-    cat = catalog()
-    text = cat.get(lang, {}).get(key) or cat["id"].get(key) or key
-    return text.format(**fmt) if fmt else text
+    return translate(catalog(), key, lang, **fmt)
 
 
 def request_lang(request: Request, default: str = "id") -> str:

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.i18n import t
+from ..i18n import t
 from attendance.exports import Column, Heading, ReportDocument, Table
 from attendance.models import AuditEntry
 

@@ -91,9 +91,7 @@ def record_sightings(session: Session, assembly_id: int, office_id: int, sightin
     flight when the leader ends the apel cannot change a closed apel."""
     _validate(sightings)
     if keep_evidence and evidence_dir is None:
-        from app.settings import get_settings
-
-        evidence_dir = get_settings().data_dir / "evidence"
+        raise ValueError("keep_evidence needs evidence_dir (the caller knows the data folder)")
     for attempt in range(4):
         try:
             result = _record_once(session, assembly_id, office_id, sightings, keep_evidence, evidence_dir,

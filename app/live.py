@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 import secrets
 import time
 from collections import defaultdict
@@ -172,6 +173,7 @@ class LiveService:
         self._tasks: list[asyncio.Task] = []
         self.sightings_written = 0
         self.write_errors = 0
+        self._db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="apel-live-db")
 
     # -- lifecycle
     @property
@@ -223,13 +225,16 @@ class LiveService:
         if self._pool is not None:
             await asyncio.to_thread(self._pool.close)
             self._pool = None
+        self._db_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- joins
     def _db(self, fn, *args, **kwargs):
+        """Database work in the service's own threads: it must not wait behind media encodes (which use
+        the loop's default executor), nor take their threads."""
         def run():
             with self.session_factory() as session:
                 return fn(session, *args, **kwargs)
-        return asyncio.to_thread(run)
+        return asyncio.get_running_loop().run_in_executor(self._db_executor, run)
 
     async def join_office(self, office_code: str, token: str, sdp: object, type_: object) -> dict:
         t0 = time.monotonic()

@@ -133,7 +133,7 @@ async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs:
     base = f"http://127.0.0.1:{port}"
     pcs, tracks = [], []
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             for _ in range(100):
                 try:
                     if (await http.get("/api/v1/health")).status_code < 500:
@@ -158,6 +158,7 @@ async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs:
 
             cpu0, t_start = tree_cpu_s(server.pid), time.monotonic()
             joined_at: dict[str, float] = {}
+            failed_joins = 0
             for code, token in info["tokens"].items():
                 async def signal(offer, code=code, token=token):
                     r = await http.post("/api/v1/live/office/join", json={"office": code, "token": token, **offer})
@@ -165,7 +166,12 @@ async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs:
                     return r.json()
                 track = PreEncodedTrack(packets)
                 joined_at[code] = time.monotonic()
-                pc, _ = await connect_peer(signal, send_video=track, receive_video=False)
+                try:
+                    pc, _ = await connect_peer(signal, send_video=track, receive_video=False)
+                except Exception as exc:   # an overloaded server: count the office as failed, go on
+                    print(f"  office {code} could not join: {exc.__class__.__name__}: {exc}", flush=True)
+                    failed_joins += 1
+                    continue
                 pcs.append(pc)
                 tracks.append(track)
             marked_at: dict[tuple[str, int], float] = {}
@@ -213,7 +219,8 @@ async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs:
             "join_to_first_frame_s": first_frames,
             "server_cpu_pct": 100.0 * cpu / wall,
             "leader_frames_encoded": leader_stream.get("frames_encoded"),
-            "ok": within == total and total > 0 and max_gap is not None and max_gap <= 2.0,
+            "failed_joins": failed_joins,
+            "ok": failed_joins == 0 and within == total and total > 0 and max_gap is not None and max_gap <= 2.0,
         }
     finally:
         for pc in pcs:

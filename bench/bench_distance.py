@@ -5,6 +5,9 @@ face width (0.16 m), the usual shortcut, on the same faces.
 
 Only pairs whose two people the pipeline detected can be judged by the distance estimate;
 missed people are reported separately (they are a detection figure, see bench_speed.py).
+Pairs whose true distance is within +-10% of the minimum are a "don't care" band (neither a
+hit nor a miss, counted and printed): rows 1 m apart put many neighbours at 1.0-1.1 m, where
+the label flips on a few centimetres that no camera estimate resolves.
 
 Run: .venv/bin/python bench/bench_distance.py [--seeds 3 --seconds 4 --people 20]"""
 from __future__ import annotations
@@ -34,7 +37,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
     err, err_box = [], []
     tp = fp = fn = tp_b = fp_b = fn_b = 0
-    detected = present = 0
+    detected = present = in_band = 0
     for seed in range(a.seeds):
         clip, truth, roster, _, _ = make_clip(work, a.people, a.seconds, 5.0, 100 + seed)
         pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
@@ -60,8 +63,14 @@ def main() -> None:
                 err.append(abs(float(np.linalg.norm(fc.position_m)) - tz) / tz)
                 err_box.append(abs(float(np.linalg.norm(box_pos[-1])) - tz) / tz)
         truth_pairs = {frozenset((x, y)) for x, y, _ in truth["violations"] if x in m.values() and y in m.values()}
+        lo, hi = 0.9 * truth["min_distance_m"], 1.1 * truth["min_distance_m"]
+        floor = {p["id"]: p["floor_m"] for p in truth["people"]}
+        band = {frozenset((x, y)) for x in m.values() for y in m.values()
+                if x < y and lo <= float(np.hypot(*np.subtract(floor[x], floor[y]))) <= hi}
+        truth_pairs -= band
+        in_band += len(band)
         for preds, counts in ((res.violations, "ours"), (violations(box_pos, truth["min_distance_m"]), "box")):
-            pred = {frozenset((m[i], m[j])) for i, j, _ in preds if i in m and j in m}
+            pred = {frozenset((m[i], m[j])) for i, j, _ in preds if i in m and j in m} - band
             extra = sum(1 for i, j, _ in preds if i not in m or j not in m)
             t_, f_, n_ = len(pred & truth_pairs), len(pred - truth_pairs) + extra, len(truth_pairs - pred)
             if counts == "ours":
@@ -69,7 +78,7 @@ def main() -> None:
             else:
                 tp_b, fp_b, fn_b = tp_b + t_, fp_b + f_, fn_b + n_
     print(f"{a.seeds} offices x {a.people} people (1920x1080, hfov 70, rows 3-6 m), last frame of each {a.seconds:g} s clip")
-    print(f"people detected: {detected}/{present}")
+    print(f"people detected: {detected}/{present}; pairs in the +-10% don't-care band: {in_band}")
     print(f"depth, pipeline (eye spacing, tracked): median error {np.median(err):.1%}, 90th percentile {np.percentile(err, 90):.1%}")
     print(f"depth, baseline (box width, 0.16 m):    median error {np.median(err_box):.1%}, 90th percentile {np.percentile(err_box, 90):.1%}")
     print(f"violations, pipeline: precision {tp / max(1, tp + fp):.1%} recall {tp / max(1, tp + fn):.1%} (tp {tp}, fp {fp}, fn {fn})")

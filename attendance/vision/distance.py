@@ -36,13 +36,14 @@ def position_m(cx_px: float, cy_px: float, z_m: float, f_px: float, width: int, 
 
 
 def violations(positions: Sequence[tuple[float, float, float]], min_distance_m: float) -> list[tuple[int, int, float]]:
-    """Pairs closer than the minimum on the floor plane (x, z): people in rows stand at the same
-    height, and head height differences are not distance between people."""
+    """Pairs of heads closer than the minimum. Straight-line distance in camera coordinates: it
+    does not depend on how the camera is tilted, and heads of people standing in rows are at
+    about the same height, so it is their distance on the floor give or take a few cm."""
     out = []
     p = np.asarray(positions, np.float64).reshape(-1, 3)
     for i in range(len(p)):
         for j in range(i + 1, len(p)):
-            d = float(math.hypot(p[i, 0] - p[j, 0], p[i, 2] - p[j, 2]))
+            d = float(np.linalg.norm(p[i] - p[j]))
             if d < min_distance_m:
                 out.append((i, j, round(d, 3)))
     return out

@@ -22,7 +22,7 @@ class PipelineConfig:
     ipd_m: float = 0.063                # mean interpupillary distance used for depth (calibratable)
     min_face_px: int = 32               # smallest face to detect (box width, pixels)
     max_detect_pixels: float = 9e6      # cap on the HOG work image
-    detect_interval_s: float = 1.0      # full-frame detection at most this often; tracking between
+    detect_interval_s: float = 2.0      # full-frame detection at most this often; tracking between
     embed_interval_s: float = 0.4       # at most one embedding per track per this many seconds
     views_per_track: int = 4            # embeddings a track collects before it stops (while named)
     max_embeds_per_frame: int = 8       # budget: embeddings computed per processed frame

@@ -49,7 +49,8 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float) 
     width = zs * math.tan(math.radians(hfov) / 2) * 2 * 0.8
     counts = np.floor(n * width / width.sum()).astype(int)
     counts[-1] += n - counts.sum()
-    out = []
+    out: list[tuple[float, float]] = []
+    prev: np.ndarray | None = None
     for r, (z, c) in enumerate(zip(zs, counts)):
         if c <= 0:
             continue
@@ -59,7 +60,17 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float) 
         xs = np.concatenate([[0.0], np.cumsum(gaps)]) if gaps else np.array([0.0])
         if xs[-1] > 0.9 * width[r]:  # squeeze a row that would not fit in the view
             xs = xs * (0.9 * width[r] / xs[-1])
-        xs = xs - xs.mean() + (0.25 if r % 2 else -0.25)
+        xs = xs - xs.mean()
+        if prev is not None:
+            # Shift the row so nobody stands right behind someone: keeps faces visible and
+            # keeps people in neighbouring rows clearly apart or clearly too close, never
+            # ambiguous at the minimum distance itself.
+            dz = z - zs[r - 1]
+            def worst(shift: float) -> float:
+                d = np.hypot(xs[:, None] + shift - prev[None, :], dz) / min_distance
+                return float(np.min(np.abs(d - 1.0)))
+            xs = xs + max(np.arange(-0.8, 0.81, 0.05), key=worst)
+        prev = xs
         out += [(float(x), float(z)) for x in xs]
     return out
 

@@ -99,9 +99,9 @@ def test_assignment_gives_one_person_per_face():
     assert d[2].person == 1
 
 
-def test_violations_on_floor_plane():
-    v = violations([(0, 1, 3), (0.8, 1.2, 3.1), (3, 1, 3)], 1.0)
-    assert [(i, j) for i, j, _ in v] == [(0, 1)]
+def test_violations_between_heads():
+    v = violations([(0, 1, 3), (0.8, 1.2, 3.1), (3, 1, 3), (0.2, 0.8, 4.05)], 1.0)
+    assert [(i, j) for i, j, _ in v] == [(0, 1)]  # (0, 3) is 1.0 m apart in 3D: not a violation
 
 
 def test_config_rejects_absurd_values():

@@ -173,3 +173,24 @@ def test_onnx_backend_plumbing(tmp_path, office):
     assert res.faces and all(len(fc.position_m) == 3 for fc in res.faces)
     with pytest.raises(FileNotFoundError):
         OnnxRecogniser(tmp_path / "missing.onnx")
+
+
+def test_state_is_bounded_by_people_in_view(office):
+    """Memory does not grow with the feed: tracks end when people leave, views per track are capped."""
+    from attendance.vision.track import MAX_VIEWS
+
+    clip, truth, roster = office
+    pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=50, embed_interval_s=0.0, views_per_track=100))
+    fs = list(frames(clip))
+    t = 0.0
+    for k in range(3):                     # the clip three times over
+        for _, f in fs:
+            pipe.process(f, t)
+            t += 0.2
+    assert len(pipe.tracks) <= 2 * len(truth["people"])
+    assert all(len(tr.embeddings) <= MAX_VIEWS for tr in pipe.tracks)
+    blank = np.full_like(fs[0][1], 128)
+    for _ in range(15):                    # 3 s of an empty room
+        res = pipe.process(blank, t)
+        t += 0.2
+    assert res.faces == [] and pipe.tracks == []

@@ -7,9 +7,7 @@ faces/fr_examples knn train (5) and faces/rmfd (the first people with 5+ photos)
 photo each person shows on camera is never one they are enrolled from."""
 from __future__ import annotations
 
-import json
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

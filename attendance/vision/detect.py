@@ -62,7 +62,7 @@ def nms(cands: list[tuple[Box, float, str]], thr: float) -> list[tuple[Box, floa
 def hog_faces(rgb: np.ndarray, scale: float, threshold: float, upsample: int = 0) -> list[tuple[Box, float]]:
     work = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     rects, scores, _ = dlib_models.hog_detector().run(work, upsample, threshold)
-    s = scale * (2 ** 0)
+    s = scale  # dlib maps boxes back through its own upsampling: they are in `work` coordinates
     return [((int(r.left() / s), int(r.top() / s), int(r.width() / s), int(r.height() / s)), float(sc))
             for r, sc in zip(rects, scores)]
 

@@ -174,6 +174,8 @@ class LiveService:
         self.sightings_written = 0
         self.write_errors = 0
         self._db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="apel-live-db")
+        self._unpublished_since: dict[int, float] = {}
+        self.push_lags_s: list[float] = []   # office frame received -> its sightings on the consoles (SSE)
 
     # -- lifecycle
     @property
@@ -309,6 +311,9 @@ class LiveService:
         if room is None:
             return None
         status = room.status()
+        lags = sorted(self.push_lags_s)
+        status["sighting_to_console_s"] = ({"n": len(lags), "p50": round(lags[len(lags) // 2], 3),
+                                            "max": round(lags[-1], 3)} if lags else None)
         for office in status["offices"]:
             info = self.streams.get(room.stream_key(office["office"]))
             if info is not None:
@@ -416,6 +421,9 @@ class LiveService:
                         retention_days=self.settings.evidence_retention_days))
                     self.sightings_written += len(batch)
                     self._rollcall_due.add(inf.assembly_id)
+                    # the oldest sighting not yet on a console: its frame time, for the push latency
+                    oldest = min(x.at for x in batch).timestamp()
+                    self._unpublished_since.setdefault(inf.assembly_id, oldest)
                 except Exception:
                     self.write_errors += 1
                     log.exception("recording %d sightings for %s failed", len(batch), inf.stream_key)
@@ -426,6 +434,7 @@ class LiveService:
         for assembly_id in list(self._rollcall_due):
             if not self.events.subscribers.get(assembly_id):
                 self._rollcall_due.discard(assembly_id)
+                self._unpublished_since.pop(assembly_id, None)
                 continue
             if now - self._last_rollcall.get(assembly_id, 0.0) < ROLLCALL_MIN_INTERVAL_S:
                 continue
@@ -437,6 +446,10 @@ class LiveService:
                 log.exception("roll-call for apel %s failed", assembly_id)
                 continue
             self.events.publish(assembly_id, {"event": "rollcall", "data": data})
+            since = self._unpublished_since.pop(assembly_id, None)
+            if since is not None:
+                self.push_lags_s.append(time.time() - since)
+                del self.push_lags_s[:-500]
 
     async def _housekeeping(self) -> None:
         """Closes rooms of apels that ended; publishes roll-calls that were throttled; media status."""

@@ -79,6 +79,7 @@ async def main() -> None:
                               env=env, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "w"))
     base = f"http://127.0.0.1:{args.port}"
     rows = []
+    push = None
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
             for _ in range(150):
@@ -92,6 +93,13 @@ async def main() -> None:
             auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
             aid = info["assembly_id"]
             code, token = next(iter(info["tokens"].items()))
+            # a console is watching (the roll-call is pushed only to watchers)
+            async def watch():
+                async with httpx.AsyncClient(base_url=base, timeout=None) as sse:
+                    async with sse.stream("GET", f"/api/v1/live/assemblies/{aid}/events", headers=auth) as r:
+                        async for _ in r.aiter_lines():
+                            pass
+            watcher = asyncio.ensure_future(watch())
             # the office page asks for the ICE servers before it joins: that also starts the workers
             await http.get("/api/v1/live/ice-servers", headers={"X-Office-Code": code, "X-Office-Token": token})
             await asyncio.sleep(5)
@@ -119,8 +127,12 @@ async def main() -> None:
                 print(f"  join {k + 1}: answer in {answered['s']:.2f} s, join -> first frame {rows[-1][0]} s, "
                       f"-> first analysed frame {rows[-1][1]} s "
                       f"(seen by the client's polling after {client_s:.2f} s)", flush=True)
+                await asyncio.sleep(4.0)   # let sightings flow to the console
+                r = await http.get(f"/api/v1/live/assemblies/{aid}/rollcall", headers=auth)
+                push = (r.json().get("media") or {}).get("sighting_to_console_s")
                 await pc.close()
                 await asyncio.sleep(2.0)
+            watcher.cancel()
     finally:
         server.terminate()
         try:
@@ -135,6 +147,7 @@ async def main() -> None:
     print(f"baseline, vision alone: first frame of a fresh pipeline {floor[0]:.2f} s "
           f"(next frames {', '.join(f'{x:.2f}' for x in floor[1:])} s)")
     print(f"join -> first analysed frame minus the vision baseline: {statistics.median(fa) - floor[0]:.2f} s")
+    print(f"sighting -> roll-call pushed to the console (office frame received -> SSE event sent): {push}")
 
 
 if __name__ == "__main__":

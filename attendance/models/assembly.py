@@ -71,7 +71,7 @@ class RuleSet(Base):
     tk_after_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Seen = recognised with confidence >= min_confidence in at least min_frames analysed frames.
     min_frames: Mapped[int] = mapped_column(Integer, default=3)
-    min_confidence: Mapped[float] = mapped_column(Float, default=0.6)
+    min_confidence: Mapped[float] = mapped_column(Float, default=0.5)
     # [{"code": "sakit", "id": "Sakit", "en": "Sick"}, ...]
     excuse_categories: Mapped[list] = mapped_column(JSON, default=lambda: list(DEFAULT_EXCUSE_CATEGORIES))
     note: Mapped[str | None] = mapped_column(Text, nullable=True)

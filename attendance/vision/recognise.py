@@ -152,6 +152,15 @@ def aggregate(gallery: Gallery, views: np.ndarray) -> np.ndarray:
     return gallery.person_distances(np.asarray(views, np.float32).mean(axis=0, keepdims=True))[0]
 
 
+def calibrated_confidence(d: float, runner: float, th: MatchThresholds) -> float:
+    """0.5 exactly at the fitted acceptance boundary, rising to 1 as the face sits further inside
+    both the distance and the margin test. Attendance rules compare against this scale: their
+    default min_confidence 0.5 means "vision accepted this name"."""
+    inside_d = np.clip((th.accept - d) / th.accept, 0.0, 1.0)
+    inside_m = np.clip((runner - d - th.margin) / 0.2, 0.0, 1.0)
+    return float(0.5 + 0.25 * (inside_d + inside_m))
+
+
 def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int]) -> list[Decision]:
     """One person per face: Hungarian assignment on (n_faces, n_people) distances, then each
     assigned pair must pass the acceptance distance and the margin over that face's runner-up."""
@@ -166,6 +175,6 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int]) -> list[
         others = np.delete(cost[i], j)
         runner = float(others.min()) if others.size else float("inf")
         ok = d < th.accept and runner - d >= th.margin and views[i] >= th.min_views
-        conf = float(np.clip((th.accept - d) / th.accept * 0.5 + min(runner - d, 0.2) / 0.2 * 0.5, 0, 1)) if ok else 0.0
+        conf = calibrated_confidence(d, runner, th) if ok else 0.0
         out[i] = Decision(int(j) if ok else None, d, conf)
     return out

@@ -235,13 +235,13 @@ def test_confirmed_track_keeps_counting_while_open(session, world: World) -> Non
     start_assembly(session, a.id, actor=world.users["leader"])
     e1, e2 = world.staff["JKT"][0], world.staff["JKT"][1]
     jkt = world.offices["JKT"].id
-    record_sightings(session, a.id, jkt, seen(e1.id, "t", at(-1), n=3, conf=0.5))
+    record_sightings(session, a.id, jkt, seen(e1.id, "t", at(-1), n=3, conf=0.4))
     item = session.execute(select(ReviewItem)).scalar_one()
     assert (item.kind, item.suggested_employee_id) == ("low_confidence", e1.id)
     # It was really e2 (the pipeline mixed them up).
     r = assign_review_item(session, item.id, actor=world.users["hr"], employee_id=e2.id, reason="rekan satu bidang")
     assert (r.status, r.frames) == ("present", 3)
-    record_sightings(session, a.id, jkt, seen(e1.id, "t", at(0), n=2, conf=0.5))
+    record_sightings(session, a.id, jkt, seen(e1.id, "t", at(0), n=2, conf=0.4))
     assert rec(session, a, e2).frames == 5
     assert session.execute(select(ReviewItem).where(ReviewItem.status == "open")).first() is None
     end_assembly(session, a.id, actor=world.users["leader"])

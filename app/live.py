@@ -85,10 +85,14 @@ class EventHub:
             q.put_nowait(event)
 
 
-def roster_for_office(session, office_id: int, recognizer: str) -> tuple[list[Any], dict[str, str]]:
-    """RosterPerson list (contract 2) and id -> name for overlays, from the office's active staff."""
+def roster_for_office(session, office_id: int, recogniser_spec: str) -> tuple[list[Any], dict[str, str]]:
+    """RosterPerson list (contract 2) and id -> name for overlays, from the office's active staff.
+    Only templates made by the same recogniser as the live pipeline's are comparable."""
     from attendance.models import Employee, FaceTemplate
     from attendance.vision import RosterPerson
+    from attendance.vision.recognise import backend_name
+
+    wanted = backend_name(recogniser_spec)
 
     rows = session.execute(
         select(Employee.id, Employee.name, FaceTemplate.embedding, FaceTemplate.kind, FaceTemplate.backend)
@@ -97,7 +101,7 @@ def roster_for_office(session, office_id: int, recognizer: str) -> tuple[list[An
         .order_by(Employee.id, FaceTemplate.id)).all()
     by_emp: dict[int, tuple[str, list[np.ndarray], list[str]]] = {}
     for emp_id, name, emb, kind, backend in rows:
-        if (recognizer == "dlib") != (backend == "dlib-128"):
+        if backend != wanted:
             continue
         entry = by_emp.setdefault(emp_id, (name, [], []))
         entry[1].append(np.frombuffer(emb, dtype="<f4"))
@@ -259,12 +263,13 @@ class LiveService:
         ao_id, assembly_id, office_id, code, name, hfov, min_dist = found
         parse_offer(sdp, type_)   # refuse a bad offer before any work
         pool = await self._ensure_pool()
-        roster, names = await self._db(roster_for_office, office_id, self.settings.recognizer)
+        roster, names = await self._db(roster_for_office, office_id, self.settings.recogniser_spec)
         stream_key = f"{assembly_id}/{code}"
         self._joins[stream_key] += 1
         from attendance.vision import PipelineConfig
 
-        pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist))
+        pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist,
+                                                          recogniser=self.settings.recogniser_spec))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,
                           joined_at=t0, joined_wall=time.time() - (time.monotonic() - t0))
@@ -368,9 +373,8 @@ class LiveService:
             if key in self._pending and info is not None:
                 info.not_submitted += 1
             self._pending[key] = frame
-        busy = getattr(pool, "_busy", ())   # peek, so a frame is converted to pixels only when a worker takes it
         for key, frame in list(self._pending.items()):
-            if key in busy:
+            if pool.is_busy(key):   # convert a frame to pixels only when a worker will take it
                 continue
             try:
                 accepted = pool.submit(key, frame.frame_bgr, frame.t_s)

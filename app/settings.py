@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     evidence_retention_days: int = Field(30, ge=1, le=3650)
 
     # Vision
-    recognizer: Literal["dlib", "onnx"] = "dlib"
-    onnx_model_path: Path | None = None
+    recognizer: Literal["dlib", "onnx"] = Field("dlib", description="onnx needs APEL_ONNX_MODEL_PATH.")
+    onnx_model_path: Path | None = Field(None, description="An ArcFace/SFace-class model you supply; never downloaded.")
     vision_workers: int = Field(1, ge=1, le=64)
 
     # Live media
@@ -51,6 +51,22 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _onnx_needs_a_model(self) -> Settings:
+        if self.recognizer == "onnx":
+            if self.onnx_model_path is None:
+                raise ValueError("APEL_RECOGNIZER=onnx needs APEL_ONNX_MODEL_PATH (the model file you supply)")
+            if not self.onnx_model_path.expanduser().is_file():
+                raise ValueError(f"APEL_ONNX_MODEL_PATH {self.onnx_model_path} is not a file")
+        return self
+
+    @property
+    def recogniser_spec(self) -> str:
+        """What attendance.vision takes: "dlib" or the ONNX model's path."""
+        if self.recognizer == "onnx" and self.onnx_model_path is not None:
+            return str(self.onnx_model_path.expanduser().resolve())
+        return "dlib"
 
     @property
     def db_url(self) -> str:

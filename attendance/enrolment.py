@@ -72,11 +72,12 @@ class PhotoLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
     min_face_px: int = 80
+    recogniser: str = "dlib"     # "dlib" or an ONNX model path (settings.recogniser_spec)
 
     @classmethod
     def from_settings(cls, settings: Any) -> PhotoLimits:
         return cls(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
-                   min_face_px=settings.min_face_px)
+                   min_face_px=settings.min_face_px, recogniser=settings.recogniser_spec)
 
 
 @dataclass
@@ -171,7 +172,7 @@ def analyse_photo(data: bytes, limits: PhotoLimits, name: str = "photo") -> Anal
         result.error_code, result.error_message, result.error_status = "vision_unavailable", str(exc), 503
         return result
     try:
-        face = enrol_face(rgb, min_face_px=limits.min_face_px)
+        face = enrol_face(rgb, min_face_px=limits.min_face_px, recogniser=limits.recogniser)
     except FaceRejected as exc:
         result.error_code, result.error_message = exc.code, exc.message
         return result

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from . import dlib_models
-from .faces import MASK_COLOURS_RGB, embed_chips, face_chip, landmarks5, landmarks68, paint_mask, sharpness
+from .faces import MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, sharpness
+from .recognise import make_recogniser
 
 BACKEND = "dlib-128"
 # Sharpness (variance of the Laplacian on the 150x150 aligned chip) below which a photo is too
@@ -91,8 +92,10 @@ def detect_enrolment_faces(image_rgb: np.ndarray) -> list[tuple[tuple[int, int, 
     return found
 
 
-def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants: bool = True) -> EnrolledFace:
-    """One photo -> one template (plus masked variants). Raises FaceRejected."""
+def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants: bool = True,
+               recogniser: str = "dlib") -> EnrolledFace:
+    """One photo -> one template (plus masked variants). Raises FaceRejected. `recogniser` is "dlib"
+    or an ONNX model path; the live pipeline must use the same one, or the templates never match."""
     img = _as_rgb(image_rgb)
     faces = detect_enrolment_faces(img)
     if not faces:
@@ -115,10 +118,11 @@ def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants:
     if masked_variants:
         pts = landmarks68(work, wbox)
         chips += [face_chip(paint_mask(work, pts, c), shape) for c in MASK_COLOURS_RGB]
-    embs = embed_chips(chips)
+    rec = make_recogniser(recogniser)
+    embs = rec.embed(chips)
     quality = float(np.clip(0.5 * min(1.0, box[2] / 160) + 0.5 * min(1.0, sharp / (5 * MIN_SHARPNESS)), 0.0, 1.0))
     x, y, bw, bh = box
     x0, y0 = max(0, x), max(0, y)
     clipped = (x0, y0, min(img.shape[1], x + bw) - x0, min(img.shape[0], y + bh) - y0)
     return EnrolledFace(embedding=embs[0], quality=quality, box=clipped,
-                        masked_embeddings=list(embs[1:]), backend=BACKEND)
+                        masked_embeddings=list(embs[1:]), backend=rec.name)

@@ -11,13 +11,11 @@ from .detect import DetectorConfig, detect_faces
 from .distance import depth_m, eye_distance_px, focal_px, position_m, violations
 from .faces import face_chip, landmarks5
 from .mask import default_classifier
-from .recognise import DlibRecogniser, Gallery, MatchThresholds, OnnxRecogniser, Recogniser, aggregate, assign
+from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
 from .results import FaceResult, FrameResult, PipelineConfig, RosterPerson
 from .track import Track, associate, follow, patch
 
 
-def make_recogniser(spec: str) -> Recogniser:
-    return DlibRecogniser() if spec in ("", "dlib", "dlib-128") else OnnxRecogniser(spec)
 
 
 class OfficePipeline:

@@ -7,6 +7,7 @@ aggregation over a track, one person per face within a frame (Hungarian assignme
 "unknown" answer when the evidence is weak."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,23 @@ class OnnxRecogniser:
         y = self.session.run(None, {self.input_name: x})[0].reshape(len(batch), -1).astype(np.float32)
         n = np.linalg.norm(y, axis=1, keepdims=True)
         return y / np.maximum(n, 1e-9)
+
+
+def is_dlib_spec(spec: str | Path | None) -> bool:
+    return spec is None or str(spec) in ("", "dlib", "dlib-128")
+
+
+def backend_name(spec: str | Path | None) -> str:
+    """The `backend` a template made with this recogniser carries, without loading the model:
+    templates are only ever compared with templates of the same backend."""
+    return DlibRecogniser.name if is_dlib_spec(spec) else f"onnx-{Path(str(spec)).stem}"
+
+
+@functools.lru_cache(maxsize=4)
+def make_recogniser(spec: str = "dlib") -> Recogniser:
+    """"dlib" (default) or the path of an operator-supplied ONNX model. Cached per process: an
+    ONNX session or dlib's network loads once per worker, not once per photo or stream."""
+    return DlibRecogniser() if is_dlib_spec(spec) else OnnxRecogniser(str(spec))
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,11 @@ class VisionWorkerPool:
             raise RuntimeError("call start() first")
         self._inboxes[self._worker_for(stream_key)].put(("configure", stream_key, list(roster), config))
 
+    def is_busy(self, stream_key: str) -> bool:
+        """True while the stream's previous frame is still in work (a submit now would be dropped),
+        so a caller can skip preparing a frame nobody will take."""
+        return stream_key in self._busy
+
     def submit(self, stream_key: str, frame_bgr: np.ndarray, t_s: float) -> bool:
         if stream_key not in self._home or not self._procs:
             raise KeyError(f"stream {stream_key!r} is not configured")

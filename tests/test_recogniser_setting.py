@@ -1,0 +1,53 @@
+"""APEL_RECOGNIZER / APEL_ONNX_MODEL_PATH reach enrolment and the live roster: templates carry the
+backend that made them, and the live pipeline only compares templates of its own backend."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from tests.vision.test_pipeline import _tiny_onnx
+
+
+def test_onnx_setting_needs_a_model_file(tmp_path: Path, sqlite_url: str, settings_factory) -> None:
+    with pytest.raises(ValidationError, match="APEL_ONNX_MODEL_PATH"):
+        settings_factory(sqlite_url, recognizer="onnx")
+    with pytest.raises(ValidationError, match="is not a file"):
+        settings_factory(sqlite_url, recognizer="onnx", onnx_model_path=tmp_path / "missing.onnx")
+    assert settings_factory(sqlite_url).recogniser_spec == "dlib"
+
+
+def test_onnx_enrolment_and_live_roster_use_one_backend(tmp_path: Path, sqlite_url: str, settings_factory,
+                                                         shared_data: Path) -> None:
+    from app.live import roster_for_office
+    from attendance.db import make_engine, make_session_factory
+    from attendance.enrolment import PhotoLimits, analyse_photo, store_templates
+    from attendance.roster import create_employee, create_office
+
+    model = tmp_path / "tiny.onnx"
+    _tiny_onnx(model)
+    onnx_settings = settings_factory(sqlite_url, recognizer="onnx", onnx_model_path=model)
+    photo = (shared_data / "faces" / "lfw10" / "Colin_Powell").glob("*.jpg").__next__().read_bytes()
+
+    by_onnx = analyse_photo(photo, PhotoLimits.from_settings(onnx_settings), "p.jpg")
+    by_dlib = analyse_photo(photo, PhotoLimits.from_settings(settings_factory(sqlite_url)), "p.jpg")
+    assert by_onnx.ok and by_dlib.ok
+    assert by_onnx.backend == "onnx-tiny" and len(by_onnx.embedding) == 8 * 4
+    assert by_dlib.backend == "dlib-128" and len(by_dlib.embedding) == 128 * 4
+
+    engine = make_engine(sqlite_url)
+    with make_session_factory(engine)() as s:
+        office = create_office(s, actor="test", code="OPD1", name="Dinas Satu")
+        emp = create_employee(s, actor="test", nip="198503122010011001", name="Colin", office_id=office.id)
+        store_templates(s, emp, by_onnx, actor="test")
+        by_dlib.sha256 = "0" * 64   # the same photo under the other backend: a separate template set
+        store_templates(s, emp, by_dlib, actor="test")
+        s.commit()
+        onnx_roster, _ = roster_for_office(s, office.id, onnx_settings.recogniser_spec)
+        dlib_roster, _ = roster_for_office(s, office.id, "dlib")
+    engine.dispose()
+    assert onnx_roster[0].embeddings.shape[1] == 8
+    assert dlib_roster[0].embeddings.shape[1] == 128
+    assert np.isfinite(onnx_roster[0].embeddings).all()

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -177,6 +178,7 @@ class LiveService:
         self._tasks: list[asyncio.Task] = []
         self.sightings_written = 0
         self.write_errors = 0
+        self.write_retries = 0
         self._db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="apel-live-db")
         self._unpublished_since: dict[int, float] = {}
         self.push_lags_s: list[float] = []   # office frame received -> its sightings on the consoles (SSE)
@@ -419,7 +421,7 @@ class LiveService:
                 groups.setdefault(i2.stream_key, (i2, []))[1].extend(s2)
             for inf, batch in groups.values():
                 try:
-                    await self._db(lambda s, inf=inf, batch=batch: record_sightings(
+                    await self._write_with_retry(lambda s, inf=inf, batch=batch: record_sightings(
                         s, inf.assembly_id, inf.office_id, batch, keep_evidence=self.settings.keep_evidence,
                         evidence_dir=self.settings.data_dir / "evidence",
                         retention_days=self.settings.evidence_retention_days))
@@ -432,6 +434,24 @@ class LiveService:
                     self.write_errors += 1
                     log.exception("recording %d sightings for %s failed", len(batch), inf.stream_key)
             await self._publish_due()
+
+    async def _write_with_retry(self, work: Callable[[Any], Any]) -> None:
+        """A database that is briefly unreachable or locked (PostgreSQL restarting, a long SQLite
+        writer) must not cost sightings: retry with backoff, in order (this is the only writer).
+        record_sightings is idempotent, so a retry after an unclear failure counts nothing twice."""
+        from sqlalchemy.exc import DBAPIError
+
+        delays = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+        for attempt, delay in enumerate((*delays, None)):
+            try:
+                await self._db(work)
+                return
+            except DBAPIError:
+                if delay is None:
+                    raise
+                self.write_retries += 1
+                log.warning("database write failed (attempt %d), retrying in %.1f s", attempt + 1, delay)
+                await asyncio.sleep(delay)
 
     async def _publish_due(self) -> None:
         now = time.monotonic()

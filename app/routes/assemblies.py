@@ -6,7 +6,8 @@ from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+import anyio
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -76,9 +77,13 @@ def start(assembly_id: int, user: LeaderUser, db: DbSession) -> dict:
 
 
 @router.post("/{assembly_id}/end")
-def end(assembly_id: int, user: LeaderUser, db: DbSession) -> dict:
+def end(assembly_id: int, user: LeaderUser, db: DbSession, request: Request) -> dict:
     with service_errors(db):
-        return assembly_view(end_assembly(db, assembly_id, actor=user))
+        view = assembly_view(end_assembly(db, assembly_id, actor=user))
+    live = getattr(request.app.state, "live", None)
+    if live is not None:   # disconnect the offices now rather than at the live service's next poll
+        anyio.from_thread.run(live.close_assembly, assembly_id)
+    return view
 
 
 @router.post("/{assembly_id}/offices/{office_id}/token", status_code=201)

@@ -55,6 +55,21 @@ def tree_cpu_s(pid: int) -> float:
 HFOV = 45.0
 
 
+
+async def leader_session(http, tries: int = 150) -> dict[str, str]:
+    """Wait for the server to answer, then log in as the bench's leader; the bearer header."""
+    import httpx
+
+    for _ in range(tries):
+        try:
+            if (await http.get("/api/v1/health")).status_code < 500:
+                break
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.2)
+    r = await http.post("/api/v1/auth/login", json={"username": "leader", "password": "bench-leader-1"})
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
 def make_office_clip(workdir: Path, people: int, seconds: int) -> tuple[Path, Path]:
     clip, truth = workdir / "office.mp4", workdir / "truth.json"
     if not clip.exists():
@@ -134,15 +149,7 @@ async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs:
     pcs, tracks = [], []
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            for _ in range(100):
-                try:
-                    if (await http.get("/api/v1/health")).status_code < 500:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
-            r = await http.post("/api/v1/auth/login", json={"username": "leader", "password": "bench-leader-1"})
-            auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            auth = await leader_session(http)
             aid = info["assembly_id"]
             # warm the live service (vision workers) as an operator opening the page would
             await http.get("/api/v1/live/ice-servers", headers=auth)

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_capacity import SHARED, make_office_clip, seed  # noqa: E402
+from bench_capacity import SHARED, leader_session, make_office_clip, seed  # noqa: E402
 
 
 def vision_floor(clip: Path, people_dirs: list[Path], frames: int = 3) -> list[float]:
@@ -82,15 +82,7 @@ async def main() -> None:
     push = None
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            for _ in range(150):
-                try:
-                    if (await http.get("/api/v1/health")).status_code < 500:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
-            r = await http.post("/api/v1/auth/login", json={"username": "leader", "password": "bench-leader-1"})
-            auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            auth = await leader_session(http)
             aid = info["assembly_id"]
             code, token = next(iter(info["tokens"].items()))
             # a console is watching (the roll-call is pushed only to watchers)

@@ -24,6 +24,8 @@ import numpy as np
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from .pacing import Pacer, cancel_and_wait
+
 log = logging.getLogger("apel.media.broadcast")
 
 VIDEO_CLOCK = fractions.Fraction(1, 90000)
@@ -150,13 +152,8 @@ class SharedEncoder:
             self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for sub in list(self._subs):
             sub.stop()
 
@@ -304,16 +301,12 @@ class SlateTrack(MediaStreamTrack):
         img = np.full((h, w, 3), (60, 40, 20), np.uint8)
         cv2.putText(img, text, (24, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
         self._img = img
-        self._interval = 1.0 / fps
-        self._next = 0.0
+        self._pacer = Pacer(fps)
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        now = time.monotonic()
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-        self._next = max(now, self._next) + self._interval
+        await self._pacer.wait()
         return av.VideoFrame.from_ndarray(self._img, format="bgr24")
 
 

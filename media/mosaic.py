@@ -18,6 +18,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .interfaces import Overlay, OverlaySource
+from .pacing import Pacer
 
 Tile = tuple[str, str, "av.VideoFrame | None", bool]   # stream_key, caption, latest frame, frozen?
 
@@ -86,17 +87,13 @@ class MosaicTrack(MediaStreamTrack):
         self._tiles = tiles
         self._overlays = overlays
         self._size = size
-        self._interval = 1.0 / fps
-        self._next = 0.0
+        self._pacer = Pacer(fps)
         self._start = time.monotonic()
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        now = time.monotonic()
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-        self._next = max(now, self._next) + self._interval
+        await self._pacer.wait()
         tiles = self._tiles()
         img = await asyncio.get_running_loop().run_in_executor(None, render_mosaic, tiles, self._overlays, self._size)
         frame = av.VideoFrame.from_ndarray(img, format="bgr24")

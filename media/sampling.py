@@ -16,6 +16,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from .interfaces import FrameSink, SampledFrame
+from .pacing import cancel_and_wait
 
 log = logging.getLogger("apel.media.tap")
 
@@ -152,10 +153,5 @@ class FrameTap:
         return time.monotonic() - self.stats.last_frame_at
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

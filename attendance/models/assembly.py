@@ -140,7 +140,7 @@ class AttendanceRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id", ondelete="CASCADE"))
-    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="RESTRICT"), index=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="RESTRICT"))  # office at the time
     status: Mapped[str] = mapped_column(String(16), default=AttendanceStatus.not_seen.value)
     tier: Mapped[str | None] = mapped_column(String(4), nullable=True)          # TL1..TL4 when late
@@ -235,7 +235,7 @@ class Correction(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("attendance_records.id", ondelete="CASCADE"), index=True)
     assembly_id: Mapped[int] = mapped_column(ForeignKey("assemblies.id", ondelete="CASCADE"), index=True)
-    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"))
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="RESTRICT"))
     kind: Mapped[str] = mapped_column(String(16))              # "status" | "excuse" | "review_assign"
     before: Mapped[dict] = mapped_column(JSON)
     after: Mapped[dict] = mapped_column(JSON)

@@ -111,7 +111,7 @@ def upgrade() -> None:
     sa.Column('updated_at', attendance.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['assembly_id'], ['assemblies.id'], name=op.f('fk_attendance_records_assembly_id_assemblies'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_attendance_records_employee_id_employees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_attendance_records_employee_id_employees'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_attendance_records_office_id_offices'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attendance_records')),
     sa.UniqueConstraint('assembly_id', 'employee_id', name='uq_attendance_records_assembly_employee')
@@ -165,7 +165,7 @@ def upgrade() -> None:
     sa.Column('version_after', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_corrections_actor_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['assembly_id'], ['assemblies.id'], name=op.f('fk_corrections_assembly_id_assemblies'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_corrections_employee_id_employees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_corrections_employee_id_employees'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['record_id'], ['attendance_records.id'], name=op.f('fk_corrections_record_id_attendance_records'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_corrections'))
     )

@@ -25,13 +25,8 @@ def t(key: str, lang: str = "id", **fmt: object) -> str:
 
 
 def request_lang(request: Request, default: str = "id") -> str:
-    """?lang= wins, then the `lang` cookie, then Accept-Language, then the installation default."""
+    """?lang= wins, then the `lang` cookie (the ID/EN switch), then the installation default
+    (APEL_LANGUAGE, Bahasa Indonesia). The browser's Accept-Language is not used: many office PCs
+    run an English browser, and the product speaks Indonesian first."""
     q = request.query_params.get("lang") or request.cookies.get("lang")
-    if q in LANGS:
-        return q
-    accept = request.headers.get("accept-language", "")
-    for part in accept.split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in LANGS:
-            return code
-    return default
+    return q if q in LANGS else default

@@ -62,8 +62,13 @@ def pg_template() -> Iterator[str]:
         _missing(f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}", "APEL_REQUIRE_POSTGRES")
     admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
     name = f"apel_tpl_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # e.g. password authentication on a stock install
+        admin.dispose()
+        _missing(f"PostgreSQL answers but {PG_ADMIN_URL} cannot create a database "
+                 f"(set APEL_TEST_PG_URL): {str(exc).splitlines()[0]}", "APEL_REQUIRE_POSTGRES")
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     upgrade(url)
     yield name

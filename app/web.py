@@ -7,6 +7,7 @@ at import time of their page router module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -101,6 +102,10 @@ def require_page_user(request: Request, user: User | None, *roles: str) -> User:
     """Pages redirect to the login form instead of answering 401; a wrong role is still 403."""
     if user is None:
         raise PageRedirect(login_redirect(request).headers["location"])
+    # An error page raised later still shows this user's menu. A plain snapshot: the ORM object is
+    # expired once the request's session rolls back, before the error handler renders.
+    request.state.page_user = SimpleNamespace(id=user.id, username=user.username, full_name=user.full_name,
+                                              role=user.role, office_id=user.office_id)
     if roles and user.role not in roles:
         raise HTTPException(status.HTTP_403_FORBIDDEN, t("common.forbidden", lang_of(request)))
     return user

@@ -20,3 +20,19 @@ def test_page_errors_are_pages_and_api_errors_stay_json(sqlite_url: str, setting
         # An unauthenticated page still redirects to the login form, not an error page.
         r = c.get("/employees", headers={"accept": "text/html"}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_forbidden_page_keeps_the_users_menu(sqlite_url: str, settings_factory) -> None:
+    from app.main import create_app
+    from attendance.roster import create_user
+
+    app = create_app(settings_factory(sqlite_url), migrate=False)
+    with app.state.session_factory() as s:
+        create_user(s, actor="test", username="obs", password="correct horse battery", role="observer")
+        s.commit()
+    with TestClient(app) as c:
+        r = c.post("/api/v1/auth/login", json={"username": "obs", "password": "correct horse battery"})
+        assert r.status_code == 200
+        page = c.get("/users", headers={"accept": "text/html"})
+        assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+        assert "Keluar" in page.text   # the logged-in user's menu (log-out button), not an anonymous page

@@ -62,7 +62,7 @@ class OnnxRecogniser:
         out = self.session.get_outputs()[0].shape
         self.dim = int(out[-1]) if isinstance(out[-1], int) else 0
         self.mean, self.std = mean, std
-        self.name = name or f"onnx-{p.stem}"
+        self.name = name or backend_name(p)
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         if not chips_rgb:

@@ -1,7 +1,12 @@
 """Distance and distancing on synthetic offices: median depth error relative to the true
 distance, and precision/recall of "closer than the minimum" pairs, against the truth written
-by `apel synth-office`. Baseline in the same run: depth from the face box width with a fixed
-face width (0.16 m), the usual shortcut, on the same faces.
+by `apel synth-office`. Three estimators on the same faces of the same run:
+- baseline: depth from the face box width with a fixed face width (0.16 m), the usual shortcut;
+- current: the pipeline's positions (depth from eye spacing with the mean IPD, tracked);
+- row-refined: the same depths through `distance.positions_with_rows` (each depth pulled toward
+  its row's, x and y recomputed), from the faces' box centres and eye rows (box top + 0.4 h).
+  Once the pipeline itself reports row-refined positions, "current" and "row-refined" would
+  both start from refined depths; the bench then needs the raw depth to compare.
 
 Only pairs whose two people the pipeline detected can be judged by the distance estimate;
 missed people are reported separately (they are a detection figure, see bench_speed.py).
@@ -25,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
 
 from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
-from attendance.vision.distance import focal_px, violations  # noqa: E402
+from attendance.vision.distance import focal_px, positions_with_rows, violations  # noqa: E402
 
 
 def main() -> None:
@@ -35,8 +40,9 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=20)
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
-    err, err_box = [], []
-    tp = fp = fn = tp_b = fp_b = fn_b = 0
+    names = ("baseline", "current", "row-refined")
+    err = {k: [] for k in names}
+    counts = {k: [0, 0, 0] for k in names}   # tp, fp, fn
     detected = present = in_band = 0
     for seed in range(a.seeds):
         clip, truth, roster, _, _ = make_clip(work, a.people, a.seconds, 5.0, 100 + seed)
@@ -54,14 +60,19 @@ def main() -> None:
         present += len(present_ids)
         detected += len(m)
         box_pos = []
-        for i, fc in enumerate(res.faces):
+        for fc in res.faces:
             x, y, w, h = fc.box
             z = f * 0.16 / max(w, 1)
             box_pos.append(((x + w / 2 - truth["width"] / 2) * z / f, (y + h / 2 - truth["height"] / 2) * z / f, z))
-            if i in m:
-                tz = float(np.linalg.norm(byid[m[i]]["position_m"]))
-                err.append(abs(float(np.linalg.norm(fc.position_m)) - tz) / tz)
-                err_box.append(abs(float(np.linalg.norm(box_pos[-1])) - tz) / tz)
+        cur_pos = [tuple(fc.position_m) for fc in res.faces]
+        row_pos = positions_with_rows([(x + w / 2, y + h / 2) for x, y, w, h in (fc.box for fc in res.faces)],
+                                      [y + 0.4 * h for _, y, _, h in (fc.box for fc in res.faces)],
+                                      [p[2] for p in cur_pos], f, truth["width"], truth["height"])
+        est = {"baseline": box_pos, "current": cur_pos, "row-refined": row_pos}
+        for i in m:
+            tz = float(np.linalg.norm(byid[m[i]]["position_m"]))
+            for k in names:
+                err[k].append(abs(float(np.linalg.norm(est[k][i])) - tz) / tz)
         truth_pairs = {frozenset((x, y)) for x, y, _ in truth["violations"] if x in m.values() and y in m.values()}
         lo, hi = 0.9 * truth["min_distance_m"], 1.1 * truth["min_distance_m"]
         floor = {p["id"]: p["floor_m"] for p in truth["people"]}
@@ -69,20 +80,22 @@ def main() -> None:
                 if x < y and lo <= float(np.hypot(*np.subtract(floor[x], floor[y]))) <= hi}
         truth_pairs -= band
         in_band += len(band)
-        for preds, counts in ((res.violations, "ours"), (violations(box_pos, truth["min_distance_m"]), "box")):
+        for k in names:
+            preds = violations(est[k], truth["min_distance_m"])
             pred = {frozenset((m[i], m[j])) for i, j, _ in preds if i in m and j in m} - band
             extra = sum(1 for i, j, _ in preds if i not in m or j not in m)
-            t_, f_, n_ = len(pred & truth_pairs), len(pred - truth_pairs) + extra, len(truth_pairs - pred)
-            if counts == "ours":
-                tp, fp, fn = tp + t_, fp + f_, fn + n_
-            else:
-                tp_b, fp_b, fn_b = tp_b + t_, fp_b + f_, fn_b + n_
+            c = counts[k]
+            c[0] += len(pred & truth_pairs)
+            c[1] += len(pred - truth_pairs) + extra
+            c[2] += len(truth_pairs - pred)
     print(f"{a.seeds} offices x {a.people} people (1920x1080, hfov 70, rows 3-6 m), last frame of each {a.seconds:g} s clip")
     print(f"people detected: {detected}/{present}; pairs in the +-10% don't-care band: {in_band}")
-    print(f"depth, pipeline (eye spacing, tracked): median error {np.median(err):.1%}, 90th percentile {np.percentile(err, 90):.1%}")
-    print(f"depth, baseline (box width, 0.16 m):    median error {np.median(err_box):.1%}, 90th percentile {np.percentile(err_box, 90):.1%}")
-    print(f"violations, pipeline: precision {tp / max(1, tp + fp):.1%} recall {tp / max(1, tp + fn):.1%} (tp {tp}, fp {fp}, fn {fn})")
-    print(f"violations, baseline: precision {tp_b / max(1, tp_b + fp_b):.1%} recall {tp_b / max(1, tp_b + fn_b):.1%} (tp {tp_b}, fp {fp_b}, fn {fn_b})")
+    label = {"baseline": "baseline (box width, 0.16 m)", "current": "current (eye spacing, tracked)",
+             "row-refined": "row-refined (eye spacing + rows)"}
+    for k in names:
+        tp, fp, fn = counts[k]
+        print(f"{label[k]:34s} depth median error {np.median(err[k]):.1%} (90th pct {np.percentile(err[k], 90):.1%}); "
+              f"violations precision {tp / max(1, tp + fp):.1%} recall {tp / max(1, tp + fn):.1%} (tp {tp}, fp {fp}, fn {fn})")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 front of a camera at known positions, some masked, some too close, with small natural motion;
 the ground truth is written beside the clip.
 
-Geometry is a pinhole camera 2.6 m above the floor, pitched down so the middle of the rows is
-in the middle of the picture; heads at 1.6 m. Positions in the truth are camera coordinates
+Geometry is a pinhole camera 2.6 m above the floor, pitched down so a 1.6 m head in the middle
+of the rows is in the middle of the picture. People are not all alike and do not stand exactly on
+their row's line: each head is at its own height (1.60 +- 0.06 m, clipped to 1.45-1.75 m) and
+each person stands a little in front of or behind the row (sd 6 cm, clipped to +-15 cm); the
+truth gives every person's own position. Positions in the truth are camera coordinates
 (x right, y down, z along the optical axis), the frame the pipeline reports in. Each face
 photo is scaled so the person's interpupillary distance (drawn per person from 63 +- 3 mm)
 spans f * ipd / z pixels, which is the physics the distance estimator inverts (with the
@@ -24,7 +27,9 @@ from .faces import landmarks5, landmarks68, paint_mask
 from .roster_dir import read_image_rgb, roster_photos
 
 CAMERA_HEIGHT_M = 2.6
-HEAD_HEIGHT_M = 1.6
+HEAD_HEIGHT_M = 1.6             # the mean; the camera is aimed for a head this high
+HEAD_HEIGHT_SD_M, HEAD_HEIGHT_RANGE_M = 0.06, (1.45, 1.75)
+ROW_DEPTH_SD_M, ROW_DEPTH_MAX_M = 0.06, 0.15   # how far off the row's line people stand
 # Synthetic mask colours differ from the enrolment variants' (faces.MASK_COLOURS_RGB) so the
 # masked people on camera are not painted exactly like their masked templates.
 SCENE_MASK_COLOURS = ((70, 150, 160), (210, 160, 175), (90, 95, 120), (200, 215, 230))
@@ -38,19 +43,25 @@ class SynthPerson:
     mask: bool
     appear_s: float
     ipd_m: float
+    head_height_m: float = HEAD_HEIGHT_M
+    row: int = 0                # 0 = the front row
 
 
-def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float) -> list[tuple[float, float]]:
-    """(x, z) floor positions: rows from 3 m to 6 m, wider rows further back (the view widens),
-    alternate rows shifted half a gap so faces don't hide each other; about one pair in five
-    stands closer than the minimum distance."""
+def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
+            jitter_rng: np.random.Generator | None = None) -> list[tuple[float, float, int]]:
+    """(x, z, row) floor positions: rows from 3 m to 6 m, wider rows further back (the view
+    widens), alternate rows shifted half a gap so faces don't hide each other; about one pair in
+    five stands closer than the minimum distance. With `jitter_rng` each person stands off the
+    row's line in depth (normal, sd ROW_DEPTH_SD_M, clipped to +-ROW_DEPTH_MAX_M); the row shift
+    is chosen with the jittered depths, so neighbours stay clearly apart or clearly too close."""
     rows = min(4, max(1, math.ceil(n / 5)))
     zs = np.linspace(3.0, 6.0, rows) if rows > 1 else np.array([4.0])
     width = zs * math.tan(math.radians(hfov) / 2) * 2 * 0.8
     counts = np.floor(n * width / width.sum()).astype(int)
     counts[-1] += n - counts.sum()
-    out: list[tuple[float, float]] = []
+    out: list[tuple[float, float, int]] = []
     prev: np.ndarray | None = None
+    prev_z: np.ndarray | None = None
     for r, (z, c) in enumerate(zip(zs, counts)):
         if c <= 0:
             continue
@@ -61,17 +72,20 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float) 
         if xs[-1] > 0.9 * width[r]:  # squeeze a row that would not fit in the view
             xs = xs * (0.9 * width[r] / xs[-1])
         xs = xs - xs.mean()
+        zr = np.full(len(xs), float(z))
+        if jitter_rng is not None:
+            zr += np.clip(jitter_rng.normal(0.0, ROW_DEPTH_SD_M, len(xs)), -ROW_DEPTH_MAX_M, ROW_DEPTH_MAX_M)
         if prev is not None:
             # Shift the row so nobody stands right behind someone: keeps faces visible and
             # keeps people in neighbouring rows clearly apart or clearly too close, never
             # ambiguous at the minimum distance itself.
-            dz = z - zs[r - 1]
+            dz = zr[:, None] - prev_z[None, :]
             def worst(shift: float) -> float:
                 d = np.hypot(xs[:, None] + shift - prev[None, :], dz) / min_distance
                 return float(np.min(np.abs(d - 1.0)))
             xs = xs + max(np.arange(-0.8, 0.81, 0.05), key=worst)
-        prev = xs
-        out += [(float(x), float(z)) for x in xs]
+        prev, prev_z = xs, zr
+        out += [(float(x), float(zz), r) for x, zz in zip(xs, zr)]
     return out
 
 
@@ -128,31 +142,37 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     ids = sorted(photos)[:people]
     w, h = size
     f = focal_px(w, hfov_deg)
-    spots = _layout(people, hfov_deg, rng, min_distance_m)
+    # Head heights and standing off the row line come from their own stream, so the rest of the
+    # office (who stands where in x, IPDs, masks, arrivals) is the same as without them.
+    real = np.random.default_rng([seed, 1])
+    spots = _layout(people, hfov_deg, rng, min_distance_m, jitter_rng=real)
+    heads = np.clip(real.normal(HEAD_HEIGHT_M, HEAD_HEIGHT_SD_M, people), *HEAD_HEIGHT_RANGE_M)
     arrive = seconds * 0.3 if arrive_within_s is None else arrive_within_s
-    drop = CAMERA_HEIGHT_M - HEAD_HEIGHT_M
-    pitch = math.atan2(drop, 4.5)
+    pitch = math.atan2(CAMERA_HEIGHT_M - HEAD_HEIGHT_M, 4.5)
     cp, sp = math.cos(pitch), math.sin(pitch)
 
-    def to_camera(xw: float, zw: float) -> tuple[float, float, float]:
+    def to_camera(xw: float, zw: float, head_m: float) -> tuple[float, float, float]:
+        drop = CAMERA_HEIGHT_M - head_m
         return (xw, drop * cp - zw * sp, drop * sp + zw * cp)
 
     persons, sprites, floor = [], [], []
-    for pid, (x, z) in zip(ids, spots):
+    for k, (pid, (x, z, row)) in enumerate(zip(ids, spots)):
+        hh = float(heads[k])
         ipd = float(rng.normal(0.063, 0.003))
         masked = bool(rng.random() < masked_fraction)
         colour = SCENE_MASK_COLOURS[int(rng.integers(len(SCENE_MASK_COLOURS)))]
         candidates = [photos[pid][photo_index]] + [p for p in photos[pid] if p != photos[pid][photo_index]]
         for photo in candidates:
             try:
-                sprite = _head_sprite(read_image_rgb(photo), masked, colour, f * ipd / to_camera(x, z)[2])
+                sprite = _head_sprite(read_image_rgb(photo), masked, colour, f * ipd / to_camera(x, z, hh)[2])
                 break
             except ValueError:
                 continue
         else:
             raise ValueError(f"roster {roster / pid}: no photo with a usable face")
         appear = 0.0 if rng.random() < 0.4 else float(rng.uniform(0, arrive))
-        persons.append(SynthPerson(pid, str(photo), tuple(round(v, 4) for v in to_camera(x, z)), masked, round(appear, 2), ipd))
+        persons.append(SynthPerson(pid, str(photo), tuple(round(v, 4) for v in to_camera(x, z, hh)), masked,
+                                   round(appear, 2), ipd, round(hh, 4), row))
         floor.append((x, z))
         sprites.append(sprite)
     bg = _background(w, h, rng)
@@ -172,7 +192,8 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
                 if t < p.appear_s:
                     continue
                 x, y, z = to_camera(floor[i][0] + 0.02 * math.sin(2 * math.pi * 0.25 * t + phase[i, 0]),
-                                    floor[i][1] + 0.01 * math.sin(2 * math.pi * 0.4 * t + phase[i, 1]))
+                                    floor[i][1] + 0.01 * math.sin(2 * math.pi * 0.4 * t + phase[i, 1]),
+                                    p.head_height_m)
                 u, v = w / 2 + f * x / z, h / 2 + f * y / z
                 # Shoulders and torso under the head.
                 sh = f * 0.46 / z
@@ -201,6 +222,8 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     data = {"width": w, "height": h, "fps": fps, "seconds": seconds, "hfov_deg": hfov_deg,
             "min_distance_m": min_distance_m, "camera_height_m": CAMERA_HEIGHT_M,
             "camera_pitch_deg": round(math.degrees(pitch), 2),
+            "head_heights_m": {"mean": HEAD_HEIGHT_M, "sd": HEAD_HEIGHT_SD_M, "range": list(HEAD_HEIGHT_RANGE_M)},
+            "row_depth_sd_m": ROW_DEPTH_SD_M,
             "people": [dict(asdict(p), floor_m=[round(floor[i][0], 4), round(floor[i][1], 4)]) for i, p in enumerate(persons)],
             "violations": viol}
     truth.parent.mkdir(parents=True, exist_ok=True)

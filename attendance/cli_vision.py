@@ -9,7 +9,9 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -101,6 +103,9 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     except RosterError as e:
         raise InputError(str(e)) from e
     cfg = PipelineConfig(hfov_deg=hfov, min_distance_m=min_distance)
+    if not source.is_file() or source.suffix.lower() not in VIDEO_EXTS:
+        # Images are stills, maybe of different scenes: look at every one in full.
+        cfg = replace(cfg, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1)
     pipeline = OfficePipeline(roster, cfg)
     if source.is_dir():
         _, frames = image_frames(source, fps or 1.0)
@@ -207,6 +212,10 @@ def register(app: typer.Typer) -> None:
         min_distance: float = typer.Option(1.0, "--min-distance", help="Distancing rule; about one pair in five breaks it."),
         masked_fraction: float = typer.Option(0.3, "--masked-fraction", help="Share of people wearing a mask (0-1)."),
         seed: int = typer.Option(0, "--seed"),
+        nearest_row: float = typer.Option(3.0, "--nearest-row", help="Distance of the first row from the camera (m)."),
+        farthest_row: float = typer.Option(6.0, "--farthest-row", help="Distance of the last row from the camera (m)."),
+        arrive_within: Optional[float] = typer.Option(
+            None, "--arrive-within", help="People arrive over this many seconds (default 30% of the clip; 0 = all there from the start)."),
     ) -> None:
         """Render a synthetic office: people from ROSTER in rows at known positions (some masked, some too close)."""
         from attendance.vision.roster_dir import RosterError
@@ -218,13 +227,18 @@ def register(app: typer.Typer) -> None:
                   (20 <= hfov <= 170, f"--hfov must be between 20 and 170 degrees, got {hfov}"),
                   (160 <= width <= 7680 and 120 <= height <= 4320, f"--width/--height out of range: {width}x{height}"),
                   (0 < min_distance <= 20, f"--min-distance must be in (0, 20], got {min_distance}"),
-                  (0 <= masked_fraction <= 1, f"--masked-fraction must be in [0, 1], got {masked_fraction}")]
+                  (0 <= masked_fraction <= 1, f"--masked-fraction must be in [0, 1], got {masked_fraction}"),
+                  (0.5 <= nearest_row <= farthest_row <= 50,
+                   f"--nearest-row/--farthest-row must satisfy 0.5 <= nearest <= farthest <= 50 m, got {nearest_row}, {farthest_row}"),
+                  (arrive_within is None or 0 <= arrive_within <= seconds,
+                   f"--arrive-within must be between 0 and --seconds, got {arrive_within}")]
         for ok, msg in checks:
             if not ok:
                 _fail(msg)
         try:
             data = make_office(roster, people, seconds, out, truth, fps=fps, size=(width, height), hfov_deg=hfov,
-                               min_distance_m=min_distance, masked_fraction=masked_fraction, seed=seed)
+                               min_distance_m=min_distance, masked_fraction=masked_fraction, seed=seed,
+                               rows_m=(nearest_row, farthest_row), arrive_within_s=arrive_within)
         except (RosterError, ValueError, RuntimeError) as e:
             _fail(str(e))
         typer.echo(f"{len(data['people'])} people, {len(data['violations'])} pairs too close -> {out}, {truth}", err=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Sequence
 
 import cv2
@@ -13,9 +14,17 @@ from .faces import face_chip, landmarks5
 from .mask import default_classifier
 from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
 from .results import FaceResult, FrameResult, PipelineConfig, RosterPerson
-from .track import Track, associate, follow, patch
+from .track import Track, associate, follow, likeness, patch
 
-
+# Motion outside the followed faces, on a small blurred copy of the frame: a pixel has changed
+# when it differs by more than MOTION_PIXEL_DELTA grey levels; the scene has changed when more
+# pixels have than half the smallest face in view covers (and at least MOTION_MIN_PIXELS).
+MOTION_SIZE = (192, 108)
+MOTION_PIXEL_DELTA = 20
+MOTION_MIN_PIXELS = 6
+# A followed face whose likeness to the view it was last recognised from falls below this may be
+# someone else: it is embedded again at once (see Track.suspect).
+REVERIFY_LIKENESS = 0.7
 
 
 class OfficePipeline:
@@ -39,6 +48,12 @@ class OfficePipeline:
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
         self._last_full = -1e9
+        self._detect_every = self.config.detect_interval_s
+        self._since_whole = 0
+        self._frames_since_full = 0
+        self._last_t = float("inf")   # time of the previous frame (none yet)
+        self._busy = False
+        self._motion_ref: np.ndarray | None = None
         self.set_roster(roster)
 
     def set_roster(self, roster: Sequence[RosterPerson]) -> None:
@@ -51,45 +66,152 @@ class OfficePipeline:
         cfg = self.config
         rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
         grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        self.tracks = [t for t in self.tracks if t_s - t.last_t <= cfg.track_max_age_s]
         seen: list[Track] = []
-        if t_s - self._last_full >= cfg.detect_interval_s or not self.tracks:
-            self._last_full = t_s
-            boxes = [b for b, _ in detect_faces(rgb, self.detector)]
-            pairs, new = associate(self.tracks, boxes)
-            for ti, bi in pairs:
-                tr = self.tracks[ti]
-                tr.box, tr.last_t, tr.hits = boxes[bi], t_s, tr.hits + 1
-                tr.template = patch(grey, tr.box)
-                seen.append(tr)
-            for bi in new:
-                tr = Track(next(self._ids), boxes[bi], t_s, t_s, template=patch(grey, boxes[bi]))
-                self.tracks.append(tr)
-                seen.append(tr)
+        self._busy = t_s - self._last_t > cfg.busy_gap_s
+        self._last_t = t_s
+        due = self._detection_due(grey, t_s)
+        if due:
+            seen = self._detect(rgb, grey, t_s, due)
         else:
             for tr in self.tracks:
-                b = follow(grey, tr)
-                if b is not None:
-                    tr.box, tr.last_t = b, t_s
+                found = follow(grey, tr)
+                if found is not None:
+                    tr.box, tr.last_t = found[0], t_s
+                    tr.suspect = tr.suspect or found[1] < REVERIFY_LIKENESS
                     seen.append(tr)
-        self._observe(rgb, seen, t_s)
+                else:   # a face we were following is gone or turned: look again soon
+                    self._detect_every = cfg.detect_interval_s
+        # A track ends when this frame did not see it and it has been gone for track_max_age_s:
+        # judged on frames actually looked at, so an office whose frames reach a busy worker
+        # seconds apart keeps its tracks (and their names) instead of starting over each frame.
+        self.tracks = [t for t in self.tracks if t.last_t == t_s or t_s - t.last_t <= cfg.track_max_age_s]
+        self._observe(rgb, grey, seen, t_s)
         self._decide()
         return self._result(seen, t_s, frame_bgr.shape[1], frame_bgr.shape[0])
 
-    def _due(self, tr: Track, t_s: float) -> bool:
+    # -- full detection, and when it is worth its cost ---------------------------------------
+    def _detection_due(self, grey: np.ndarray, t_s: float) -> str | None:
+        """Full detection is the costliest step (HOG over the whole frame). An apel is a still
+        scene: once a detection finds nobody new, the next one waits twice as long (up to
+        detect_max_interval_s) while faces are followed between, unless something moves in the
+        picture outside the faces we follow (someone arriving), which brings it back at once."""
+        since = t_s - self._last_full
+        self._frames_since_full += 1
+        if not self.tracks:   # an empty room: look now and then, or when something moves
+            if since >= self.config.detect_interval_s or self._moved_outside_tracks(grey):
+                return "empty"
+            return None
+        if self._frames_since_full < self.config.min_frames_between_detections:
+            # A worker that falls behind gets frames further apart than the detection interval;
+            # without this every frame of a busy office would be a full detection.
+            return None
+        if since >= self._detect_every:
+            return "moved" if self._moved_outside_tracks(grey) else "timer"
+        if since >= self.config.detect_interval_s and self._moved_outside_tracks(grey):
+            return "moved"
+        return None
+
+    def _motion_image(self, grey: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(cv2.resize(grey, MOTION_SIZE, interpolation=cv2.INTER_AREA), (5, 5), 0)
+
+    def _moved_outside_tracks(self, grey: np.ndarray) -> bool:
+        if self._motion_ref is None:
+            return True
+        small = self._motion_image(grey)
+        changed = cv2.absdiff(small, self._motion_ref) > MOTION_PIXEL_DELTA
+        sx, sy = MOTION_SIZE[0] / grey.shape[1], MOTION_SIZE[1] / grey.shape[0]
+        for tr in self.tracks:   # faces we follow (and the body below them) may sway
+            x, y, w, h = tr.box
+            x0, x1 = int((x - w) * sx), int((x + 2 * w) * sx) + 1
+            y0, y1 = int((y - h) * sy), int((y + 4 * h) * sy) + 1
+            changed[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = False
+        # A newcomer is at least half a face of changed pixels (a real one brings a body too).
+        smallest = min((t.box[2] * t.box[3] for t in self.tracks), default=self.config.min_face_px ** 2) * sx * sy
+        return int(changed.sum()) > max(MOTION_MIN_PIXELS, 0.5 * smallest)
+
+    def _detect(self, rgb: np.ndarray, grey: np.ndarray, t_s: float, reason: str) -> list[Track]:
+        """Full detection, in one of two sizes (HOG's cost grows with the area searched and the
+        square of the upscaling the smallest wanted face needs):
+        - whole (nothing tracked, something moved outside the faces we follow, and every
+          full_scale_every-th look): the whole frame down to min_face_px, with the cascades;
+        - rows (the periodic check of a still scene): a band around the faces in view, for faces
+          no smaller than 70% of the smallest one, without the cascades (they are there for
+          faces HOG misses, masked ones: a tracked face HOG misses is followed instead, and a
+          newcomer moves, which calls a whole look)."""
         cfg = self.config
-        if t_s - tr.last_embed_t < cfg.embed_interval_s:
+        self._last_full = t_s
+        self._frames_since_full = 0
+        self._since_whole += 1
+        detector, y0, y1 = self.detector, 0, rgb.shape[0]
+        if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
+            self._since_whole = 0
+        else:
+            smallest = min(t.box[2] for t in self.tracks)
+            tallest = max(t.box[3] for t in self.tracks)
+            detector = replace(detector, min_face_px=max(cfg.min_face_px, int(0.7 * smallest)),
+                               use_haar=False, use_eyes=False)
+            y0 = max(0, int(min(t.box[1] for t in self.tracks) - 1.5 * tallest))
+            y1 = min(rgb.shape[0], int(max(t.box[1] + t.box[3] for t in self.tracks) + 1.5 * tallest))
+        boxes = [(x, y + y0, w, h) for (x, y, w, h), _ in detect_faces(rgb[y0:y1], detector)]
+        pairs, new = associate(self.tracks, boxes)
+        seen: list[Track] = []
+        for ti, bi in pairs:
+            tr = self.tracks[ti]
+            tr.box, tr.last_t, tr.hits = boxes[bi], t_s, tr.hits + 1
+            tr.suspect = tr.suspect or likeness(grey, tr, tr.box) < REVERIFY_LIKENESS
+            seen.append(tr)
+        matched = {ti for ti, _ in pairs}
+        lost = 0
+        for ti, tr in enumerate(self.tracks):   # the detector missed it: still there?
+            if ti in matched:
+                continue
+            found = follow(grey, tr)
+            if found is None:
+                lost += 1
+            else:
+                tr.box, tr.last_t = found[0], t_s
+                tr.suspect = tr.suspect or found[1] < REVERIFY_LIKENESS
+                seen.append(tr)
+        for bi in new:
+            tr = Track(next(self._ids), boxes[bi], t_s, t_s, template=patch(grey, boxes[bi]))
+            self.tracks.append(tr)
+            seen.append(tr)
+        if new or lost:
+            self._detect_every = cfg.detect_interval_s
+        else:
+            self._detect_every = min(cfg.detect_max_interval_s, 2 * self._detect_every)
+        self._motion_ref = self._motion_image(grey)
+        return seen
+
+    def _due(self, tr: Track, t_s: float) -> bool:
+        """A track still unnamed gets views quickly (it is what the roll-call waits for); a named
+        one collects its remaining confirmation views slowly, so a full office does not spend
+        the embedding budget re-confirming people already marked."""
+        cfg = self.config
+        if tr.suspect:
+            return True
+        interval = cfg.embed_interval_s if tr.person is None else cfg.confirm_interval_s
+        if t_s - tr.last_embed_t < interval:
             return False
         if len(tr.embeddings) < cfg.views_per_track:
             return True
         return tr.person is None and t_s - tr.last_embed_t >= cfg.retry_unknown_s
 
-    def _observe(self, rgb: np.ndarray, seen: list[Track], t_s: float) -> None:
+    def _observe(self, rgb: np.ndarray, grey: np.ndarray, seen: list[Track], t_s: float) -> None:
         """Landmarks, chip, mask and depth for the faces due a look; embeddings within budget
-        (fewest views first, so a newcomer is named quickly even in a full office)."""
+        (unnamed first, then fewest views, so a newcomer is named quickly even in a full office)."""
         cfg = self.config
         due = sorted((t for t in seen if self._due(t, t_s)), key=lambda t: (len(t.embeddings), t.first_t))
-        due = due[: cfg.max_embeds_per_frame]
+        unnamed = [t for t in due if t.person is None or t.suspect]
+        confirm = [t for t in due if t.person is not None and not t.suspect][: cfg.max_confirms_per_frame]
+        if self._busy:
+            # Frames reach us seconds apart: the worker is shared by more offices than it can
+            # keep up with. Spend it on naming newcomers; confirmation views and retries of
+            # faces already looked at from every side wait until it catches up.
+            confirm = []
+            fresh = [t for t in unnamed if len(t.embeddings) < cfg.views_per_track]
+            unnamed = fresh + [t for t in unnamed if len(t.embeddings) >= cfg.views_per_track][:1]
+        due = (unnamed + confirm)[: cfg.max_embeds_per_frame]
         if not due:
             return
         f = focal_px(rgb.shape[1], cfg.hfov_deg)
@@ -112,6 +234,8 @@ class OfficePipeline:
                 tr.first_t = t_s
             tr.embeddings.append(e)
             tr.last_embed_t = t_s
+            tr.suspect = False
+            tr.template = patch(grey, tr.box)   # what the face looked like when last recognised
 
     def _decide(self) -> None:
         """Vote each track over its views, then assign people to the tracks alive now."""

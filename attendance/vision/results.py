@@ -22,10 +22,16 @@ class PipelineConfig:
     ipd_m: float = 0.063                # mean interpupillary distance used for depth (calibratable)
     min_face_px: int = 32               # smallest face to detect (box width, pixels)
     max_detect_pixels: float = 9e6      # cap on the HOG work image
-    detect_interval_s: float = 2.0      # full-frame detection at most this often; tracking between
-    embed_interval_s: float = 0.4       # at most one embedding per track per this many seconds
+    detect_interval_s: float = 2.0      # full-frame detection this often while the scene changes
+    detect_max_interval_s: float = 8.0  # ... backing off to this while it does not (tracking between)
+    full_scale_every: int = 4           # every n-th detection looks for faces down to min_face_px
+    min_frames_between_detections: int = 2  # even when frames come further apart than the interval
+    embed_interval_s: float = 0.4       # an unnamed track gets at most one embedding per this many s
+    confirm_interval_s: float = 2.0     # a named track gets its further views this slowly
     views_per_track: int = 4            # embeddings a track collects before it stops (while named)
     max_embeds_per_frame: int = 8       # budget: embeddings computed per processed frame
+    max_confirms_per_frame: int = 2     # ... of which for tracks already named
+    busy_gap_s: float = 1.5             # frames further apart than this: the worker is behind
     retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
     track_max_age_s: float = 2.0        # a track unseen this long is dropped
     switch_distance: float = 0.6        # a view this far from its track's mean starts a new track
@@ -41,6 +47,11 @@ class PipelineConfig:
             raise ValueError(f"hfov_deg must be between 20 and 170 degrees, got {self.hfov_deg}")
         if not 0.0 < self.min_distance_m <= 20.0:
             raise ValueError(f"min_distance_m must be in (0, 20], got {self.min_distance_m}")
+        if not 0.0 < self.detect_interval_s <= self.detect_max_interval_s:
+            raise ValueError(f"need 0 < detect_interval_s <= detect_max_interval_s, got {self.detect_interval_s}, "
+                             f"{self.detect_max_interval_s}")
+        if self.full_scale_every < 1:
+            raise ValueError(f"full_scale_every must be at least 1, got {self.full_scale_every}")
         if self.min_face_px < 16:
             raise ValueError(f"min_face_px must be at least 16, got {self.min_face_px}")
 

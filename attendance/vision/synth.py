@@ -48,14 +48,16 @@ class SynthPerson:
 
 
 def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
-            jitter_rng: np.random.Generator | None = None) -> list[tuple[float, float, int]]:
-    """(x, z, row) floor positions: rows from 3 m to 6 m, wider rows further back (the view
+            jitter_rng: np.random.Generator | None = None,
+            rows_m: tuple[float, float] = (3.0, 6.0)) -> list[tuple[float, float, int]]:
+    """(x, z, row) floor positions: rows from rows_m[0] to rows_m[1] metres (one row: their
+    middle), wider rows further back (the view
     widens), alternate rows shifted half a gap so faces don't hide each other; about one pair in
     five stands closer than the minimum distance. With `jitter_rng` each person stands off the
     row's line in depth (normal, sd ROW_DEPTH_SD_M, clipped to +-ROW_DEPTH_MAX_M); the row shift
     is chosen with the jittered depths, so neighbours stay clearly apart or clearly too close."""
     rows = min(4, max(1, math.ceil(n / 5)))
-    zs = np.linspace(3.0, 6.0, rows) if rows > 1 else np.array([4.0])
+    zs = np.linspace(rows_m[0], rows_m[1], rows) if rows > 1 else np.array([(rows_m[0] + rows_m[1]) / 2])
     width = zs * math.tan(math.radians(hfov) / 2) * 2 * 0.8
     counts = np.floor(n * width / width.sum()).astype(int)
     counts[-1] += n - counts.sum()
@@ -83,7 +85,10 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
             def worst(shift: float) -> float:
                 d = np.hypot(xs[:, None] + shift - prev[None, :], dz) / min_distance
                 return float(np.min(np.abs(d - 1.0)))
-            xs = xs + max(np.arange(-0.8, 0.81, 0.05), key=worst)
+            # ... and never out of the picture (the view is width / 0.8 wide at this depth).
+            half_view = 0.95 * width[r] / 0.8 / 2
+            shifts = [sh for sh in np.arange(-0.8, 0.81, 0.05) if np.max(np.abs(xs + sh)) <= half_view]
+            xs = xs + (max(shifts, key=worst) if shifts else 0.0)
         prev, prev_z = xs, zr
         out += [(float(x), float(zz), r) for x, zz in zip(xs, zr)]
     return out
@@ -131,8 +136,12 @@ def _background(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
 def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Path, *, fps: float = 10.0,
                 size: tuple[int, int] = (1920, 1080), hfov_deg: float = 70.0, min_distance_m: float = 1.0,
                 masked_fraction: float = 0.3, seed: int = 0, arrive_within_s: float | None = None,
-                photo_index: int = -1) -> dict:
-    """Render the clip (mp4, BGR) and write the truth JSON; returns the truth dict."""
+                photo_index: int = -1, rows_m: tuple[float, float] = (3.0, 6.0)) -> dict:
+    """Render the clip (mp4, BGR) and write the truth JSON; returns the truth dict.
+    `arrive_within_s`: people arrive over this many seconds (default 30% of the clip; 0 = the
+    office is lined up from the first frame). `rows_m`: depth of the nearest and farthest row."""
+    if not 0.5 <= rows_m[0] <= rows_m[1] <= 50:
+        raise ValueError(f"rows must lie between 0.5 and 50 m, nearest first; got {rows_m[0]}-{rows_m[1]} m")
     rng = np.random.default_rng(seed)
     photos = roster_photos(roster)
     if people < 1:
@@ -145,7 +154,7 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     # Head heights and standing off the row line come from their own stream, so the rest of the
     # office (who stands where in x, IPDs, masks, arrivals) is the same as without them.
     real = np.random.default_rng([seed, 1])
-    spots = _layout(people, hfov_deg, rng, min_distance_m, jitter_rng=real)
+    spots = _layout(people, hfov_deg, rng, min_distance_m, jitter_rng=real, rows_m=rows_m)
     heads = np.clip(real.normal(HEAD_HEIGHT_M, HEAD_HEIGHT_SD_M, people), *HEAD_HEIGHT_RANGE_M)
     arrive = seconds * 0.3 if arrive_within_s is None else arrive_within_s
     pitch = math.atan2(CAMERA_HEIGHT_M - HEAD_HEIGHT_M, 4.5)

@@ -3,7 +3,7 @@ named by a vote over the track rather than frame by frame. Memory per track is b
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -30,6 +30,9 @@ class Track:
     mask_views: int = 0
     depth_m: float | None = None
     hits: int = 1
+    # Set when the face no longer looks like the one the track's name came from (someone else
+    # may stand there now): the next frame embeds it whatever the schedule or the load.
+    suspect: bool = False
 
     def add_depth(self, z: float) -> None:
         self.depth_m = z if self.depth_m is None else 0.7 * self.depth_m + 0.3 * z
@@ -70,9 +73,21 @@ def patch(grey: np.ndarray, box: Box) -> np.ndarray | None:
     return p.copy() if p.size and p.shape[0] >= 8 and p.shape[1] >= 8 else None
 
 
-def follow(grey: np.ndarray, track: Track, min_score: float = 0.55) -> Box | None:
+def likeness(grey: np.ndarray, track: Track, box: Box) -> float:
+    """How much the face at `box` still looks like the track's template (the view its name
+    came from): the best normalised cross-correlation of the template within half a face of
+    `box`, so a detector's box a few pixels off the followed one does not count as a change.
+    1 = the same pixels; two different people score well below REVERIFY_LIKENESS."""
+    if track.template is None:
+        return 0.0
+    found = follow(grey, replace(track, box=box), min_score=-1.0)
+    return found[1] if found is not None else 0.0
+
+
+def follow(grey: np.ndarray, track: Track, min_score: float = 0.55) -> tuple[Box, float] | None:
     """Find the track's face near its last box by normalised cross-correlation (about a
-    millisecond per face): people in an apel stand still, so this bridges full detections."""
+    millisecond per face): people in an apel stand still, so this bridges full detections.
+    Returns the box and the match score."""
     if track.template is None:
         return None
     x, y, w, h = track.box
@@ -87,4 +102,4 @@ def follow(grey: np.ndarray, track: Track, min_score: float = 0.55) -> Box | Non
     _, score, _, loc = cv2.minMaxLoc(res)
     if score < min_score:
         return None
-    return (x0 + loc[0], y0 + loc[1], w, h)
+    return (x0 + loc[0], y0 + loc[1], w, h), float(score)

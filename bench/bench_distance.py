@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
 
 from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
-from attendance.vision.distance import focal_px, positions_with_rows, violations  # noqa: E402
+from attendance.vision.distance import focal_px, position_m, violations  # noqa: E402
 
 
 def main() -> None:
@@ -64,10 +64,12 @@ def main() -> None:
             x, y, w, h = fc.box
             z = f * 0.16 / max(w, 1)
             box_pos.append(((x + w / 2 - truth["width"] / 2) * z / f, (y + h / 2 - truth["height"] / 2) * z / f, z))
-        cur_pos = [tuple(fc.position_m) for fc in res.faces]
-        row_pos = positions_with_rows([(x + w / 2, y + h / 2) for x, y, w, h in (fc.box for fc in res.faces)],
-                                      [y + 0.4 * h for _, y, _, h in (fc.box for fc in res.faces)],
-                                      [p[2] for p in cur_pos], f, truth["width"], truth["height"])
+        # The pipeline reports row-refined positions (PipelineConfig.people_in_rows); the eye-spacing
+        # depth of each face before refinement is its track's, read from the same run.
+        row_pos = [tuple(fc.position_m) for fc in res.faces]
+        raw_z = {tr.track_id: tr.depth_m for tr in pipe.tracks}
+        cur_pos = [position_m(x + w / 2, y + h / 2, raw_z.get(fc.track_id) or row_pos[i][2], f, truth["width"], truth["height"])
+                   for i, fc in enumerate(res.faces) for x, y, w, h in [fc.box]]
         est = {"baseline": box_pos, "current": cur_pos, "row-refined": row_pos}
         for i in m:
             tz = float(np.linalg.norm(byid[m[i]]["position_m"]))

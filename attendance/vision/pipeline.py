@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .detect import DetectorConfig, detect_faces
-from .distance import depth_m, eye_distance_px, focal_px, position_m, violations
+from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_with_rows, violations
 from .faces import face_chip, landmarks5
 from .mask import default_classifier
 from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
@@ -252,10 +252,15 @@ class OfficePipeline:
         cfg = self.config
         f = focal_px(width, cfg.hfov_deg)
         faces = []
-        for tr in seen:
+        centres = [(x + w / 2, y + h / 2) for x, y, w, h in (tr.box for tr in seen)]
+        zs = [tr.depth_m if tr.depth_m is not None else depth_m(tr.box[2] * 0.40, f, cfg.ipd_m) for tr in seen]
+        if cfg.people_in_rows:
+            places = positions_with_rows(centres, None, zs, f, width, height)
+        else:
+            places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
+        for tr, place in zip(seen, places):
             x, y, w, h = tr.box
-            z = tr.depth_m if tr.depth_m is not None else depth_m(w * 0.40, f, cfg.ipd_m)
-            pos = tuple(round(v, 3) for v in position_m(x + w / 2, y + h / 2, z, f, width, height))
+            pos = tuple(round(v, 3) for v in place)
             faces.append(FaceResult(
                 box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id,
                 person_id=self.gallery.ids[tr.person] if tr.person is not None else None,

@@ -20,6 +20,7 @@ class PipelineConfig:
     hfov_deg: float = 70.0              # camera's horizontal field of view (20-170)
     min_distance_m: float = 1.0         # distancing rule of the office
     ipd_m: float = 0.063                # mean interpupillary distance used for depth (calibratable)
+    people_in_rows: bool = True         # an apel formation: refine depths by rows (distance.refine_depths)
     min_face_px: int = 32               # smallest face to detect (box width, pixels)
     max_detect_pixels: float = 9e6      # cap on the HOG work image
     detect_interval_s: float = 2.0      # full-frame detection this often while the scene changes

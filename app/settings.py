@@ -2,6 +2,7 @@
 no variable set means SQLite in ./apel-data, demo data optional, evidence keeping off."""
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +38,8 @@ class Settings(BaseSettings):
     # Vision
     recognizer: Literal["dlib", "onnx"] = Field("dlib", description="onnx needs APEL_ONNX_MODEL_PATH.")
     onnx_model_path: Path | None = Field(None, description="An ArcFace/SFace-class model you supply; never downloaded.")
-    vision_workers: int = Field(1, ge=1, le=64)
+    vision_workers: int = Field(default_factory=lambda: max(1, min(64, os.cpu_count() or 1)), ge=1, le=64,
+                                description="Vision worker processes; default one per core (they sleep between apels).")
 
     # Live media
     ice_servers: list[str] = Field(default_factory=list, description='e.g. ["stun:stun.example:3478"]')

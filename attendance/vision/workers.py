@@ -18,9 +18,27 @@ from .results import FrameResult, PipelineConfig, RosterPerson
 log = logging.getLogger(__name__)
 
 
+def warm_up() -> None:
+    """Load the models and run each once, so an office's first frame does not pay for it
+    (dlib's ResNet alone is a 20 MB file and its first descriptor allocates the network)."""
+    from . import dlib_models
+    from .faces import CHIP_SIZE, embed_chips
+    from .mask import default_classifier
+
+    blank = np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+    dlib_models.hog_detector().run(np.zeros((80, 80, 3), np.uint8), 0, 0.0)
+    dlib_models.shape5()
+    embed_chips([blank])
+    default_classifier().predict_proba([blank])
+
+
 def _worker_main(inbox: mp.Queue, outbox: mp.Queue) -> None:
     from .pipeline import OfficePipeline
 
+    try:
+        warm_up()
+    except Exception:  # a model that fails to load will fail again, with its message, on the first frame
+        log.exception("vision worker warm-up failed")
     pipelines: dict[str, OfficePipeline] = {}
     while True:
         msg = inbox.get()

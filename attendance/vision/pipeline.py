@@ -53,6 +53,7 @@ class OfficePipeline:
         self._frames_since_full = 0
         self._last_t = float("inf")   # time of the previous frame (none yet)
         self._busy = False
+        self._frames_seen = 0
         self._motion_ref: np.ndarray | None = None
         self.set_roster(roster)
 
@@ -68,6 +69,7 @@ class OfficePipeline:
         grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
         seen: list[Track] = []
         self._busy = t_s - self._last_t > cfg.busy_gap_s
+        self._frames_seen += 1
         self._last_t = t_s
         due = self._detection_due(grey, t_s)
         if due:
@@ -211,7 +213,10 @@ class OfficePipeline:
             confirm = []
             fresh = [t for t in unnamed if len(t.embeddings) < cfg.views_per_track]
             unnamed = fresh + [t for t in unnamed if len(t.embeddings) >= cfg.views_per_track][:1]
-        due = (unnamed + confirm)[: cfg.max_embeds_per_frame]
+        # A stream's first frame answers quickly (its faces, and the first names) and the next
+        # frames, a fraction of a second later, name the rest.
+        budget = cfg.max_embeds_first_frame if self._frames_seen == 1 else cfg.max_embeds_per_frame
+        due = (unnamed + confirm)[:budget]
         if not due:
             return
         f = focal_px(rgb.shape[1], cfg.hfov_deg)

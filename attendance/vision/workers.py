@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
 import traceback
 from typing import Sequence
@@ -32,7 +33,9 @@ def warm_up() -> None:
     default_classifier().predict_proba([blank])
 
 
-def _worker_main(inbox: mp.Queue, outbox: mp.Queue) -> None:
+def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int) -> None:
+    """`parent`: the server's pid, passed in because the server may already be gone (and this
+    process adopted) by the time a worker has imported its modules."""
     from .pipeline import OfficePipeline
 
     try:
@@ -41,7 +44,13 @@ def _worker_main(inbox: mp.Queue, outbox: mp.Queue) -> None:
         log.exception("vision worker warm-up failed")
     pipelines: dict[str, OfficePipeline] = {}
     while True:
-        msg = inbox.get()
+        try:
+            msg = inbox.get(timeout=2.0)
+        except queue.Empty:
+            if os.getppid() != parent:   # the server was killed: do not linger as an orphan
+                outbox.cancel_join_thread()   # nobody will read what is still queued
+                return
+            continue
         if msg is None:
             return
         kind, key = msg[0], msg[1]
@@ -86,7 +95,7 @@ class VisionWorkerPool:
         self._outbox = self._ctx.Queue()
         for _ in range(self.n):
             inbox = self._ctx.Queue()
-            p = self._ctx.Process(target=_worker_main, args=(inbox, self._outbox), daemon=True)
+            p = self._ctx.Process(target=_worker_main, args=(inbox, self._outbox, os.getpid()), daemon=True)
             p.start()
             self._procs.append(p)
             self._inboxes.append(inbox)

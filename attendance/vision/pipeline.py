@@ -135,7 +135,8 @@ class OfficePipeline:
         """Full detection, in one of two sizes (HOG's cost grows with the area searched and the
         square of the upscaling the smallest wanted face needs):
         - whole (nothing tracked, something moved outside the faces we follow, and every
-          full_scale_every-th look): the whole frame down to min_face_px, with the cascades;
+          full_scale_every-th look): the whole frame down to min_face_px, with the cascades
+          (and the CNN check, except on a stream's first frame and while the worker is behind);
         - rows (the periodic check of a still scene): a band around the faces in view, for faces
           no smaller than 70% of the smallest one, without the cascades (they are there for
           faces HOG misses, masked ones: a tracked face HOG misses is followed instead, and a
@@ -147,6 +148,11 @@ class OfficePipeline:
         detector, y0, y1 = self.detector, 0, rgb.shape[0]
         if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
+            if self._busy or self._frames_seen == 1:
+                # The CNN check of HOG's best near miss (a masked face, often) costs ~0.1 s: a
+                # joining office's first answer and a worker that is behind go without it; the
+                # next whole look, when the worker has caught up, makes it.
+                detector = replace(detector, use_cnn_check=False)
         else:
             smallest = min(t.box[2] for t in self.tracks)
             tallest = max(t.box[3] for t in self.tracks)

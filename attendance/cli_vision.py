@@ -105,7 +105,9 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     cfg = PipelineConfig(hfov_deg=hfov, min_distance_m=min_distance)
     if not source.is_file() or source.suffix.lower() not in VIDEO_EXTS:
         # Images are stills, maybe of different scenes: look at every one in full.
-        cfg = replace(cfg, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1)
+        # Nobody waits for a first answer either: the first still gets the full budget and checks.
+        cfg = replace(cfg, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1,
+                      quick_first_frame=False, busy_gap_s=float("inf"))
     pipeline = OfficePipeline(roster, cfg)
     if source.is_dir():
         _, frames = image_frames(source, fps or 1.0)

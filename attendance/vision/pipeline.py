@@ -148,7 +148,7 @@ class OfficePipeline:
         detector, y0, y1 = self.detector, 0, rgb.shape[0]
         if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
-            if self._busy or self._frames_seen == 1:
+            if self._busy or (cfg.quick_first_frame and self._frames_seen == 1):
                 # The CNN check of HOG's best near miss (a masked face, often) costs ~0.1 s: a
                 # joining office's first answer and a worker that is behind go without it; the
                 # next whole look, when the worker has caught up, makes it.
@@ -221,7 +221,8 @@ class OfficePipeline:
             unnamed = fresh + [t for t in unnamed if len(t.embeddings) >= cfg.views_per_track][:1]
         # A stream's first frame answers quickly (its faces, and the first names) and the next
         # frames, a fraction of a second later, name the rest.
-        budget = cfg.max_embeds_first_frame if self._frames_seen == 1 else cfg.max_embeds_per_frame
+        first = cfg.quick_first_frame and self._frames_seen == 1
+        budget = cfg.max_embeds_first_frame if first else cfg.max_embeds_per_frame
         due = (unnamed + confirm)[:budget]
         if not due:
             return

@@ -3,10 +3,17 @@ and where overlays for the leader's view come from (an OverlaySource). Both are 
 vision side can change (worker pool today, an SFU subscriber later) without touching media/."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
+# PyAV converts a VideoFrame with a scaler cached on the frame itself: two threads converting the
+# same frame at once (the bridge taking a sampled office frame, the mosaic thread drawing it)
+# corrupt the heap (seen: "free(): invalid next size", a segfault in render_mosaic). Every
+# conversion of a received frame takes this lock; each costs a few milliseconds.
+AV_FRAME_LOCK = threading.Lock()
 
 
 class SampledFrame:
@@ -27,7 +34,8 @@ class SampledFrame:
     @property
     def frame_bgr(self) -> np.ndarray:
         if self._bgr is None:
-            self._bgr = self._source.to_ndarray(format="bgr24")  # type: ignore[union-attr]
+            with AV_FRAME_LOCK:
+                self._bgr = self._source.to_ndarray(format="bgr24")  # type: ignore[union-attr]
             self._source = None
         return self._bgr
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .interfaces import Overlay, OverlaySource
+from .interfaces import AV_FRAME_LOCK, Overlay, OverlaySource
 from .pacing import Pacer
 
 Tile = tuple[str, str, "av.VideoFrame | None", bool]   # stream_key, caption, latest frame, frozen?
@@ -64,7 +64,8 @@ def render_mosaic(tiles: list[Tile], overlays: OverlaySource, size: tuple[int, i
             # keep the office's aspect ratio (letterbox): stretched faces would mislead the leader
             scale = min(tw / frame.width, th / frame.height)
             fw, fh = max(2, int(frame.width * scale) & ~1), max(2, int(frame.height * scale) & ~1)
-            tile = np.ascontiguousarray(frame.reformat(width=fw, height=fh, format="bgr24").to_ndarray())
+            with AV_FRAME_LOCK:   # the same frame may be converted for vision at this moment
+                tile = np.ascontiguousarray(frame.reformat(width=fw, height=fh, format="bgr24").to_ndarray())
             overlay = overlays.overlay_for(key)
             if overlay is not None:
                 draw_overlay(tile, overlay, frame.width, frame.height)

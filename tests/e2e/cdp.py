@@ -6,7 +6,9 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -111,7 +113,10 @@ class Browser:
         self.pages: list[Page] = []
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its own process group: Debian's /usr/bin/chromium is a wrapper script, and the browser it
+        # starts would outlive a terminate() sent to the wrapper alone.
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
         port_file = self.user_data_dir / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not port_file.exists() or not port_file.read_text().strip():
@@ -134,9 +139,15 @@ class Browser:
         for p in self.pages:
             await p.close()
         if self.proc is not None:
-            self.proc.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal_group(signal.SIGKILL)
                 self.proc.wait(5)
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)  # type: ignore[union-attr]
+        except ProcessLookupError:
+            pass

@@ -76,10 +76,7 @@ class OfficePipeline:
             seen = self._detect(rgb, grey, t_s, due)
         else:
             for tr in self.tracks:
-                found = follow(grey, tr)
-                if found is not None:
-                    tr.box, tr.last_t = found[0], t_s
-                    tr.suspect = tr.suspect or found[1] < REVERIFY_LIKENESS
+                if self._follow(grey, tr, t_s):
                     seen.append(tr)
                 else:   # a face we were following is gone or turned: look again soon
                     self._detect_every = cfg.detect_interval_s
@@ -90,6 +87,17 @@ class OfficePipeline:
         self._observe(rgb, grey, seen, t_s)
         self._decide()
         return self._result(seen, t_s, frame_bgr.shape[1], frame_bgr.shape[0])
+
+    @staticmethod
+    def _follow(grey: np.ndarray, tr: Track, t_s: float) -> bool:
+        """Move the track to where its face is now; flag it when the face no longer looks like
+        the view it was named from. False: not found near its last place."""
+        found = follow(grey, tr)
+        if found is None:
+            return False
+        tr.box, tr.last_t = found[0], t_s
+        tr.suspect = tr.suspect or found[1] < REVERIFY_LIKENESS
+        return True
 
     # -- full detection, and when it is worth its cost ---------------------------------------
     def _detection_due(self, grey: np.ndarray, t_s: float) -> str | None:
@@ -173,13 +181,10 @@ class OfficePipeline:
         for ti, tr in enumerate(self.tracks):   # the detector missed it: still there?
             if ti in matched:
                 continue
-            found = follow(grey, tr)
-            if found is None:
-                lost += 1
-            else:
-                tr.box, tr.last_t = found[0], t_s
-                tr.suspect = tr.suspect or found[1] < REVERIFY_LIKENESS
+            if self._follow(grey, tr, t_s):
                 seen.append(tr)
+            else:
+                lost += 1
         for bi in new:
             tr = Track(next(self._ids), boxes[bi], t_s, t_s, template=patch(grey, boxes[bi]))
             self.tracks.append(tr)

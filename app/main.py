@@ -53,6 +53,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     from .routes import all_routers
 
     install_error_pages(app)
+    from .watchdog import install as install_watchdog
+
+    install_watchdog(app)
 
     for router in all_routers():
         app.include_router(router)

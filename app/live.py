@@ -34,6 +34,7 @@ from .settings import Settings
 log = logging.getLogger("apel.live")
 
 ROLLCALL_MIN_INTERVAL_S = 0.5
+SLOW_DB_S = 5.0                 # a live database call waiting or running longer is logged
 GREEN, RED, ORANGE, GREY = (60, 200, 60), (40, 40, 230), (0, 165, 255), (170, 170, 170)
 
 
@@ -239,9 +240,20 @@ class LiveService:
     def _db(self, fn, *args, **kwargs):
         """Database work in the service's own threads: it must not wait behind media encodes (which use
         the loop's default executor), nor take their threads."""
+        queued = time.monotonic()
+
         def run():
-            with self.session_factory() as session:
-                return fn(session, *args, **kwargs)
+            started = time.monotonic()
+            try:
+                with self.session_factory() as session:
+                    return fn(session, *args, **kwargs)
+            finally:
+                # Joins, roll-calls and the sightings writer share these threads: a call that waits
+                # long for one, or holds one long, is what an office's timed-out join looks like.
+                waited, took = started - queued, time.monotonic() - started
+                if waited > SLOW_DB_S or took > SLOW_DB_S:
+                    log.warning("slow live database call %s: waited %.1f s for a thread, ran %.1f s",
+                                getattr(fn, "__qualname__", fn), waited, took)
         return asyncio.get_running_loop().run_in_executor(self._db_executor, run)
 
     async def join_office(self, office_code: str, token: str, sdp: object, type_: object) -> dict:
@@ -256,13 +268,13 @@ class LiveService:
                 return None
             office = session.get(Office, ao.office_id)
             return (ao.id, ao.assembly_id, ao.office_id, office.code, office.name, office.camera_hfov_deg,
-                    office.min_distance_m)
+                    office.min_distance_m, office.back_row_m)
 
         found = await self._db(verify)
         if found is None:
             raise LiveError(401, "bad_token",
                             "the office code or token is wrong, the token has expired, or the apel is not open")
-        ao_id, assembly_id, office_id, code, name, hfov, min_dist = found
+        ao_id, assembly_id, office_id, code, name, hfov, min_dist, back_row = found
         parse_offer(sdp, type_)   # refuse a bad offer before any work
         pool = await self._ensure_pool()
         roster, names = await self._db(roster_for_office, office_id, self.settings.recogniser_spec)
@@ -270,7 +282,7 @@ class LiveService:
         self._joins[stream_key] += 1
         from attendance.vision import PipelineConfig
 
-        pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist,
+        pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist, back_row_m=back_row,
                                                           recogniser=self.settings.recogniser_spec))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,

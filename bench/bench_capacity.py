@@ -53,6 +53,7 @@ def tree_cpu_s(pid: int) -> float:
 
 
 HFOV = 45.0
+FARTHEST_ROW_M = 4.0
 ENROL_PHOTOS = 3
 
 
@@ -77,12 +78,13 @@ def make_office_clip(workdir: Path, people: int, seconds: int) -> tuple[Path, Pa
         cmd = [sys.executable, "-m", "app.cli", "synth-office", "--roster", str(SHARED / "faces" / "lfw10"),
                "--people", str(people), "--seconds", str(seconds), "--out", str(clip), "--truth", str(truth),
                "--width", "1280", "--height", "720", "--fps", "15", "--hfov", str(HFOV),
-               "--nearest-row", "3", "--farthest-row", "4", "--arrive-within", "0"]
+               "--nearest-row", "3", "--farthest-row", str(FARTHEST_ROW_M), "--arrive-within", "0"]
         subprocess.run(cmd, cwd=ROOT, check=True)
     return clip, truth
 
 
-def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: float | None) -> dict:
+def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: float | None,
+         back_row_m: float | None = None) -> dict:
     """Offices, 10 employees each enrolled from three photos per person, a leader and HR, an open apel."""
     import face_recognition
     import numpy as np
@@ -111,7 +113,8 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
         offs = []
         n = 0
         for k in range(offices):
-            o = Office(code=f"OPD{k + 1}", name=f"Dinas {k + 1}", timezone="Asia/Makassar", camera_hfov_deg=HFOV)
+            o = Office(code=f"OPD{k + 1}", name=f"Dinas {k + 1}", timezone="Asia/Makassar", camera_hfov_deg=HFOV,
+                       back_row_m=back_row_m)
             db.add(o)
             db.flush()
             offs.append(o)
@@ -139,13 +142,14 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
 
 
 async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs: list[Path], port: int,
+              back_row_m: float | None,
               min_confidence: float | None) -> dict:
     import httpx
 
     from media.client import PreEncodedTrack, connect_peer
 
     work = Path(tempfile.mkdtemp(prefix="apel-cap-"))
-    info = seed(work / "data", n_offices, people_dirs, min_confidence)
+    info = seed(work / "data", n_offices, people_dirs, min_confidence, back_row_m)
     env = {**os.environ, "APEL_DATA_DIR": str(work / "data"), "APEL_SECRET_KEY": "bench", "APEL_PORT": str(port),
            "APEL_VISION_WORKERS": os.environ.get("APEL_VISION_WORKERS", "2")}
     server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
@@ -218,7 +222,7 @@ async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs:
         first_frames = [o.get("join_to_first_frame_s") for o in feeds if o.get("join_to_first_frame_s") is not None]
         within = sum(1 for t in times if t <= 15.0)
         return {
-            "offices": n_offices, "people": total, "marked": len(times), "marked_within_15s": within,
+            "offices": n_offices, "back_row_m": back_row_m, "people": total, "marked": len(times), "marked_within_15s": within,
             "time_to_mark_p50": statistics.median(times) if times else None,
             "time_to_mark_p90": times[int(0.9 * (len(times) - 1))] if times else None,
             "time_to_mark_max": times[-1] if times else None,
@@ -259,6 +263,9 @@ async def main() -> None:
     ap.add_argument("--min-confidence", type=float, default=0.5,
                     help="rules' min_confidence for the bench apel (vision reports 0.5-0.8 for correctly named "
                          "50 px faces; the rules' default 0.6 leaves some unseen); negative = keep the default")
+    ap.add_argument("--back-row", type=float, default=FARTHEST_ROW_M,
+                    help="the offices' back-row distance setting in metres, as an operator would enter it "
+                         f"(default {FARTHEST_ROW_M:g}: where the clip's back row stands); 0 = unknown")
     args = ap.parse_args()
     if not (SHARED / "faces" / "lfw10").is_dir():
         sys.exit("needs ../shared/data/faces/lfw10")
@@ -273,7 +280,7 @@ async def main() -> None:
           f"{os.cpu_count()} cores; vision workers {os.environ.get('APEL_VISION_WORKERS', '2')}", flush=True)
     results = []
     for n in [int(x) for x in args.offices.split(",")]:
-        r = await run(n, args.seconds, packets, people_dirs, args.port,
+        r = await run(n, args.seconds, packets, people_dirs, args.port, args.back_row or None,
                       None if args.min_confidence < 0 else args.min_confidence)
         results.append(r)
         p50 = r["time_to_mark_p50"]

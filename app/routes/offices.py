@@ -29,6 +29,7 @@ class OfficeIn(BaseModel):
     timezone: str = Field("Asia/Makassar", max_length=64)
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
+    back_row_m: float | None = Field(None, description="Back row's distance from the camera (m), if known.")
 
 
 class OfficePatch(BaseModel):
@@ -36,6 +37,7 @@ class OfficePatch(BaseModel):
     timezone: str | None = Field(None, max_length=64)
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
+    back_row_m: float | None = Field(None, description="Back row's distance from the camera (m); null: unknown.")
     active: bool | None = None
 
 

@@ -20,6 +20,10 @@ class Office(Base):
     # minimum distance between people that the office enforces.
     camera_hfov_deg: Mapped[float] = mapped_column(Float, default=70.0)
     min_distance_m: Mapped[float] = mapped_column(Float, default=1.0)
+    # How far the back row stands from the camera, if the operator knows: the smallest face the
+    # detector must look for follows from it (a whole-frame look costs with the upscaling that face
+    # needs). Unknown: the detector looks down to faces of 32 px.
+    back_row_m: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

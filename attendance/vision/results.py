@@ -21,7 +21,8 @@ class PipelineConfig:
     min_distance_m: float = 1.0         # distancing rule of the office
     ipd_m: float = 0.063                # mean interpupillary distance used for depth (calibratable)
     people_in_rows: bool = True         # an apel formation: refine depths by rows (distance.refine_depths)
-    min_face_px: int = 32               # smallest face to detect (box width, pixels)
+    min_face_px: int = 32               # smallest face to detect (box width, pixels) ...
+    back_row_m: float | None = None     # ... unless the back row's distance (m) is known: then from it
     max_detect_pixels: float = 9e6      # cap on the HOG work image
     detect_interval_s: float = 2.0      # full-frame detection this often while the scene changes
     detect_max_interval_s: float = 8.0  # ... backing off to this while it does not (tracking between)
@@ -55,6 +56,8 @@ class PipelineConfig:
                              f"{self.detect_max_interval_s}")
         if self.full_scale_every < 1:
             raise ValueError(f"full_scale_every must be at least 1, got {self.full_scale_every}")
+        if self.back_row_m is not None and not 1.0 <= self.back_row_m <= 30.0:
+            raise ValueError(f"back_row_m must be between 1 and 30 metres, got {self.back_row_m}")
         if self.min_face_px < 16:
             raise ValueError(f"min_face_px must be at least 16, got {self.min_face_px}")
 

@@ -43,6 +43,32 @@ def test_office_defaults_and_validation(session: Session) -> None:
         create_office(session, actor="t", code="bad code!", name="x")
     with pytest.raises(Invalid):
         update_office(session, o.id, actor="t", camera_hfov_deg=500)
+    session.rollback()
+
+
+def test_office_back_row_is_optional_validated_and_clearable(session: Session) -> None:
+    o = _office(session)
+    session.commit()
+    assert o.back_row_m is None
+    with pytest.raises(Invalid) as exc:
+        update_office(session, o.id, actor="t", back_row_m=0.2)
+    assert exc.value.code == "back_row_m"
+    session.rollback()
+    assert session.get(type(o), o.id).back_row_m is None   # the refused change changed nothing
+    update_office(session, o.id, actor="hr1", back_row_m=4)
+    session.commit()
+    assert o.back_row_m == 4.0
+    update_office(session, o.id, actor="hr1", name="Kantor Baru")   # not named: kept
+    session.commit()
+    assert o.back_row_m == 4.0
+    update_office(session, o.id, actor="hr1", back_row_m=None)      # named as None: unknown again
+    session.commit()
+    assert o.back_row_m is None
+    changes = session.scalars(select(AuditEntry).where(AuditEntry.entity == "office",
+                                                       AuditEntry.action == "office.update")).all()
+    assert len(changes) == 3   # who changed the camera geometry is on record
+    with pytest.raises(Invalid):
+        create_office(session, actor="t", code="FAR", name="x", back_row_m=100)
 
 
 def test_employee_rules_and_audit(session: Session) -> None:

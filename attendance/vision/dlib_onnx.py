@@ -221,10 +221,10 @@ def _layer(r: _Reader) -> Layer:
         params = r.tensor().ravel()
         gamma = r.alias()
         r.alias()
-        if r.peek_int() in (0, 1) and r.b[r.pos] != 0x30 and r.b[r.pos] != 0x31:
-            mode = r.int()
-        else:
-            mode = 0
+        # newer dlib writes the mode (an int: control byte 0x01); older files go straight on to
+        # the add_layer's bools (ASCII '0' / '1')
+        r._need(1)
+        mode = r.int() if r.b[r.pos] not in (0x30, 0x31) else 0
         k = int(np.prod(gamma))
         if mode != 0 or gamma[0] != 1 or k != gamma[1] or params.size != 2 * k:
             raise DlibModelError(f"affine_ at byte {at}: only per-channel (conv mode) affine is supported")

@@ -24,6 +24,10 @@ class ServerUnreachable(Exception):
     pass
 
 
+class CameraUnavailable(Exception):
+    """The source could not be opened (a camera that is off or unreachable): retried like the server."""
+
+
 @dataclass
 class CameraOptions:
     server: str
@@ -42,16 +46,20 @@ def open_player(opts: CameraOptions):
     from aiortc.contrib.media import MediaPlayer
 
     src = opts.source
-    if src.startswith(("rtsp://", "rtsps://")):
-        return MediaPlayer(src, options={"rtsp_transport": "tcp"}, decode=True)
-    if src.startswith("/dev/video"):
-        options = {"framerate": opts.framerate or "15"}
-        if opts.size:
-            options["video_size"] = opts.size
-        return MediaPlayer(src, format="v4l2", options=options)
-    if "://" not in src and not os.path.exists(src):
+    if "://" not in src and not src.startswith("/dev/video") and not os.path.exists(src):
         raise FileNotFoundError(f"video source not found: {src}")
-    return MediaPlayer(src, loop=opts.loop)
+    try:
+        if src.startswith(("rtsp://", "rtsps://")):
+            return MediaPlayer(src, options={"rtsp_transport": "tcp"}, decode=True)
+        if src.startswith("/dev/video"):
+            options = {"framerate": opts.framerate or "15"}
+            if opts.size:
+                options["video_size"] = opts.size
+            return MediaPlayer(src, format="v4l2", options=options)
+        return MediaPlayer(src, loop=opts.loop)
+    except OSError as exc:   # PyAV's errors (connection refused, no such device, bad data) are OSErrors
+        # Named here, because the camera being down and the server being down call for different people.
+        raise CameraUnavailable(f"cannot open the camera {src}: {exc.strerror or exc}") from exc
 
 
 def _reason(resp) -> str:
@@ -146,7 +154,7 @@ async def run_camera(opts: CameraOptions) -> int:
         except FileNotFoundError as exc:
             typer.echo(f"error: {exc}", err=True)
             return 2
-        except ServerUnreachable as exc:
+        except (ServerUnreachable, CameraUnavailable) as exc:
             typer.echo(f"error: {exc}", err=True)
         except Exception as exc:  # e.g. the camera itself cannot be opened right now
             typer.echo(f"error: {exc.__class__.__name__}: {exc}", err=True)

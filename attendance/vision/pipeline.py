@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .detect import DetectorConfig, detect_faces
-from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_with_rows, violations
+from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_and_violations, violations
 from .faces import face_chip, landmarks5
 from .mask import default_classifier
 from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
@@ -291,8 +291,9 @@ class OfficePipeline:
         faces = []
         centres = [(x + w / 2, y + h / 2) for x, y, w, h in (tr.box for tr in seen)]
         zs = [tr.depth_m if tr.depth_m is not None else depth_m(tr.box[2] * 0.40, f, cfg.ipd_m) for tr in seen]
+        close = None
         if cfg.people_in_rows:
-            places = positions_with_rows(centres, None, zs, f, width, height)
+            places, close = positions_and_violations(centres, None, zs, f, width, height, cfg.min_distance_m)
         else:
             places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
         for tr, place in zip(seen, places):
@@ -303,4 +304,6 @@ class OfficePipeline:
                 person_id=self.gallery.ids[tr.person] if tr.person is not None else None,
                 confidence=round(tr.confidence, 3), distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
                 mask=tr.mask_p >= cfg.mask_threshold, mask_p=round(tr.mask_p, 3), position_m=pos))  # type: ignore[arg-type]
-        return FrameResult(t_s=t_s, faces=faces, violations=violations([fc.position_m for fc in faces], cfg.min_distance_m))
+        if close is None:
+            close = violations([fc.position_m for fc in faces], cfg.min_distance_m)
+        return FrameResult(t_s=t_s, faces=faces, violations=close)

@@ -104,7 +104,7 @@ def test_positions_scale_x_with_the_refined_depth():
     z = pts[:, 2] * (1 + rng.normal(0, 0.05, len(pts)))
     u, v = image(pts)
     out = positions_with_rows(list(zip(u, v)), list(v), z, F, W, H)
-    zr = refine_depths(z, v, F, H)
+    zr = refine_depths(z, v, F, H, eye_x_px=u, width_px=W)   # the columns: roll, who stands side by side
     for (x, y, zz), cx, cy, want in zip(out, u, v, zr):
         assert zz == pytest.approx(want)
         assert x == pytest.approx((cx - W / 2) * zz / F)

@@ -1,12 +1,13 @@
 """Distance and distancing on synthetic offices: median depth error relative to the true
 distance, and precision/recall of "closer than the minimum" pairs, against the truth written
-by `apel synth-office`. Three estimators on the same faces of the same run:
+by `apel synth-office`. Four estimators on the same faces of the same run:
 - baseline: depth from the face box width with a fixed face width (0.16 m), the usual shortcut;
-- current: the pipeline's positions (depth from eye spacing with the mean IPD, tracked);
-- row-refined: the same depths through `distance.positions_with_rows` (each depth pulled toward
-  its row's, x and y recomputed), from the faces' box centres and eye rows (box top + 0.4 h).
-  Once the pipeline itself reports row-refined positions, "current" and "row-refined" would
-  both start from refined depths; the bench then needs the raw depth to compare.
+- eye spacing: depth from eye spacing with the mean IPD, tracked (the depth each track carries,
+  before any use of rows), placed at the face-box centre;
+- rows (v1): the first row-aware refinement (each depth pulled toward its row's by inverse-
+  variance weighting), kept here frozen as `rows_v1_positions` so later changes are measured
+  against it in the same run;
+- pipeline: what the pipeline reports now (`FaceResult.position_m` and `FrameResult.violations`).
 
 Only pairs whose two people the pipeline detected can be judged by the distance estimate;
 missed people are reported separately (they are a detection figure, see bench_speed.py).
@@ -14,15 +15,27 @@ Pairs whose true distance is within +-10% of the minimum are a "don't care" band
 hit nor a miss, counted and printed): rows 1 m apart put many neighbours at 1.0-1.1 m, where
 the label flips on a few centimetres that no camera estimate resolves.
 
-Run: .venv/bin/python bench/bench_distance.py [--seeds 3 --seconds 4 --people 20]"""
+Rendering an office and running the pipeline over it is the slow part (~45 s a seed); with
+`--cache DIR` each seed's observations (the last frame's faces: boxes, their tracks' depths, the
+pipeline's positions and violations, and the truth) are kept in DIR (outside the repository) and
+reused, so the estimators can be compared again in seconds. A cached seed re-scores the
+pipeline's *recorded* output; `--rescore` recomputes "pipeline" from the recorded boxes and
+depths with the current distance code (what the pipeline would report with it; the tracks'
+depths do not depend on it).
+
+Run: .venv/bin/python bench/bench_distance.py [--seeds 8 --seed-offset 0 --seconds 4 --people 20]
+The offices are `make_office(seed=100 + seed-offset + k)`, k < seeds."""
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,51 +43,145 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
 
 from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
+from attendance.vision import distance  # noqa: E402
 from attendance.vision.distance import focal_px, position_m, violations  # noqa: E402
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--people", type=int, default=20)
-    a = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
-    names = ("baseline", "current", "row-refined")
-    err = {k: [] for k in names}
-    counts = {k: [0, 0, 0] for k in names}   # tp, fp, fn
+# --- rows (v1), frozen: distance.row_groups / refine_depths as of commit 6ced214 ---------------
+
+def _rows_v1_groups(z, v, f_px, row_sd_m=0.08, rel_sd=0.05, head_sd_m=0.08):
+    labels = np.full(len(z), -1, int)
+    ok = np.flatnonzero(np.isfinite(z) & (z > 0) & np.isfinite(v))
+    if len(ok) <= 1:
+        labels[ok] = 0
+        return labels
+    zo, vo = z[ok], v[ok]
+    lz = np.log(zo)
+    zm = np.sqrt(zo[:, None] * zo[None, :])
+    var_z = 2 * rel_sd ** 2 + 2 * (row_sd_m / zm) ** 2
+    sd_v = f_px * head_sd_m / zo + 2.0
+    var_v = sd_v[:, None] ** 2 + sd_v[None, :] ** 2
+    d2 = (lz[:, None] - lz[None, :]) ** 2 / var_z + (vo[:, None] - vo[None, :]) ** 2 / var_v
+    lab = fcluster(linkage(d2[np.triu_indices(len(ok), 1)], method="average"), t=5.99, criterion="distance")
+    for _ in range(5):
+        rows = sorted(set(lab.tolist()))
+        cz = np.array([np.median(lz[lab == c]) for c in rows])
+        cv = np.array([np.median(vo[lab == c]) for c in rows])
+        dz2 = (lz[:, None] - cz[None, :]) ** 2 / (rel_sd ** 2 + (row_sd_m / np.exp(cz)[None, :]) ** 2)
+        new = np.array([rows[b] for b in np.argmin(dz2 + (vo[:, None] - cv[None, :]) ** 2 / sd_v[:, None] ** 2, axis=1)])
+        if np.array_equal(new, lab):
+            break
+        lab = new
+    order = sorted(set(lab.tolist()), key=lambda c: float(np.median(zo[lab == c])))
+    labels[ok] = [order.index(c) for c in lab]
+    return labels
+
+
+def rows_v1_positions(centres, z, f_px, width, height, row_sd_m=0.08, rel_sd=0.05):
+    c = np.asarray(centres, np.float64).reshape(-1, 2)
+    z = np.asarray(z, np.float64).ravel()
+    labels = _rows_v1_groups(z, c[:, 1] - height / 2.0, f_px)
+    out = z.copy()
+    for r in set(labels.tolist()) - {-1}:
+        idx = np.flatnonzero(labels == r)
+        if len(idx) < 2:
+            continue
+        lz = np.log(z[idx])
+        for k, i in enumerate(idx):
+            others = np.delete(lz, k)
+            med = float(np.median(others))
+            s_row2 = (row_sd_m / math.exp(med)) ** 2
+            spread = math.sqrt(rel_sd ** 2 + s_row2)
+            kept = others[np.abs(others - med) <= 3 * spread]
+            kept = kept if len(kept) else others
+            cm = float(kept.mean())
+            prior = s_row2 + spread ** 2 / len(kept)
+            w = prior / (prior + rel_sd ** 2)
+            out[i] = math.exp(cm + w * (lz[k] - cm))
+    return [position_m(cx, cy, zz, f_px, width, height) for (cx, cy), zz in zip(c, out)]
+
+
+# --- observing: render an office, run the pipeline, keep the last frame --------------------------
+
+def observe(work: Path, seed: int, people: int, seconds: float) -> dict:
+    clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed)
+    pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
+    f = focal_px(truth["width"], truth["hfov_deg"])
+    res = None
+    t_last = 0.0
+    for t, frame in read_frames(clip, 5.0, truth["fps"]):
+        res, t_last = pipe.process(frame, t), t
+    # Score the last frame: everybody has arrived and tracks have settled. The depth each face's
+    # track carries (eye spacing, tracked) is what the pipeline starts from; a face without one
+    # gets the pipeline's own fallback (box width), as in OfficePipeline._result.
+    raw_z = {tr.track_id: tr.depth_m for tr in pipe.tracks}
+    faces = []
+    for fc in res.faces:
+        x, y, w, h = fc.box
+        z = raw_z.get(fc.track_id)
+        faces.append({"box": [x, y, w, h], "z": z if z is not None else distance.depth_m(w * 0.40, f),
+                      "position_m": list(fc.position_m)})
+    return {"seed": seed, "t_last": t_last, "truth": truth, "faces": faces,
+            "violations": [[i, j] for i, j, _ in res.violations]}
+
+
+def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seconds: float) -> dict:
+    path = cache / f"office_{people}_{seconds:g}_{seed}.json" if cache else None
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    obs = observe(work, seed, people, seconds)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obs))
+    return obs
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+NAMES = ("baseline", "eye spacing", "rows (v1)", "pipeline")
+LABEL = {"baseline": "baseline (box width, 0.16 m)", "eye spacing": "eye spacing, tracked",
+         "rows (v1)": "rows v1 (before head plane)", "pipeline": "pipeline now"}
+
+
+def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
+    """Estimator -> (positions per face, violating pairs (i, j))."""
+    truth = obs["truth"]
+    W, H, md = truth["width"], truth["height"], truth["min_distance_m"]
+    f = focal_px(W, truth["hfov_deg"])
+    boxes = [fc["box"] for fc in obs["faces"]]
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in boxes]
+    zs = [fc["z"] for fc in obs["faces"]]
+    out = {}
+    box_pos = [position_m(cx, cy, f * 0.16 / max(w, 1), f, W, H) for (cx, cy), (_, _, w, _) in zip(centres, boxes)]
+    eye_pos = [position_m(cx, cy, z, f, W, H) for (cx, cy), z in zip(centres, zs)]
+    v1_pos = rows_v1_positions(centres, zs, f, W, H)
+    for k, pos in (("baseline", box_pos), ("eye spacing", eye_pos), ("rows (v1)", v1_pos)):
+        out[k] = (pos, [(i, j) for i, j, _ in violations(pos, md)])
+    if rescore:
+        pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md)
+        out["pipeline"] = (pos, [(i, j) for i, j, _ in close])
+    else:
+        out["pipeline"] = ([tuple(fc["position_m"]) for fc in obs["faces"]], [tuple(p) for p in obs["violations"]])
+    return out
+
+
+def score(observations: list[dict], rescore: bool) -> dict:
+    err = {k: [] for k in NAMES}
+    counts = {k: [0, 0, 0] for k in NAMES}   # tp, fp, fn
     detected = present = in_band = 0
-    for seed in range(a.seeds):
-        clip, truth, roster, _, _ = make_clip(work, a.people, a.seconds, 5.0, 100 + seed)
-        pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
-        f = focal_px(truth["width"], truth["hfov_deg"])
+    for obs in observations:
+        truth = obs["truth"]
         _, pts = project(truth)
         byid = {p["id"]: p for p in truth["people"]}
-        res = None
-        t_last = 0.0
-        for t, frame in read_frames(clip, 5.0, truth["fps"]):
-            res, t_last = pipe.process(frame, t), t
-        # Score the last frame: everybody has arrived and tracks have settled.
-        present_ids = [p["id"] for p in truth["people"] if p["appear_s"] <= t_last]
-        m = match([fc.box for fc in res.faces], present_ids, pts)
+        present_ids = [p["id"] for p in truth["people"] if p["appear_s"] <= obs["t_last"]]
+        m = match([fc["box"] for fc in obs["faces"]], present_ids, pts)
         present += len(present_ids)
         detected += len(m)
-        box_pos = []
-        for fc in res.faces:
-            x, y, w, h = fc.box
-            z = f * 0.16 / max(w, 1)
-            box_pos.append(((x + w / 2 - truth["width"] / 2) * z / f, (y + h / 2 - truth["height"] / 2) * z / f, z))
-        # The pipeline reports row-refined positions (PipelineConfig.people_in_rows); the eye-spacing
-        # depth of each face before refinement is its track's, read from the same run.
-        row_pos = [tuple(fc.position_m) for fc in res.faces]
-        raw_z = {tr.track_id: tr.depth_m for tr in pipe.tracks}
-        cur_pos = [position_m(x + w / 2, y + h / 2, raw_z.get(fc.track_id) or row_pos[i][2], f, truth["width"], truth["height"])
-                   for i, fc in enumerate(res.faces) for x, y, w, h in [fc.box]]
-        est = {"baseline": box_pos, "current": cur_pos, "row-refined": row_pos}
+        est = estimates(obs, rescore)
         for i in m:
             tz = float(np.linalg.norm(byid[m[i]]["position_m"]))
-            for k in names:
-                err[k].append(abs(float(np.linalg.norm(est[k][i])) - tz) / tz)
+            for k in NAMES:
+                err[k].append(abs(float(np.linalg.norm(est[k][0][i])) - tz) / tz)
         truth_pairs = {frozenset((x, y)) for x, y, _ in truth["violations"] if x in m.values() and y in m.values()}
         lo, hi = 0.9 * truth["min_distance_m"], 1.1 * truth["min_distance_m"]
         floor = {p["id"]: p["floor_m"] for p in truth["people"]}
@@ -82,21 +189,37 @@ def main() -> None:
                 if x < y and lo <= float(np.hypot(*np.subtract(floor[x], floor[y]))) <= hi}
         truth_pairs -= band
         in_band += len(band)
-        for k in names:
-            preds = violations(est[k], truth["min_distance_m"])
-            pred = {frozenset((m[i], m[j])) for i, j, _ in preds if i in m and j in m} - band
-            extra = sum(1 for i, j, _ in preds if i not in m or j not in m)
+        for k in NAMES:
+            preds = est[k][1]
+            pred = {frozenset((m[i], m[j])) for i, j in preds if i in m and j in m} - band
+            extra = sum(1 for i, j in preds if i not in m or j not in m)
             c = counts[k]
             c[0] += len(pred & truth_pairs)
             c[1] += len(pred - truth_pairs) + extra
             c[2] += len(truth_pairs - pred)
-    print(f"{a.seeds} offices x {a.people} people (1920x1080, hfov 70, rows 3-6 m), last frame of each {a.seconds:g} s clip")
-    print(f"people detected: {detected}/{present}; pairs in the +-10% don't-care band: {in_band}")
-    label = {"baseline": "baseline (box width, 0.16 m)", "current": "current (eye spacing, tracked)",
-             "row-refined": "row-refined (eye spacing + rows)"}
-    for k in names:
-        tp, fp, fn = counts[k]
-        print(f"{label[k]:34s} depth median error {np.median(err[k]):.1%} (90th pct {np.percentile(err[k], 90):.1%}); "
+    return {"err": err, "counts": counts, "detected": detected, "present": present, "in_band": in_band}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-offset", type=int, default=0, help="offices are make_office(seed=100 + offset + k)")
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--people", type=int, default=20)
+    ap.add_argument("--cache", type=Path, default=None, help="keep/reuse each seed's observations here")
+    ap.add_argument("--rescore", action="store_true", help="recompute 'pipeline' with the current distance code")
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
+    seeds = [100 + a.seed_offset + k for k in range(a.seeds)]
+    obs = [load_or_observe(a.cache, work, s, a.people, a.seconds) for s in seeds]
+    r = score(obs, a.rescore)
+    print(f"{a.seeds} offices x {a.people} people (1920x1080, hfov 70, rows 3-6 m), last frame of each "
+          f"{a.seconds:g} s clip; make_office seeds {seeds[0]}-{seeds[-1]}")
+    print(f"people detected: {r['detected']}/{r['present']}; pairs in the +-10% don't-care band: {r['in_band']}")
+    for k in NAMES:
+        tp, fp, fn = r["counts"][k]
+        e = r["err"][k]
+        print(f"{LABEL[k]:30s} depth median error {np.median(e):.1%} (90th pct {np.percentile(e, 90):.1%}); "
               f"violations precision {tp / max(1, tp + fp):.1%} recall {tp / max(1, tp + fn):.1%} (tp {tp}, fp {fp}, fn {fn})")
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import chi2, norm
+from scipy.stats import chi2
+from scipy.special import ndtr
 
 MEAN_IPD_M = 0.063
 # Relative error of one person's depth from eye spacing: their own IPD (63 +- 3 mm, 4.8%) and
@@ -613,19 +614,22 @@ def likely_violations(positions: Sequence[tuple[float, float, float]], cov_log_z
     A pair with an unknown depth falls back to d < min_distance_m."""
     p = np.asarray(positions, np.float64).reshape(-1, 3)
     cov = np.asarray(cov_log_z, np.float64)
-    out = []
-    for i in range(len(p)):
-        for j in range(i + 1, len(p)):
-            d = float(np.linalg.norm(p[i] - p[j]))
-            u = (p[i] - p[j]) / max(d, 1e-9)
-            g = np.array([p[i] @ u, -(p[j] @ u)])
-            c = cov[np.ix_([i, j], [i, j])]
-            var = float(g @ c @ g) if np.all(np.isfinite(c)) else 0.0
-            sd = math.sqrt(max(var, 0.0))
-            prob = float(norm.cdf((min_distance_m - d) / sd)) if sd > 0 else float(d < min_distance_m)
-            if prob > p_min:
-                out.append((i, j, round(d, 3)))
-    return out
+    n = len(p)
+    if n < 2:
+        return []
+    i, j = np.triu_indices(n, 1)   # every pair at once: this runs on every analysed frame
+    diff = p[i] - p[j]
+    d = np.linalg.norm(diff, axis=1)
+    u = diff / np.maximum(d, 1e-9)[:, None]
+    gi, gj = np.einsum("kd,kd->k", p[i], u), -np.einsum("kd,kd->k", p[j], u)
+    cii, cjj, cij = cov[i, i], cov[j, j], cov[i, j]
+    finite = np.isfinite(cii) & np.isfinite(cjj) & np.isfinite(cij)
+    var = np.where(finite, gi * gi * np.where(finite, cii, 0) + 2 * gi * gj * np.where(finite, cij, 0)
+                   + gj * gj * np.where(finite, cjj, 0), 0.0)
+    sd = np.sqrt(np.maximum(var, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prob = np.where(sd > 0, ndtr((min_distance_m - d) / np.where(sd > 0, sd, 1.0)), (d < min_distance_m) * 1.0)
+    return [(int(a), int(b), round(float(dd), 3)) for a, b, dd, pr in zip(i, j, d, prob) if pr > p_min]
 
 
 def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[float] | None,

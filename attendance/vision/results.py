@@ -20,7 +20,7 @@ class PipelineConfig:
     hfov_deg: float = 70.0              # camera's horizontal field of view (20-170)
     min_distance_m: float = 1.0         # distancing rule of the office
     ipd_m: float = 0.063                # mean interpupillary distance used for depth (calibratable)
-    people_in_rows: bool = True         # an apel formation: refine depths by rows (distance.refine_depths)
+    people_in_rows: bool = True         # an apel formation: refine depths by rows (distance.positions_and_violations)
     min_face_px: int = 32               # smallest face to detect (box width, pixels) ...
     back_row_m: float | None = None     # ... unless the back row's distance (m) is known: then from it
     max_detect_pixels: float = 9e6      # cap on the HOG work image

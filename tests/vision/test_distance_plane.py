@@ -229,3 +229,37 @@ def test_positions_and_violations_places_like_positions_with_rows():
     assert all(0 <= i < j < len(pts) and d >= 0 for i, j, d in close)
     with pytest.raises(ValueError):
         positions_and_violations([(100.0, 500.0)] * 3, None, [4.0, 4.1], F, W, H, 1.0)
+
+
+def test_likely_violations_matches_the_pair_by_pair_rule():
+    """The rule runs on every analysed frame, so it is computed for all pairs at once; this is the
+    same rule written pair by pair (including depths with unknown variance)."""
+    from scipy.stats import norm
+
+    def by_pairs(p, cov, m, p_min):
+        out = []
+        for i in range(len(p)):
+            for j in range(i + 1, len(p)):
+                d = float(np.linalg.norm(p[i] - p[j]))
+                u = (p[i] - p[j]) / max(d, 1e-9)
+                g = np.array([p[i] @ u, -(p[j] @ u)])
+                c = cov[np.ix_([i, j], [i, j])]
+                sd = math.sqrt(max(float(g @ c @ g), 0.0)) if np.all(np.isfinite(c)) else 0.0
+                prob = float(norm.cdf((m - d) / sd)) if sd > 0 else float(d < m)
+                if prob > p_min:
+                    out.append((i, j, round(d, 3)))
+        return out
+
+    rng = np.random.default_rng(7)
+    seen = 0
+    for trial in range(60):
+        n = int(rng.integers(0, 22))
+        p = np.c_[rng.uniform(-2.5, 2.5, n), rng.uniform(-0.2, 0.2, n), rng.uniform(3, 6, n)]
+        a = rng.normal(0, 0.04, (n, n))
+        cov = a @ a.T
+        if n and trial % 4 == 0:
+            cov[int(rng.integers(n)), :] = np.inf
+        want = by_pairs(p, cov, 1.0, 0.55)
+        seen += len(want)
+        assert likely_violations(p, cov, 1.0, 0.55) == want
+    assert seen > 50   # the comparison covered real violations, not only empty lists

@@ -3,7 +3,10 @@
 dlib's HOG detector alone needs faces of ~80 px and misses many masked faces (it learned the
 mouth). Three cues are merged with non-maximum suppression:
 - HOG at a lenient threshold, on the frame scaled so the smallest wanted face becomes ~80 px
-  (the costly part, so the pipeline runs it on a few frames and tracks in between);
+  (the costly part, so the pipeline runs it on a few frames and tracks in between): dlib's five
+  frontal filters plus our own filter for masked faces ("hog_mask", models/masked_face_hog.svm,
+  fitted by training/train_masked_detector.py), all evaluated on one fHOG pyramid
+  (`use_mask_hog`; the pyramid is most of the cost, so one more filter costs little);
 - OpenCV's frontal Haar cascade at native resolution (works from 24 px, faster, finds some
   masked faces HOG misses);
 - pairs of eyes (OpenCV's eye cascade) with a plausible spacing and size, from which the face
@@ -26,6 +29,7 @@ import functools
 from dataclasses import dataclass
 
 import cv2
+import dlib
 import numpy as np
 
 from . import dlib_models
@@ -45,6 +49,8 @@ class DetectorConfig:
     cnn_candidate_threshold: float = -1.0  # HOG scores in [this, hog_threshold) are checked
     cnn_max_checks: int = 1       # crops per call, best HOG scores first (~85 ms each on this 2-core machine)
     cnn_min_confidence: float = 0.0        # MMOD confidence a confirmed face needs
+    use_mask_hog: bool = True     # our masked-face fHOG filter beside dlib's frontal ones, same pass
+    mask_hog_offset: float = 0.0  # its threshold is hog_threshold + this (0: the operating point chosen in training)
 
     @property
     def cnn_active(self) -> bool:
@@ -79,11 +85,28 @@ def nms(cands: list[tuple[Box, float, str]], thr: float) -> list[tuple[Box, floa
 
 
 def hog_faces(rgb: np.ndarray, scale: float, threshold: float, upsample: int = 0) -> list[tuple[Box, float]]:
+    """dlib's frontal HOG detector alone (its 5 filters)."""
+    return [(b, sc) for b, sc, _ in hog_faces_cues(rgb, scale, threshold, upsample, masked=False)]
+
+
+def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: int = 0,
+                   masked: bool = True) -> list[tuple[Box, float, str]]:
+    """HOG faces as (box, score, "hog" | "hog_mask"): dlib's frontal filters and, when `masked`,
+    our masked-face filter on the same fHOG pyramid (`run_multiple` builds it once: the pyramid
+    is most of the pass, which the extra filter makes ~10-20% dearer, +3-6% of a 720p whole-frame
+    `detect_faces`, see bench/bench_masks.py). dlib suppresses overlaps across all filters by score (the
+    masked filter's scores are calibrated to the frontal ones, see dlib_models.masked_hog_detector)."""
     work = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    rects, scores, _ = dlib_models.hog_detector().run(work, upsample, threshold)
+    if masked:
+        dets = [dlib_models.hog_detector(), dlib_models.masked_hog_detector()]
+        rects, scores, idx = dlib.fhog_object_detector.run_multiple(dets, work, upsample, threshold)
+        kinds = ["hog_mask" if i == 1 else "hog" for i in idx]
+    else:
+        rects, scores, _ = dlib_models.hog_detector().run(work, upsample, threshold)
+        kinds = ["hog"] * len(rects)
     s = scale  # dlib maps boxes back through its own upsampling: they are in `work` coordinates
-    return [((int(r.left() / s), int(r.top() / s), int(r.width() / s), int(r.height() / s)), float(sc))
-            for r, sc in zip(rects, scores)]
+    return [((int(r.left() / s), int(r.top() / s), int(r.width() / s), int(r.height() / s)), float(sc), k)
+            for r, sc, k in zip(rects, scores, kinds)]
 
 
 def haar_faces(grey: np.ndarray, min_px: int) -> list[Box]:
@@ -192,16 +215,19 @@ def detect_faces(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> lis
 
 
 def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> list[tuple[Box, float, str]]:
-    """`detect_faces` with the cue that found each face: "hog", "verified" (a cascade hit HOG
-    confirmed on a crop), "cascades" (two cascades agree) or "cnn" (a HOG near miss the CNN
-    confirmed). Dropping the "cnn" faces gives exactly what the detector finds without the check."""
+    """`detect_faces` with the cue that found each face: "hog" (dlib's frontal filters),
+    "hog_mask" (our masked-face filter), "verified" (a cascade hit HOG confirmed on a crop),
+    "cascades" (two cascades agree) or "cnn" (a HOG near miss the CNN confirmed). Dropping the
+    "cnn" faces gives exactly what the detector finds without the check."""
     h, w = rgb.shape[:2]
     scale = 80.0 / cfg.min_face_px
     scale = min(scale, (cfg.max_work_pixels / (h * w)) ** 0.5)
-    low = min(cfg.hog_threshold, cfg.cnn_candidate_threshold) if cfg.cnn_active else cfg.hog_threshold
-    hog = hog_faces(rgb, scale, low)  # one HOG pass: its threshold only filters what it reports
-    cands: list[tuple[Box, float, str]] = [(b, s + 1.0, "hog") for b, s in hog if s >= cfg.hog_threshold]
-    near = [(b, s) for b, s in hog if s < cfg.hog_threshold]
+    thr = {"hog": cfg.hog_threshold, "hog_mask": cfg.hog_threshold + cfg.mask_hog_offset}
+    low = min(thr.values()) if cfg.use_mask_hog else cfg.hog_threshold
+    low = min(low, cfg.cnn_candidate_threshold) if cfg.cnn_active else low
+    hog = hog_faces_cues(rgb, scale, low, masked=cfg.use_mask_hog)  # one HOG pass: its threshold only filters what it reports
+    cands: list[tuple[Box, float, str]] = [(b, s + 1.0, k) for b, s, k in hog if s >= thr[k]]
+    near = [(b, s) for b, s, k in hog if s < thr[k]]
     grey = None
     if cfg.use_haar or cfg.use_eyes:
         grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))

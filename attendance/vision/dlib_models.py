@@ -1,4 +1,5 @@
-"""Lazy, per-process dlib models (HOG and CNN face detectors, landmark predictors, ResNet encoder).
+"""Lazy, per-process dlib models (HOG and CNN face detectors, our masked-face HOG filter, landmark
+predictors, ResNet encoder).
 
 Loaded on first use so that importing `attendance.vision` stays cheap and worker processes
 each get their own copies (dlib objects are not picklable)."""
@@ -7,8 +8,11 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from pathlib import Path
 
 import dlib
+
+MASKED_HOG = Path(__file__).parent / "models" / "masked_face_hog.svm"
 
 
 @functools.cache
@@ -22,6 +26,16 @@ def _models_dir() -> str:
 @functools.cache
 def hog_detector() -> dlib.fhog_object_detector:
     return dlib.get_frontal_face_detector()
+
+
+@functools.cache
+def masked_hog_detector() -> dlib.fhog_object_detector:
+    """The project's fHOG filter for masked faces (one 80x80 filter, dlib's frontal pyramid and box
+    convention; fitted by attendance/vision/training/train_masked_detector.py). Its scores are
+    shifted so that its chosen operating point sits where the frontal filter's does: the two run
+    together (`fhog_object_detector.run_multiple`), share one threshold and one non-maximum
+    suppression."""
+    return dlib.fhog_object_detector(str(MASKED_HOG))
 
 
 @functools.cache

@@ -28,6 +28,7 @@ def warm_up() -> None:
 
     blank = np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
     dlib_models.hog_detector().run(np.zeros((80, 80, 3), np.uint8), 0, 0.0)
+    dlib_models.masked_hog_detector().run(np.zeros((80, 80, 3), np.uint8), 0, 0.0)
     dlib_models.shape5()
     dlib_models.cnn_detector()
     embed_chips([blank])

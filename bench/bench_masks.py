@@ -4,15 +4,19 @@
    classifier never saw these), over the faces the pipeline's detector finds (the largest face
    of each photo carries the photo's label): balanced accuracy.
 2. masks/scenes (all masked): share of images in which the pipeline finds at least one face it
-   classifies as masked, with the detector's CNN check (as the pipeline runs it) and without it
-   (the same run: the faces the check added are dropped); baseline: share in which
-   face_recognition's HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the
-   faces the CNN check added (scenes and group photos) as contact sheets, to look at.
+   classifies as masked, as the pipeline runs (masked-face HOG filter and CNN check on); the same
+   run with the CNN check's faces dropped; a second pass without the masked-face HOG filter
+   (`use_mask_hog=False`, the detector before it); baseline: share in which face_recognition's
+   HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the faces the masked filter
+   ("hog_mask") and the CNN check ("cnn") found (scenes and group photos) as contact sheets.
 3. False faces: groups/dlib_annotated (PASCAL VOC photos with every face boxed, and dogs.jpg
-   with none): faces found that overlap no true face (IoU < 0.3), with and without the check;
-   and on groups/photos (no ground truth) the number of faces the check added.
+   with none): faces found that overlap no true face (IoU < 0.3), with and without the check,
+   and without the masked filter; on groups/photos (no ground truth) the faces found with the
+   masked filter that the detector without it does not find, and the faces the check added.
 4. Cost: detect_faces (the pipeline's whole-frame look: DetectorConfig(), min_face_px 32) on
-   1280x720 frames, with and without the check, median of `--timing-runs` runs each, alternated.
+   1280x720 frames: as shipped, without the CNN check, and without the masked filter; median of
+   `--timing-runs` runs each, alternated in one process; wall time and process CPU time (steadier
+   on a shared machine).
 
 Run: .venv/bin/python bench/bench_masks.py [--scenes-step 1] [--dump-added DIR]"""
 from __future__ import annotations
@@ -78,13 +82,19 @@ def masks_real(clf) -> None:
     print(f"  balanced accuracy {bal:.1%}  (mask recall {pr[y == 1].mean():.1%}, no-mask recall {(~pr[y == 0]).mean():.1%})")
 
 
+def masked_found(rgb: np.ndarray, found, clf) -> np.ndarray:
+    chips = [face_chip(rgb, landmarks5(rgb, b)) for b, _, _ in found]
+    return clf.predict_proba(chips) >= 0.5 if chips else np.zeros(0, bool)
+
+
 def masks_scenes(clf, step: int, dump: Path | None) -> None:
     import face_recognition
 
     scenes = sorted((DATA / "masks/scenes").glob("*/*.jpg"))[::step]
-    with_cnn = without = base = added = 0
-    t_det = t_base = 0.0
-    added_crops = []
+    with_cnn = without = no_filter = base = 0
+    t_det = t_base = t_nof = 0.0
+    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": []}
+    no_filter_cfg = replace(SCENES_CFG, use_mask_hog=False)
     for p in scenes:
         rgb = load_rgb(p, 640)
         t = time.perf_counter()
@@ -92,25 +102,31 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
         t_base += time.perf_counter() - t
         t = time.perf_counter()
         found = detect_faces_cues(rgb, SCENES_CFG)
-        chips = [face_chip(rgb, landmarks5(rgb, b)) for b, _, _ in found]
-        masked = clf.predict_proba(chips) >= 0.5 if chips else np.zeros(0, bool)
+        masked = masked_found(rgb, found, clf)
         t_det += time.perf_counter() - t
         kinds = [k for _, _, k in found]
         with_cnn += bool(masked.any())
         without += bool(any(m for m, k in zip(masked, kinds) if k != "cnn"))
+        t = time.perf_counter()
+        old = detect_faces_cues(rgb, no_filter_cfg)
+        no_filter += bool(masked_found(rgb, old, clf).any())
+        t_nof += time.perf_counter() - t
         for (b, _, k) in found:
-            if k == "cnn":
-                added += 1
-                added_crops.append(crop_box(rgb, b))
+            if k in crops:
+                crops[k].append(crop_box(rgb, b))
     n = len(scenes)
     print(f"masks/scenes: {n} images (longest side <= 640 px), DetectorConfig(min_face_px=20, hog_threshold=-0.5)")
-    print(f"  pipeline (with CNN check) finds a masked face in {with_cnn / n:.1%}  ({t_det / n * 1000:.0f} ms/image)")
-    print(f"  same run, CNN check's faces dropped: {without / n:.1%}   ({added} faces added by the check)")
+    print(f"  pipeline (masked HOG filter, CNN check) finds a masked face in {with_cnn / n:.1%}  ({t_det / n * 1000:.0f} ms/image)")
+    print(f"  same run, CNN check's faces dropped: {without / n:.1%}   ({len(crops['cnn'])} faces added by the check, "
+          f"{len(crops['hog_mask'])} found by the masked filter)")
+    print(f"  without the masked HOG filter (second pass): {no_filter / n:.1%}  ({t_nof / n * 1000:.0f} ms/image)")
     print(f"  baseline HOG (face_locations, upsample 1) finds any face in {base / n:.1%}  ({t_base / n * 1000:.0f} ms/image)")
     print(f"  ratio {with_cnn / max(1, base):.2f}x")
-    if dump and added_crops:
-        sheet(added_crops, dump / "scenes_added.png")
-        print(f"  wrote {dump / 'scenes_added.jpg'} ({len(added_crops)} crops)")
+    if dump:
+        for k, cs in crops.items():
+            if cs:
+                sheet(cs, dump / f"scenes_{k}.png")
+                print(f"  wrote {dump / f'scenes_{k}.png'} ({len(cs)} crops)")
 
 
 def annotated_boxes() -> dict[str, list[tuple[int, int, int, int]]]:
@@ -125,33 +141,39 @@ def annotated_boxes() -> dict[str, list[tuple[int, int, int, int]]]:
 
 def false_faces(dump: Path | None) -> None:
     cfg = DetectorConfig(min_face_px=20)   # the pipeline's whole-frame look, down to 20 px faces
+    no_filter = replace(cfg, use_mask_hog=False)
     truth = annotated_boxes()
     n_true = sum(len(v) for v in truth.values())
-    counts = {"without": [0, 0, 0], "with": [0, 0, 0]}   # found, false, true faces found
+    keys = ("without masked filter", "without CNN check", "as shipped")
+    counts = {k: [0, 0, 0] for k in keys}   # found, false, true faces found
     for name, gt in truth.items():
         rgb = load_rgb(DATA / "groups/dlib_annotated" / name, 10_000)
         found = detect_faces_cues(rgb, cfg)
-        for key, faces in (("with", found), ("without", [f for f in found if f[2] != "cnn"])):
+        for key, faces in zip(keys, (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found)):
             c = counts[key]
             c[0] += len(faces)
             c[1] += sum(all(iou(b, g) < 0.3 for g in gt) for b, _, _ in faces)
             c[2] += sum(any(iou(b, g) >= 0.3 for b, _, _ in faces) for g in gt)
     print(f"groups/dlib_annotated: {len(truth)} photos, {n_true} true faces, DetectorConfig(min_face_px=20)")
-    for key in ("without", "with"):
+    for key in keys:
         f, fa, tr = counts[key]
-        print(f"  {key:7s} CNN check: {f} faces found, {fa} false ({fa / max(1, f):.1%}), true faces found {tr}/{n_true}")
-    added, crops = 0, []
+        print(f"  {key:22s}: {f} faces found, {fa} false ({fa / max(1, f):.1%}), true faces found {tr}/{n_true}")
+    cnn_added, new, crops = 0, 0, []
     photos = sorted(p for p in (DATA / "groups/photos").iterdir() if p.suffix.lower() in (".jpg", ".png"))
     for p in photos:
         rgb = load_rgb(p, 1280)
-        for b, _, k in detect_faces_cues(rgb, cfg):
-            if k == "cnn":
-                added += 1
+        found = detect_faces_cues(rgb, cfg)
+        old = detect_faces_cues(rgb, no_filter)
+        cnn_added += sum(k == "cnn" for _, _, k in found)
+        for b, _, k in found:
+            if all(iou(b, o) < 0.3 for o, _, _ in old):
+                new += 1
                 crops.append(crop_box(rgb, b))
-    print(f"groups/photos: {len(photos)} photos (longest side <= 1280 px): the CNN check added {added} faces")
+    print(f"groups/photos: {len(photos)} photos (longest side <= 1280 px): {new} faces found that the detector "
+          f"without the masked filter does not find; the CNN check added {cnn_added}")
     if dump and crops:
-        sheet(crops, dump / "groups_added.png")
-        print(f"  wrote {dump / 'groups_added.jpg'}")
+        sheet(crops, dump / "groups_new.png")
+        print(f"  wrote {dump / 'groups_new.png'}")
 
 
 def timing(runs: int) -> None:
@@ -164,28 +186,36 @@ def timing(runs: int) -> None:
     g = cv2.imread(str(DATA / "groups/photos/insightface_t1.jpg"))
     if g is not None:
         frames.append(("insightface_t1 (group)", cv2.resize(g, (1280, 720), interpolation=cv2.INTER_AREA)))
-    on, off = DetectorConfig(), replace(DetectorConfig(), use_cnn_check=False)
-    print(f"detect_faces on 1280x720 frames, DetectorConfig() (min_face_px 32), median of {runs} runs each:")
+    on = DetectorConfig()
+    cfgs = {"without masked filter": replace(on, use_mask_hog=False), "without CNN check": replace(on, use_cnn_check=False),
+            "as shipped": on}
+    print(f"detect_faces on 1280x720 frames, DetectorConfig() (min_face_px 32), median of {runs} runs each, alternated:")
     for name, bgr in frames:
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         detect_faces(rgb, on)  # load models
-        t_on, t_off = [], []
-        for _ in range(runs):
-            for cfg, ts in ((off, t_off), (on, t_on)):
-                t = time.perf_counter()
-                detect_faces(rgb, cfg)
-                ts.append(time.perf_counter() - t)
-        a, b = float(np.median(t_off)), float(np.median(t_on))
-        n_cnn = sum(k == "cnn" for _, _, k in detect_faces_cues(rgb, on))
-        print(f"  {name}: without check {a * 1000:.0f} ms, with {b * 1000:.0f} ms ({(b / a - 1) * 100:+.1f}%; "
-              f"{n_cnn} faces added)")
+        ts: dict[str, list[float]] = {k: [] for k in cfgs}
+        cpu: dict[str, list[float]] = {k: [] for k in cfgs}
+        for i in range(runs):
+            for k in (list(cfgs) if i % 2 == 0 else list(cfgs)[::-1]):
+                t, c = time.perf_counter(), time.process_time()
+                detect_faces(rgb, cfgs[k])
+                ts[k].append(time.perf_counter() - t)
+                cpu[k].append(time.process_time() - c)
+        cues = [k for _, _, k in detect_faces_cues(rgb, on)]
+        print(f"  {name}: faces: {cues.count('hog_mask')} hog_mask, {cues.count('cnn')} cnn, {len(cues)} in all")
+        for label, d in (("wall", ts), ("CPU (all threads: OpenCV's cascades use both cores)", cpu)):
+            med = {k: float(np.median(v)) for k, v in d.items()}
+            base = med["without masked filter"]
+            print(f"    {label}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
+                  + f"; masked filter {(med['as shipped'] / base - 1) * 100:+.1f}%, "
+                  f"CNN check {(med['as shipped'] / med['without CNN check'] - 1) * 100:+.1f}%")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenes-step", type=int, default=1, help="use every Nth scene image")
     ap.add_argument("--timing-runs", type=int, default=7)
-    ap.add_argument("--dump-added", type=Path, help="folder for contact sheets of the faces the CNN check added")
+    ap.add_argument("--dump-added", type=Path, help="folder for contact sheets of the faces the masked filter and the CNN check added")
     ap.add_argument("--only", choices=("real", "scenes", "false", "timing"), action="append")
     a = ap.parse_args()
     if a.dump_added:

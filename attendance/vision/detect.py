@@ -93,7 +93,7 @@ def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: in
                    masked: bool = True) -> list[tuple[Box, float, str]]:
     """HOG faces as (box, score, "hog" | "hog_mask"): dlib's frontal filters and, when `masked`,
     our masked-face filter on the same fHOG pyramid (`run_multiple` builds it once: the pyramid
-    is most of the pass, which the extra filter makes ~10-20% dearer, +3-6% of a 720p whole-frame
+    is most of the pass, which the extra filter makes ~10-25% dearer, +1-8% of a 720p whole-frame
     `detect_faces`, see bench/bench_masks.py). dlib suppresses overlaps across all filters by score (the
     masked filter's scores are calibrated to the frontal ones, see dlib_models.masked_hog_detector)."""
     work = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)

@@ -108,9 +108,9 @@ def test_frontal_detections_unchanged_on_unmasked_faces(lfw):
 
 def test_masked_filter_costs_little_on_a_720p_frame(shared_data):
     """The extra filter shares the frontal filters' pyramid: the HOG pass of a 720p whole-frame
-    look (enlarged 2.5x) costs well under 1.3x with it (measured: ~1.1-1.2x of the pass, +3-6% of
-    the whole detect_faces call, see bench_masks.py); a filter that built its own pyramid would
-    cost ~1.8x. CPU time of this process (dlib runs on one thread), so other load matters less."""
+    look (enlarged 2.5x) costs 1.1-1.25x with it (measured; +1-8% of the whole detect_faces call,
+    see bench_masks.py), under 1.5x here; a filter on its own pyramid would make it ~1.85x.
+    CPU time of this thread (dlib runs on it), so other load and other threads matter less."""
     cap = cv2.VideoCapture(str(shared_data / "video" / "facenet_pytorch_video.mp4"))
     ok, bgr = cap.read()
     cap.release()
@@ -121,13 +121,13 @@ def test_masked_filter_costs_little_on_a_720p_frame(shared_data):
     dlib.fhog_object_detector.run_multiple([frontal, masked], work, 0, -1.0)
     t_one, t_two = [], []
     for _ in range(3):
-        t = time.process_time()
+        t = time.thread_time()
         frontal.run(work, 0, -1.0)
-        t_one.append(time.process_time() - t)
-        t = time.process_time()
+        t_one.append(time.thread_time() - t)
+        t = time.thread_time()
         dlib.fhog_object_detector.run_multiple([frontal, masked], work, 0, -1.0)
-        t_two.append(time.process_time() - t)
-    assert min(t_two) < 1.3 * min(t_one), (t_one, t_two)
+        t_two.append(time.thread_time() - t)
+    assert min(t_two) < 1.5 * min(t_one), (t_one, t_two)
 
 
 def test_warm_up_loads_the_masked_filter():

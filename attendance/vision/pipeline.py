@@ -164,11 +164,12 @@ class OfficePipeline:
         square of the upscaling the smallest wanted face needs):
         - whole (nothing tracked, something moved outside the faces we follow, and every
           full_scale_every-th look): the whole frame down to min_face_px, with the cascades
-          (and the CNN check, except on a stream's first frame and while the worker is behind);
+          (and the CNN check and the masked-face HOG filter, except on a stream's first frame
+          and while the worker is behind);
         - rows (the periodic check of a still scene): a band around the faces in view, for faces
-          no smaller than 70% of the smallest one, without the cascades (they are there for
-          faces HOG misses, masked ones: a tracked face HOG misses is followed instead, and a
-          newcomer moves, which calls a whole look)."""
+          no smaller than 70% of the smallest one, without the cascades and the masked-face
+          filter (they are there for faces HOG misses, masked ones: a tracked face HOG misses is
+          followed instead, and a newcomer moves, which calls a whole look)."""
         cfg = self.config
         self._last_full = t_s
         self._frames_since_full = 0
@@ -177,15 +178,16 @@ class OfficePipeline:
         if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
             if self._busy or (cfg.quick_first_frame and self._frames_seen == 1):
-                # The CNN check of HOG's best near miss (a masked face, often) costs ~0.1 s: a
-                # joining office's first answer and a worker that is behind go without it; the
-                # next whole look, when the worker has caught up, makes it.
-                detector = replace(detector, use_cnn_check=False)
+                # The CNN check of HOG's best near miss (a masked face, often) costs ~0.1 s and the
+                # masked-face HOG filter 10-25% of the HOG pass: a joining office's first answer
+                # and a worker that is behind go without them (the cascades still look for masked
+                # faces); the next whole look, when the worker has caught up, makes them.
+                detector = replace(detector, use_cnn_check=False, use_mask_hog=False)
         else:
             smallest = min(t.box[2] for t in self.tracks)
             tallest = max(t.box[3] for t in self.tracks)
             detector = replace(detector, min_face_px=max(detector.min_face_px, int(0.7 * smallest)),
-                               use_haar=False, use_eyes=False)
+                               use_haar=False, use_eyes=False, use_mask_hog=False)
             y0 = max(0, int(min(t.box[1] for t in self.tracks) - 1.5 * tallest))
             y1 = min(rgb.shape[0], int(max(t.box[1] + t.box[3] for t in self.tracks) + 1.5 * tallest))
         boxes = [(x, y + y0, w, h) for (x, y, w, h), _ in detect_faces(rgb[y0:y1], detector)]

@@ -88,6 +88,10 @@ def office_create(
     code: str = typer.Argument(..., help="Short code, e.g. DISKOMINFOS."),
     name: str = typer.Argument(..., help="Full name of the office."),
     timezone: str = typer.Option("Asia/Makassar", help="IANA zone: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)."),
+    hfov: float = typer.Option(None, "--hfov", help="The office camera's horizontal field of view in degrees (20-170; default 70)."),
+    min_distance: float = typer.Option(None, "--min-distance", help="Minimum distance between people in metres (0.3-5; default 1)."),
+    back_row: float = typer.Option(None, "--back-row", help="The back row's distance from the camera in metres (1-30), if known: "
+                                   "faster whole-frame looks (docs/vision.md)."),
 ) -> None:
     """Create an office (OPD)."""
     from attendance.roster import RosterError, create_office
@@ -95,9 +99,12 @@ def office_create(
     _, engine, factory = _session()
     try:
         with factory() as db:
-            office = create_office(db, actor=_actor(), code=code, name=name, timezone=timezone)
+            office = create_office(db, actor=_actor(), code=code, name=name, timezone=timezone, camera_hfov_deg=hfov,
+                                   min_distance_m=min_distance, back_row_m=back_row)
             db.commit()
-            typer.echo(f"created office {office.code} ({office.timezone})")
+            back = f", back row {office.back_row_m:g} m" if office.back_row_m else ""
+            typer.echo(f"created office {office.code} ({office.timezone}; camera {office.camera_hfov_deg:g} deg, "
+                       f"minimum distance {office.min_distance_m:g} m{back})")
     except RosterError as exc:
         _fail(exc.message)
     finally:

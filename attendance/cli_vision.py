@@ -190,8 +190,11 @@ def register(app: typer.Typer) -> None:
             _fail(f"--hfov must be between 20 and 170 degrees, got {hfov}")
         if not 0.0 < min_distance <= 20.0:
             _fail(f"--min-distance must be in (0, 20] metres, got {min_distance}")
-        if back_row is not None and not 1.0 <= back_row <= 30.0:
-            _fail(f"--back-row must be between 1 and 30 metres, got {back_row}")
+        from attendance.vision.results import BACK_ROW_RANGE_M
+
+        lo, hi = BACK_ROW_RANGE_M
+        if back_row is not None and not lo <= back_row <= hi:
+            _fail(f"--back-row must be between {lo:g} and {hi:g} metres, got {back_row}")
         if json_out is not None and not json_out.parent.is_dir():
             _fail(f"--json {json_out}: folder {json_out.parent} does not exist")
         try:

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+BACK_ROW_RANGE_M = (1.0, 30.0)   # plausible distances of an apel's back row from the camera
+
+
 @dataclass(frozen=True)
 class RosterPerson:
     person_id: str
@@ -56,8 +59,9 @@ class PipelineConfig:
                              f"{self.detect_max_interval_s}")
         if self.full_scale_every < 1:
             raise ValueError(f"full_scale_every must be at least 1, got {self.full_scale_every}")
-        if self.back_row_m is not None and not 1.0 <= self.back_row_m <= 30.0:
-            raise ValueError(f"back_row_m must be between 1 and 30 metres, got {self.back_row_m}")
+        lo, hi = BACK_ROW_RANGE_M
+        if self.back_row_m is not None and not lo <= self.back_row_m <= hi:
+            raise ValueError(f"back_row_m must be between {lo:g} and {hi:g} metres, got {self.back_row_m}")
         if self.min_face_px < 16:
             raise ValueError(f"min_face_px must be at least 16, got {self.min_face_px}")
 

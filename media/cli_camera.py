@@ -156,7 +156,7 @@ async def run_camera(opts: CameraOptions) -> int:
             return 2
         except (ServerUnreachable, CameraUnavailable) as exc:
             typer.echo(f"error: {exc}", err=True)
-        except Exception as exc:  # e.g. the camera itself cannot be opened right now
+        except Exception as exc:  # anything unforeseen (a library error mid-stream): report and retry
             typer.echo(f"error: {exc.__class__.__name__}: {exc}", err=True)
         attempt += 1
         if opts.max_retries is not None and attempt > opts.max_retries:

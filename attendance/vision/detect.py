@@ -6,7 +6,8 @@ mouth). Three cues are merged with non-maximum suppression:
   (the costly part, so the pipeline runs it on a few frames and tracks in between): dlib's five
   frontal filters plus our own filter for masked faces ("hog_mask", models/masked_face_hog.svm,
   fitted by training/train_masked_detector.py), all evaluated on one fHOG pyramid
-  (`use_mask_hog`; the pyramid is most of the cost, so one more filter costs little);
+  (`use_mask_hog`; the pyramid is shared, yet the filter makes a 720p whole look 4-27% dearer,
+  see BENCHMARKS.md, so live feeds skip it on a first frame and while behind);
 - OpenCV's frontal Haar cascade at native resolution (works from 24 px, faster, finds some
   masked faces HOG misses);
 - pairs of eyes (OpenCV's eye cascade) with a plausible spacing and size, from which the face
@@ -93,8 +94,8 @@ def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: in
                    masked: bool = True) -> list[tuple[Box, float, str]]:
     """HOG faces as (box, score, "hog" | "hog_mask"): dlib's frontal filters and, when `masked`,
     our masked-face filter on the same fHOG pyramid (`run_multiple` builds it once: the pyramid
-    is most of the pass, which the extra filter makes ~10-25% dearer, +1-8% of a 720p whole-frame
-    `detect_faces`, see bench/bench_masks.py). dlib suppresses overlaps across all filters by score (the
+    is most of the pass, which the extra filter makes ~10-25% dearer: +4-10% of a 720p whole-frame
+    `detect_faces` in bench/bench_masks.py's timing, +20-27% on the live capacity frame). dlib suppresses overlaps across all filters by score (the
     masked filter's scores are calibrated to the frontal ones, see dlib_models.masked_hog_detector)."""
     work = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     if masked:

@@ -97,6 +97,11 @@ class OfficePipeline:
         self._decide()
         return self._result(seen, t_s, frame_bgr.shape[1], frame_bgr.shape[0])
 
+    @property
+    def _quick_first(self) -> bool:
+        """This is a live stream's first frame, which answers fast (see PipelineConfig.quick_first_frame)."""
+        return self.config.quick_first_frame and self._frames_seen == 1
+
     def smallest_face_px(self, frame_width: int) -> int:
         """The smallest face (box width) a whole-frame look searches for. With the office's back-row
         distance known, the size a small face has there (HOG's cost grows with the square of the
@@ -177,7 +182,7 @@ class OfficePipeline:
         detector, y0, y1 = self.detector, 0, rgb.shape[0]
         if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
-            if self._busy or (cfg.quick_first_frame and self._frames_seen == 1):
+            if self._busy or self._quick_first:
                 # The CNN check of HOG's best near miss (a masked face, often) costs ~0.1 s and the
                 # masked-face HOG filter 10-25% of the HOG pass: a joining office's first answer
                 # and a worker that is behind go without them (the cascades still look for masked
@@ -248,8 +253,7 @@ class OfficePipeline:
             unnamed = fresh + [t for t in unnamed if len(t.embeddings) >= cfg.views_per_track][:1]
         # A stream's first frame answers quickly (its faces, and the first names) and the next
         # frames, a fraction of a second later, name the rest.
-        first = cfg.quick_first_frame and self._frames_seen == 1
-        budget = cfg.max_embeds_first_frame if first else cfg.max_embeds_per_frame
+        budget = cfg.max_embeds_first_frame if self._quick_first else cfg.max_embeds_per_frame
         due = (unnamed + confirm)[:budget]
         if not due:
             return

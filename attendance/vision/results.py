@@ -37,7 +37,7 @@ class PipelineConfig:
     max_embeds_per_frame: int = 8       # budget: embeddings computed per processed frame
     max_confirms_per_frame: int = 2     # ... of which for tracks already named
     max_embeds_first_frame: int = 4     # ... on a stream's first frame (answer a joining office fast)
-    quick_first_frame: bool = True      # a live feed's first frame: max_embeds_first_frame, no CNN check
+    quick_first_frame: bool = True      # a live feed's first frame: max_embeds_first_frame, no CNN check or masked-face filter
     busy_gap_s: float = 1.5             # frames further apart than this: the worker is behind
     retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
     track_max_age_s: float = 2.0        # a track unseen this long is dropped

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -15,18 +17,25 @@ def blocking_call_for_the_test(seconds: float) -> None:
     time.sleep(seconds)
 
 
-@pytest.mark.asyncio
-async def test_a_blocked_loop_is_logged_with_the_blocking_stack(caplog):
-    dog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=0.3, interval_s=0.05)
+@contextmanager
+def watching(caplog, threshold_s: float) -> Iterator[LoopWatchdog]:   # noqa: ANN001
+    """A watchdog on the running loop, its errors captured, stopped however the block ends."""
+    dog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=threshold_s, interval_s=0.05)
     caplog.set_level(logging.ERROR, logger="apel.watchdog")
     dog.start()
     try:
+        yield dog
+    finally:
+        dog.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_blocked_loop_is_logged_with_the_blocking_stack(caplog):
+    with watching(caplog, 0.3) as dog:
         await asyncio.sleep(0.3)        # an answering loop: nothing logged
         assert not caplog.records
         blocking_call_for_the_test(1.0)
         await asyncio.sleep(0.3)        # let the watchdog see the loop answer again
-    finally:
-        dog.stop()
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
     assert "event loop blocked" in messages[0] and "blocking_call_for_the_test" in messages[0]
@@ -36,15 +45,10 @@ async def test_a_blocked_loop_is_logged_with_the_blocking_stack(caplog):
 
 @pytest.mark.asyncio
 async def test_busy_but_answering_loop_is_not_a_stall(caplog):
-    dog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=0.5, interval_s=0.05)
-    caplog.set_level(logging.ERROR, logger="apel.watchdog")
-    dog.start()
-    try:
+    with watching(caplog, 0.5) as dog:
         for _ in range(10):             # short blocking slices, each well under the threshold
             blocking_call_for_the_test(0.1)
             await asyncio.sleep(0)
-    finally:
-        dog.stop()
     assert not caplog.records and dog.stalls == []
 
 

@@ -94,7 +94,7 @@ class OfficePipeline:
         # seconds apart keeps its tracks (and their names) instead of starting over each frame.
         self.tracks = [t for t in self.tracks if t.last_t == t_s or t_s - t.last_t <= cfg.track_max_age_s]
         self._observe(rgb, grey, seen, t_s)
-        self._decide()
+        self._decide(t_s)
         return self._result(seen, t_s, frame_bgr.shape[1], frame_bgr.shape[0])
 
     @property
@@ -280,15 +280,17 @@ class OfficePipeline:
             tr.suspect = False
             tr.template = patch(grey, tr.box)   # what the face looked like when last recognised
 
-    def _decide(self) -> None:
-        """Vote each track over its views, then assign people to the tracks alive now."""
+    def _decide(self, t_s: float) -> None:
+        """Vote each track over its views, then assign people to the tracks alive now (only
+        tracks seen in this frame rule their person out for the others: see assign)."""
         named = [t for t in self.tracks if t.embeddings]
         if not named or not self.gallery.ids:
             for t in named:
                 t.person = None
             return
         cost = np.stack([aggregate(self.gallery, np.stack(list(t.embeddings))) for t in named])
-        for t, d in zip(named, assign(cost, self.thresholds, [len(t.embeddings) for t in named])):
+        decisions = assign(cost, self.thresholds, [len(t.embeddings) for t in named], [t.last_t == t_s for t in named])
+        for t, d in zip(named, decisions):
             t.person, t.distance, t.confidence = d.person, d.distance, d.confidence
 
     def _result(self, seen: list[Track], t_s: float, width: int, height: int) -> FrameResult:

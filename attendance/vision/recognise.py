@@ -179,20 +179,55 @@ def calibrated_confidence(d: float, runner: float, th: MatchThresholds) -> float
     return float(0.5 + 0.25 * (inside_d + inside_m))
 
 
-def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int]) -> list[Decision]:
-    """One person per face: Hungarian assignment on (n_faces, n_people) distances, then each
-    assigned pair must pass the acceptance distance and the margin over that face's runner-up."""
-    n_faces = cost.shape[0]
-    out = [Decision(None, float(np.min(cost[i])) if cost.shape[1] else float("inf"), 0.0) for i in range(n_faces)]
-    if n_faces == 0 or cost.shape[1] == 0:
-        return out
-    finite = np.where(np.isfinite(cost), cost, 10.0)
-    rows, cols = linear_sum_assignment(finite)
-    for i, j in zip(rows, cols):
-        d = float(cost[i, j])
-        others = np.delete(cost[i], j)
-        runner = float(others.min()) if others.size else float("inf")
-        ok = d < th.accept and runner - d >= th.margin and views[i] >= th.min_views
-        conf = calibrated_confidence(d, runner, th) if ok else 0.0
-        out[i] = Decision(int(j) if ok else None, d, conf)
+# Confidence cap of a name given by elimination (see assign): just above the rules' default bar
+# (0.5, "vision accepted this name"), below what a face named outright usually carries.
+ELIMINATION_CONFIDENCE = 0.55
+
+
+def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present: Sequence[bool] | None = None,
+           rounds: int = 8) -> list[Decision]:
+    """One person per face: Hungarian assignment on (n_faces, n_people) distances; each assigned
+    pair must pass the acceptance distance and the margin over that face's runner-up.
+
+    Then again for the faces left unnamed, among the people not named yet, for up to `rounds`
+    rounds: a person recognised in another face that is in the frame now (`present`, default
+    all) cannot be this face, so they no longer count as its runner-up. That is how a face
+    whose look-alike is on the roster still gets a name when the look-alike stands beside it
+    (on East-Asian faces dlib's distances between different people are often as small as
+    between one person's photos, and the margin is what keeps names right). A face named by a
+    track that is not in view this frame blocks its person from being given again but still
+    counts as a rival: its own track may have been lost and found again as the unnamed face.
+    Names given after the first round carry at most ELIMINATION_CONFIDENCE: an office whose
+    rules ask for more confidence than that (min_confidence) sends them to HR review with the
+    name suggested instead of counting them. `rounds=1` is the single assignment (the
+    benchmarks' baseline)."""
+    n_faces, n_people = cost.shape
+    out = [Decision(None, float(np.min(cost[i])) if n_people else float("inf"), 0.0) for i in range(n_faces)]
+    present = [True] * n_faces if present is None else list(present)
+    faces = list(range(n_faces))
+    gone = np.zeros(n_people, bool)      # named in a face in view: no longer anyone else's rival
+    taken = np.zeros(n_people, bool)     # named at all: not to be given twice
+    for first in [True] + [False] * (rounds - 1):
+        people = np.flatnonzero(~taken)
+        if not faces or not len(people):
+            break
+        sub = cost[np.ix_(faces, people)]
+        rows, cols = linear_sum_assignment(np.where(np.isfinite(sub), sub, 10.0))
+        named = []
+        for i, j in zip(rows, cols):
+            f, person = faces[i], int(people[j])
+            d = float(sub[i, j])
+            rivals = ~gone
+            rivals[person] = False
+            runner = float(cost[f, rivals].min()) if rivals.any() else float("inf")
+            if d < th.accept and runner - d >= th.margin and views[f] >= th.min_views:
+                conf = calibrated_confidence(d, runner, th)
+                out[f] = Decision(person, d, conf if first else min(conf, ELIMINATION_CONFIDENCE))
+                named.append((f, person))
+        if not named:
+            break
+        for f, person in named:
+            faces.remove(f)
+            taken[person] = True
+            gone[person] = gone[person] or present[f]
     return out

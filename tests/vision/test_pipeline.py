@@ -12,7 +12,7 @@ import pytest
 from attendance.vision import (FrameResult, OfficePipeline, OnnxRecogniser, PipelineConfig, RosterPerson,
                                VisionWorkerPool)
 from attendance.vision.distance import violations
-from attendance.vision.recognise import Gallery, MatchThresholds, assign
+from attendance.vision.recognise import ELIMINATION_CONFIDENCE, Gallery, MatchThresholds, assign
 from attendance.vision.roster_dir import enrol_roster
 from attendance.vision.synth import make_office
 
@@ -97,6 +97,31 @@ def test_assignment_gives_one_person_per_face():
     chosen = [x.person for x in d if x.person is not None]
     assert len(chosen) == len(set(chosen)) == 2
     assert d[2].person == 1
+
+
+# Face 0 looks like both A and B (margin too small to name it); face 1 is clearly B.
+LOOKALIKE_COST = np.array([[0.30, 0.32, 0.90],
+                           [0.50, 0.20, 0.90]], np.float32)
+
+
+def test_a_face_is_named_once_its_lookalike_is_recognised_beside_it():
+    th = MatchThresholds(accept=0.5, margin=0.06)
+    d = assign(LOOKALIKE_COST, th, [2, 2])
+    assert [x.person for x in d] == [0, 1]
+    assert 0.5 <= d[0].confidence <= ELIMINATION_CONFIDENCE < d[1].confidence
+    # The single assignment (the old rule) leaves face 0 to HR review.
+    assert [x.person for x in assign(LOOKALIKE_COST, th, [2, 2], rounds=1)] == [None, 1]
+
+
+def test_elimination_needs_the_lookalike_in_view_and_the_acceptance_distance():
+    th = MatchThresholds(accept=0.5, margin=0.06)
+    # B was named by a track not seen in this frame: maybe face 0 is B's track found again.
+    d = assign(LOOKALIKE_COST, th, [2, 2], present=[True, False])
+    assert [x.person for x in d] == [None, 1]
+    # Too far from everyone left: a stranger next to B stays unknown.
+    far = LOOKALIKE_COST.copy()
+    far[0, 0] = 0.55
+    assert [x.person for x in assign(far, th, [2, 2])] == [None, 1]
 
 
 def test_violations_between_heads():

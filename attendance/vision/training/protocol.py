@@ -78,7 +78,7 @@ class Outcome:
 def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[str, list[np.ndarray]],
                n_enrol: int, probe_len: int, th: MatchThresholds, rng: np.random.Generator,
                impostor_ids: list[str] = (), use_masked: bool = False, assignment: bool = True,
-               raw: bool = False, shuffle: bool = True) -> Outcome:
+               raw: bool = False, shuffle: bool = True, rounds: int = 8) -> Outcome:
     """One trial: enrol the first photos (shuffled) of each roster person, probe with a track of
     `probe_len` other photos per person (plus impostors), all in one frame."""
     roster, probes, truth = [], [], []
@@ -110,7 +110,7 @@ def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[s
             d = np.linalg.norm(p[:1, None, :] - raw_templates[None, :, :], axis=2)[0]
             decisions.append(int(raw_owner[np.argmin(d)]) if d.min() <= 0.6 else None)
     elif assignment:
-        decisions = [d.person for d in assign(cost, th, [probe_len] * len(probes))]
+        decisions = [d.person for d in assign(cost, th, [probe_len] * len(probes), rounds=rounds)]
     else:
         decisions = [d.person for i in range(len(probes)) for d in assign(cost[i:i + 1], th, [probe_len])]
     for dec, t in zip(decisions, truth):

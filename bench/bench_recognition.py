@@ -9,7 +9,9 @@ Data (../shared/data, read in place):
 - Masked: masks/synthetic_pairs (enrol the unmasked photo, probe the masked one), 20-person
   offices, with and without the masked template variants.
 Pipeline = centroid gallery + fitted thresholds (models/thresholds.json) + one person per face
-per frame (Hungarian) + abstention. Baseline = face_recognition's way: nearest enrolment photo
+per frame (Hungarian, then again among the people not yet named: recognise.assign) +
+abstention. "single assignment" = the same with one Hungarian round (the rule before
+2026-11-29), in the same run. Baseline = face_recognition's way: nearest enrolment photo
 within tolerance 0.6, each probe photo on its own.
 
 Run: .venv/bin/python bench/bench_recognition.py [--trials 40]"""
@@ -65,7 +67,7 @@ def offices(data, roster_n, n_enrol, probe_len, trials, th, seed, n_imp=0, **kw)
         imp = [p for p in pick if p not in roster][:n_imp]
         tot.add(run_office(roster, data, kw.get("masked_embs", {}), n_enrol, probe_len, th, rng, imp,
                            use_masked=kw.get("use_masked", False), raw=kw.get("raw", False),
-                           shuffle=kw.get("shuffle", True)))
+                           shuffle=kw.get("shuffle", True), rounds=kw.get("rounds", 8)))
     return tot
 
 
@@ -85,23 +87,27 @@ def main() -> None:
 
     w, _, failed = embedded(western())
     print(f"\nWestern (lfw10 + fr_examples + openface): {len(w)} people, {sum(map(len, w.values()))} photos embedded, {failed} without a face")
-    for label, raw in (("pipeline, 1 photo, 1-photo probes", False), ("baseline raw dlib 0.6, 1 photo", True)):
+    for label, kw in (("pipeline, 1 photo, 1-photo probes", {}), ("single assignment, 1 photo", {"rounds": 1}),
+                      ("baseline raw dlib 0.6, 1 photo", {"raw": True})):
         o = Outcome()
         for pid_set_seed in range(a.trials):
-            o.add(offices(w, len(w), 1, 1, 1, th, pid_set_seed, raw=raw))
+            o.add(offices(w, len(w), 1, 1, 1, th, pid_set_seed, **kw))
         print(fmt(label, o))
 
     r, _, failed = embedded({k: v for k, v in identities(DATA / "faces/rmfd", 3).items()})
     print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face; 20-person offices + 10 strangers")
-    for label, n_enrol, plen, raw in (("pipeline, 3 photos, 2-photo tracks", 3, 2, False),
-                                      ("pipeline, 3 photos, 1-photo probes", 3, 1, False),
-                                      ("pipeline, 1 photo, 2-photo tracks", 1, 2, False),
-                                      ("baseline raw dlib 0.6, 3 photos, 1 probe photo", 3, 1, True),
-                                      ("baseline raw dlib 0.6, 1 photo, 1 probe photo", 1, 1, True)):
-        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 1, n_imp=10, raw=raw)))
-    for label, n_enrol, plen in (("pipeline, 3 photos, 2-photo tracks, no strangers", 3, 2),
-                                 ("pipeline, 1 photo, 2-photo tracks, no strangers", 1, 2)):
-        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 2)))
+    for label, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks", 3, 2, {}),
+                                     ("single assignment, 3 photos, 2-photo tracks", 3, 2, {"rounds": 1}),
+                                     ("pipeline, 3 photos, 1-photo probes", 3, 1, {}),
+                                     ("pipeline, 1 photo, 2-photo tracks", 1, 2, {}),
+                                     ("single assignment, 1 photo, 2-photo tracks", 1, 2, {"rounds": 1}),
+                                     ("baseline raw dlib 0.6, 3 photos, 1 probe photo", 3, 1, {"raw": True}),
+                                     ("baseline raw dlib 0.6, 1 photo, 1 probe photo", 1, 1, {"raw": True})):
+        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 1, n_imp=10, **kw)))
+    for label, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks, no strangers", 3, 2, {}),
+                                     ("single assignment, 3 photos, 2-photo tracks, no strangers", 3, 2, {"rounds": 1}),
+                                     ("pipeline, 1 photo, 2-photo tracks, no strangers", 1, 2, {})):
+        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 2, **kw)))
 
     pairs_dir = DATA / "masks/synthetic_pairs"
     with open(pairs_dir / "synthetic_pairs.csv") as f:
@@ -114,6 +120,7 @@ def main() -> None:
     masks = {str(u): [en[u][1], []] for u, m in usable if pr[m] is not None}
     print(f"\nMasked (masks/synthetic_pairs): {len(pairs)} pairs, {len(usable)} enrolled, {lost} masked probes without a detected face (count as not identified)")
     for label, kw in (("pipeline with masked variants", {"use_masked": True}),
+                      ("single assignment with masked variants", {"use_masked": True, "rounds": 1}),
                       ("pipeline without masked variants", {}),
                       ("baseline raw dlib 0.6", {"raw": True})):
         o = offices(data, 20, 1, 1, a.trials, th, 3, masked_embs=masks, shuffle=False, **kw)

@@ -6,6 +6,9 @@ between the eyes as D * f / z pixels, so z = f * D / d_px. Adult interpupillary 
 the rest is landmark noise on small faces, which tracks smooth out. An operator who knows one
 person's distance can calibrate `ipd_m` instead (see docs/vision.md).
 
+The measured pixel spacing goes through `unbiased_eye_px` first (dlib's landmarks on small faces,
+fitted on real photos scaled down; on them the bias turned out to be under 0.5% above 10 px).
+
 Calibration fixes the mean, not each person's own IPD (~5% each). `positions_with_rows` and
 `positions_and_violations` use more of what one frame shows: heads are at about one height, so
 for a camera above them the eye row in the picture is a second, independent measure of depth
@@ -13,8 +16,11 @@ for a camera above them the eye row in the picture is a second, independent meas
 uncertainty, which decides whether a pair is reported (`likely_violations`)."""
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -25,6 +31,10 @@ MEAN_IPD_M = 0.063
 # Relative error of one person's depth from eye spacing: their own IPD (63 +- 3 mm, 4.8%) and
 # dlib's 5-point eye landmarks on that face (~3%, measured on bench_distance's offices: depth from
 # eye spacing against the depth the person's own IPD gives, 2.8% at 3 m to 3.4% at 6 m).
+# Measured again on offices 100-107 and 200-207 (2026-11-29, 304 people): sd of the log error 6.2%
+# (robust 5.8%; landmarks alone 4.3%, robust 2.5%: heavy tails; masked faces 7.5%, unmasked 4.9%,
+# robust). 6.2% did better there (P/R 90.5% / 89.4% against 84.5% / 83.5%) but far worse on
+# bench_speed's clip (its depth error 3.8% -> 5.0%, precision 43% -> 29%): not adopted.
 EYE_SPACING_REL_SD = 0.057
 # A pair is reported when it is closer than the minimum with at least this probability.
 VIOLATION_P_MIN = 0.55
@@ -39,6 +49,41 @@ def eye_distance_px(shape5_pts: np.ndarray) -> float:
     a = shape5_pts[0:2].mean(axis=0)
     b = shape5_pts[2:4].mean(axis=0)
     return float(np.linalg.norm(a - b))
+
+
+IPD_BIAS_PATH = Path(__file__).resolve().parent / "models" / "ipd_bias.json"
+
+
+@dataclass(frozen=True)
+class IpdBias:
+    """How much shorter dlib's landmarks measure the eye spacing of a small face than it is:
+    measured / true = 1 - (d0_px / measured) ** p (fitted on real photos scaled down, see
+    training/fit_ipd_bias.py). Below `min_px` the curve is not extrapolated (held at min_px)."""
+    d0_px: float
+    p: float
+    min_px: float = 8.0
+
+    def ratio(self, measured_px: float) -> float:
+        d = max(float(measured_px), self.min_px)
+        return 1.0 - (self.d0_px / d) ** self.p
+
+    def unbiased(self, measured_px: float) -> float:
+        return float(measured_px) / self.ratio(measured_px)
+
+
+@functools.lru_cache(maxsize=1)
+def ipd_bias() -> IpdBias:
+    """The fitted correction (models/ipd_bias.json), read once."""
+    data = json.loads(IPD_BIAS_PATH.read_text())
+    return IpdBias(float(data["d0_px"]), float(data["p"]), float(data["valid_measured_px"][0]))
+
+
+def unbiased_eye_px(measured_px: float) -> float:
+    """Eye spacing in pixels as it is, from what `eye_distance_px` measures on a frame. Why: on
+    faces whose eyes are 10-15 px apart (5-7 m from a 1080p camera) dlib's 5-point landmarks
+    measure the spacing about a pixel short, which made such people's depths 10-15% short; on
+    large faces the correction vanishes. Use it wherever a measured spacing becomes a depth."""
+    return ipd_bias().unbiased(measured_px)
 
 
 def depth_m(eye_px: float, f_px: float, ipd_m: float = MEAN_IPD_M) -> float:

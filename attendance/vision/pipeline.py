@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .detect import DetectorConfig, detect_faces
-from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_and_violations, violations
+from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_and_violations, unbiased_eye_px, violations
 from .faces import face_chip, landmarks5
 from .mask import default_classifier
 from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
@@ -262,7 +262,7 @@ class OfficePipeline:
         for tr in due:
             shape = landmarks5(rgb, tr.box)
             pts = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
-            tr.add_depth(depth_m(eye_distance_px(pts), f, cfg.ipd_m))
+            tr.add_depth(depth_m(unbiased_eye_px(eye_distance_px(pts)), f, cfg.ipd_m))
             chips.append(face_chip(rgb, shape))
         for tr, p in zip(due, self.masks.predict_proba(chips)):
             tr.add_mask(float(p))

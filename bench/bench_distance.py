@@ -122,7 +122,7 @@ def observe(work: Path, seed: int, people: int, seconds: float) -> dict:
         x, y, w, h = fc.box
         z = raw_z.get(fc.track_id)
         faces.append({"box": [x, y, w, h], "z": z if z is not None else distance.depth_m(w * 0.40, f),
-                      "position_m": list(fc.position_m)})
+                      "position_m": list(fc.position_m), "mask": bool(fc.mask)})
     return {"seed": seed, "t_last": t_last, "truth": truth, "faces": faces,
             "violations": [[i, j] for i, j, _ in res.violations], "eye_px_unbiased": True}
 
@@ -174,7 +174,9 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
     for k, pos in (("baseline", box_pos), ("eye spacing", eye_pos), ("rows (v1)", v1_pos)):
         out[k] = (pos, [(i, j) for i, j, _ in violations(pos, md)])
     if rescore:
-        pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md)
+        # The pipeline's mask call per face (caches from before 2026-11-29 evening have none).
+        masked = [fc["mask"] for fc in obs["faces"]] if all("mask" in fc for fc in obs["faces"]) else None
+        pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked)
         out["pipeline"] = (pos, [(i, j) for i, j, _ in close])
     else:
         out["pipeline"] = ([tuple(fc["position_m"]) for fc in obs["faces"]], [tuple(p) for p in obs["violations"]])

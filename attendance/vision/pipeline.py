@@ -301,7 +301,8 @@ class OfficePipeline:
         zs = [tr.depth_m if tr.depth_m is not None else depth_m(tr.box[2] * 0.40, f, cfg.ipd_m) for tr in seen]
         close = None
         if cfg.people_in_rows:
-            places, close = positions_and_violations(centres, None, zs, f, width, height, cfg.min_distance_m)
+            places, close = positions_and_violations(centres, None, zs, f, width, height, cfg.min_distance_m,
+                                                     masked=[tr.mask_p >= cfg.mask_threshold for tr in seen])
         else:
             places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
         for tr, place in zip(seen, places):

@@ -32,6 +32,7 @@ process and checks it against dlib itself on one chip before it is used."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -183,6 +184,41 @@ class _Reader:
         val = np.where(seg[starts] & 0x80, -val, val)
         self.pos = start + p
         return val.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- writing the format
+
+def pack_int(v: int) -> bytes:
+    """An int as dlib serialises it (the inverse of `_Reader.int`)."""
+    neg, v = (0x80, -v) if v < 0 else (0, v)
+    b = bytearray()
+    while True:
+        b.append(v & 0xFF)
+        v >>= 8
+        if v == 0:
+            break
+    return bytes([len(b) | neg]) + bytes(b)
+
+
+def unpack_int(b: bytes) -> int:
+    """The int `pack_int` wrote at the start of `b`."""
+    return _Reader(b).int()
+
+
+def pack_float(x: float, mantissa_bits: int = 53) -> bytes:
+    """A number as dlib's float_details (mantissa, exponent; low zero bytes of the mantissa shifted
+    into the exponent, as dlib writes them): 53 mantissa bits for a double, 24 for a float.
+    The training script rewrites a detector's bias with it; tests build tensors with it."""
+    if x == 0:
+        return pack_int(0) + pack_int(0)
+    frac, exp = math.frexp(x)
+    mant, exp = int(frac * (1 << mantissa_bits)), exp - mantissa_bits
+    for _ in range(8):
+        if mant & 0xFF:
+            break
+        mant >>= 8
+        exp += 8
+    return pack_int(mant) + pack_int(exp)
 
 
 @dataclass

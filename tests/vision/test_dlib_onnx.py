@@ -3,7 +3,6 @@ own descriptors: the matching thresholds were fitted on them."""
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import cv2
@@ -151,45 +150,20 @@ def test_jitter_and_odd_chips_stay_on_dlib(monkeypatch):
 
 # ---------------------------------------------------------------------------------- the file format
 
-def _pack_int(v: int) -> bytes:
-    neg = v < 0
-    v = abs(v)
-    body = b""
-    while True:
-        body += bytes([v & 0xFF])
-        v >>= 8
-        if v == 0:
-            break
-    return bytes([len(body) | (0x80 if neg else 0)]) + body
-
-
-def _pack_float(x: float) -> bytes:
-    """dlib's float_details for a float (24-bit mantissa), low zero bytes shifted off."""
-    if x == 0:
-        return _pack_int(0) + _pack_int(0)
-    frac, exp = math.frexp(x)
-    mant, exp = int(frac * (1 << 24)), exp - 24
-    for _ in range(8):
-        if mant & 0xFF:
-            break
-        mant >>= 8
-        exp += 8
-    return _pack_int(mant) + _pack_int(exp)
-
-
 def test_compact_float_tensor_decoding():
     rng = np.random.default_rng(3)
     vals = np.concatenate([rng.normal(0, 0.05, 500), rng.normal(0, 300, 50), [0.0, 1.0, -1.0, 0.5, 256.0, -3e-9]])
     vals = vals.astype(np.float32)
     shape = (1, len(vals), 1, 1)
-    blob = _pack_int(1) + b"".join(_pack_int(d) for d in shape) + b"".join(_pack_float(float(v)) for v in vals)
+    blob = (dlib_onnx.pack_int(1) + b"".join(dlib_onnx.pack_int(d) for d in shape)
+            + b"".join(dlib_onnx.pack_float(float(v), mantissa_bits=24) for v in vals))
     r = dlib_onnx._Reader(blob + b"\x01\x07")
     got = r.tensor()
     assert got.shape == shape
     assert np.array_equal(got.ravel(), vals)
     assert r.pos == len(blob) and r.int() == 7
     # raw (version 2) tensors, as the shipped file has them
-    raw = _pack_int(2) + b"".join(_pack_int(d) for d in shape) + vals.astype("<f4").tobytes()
+    raw = dlib_onnx.pack_int(2) + b"".join(dlib_onnx.pack_int(d) for d in shape) + vals.astype("<f4").tobytes()
     assert np.array_equal(dlib_onnx._Reader(raw).tensor().ravel(), vals)
     # truncated inside the values
     with pytest.raises(dlib_onnx.DlibModelError, match="truncated"):

@@ -45,7 +45,6 @@ import argparse
 import csv
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ import dlib
 import numpy as np
 
 from attendance.vision import dlib_models
+from attendance.vision.dlib_onnx import pack_float, unpack_int
 from attendance.vision.detect import DetectorConfig
 from attendance.vision.faces import landmarks68, paint_mask
 from attendance.vision.training.train_mask import is_test
@@ -461,35 +461,6 @@ def main() -> None:
 _TAIL = bytes([1, 1, 1, 0])
 
 
-def _pack_int(v: int) -> bytes:
-    neg, v = (0x80, -v) if v < 0 else (0, v)
-    b = bytearray()
-    while True:
-        b.append(v & 0xFF)
-        v >>= 8
-        if v == 0:
-            break
-    return bytes([len(b) | neg]) + bytes(b)
-
-
-def _unpack_int(b: bytes) -> int:
-    v = int.from_bytes(b[1:], "little")
-    return -v if b[0] & 0x80 else v
-
-
-def _pack_double(x: float) -> bytes:
-    if x == 0:
-        return _pack_int(0) + _pack_int(0)
-    m, e = math.frexp(x)
-    mant, exp = int(m * (1 << 53)), e - 53
-    for _ in range(8):
-        if mant & 0xFF:
-            break
-        mant >>= 8
-        exp += 8
-    return _pack_int(mant) + _pack_int(exp)
-
-
 def shift_threshold(src: Path, dst: Path, delta: float) -> None:
     """Write the detector with every score raised by `delta` (its bias lowered by delta)."""
     data = src.read_bytes()
@@ -503,14 +474,14 @@ def shift_threshold(src: Path, dst: Path, delta: float) -> None:
             start = len(body) - 1 - k - 1 - j
             if body[start] & 0x7F != j:
                 continue
-            mant, exp = _unpack_int(body[start:start + 1 + j]), _unpack_int(body[-1 - k:])
+            mant, exp = unpack_int(body[start:start + 1 + j]), unpack_int(body[-1 - k:])
             value = mant * 2.0 ** exp
-            if _pack_double(value) == body[start:] and abs(value) < 100:
+            if pack_float(value) == body[start:] and abs(value) < 100:
                 found.append((start, value))
     assert len(found) == 1, f"cannot locate the bias: {found}"
     start, bias = found[0]
     dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_bytes(body[:start] + _pack_double(bias - delta) + _TAIL)
+    dst.write_bytes(body[:start] + pack_float(bias - delta) + _TAIL)
 
 
 def check_shift(raw: Path, shifted: Path, delta: float, samples: list[Sample]) -> None:

@@ -5,15 +5,13 @@ Run: .venv/bin/python -m attendance.vision.training.fit_blur"""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import face_chip, landmarks5
-
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+from attendance.vision.training.protocol import DATA
 
 
 def chip_sharpness(img: np.ndarray) -> float | None:

@@ -51,8 +51,8 @@ from attendance.vision.distance import eye_distance_px
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import landmarks5
 from attendance.vision.roster_dir import read_image_rgb
+from attendance.vision.training.protocol import DATA
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 OUT = Path(__file__).resolve().parents[1] / "models" / "ipd_bias.json"
 MIN_REF_PX = 38.0                       # reference spacing at full resolution, at least
 TARGETS_PX = (8, 9, 10, 11, 12, 13, 14, 16, 18, 21, 25, 30, 36, 45)

@@ -28,8 +28,7 @@ from attendance.vision.detect import DetectorConfig, detect_faces
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import face_chip, landmarks5
 from attendance.vision.mask import WEIGHTS, features
-
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+from attendance.vision.training.protocol import DATA
 
 
 def is_test(path: Path) -> bool:

@@ -55,11 +55,11 @@ import numpy as np
 
 from attendance.vision import dlib_models
 from attendance.vision.dlib_onnx import pack_float, unpack_int
-from attendance.vision.detect import DetectorConfig
+from attendance.vision.detect import Box, DetectorConfig, iou
 from attendance.vision.faces import landmarks68, paint_mask
+from attendance.vision.training.protocol import DATA
 from attendance.vision.training.train_mask import is_test
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 WORK = Path("/tmp/apel-masked-hog")
 OUT = Path(__file__).resolve().parents[1] / "models" / "masked_face_hog.svm"
 SEED = 20261129
@@ -68,8 +68,6 @@ MAX_FACE = 200         # images are scaled down so their largest face is at most
 MMOD_TO_HOG = (0.033, 0.10, 0.914)   # HOG box = MMOD box shifted left/down by these x HOG width, / 0.914
 PALETTE = ((120, 170, 215), (235, 235, 235), (35, 35, 40), (160, 200, 225), (90, 95, 120),
            (210, 160, 175), (70, 150, 160), (200, 205, 200), (60, 80, 140))
-
-Box = tuple[int, int, int, int]
 
 
 @dataclass
@@ -349,14 +347,6 @@ def options(c: float) -> dlib.simple_object_detector_training_options:
     o.num_threads = 2
     o.be_verbose = False
     return o
-
-
-def iou(a: Box, b: Box) -> float:
-    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    return iw * ih / float(a[2] * a[3] + b[2] * b[3] - iw * ih)
 
 
 def detections(det, samples: list[Sample], low: float) -> list[tuple[int, list[tuple[float, int]]]]:

@@ -299,20 +299,21 @@ class OfficePipeline:
         faces = []
         centres = [(x + w / 2, y + h / 2) for x, y, w, h in (tr.box for tr in seen)]
         zs = [tr.depth_m if tr.depth_m is not None else depth_m(tr.box[2] * 0.40, f, cfg.ipd_m) for tr in seen]
+        masked = [tr.mask_p >= cfg.mask_threshold for tr in seen]
         close = None
         if cfg.people_in_rows:
             places, close = positions_and_violations(centres, None, zs, f, width, height, cfg.min_distance_m,
-                                                     masked=[tr.mask_p >= cfg.mask_threshold for tr in seen])
+                                                     masked=masked)
         else:
             places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
-        for tr, place in zip(seen, places):
+        for tr, place, mask in zip(seen, places, masked):
             x, y, w, h = tr.box
             pos = tuple(round(v, 3) for v in place)
             faces.append(FaceResult(
                 box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id,
                 person_id=self.gallery.ids[tr.person] if tr.person is not None else None,
                 confidence=round(tr.confidence, 3), distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
-                mask=tr.mask_p >= cfg.mask_threshold, mask_p=round(tr.mask_p, 3), position_m=pos))  # type: ignore[arg-type]
+                mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos))  # type: ignore[arg-type]
         if close is None:
             close = violations([fc.position_m for fc in faces], cfg.min_distance_m)
         return FrameResult(t_s=t_s, faces=faces, violations=close)

@@ -5,8 +5,8 @@
    of each photo carries the photo's label): balanced accuracy.
 2. masks/scenes (all masked): share of images in which the pipeline finds at least one face it
    classifies as masked, in the photo look (SCENES_CFG: faces down to 20 px, masked-face HOG
-   filter, CNN check and the photo pass for large faces cut by the edge or tilted,
-   `photo_angles=PHOTO_ANGLES`); the same run with the CNN check's faces dropped; a second pass
+   filter, CNN check and the photo pass for large tilted faces, `photo_angles=PHOTO_ANGLES`:
+   +-20 deg, no upright pass); the same run with the CNN check's faces dropped; a second pass
    without the photo pass (`photo_angles=()`, the look before it); a third without the photo
    pass and the masked-face HOG filter (`use_mask_hog=False`, the detector before both); baseline: share in which face_recognition's
    HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the faces the masked filter

@@ -23,8 +23,8 @@ class RosterPerson:
 # How much one apel's measurement of a person varies (the step off their row line, the row's own
 # error, landmarks), and how many apels the running mean averages at most, so that it follows a
 # change (new glasses, a different way of standing) instead of freezing.
-BODY_IPD_REL_SD_PER_APEL = 0.025
-BODY_HEAD_SD_M_PER_APEL = 0.02
+BODY_IPD_REL_SD_PER_APEL = 0.035
+BODY_HEAD_SD_M_PER_APEL = 0.03
 BODY_MAX_APELS = 10
 
 

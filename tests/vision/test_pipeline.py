@@ -219,3 +219,46 @@ def test_state_is_bounded_by_people_in_view(office):
         res = pipe.process(blank, t)
         t += 0.2
     assert res.faces == [] and pipe.tracks == []
+
+
+def test_surely_named_faces_measure_and_use_their_own_geometry(office):
+    """FaceResult.body_obs carries each surely named person's measurement (and nobody else's);
+    a BodyPrior on the roster moves that person's depth as their own IPD says (BENCHMARKS.md,
+    Distance: earlier apels learned)."""
+    from dataclasses import replace
+
+    from attendance.vision import BodyPrior
+    from attendance.vision.pipeline import BODY_MIN_CONFIDENCE
+    from attendance.vision.results import BODY_MAX_APELS
+
+    clip, truth, roster = office
+    fs = list(frames(clip))
+
+    def run(people):
+        pipe = OfficePipeline(people, PipelineConfig(hfov_deg=50))
+        out = None
+        seen: dict[str, list] = {}
+        for t, f in fs:
+            out = pipe.process(f, t)
+            for fc in out.faces:
+                if fc.body_obs is not None:
+                    assert fc.person_id is not None and fc.confidence >= BODY_MIN_CONFIDENCE
+                    seen.setdefault(fc.person_id, []).append(fc.body_obs)
+        return out, seen
+
+    last, seen = run(roster)
+    assert len(seen) >= 4, seen
+    truth_ipd = {p["id"]: p["ipd_m"] for p in truth["people"]}
+    learned = {pid: BodyPrior().updated(obs) for pid, obs in seen.items()}
+    # One apel of six people in two rows: each IPD within 10% of the person's own.
+    assert all(abs(b.ipd_m / truth_ipd[pid] - 1) < 0.10 for pid, b in learned.items()), (learned, truth_ipd)
+    # A prior saying someone's IPD is 15% wider than the average puts them ~15% further away
+    # than eye spacing alone would (the row pulls them back part of the way).
+    who = sorted(learned)[0]
+    wide = BodyPrior(ipd_m=0.063 * 1.15, ipd_apels=BODY_MAX_APELS, head_dh_m=0.0, head_apels=1)
+    last2, _ = run([replace(p, body=wide) if p.person_id == who else p for p in roster])
+    z1 = {fc.person_id: float(np.linalg.norm(fc.position_m)) for fc in last.faces if fc.person_id}
+    z2 = {fc.person_id: float(np.linalg.norm(fc.position_m)) for fc in last2.faces if fc.person_id}
+    assert z2[who] > 1.03 * z1[who], (z1[who], z2[who])
+    others = [abs(z2[p] / z1[p] - 1) for p in z1 if p != who and p in z2]
+    assert others and max(others) < abs(z2[who] / z1[who] - 1), others

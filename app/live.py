@@ -3,17 +3,9 @@
     office track --FrameTap--> PerStreamLatestSink --bridge--> VisionWorkerPool.submit
     VisionWorkerPool.poll_results --bridge--> overlays (leader mosaic)
                                         \\--> writer task --thread--> record_sightings --> live events (SSE)
-                                        \\--> body measurements per (apel, person), in memory --apel closes--> record_apel
 
 Nothing here may block the event loop: the pool's submit/poll never block, database work runs in
 threads, and a single writer keeps each track's sightings in time order (record_sightings needs that).
-
-Body measurements (`FaceResult.body_obs`: a named person's interpupillary distance and eye height)
-are kept in memory for the length of an apel, an evenly spaced sample of at most
-BODY_OBS_PER_PERSON per person, and written once when the apel closes (`close_assembly`, from the
-route that ends it or from housekeeping): one apel counts once in `BodyPrior.updated`. A crash or a
-restart during an apel loses only that apel's measurements (the person's stored prior stays as it
-was, and nothing of attendance depends on them); sightings are written as they come.
 """
 from __future__ import annotations
 
@@ -42,7 +34,6 @@ from .settings import Settings
 log = logging.getLogger("apel.live")
 
 ROLLCALL_MIN_INTERVAL_S = 0.5
-BODY_OBS_PER_PERSON = 300       # body measurements kept per person per apel (an even sample over the apel)
 SLOW_DB_S = 5.0                 # a live database call waiting or running longer is logged
 GREEN, RED, ORANGE, GREY = (60, 200, 60), (40, 40, 230), (0, 165, 255), (170, 170, 170)
 
@@ -70,49 +61,6 @@ class StreamInfo:
     results: int = 0
     submitted: int = 0
     not_submitted: int = 0                # sampled frames replaced by a newer one before a worker was free
-
-
-class BodySample:
-    """One person's body measurements over one apel, bounded: every `stride`-th of those seen is kept;
-    when `cap` are kept, every other one is dropped and the stride doubles. What is kept stays evenly
-    spread over the whole apel, and its size never exceeds `cap` however long the feed runs (a numpy
-    array: 16 bytes a measurement, about 5 kB a person at the default cap)."""
-
-    __slots__ = ("cap", "stride", "seen", "_arr", "_n")
-
-    def __init__(self, cap: int = BODY_OBS_PER_PERSON) -> None:
-        self.cap = max(2, int(cap))
-        self.stride = 1
-        self.seen = 0
-        self._arr: np.ndarray | None = None
-        self._n = 0
-
-    def add(self, obs: tuple[float, float]) -> None:
-        n = self.seen
-        self.seen += 1
-        if n % self.stride:
-            return
-        if self._arr is None:
-            self._arr = np.empty((self.cap, 2), np.float64)
-        if self._n >= self.cap:   # row i is observation i * stride: keep the even ones
-            half = self._arr[0:self._n:2].copy()
-            self._n = len(half)
-            self._arr[:self._n] = half
-            self.stride *= 2
-            if n % self.stride:
-                return
-        self._arr[self._n] = obs
-        self._n += 1
-
-    @property
-    def kept(self) -> list[tuple[float, float]]:
-        """The sample, in time order, as `BodyPrior.updated` takes it."""
-        if self._arr is None:
-            return []
-        return [(float(a), float(b)) for a, b in self._arr[:self._n]]
-
-    def __len__(self) -> int:
-        return self._n
 
 
 @dataclass
@@ -160,11 +108,7 @@ def roster_for_office(session, office_id: int, recogniser_spec: str) -> tuple[li
         entry = by_emp.setdefault(emp_id, (name, [], []))
         entry[1].append(np.frombuffer(emb, dtype="<f4"))
         entry[2].append(kind)
-    from attendance.services.body import load_priors
-
-    body = load_priors(session, by_emp)   # each person's face geometry from earlier apels (None: not measured)
-    roster = [RosterPerson(person_id=str(emp_id), embeddings=np.stack(embs).astype(np.float32), kinds=tuple(kinds),
-                           body=body.get(emp_id))
+    roster = [RosterPerson(person_id=str(emp_id), embeddings=np.stack(embs).astype(np.float32), kinds=tuple(kinds))
               for emp_id, (_, embs, kinds) in by_emp.items()]
     names = {str(emp_id): name for emp_id, (name, _, _) in by_emp.items()}
     return roster, names
@@ -239,8 +183,6 @@ class LiveService:
         self._db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="apel-live-db")
         self._unpublished_since: dict[int, float] = {}
         self.push_lags_s: list[float] = []   # office frame received -> its sightings on the consoles (SSE)
-        self._body: dict[int, dict[int, BodySample]] = {}   # apel -> employee id -> this apel's measurements
-        self.body_write_errors = 0
 
     # -- lifecycle
     @property
@@ -472,46 +414,9 @@ class LiveService:
             info.results += 1
             self.overlays.set(key, overlay_from_result(info, result, self._frame_sizes.get(key)))
             batches[key].extend(sightings_from_result(info, result))
-            self.gather_body(info, result)
         for key, sightings in batches.items():
             if sightings:
                 self._write_queue.put_nowait((self.streams[key], sightings))
-
-    def gather_body(self, info: StreamInfo, result: Any) -> None:
-        """Keep the frame's body measurements (`FaceResult.body_obs`) of named people for their apel."""
-        per_person = None
-        for face in result.faces:
-            obs = getattr(face, "body_obs", None)
-            if obs is None or face.person_id is None:
-                continue
-            try:
-                emp_id = int(face.person_id)
-                pair = (float(obs[0]), float(obs[1]))
-            except (TypeError, ValueError, IndexError):
-                continue
-            if per_person is None:
-                per_person = self._body.setdefault(info.assembly_id, {})
-            sample = per_person.get(emp_id)
-            if sample is None:
-                sample = per_person[emp_id] = BodySample()
-            sample.add(pair)
-
-    async def _record_body(self, assembly_id: int, gathered: dict[int, BodySample] | None) -> None:
-        """One apel's body measurements into each person's stored prior (services/body.py)."""
-        from attendance.services.body import record_apel
-
-        observations = {emp_id: sample.kept for emp_id, sample in (gathered or {}).items() if len(sample)}
-        if not observations:
-            return
-        try:
-            # (a retry after a commit whose answer was lost would count this apel twice for these
-            # people: one more weight in a running mean of at most 10 apels, not worth a ledger)
-            await self._write_with_retry(lambda s: record_apel(s, observations))
-        except Exception:
-            # Lost for this apel only: the stored priors stay as they were; attendance is not affected.
-            self.body_write_errors += 1
-            log.exception("recording body measurements of %d people for apel %s failed", len(observations),
-                          assembly_id)
 
     async def _writer(self) -> None:
         """One writer, so each track's sightings reach the database in time order."""
@@ -623,14 +528,10 @@ class LiveService:
                     self._pool.remove(key)
             except Exception:
                 log.exception("removing stream %s from the pool failed", key)
-        # Its streams are gone, so no more measurements can arrive for it: take them (at once, so a
-        # second close of the same apel, from the route and from housekeeping, records nothing twice).
-        body = self._body.pop(assembly_id, None)
         self._rollcall_due.add(assembly_id)
         self._last_rollcall.pop(assembly_id, None)
         await self._publish_due()
         self.events.publish(assembly_id, {"event": "closed", "data": {"assembly_id": assembly_id}})
-        await self._record_body(assembly_id, body)
 
 
 async def get_live(app: FastAPI) -> LiveService:

@@ -284,20 +284,8 @@ def remove_photo_files(paths: list[str]) -> None:
             log.warning("could not remove kept photo %s", p)
 
 
-@dataclass
-class Erasure:
-    """What `erase_face_data` deleted."""
-    photo_paths: list[str]          # kept photo files, to remove after the commit
-    templates: dict[str, int]       # kind -> number of face templates deleted
-    body_measures: bool             # the person's face geometry learned over apels (BodyMeasure) was deleted
-
-
-def erase_face_data(session: Session, employee_id: int, *, actor: Any, reason: str | None = None) -> Erasure:
-    """The right to erasure: delete every face template of one person and everything measured from
-    their face (their interpupillary distance and eye height learned over apels, `BodyMeasure`).
-    The employee and their attendance records stay. Audited, with what was deleted."""
-    from .models import BodyMeasure
-
+def erase_templates(session: Session, employee_id: int, *, actor: Any, reason: str | None = None) -> list[str]:
+    """Delete every face template of one person (the right to erasure); returns kept photo paths."""
     emp = get_employee(session, employee_id)
     templates = session.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)).scalars().all()
     paths = [t.photo_path for t in templates if t.photo_path]
@@ -305,21 +293,11 @@ def erase_face_data(session: Session, employee_id: int, *, actor: Any, reason: s
     for t in templates:
         counts[t.kind] = counts.get(t.kind, 0) + 1
         session.delete(t)
-    body = session.get(BodyMeasure, emp.id)
-    body_before = None
-    if body is not None:
-        body_before = {"ipd_apels": body.ipd_apels, "head_apels": body.head_apels}   # counts only, not the values
-        session.delete(body)
     session.flush()
     audit.record(session, actor=actor_name(actor), action="employee.erase_templates", entity="employee",
-                 entity_id=emp.id, before={"nip": emp.nip, "templates": counts, "body_measures": body_before},
-                 after={"templates": {}, "body_measures": None}, reason=reason)
-    return Erasure(photo_paths=paths, templates=counts, body_measures=body is not None)
-
-
-def erase_templates(session: Session, employee_id: int, *, actor: Any, reason: str | None = None) -> list[str]:
-    """`erase_face_data` (templates and body measurements); returns the kept photo paths."""
-    return erase_face_data(session, employee_id, actor=actor, reason=reason).photo_paths
+                 entity_id=emp.id, before={"nip": emp.nip, "templates": counts}, after={"templates": {}},
+                 reason=reason)
+    return paths
 
 
 def template_dict(t: FaceTemplate, *, with_embedding: bool = False) -> dict[str, Any]:

@@ -30,7 +30,6 @@ The offices are `make_office(seed=100 + seed-offset + k)`, k < seeds."""
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import sys
@@ -43,13 +42,9 @@ from scipy.cluster.hierarchy import fcluster, linkage
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataclasses import replace  # noqa: E402
+from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
 
-from bench_vision_office import build_roster_dir, enrol_roster, make_clip, project, read_frames, match  # noqa: E402
-
-from attendance.vision import BodyPrior, OfficePipeline, PipelineConfig  # noqa: E402
-from attendance.vision.pipeline import BODY_MIN_CONFIDENCE  # noqa: E402
-from attendance.vision.synth import make_office  # noqa: E402
+from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
 from attendance.vision import distance  # noqa: E402
 from attendance.vision.distance import focal_px, position_m, violations  # noqa: E402
 
@@ -127,63 +122,9 @@ def observe(work: Path, seed: int, people: int, seconds: float) -> dict:
         x, y, w, h = fc.box
         z = raw_z.get(fc.track_id)
         faces.append({"box": [x, y, w, h], "z": z if z is not None else distance.depth_m(w * 0.40, f),
-                      "position_m": list(fc.position_m), "mask": bool(fc.mask),
-                      "person_id": fc.person_id, "confidence": fc.confidence})
+                      "position_m": list(fc.position_m), "mask": bool(fc.mask)})
     return {"seed": seed, "t_last": t_last, "truth": truth, "faces": faces,
             "violations": [[i, j] for i, j, _ in res.violations], "eye_px_unbiased": True}
-
-
-# --- earlier apels: the same staff on other days, learning each person's own geometry ------------
-
-APEL_SECONDS = 1.6     # each earlier apel: 8 frames at 5 fps, everybody lined up from the start
-
-
-@functools.lru_cache(maxsize=2)
-def _roster(people: int, root: str, shown: frozenset[str]):
-    """The roster folder and its enrolment, leaving out the photos the office is drawn from
-    (`shown`), as make_clip does."""
-    roster_dir = build_roster_dir(people, Path(root))
-    exclude = {Path(p).resolve() for p in shown}
-    return roster_dir, enrol_roster(roster_dir, strict=False, exclude=exclude, limit_per_person=3)
-
-
-def earlier_apel(work: Path, cache: Path | None, seed: int, k: int, people: int, bodies: dict,
-                 priors: dict[str, BodyPrior], shown: frozenset[str]) -> dict[str, list]:
-    """Apel k before office `seed`: the same people with the same bodies in the same places of
-    the formation, other gaps, steps, masks (make_office seed + 100000 k); the pipeline runs with
-    what the apels before it learned (`priors`) and returns each named person's per-frame
-    measurements (FaceResult.body_obs), cached as `apel_<people>_<seed>_<k>.json`."""
-    path = cache / f"apel_{people}_{seed}_{k}.json" if cache else None
-    if path is not None and path.exists():
-        return json.loads(path.read_text())
-    roster_dir, enrolled = _roster(people, str(work), shown)
-    clip, truth_path = work / f"apel_{seed}_{k}.mp4", work / f"apel_{seed}_{k}.json"
-    truth = make_office(roster_dir, people, APEL_SECONDS, clip, truth_path, fps=5.0, seed=seed + 100000 * k,
-                        arrive_within_s=0.0, bodies=bodies)
-    roster = [replace(p, body=priors.get(p.person_id)) for p in enrolled]
-    pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
-    out: dict[str, list] = {}
-    for t, frame in read_frames(clip, 5.0, 5.0):
-        for fc in pipe.process(frame, t).faces:
-            if fc.body_obs is not None and fc.person_id is not None:
-                out.setdefault(fc.person_id, []).append(list(fc.body_obs))
-    clip.unlink(missing_ok=True)
-    if path is not None:
-        path.write_text(json.dumps(out))
-    return out
-
-
-def learned_priors(work: Path, cache: Path | None, obs: dict, apels: int) -> dict[str, BodyPrior]:
-    """What `apels` earlier apels of this office's staff taught the pipeline (BodyPrior.updated
-    after each, in order, each apel run with the priors of the ones before)."""
-    bodies = {p["id"]: (p["ipd_m"], p["head_height_m"]) for p in obs["truth"]["people"]}
-    shown = frozenset(p["photo"] for p in obs["truth"]["people"])
-    priors: dict[str, BodyPrior] = {}
-    for k in range(1, apels + 1):
-        frames = earlier_apel(work, cache, obs["seed"], k, len(bodies), bodies, priors, shown)
-        for pid, fr in frames.items():
-            priors[pid] = priors.get(pid, BodyPrior()).updated([tuple(v) for v in fr])
-    return priors
 
 
 def unbias(obs: dict) -> dict:
@@ -200,15 +141,10 @@ def unbias(obs: dict) -> dict:
     return dict(obs, faces=faces, eye_px_unbiased=True)
 
 
-def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seconds: float,
-                    names: bool = False) -> dict:
-    """`names`: the observation must carry who the pipeline named in each face (caches from
-    before 2026-11-30 do not: those offices are observed again)."""
+def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seconds: float) -> dict:
     path = cache / f"office_{people}_{seconds:g}_{seed}.json" if cache else None
     if path is not None and path.exists():
-        obs = json.loads(path.read_text())
-        if not names or all("person_id" in fc for fc in obs["faces"]):
-            return obs
+        return json.loads(path.read_text())
     obs = observe(work, seed, people, seconds)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -220,14 +156,11 @@ def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seco
 
 NAMES = ("baseline", "eye spacing", "rows (v1)", "pipeline")
 LABEL = {"baseline": "baseline (box width, 0.16 m)", "eye spacing": "eye spacing, tracked",
-         "rows (v1)": "rows v1 (before head plane)", "pipeline": "pipeline now",
-         "learned": "pipeline, earlier apels learned"}
+         "rows (v1)": "rows v1 (before head plane)", "pipeline": "pipeline now"}
 
 
 def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
-    """Estimator -> (positions per face, violating pairs (i, j)). With `obs["priors"]` (what
-    earlier apels taught, see `learned_priors`) also "learned": the pipeline's fit given each
-    surely named face's prior, as `OfficePipeline._result` does."""
+    """Estimator -> (positions per face, violating pairs (i, j))."""
     truth = obs["truth"]
     W, H, md = truth["width"], truth["height"], truth["min_distance_m"]
     f = focal_px(W, truth["hfov_deg"])
@@ -247,19 +180,12 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
         out["pipeline"] = (pos, [(i, j) for i, j, _ in close])
     else:
         out["pipeline"] = ([tuple(fc["position_m"]) for fc in obs["faces"]], [tuple(p) for p in obs["violations"]])
-    if "priors" in obs:
-        masked = [fc["mask"] for fc in obs["faces"]]
-        body = [obs["priors"].get(fc["person_id"]) if fc.get("person_id") and fc["confidence"] >= BODY_MIN_CONFIDENCE
-                else None for fc in obs["faces"]]
-        fit = distance.fit_positions(centres, None, zs, f, W, H, md, masked=masked, body=body)
-        out["learned"] = (fit.positions, [(i, j) for i, j, _ in fit.violations])
     return out
 
 
 def score(observations: list[dict], rescore: bool) -> dict:
-    names = NAMES + (("learned",) if all("priors" in o for o in observations) else ())
-    err = {k: [] for k in names}
-    counts = {k: [0, 0, 0] for k in names}   # tp, fp, fn
+    err = {k: [] for k in NAMES}
+    counts = {k: [0, 0, 0] for k in NAMES}   # tp, fp, fn
     detected = present = in_band = 0
     for obs in observations:
         truth = obs["truth"]
@@ -272,7 +198,7 @@ def score(observations: list[dict], rescore: bool) -> dict:
         est = estimates(obs, rescore)
         for i in m:
             tz = float(np.linalg.norm(byid[m[i]]["position_m"]))
-            for k in names:
+            for k in NAMES:
                 err[k].append(abs(float(np.linalg.norm(est[k][0][i])) - tz) / tz)
         truth_pairs = {frozenset((x, y)) for x, y, _ in truth["violations"] if x in m.values() and y in m.values()}
         lo, hi = 0.9 * truth["min_distance_m"], 1.1 * truth["min_distance_m"]
@@ -281,7 +207,7 @@ def score(observations: list[dict], rescore: bool) -> dict:
                 if x < y and lo <= float(np.hypot(*np.subtract(floor[x], floor[y]))) <= hi}
         truth_pairs -= band
         in_band += len(band)
-        for k in names:
+        for k in NAMES:
             preds = est[k][1]
             pred = {frozenset((m[i], m[j])) for i, j in preds if i in m and j in m} - band
             extra = sum(1 for i, j in preds if i not in m or j not in m)
@@ -300,23 +226,19 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--cache", type=Path, default=None, help="keep/reuse each seed's observations here")
     ap.add_argument("--rescore", action="store_true", help="recompute 'pipeline' with the current distance code")
-    ap.add_argument("--apels", type=int, default=0,
-                    help="also score the pipeline after this many earlier apels of the same staff (own IPD and eye height learned)")
     ap.add_argument("--as-cached", action="store_true",
                     help="take cached depths as they are (by default depths cached before the eye-spacing correction are corrected)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
     seeds = [100 + a.seed_offset + k for k in range(a.seeds)]
-    obs = [load_or_observe(a.cache, work, s, a.people, a.seconds, names=a.apels > 0) for s in seeds]
+    obs = [load_or_observe(a.cache, work, s, a.people, a.seconds) for s in seeds]
     if not a.as_cached:
         obs = [unbias(o) for o in obs]
-    if a.apels > 0:
-        obs = [dict(o, priors=learned_priors(work, a.cache, o, a.apels)) for o in obs]
     r = score(obs, a.rescore)
     print(f"{a.seeds} offices x {a.people} people (1920x1080, hfov 70, rows 3-6 m), last frame of each "
           f"{a.seconds:g} s clip; make_office seeds {seeds[0]}-{seeds[-1]}")
     print(f"people detected: {r['detected']}/{r['present']}; pairs in the +-10% don't-care band: {r['in_band']}")
-    for k in r["counts"]:
+    for k in NAMES:
         tp, fp, fn = r["counts"][k]
         e = r["err"][k]
         print(f"{LABEL[k]:30s} depth median error {np.median(e):.1%} (90th pct {np.percentile(e, 90):.1%}); "

@@ -1,5 +1,4 @@
-"""Personal data (UU PDP 27/2022): export everything stored about one person, erase their face data
-(templates, kept photos, and the face geometry measured over apels).
+"""Personal data (UU PDP 27/2022): export everything stored about one person, erase their face data.
 
 Only HR and admins; both actions are written to the audit log."""
 from __future__ import annotations
@@ -9,7 +8,7 @@ import json
 from fastapi import APIRouter, Query, Request, Response
 
 from app.deps import DbSession, HrUser
-from attendance.enrolment import erase_face_data, export_person, remove_photo_files
+from attendance.enrolment import erase_templates, export_person, remove_photo_files
 from attendance.roster import RosterError, run_in_transaction
 
 from .roster_common import http_error
@@ -32,12 +31,10 @@ def export(employee_id: int, request: Request, user: HrUser, db: DbSession) -> R
 @router.delete("/{employee_id}/templates")
 def erase(employee_id: int, request: Request, user: HrUser, db: DbSession,
           reason: str | None = Query(None, max_length=500)) -> dict:
-    """Erase the person's face templates, kept photos and body measurements (interpupillary distance
-    and eye height learned over apels); the employee and their records stay."""
+    """Erase the person's face templates (and kept photos); the employee and their records stay."""
     try:
-        erased = run_in_transaction(db, lambda: erase_face_data(db, employee_id, actor=user, reason=reason))
+        paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user, reason=reason))
     except RosterError as exc:
         raise http_error(request, exc) from None
-    remove_photo_files(erased.photo_paths)
-    return {"ok": True, "photos_removed": len(erased.photo_paths), "templates_removed": sum(erased.templates.values()),
-            "body_measures_removed": erased.body_measures}
+    remove_photo_files(paths)
+    return {"ok": True, "photos_removed": len(paths)}

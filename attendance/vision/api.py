@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from .pipeline import OfficePipeline
 from .recognise import DlibRecogniser, OnnxRecogniser, Recogniser
-from .results import BodyPrior, FaceResult, FrameResult, PipelineConfig, RosterPerson
+from .results import FaceResult, FrameResult, PipelineConfig, RosterPerson
 from .workers import VisionWorkerPool
 
-__all__ = ["BodyPrior", "DlibRecogniser", "FaceResult", "FrameResult", "OfficePipeline", "OnnxRecogniser", "PipelineConfig",
+__all__ = ["DlibRecogniser", "FaceResult", "FrameResult", "OfficePipeline", "OnnxRecogniser", "PipelineConfig",
            "Recogniser", "RosterPerson", "VisionWorkerPool"]

@@ -21,14 +21,11 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy.stats import chi2
 from scipy.special import ndtr
-
-if TYPE_CHECKING:
-    from .results import BodyPrior
 
 MEAN_IPD_M = 0.063
 # Relative error of one person's depth from eye spacing: their own IPD (63 +- 3 mm, 4.8%) and
@@ -378,16 +375,12 @@ def head_plane_depths(xn: np.ndarray, yn: np.ndarray, z: np.ndarray, *, rel_sd: 
 
 def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, eye_x_px: np.ndarray | None,
             width_px: int | None, *, row_sd_m: float, rel_sd: float | np.ndarray, head_sd_m: float,
-            head_plane: bool = True, even_rows: bool = True, head_scale: np.ndarray | None = None,
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+            head_plane: bool = True, even_rows: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """refine_depths, also returning the covariance of the refined log depths (n x n; infinite
-    variance where a depth is not positive and finite), the row labels and the joint fit's
-    parameters (`_joint`'s info, with "k": the indices it fitted; empty without a fit). `rel_sd`
-    is one relative error for all or one per person; `head_scale` (per person, default 1)
-    scales the spread of their head about the plane (a person whose own eye height is known)."""
+    variance where a depth is not positive and finite) and the row labels. `rel_sd` is one
+    relative error for all or one per person."""
     z = np.asarray(z, np.float64).ravel()
     rel_sd = np.broadcast_to(np.asarray(rel_sd, np.float64), z.shape)
-    head_scale = np.ones(z.shape) if head_scale is None else np.asarray(head_scale, np.float64).ravel()
     v = np.asarray(eye_y_px, np.float64).ravel() - height_px / 2.0
     if v.shape != z.shape:
         raise ValueError(f"{len(z)} depths but {len(v)} eye rows")
@@ -402,24 +395,22 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
     np.fill_diagonal(cov, np.inf)
     k = np.flatnonzero(ok)
     if len(k) == 0:
-        return out, cov, labels, {}
+        return out, cov, labels
     if len(k) < 2:
         cov[k, k] = rel_sd[k] ** 2
-        return out, cov, labels, {}
+        return out, cov, labels
     # The eye rows carry depth only when the plane can be told from the camera's pitch: people
     # at more than one depth (the same test as `fit_head_plane`).
     eye = head_plane and fit_head_plane(xn[k], v[k] / f_px, z[k], rel_sd=rel_sd[k], head_sd_m=head_sd_m,
                                         px_sd=_EYE_PX_SD / f_px) is not None
-    kw = dict(rel_sd=rel_sd[k], row_sd_m=row_sd_m, head_sd_m=head_sd_m, px_sd=_EYE_PX_SD / f_px, eye=eye,
-              head_scale=head_scale[k])
+    kw = dict(rel_sd=rel_sd[k], row_sd_m=row_sd_m, head_sd_m=head_sd_m, px_sd=_EYE_PX_SD / f_px, eye=eye)
     w_ipd, lab = 1.0 / z[k], labels[k]
     w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=False, **kw)
     if even_rows and _evenly_spaced_ok(info["W"], info["cov_W"], np.bincount(lab)):
         w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=True, **kw)
     out[k] = 1.0 / w
     cov[np.ix_(k, k)] = cw / np.outer(w, w)     # of log z = -log w
-    info["k"] = k
-    return out, cov, labels, info
+    return out, cov, labels
 
 
 _ROW_SPACING_SD_M = 0.10     # how far a drilled row may stand off an evenly spaced formation
@@ -486,14 +477,12 @@ def _evenly_spaced_ok(W: np.ndarray, cov_W: np.ndarray, sizes: np.ndarray) -> bo
 
 
 def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray, *, rel_sd: float | np.ndarray, row_sd_m: float,
-           head_sd_m: float, px_sd: float, eye: bool, even: bool,
-           head_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+           head_sd_m: float, px_sd: float, eye: bool, even: bool) -> tuple[np.ndarray, np.ndarray, dict]:
     """One weighted least-squares fit of everything the frame says about depth, in inverse
     depth w = 1 / z. Unknowns: each person's w_i, each row's W_r, the heads' plane (a, b, c) and,
     with `even`, the formation's first row z0 and row step. Equations (each divided by its sd):
       eye spacing   w_ipd_i = w_i                          sd rel_sd * w_i
-      eye row       yn_i = a * w_i + b + c * xn_i          sd sqrt((head_sd * g_i * w_i)**2 + px_sd**2)   (with `eye`;
-                    g_i = head_scale_i, 1 unless the person's own eye height is known and corrected for)
+      eye row       yn_i = a * w_i + b + c * xn_i          sd sqrt((head_sd * w_i)**2 + px_sd**2)   (with `eye`)
       row           w_i = W_r                              sd row_sd_m * w_i**2  (a step off the row line)
       even rows     1 / W_r = z0 + k_r * step              sd _ROW_SPACING_SD_M  (rows of 2 or more, k_r their rank)
       weak priors   a ~ 0 +- 5 m, b ~ 0 +- 2, c ~ 0 +- 0.2 (keep the fit posed for one row or a level camera).
@@ -502,7 +491,6 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
     better than either. Gauss-Newton (the eye row is bilinear in a and w). Returns w, the
     covariance of w, and the fitted parameters."""
     n = len(w_ipd)
-    g = np.ones(n) if head_scale is None else np.asarray(head_scale, np.float64)
     R = int(labels.max()) + 1
     sizes = np.bincount(labels, minlength=R)
     ranked = np.flatnonzero(sizes >= 2)
@@ -540,7 +528,7 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
         # eye rows
         if eq_eye.any():
             k = np.flatnonzero(eq_eye)
-            s2 = np.sqrt((h * g[k] * w[k]) ** 2 + px_sd ** 2)
+            s2 = np.sqrt((h * w[k]) ** 2 + px_sd ** 2)
             J2 = np.zeros((len(k), P))
             J2[np.arange(len(k)), k] = A / s2
             J2[:, iA] = w[k] / s2
@@ -593,9 +581,9 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
         res = yn - (th[iA] * w + th[iB] + th[iC] * xn)
         k = np.flatnonzero(eq_eye)
         dof = max(1, len(k) - 3)
-        s2_h = float(np.sum((res[k] ** 2 - px_sd ** 2) / (g[k] * w[k]) ** 2)) / dof
+        s2_h = float(np.sum((res[k] ** 2 - px_sd ** 2) / w[k] ** 2)) / dof
         h = math.sqrt((dof * max(s2_h, 0.0) + _PLANE_PRIOR_N * head_sd_m ** 2) / (dof + _PLANE_PRIOR_N))
-        new_eq = eq_eye & (np.abs(res) <= _OUTLIER_SD * np.sqrt((h * g * w) ** 2 + px_sd ** 2))
+        new_eq = eq_eye & (np.abs(res) <= _OUTLIER_SD * np.sqrt((h * w) ** 2 + px_sd ** 2))
         if np.array_equal(new_eq, eq_eye) and outer > 0:
             break
         eq_eye = new_eq
@@ -603,8 +591,7 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
     cov = np.linalg.pinv(J.T @ J)
     info = {"a": th[iA], "b": th[iB], "c": th[iC], "head_sd_m": h, "W": th[iW:iW + R],
             "cov_W": cov[iW:iW + R, iW:iW + R],
-            "even": even, "z0": th[iz] if even else None, "step": th[iD] if even else None, "eye_used": eq_eye,
-            "eye": eye, "labels": labels, "sizes": sizes}
+            "even": even, "z0": th[iz] if even else None, "step": th[iD] if even else None, "eye_used": eq_eye}
     return th[:n], cov[:n, :n], info
 
 
@@ -696,87 +683,20 @@ def likely_violations(positions: Sequence[tuple[float, float, float]], cov_log_z
     return [(int(a), int(b), round(float(dd), 3)) for a, b, dd, pr in zip(i, j, d, prob) if pr > p_min]
 
 
-# A known person's depth from eye spacing still carries dlib's eye landmarks on their face
-# (~3% measured on bench_distance's offices, see EYE_SPACING_REL_SD; masked faces worse: 7.5%
-# total against the IPD's 4.8% leaves ~5.8%), and their eye height varies from day to day
-# (posture, shoes, a cap or peci) by about this much beyond what earlier apels measured.
-LANDMARK_REL_SD = 0.035
-MASKED_LANDMARK_REL_SD = 0.058
-HEAD_DAY_SD_M = 0.02
-
-
-@dataclass(frozen=True)
-class PositionsFit:
-    """What `fit_positions` found in one frame: each face's position (camera coordinates, m),
-    the pairs closer than the minimum (i, j, distance_m), and per face this frame's measurement
-    of the person's own geometry (ipd_m, head_dh_m) or None (see `BodyPrior`)."""
-    positions: list[tuple[float, float, float]]
-    violations: list[tuple[int, int, float]]
-    body_obs: list[tuple[float, float] | None]
-
-
-def fit_positions(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[float] | None,
-                  z_m: Sequence[float], f_px: float, width: int, height: int, min_distance_m: float, *,
-                  p_min: float = VIOLATION_P_MIN, row_sd_m: float = 0.08,
-                  rel_sd: float = EYE_SPACING_REL_SD, head_sd_m: float = 0.08,
-                  masked: Sequence[bool] | None = None, body: Sequence["BodyPrior | None"] | None = None,
-                  mean_ipd_m: float = MEAN_IPD_M) -> PositionsFit:
-    """Positions, likely violations and body measurements of everybody in one frame.
-
-    `z_m` are depths from eye spacing with `mean_ipd_m`. A face flagged in `masked` measures its
-    depth less well (MASKED_EYE_SPACING_REL_SD), so the fit leans on its row and the heads' plane
-    more. `body` gives, per face, what earlier apels measured of that (recognised) person
-    (`results.BodyPrior`, None for a stranger or an unsure name): their own IPD replaces the mean
-    one, leaving only the landmarks' error, and their eye row is moved to where an average-height
-    person's would be, with the spread of their head about the plane shrunk to what is left of it.
-
-    Measurements (`body_obs`): for a face in a row of two or more, the IPD that would put it at
-    its row's fitted depth (mean_ipd * row depth / eye-spacing depth; unmasked faces only: a mask
-    moves the eye landmarks) and, when the heads' plane was fitted, how far its eye row sits above
-    the plane at that depth (m). Each carries the day's step off the row line and the row's
-    own error (~2-3%, ~2 cm); `BodyPrior.updated` averages them over apels."""
-    c, ey = _centres_and_rows(centres_px, eye_y_px, z_m)
-    n = len(c)
-    z_raw = np.asarray(z_m, np.float64).ravel()
-    m = np.zeros(n, bool) if masked is None else np.asarray(masked, bool)
-    rel = np.where(m, max(rel_sd, MASKED_EYE_SPACING_REL_SD), rel_sd).astype(np.float64)
-    z = z_raw.copy()
-    ey = ey.astype(np.float64).copy()
-    g = np.ones(n)
-    for i, b in enumerate(body or ()):
-        if b is None or not (np.isfinite(z[i]) and z[i] > 0):
-            continue
-        if b.ipd_apels > 0 and math.isfinite(b.ipd_m) and b.ipd_m > 0:
-            z[i] *= b.ipd_m / mean_ipd_m
-            rel[i] = min(rel[i], math.hypot(MASKED_LANDMARK_REL_SD if m[i] else LANDMARK_REL_SD, b.ipd_rel_sd))
-        if b.head_apels > 0 and math.isfinite(b.head_dh_m):
-            ey[i] += f_px * b.head_dh_m / z[i]
-            g[i] = min(1.0, math.hypot(HEAD_DAY_SD_M, b.head_sd_m) / head_sd_m)
-    zr, cov, _, info = _refine(z, ey, f_px, height, c[:, 0], width, row_sd_m=row_sd_m, rel_sd=rel,
-                               head_sd_m=head_sd_m, head_scale=g)
-    pos = [position_m(float(cx), float(cy), float(zz), f_px, width, height) for (cx, cy), zz in zip(c, zr)]
-    obs: list[tuple[float, float] | None] = [None] * n
-    if info:
-        k, lab, sizes, W = info["k"], info["labels"], info["sizes"], info["W"]
-        yn_raw = (np.asarray(_centres_and_rows(centres_px, eye_y_px, z_m)[1], np.float64) - height / 2.0) / f_px
-        xn = (c[:, 0] - width / 2.0) / f_px
-        for j, i in enumerate(k):
-            r = lab[j]
-            if sizes[r] < 2 or not W[r] > 0:
-                continue
-            ipd = mean_ipd_m * (1.0 / W[r]) / z_raw[i] if not m[i] else float("nan")
-            dh = (info["a"] - (yn_raw[i] - info["b"] - info["c"] * xn[i]) / W[r]) if info["eye"] else float("nan")
-            obs[i] = (float(ipd), float(dh))
-    return PositionsFit(pos, likely_violations(pos, cov, min_distance_m, p_min), obs)
-
-
 def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[float] | None,
                              z_m: Sequence[float], f_px: float, width: int, height: int, min_distance_m: float, *,
                              p_min: float = VIOLATION_P_MIN, row_sd_m: float = 0.08,
                              rel_sd: float = EYE_SPACING_REL_SD, head_sd_m: float = 0.08,
                              masked: Sequence[bool] | None = None,
                              ) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, float]]]:
-    """`fit_positions` without earlier apels' measurements: (positions, [(i, j, distance_m)])."""
-    fit = fit_positions(centres_px, eye_y_px, z_m, f_px, width, height, min_distance_m, p_min=p_min,
-                        row_sd_m=row_sd_m, rel_sd=rel_sd, head_sd_m=head_sd_m, masked=masked)
-    return fit.positions, fit.violations
+    """`positions_with_rows`, and the pairs closer than `min_distance_m` with probability above
+    `p_min` (`likely_violations`, from the same fit's uncertainty). A face flagged in `masked`
+    measures its depth less well (MASKED_EYE_SPACING_REL_SD), so the fit leans on its row and
+    the heads' plane more. Returns (positions, [(i, j, distance_m)])."""
+    c, ey = _centres_and_rows(centres_px, eye_y_px, z_m)
+    if masked is not None:
+        rel_sd = np.where(np.asarray(masked, bool), max(rel_sd, MASKED_EYE_SPACING_REL_SD), rel_sd)
+    zr, cov, _ = _refine(np.asarray(z_m, np.float64), ey, f_px, height, c[:, 0], width, row_sd_m=row_sd_m,
+                         rel_sd=rel_sd, head_sd_m=head_sd_m)
+    pos = [position_m(float(cx), float(cy), float(zz), f_px, width, height) for (cx, cy), zz in zip(c, zr)]
+    return pos, likely_violations(pos, cov, min_distance_m, p_min)

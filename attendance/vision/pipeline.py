@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .detect import DetectorConfig, detect_faces
-from .distance import depth_m, eye_distance_px, fit_positions, focal_px, position_m, unbiased_eye_px, violations
+from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_and_violations, unbiased_eye_px, violations
 from .faces import face_chip, landmarks5
 from .mask import default_classifier
 from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
@@ -25,9 +25,6 @@ MOTION_MIN_PIXELS = 6
 # A followed face whose likeness to the view it was last recognised from falls below this may be
 # someone else: it is embedded again at once (see Track.suspect).
 REVERIFY_LIKENESS = 0.7
-# A name this sure (above recognise.ELIMINATION_CONFIDENCE) lets the distance fit use and measure
-# the person's own face geometry (results.BodyPrior).
-BODY_MIN_CONFIDENCE = 0.6
 # Width of a small adult face's detector box, and the share of it the detector searches down to,
 # for the smallest face a known back-row distance implies (HOG boxes measured 0.155 m wide on
 # the synthetic office; real adult faces vary about +-10%).
@@ -68,7 +65,6 @@ class OfficePipeline:
 
     def set_roster(self, roster: Sequence[RosterPerson]) -> None:
         self.gallery = Gallery.build(roster)
-        self._bodies = {p.person_id: p.body for p in roster if p.body is not None}
         for t in self.tracks:  # re-vote on the next frame with the new roster
             t.person, t.confidence = None, 0.0
 
@@ -304,29 +300,20 @@ class OfficePipeline:
         centres = [(x + w / 2, y + h / 2) for x, y, w, h in (tr.box for tr in seen)]
         zs = [tr.depth_m if tr.depth_m is not None else depth_m(tr.box[2] * 0.40, f, cfg.ipd_m) for tr in seen]
         masked = [tr.mask_p >= cfg.mask_threshold for tr in seen]
-        # Who is who, where we are sure enough to use and to learn their own face geometry (a
-        # name by elimination or a stranger's look-alike would teach the wrong person's body).
-        sure = [self.gallery.ids[tr.person] if tr.person is not None and tr.confidence >= BODY_MIN_CONFIDENCE
-                else None for tr in seen]
         close = None
-        obs: list[tuple[float, float] | None] = [None] * len(seen)
         if cfg.people_in_rows:
-            fit = fit_positions(centres, None, zs, f, width, height, cfg.min_distance_m, masked=masked,
-                                body=[self._bodies.get(pid) if pid is not None else None for pid in sure],
-                                mean_ipd_m=cfg.ipd_m)
-            places, close = fit.positions, fit.violations
-            obs = [o if pid is not None else None for o, pid in zip(fit.body_obs, sure)]
+            places, close = positions_and_violations(centres, None, zs, f, width, height, cfg.min_distance_m,
+                                                     masked=masked)
         else:
             places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
-        for tr, place, mask, ob in zip(seen, places, masked, obs):
+        for tr, place, mask in zip(seen, places, masked):
             x, y, w, h = tr.box
             pos = tuple(round(v, 3) for v in place)
             faces.append(FaceResult(
                 box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id,
                 person_id=self.gallery.ids[tr.person] if tr.person is not None else None,
                 confidence=round(tr.confidence, 3), distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
-                mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos,  # type: ignore[arg-type]
-                body_obs=None if ob is None else (round(ob[0], 5), round(ob[1], 4))))
+                mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos))  # type: ignore[arg-type]
         if close is None:
             close = violations([fc.position_m for fc in faces], cfg.min_distance_m)
         return FrameResult(t_s=t_s, faces=faces, violations=close)

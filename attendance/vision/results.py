@@ -2,9 +2,7 @@
 picklable so worker processes can send them back."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -17,57 +15,6 @@ class RosterPerson:
     person_id: str
     embeddings: np.ndarray          # (k, D) float32
     kinds: tuple[str, ...] = ()     # per row: "photo" | "masked" | "sighting"
-    body: "BodyPrior | None" = None  # what earlier apels measured of their face geometry (distance)
-
-
-# How much one apel's measurement of a person varies (the step off their row line, the row's own
-# error, landmarks), and how many apels the running mean averages at most, so that it follows a
-# change (new glasses, a different way of standing) instead of freezing.
-BODY_IPD_REL_SD_PER_APEL = 0.035
-BODY_HEAD_SD_M_PER_APEL = 0.03
-BODY_MAX_APELS = 10
-
-
-@dataclass(frozen=True)
-class BodyPrior:
-    """One person's own face geometry as measured at earlier apels on the office camera: their
-    interpupillary distance and how far their eyes sit above or below the office's average eye
-    height. Depth from eye spacing assumes the population's mean IPD (63 mm, +-5% between people)
-    and the heads' plane assumes everybody's eyes at one height (+-6-9 cm): both are each
-    person's largest distance error, and both are the same person every day, so the apels a
-    person has attended measure them (the recogniser says who is who). NaN / 0 apels = not
-    measured yet. It is a body measurement derived from the face: personal data, stored only
-    with the person's templates and erased with them (docs/privacy)."""
-    ipd_m: float = float("nan")
-    ipd_apels: int = 0
-    head_dh_m: float = float("nan")
-    head_apels: int = 0
-
-    @property
-    def ipd_rel_sd(self) -> float:
-        """Relative error of `ipd_m` (inf when unmeasured)."""
-        return BODY_IPD_REL_SD_PER_APEL / math.sqrt(self.ipd_apels) if self.ipd_apels > 0 else math.inf
-
-    @property
-    def head_sd_m(self) -> float:
-        return BODY_HEAD_SD_M_PER_APEL / math.sqrt(self.head_apels) if self.head_apels > 0 else math.inf
-
-    def updated(self, frames: Sequence[tuple[float, float]]) -> "BodyPrior":
-        """This prior after one more apel, given that apel's per-frame measurements of the
-        person ((ipd_m, head_dh_m), NaN where a frame did not measure one; `FaceResult.body_obs`).
-        One apel counts once whatever its length: its frames share the day's position error.
-        The median of the frames, then a running mean over at most BODY_MAX_APELS apels."""
-        a = np.asarray(list(frames), np.float64).reshape(-1, 2)
-        out = {}
-        for col, (mean, n) in enumerate(((self.ipd_m, self.ipd_apels), (self.head_dh_m, self.head_apels))):
-            v = a[:, col][np.isfinite(a[:, col])]
-            if len(v) == 0:
-                out[col] = (mean, n)
-                continue
-            obs = float(np.median(v))
-            k = min(n, BODY_MAX_APELS - 1)
-            out[col] = ((mean * k + obs) / (k + 1) if n > 0 else obs, n + 1)
-        return BodyPrior(ipd_m=out[0][0], ipd_apels=out[0][1], head_dh_m=out[1][0], head_apels=out[1][1])
 
 
 @dataclass
@@ -129,10 +76,6 @@ class FaceResult:
     mask: bool
     mask_p: float
     position_m: tuple[float, float, float]
-    # This frame's measurement of the named person's own geometry, (ipd_m, head_dh_m) with NaN
-    # where not measured; None when the face is not named with confidence or not in a row
-    # (see BodyPrior.updated: the service gathers these over an apel).
-    body_obs: tuple[float, float] | None = None
 
 
 @dataclass

@@ -17,7 +17,6 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping
 
 import cv2
 import numpy as np
@@ -137,15 +136,10 @@ def _background(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
 def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Path, *, fps: float = 10.0,
                 size: tuple[int, int] = (1920, 1080), hfov_deg: float = 70.0, min_distance_m: float = 1.0,
                 masked_fraction: float = 0.3, seed: int = 0, arrive_within_s: float | None = None,
-                photo_index: int = -1, rows_m: tuple[float, float] = (3.0, 6.0),
-                bodies: Mapping[str, tuple[float, float]] | None = None) -> dict:
+                photo_index: int = -1, rows_m: tuple[float, float] = (3.0, 6.0)) -> dict:
     """Render the clip (mp4, BGR) and write the truth JSON; returns the truth dict.
     `arrive_within_s`: people arrive over this many seconds (default 30% of the clip; 0 = the
-    office is lined up from the first frame). `rows_m`: depth of the nearest and farthest row.
-    `bodies`: person id -> (IPD m, head height m) to use instead of drawing them, so one staff
-    can stand at several apels (another seed: other gaps, steps, masks, arrivals; the same
-    people in the same places of the formation, as at a drilled apel); the draws are made all
-    the same, so the rest of the office does not change with it."""
+    office is lined up from the first frame). `rows_m`: depth of the nearest and farthest row."""
     if not 0.5 <= rows_m[0] <= rows_m[1] <= 50:
         raise ValueError(f"rows must lie between 0.5 and 50 m, nearest first; got {rows_m[0]}-{rows_m[1]} m")
     rng = np.random.default_rng(seed)
@@ -174,8 +168,6 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     for k, (pid, (x, z, row)) in enumerate(zip(ids, spots)):
         hh = float(heads[k])
         ipd = float(rng.normal(0.063, 0.003))
-        if bodies is not None and pid in bodies:
-            ipd, hh = (float(v) for v in bodies[pid])
         masked = bool(rng.random() < masked_fraction)
         colour = SCENE_MASK_COLOURS[int(rng.integers(len(SCENE_MASK_COLOURS)))]
         candidates = [photos[pid][photo_index]] + [p for p in photos[pid] if p != photos[pid][photo_index]]

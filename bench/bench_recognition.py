@@ -11,8 +11,10 @@ Data (../shared/data, read in place):
 Pipeline = centroid gallery + fitted thresholds (models/thresholds.json) + one person per face
 per frame (Hungarian, then again among the people not yet named: recognise.assign) +
 abstention. "single assignment" = the same with one Hungarian round (the rule before
-2026-11-29), in the same run. Baseline = face_recognition's way: nearest enrolment photo
-within tolerance 0.6, each probe photo on its own.
+2026-11-29), in the same run. "plain embeddings" = the pipeline on dlib's own embedding of each
+chip, without the mirror average (recognise.DlibRecogniser; before 2026-11-29 night).
+Baseline = face_recognition's way: dlib's own embeddings, nearest enrolment photo within
+tolerance 0.6, each probe photo on its own.
 
 Run: .venv/bin/python bench/bench_recognition.py [--trials 40]"""
 from __future__ import annotations
@@ -46,8 +48,8 @@ def western() -> dict[str, list[Path]]:
     return ids
 
 
-def embedded(ids: dict[str, list[Path]], masked: bool = False):
-    emb = embed_paths([p for ps in ids.values() for p in ps], masked=masked)
+def embedded(ids: dict[str, list[Path]], masked: bool = False, plain: bool = False):
+    emb = embed_paths([p for ps in ids.values() for p in ps], masked=masked, plain=plain)
     e, m, failed = {}, {}, 0
     for pid, ps in ids.items():
         ok = [emb[p] for p in ps if emb[p] is not None]
@@ -86,44 +88,58 @@ def main() -> None:
     t0 = time.time()
 
     w, _, failed = embedded(western())
+    wp, _, _ = embedded(western(), plain=True)
     print(f"\nWestern (lfw10 + fr_examples + openface): {len(w)} people, {sum(map(len, w.values()))} photos embedded, {failed} without a face")
-    for label, kw in (("pipeline, 1 photo, 1-photo probes", {}), ("single assignment, 1 photo", {"rounds": 1}),
-                      ("baseline raw dlib 0.6, 1 photo", {"raw": True})):
+    for label, data, kw in (("pipeline, 1 photo, 1-photo probes", w, {}), ("single assignment, 1 photo", w, {"rounds": 1}),
+                            ("pipeline, plain embeddings, 1 photo", wp, {}),
+                            ("baseline raw dlib 0.6, 1 photo", wp, {"raw": True})):
         o = Outcome()
         for pid_set_seed in range(a.trials):
-            o.add(offices(w, len(w), 1, 1, 1, th, pid_set_seed, **kw))
+            o.add(offices(data, len(data), 1, 1, 1, th, pid_set_seed, **kw))
         print(fmt(label, o))
 
-    r, _, failed = embedded({k: v for k, v in identities(DATA / "faces/rmfd", 3).items()})
+    east = {k: v for k, v in identities(DATA / "faces/rmfd", 3).items()}
+    r, _, failed = embedded(east)
+    rp, _, _ = embedded(east, plain=True)
     print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face; 20-person offices + 10 strangers")
-    for label, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks", 3, 2, {}),
-                                     ("single assignment, 3 photos, 2-photo tracks", 3, 2, {"rounds": 1}),
-                                     ("pipeline, 3 photos, 1-photo probes", 3, 1, {}),
-                                     ("pipeline, 1 photo, 2-photo tracks", 1, 2, {}),
-                                     ("single assignment, 1 photo, 2-photo tracks", 1, 2, {"rounds": 1}),
-                                     ("baseline raw dlib 0.6, 3 photos, 1 probe photo", 3, 1, {"raw": True}),
-                                     ("baseline raw dlib 0.6, 1 photo, 1 probe photo", 1, 1, {"raw": True})):
-        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 1, n_imp=10, **kw)))
-    for label, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks, no strangers", 3, 2, {}),
-                                     ("single assignment, 3 photos, 2-photo tracks, no strangers", 3, 2, {"rounds": 1}),
-                                     ("pipeline, 1 photo, 2-photo tracks, no strangers", 1, 2, {})):
-        print(fmt(label, offices(r, 20, n_enrol, plen, a.trials, th, 2, **kw)))
+    for label, data, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks", r, 3, 2, {}),
+                                           ("single assignment, 3 photos, 2-photo tracks", r, 3, 2, {"rounds": 1}),
+                                           ("plain embeddings, 3 photos, 2-photo tracks", rp, 3, 2, {}),
+                                           ("pipeline, 3 photos, 1-photo probes", r, 3, 1, {}),
+                                           ("pipeline, 1 photo, 2-photo tracks", r, 1, 2, {}),
+                                           ("single assignment, 1 photo, 2-photo tracks", r, 1, 2, {"rounds": 1}),
+                                           ("plain embeddings, 1 photo, 2-photo tracks", rp, 1, 2, {}),
+                                           ("baseline raw dlib 0.6, 3 photos, 1 probe photo", rp, 3, 1, {"raw": True}),
+                                           ("baseline raw dlib 0.6, 1 photo, 1 probe photo", rp, 1, 1, {"raw": True})):
+        print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, th, 1, n_imp=10, **kw)))
+    for label, data, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks, no strangers", r, 3, 2, {}),
+                                           ("single assignment, 3 photos, 2-photo tracks, no strangers", r, 3, 2, {"rounds": 1}),
+                                           ("plain embeddings, 3 photos, 2-photo tracks, no strangers", rp, 3, 2, {}),
+                                           ("pipeline, 1 photo, 2-photo tracks, no strangers", r, 1, 2, {}),
+                                           ("plain embeddings, 1 photo, 2-photo tracks, no strangers", rp, 1, 2, {})):
+        print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, th, 2, **kw)))
 
     pairs_dir = DATA / "masks/synthetic_pairs"
     with open(pairs_dir / "synthetic_pairs.csv") as f:
         pairs = [(pairs_dir / row["unmasked"], pairs_dir / row["synthetic_masked"]) for row in csv.DictReader(f)]
     en = embed_paths([u for u, _ in pairs], masked=True)
     pr = embed_paths([m for _, m in pairs])
+    en_p = embed_paths([u for u, _ in pairs], masked=True, plain=True)
+    pr_p = embed_paths([m for _, m in pairs], plain=True)
     usable = [(u, m) for u, m in pairs if en[u] is not None]
     lost = sum(pr[m] is None for _, m in usable)
     data = {str(u): [en[u][0], pr[m][0]] for u, m in usable if pr[m] is not None}
     masks = {str(u): [en[u][1], []] for u, m in usable if pr[m] is not None}
+    data_p = {str(u): [en_p[u][0], pr_p[m][0]] for u, m in usable if pr[m] is not None}
+    masks_p = {str(u): [en_p[u][1], []] for u, m in usable if pr[m] is not None}
     print(f"\nMasked (masks/synthetic_pairs): {len(pairs)} pairs, {len(usable)} enrolled, {lost} masked probes without a detected face (count as not identified)")
-    for label, kw in (("pipeline with masked variants", {"use_masked": True}),
-                      ("single assignment with masked variants", {"use_masked": True, "rounds": 1}),
-                      ("pipeline without masked variants", {}),
-                      ("baseline raw dlib 0.6", {"raw": True})):
-        o = offices(data, 20, 1, 1, a.trials, th, 3, masked_embs=masks, shuffle=False, **kw)
+    for label, plain, kw in (("pipeline with masked variants", False, {"use_masked": True}),
+                             ("single assignment with masked variants", False, {"use_masked": True, "rounds": 1}),
+                             ("plain embeddings with masked variants", True, {"use_masked": True}),
+                             ("pipeline without masked variants", False, {}),
+                             ("baseline raw dlib 0.6", True, {"raw": True})):
+        o = offices(data_p if plain else data, 20, 1, 1, a.trials, th, 3, masked_embs=masks_p if plain else masks,
+                    shuffle=False, **kw)
         # Probes whose masked photo had no detected face were never identified.
         o.abstained += round(lost * o.probes / max(1, len(data)))
         print(fmt(label, o))

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dlib_models
 from .faces import MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, sharpness
-from .recognise import make_recogniser
+from .recognise import Recogniser, make_recogniser
 
 BACKEND = "dlib-128"
 # Sharpness (variance of the Laplacian on the 150x150 aligned chip) below which a photo is too
@@ -93,9 +93,10 @@ def detect_enrolment_faces(image_rgb: np.ndarray) -> list[tuple[tuple[int, int, 
 
 
 def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants: bool = True,
-               recogniser: str = "dlib") -> EnrolledFace:
+               recogniser: "str | Recogniser" = "dlib") -> EnrolledFace:
     """One photo -> one template (plus masked variants). Raises FaceRejected. `recogniser` is "dlib"
-    or an ONNX model path; the live pipeline must use the same one, or the templates never match."""
+    or an ONNX model path (or a Recogniser); the live pipeline must use the same one, or the
+    templates never match."""
     img = _as_rgb(image_rgb)
     faces = detect_enrolment_faces(img)
     if not faces:
@@ -118,7 +119,7 @@ def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants:
     if masked_variants:
         pts = landmarks68(work, wbox)
         chips += [face_chip(paint_mask(work, pts, c), shape) for c in MASK_COLOURS_RGB]
-    rec = make_recogniser(recogniser)
+    rec = make_recogniser(recogniser) if isinstance(recogniser, str) else recogniser
     embs = rec.embed(chips)
     quality = float(np.clip(0.5 * min(1.0, box[2] / 160) + 0.5 * min(1.0, sharp / (5 * MIN_SHARPNESS)), 0.0, 1.0))
     x, y, bw, bh = box

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from attendance.vision.enrol import FaceRejected, enrol_face
+from attendance.vision.faces import embed_chips
 from attendance.vision.recognise import Gallery, MatchThresholds, aggregate, assign
 from attendance.vision.results import RosterPerson
 from attendance.vision.roster_dir import IMAGE_EXTS, read_image_rgb
@@ -31,19 +32,32 @@ def identities(root: Path, min_photos: int = 2) -> dict[str, list[Path]]:
     return out
 
 
-def embed_paths(paths: list[Path], masked: bool = False) -> dict[Path, tuple[np.ndarray, list[np.ndarray]] | None]:
-    """Enrolment embeddings of photos (None when rejected), cached on disk by file content."""
+class PlainDlib:
+    """dlib's embedding of the chip alone, without the mirror average the product's recogniser
+    adds (recognise.DlibRecogniser): what face_recognition.face_encodings gives, for baselines."""
+    name = "dlib-128"
+    dim = 128
+
+    def embed(self, chips_rgb) -> np.ndarray:
+        return embed_chips(list(chips_rgb))
+
+
+def embed_paths(paths: list[Path], masked: bool = False,
+                plain: bool = False) -> dict[Path, tuple[np.ndarray, list[np.ndarray]] | None]:
+    """Enrolment embeddings of photos (None when rejected), cached on disk by file content and
+    the way they were embedded. `plain`: dlib's own embedding (PlainDlib), for baselines."""
     CACHE.mkdir(exist_ok=True)
     out = {}
     for p in paths:
         data = p.read_bytes()
-        key = hashlib.sha256(data + (b"m" if masked else b"")).hexdigest()[:24]
+        key = hashlib.sha256(data + (b"m" if masked else b"") + (b"plain" if plain else b"mirror")).hexdigest()[:24]
         f = CACHE / f"{key}.pkl"
         if f.exists():
             out[p] = pickle.loads(f.read_bytes())
             continue
         try:
-            e = enrol_face(read_image_rgb(p), min_face_px=40, masked_variants=masked)
+            e = enrol_face(read_image_rgb(p), min_face_px=40, masked_variants=masked,
+                           recogniser=PlainDlib() if plain else "dlib")
             val = (e.embedding, e.masked_embeddings)
         except (FaceRejected, ValueError):
             val = None

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 CHIP_SIZE = 150      # what dlib's ResNet expects
 CHIP_PADDING = 0.25  # dlib's default for the recognition model
+DLIB_CHIP = (CHIP_SIZE, CHIP_PADDING)
 
 # Colours (RGB) of the synthetic masks painted on enrolment photos: surgical blue, white,
 # black and a mid grey cover what staff actually wear at an apel.
@@ -40,8 +41,11 @@ def landmarks68(image_rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def face_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
-    return dlib.get_face_chip(image_rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+def face_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection, size: int = CHIP_SIZE,
+              padding: float = CHIP_PADDING) -> np.ndarray:
+    """The face aligned by its 5 landmarks into dlib's chip frame (dlib's recogniser and the mask
+    classifier take the default; another recogniser may ask for more margin, `Recogniser.chip`)."""
+    return dlib.get_face_chip(image_rgb, shape, size=size, padding=padding)
 
 
 _fast_warned = False

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .faces import embed_chips
+from .faces import DLIB_CHIP, embed_chips
 
 MODELS_DIR = Path(__file__).parent / "models"
 
@@ -25,9 +25,11 @@ MODELS_DIR = Path(__file__).parent / "models"
 class Recogniser(Protocol):
     name: str
     dim: int
+    chip: tuple[int, float]     # (size, padding) of the dlib face chips `embed` takes
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
-        """(n, dim) float32 embeddings of aligned 150x150 RGB face chips."""
+        """(n, dim) float32 embeddings of RGB face chips aligned by dlib (faces.face_chip) with
+        this recogniser's `chip` size and padding."""
 
 
 class DlibRecogniser:
@@ -42,6 +44,7 @@ class DlibRecogniser:
     against them did no worse than before (63.0% / 0.6% wrong). Cost: two embeddings a face."""
     name = "dlib-128"
     dim = 128
+    chip = DLIB_CHIP
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         chips = list(chips_rgb)
@@ -51,12 +54,38 @@ class DlibRecogniser:
         return (e[:len(chips)] + e[len(chips):]) / 2
 
 
+# InsightFace's 5-point template for 112x112 faces (eye centres, nose tip, mouth corners), which
+# ArcFace/SFace-class models are trained on, and where those points fall in dlib's chip frame
+# (normalised: a chip of padding p and size s shows u at (u + p) / (1 + 2p) * s), measured on
+# lfw10 by training/fit_arcface_alignment.py.
+ARCFACE_TEMPLATE_112 = np.array([(38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366),
+                                 (41.5493, 92.3655), (70.7299, 92.2041)], np.float32)
+ARCFACE_IN_DLIB_CHIP = np.array([(0.2227, 0.2097), (0.7470, 0.2081), (0.4776, 0.5164), (0.2510, 0.8038),
+                                 (0.7316, 0.8058)])
+# The template's square reaches ~0.6 of the face beyond dlib's (above the brows most of all), so
+# ONNX models get chips with that much margin, at a size that keeps ~1 chip pixel per model pixel.
+ONNX_CHIP = (176, 0.65)
+
+
+def arcface_warp(chip: tuple[int, float], out_size: tuple[int, int]) -> np.ndarray:
+    """The 2x3 similarity taking a dlib chip of (size, padding) onto the ArcFace template
+    scaled to `out_size` (width, height)."""
+    size, pad = chip
+    src = ((ARCFACE_IN_DLIB_CHIP + pad) / (1 + 2 * pad) * size).astype(np.float32)
+    dst = ARCFACE_TEMPLATE_112 * np.array([out_size[0] / 112.0, out_size[1] / 112.0], np.float32)
+    m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+    return m
+
+
 class OnnxRecogniser:
     """An embedding model in ONNX (ArcFace/SFace class) run by ONNX Runtime on CPU.
 
     Input: NCHW float32 of `input_size` (read from the model when fixed, else 112x112), RGB,
-    normalised as (pixel - mean) / std; output: one embedding per face, L2-normalised here so
-    distances are comparable to dlib's scale (0..2)."""
+    the face warped onto InsightFace's 5-point template (what these models are trained on; see
+    `arcface_warp`), normalised as (pixel - mean) / std; output: one embedding per face,
+    L2-normalised here so distances are comparable to dlib's scale (0..2)."""
+
+    chip = ONNX_CHIP
 
     def __init__(self, path: str | Path, *, mean: float = 127.5, std: float = 127.5, name: str | None = None,
                  threads: int = 1):
@@ -76,18 +105,17 @@ class OnnxRecogniser:
         self.dim = int(out[-1]) if isinstance(out[-1], int) else 0
         self.mean, self.std = mean, std
         self.name = name or backend_name(p)
+        self._warp = arcface_warp(self.chip, self.size)
+
+    def aligned(self, chips_rgb: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each chip warped onto the model's input: the ArcFace template at `size`."""
+        return [cv2.warpAffine(c, self._warp, self.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                for c in chips_rgb]
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         if not chips_rgb:
             return np.zeros((0, self.dim), np.float32)
-        # dlib chips carry 25% padding around the face; ArcFace-style models expect a tighter
-        # crop, so take the central region before resizing.
-        batch = []
-        for c in chips_rgb:
-            h, w = c.shape[:2]
-            m = int(round(0.1 * w))
-            crop = c[m:h - m, m:w - m]
-            batch.append(cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA))
+        batch = self.aligned(chips_rgb)
         x = (np.stack(batch).astype(np.float32) - self.mean) / self.std
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         y = self.session.run(None, {self.input_name: x})[0].reshape(len(batch), -1).astype(np.float32)

@@ -200,6 +200,32 @@ def test_onnx_backend_plumbing(tmp_path, office):
         OnnxRecogniser(tmp_path / "missing.onnx")
 
 
+def test_onnx_backend_warps_faces_onto_the_arcface_template(tmp_path, lfw):
+    """ArcFace/SFace-class models are trained on faces whose eye centres, nose tip and mouth
+    corners sit on InsightFace's 112x112 template: the backend's input must put a real face's
+    eyes there (a central crop of dlib's chip put them ~23 px too high)."""
+    from attendance.vision.enrol import detect_enrolment_faces
+    from attendance.vision.faces import face_chip, landmarks5, landmarks68
+    from attendance.vision.recognise import ARCFACE_TEMPLATE_112
+
+    from .conftest import read_rgb
+
+    _tiny_onnx(tmp_path / "tiny.onnx")
+    rec = OnnxRecogniser(tmp_path / "tiny.onnx")
+    for name in ("Colin_Powell/Colin_Powell_0001.jpg", "Tony_Blair/Tony_Blair_0002.jpg"):
+        img = read_rgb(lfw / name)
+        box = detect_enrolment_faces(img)[0][0]
+        face = rec.aligned([face_chip(img, landmarks5(img, box), *rec.chip)])[0]
+        assert face.shape == (112, 112, 3)
+        big = cv2.resize(face, (336, 336), interpolation=cv2.INTER_CUBIC)
+        found = detect_enrolment_faces(big)
+        assert found, name
+        pts = landmarks68(big, found[0][0]) / 3.0
+        got = np.array([pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]])
+        err = np.linalg.norm(got - ARCFACE_TEMPLATE_112, axis=1)
+        assert err[:2].max() < 4.0 and err.max() < 7.0, (name, err.round(1))
+
+
 def test_state_is_bounded_by_people_in_view(office):
     """Memory does not grow with the feed: tracks end when people leave, views per track are capped."""
     from attendance.vision.track import MAX_VIEWS

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from attendance.vision.enrol import FaceRejected, enrol_face
-from attendance.vision.faces import embed_chips
+from attendance.vision.faces import DLIB_CHIP, embed_chips
 from attendance.vision.recognise import Gallery, MatchThresholds, aggregate, assign
 from attendance.vision.results import RosterPerson
 from attendance.vision.roster_dir import IMAGE_EXTS, read_image_rgb
@@ -37,6 +37,7 @@ class PlainDlib:
     adds (recognise.DlibRecogniser): what face_recognition.face_encodings gives, for baselines."""
     name = "dlib-128"
     dim = 128
+    chip = DLIB_CHIP
 
     def embed(self, chips_rgb) -> np.ndarray:
         return embed_chips(list(chips_rgb))

@@ -8,6 +8,12 @@ import numpy as np
 
 
 BACK_ROW_RANGE_M = (1.0, 30.0)   # plausible distances of an apel's back row from the camera
+CAMERA_HEIGHT_RANGE_M = (0.5, 20.0)   # plausible camera heights above the floor
+EYE_HEIGHT_RANGE_M = (0.8, 2.2)       # plausible average eye heights of standing staff
+# Average eye height of standing Indonesian adults, men and women together (stature ~1.65 m and
+# ~1.53 m, eyes ~0.11 m below the top of the head); an office of one sex or with many in caps
+# may set its own.
+DEFAULT_EYE_HEIGHT_M = 1.48
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,8 @@ class PipelineConfig:
     people_in_rows: bool = True         # an apel formation: refine depths by rows (distance.positions_and_violations)
     min_face_px: int = 32               # smallest face to detect (box width, pixels) ...
     back_row_m: float | None = None     # ... unless the back row's distance (m) is known: then from it
+    camera_height_m: float | None = None  # the camera's height above the floor (m), if measured: fixes the heads' plane
+    eye_height_m: float = DEFAULT_EYE_HEIGHT_M  # the staff's average eye height (m), with camera_height_m
     max_detect_pixels: float = 9e6      # cap on the HOG work image
     detect_interval_s: float = 2.0      # full-frame detection this often while the scene changes
     detect_max_interval_s: float = 8.0  # ... backing off to this while it does not (tracking between)
@@ -62,6 +70,12 @@ class PipelineConfig:
         lo, hi = BACK_ROW_RANGE_M
         if self.back_row_m is not None and not lo <= self.back_row_m <= hi:
             raise ValueError(f"back_row_m must be between {lo:g} and {hi:g} metres, got {self.back_row_m}")
+        lo, hi = CAMERA_HEIGHT_RANGE_M
+        if self.camera_height_m is not None and not lo <= self.camera_height_m <= hi:
+            raise ValueError(f"camera_height_m must be between {lo:g} and {hi:g} metres, got {self.camera_height_m}")
+        lo, hi = EYE_HEIGHT_RANGE_M
+        if not lo <= self.eye_height_m <= hi:
+            raise ValueError(f"eye_height_m must be between {lo:g} and {hi:g} metres, got {self.eye_height_m}")
         if self.min_face_px < 16:
             raise ValueError(f"min_face_px must be at least 16, got {self.min_face_px}")
 

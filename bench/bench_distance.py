@@ -7,7 +7,10 @@ by `apel synth-office`. Four estimators on the same faces of the same run:
 - rows (v1): the first row-aware refinement (each depth pulled toward its row's by inverse-
   variance weighting), kept here frozen as `rows_v1_positions` so later changes are measured
   against it in the same run;
-- pipeline: what the pipeline reports now (`FaceResult.position_m` and `FrameResult.violations`).
+- pipeline: what the pipeline reports now (`FaceResult.position_m` and `FrameResult.violations`);
+- pipeline, camera height set: the same with the office's camera height measured
+  (`PipelineConfig.camera_height_m`, here the truth's 2.6 m, and `eye_height_m` the office's
+  average head height, the truth's 1.60 m), recomputed from the recorded faces.
 
 Only pairs whose two people the pipeline detected can be judged by the distance estimate;
 missed people are reported separately (they are a detection figure, see bench_speed.py).
@@ -154,9 +157,10 @@ def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seco
 
 # --- scoring ---------------------------------------------------------------------------------
 
-NAMES = ("baseline", "eye spacing", "rows (v1)", "pipeline")
+NAMES = ("baseline", "eye spacing", "rows (v1)", "pipeline", "camera height")
 LABEL = {"baseline": "baseline (box width, 0.16 m)", "eye spacing": "eye spacing, tracked",
-         "rows (v1)": "rows v1 (before head plane)", "pipeline": "pipeline now"}
+         "rows (v1)": "rows v1 (before head plane)", "pipeline": "pipeline now",
+         "camera height": "pipeline, camera height set"}
 
 
 def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
@@ -180,6 +184,12 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
         out["pipeline"] = (pos, [(i, j) for i, j, _ in close])
     else:
         out["pipeline"] = ([tuple(fc["position_m"]) for fc in obs["faces"]], [tuple(p) for p in obs["violations"]])
+    # The office's camera height measured (PipelineConfig.camera_height_m), the staff's average
+    # eye height the office's own (eye_height_m): what the pipeline reports with both set.
+    masked = [fc["mask"] for fc in obs["faces"]] if all("mask" in fc for fc in obs["faces"]) else None
+    above = truth["camera_height_m"] - truth["head_heights_m"]["mean"]
+    pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=above)
+    out["camera height"] = (pos, [(i, j) for i, j, _ in close])
     return out
 
 

@@ -41,6 +41,10 @@ EYE_SPACING_REL_SD = 0.057
 MASKED_EYE_SPACING_REL_SD = 0.075
 # A pair is reported when it is closer than the minimum with at least this probability.
 VIOLATION_P_MIN = 0.55
+# With the camera's height measured (an office setting), how far the heads' plane may sit from
+# camera height minus the staff's average eye height: one office's mix of people (men and women,
+# caps) moves its average by ~4 cm, a tape measure ~2 cm.
+CAMERA_ABOVE_EYES_SD_M = 0.05
 
 
 def focal_px(width_px: int, hfov_deg: float) -> float:
@@ -375,10 +379,12 @@ def head_plane_depths(xn: np.ndarray, yn: np.ndarray, z: np.ndarray, *, rel_sd: 
 
 def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, eye_x_px: np.ndarray | None,
             width_px: int | None, *, row_sd_m: float, rel_sd: float | np.ndarray, head_sd_m: float,
-            head_plane: bool = True, even_rows: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            head_plane: bool = True, even_rows: bool = True,
+            camera_above_m: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """refine_depths, also returning the covariance of the refined log depths (n x n; infinite
     variance where a depth is not positive and finite) and the row labels. `rel_sd` is one
-    relative error for all or one per person."""
+    relative error for all or one per person; `camera_above_m`: the camera's height above the
+    staff's eyes, when measured (see `_joint`)."""
     z = np.asarray(z, np.float64).ravel()
     rel_sd = np.broadcast_to(np.asarray(rel_sd, np.float64), z.shape)
     v = np.asarray(eye_y_px, np.float64).ravel() - height_px / 2.0
@@ -403,7 +409,8 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
     # at more than one depth (the same test as `fit_head_plane`).
     eye = head_plane and fit_head_plane(xn[k], v[k] / f_px, z[k], rel_sd=rel_sd[k], head_sd_m=head_sd_m,
                                         px_sd=_EYE_PX_SD / f_px) is not None
-    kw = dict(rel_sd=rel_sd[k], row_sd_m=row_sd_m, head_sd_m=head_sd_m, px_sd=_EYE_PX_SD / f_px, eye=eye)
+    kw = dict(rel_sd=rel_sd[k], row_sd_m=row_sd_m, head_sd_m=head_sd_m, px_sd=_EYE_PX_SD / f_px, eye=eye,
+              camera_above_m=camera_above_m)
     w_ipd, lab = 1.0 / z[k], labels[k]
     w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=False, **kw)
     if even_rows and _evenly_spaced_ok(info["W"], info["cov_W"], np.bincount(lab)):
@@ -477,7 +484,8 @@ def _evenly_spaced_ok(W: np.ndarray, cov_W: np.ndarray, sizes: np.ndarray) -> bo
 
 
 def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray, *, rel_sd: float | np.ndarray, row_sd_m: float,
-           head_sd_m: float, px_sd: float, eye: bool, even: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+           head_sd_m: float, px_sd: float, eye: bool, even: bool,
+           camera_above_m: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """One weighted least-squares fit of everything the frame says about depth, in inverse
     depth w = 1 / z. Unknowns: each person's w_i, each row's W_r, the heads' plane (a, b, c) and,
     with `even`, the formation's first row z0 and row step. Equations (each divided by its sd):
@@ -486,6 +494,8 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
       row           w_i = W_r                              sd row_sd_m * w_i**2  (a step off the row line)
       even rows     1 / W_r = z0 + k_r * step              sd _ROW_SPACING_SD_M  (rows of 2 or more, k_r their rank)
       weak priors   a ~ 0 +- 5 m, b ~ 0 +- 2, c ~ 0 +- 0.2 (keep the fit posed for one row or a level camera).
+      camera height a = h * sqrt(1 + b**2 + c**2)           sd CAMERA_ABOVE_EYES_SD_M   (with `camera_above_m` = h:
+                    the plane's distance below the camera, measured; it replaces a's weak prior)
     The eye rows alone fix the depths only up to an affine map of w (any camera height and
     pitch); the eye spacing fixes the scale; together with the rows they measure each row's depth
     better than either. Gauss-Newton (the eye row is bilinear in a and w). Returns w, the
@@ -554,7 +564,16 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
             rows_J.append(J4)
         J5 = np.zeros((3, P))
         J5[0, iA], J5[1, iB], J5[2, iC] = 1 / 5.0, 1 / 2.0, 1 / 0.2
-        rows_r.append(np.array([A / 5.0, B / 2.0, C / 0.2]))
+        r5 = np.array([A / 5.0, B / 2.0, C / 0.2])
+        if camera_above_m is not None:
+            # a = h / g_y with g the plane's unit normal, b = -g_z / g_y, c = -g_x / g_y.
+            tau_h = CAMERA_ABOVE_EYES_SD_M
+            root = math.sqrt(1.0 + B * B + C * C)
+            r5[0] = (A - camera_above_m * root) / tau_h
+            J5[0, iA] = 1.0 / tau_h
+            J5[0, iB] = -camera_above_m * B / root / tau_h
+            J5[0, iC] = -camera_above_m * C / root / tau_h
+        rows_r.append(r5)
         rows_J.append(J5)
         return np.concatenate(rows_r), np.concatenate(rows_J)
 
@@ -687,16 +706,19 @@ def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px
                              z_m: Sequence[float], f_px: float, width: int, height: int, min_distance_m: float, *,
                              p_min: float = VIOLATION_P_MIN, row_sd_m: float = 0.08,
                              rel_sd: float = EYE_SPACING_REL_SD, head_sd_m: float = 0.08,
-                             masked: Sequence[bool] | None = None,
+                             masked: Sequence[bool] | None = None, camera_above_m: float | None = None,
                              ) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, float]]]:
     """`positions_with_rows`, and the pairs closer than `min_distance_m` with probability above
     `p_min` (`likely_violations`, from the same fit's uncertainty). A face flagged in `masked`
     measures its depth less well (MASKED_EYE_SPACING_REL_SD), so the fit leans on its row and
-    the heads' plane more. Returns (positions, [(i, j, distance_m)])."""
+    the heads' plane more. `camera_above_m`: the camera's measured height above the staff's
+    average eye height (an office setting): it fixes the heads' plane's scale, which the eye
+    spacing alone sets only to ~10% (so rows misjudge each other's depth less). Returns
+    (positions, [(i, j, distance_m)])."""
     c, ey = _centres_and_rows(centres_px, eye_y_px, z_m)
     if masked is not None:
         rel_sd = np.where(np.asarray(masked, bool), max(rel_sd, MASKED_EYE_SPACING_REL_SD), rel_sd)
     zr, cov, _ = _refine(np.asarray(z_m, np.float64), ey, f_px, height, c[:, 0], width, row_sd_m=row_sd_m,
-                         rel_sd=rel_sd, head_sd_m=head_sd_m)
+                         rel_sd=rel_sd, head_sd_m=head_sd_m, camera_above_m=camera_above_m)
     pos = [position_m(float(cx), float(cy), float(zz), f_px, width, height) for (cx, cy), zz in zip(c, zr)]
     return pos, likely_violations(pos, cov, min_distance_m, p_min)

@@ -57,7 +57,7 @@ def test_analyze_folder_of_images(cli, roster, frames_dir, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["zero_byte", "not_image", "empty_roster", "roster_no_face", "hfov", "fps",
-                                  "missing_source", "truncated_video", "min_distance"])
+                                  "missing_source", "truncated_video", "min_distance", "camera_height", "eye_height"])
 def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path, case):
     out = tmp_path / "out.json"
     src, ros, extra, expect = frames_dir, roster, [], ""
@@ -85,6 +85,10 @@ def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path
         extra, expect = ["--fps", "-2"], "--fps"
     elif case == "min_distance":
         extra, expect = ["--min-distance", "0"], "--min-distance"
+    elif case == "camera_height":
+        extra, expect = ["--camera-height", "40"], "--camera-height"
+    elif case == "eye_height":
+        extra, expect = ["--camera-height", "2.5", "--eye-height", "0.1"], "--eye-height"
     elif case == "missing_source":
         src, expect = tmp_path / "nothere.mp4", "nothere.mp4"
     elif case == "truncated_video":

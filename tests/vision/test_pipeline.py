@@ -134,6 +134,10 @@ def test_config_rejects_absurd_values():
         PipelineConfig(hfov_deg=5).validate()
     with pytest.raises(ValueError, match="min_distance"):
         PipelineConfig(min_distance_m=-1).validate()
+    with pytest.raises(ValueError, match="camera_height_m"):
+        PipelineConfig(camera_height_m=0.1).validate()
+    with pytest.raises(ValueError, match="eye_height_m"):
+        PipelineConfig(camera_height_m=2.5, eye_height_m=3.0).validate()
 
 
 def test_worker_pool_drops_instead_of_queueing(office):
@@ -245,3 +249,24 @@ def test_state_is_bounded_by_people_in_view(office):
         res = pipe.process(blank, t)
         t += 0.2
     assert res.faces == [] and pipe.tracks == []
+
+
+def test_measured_camera_height_reaches_the_distance_fit(office):
+    """PipelineConfig.camera_height_m - eye_height_m is the plane's measured height: set to the
+    synthetic office's own (camera 2.6 m, heads 1.6 m), people stay where the truth has them and
+    the fit differs from the one without it."""
+    clip, truth, roster = office
+    fs = list(frames(clip))
+    last = {}
+    for name, cfg in (("unknown", PipelineConfig(hfov_deg=50)),
+                      ("measured", PipelineConfig(hfov_deg=50, camera_height_m=truth["camera_height_m"],
+                                                  eye_height_m=truth["head_heights_m"]["mean"]))):
+        pipe = OfficePipeline(roster, cfg)
+        for t, f in fs:
+            res = pipe.process(f, t)
+        last[name] = {fc.person_id: fc.position_m for fc in res.faces if fc.person_id}
+    truth_z = {p["id"]: p["position_m"][2] for p in truth["people"]}
+    assert set(last["measured"]) == set(last["unknown"]) and len(last["measured"]) >= 5
+    errs = [abs(pos[2] / truth_z[pid] - 1) for pid, pos in last["measured"].items()]
+    assert float(np.median(errs)) < 0.10, errs
+    assert any(abs(last["measured"][p][2] - last["unknown"][p][2]) > 1e-3 for p in last["measured"])

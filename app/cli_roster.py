@@ -92,6 +92,8 @@ def office_create(
     min_distance: float = typer.Option(None, "--min-distance", help="Minimum distance between people in metres (0.3-5; default 1)."),
     back_row: float = typer.Option(None, "--back-row", help="The back row's distance from the camera in metres (1-30), if known: "
                                    "faster whole-frame looks (docs/vision.md)."),
+    camera_height: float = typer.Option(None, "--camera-height", help="The camera's height above the floor in metres "
+                                        "(0.5-20), if measured: tape from the floor to the lens."),
 ) -> None:
     """Create an office (OPD)."""
     from attendance.roster import RosterError, create_office
@@ -100,9 +102,10 @@ def office_create(
     try:
         with factory() as db:
             office = create_office(db, actor=_actor(), code=code, name=name, timezone=timezone, camera_hfov_deg=hfov,
-                                   min_distance_m=min_distance, back_row_m=back_row)
+                                   min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height)
             db.commit()
             back = f", back row {office.back_row_m:g} m" if office.back_row_m else ""
+            back += f", camera height {office.camera_height_m:g} m" if office.camera_height_m else ""
             typer.echo(f"created office {office.code} ({office.timezone}; camera {office.camera_hfov_deg:g} deg, "
                        f"minimum distance {office.min_distance_m:g} m{back})")
     except RosterError as exc:

@@ -59,7 +59,7 @@ def actor_name(actor: User | str | None) -> str:
 def office_dict(o: Office) -> dict[str, Any]:
     return {"id": o.id, "code": o.code, "name": o.name, "timezone": o.timezone,
             "camera_hfov_deg": o.camera_hfov_deg, "min_distance_m": o.min_distance_m, "back_row_m": o.back_row_m,
-            "active": o.active}
+            "camera_height_m": o.camera_height_m, "active": o.active}
 
 
 def employee_dict(e: Employee) -> dict[str, Any]:
@@ -154,9 +154,12 @@ def _office_code(code: str) -> str:
     return c
 
 
-def _geometry(hfov: float | None, min_distance: float | None, back_row: float | None = None) -> None:
+def _geometry(hfov: float | None, min_distance: float | None, back_row: float | None = None,
+              camera_height: float | None = None) -> None:
     if back_row is not None and not 1.0 <= float(back_row) <= 30.0:
         raise Invalid("back_row_m", "the back row's distance from the camera must be between 1 and 30 metres")
+    if camera_height is not None and not 0.5 <= float(camera_height) <= 20.0:
+        raise Invalid("camera_height_m", "the camera's height above the floor must be between 0.5 and 20 metres")
     if hfov is not None and not 20.0 <= float(hfov) <= 170.0:
         raise Invalid("camera_hfov_deg", "camera field of view must be between 20 and 170 degrees")
     if min_distance is not None and not 0.3 <= float(min_distance) <= 5.0:
@@ -165,11 +168,12 @@ def _geometry(hfov: float | None, min_distance: float | None, back_row: float | 
 
 def create_office(session: Session, *, actor: User | str | None, code: str, name: str,
                   timezone: str = "Asia/Makassar", camera_hfov_deg: float | None = None,
-                  min_distance_m: float | None = None, back_row_m: float | None = None) -> Office:
+                  min_distance_m: float | None = None, back_row_m: float | None = None,
+                  camera_height_m: float | None = None) -> Office:
     code_n = _office_code(code)
     name_n = _text(name, "name", max_len=200)
     tz = _timezone(timezone or "Asia/Makassar")
-    _geometry(camera_hfov_deg, min_distance_m, back_row_m)
+    _geometry(camera_hfov_deg, min_distance_m, back_row_m, camera_height_m)
     if session.execute(select(Office.id).where(Office.code == code_n)).first():
         raise Conflict("office_exists", f"office code {code_n} is already used")
     office = Office(code=code_n, name=name_n, timezone=tz, active=True)
@@ -179,6 +183,8 @@ def create_office(session: Session, *, actor: User | str | None, code: str, name
         office.min_distance_m = float(min_distance_m)
     if back_row_m is not None:
         office.back_row_m = float(back_row_m)
+    if camera_height_m is not None:
+        office.camera_height_m = float(camera_height_m)
     session.add(office)
     _flush_or_conflict(session, "office_exists", f"office code {code_n} is already used")
     audit.record(session, actor=actor_name(actor), action="office.create", entity="office",
@@ -186,7 +192,7 @@ def create_office(session: Session, *, actor: User | str | None, code: str, name
     return office
 
 
-OFFICE_FIELDS = {"name", "timezone", "camera_hfov_deg", "min_distance_m", "back_row_m", "active"}
+OFFICE_FIELDS = {"name", "timezone", "camera_hfov_deg", "min_distance_m", "back_row_m", "camera_height_m", "active"}
 
 
 def update_office(session: Session, office_id: int, *, actor: User | str | None, **changes: Any) -> Office:
@@ -199,13 +205,16 @@ def update_office(session: Session, office_id: int, *, actor: User | str | None,
         office.name = _text(changes["name"], "name", max_len=200)
     if "timezone" in changes:
         office.timezone = _timezone(changes["timezone"])
-    _geometry(changes.get("camera_hfov_deg"), changes.get("min_distance_m"), changes.get("back_row_m"))
+    _geometry(changes.get("camera_hfov_deg"), changes.get("min_distance_m"), changes.get("back_row_m"),
+              changes.get("camera_height_m"))
     if changes.get("camera_hfov_deg") is not None:
         office.camera_hfov_deg = float(changes["camera_hfov_deg"])
     if changes.get("min_distance_m") is not None:
         office.min_distance_m = float(changes["min_distance_m"])
     if "back_row_m" in changes:   # None here clears it (unknown), unlike the fields above
         office.back_row_m = None if changes["back_row_m"] is None else float(changes["back_row_m"])
+    if "camera_height_m" in changes:   # likewise: None clears it
+        office.camera_height_m = None if changes["camera_height_m"] is None else float(changes["camera_height_m"])
     if changes.get("active") is not None:
         office.active = bool(changes["active"])
     session.flush()

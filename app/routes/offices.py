@@ -30,6 +30,7 @@ class OfficeIn(BaseModel):
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m), if known.")
+    camera_height_m: float | None = Field(None, description="Camera's height above the floor (m, 0.5-20), if measured.")
 
 
 class OfficePatch(BaseModel):
@@ -38,6 +39,7 @@ class OfficePatch(BaseModel):
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m); null: unknown.")
+    camera_height_m: float | None = Field(None, description="Camera's height above the floor (m, 0.5-20); null: unknown.")
     active: bool | None = None
 
 

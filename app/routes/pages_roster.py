@@ -155,7 +155,8 @@ async def offices_create(request: Request, user: OptionalUser, db: DbSession) ->
         office = run_in_transaction(db, lambda: create_office(
             db, actor=user, code=f.get("code", ""), name=f.get("name", ""),
             timezone=f.get("timezone") or "Asia/Makassar", camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
-            min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m"))))
+            min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
+            camera_height_m=_float_or_none(f.get("camera_height_m"))))
         flash(request, lang_t(request, "offices.created", code=office.code))
     except (RosterError, ValueError) as exc:
         db.rollback()
@@ -176,6 +177,7 @@ async def offices_update(office_id: int, request: Request, user: OptionalUser, d
                 db, office_id, actor=user, name=f.get("name"), timezone=f.get("timezone"),
                 camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
                 min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
+                camera_height_m=_float_or_none(f.get("camera_height_m")),
                 active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
     except (RosterError, ValueError) as exc:

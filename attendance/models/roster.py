@@ -24,6 +24,9 @@ class Office(Base):
     # detector must look for follows from it (a whole-frame look costs with the upscaling that face
     # needs). Unknown: the detector looks down to faces of 32 px.
     back_row_m: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    # The camera's height above the floor, if the operator measured it (tape from the floor to the
+    # lens): the vision pipeline can then place the heads' plane. Unknown: not used.
+    camera_height_m: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -57,6 +57,11 @@ def test_users_and_offices(run, db_url: str) -> None:  # noqa: ANN001
     bad = run("office", "create", "BAPPEDA", "Bappeda", "--back-row", "0.5")
     assert bad.exit_code == 1 and "back row" in bad.output, bad.output   # refused, and nothing created
     assert "BAPPEDA" not in run("office", "list").output
+    r = run("office", "create", "DINKES", "Dinas Kesehatan", "--camera-height", "2.5")
+    assert r.exit_code == 0 and "camera height 2.5 m" in r.output, r.output
+    bad = run("office", "create", "DISHUB", "Dinas Perhubungan", "--camera-height", "0.2")
+    assert bad.exit_code == 1 and "height" in bad.output, bad.output   # refused, and nothing created
+    assert "DISHUB" not in run("office", "list").output
     r = run("user", "create", "--role", "operator", "--office", "DISKOMINFOS", "--password-stdin", "op1", input="a long password\n")
     assert r.exit_code == 0, r.output
     r = run("user", "create", "--role", "hr", "hr1", input="another password\nanother password\n")  # prompted twice

@@ -71,6 +71,40 @@ def test_office_back_row_is_optional_validated_and_clearable(session: Session) -
         create_office(session, actor="t", code="FAR", name="x", back_row_m=100)
 
 
+def test_office_camera_height_is_optional_validated_and_clearable(session: Session) -> None:
+    o = _office(session)
+    session.commit()
+    assert o.camera_height_m is None
+    for bad in (0.49, 20.01, -1):
+        with pytest.raises(Invalid) as exc:
+            update_office(session, o.id, actor="t", camera_height_m=bad)
+        assert exc.value.code == "camera_height_m" and "height" in exc.value.message
+        session.rollback()
+    assert session.get(type(o), o.id).camera_height_m is None   # the refused change changed nothing
+    update_office(session, o.id, actor="hr1", camera_height_m=0.5)   # the bounds are allowed
+    update_office(session, o.id, actor="hr1", camera_height_m=20)
+    update_office(session, o.id, actor="hr1", camera_height_m=2.75)
+    session.commit()
+    assert o.camera_height_m == 2.75
+    update_office(session, o.id, actor="hr1", name="Kantor Baru", back_row_m=4)   # not named: kept
+    session.commit()
+    assert o.camera_height_m == 2.75 and o.back_row_m == 4.0
+    update_office(session, o.id, actor="hr1", camera_height_m=None)      # named as None: unknown again
+    session.commit()
+    assert o.camera_height_m is None and o.back_row_m == 4.0
+    changes = session.scalars(select(AuditEntry).where(AuditEntry.entity == "office",
+                                                       AuditEntry.action == "office.update")).all()
+    assert len(changes) == 5   # who changed the camera geometry is on record
+    assert changes[-1].before["camera_height_m"] == 2.75 and changes[-1].after["camera_height_m"] is None
+    with pytest.raises(Invalid) as exc:
+        create_office(session, actor="t", code="HIGH", name="x", camera_height_m=25)
+    assert exc.value.code == "camera_height_m"
+    session.rollback()
+    o2 = create_office(session, actor="t", code="LOW", name="x", camera_height_m=3)
+    session.commit()
+    assert o2.camera_height_m == 3.0
+
+
 def test_employee_rules_and_audit(session: Session) -> None:
     o = _office(session)
     e = create_employee(session, actor="hr1", nip="19850312 201001 1 001", name="  I Wayan   Sudirta ",
@@ -144,6 +178,58 @@ def test_migrations_down_to_base_and_up_again(db_url: str) -> None:
     assert current_heads(db_url) == []
     upgrade(db_url)
     assert current_heads(db_url)
+
+
+def test_migration_0005_adds_camera_height_to_a_database_at_0004(db_url: str) -> None:
+    """A database at 0004 with an office in it: 0005 adds an empty camera height and keeps the rest."""
+    from sqlalchemy import inspect, text
+
+    from attendance.db import make_engine
+
+    def columns() -> set[str]:
+        eng = make_engine(db_url)
+        try:
+            return {c["name"] for c in inspect(eng).get_columns("offices")}
+        finally:
+            eng.dispose()
+
+    downgrade(db_url, "0004")
+    assert current_heads(db_url) == ["0004"]
+    assert "camera_height_m" not in columns() and "back_row_m" in columns()
+    eng = make_engine(db_url)
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO offices (code, name, timezone, camera_hfov_deg, min_distance_m, back_row_m, active, "
+                       "created_at) VALUES ('OLD', 'Kantor Lama', 'Asia/Makassar', 60, 1.5, 6, :t, CURRENT_TIMESTAMP)"),
+                  {"t": True})
+    eng.dispose()
+    upgrade(db_url)
+    assert current_heads(db_url) == ["0005"]
+    assert "camera_height_m" in columns()
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        row = c.execute(text("SELECT back_row_m, camera_hfov_deg, camera_height_m FROM offices WHERE code = 'OLD'")).one()
+    eng.dispose()
+    assert tuple(row) == (6.0, 60.0, None)
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from attendance.models import Base
+
+    def about_offices(d) -> bool:  # noqa: ANN001
+        for part in (d if isinstance(d, tuple) else d[0])[1:]:
+            if part == "offices" or getattr(getattr(part, "table", None), "name", None) == "offices" \
+                    or getattr(part, "name", None) == "offices":
+                return True
+        return False
+
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+    eng.dispose()
+    assert [d for d in diff if about_offices(d)] == []   # the migrated offices table is the model
+    downgrade(db_url, "0004")
+    assert "camera_height_m" not in columns()
+    upgrade(db_url)
 
 
 def test_concurrent_writers_all_land_and_the_chain_holds(engine) -> None:  # noqa: ANN001

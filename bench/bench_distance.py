@@ -177,16 +177,15 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
     v1_pos = rows_v1_positions(centres, zs, f, W, H)
     for k, pos in (("baseline", box_pos), ("eye spacing", eye_pos), ("rows (v1)", v1_pos)):
         out[k] = (pos, [(i, j) for i, j, _ in violations(pos, md)])
+    # The pipeline's mask call per face (caches from before 2026-11-29 evening have none).
+    masked = [fc["mask"] for fc in obs["faces"]] if all("mask" in fc for fc in obs["faces"]) else None
     if rescore:
-        # The pipeline's mask call per face (caches from before 2026-11-29 evening have none).
-        masked = [fc["mask"] for fc in obs["faces"]] if all("mask" in fc for fc in obs["faces"]) else None
         pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked)
         out["pipeline"] = (pos, [(i, j) for i, j, _ in close])
     else:
         out["pipeline"] = ([tuple(fc["position_m"]) for fc in obs["faces"]], [tuple(p) for p in obs["violations"]])
     # The office's camera height measured (PipelineConfig.camera_height_m), the staff's average
     # eye height the office's own (eye_height_m): what the pipeline reports with both set.
-    masked = [fc["mask"] for fc in obs["faces"]] if all("mask" in fc for fc in obs["faces"]) else None
     above = truth["camera_height_m"] - truth["head_heights_m"]["mean"]
     pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=above)
     out["camera height"] = (pos, [(i, j) for i, j, _ in close])

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from . import dlib_models
-from .faces import DLIB_CHIP, MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, sharpness
+from .faces import MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, recogniser_chip, sharpness
 from .recognise import Recogniser, make_recogniser
 
 BACKEND = "dlib-128"
@@ -116,7 +116,7 @@ def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants:
     if sharp < MIN_SHARPNESS:
         raise FaceRejected("too_blurry", f"the photo is too blurry (sharpness {sharp:.0f}, need {MIN_SHARPNESS:.0f})")
     rec = make_recogniser(recogniser) if isinstance(recogniser, str) else recogniser
-    chips = [chip if rec.chip == DLIB_CHIP else face_chip(work, shape, *rec.chip)]
+    chips = [recogniser_chip(work, shape, rec.chip, chip)]
     if masked_variants:
         pts = landmarks68(work, wbox)
         chips += [face_chip(paint_mask(work, pts, c), shape, *rec.chip) for c in MASK_COLOURS_RGB]

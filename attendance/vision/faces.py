@@ -48,6 +48,13 @@ def face_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection, size: in
     return dlib.get_face_chip(image_rgb, shape, size=size, padding=padding)
 
 
+def recogniser_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection, spec: tuple[int, float],
+                    dlib_chip: np.ndarray) -> np.ndarray:
+    """The chip a recogniser asking for `spec` (size, padding) takes: the dlib chip already made
+    for the mask classifier when that is the same, else one of its own."""
+    return dlib_chip if tuple(spec) == DLIB_CHIP else face_chip(image_rgb, shape, *spec)
+
+
 _fast_warned = False
 encoder_path = dlib_models.encoder_path   # the .dat file both encoders read (tests point it elsewhere)
 

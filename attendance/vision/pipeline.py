@@ -10,7 +10,7 @@ import numpy as np
 
 from .detect import DetectorConfig, detect_faces
 from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_and_violations, unbiased_eye_px, violations
-from .faces import DLIB_CHIP, face_chip, landmarks5
+from .faces import face_chip, landmarks5, recogniser_chip
 from .mask import default_classifier
 from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
 from .results import FaceResult, FrameResult, PipelineConfig, RosterPerson
@@ -264,11 +264,10 @@ class OfficePipeline:
             pts = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
             tr.add_depth(depth_m(unbiased_eye_px(eye_distance_px(pts)), f, cfg.ipd_m))
             chips.append(face_chip(rgb, shape))
-            if self.recogniser.chip != DLIB_CHIP:
-                rec_chips.append(face_chip(rgb, shape, *self.recogniser.chip))
+            rec_chips.append(recogniser_chip(rgb, shape, self.recogniser.chip, chips[-1]))
         for tr, p in zip(due, self.masks.predict_proba(chips)):
             tr.add_mask(float(p))
-        embs = self.recogniser.embed(rec_chips if self.recogniser.chip != DLIB_CHIP else chips)
+        embs = self.recogniser.embed(rec_chips)
         for tr, e in zip(due, embs):
             if tr.embeddings and float(np.linalg.norm(e - np.mean(tr.embeddings, axis=0))) > cfg.switch_distance:
                 # Someone else now stands where the track was (or a new photo in a folder of

@@ -48,8 +48,6 @@ class DlibRecogniser:
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         chips = list(chips_rgb)
-        if not chips:
-            return np.zeros((0, self.dim), np.float32)
         e = embed_chips(chips + [np.ascontiguousarray(c[:, ::-1]) for c in chips])
         return (e[:len(chips)] + e[len(chips):]) / 2
 

@@ -7,9 +7,9 @@ face differently (eyes at 31% of the chip's height, not 46%). The two are relate
 similarity transform, measured here: dlib's 68 landmarks found on dlib chips of real photos give
 the mean position of the template's five points in the chip's normalised frame (u, v), where a
 chip of padding p and size s maps u to (u + p) / (1 + 2 p) * s. A central crop of the chip (what
-the ONNX backend did before) put the eyes 23 px above the template's on a 112 px face; a real
-embedding model (MobileFace) then matched lfw10 at 13% true accepts at 1% false accepts, against
-70-75% aligned (BENCHMARKS.md, Recognition).
+the ONNX backend did before) put the eyes ~23 px above the template's on a 112 px face; a real
+embedding model (MobileFace) then matched lfw10 at 14% true accepts at 1% false accepts, against
+77% aligned (BENCHMARKS.md, "The ONNX backend's alignment"; bench/bench_onnx_alignment.py).
 
 Data (read in place): ../shared/data/faces/lfw10 (100 photos).
 Run: .venv/bin/python -m attendance.vision.training.fit_arcface_alignment  (prints the constant)"""

@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     evidence_retention_days: int = Field(30, ge=1, le=3650)
 
     # Vision
-    recognizer: Literal["dlib", "onnx"] = Field("dlib", description="onnx needs APEL_ONNX_MODEL_PATH.")
+    recognizer: Literal["dlib+faceres", "dlib", "onnx"] = Field(
+        "dlib+faceres", description="dlib+faceres needs FaceRes's files (`apel models fetch`, in APEL_MODELS_DIR); "
+                                    "onnx needs APEL_ONNX_MODEL_PATH.")
     onnx_model_path: Path | None = Field(None, description="An ArcFace/SFace-class model you supply; never downloaded.")
     vision_workers: int = Field(default_factory=lambda: max(1, min(64, os.cpu_count() or 1)), ge=1, le=64,
                                 description="Vision worker processes; default one per core (they sleep between apels).")
@@ -57,7 +59,14 @@ class Settings(BaseSettings):
         return v.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _onnx_needs_a_model(self) -> Settings:
+    def _recogniser_needs_its_model(self) -> Settings:
+        if self.recognizer == "dlib+faceres":
+            from attendance import model_files
+
+            if not model_files.installed():
+                raise ValueError(f"APEL_RECOGNIZER=dlib+faceres (the default) needs FaceRes's files in "
+                                 f"{model_files.model_dir()}: run `apel models fetch` (./dev install does), "
+                                 f"or set APEL_RECOGNIZER=dlib")
         if self.recognizer == "onnx":
             if self.onnx_model_path is None:
                 raise ValueError("APEL_RECOGNIZER=onnx needs APEL_ONNX_MODEL_PATH (the model file you supply)")
@@ -67,10 +76,10 @@ class Settings(BaseSettings):
 
     @property
     def recogniser_spec(self) -> str:
-        """What attendance.vision takes: "dlib" or the ONNX model's path."""
+        """What attendance.vision takes: "dlib+faceres", "dlib" or the ONNX model's path."""
         if self.recognizer == "onnx" and self.onnx_model_path is not None:
             return str(self.onnx_model_path.expanduser().resolve())
-        return "dlib"
+        return self.recognizer
 
     @property
     def db_url(self) -> str:

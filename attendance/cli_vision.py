@@ -217,6 +217,25 @@ def register(app: typer.Typer) -> None:
             write_json_atomically(data, json_out)
             typer.echo(f"{data['frames_analyzed']} frames, {len(data['people'])} people recognised -> {json_out}", err=True)
 
+    models_app = typer.Typer(help="Model files fetched at install time (FaceRes for the default recogniser).",
+                             no_args_is_help=True)
+    app.add_typer(models_app, name="models")
+
+    @models_app.command("fetch")
+    def models_fetch(
+        directory: Path = typer.Option(None, "--dir", help="Where to put them (default APEL_MODELS_DIR, else "
+                                       "<python environment>/share/apel/models)."),
+        force: bool = typer.Option(False, "--force", help="Download again even if the files are there."),
+    ) -> None:
+        """Fetch FaceRes (npm package @vladmandic/human, MIT) once and check its hashes; a no-op when present."""
+        from attendance import model_files
+
+        try:
+            d = model_files.fetch(directory, force=force)
+        except model_files.FaceResModelError as e:
+            _fail(str(e))
+        typer.echo(f"FaceRes model files ready in {d}", err=True)
+
     @app.command("synth-office")
     def synth_office(
         roster: Path = typer.Option(..., "--roster", help="Folder with one subfolder of photos per person."),

@@ -72,7 +72,7 @@ class PhotoLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
     min_face_px: int = 80
-    recogniser: str = "dlib"     # "dlib" or an ONNX model path (settings.recogniser_spec)
+    recogniser: str = "dlib+faceres"     # settings.recogniser_spec: "dlib+faceres", "dlib" or an ONNX model path
 
     @classmethod
     def from_settings(cls, settings: Any) -> PhotoLimits:

@@ -9,9 +9,11 @@ Data (../shared/data, read in place):
   confirmed sighting added to 3 photos (a 4th photo stands in for it).
 - Masked: masks/synthetic_pairs (enrol the unmasked photo, probe the masked one), 20-person
   offices, with and without the masked template variants.
-Pipeline = centroid gallery + fitted thresholds (models/thresholds.json) + one person per face
-per frame (Hungarian, then again among the people not yet named: recognise.assign) +
-abstention. "single assignment" = the same with one Hungarian round (the rule before
+Recognisers: "dlib+faceres" = the default since 2026-11-29 (dlib and HSE FaceRes fused,
+recognise.FusedRecogniser); "dlib" = dlib alone (mirror-averaged), the default before, in the
+same run. Pipeline = centroid gallery + the recogniser's fitted thresholds
+(models/thresholds.json) + one person per face per frame (Hungarian, then again among the
+people not yet named: recognise.assign) + abstention. "single assignment" = the same with one Hungarian round (the rule before
 2026-11-29), in the same run. "plain embeddings" = the pipeline on dlib's own embedding of each
 chip, without the mirror average (recognise.DlibRecogniser; before 2026-11-29 night).
 Baseline = face_recognition's way: dlib's own embeddings, nearest enrolment photo within
@@ -30,8 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.recognise import MatchThresholds  # noqa: E402
+from attendance.vision.recognise import FusedRecogniser, MatchThresholds  # noqa: E402
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office  # noqa: E402
+
+
+FUSED = FusedRecogniser.name
 
 
 def western() -> dict[str, list[Path]]:
@@ -49,8 +54,8 @@ def western() -> dict[str, list[Path]]:
     return ids
 
 
-def embedded(ids: dict[str, list[Path]], masked: bool = False, plain: bool = False):
-    emb = embed_paths([p for ps in ids.values() for p in ps], masked=masked, plain=plain)
+def embedded(ids: dict[str, list[Path]], masked: bool = False, plain: bool = False, recogniser: str = "dlib"):
+    emb = embed_paths([p for ps in ids.values() for p in ps], masked=masked, plain=plain, recogniser=recogniser)
     e, m, failed = {}, {}, 0
     for pid, ps in ids.items():
         ok = [emb[p] for p in ps if emb[p] is not None]
@@ -59,6 +64,16 @@ def embedded(ids: dict[str, list[Path]], masked: bool = False, plain: bool = Fal
             e[pid] = [o[0] for o in ok]
             m[pid] = [o[1] for o in ok]
     return e, m, failed
+
+
+def impostor_spread(data: dict[str, list[np.ndarray]], lo: int = 0, hi: int | None = None) -> float:
+    """Standard deviation of distances between different people's photos (dimensions lo:hi):
+    what FusedRecogniser.FACERES_WEIGHT evens out between its two halves."""
+    e = np.array([v[lo:hi] for vs in data.values() for v in vs], np.float64)
+    who = np.array([k for k, vs in data.items() for _ in vs])
+    i, j = np.triu_indices(len(e), 1)
+    diff = who[i] != who[j]
+    return float(np.linalg.norm(e[i[diff]] - e[j[diff]], axis=1).std())
 
 
 def offices(data, roster_n, n_enrol, probe_len, trials, th, seed, n_imp=0, **kw) -> Outcome:
@@ -85,47 +100,65 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40)
     a = ap.parse_args()
     th = MatchThresholds.load("dlib-128")
-    print(f"thresholds: accept {th.accept} margin {th.margin} (models/thresholds.json)")
+    thf = MatchThresholds.load(FUSED)
+    print(f"thresholds (models/thresholds.json): dlib accept {th.accept} margin {th.margin}; "
+          f"{FUSED} accept {thf.accept} margin {thf.margin}")
     t0 = time.time()
 
     w, _, failed = embedded(western())
     wp, _, _ = embedded(western(), plain=True)
+    wf, _, _ = embedded(western(), recogniser=FUSED)
+    lfw = {k: v for k, v in wf.items() if k.startswith("lfw/")}
     print(f"\nWestern (lfw10 + fr_examples + openface): {len(w)} people, {sum(map(len, w.values()))} photos embedded, {failed} without a face")
-    for label, data, kw in (("pipeline, 1 photo, 1-photo probes", w, {}), ("single assignment, 1 photo", w, {"rounds": 1}),
-                            ("pipeline, plain embeddings, 1 photo", wp, {}),
-                            ("baseline raw dlib 0.6, 1 photo", wp, {"raw": True})):
+    print(f"  spread of different people's distances on lfw10: dlib {impostor_spread(lfw, 0, 128):.4f}, "
+          f"FaceRes {impostor_spread(lfw, 128) / FusedRecogniser.FACERES_WEIGHT:.4f} "
+          f"(FACERES_WEIGHT {FusedRecogniser.FACERES_WEIGHT} evens them out)")
+    for label, data, thr, kw in ((f"{FUSED} (default), 1 photo, 1-photo probes", wf, thf, {}),
+                                 ("dlib, 1 photo, 1-photo probes", w, th, {}),
+                                 ("dlib, single assignment, 1 photo", w, th, {"rounds": 1}),
+                                 ("dlib, plain embeddings, 1 photo", wp, th, {}),
+                                 ("baseline raw dlib 0.6, 1 photo", wp, th, {"raw": True})):
         o = Outcome()
         for pid_set_seed in range(a.trials):
-            o.add(offices(data, len(data), 1, 1, 1, th, pid_set_seed, **kw))
+            o.add(offices(data, len(data), 1, 1, 1, thr, pid_set_seed, **kw))
         print(fmt(label, o))
 
     east = {k: v for k, v in identities(DATA / "faces/rmfd", 3).items()}
     r, _, failed = embedded(east)
     rp, _, _ = embedded(east, plain=True)
+    rf, _, _ = embedded(east, recogniser=FUSED)
     print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face; 20-person offices + 10 strangers")
-    for label, data, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks", r, 3, 2, {}),
-                                           ("single assignment, 3 photos, 2-photo tracks", r, 3, 2, {"rounds": 1}),
-                                           ("plain embeddings, 3 photos, 2-photo tracks", rp, 3, 2, {}),
-                                           ("pipeline, 3 photos, 1-photo probes", r, 3, 1, {}),
-                                           ("pipeline, 1 photo, 2-photo tracks", r, 1, 2, {}),
-                                           ("single assignment, 1 photo, 2-photo tracks", r, 1, 2, {"rounds": 1}),
-                                           ("plain embeddings, 1 photo, 2-photo tracks", rp, 1, 2, {}),
-                                           ("baseline raw dlib 0.6, 3 photos, 1 probe photo", rp, 3, 1, {"raw": True}),
-                                           ("baseline raw dlib 0.6, 1 photo, 1 probe photo", rp, 1, 1, {"raw": True})):
-        print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, th, 1, n_imp=10, **kw)))
-    for label, data, n_enrol, plen, kw in (("pipeline, 3 photos, 2-photo tracks, no strangers", r, 3, 2, {}),
-                                           ("single assignment, 3 photos, 2-photo tracks, no strangers", r, 3, 2, {"rounds": 1}),
-                                           ("plain embeddings, 3 photos, 2-photo tracks, no strangers", rp, 3, 2, {}),
-                                           ("pipeline, 1 photo, 2-photo tracks, no strangers", r, 1, 2, {}),
-                                           ("plain embeddings, 1 photo, 2-photo tracks, no strangers", rp, 1, 2, {})):
-        print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, th, 2, **kw)))
+    for label, data, thr, n_enrol, plen, kw in (
+            (f"{FUSED} (default), 3 photos, 2-photo tracks", rf, thf, 3, 2, {}),
+            (f"{FUSED}, 3 photos, 1-photo probes", rf, thf, 3, 1, {}),
+            (f"{FUSED}, 1 photo, 2-photo tracks", rf, thf, 1, 2, {}),
+            ("dlib, 3 photos, 2-photo tracks", r, th, 3, 2, {}),
+            ("dlib, single assignment, 3 photos, 2-photo tracks", r, th, 3, 2, {"rounds": 1}),
+            ("dlib, plain embeddings, 3 photos, 2-photo tracks", rp, th, 3, 2, {}),
+            ("dlib, 3 photos, 1-photo probes", r, th, 3, 1, {}),
+            ("dlib, 1 photo, 2-photo tracks", r, th, 1, 2, {}),
+            ("dlib, single assignment, 1 photo, 2-photo tracks", r, th, 1, 2, {"rounds": 1}),
+            ("dlib, plain embeddings, 1 photo, 2-photo tracks", rp, th, 1, 2, {}),
+            ("baseline raw dlib 0.6, 3 photos, 1 probe photo", rp, th, 3, 1, {"raw": True}),
+            ("baseline raw dlib 0.6, 1 photo, 1 probe photo", rp, th, 1, 1, {"raw": True})):
+        print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, thr, 1, n_imp=10, **kw)))
+    for label, data, thr, n_enrol, plen, kw in (
+            (f"{FUSED} (default), 3 photos, 2-photo tracks, no strangers", rf, thf, 3, 2, {}),
+            (f"{FUSED}, 1 photo, 2-photo tracks, no strangers", rf, thf, 1, 2, {}),
+            ("dlib, 3 photos, 2-photo tracks, no strangers", r, th, 3, 2, {}),
+            ("dlib, single assignment, 3 photos, 2-photo tracks, no strangers", r, th, 3, 2, {"rounds": 1}),
+            ("dlib, plain embeddings, 3 photos, 2-photo tracks, no strangers", rp, th, 3, 2, {}),
+            ("dlib, 1 photo, 2-photo tracks, no strangers", r, th, 1, 2, {}),
+            ("dlib, plain embeddings, 1 photo, 2-photo tracks, no strangers", rp, th, 1, 2, {})):
+        print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, thr, 2, **kw)))
     # Templates that grow: a sighting HR confirmed joins the person's photos (services/review.py,
     # kind "sighting", averaged with them in recognise.Gallery). Stood in for by a 4th photo, so
     # only people with 6 photos (4 + a 2-photo track); the same people with 3 photos beside it.
-    six = {k: v for k, v in r.items() if len(v) >= 6}
-    print(f"  ({len(six)} people with 6 usable photos:)")
-    for label, n_enrol in (("pipeline, 3 photos, 2-photo tracks", 3), ("pipeline, 3 photos + 1 confirmed sighting", 4)):
-        print(fmt(label, offices(six, 20, n_enrol, 2, a.trials, th, 4)))
+    print(f"  ({len({k for k, v in r.items() if len(v) >= 6})} people with 6 usable photos:)")
+    for name, data, thr in ((FUSED, rf, thf), ("dlib", r, th)):
+        six = {k: v for k, v in data.items() if len(v) >= 6}
+        for label, n_enrol in (("3 photos, 2-photo tracks", 3), ("3 photos + 1 confirmed sighting", 4)):
+            print(fmt(f"{name}, {label}", offices(six, 20, n_enrol, 2, a.trials, thr, 4)))
 
     pairs_dir = DATA / "masks/synthetic_pairs"
     with open(pairs_dir / "synthetic_pairs.csv") as f:
@@ -134,22 +167,29 @@ def main() -> None:
     pr = embed_paths([m for _, m in pairs])
     en_p = embed_paths([u for u, _ in pairs], masked=True, plain=True)
     pr_p = embed_paths([m for _, m in pairs], plain=True)
+    en_f = embed_paths([u for u, _ in pairs], masked=True, recogniser=FUSED)
+    pr_f = embed_paths([m for _, m in pairs], recogniser=FUSED)
     usable = [(u, m) for u, m in pairs if en[u] is not None]
     lost = sum(pr[m] is None for _, m in usable)
     data = {str(u): [en[u][0], pr[m][0]] for u, m in usable if pr[m] is not None}
     masks = {str(u): [en[u][1], []] for u, m in usable if pr[m] is not None}
     data_p = {str(u): [en_p[u][0], pr_p[m][0]] for u, m in usable if pr[m] is not None}
     masks_p = {str(u): [en_p[u][1], []] for u, m in usable if pr[m] is not None}
+    data_f = {str(u): [en_f[u][0], pr_f[m][0]] for u, m in usable if pr[m] is not None and pr_f[m] is not None}
+    masks_f = {str(u): [en_f[u][1], []] for u, m in usable if pr[m] is not None and pr_f[m] is not None}
     print(f"\nMasked (masks/synthetic_pairs): {len(pairs)} pairs, {len(usable)} enrolled, {lost} masked probes without a detected face (count as not identified)")
-    for label, plain, kw in (("pipeline with masked variants", False, {"use_masked": True}),
-                             ("single assignment with masked variants", False, {"use_masked": True, "rounds": 1}),
-                             ("plain embeddings with masked variants", True, {"use_masked": True}),
-                             ("pipeline without masked variants", False, {}),
-                             ("baseline raw dlib 0.6", True, {"raw": True})):
-        o = offices(data_p if plain else data, 20, 1, 1, a.trials, th, 3, masked_embs=masks_p if plain else masks,
-                    shuffle=False, **kw)
+    sets = {"dlib": (data, masks, th), "plain": (data_p, masks_p, th), FUSED: (data_f, masks_f, thf)}
+    for label, which, kw in ((f"{FUSED} (default) with masked variants", FUSED, {"use_masked": True}),
+                             (f"{FUSED} without masked variants", FUSED, {}),
+                             ("dlib with masked variants", "dlib", {"use_masked": True}),
+                             ("dlib, single assignment with masked variants", "dlib", {"use_masked": True, "rounds": 1}),
+                             ("dlib, plain embeddings with masked variants", "plain", {"use_masked": True}),
+                             ("dlib without masked variants", "dlib", {}),
+                             ("baseline raw dlib 0.6", "plain", {"raw": True})):
+        d, mk, thr = sets[which]
+        o = offices(d, 20, 1, 1, a.trials, thr, 3, masked_embs=mk, shuffle=False, **kw)
         # Probes whose masked photo had no detected face were never identified.
-        o.abstained += round(lost * o.probes / max(1, len(data)))
+        o.abstained += round(lost * o.probes / max(1, len(d)))
         print(fmt(label, o))
     print(f"\n({time.time() - t0:.0f} s)")
 

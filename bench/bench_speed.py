@@ -7,7 +7,10 @@ so it runs on --naive-frames of those same frames, spread over the clip, and bot
 exactly those frames for recall. Reports frames per second, the ratio, detection and naming
 recall, and how long after appearing each person was first named.
 
-Run: .venv/bin/python bench/bench_speed.py --people 20 --seconds 30 [--sample-fps 5 --naive-frames 6]"""
+The pipeline runs the product's default recogniser (dlib+faceres since 2026-11-29; `--recogniser
+dlib` for dlib alone); the naive loop uses face_recognition's own (plain dlib) embeddings.
+
+Run: .venv/bin/python bench/bench_speed.py --people 20 --seconds 30 [--sample-fps 5 --naive-frames 6] [--recogniser dlib]"""
 from __future__ import annotations
 
 import argparse
@@ -22,10 +25,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from attendance.vision.recognise import DEFAULT_RECOGNISER  # noqa: E402
+from attendance.vision.roster_dir import enrol_roster  # noqa: E402
+from attendance.vision.training.protocol import PlainDlib  # noqa: E402
 from bench_vision_office import Scored, make_clip, project, read_frames, run_pipeline, score_frame  # noqa: E402
 
 
 def naive(clip, truth, roster, times: set[float]) -> Scored:
+    """`roster` enrolled with dlib's plain embeddings (protocol.PlainDlib), face_recognition's own."""
     import face_recognition
 
     templates = np.concatenate([r.embeddings[[k == "photo" for k in r.kinds]] for r in roster])
@@ -58,16 +65,19 @@ def main() -> None:
     ap.add_argument("--sample-fps", type=float, default=5.0, help="frames per second the pipeline analyses")
     ap.add_argument("--naive-frames", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--recogniser", default=DEFAULT_RECOGNISER, help='the pipeline\'s: "dlib+faceres" (default) or "dlib"')
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-speed-"))
-    clip, truth, roster, t_render, t_enrol = make_clip(work, a.people, a.seconds, a.fps, a.seed)
+    clip, truth, roster, t_render, t_enrol = make_clip(work, a.people, a.seconds, a.fps, a.seed, recogniser=a.recogniser)
+    exclude = {Path(p["photo"]).resolve() for p in truth["people"]}
+    plain_roster = enrol_roster(work / "roster", strict=False, exclude=exclude, limit_per_person=3, recogniser=PlainDlib())
     print(f"clip: {a.seconds:.0f} s, 1920x1080 @ {a.fps:g} fps, {a.people} people in rows 3-6 m "
           f"({sum(p['mask'] for p in truth['people'])} masked), rendered in {t_render:.0f} s; enrolment {t_enrol:.0f} s; cores {os.cpu_count()}")
     sampled = [t for t, _ in read_frames(clip, a.sample_fps, truth["fps"])]
     idx = np.linspace(len(sampled) * 0.4, len(sampled) - 1, a.naive_frames).round().astype(int)
     subset = {sampled[i] for i in idx}
-    ours, ours_sub = run_pipeline(clip, truth, roster, a.sample_fps, only=subset)
-    base = naive(clip, truth, roster, subset)
+    ours, ours_sub = run_pipeline(clip, truth, roster, a.sample_fps, only=subset, recogniser=a.recogniser)
+    base = naive(clip, truth, plain_roster, subset)
     fps_ours = ours.frames / ours.seconds
     fps_base = base.frames / base.seconds
     print(f"\npipeline: {ours.frames} frames at {a.sample_fps:g} fps sampled, {ours.seconds:.1f} s -> {fps_ours:.2f} frames/s "

@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from attendance.vision import OfficePipeline, PipelineConfig
 from attendance.vision.distance import focal_px
+from attendance.vision.recognise import DEFAULT_RECOGNISER
 from attendance.vision.roster_dir import enrol_roster
 from attendance.vision.synth import make_office
 from attendance.vision.training.protocol import DATA, identities
@@ -115,7 +116,8 @@ def score_frame(sc: Scored, t: float, faces: list, violations: list, truth: dict
     sc.viol_fn += len(truth_pairs - pred_pairs)
 
 
-def make_clip(work: Path, people: int, seconds: float, fps: float, seed: int, size=(1920, 1080)):
+def make_clip(work: Path, people: int, seconds: float, fps: float, seed: int, size=(1920, 1080),
+              recogniser: str = DEFAULT_RECOGNISER):
     roster = build_roster_dir(people, work)
     clip, truth_path = work / f"office_{people}_{seconds}_{seed}.mp4", work / f"office_{people}_{seconds}_{seed}.json"
     t = time.time()
@@ -124,7 +126,7 @@ def make_clip(work: Path, people: int, seconds: float, fps: float, seed: int, si
     exclude = {Path(p["photo"]).resolve() for p in truth["people"]}
     t_render = time.time() - t
     t = time.time()
-    enrolled = enrol_roster(roster, strict=False, exclude=exclude, limit_per_person=3)
+    enrolled = enrol_roster(roster, strict=False, exclude=exclude, limit_per_person=3, recogniser=recogniser)
     t_enrol = time.time() - t
     return clip, truth, enrolled, t_render, t_enrol
 
@@ -144,9 +146,10 @@ def read_frames(clip: Path, sample_fps: float, native_fps: float):
 
 
 def run_pipeline(clip: Path, truth: dict, roster, sample_fps: float, config: PipelineConfig | None = None,
-                 only: set[float] | None = None) -> tuple[Scored, Scored]:
+                 only: set[float] | None = None, recogniser: str = DEFAULT_RECOGNISER) -> tuple[Scored, Scored]:
     """Whole clip through the pipeline; returns (all frames, only the frames in `only`)."""
-    pipe = OfficePipeline(roster, config or PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
+    pipe = OfficePipeline(roster, config or PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"],
+                                                           recogniser=recogniser))
     _, pts = project(truth)
     sc, sub = Scored(), Scored()
     for t, frame in read_frames(clip, sample_fps, truth["fps"]):

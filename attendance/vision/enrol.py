@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dlib_models
 from .faces import MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, recogniser_chip, sharpness
-from .recognise import Recogniser, make_recogniser
+from .recognise import DEFAULT_RECOGNISER, Recogniser, make_recogniser
 
 BACKEND = "dlib-128"
 # Sharpness (variance of the Laplacian on the 150x150 aligned chip) below which a photo is too
@@ -93,10 +93,10 @@ def detect_enrolment_faces(image_rgb: np.ndarray) -> list[tuple[tuple[int, int, 
 
 
 def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants: bool = True,
-               recogniser: "str | Recogniser" = "dlib") -> EnrolledFace:
-    """One photo -> one template (plus masked variants). Raises FaceRejected. `recogniser` is "dlib"
-    or an ONNX model path (or a Recogniser); the live pipeline must use the same one, or the
-    templates never match."""
+               recogniser: "str | Recogniser" = DEFAULT_RECOGNISER) -> EnrolledFace:
+    """One photo -> one template (plus masked variants). Raises FaceRejected. `recogniser` is a
+    make_recogniser spec ("dlib+faceres", "dlib", an ONNX model path) or a Recogniser; the live
+    pipeline must use the same one, or the templates never match."""
     img = _as_rgb(image_rgb)
     faces = detect_enrolment_faces(img)
     if not faces:

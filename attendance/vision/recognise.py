@@ -1,8 +1,9 @@
 """Who is this face: embedding backends and roster matching with abstention.
 
-The recogniser is an interface: dlib's ResNet (128-d, installs from PyPI) is the default; an
-ONNX Runtime backend loads a stronger ArcFace/SFace-class model from a file the operator
-supplies (never downloaded). Matching is the product's part: several templates per person,
+The recogniser is an interface: the default fuses dlib's ResNet (128-d, installs from PyPI)
+with HSE FaceRes (fetched once at install time from the npm registry, see faceres_onnx.py);
+dlib alone remains a choice; an ONNX Runtime backend loads an ArcFace/SFace-class model from a
+file the operator supplies. Nothing is downloaded at run time. Matching is the product's part: several templates per person,
 aggregation over a track, one person per face within a frame (Hungarian assignment), and an
 "unknown" answer when the evidence is weak."""
 from __future__ import annotations
@@ -50,6 +51,55 @@ class DlibRecogniser:
         chips = list(chips_rgb)
         e = embed_chips(chips + [np.ascontiguousarray(c[:, ::-1]) for c in chips])
         return (e[:len(chips)] + e[len(chips):]) / 2
+
+
+class FusedRecogniser:
+    """dlib's ResNet and HSE FaceRes side by side: one vector, dlib's (mirror-averaged) 128
+    dimensions then FaceRes's 1024 (faceres_onnx.py), so a Euclidean distance between two adds
+    the two networks' squared distances and the gallery, track aggregation and assignment stay
+    as they are.
+
+    Why: the two networks were trained on different faces (dlib's on mostly Western ones,
+    FaceRes on VGGFace2) and err on different pairs. On East-Asian faces (rmfd, 20-person
+    offices, 3 photos, 2-photo tracks, each with thresholds fitted the same way) dlib alone
+    names 60.4% at 0.2% wrong, the two together 95.8% at 0.8% wrong; Western faces stay at
+    100% (BENCHMARKS.md, Recognition). FaceRes takes dlib's own chip resized to 224 (as good as
+    a chip cut at 224: rmfd true accepts at 1% false accepts 0.437 vs 0.441) and, like dlib's
+    half, is averaged with its mirror image; its features pass through a square root (they are
+    non-negative averages; the root damps the few large ones: rmfd true accepts at 1% false
+    0.39 -> 0.43, lfw10 0.91 -> 0.90) and are L2-normalised.
+
+    FACERES_WEIGHT puts the halves on one scale: each network's spread (standard deviation)
+    of different people's distances on lfw10, dlib 0.0686 / FaceRes 0.0641, so neither
+    dominates (bench/bench_recognition.py prints both spreads). Templates carry the backend
+    name "dlib+faceres" and are compared only with their own kind."""
+    name = "dlib+faceres"
+    dim = 128 + 1024
+    chip = DLIB_CHIP
+    FACERES_WEIGHT = 1.07
+
+    def __init__(self, models_dir: Path | None = None, *, threads: int = 1):
+        from . import faceres_onnx
+
+        self.dlib = DlibRecogniser()
+        self.faceres = faceres_onnx.load(models_dir, threads=threads)
+        self.size = faceres_onnx.SIZE
+
+    def faceres_part(self, chips: list[np.ndarray]) -> np.ndarray:
+        big = [c if c.shape[0] == self.size else cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
+               for c in chips]
+        f = self.faceres.embed(big + [np.ascontiguousarray(c[:, ::-1]) for c in big]).astype(np.float32)
+        f = np.sqrt(np.maximum(f, 0))
+        f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+        f = f[:len(chips)] + f[len(chips):]
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+
+    def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
+        chips = list(chips_rgb)
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        return np.concatenate([self.dlib.embed(chips), self.FACERES_WEIGHT * self.faceres_part(chips)],
+                              axis=1).astype(np.float32)
 
 
 # InsightFace's 5-point template for 112x112 faces (eye centres, nose tip, mouth corners), which
@@ -121,21 +171,38 @@ class OnnxRecogniser:
         return y / np.maximum(n, 1e-9)
 
 
+DEFAULT_RECOGNISER = FusedRecogniser.name
+
+
 def is_dlib_spec(spec: str | Path | None) -> bool:
-    return spec is None or str(spec) in ("", "dlib", "dlib-128")
+    return spec is not None and str(spec) in ("dlib", "dlib-128")
+
+
+def is_fused_spec(spec: str | Path | None) -> bool:
+    return spec is None or str(spec) in ("", "fused", FusedRecogniser.name)
 
 
 def backend_name(spec: str | Path | None) -> str:
     """The `backend` a template made with this recogniser carries, without loading the model:
     templates are only ever compared with templates of the same backend."""
-    return DlibRecogniser.name if is_dlib_spec(spec) else f"onnx-{Path(str(spec)).stem}"
+    if is_dlib_spec(spec):
+        return DlibRecogniser.name
+    if is_fused_spec(spec):
+        return FusedRecogniser.name
+    return f"onnx-{Path(str(spec)).stem}"
 
 
 @functools.lru_cache(maxsize=4)
-def make_recogniser(spec: str = "dlib") -> Recogniser:
-    """"dlib" (default) or the path of an operator-supplied ONNX model. Cached per process: an
-    ONNX session or dlib's network loads once per worker, not once per photo or stream."""
-    return DlibRecogniser() if is_dlib_spec(spec) else OnnxRecogniser(str(spec))
+def make_recogniser(spec: str = DEFAULT_RECOGNISER) -> Recogniser:
+    """"dlib+faceres" (default: dlib and FaceRes fused, FaceRes's files fetched at install
+    time by `apel models fetch`), "dlib" (dlib alone, nothing to fetch) or the path of an
+    operator-supplied ONNX model. Cached per process: a network loads once per worker, not
+    once per photo or stream."""
+    if is_dlib_spec(spec):
+        return DlibRecogniser()
+    if is_fused_spec(spec):
+        return FusedRecogniser()
+    return OnnxRecogniser(str(spec))
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class PipelineConfig:
     accept: float | None = None         # recognition thresholds; None = fitted (models/thresholds.json)
     margin: float | None = None
     mask_threshold: float = 0.5
-    recogniser: str = "dlib"            # "dlib" or a path to an ONNX embedding model
+    recogniser: str = "dlib+faceres"    # recognise.make_recogniser: "dlib+faceres", "dlib" or an ONNX model path
     detector_use_haar: bool = True
     detector_use_eyes: bool = True
 

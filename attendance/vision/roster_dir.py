@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from .enrol import FaceRejected, enrol_face
+from .recognise import DEFAULT_RECOGNISER, Recogniser
 from .results import RosterPerson
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -44,7 +45,8 @@ def roster_photos(root: Path) -> dict[str, list[Path]]:
 
 def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = True,
                  exclude: set[Path] | None = None, limit_per_person: int | None = None,
-                 on_skip: Callable[[Path, str], None] | None = None) -> list[RosterPerson]:
+                 on_skip: Callable[[Path, str], None] | None = None,
+                 recogniser: "str | Recogniser" = DEFAULT_RECOGNISER) -> list[RosterPerson]:
     """Enrol every photo. strict: any photo without exactly one usable face is an error naming
     it (HR should know); otherwise such photos are skipped (reported via on_skip)."""
     out = []
@@ -57,7 +59,7 @@ def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = Tru
             if limit_per_person is not None and used >= limit_per_person:
                 break
             try:
-                face = enrol_face(read_image_rgb(p), masked_variants=masked_variants)
+                face = enrol_face(read_image_rgb(p), masked_variants=masked_variants, recogniser=recogniser)
             except (FaceRejected, ValueError) as e:
                 msg = e.message if isinstance(e, FaceRejected) else str(e)
                 if strict:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from attendance.vision import EnrolledFace, FaceRejected, enrol_face
+from attendance.vision.recognise import MatchThresholds
 
 from .conftest import read_rgb
 
@@ -14,15 +15,15 @@ def test_real_photo_enrols_with_masked_variants(lfw):
     img = read_rgb(lfw / "Tony_Blair" / "Tony_Blair_0001.jpg")
     face = enrol_face(img)
     assert isinstance(face, EnrolledFace)
-    assert face.embedding.shape == (128,) and face.embedding.dtype == np.float32
-    assert face.backend == "dlib-128"
+    assert face.embedding.shape == (128 + 1024,) and face.embedding.dtype == np.float32
+    assert face.backend == "dlib+faceres"   # the default recogniser: dlib and FaceRes fused
     assert 0.0 < face.quality <= 1.0
     x, y, w, h = face.box
     assert 60 < x + w / 2 < 190 and 60 < y + h / 2 < 190  # LFW faces are centred
     assert len(face.masked_embeddings) == 3
     # A masked variant is the same person but not the same vector.
     d = [float(np.linalg.norm(m - face.embedding)) for m in face.masked_embeddings]
-    assert all(0.05 < v < 0.6 for v in d), d
+    assert all(0.05 < v < MatchThresholds.load(face.backend).accept for v in d), d
 
 
 def test_same_person_closer_than_different_person(lfw):
@@ -34,7 +35,7 @@ def test_same_person_closer_than_different_person(lfw):
 
 def test_tight_crop_is_found(shared_data):
     img = read_rgb(shared_data / "faces" / "rmfd" / "chenglong" / sorted(p.name for p in (shared_data / "faces" / "rmfd" / "chenglong").iterdir())[0])
-    assert enrol_face(img, masked_variants=False).embedding.shape == (128,)
+    assert enrol_face(img, masked_variants=False).embedding.shape == (128 + 1024,)
 
 
 @pytest.mark.parametrize("case,code", [

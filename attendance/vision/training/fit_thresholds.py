@@ -2,27 +2,34 @@
 
 Data (read in place): ../shared/data/faces/lfw10 and faces/rmfd (East-Asian; the hard case).
 Protocol (protocol.py): 20-person offices (10 for lfw10), 1 or 3 enrolment photos, probes as
-tracks of 1-2 photos. Grid search: the
-largest mean identified rate whose wrong rate (roster people given another's name) stays
-<= 0.5% on lfw10 and <= 1% on rmfd (the issue's targets), where on lfw10 a stranger (not on
-the roster) given a name counts as wrong too. Strangers on rmfd are measured by
+tracks of 1-2 photos. Grid search (accept
+0.40-1.28 by 0.02, margin 0-0.10 by 0.005): the largest mean identified rate whose wrong rate
+(roster people given another's name) stays within three quarters of the issue's limits, 0.5%
+on lfw10 and 1% on rmfd (HEADROOM), where on lfw10 a stranger (not on the roster) given a name
+counts as wrong too. Strangers on rmfd are measured by
 bench/bench_recognition.py.
 
-Run: .venv/bin/python -m attendance.vision.training.fit_thresholds"""
+Run: .venv/bin/python -m attendance.vision.training.fit_thresholds [--backend dlib+faceres]"""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
 import numpy as np
 
-from attendance.vision.recognise import MODELS_DIR, MatchThresholds
+from attendance.vision.recognise import MODELS_DIR, MatchThresholds, backend_name
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
 
 
-def load(root):
+# The limits are met with a quarter to spare on the photos fitted on, so that they still hold
+# on photos not seen (a point fitted to the very edge sits on it only on average).
+HEADROOM = 0.75
+
+
+def load(root, recogniser: str = "dlib"):
     ids = identities(root, min_photos=3)
-    emb = embed_paths([p for ps in ids.values() for p in ps])
+    emb = embed_paths([p for ps in ids.values() for p in ps], recogniser=recogniser)
     out = {}
     for pid, ps in ids.items():
         e = [emb[p][0] for p in ps if emb[p] is not None]
@@ -52,14 +59,21 @@ def evaluate(th: MatchThresholds, data, name, roster_n, n_enrol, probe_len, n_im
 
 
 def main() -> None:
-    lfw, rmfd = load(DATA / "faces/lfw10"), load(DATA / "faces/rmfd")
-    print(f"lfw10 {len(lfw)} people, rmfd {len(rmfd)} people with >=3 usable photos")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backend", default="dlib", help='a recogniser: "dlib", "dlib+faceres" or an ONNX model path')
+    ap.add_argument("--headroom", type=float, default=HEADROOM,
+                    help="fit to this share of the wrong-rate limits (default %(default)s)")
+    a = ap.parse_args()
+    name = backend_name(a.backend)
+    lfw, rmfd = load(DATA / "faces/lfw10", a.backend), load(DATA / "faces/rmfd", a.backend)
+    print(f"{name}: lfw10 {len(lfw)} people, rmfd {len(rmfd)} people with >=3 usable photos")
     best = None
-    for accept in np.arange(0.40, 0.66, 0.02):
-        for margin in (0.0, 0.01, 0.02, 0.03, 0.04, 0.06):
-            th = MatchThresholds(accept=float(accept), margin=margin)
+    for accept in np.arange(0.40, 1.30, 0.02):
+        for margin in np.arange(0.0, 0.1025, 0.005):
+            th = MatchThresholds(accept=round(float(accept), 3), margin=round(float(margin), 3))
             res = [evaluate(th, c[1], c[0], c[2], c[3], c[4], c[5]) for c in conditions(lfw, rmfd)]
-            ok = all((r.wrong + r.impostor_named) / max(1, r.probes + r.impostors) <= (0.005 if c[0].startswith("lfw") else 0.01)
+            ok = all((r.wrong + r.impostor_named) / max(1, r.probes + r.impostors)
+                     <= a.headroom * (0.005 if c[0].startswith("lfw") else 0.01)
                      for r, c in zip(res, conditions(lfw, rmfd)))
             ident = float(np.mean([r.identified / max(1, r.probes) for r in res]))
             if ok and (best is None or ident > best[0]):
@@ -67,13 +81,13 @@ def main() -> None:
     if best is None:
         sys.exit("no threshold meets the wrong-rate limits")
     ident, th, res = best
-    print(f"chosen accept={th.accept:.2f} margin={th.margin:.2f} (mean identified {ident:.3f})")
-    for (name, *_), r in zip(conditions(lfw, rmfd), res):
-        print(f"  {name}: {r.rates()}")
+    print(f"chosen accept={th.accept:.3f} margin={th.margin:.3f} (mean identified {ident:.3f})")
+    for (cname, *_), r in zip(conditions(lfw, rmfd), res):
+        print(f"  {cname}: {r.rates()}")
     path = MODELS_DIR / "thresholds.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    data["dlib-128"] = {"accept": round(th.accept, 3), "margin": th.margin, "min_views": 1,
-                        "fitted_on": "shared/data faces/lfw10 + faces/rmfd by attendance/vision/training/fit_thresholds.py"}
+    data[name] = {"accept": th.accept, "margin": th.margin, "min_views": 1,
+                  "fitted_on": "shared/data faces/lfw10 + faces/rmfd by attendance/vision/training/fit_thresholds.py"}
     path.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {path}")
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from attendance.vision.enrol import FaceRejected, enrol_face
 from attendance.vision.faces import DLIB_CHIP, embed_chips
-from attendance.vision.recognise import Gallery, MatchThresholds, aggregate, assign
+from attendance.vision.recognise import Gallery, MatchThresholds, aggregate, assign, backend_name, is_dlib_spec
 from attendance.vision.results import RosterPerson
 from attendance.vision.roster_dir import IMAGE_EXTS, read_image_rgb
 
@@ -43,22 +43,24 @@ class PlainDlib:
         return embed_chips(list(chips_rgb))
 
 
-def embed_paths(paths: list[Path], masked: bool = False,
-                plain: bool = False) -> dict[Path, tuple[np.ndarray, list[np.ndarray]] | None]:
+def embed_paths(paths: list[Path], masked: bool = False, plain: bool = False,
+                recogniser: str = "dlib") -> dict[Path, tuple[np.ndarray, list[np.ndarray]] | None]:
     """Enrolment embeddings of photos (None when rejected), cached on disk by file content and
-    the way they were embedded. `plain`: dlib's own embedding (PlainDlib), for baselines."""
+    the way they were embedded. `plain`: dlib's own embedding (PlainDlib), for baselines;
+    `recogniser`: a make_recogniser spec ("dlib", "dlib+faceres", an ONNX path)."""
     CACHE.mkdir(exist_ok=True)
     out = {}
+    how = b"plain" if plain else (b"mirror" if is_dlib_spec(recogniser) else backend_name(recogniser).encode())
     for p in paths:
         data = p.read_bytes()
-        key = hashlib.sha256(data + (b"m" if masked else b"") + (b"plain" if plain else b"mirror")).hexdigest()[:24]
+        key = hashlib.sha256(data + (b"m" if masked else b"") + how).hexdigest()[:24]
         f = CACHE / f"{key}.pkl"
         if f.exists():
             out[p] = pickle.loads(f.read_bytes())
             continue
         try:
             e = enrol_face(read_image_rgb(p), min_face_px=40, masked_variants=masked,
-                           recogniser=PlainDlib() if plain else "dlib")
+                           recogniser=PlainDlib() if plain else recogniser)
             val = (e.embedding, e.masked_embeddings)
         except (FaceRejected, ValueError):
             val = None

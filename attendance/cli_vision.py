@@ -93,17 +93,19 @@ def video_frames(path: Path, fps: float | None) -> Iterator[tuple[int, float, "o
 
 def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: float, min_distance: float,
                    with_frames: bool, workers: int = 1, back_row: float | None = None,
-                   camera_height: float | None = None, eye_height: float | None = None) -> dict:
+                   camera_height: float | None = None, eye_height: float | None = None,
+                   recogniser: str = "dlib+faceres") -> dict:
     from attendance.vision import OfficePipeline, PipelineConfig
     from attendance.vision.roster_dir import RosterError, enrol_roster
 
     if not source.exists():
         raise InputError(f"SOURCE {source}: does not exist")
     try:
-        roster = enrol_roster(roster_dir)
+        roster = enrol_roster(roster_dir, recogniser=recogniser)
     except RosterError as e:
         raise InputError(str(e)) from e
-    cfg = PipelineConfig(hfov_deg=hfov, min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height)
+    cfg = PipelineConfig(hfov_deg=hfov, min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height,
+                         recogniser=recogniser)
     if eye_height is not None:
         cfg = replace(cfg, eye_height_m=eye_height)
     if not source.is_file() or source.suffix.lower() not in VIDEO_EXTS:
@@ -165,6 +167,19 @@ def _single_image(path: Path):
     return [path], iter([(path.name, 0.0, rgb[:, :, ::-1].copy())])
 
 
+def _check_recogniser(spec: str) -> None:
+    """Refuse an unknown --recogniser, or the default without FaceRes's files, before any work."""
+    from attendance import model_files
+
+    if spec in ("dlib+faceres", "fused"):
+        try:
+            model_files.check_files()
+        except model_files.FaceResModelError as e:
+            _fail(f"--recogniser {spec}: {e}")
+    elif spec not in ("dlib", "dlib-128") and not (spec.endswith(".onnx") and Path(spec).is_file()):
+        _fail(f'--recogniser must be "dlib+faceres", "dlib" or an existing .onnx file, got {spec!r}')
+
+
 def write_json_atomically(data: dict, out: Path) -> None:
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(json.dumps(data, indent=1))
@@ -189,6 +204,8 @@ def register(app: typer.Typer) -> None:
                                             "(0.5-20), if measured: fixes the heads' plane, fewer false distancing reports."),
         eye_height: float = typer.Option(None, "--eye-height", help="The staff's average eye height in metres (0.8-2.2; "
                                          "default 1.48, Indonesian adults), used with --camera-height."),
+        recogniser: str = typer.Option("dlib+faceres", "--recogniser", help='"dlib+faceres" (default; needs `apel models '
+                                       'fetch`), "dlib", or the path of an ONNX embedding model you supply.'),
     ) -> None:
         """Recognise enrolled people in a recording; report attendance, masks and distancing as JSON."""
         if fps is not None and not fps > 0:
@@ -206,9 +223,11 @@ def register(app: typer.Typer) -> None:
                 _fail(f"{flag} must be between {lo:g} and {hi:g} metres, got {value}")
         if json_out is not None and not json_out.parent.is_dir():
             _fail(f"--json {json_out}: folder {json_out.parent} does not exist")
+        _check_recogniser(recogniser)
         try:
             data = analyze_source(source, roster, fps=fps, hfov=hfov, min_distance=min_distance, with_frames=frames,
-                                  back_row=back_row, camera_height=camera_height, eye_height=eye_height)
+                                  back_row=back_row, camera_height=camera_height, eye_height=eye_height,
+                                  recogniser=recogniser)
         except InputError as e:
             _fail(str(e))
         if json_out is None:

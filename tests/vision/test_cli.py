@@ -57,8 +57,9 @@ def test_analyze_folder_of_images(cli, roster, frames_dir, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["zero_byte", "not_image", "empty_roster", "roster_no_face", "hfov", "fps",
-                                  "missing_source", "truncated_video", "min_distance", "camera_height", "eye_height"])
-def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path, case):
+                                  "missing_source", "truncated_video", "min_distance", "camera_height", "eye_height",
+                                  "recogniser", "faceres_missing"])
+def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path, case, monkeypatch):
     out = tmp_path / "out.json"
     src, ros, extra, expect = frames_dir, roster, [], ""
     if case == "zero_byte":
@@ -89,6 +90,11 @@ def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path
         extra, expect = ["--camera-height", "40"], "--camera-height"
     elif case == "eye_height":
         extra, expect = ["--camera-height", "2.5", "--eye-height", "0.1"], "--eye-height"
+    elif case == "recogniser":
+        extra, expect = ["--recogniser", "arcface"], "--recogniser"
+    elif case == "faceres_missing":
+        monkeypatch.setenv("APEL_MODELS_DIR", str(tmp_path / "no-models"))
+        expect = "apel models fetch"
     elif case == "missing_source":
         src, expect = tmp_path / "nothere.mp4", "nothere.mp4"
     elif case == "truncated_video":
@@ -99,6 +105,14 @@ def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path
     assert r.exit_code != 0
     assert expect in r.output, r.output
     assert not out.exists() and not (tmp_path / "out.json.part").exists()
+
+
+def test_analyze_with_dlib_alone(cli, roster, frames_dir, tmp_path):
+    """--recogniser dlib: the roster is enrolled and the stills are read with dlib alone."""
+    out = tmp_path / "out.json"
+    r = cli("analyze", frames_dir, "--roster", roster, "--json", out, "--recogniser", "dlib")
+    assert r.exit_code == 0, r.output
+    assert {p["id"] for p in json.loads(out.read_text())["people"]} == {"Colin_Powell", "Tony_Blair"}
 
 
 def test_truncated_real_video(cli, roster, shared_data, tmp_path):

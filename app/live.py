@@ -56,6 +56,7 @@ class StreamInfo:
     track_prefix: str
     names: dict[str, str]
     joined_at: float                      # monotonic, at the HTTP join
+    backend: str = "dlib-128"             # the recogniser's: the backend of the embeddings its sightings carry
     joined_wall: float = 0.0              # epoch seconds, at the HTTP join
     first_result_at: float | None = None  # monotonic, first analysed frame back from vision
     results: int = 0
@@ -129,6 +130,8 @@ def sightings_from_result(info: StreamInfo, result: Any) -> list[Any]:
             confidence=float(min(1.0, max(0.0, face.confidence))),
             mask=bool(face.mask),
             distancing_violation=i in in_violation,
+            embedding=face.embedding,
+            embedding_backend=info.backend,
         ))
     return out
 
@@ -281,13 +284,15 @@ class LiveService:
         stream_key = f"{assembly_id}/{code}"
         self._joins[stream_key] += 1
         from attendance.vision import PipelineConfig
+        from attendance.vision.recognise import backend_name
 
         pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist, back_row_m=back_row,
                                                           camera_height_m=camera_height,
                                                           recogniser=self.settings.recogniser_spec))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,
-                          joined_at=t0, joined_wall=time.time() - (time.monotonic() - t0))
+                          joined_at=t0, joined_wall=time.time() - (time.monotonic() - t0),
+                          backend=backend_name(self.settings.recogniser_spec))
         self.streams[stream_key] = info
         answer, peer = await self.media.join_office(str(assembly_id), code, sdp, type_, label=f"{code} {name}")
         from attendance.services.assemblies import mark_office_joined

@@ -109,10 +109,11 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     if eye_height is not None:
         cfg = replace(cfg, eye_height_m=eye_height)
     if not source.is_file() or source.suffix.lower() not in VIDEO_EXTS:
-        # Images are stills, maybe of different scenes: look at every one in full.
+        # Images are stills, maybe of different scenes: look at every one in full, BlazeFace too
+        # (large turned or masked faces HOG misses; detect.py).
         # Nobody waits for a first answer either: the first still gets the full budget and checks.
         cfg = replace(cfg, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1,
-                      quick_first_frame=False, busy_gap_s=float("inf"))
+                      quick_first_frame=False, busy_gap_s=float("inf"), detector_use_blazeface=True)
     pipeline = OfficePipeline(roster, cfg)
     if source.is_dir():
         _, frames = image_frames(source, fps or 1.0)
@@ -174,7 +175,7 @@ def _check_recogniser(spec: str) -> None:
     if spec in ("dlib+faceres", "fused"):
         try:
             model_files.check_files()
-        except model_files.FaceResModelError as e:
+        except model_files.ModelFileError as e:
             _fail(f"--recogniser {spec}: {e}")
     elif spec not in ("dlib", "dlib-128") and not (spec.endswith(".onnx") and Path(spec).is_file()):
         _fail(f'--recogniser must be "dlib+faceres", "dlib" or an existing .onnx file, got {spec!r}')
@@ -236,7 +237,8 @@ def register(app: typer.Typer) -> None:
             write_json_atomically(data, json_out)
             typer.echo(f"{data['frames_analyzed']} frames, {len(data['people'])} people recognised -> {json_out}", err=True)
 
-    models_app = typer.Typer(help="Model files fetched at install time (FaceRes for the default recogniser).",
+    models_app = typer.Typer(help="Model files fetched at install time (FaceRes for the default recogniser, "
+                                  "BlazeFace for stills).",
                              no_args_is_help=True)
     app.add_typer(models_app, name="models")
 
@@ -246,14 +248,14 @@ def register(app: typer.Typer) -> None:
                                        "<python environment>/share/apel/models)."),
         force: bool = typer.Option(False, "--force", help="Download again even if the files are there."),
     ) -> None:
-        """Fetch FaceRes (npm package @vladmandic/human, MIT) once and check its hashes; a no-op when present."""
+        """Fetch FaceRes and BlazeFace (npm package @vladmandic/human, MIT) once and check their hashes; a no-op when present."""
         from attendance import model_files
 
         try:
             d = model_files.fetch(directory, force=force)
-        except model_files.FaceResModelError as e:
+        except model_files.ModelFileError as e:
             _fail(str(e))
-        typer.echo(f"FaceRes model files ready in {d}", err=True)
+        typer.echo(f"model files (FaceRes, BlazeFace) ready in {d}", err=True)
 
     @app.command("synth-office")
     def synth_office(

@@ -1,11 +1,12 @@
 """Third-party model files Apel fetches once, at install time: where they live, their pinned
 hashes, and the fetch itself (`apel models fetch`, which `./dev install` runs).
 
-Today that is HSE FaceRes, the second network of the default recogniser (see
-attendance/vision/faceres_onnx.py): two files of the Human library's npm package
-`@vladmandic/human` (MIT), downloaded from the npm registry, checked against npm's sha512 of the
-tarball and our sha256 of each file. Nothing is downloaded at run time. Kept apart from
-attendance.vision so that settings can check the files are there without loading dlib."""
+Two networks from the Human library's npm package `@vladmandic/human` (MIT): HSE FaceRes, the
+second half of the default recogniser (attendance/vision/faceres_onnx.py), and BlazeFace, the
+detector stills add for large turned or masked faces (attendance/vision/blazeface.py).
+Downloaded once from the npm registry, checked against npm's sha512 of the tarball and our
+sha256 of each file; nothing is downloaded at run time. Kept apart from attendance.vision so
+that settings can check the files are there without loading dlib."""
 from __future__ import annotations
 
 import base64
@@ -28,12 +29,14 @@ TARBALL_SHA512 = "Nr5mPfq1gQ+uKeXY5uM3Fj8UxvF5CEh2s6txM5wRThqaW0mF9huooOuZSrT8hh
 FILES = {
     "package/models/faceres.json": ("faceres.json", "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df"),
     "package/models/faceres.bin": ("faceres.bin", "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"),
+    "package/models/blazeface.json": ("blazeface.json", "cd7bbfc078270572beb39f9e5ae67aadbd50b5e67cff37e6d4f6b3ea39312e5f"),
+    "package/models/blazeface.bin": ("blazeface.bin", "dc9a97fdc50bc43216554bdd69aa3e7b9361a519ee7bdd996a2f69a98a6f9b72"),
     "package/LICENSE": ("LICENSE-human.txt", None),
 }
 
 
-class FaceResModelError(ValueError):
-    """FaceRes's files are missing, damaged, or not the graph faceres_onnx knows."""
+class ModelFileError(ValueError):
+    """A fetched model's files are missing, damaged, or not a graph tfjs_onnx knows."""
 
 
 def model_dir() -> Path:
@@ -58,10 +61,10 @@ def check_files(directory: Path | None = None) -> Path:
     for name, digest in FILES.values():
         p = d / name
         if not p.is_file():
-            raise FaceResModelError(f"{p} is missing: run `apel models fetch` (./dev install does) "
+            raise ModelFileError(f"{p} is missing: run `apel models fetch` (./dev install does) "
                                     f"or set APEL_RECOGNIZER=dlib")
         if digest and _sha256(p) != digest:
-            raise FaceResModelError(f"{p} is not the file Apel was measured with (sha256 differs): "
+            raise ModelFileError(f"{p} is not the file Apel was measured with (sha256 differs): "
                                     f"run `apel models fetch --force`")
     return d
 
@@ -73,26 +76,26 @@ def fetch(directory: Path | None = None, *, url: str = TARBALL, force: bool = Fa
     if not force and installed(d):
         try:
             return check_files(d)
-        except FaceResModelError:
+        except ModelFileError:
             pass
     log.info("fetching %s from the npm registry", PACKAGE)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - pinned https URL
             data = resp.read()
     except OSError as exc:
-        raise FaceResModelError(f"cannot download {url}: {exc}") from exc
+        raise ModelFileError(f"cannot download {url}: {exc}") from exc
     got = base64.b64encode(hashlib.sha512(data).digest()).decode()
     if got != TARBALL_SHA512:
-        raise FaceResModelError(f"{url}: sha512 {got} is not the pinned {TARBALL_SHA512}")
+        raise ModelFileError(f"{url}: sha512 {got} is not the pinned {TARBALL_SHA512}")
     d.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=d) as tmp, tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for member, (name, digest) in FILES.items():
             f = tar.extractfile(member)
             if f is None:
-                raise FaceResModelError(f"{PACKAGE} has no {member}")
+                raise ModelFileError(f"{PACKAGE} has no {member}")
             blob = f.read()
             if digest and hashlib.sha256(blob).hexdigest() != digest:
-                raise FaceResModelError(f"{PACKAGE}: {member} has an unexpected sha256")
+                raise ModelFileError(f"{PACKAGE}: {member} has an unexpected sha256")
             (Path(tmp) / name).write_bytes(blob)
         for name, _ in FILES.values():
             os.replace(Path(tmp) / name, d / name)

@@ -5,17 +5,18 @@
    of each photo carries the photo's label): balanced accuracy.
 2. masks/scenes (all masked): share of images in which the pipeline finds at least one face it
    classifies as masked, in the photo look (SCENES_CFG: faces down to 20 px, masked-face HOG
-   filter, CNN check and the photo pass for large tilted faces, `photo_angles=PHOTO_ANGLES`:
-   +-20 deg, no upright pass); the same run with the CNN check's faces dropped; a second pass
-   without the photo pass (`photo_angles=()`, the look before it); a third without the photo
-   pass and the masked-face HOG filter (`use_mask_hog=False`, the detector before both); baseline: share in which face_recognition's
-   HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the faces the masked filter
+   filter, CNN check, the photo pass for large tilted faces, `photo_angles=PHOTO_ANGLES`:
+   +-20 deg, and BlazeFace, `use_blazeface`); the same run with the CNN check's faces dropped,
+   and passes without BlazeFace (the look before it), then without the photo pass, then without
+   the masked-face HOG filter (the detector before all three); `apel analyze`'s own look for
+   images (STILLS_CFG: the pipeline's whole-frame look with BlazeFace); baseline: share in which
+   face_recognition's HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the faces the masked filter
    ("hog_mask") and the CNN check ("cnn") found (scenes and group photos) as contact sheets.
 3. False faces: groups/dlib_annotated (PASCAL VOC photos with every face boxed, and dogs.jpg
    with none): faces found that overlap no true face (IoU < 0.3), with and without the check,
-   and without the masked filter, and in the photo look (with the photo pass); on groups/photos
-   (no ground truth) the faces found with the masked filter that the detector without it does
-   not find, the faces the check added, and the faces the photo pass adds.
+   and without the masked filter, with the photo pass and with BlazeFace; on groups/photos (no
+   ground truth) the faces found with the masked filter that the detector without it does not
+   find, the faces the check added, and the faces the photo pass and BlazeFace add.
 4. Cost: detect_faces (the pipeline's whole-frame look: DetectorConfig(), min_face_px 32) on
    1280x720 frames: as shipped, without the CNN check, without the masked filter, and with the
    photo pass (not a live look; for its cost); median of
@@ -39,11 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from attendance.vision.detect import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues, iou  # noqa: E402
 from attendance.vision.faces import face_chip, landmarks5  # noqa: E402
+from attendance.vision.results import PipelineConfig  # noqa: E402
 from attendance.vision.mask import default_classifier  # noqa: E402
 from attendance.vision.training.protocol import DATA  # noqa: E402
 from attendance.vision.training.train_mask import chips_of, is_test  # noqa: E402
 
-SCENES_CFG = DetectorConfig(min_face_px=20, hog_threshold=-0.5, photo_angles=PHOTO_ANGLES)
+SCENES_CFG = DetectorConfig(min_face_px=20, hog_threshold=-0.5, photo_angles=PHOTO_ANGLES, use_blazeface=True)
+STILLS_CFG = DetectorConfig(min_face_px=PipelineConfig().min_face_px, use_blazeface=True)   # apel analyze, images
 
 
 def load_rgb(path: Path, longest: int) -> np.ndarray:
@@ -95,45 +98,45 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
     import face_recognition
 
     scenes = sorted((DATA / "masks/scenes").glob("*/*.jpg"))[::step]
-    with_cnn = without = no_photo = no_filter = base = 0
-    t_det = t_base = t_nop = t_nof = 0.0
-    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": [], "photo": [], "photo_mask": []}
-    no_photo_cfg = replace(SCENES_CFG, photo_angles=())
-    no_filter_cfg = replace(no_photo_cfg, use_mask_hog=False)
+    before = replace(SCENES_CFG, use_blazeface=False)
+    looks = {  # label -> detector config; the first is the photo look as measured
+        "photo look (masked HOG filter, CNN check, photo pass, BlazeFace)": SCENES_CFG,
+        "the same without BlazeFace (the photo look before 2026-11-29)": before,
+        "the same without BlazeFace and the photo pass": replace(before, photo_angles=()),
+        "the same without BlazeFace, the photo pass and the masked HOG filter": replace(before, photo_angles=(), use_mask_hog=False),
+        f"apel analyze's look for images (DetectorConfig(min_face_px={STILLS_CFG.min_face_px}), BlazeFace)": STILLS_CFG,
+    }
+    hits = dict.fromkeys(looks, 0)
+    secs = dict.fromkeys(looks, 0.0)
+    cnn_less = base = 0
+    t_base = 0.0
+    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": [], "photo": [], "photo_mask": [], "blaze": []}
     for p in scenes:
         rgb = load_rgb(p, 640)
         t = time.perf_counter()
         base += len(face_recognition.face_locations(rgb, 1)) > 0
         t_base += time.perf_counter() - t
-        t = time.perf_counter()
-        found = detect_faces_cues(rgb, SCENES_CFG)
-        masked = masked_found(rgb, found, clf)
-        t_det += time.perf_counter() - t
-        kinds = [k for _, _, k in found]
-        with_cnn += bool(masked.any())
-        without += bool(any(m for m, k in zip(masked, kinds) if k != "cnn"))
-        t = time.perf_counter()
-        no_photo += bool(masked_found(rgb, detect_faces_cues(rgb, no_photo_cfg), clf).any())
-        t_nop += time.perf_counter() - t
-        t = time.perf_counter()
-        old = detect_faces_cues(rgb, no_filter_cfg)
-        no_filter += bool(masked_found(rgb, old, clf).any())
-        t_nof += time.perf_counter() - t
-        for (b, _, k) in found:
-            if k in crops:
-                crops[k].append(crop_box(rgb, b))
+        for i, (label, cfg) in enumerate(looks.items()):
+            t = time.perf_counter()
+            found = detect_faces_cues(rgb, cfg)
+            masked = masked_found(rgb, found, clf)
+            secs[label] += time.perf_counter() - t
+            hits[label] += bool(masked.any())
+            if i == 0:
+                cnn_less += bool(any(m for m, (_, _, k) in zip(masked, found) if k != "cnn"))
+                for (b, _, k) in found:
+                    if k in crops:
+                        crops[k].append(crop_box(rgb, b))
     n = len(scenes)
-    print(f"masks/scenes: {n} images (longest side <= 640 px), DetectorConfig(min_face_px=20, hog_threshold=-0.5, "
-          f"photo_angles={PHOTO_ANGLES})")
-    print(f"  photo look (masked HOG filter, CNN check, photo pass) finds a masked face in {with_cnn / n:.1%}  "
-          f"({t_det / n * 1000:.0f} ms/image)")
-    print(f"  same run, CNN check's faces dropped: {without / n:.1%}   ({len(crops['cnn'])} faces added by the check, "
+    print(f"masks/scenes: {n} images (longest side <= 640 px); share with a face found and classified as masked:")
+    for label in looks:
+        print(f"  {label}: {hits[label] / n:.1%}  ({secs[label] / n * 1000:.0f} ms/image)")
+    first = next(iter(looks))
+    print(f"  photo look, CNN check's faces dropped: {cnn_less / n:.1%}   ({len(crops['cnn'])} faces added by the check, "
           f"{len(crops['hog_mask'])} found by the masked filter, {len(crops['photo']) + len(crops['photo_mask'])} "
-          f"by the photo pass)")
-    print(f"  without the photo pass (second pass): {no_photo / n:.1%}  ({t_nop / n * 1000:.0f} ms/image)")
-    print(f"  without the photo pass and the masked HOG filter (third pass): {no_filter / n:.1%}  ({t_nof / n * 1000:.0f} ms/image)")
+          f"by the photo pass, {len(crops['blaze'])} by BlazeFace)")
     print(f"  baseline HOG (face_locations, upsample 1) finds any face in {base / n:.1%}  ({t_base / n * 1000:.0f} ms/image)")
-    print(f"  ratio {with_cnn / max(1, base):.2f}x")
+    print(f"  ratio {hits[first] / max(1, base):.2f}x")
     if dump:
         for k, cs in crops.items():
             if cs:
@@ -155,14 +158,16 @@ def false_faces(dump: Path | None) -> None:
     cfg = DetectorConfig(min_face_px=20)   # the pipeline's whole-frame look, down to 20 px faces
     no_filter = replace(cfg, use_mask_hog=False)
     photo = replace(cfg, photo_angles=PHOTO_ANGLES)   # the photo look's pass on top
+    blaze = replace(cfg, use_blazeface=True)          # what stills add
     truth = annotated_boxes()
     n_true = sum(len(v) for v in truth.values())
-    keys = ("without masked filter", "without CNN check", "as shipped", "with photo pass")
+    keys = ("without masked filter", "without CNN check", "as shipped", "with photo pass", "with BlazeFace")
     counts = {k: [0, 0, 0] for k in keys}   # found, false, true faces found
     for name, gt in truth.items():
         rgb = load_rgb(DATA / "groups/dlib_annotated" / name, 10_000)
         found = detect_faces_cues(rgb, cfg)
-        runs = (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found, detect_faces_cues(rgb, photo))
+        runs = (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found, detect_faces_cues(rgb, photo),
+                detect_faces_cues(rgb, blaze))
         for key, faces in zip(keys, runs):
             c = counts[key]
             c[0] += len(faces)
@@ -172,7 +177,7 @@ def false_faces(dump: Path | None) -> None:
     for key in keys:
         f, fa, tr = counts[key]
         print(f"  {key:22s}: {f} faces found, {fa} false ({fa / max(1, f):.1%}), true faces found {tr}/{n_true}")
-    cnn_added, new, crops, photo_new, photo_crops = 0, 0, [], 0, []
+    cnn_added, new, crops, photo_new, photo_crops, blaze_new, blaze_crops = 0, 0, [], 0, [], 0, []
     photos = sorted(p for p in (DATA / "groups/photos").iterdir() if p.suffix.lower() in (".jpg", ".png"))
     for p in photos:
         rgb = load_rgb(p, 1280)
@@ -187,14 +192,22 @@ def false_faces(dump: Path | None) -> None:
             if all(iou(b, o) < 0.3 for o, _, _ in found):
                 photo_new += 1
                 photo_crops.append(crop_box(rgb, b))
+        for b, _, k in detect_faces_cues(rgb, blaze):
+            if all(iou(b, o) < 0.3 for o, _, _ in found):
+                blaze_new += 1
+                blaze_crops.append(crop_box(rgb, b))
     print(f"groups/photos: {len(photos)} photos (longest side <= 1280 px): {new} faces found that the detector "
-          f"without the masked filter does not find; the CNN check added {cnn_added}; the photo pass adds {photo_new}")
+          f"without the masked filter does not find; the CNN check added {cnn_added}; the photo pass adds {photo_new}; "
+          f"BlazeFace adds {blaze_new}")
     if dump and crops:
         sheet(crops, dump / "groups_new.png")
         print(f"  wrote {dump / 'groups_new.png'}")
     if dump and photo_crops:
         sheet(photo_crops, dump / "groups_photo_pass.png")
         print(f"  wrote {dump / 'groups_photo_pass.png'}")
+    if dump and blaze_crops:
+        sheet(blaze_crops, dump / "groups_blazeface.png")
+        print(f"  wrote {dump / 'groups_blazeface.png'}")
 
 
 def timing(runs: int) -> None:

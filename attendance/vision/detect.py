@@ -15,6 +15,11 @@ mouth). Three cues are merged with non-maximum suppression:
 Candidates that only one weak cue produced are kept only when a second cue agrees or the
 candidate passes the HOG check on an upsampled crop (see `verify`).
 
+Stills can add BlazeFace (`DetectorConfig.use_blazeface`; blazeface.py), a CNN detector on the
+whole image at 256 px that finds large faces HOG does not (turned, tilted, masked, under a cap),
+where no other cue found one; `apel analyze` turns it on for images. Faces under ~1/12 of the
+image's longer side are beyond it, so live looks leave it off.
+
 Photos (selfies, product shots; not live looks, where it is off) can ask for the photo pass
 (`DetectorConfig.photo_angles`, PHOTO_ANGLES): the HOG filters once more on a small, grey-padded
 copy of the frame turned by +-20 degrees, for large faces with the head tilted (see `photo_faces`).
@@ -59,6 +64,7 @@ class DetectorConfig:
     mask_hog_offset: float = 0.0  # its threshold is hog_threshold + this (0: the operating point chosen in training)
     # The photo pass (`photo_faces`): large faces the main pass cannot see, because the frame's edge
     # cuts them or the head is tilted. Off in live looks (no angles); photo looks use PHOTO_ANGLES.
+    use_blazeface: bool = False   # stills: BlazeFace on the whole image for large turned/tilted/masked faces (blazeface.py)
     photo_angles: tuple[float, ...] = ()  # in-plane rotations (degrees, 0 = upright) searched on the padded frame
     photo_pad: float = 0.25       # grey border each side, a fraction of the frame's shorter side
     photo_min_face: float = 0.25  # smallest face it looks for, a fraction of the shorter side
@@ -296,7 +302,8 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
     """`detect_faces` with the cue that found each face: "hog" (dlib's frontal filters),
     "hog_mask" (our masked-face filter), "verified" (a cascade hit HOG confirmed on a crop),
     "cascades" (two cascades agree), "photo" / "photo_mask" (the photo pass, when on: see
-    `photo_faces`) or "cnn" (a HOG near miss the CNN confirmed). Dropping the
+    `photo_faces`), "blaze" (BlazeFace, when on, where no other cue found a face) or "cnn" (a
+    HOG near miss the CNN confirmed). Dropping the
     "cnn" faces gives exactly what the detector finds without the check."""
     h, w = rgb.shape[:2]
     scale = 80.0 / cfg.min_face_px
@@ -328,6 +335,12 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
             cands.append((b, v + 1.0, "verified"))
         elif agree >= 1:
             cands.append((b, 0.3, "cascades"))
+    if cfg.use_blazeface:
+        from . import blazeface
+
+        taken = [c[0] for c in cands]
+        cands += [(b, s, "blaze") for b, s in blazeface.load().detect(rgb)
+                  if b[2] >= cfg.min_face_px and all(iou(b, o) <= 0.3 for o in taken)]
     if cfg.cnn_active and near:
         taken = [c[0] for c in cands]
         todo: list[tuple[Box, float]] = []

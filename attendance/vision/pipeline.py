@@ -30,6 +30,12 @@ REVERIFY_LIKENESS = 0.7
 # the synthetic office; real adult faces vary about +-10%).
 FACE_BOX_M = 0.14
 FACE_SIZE_MARGIN = 0.8
+# A new view farther than this share of the recogniser's fitted accept distance from its track's
+# mean is someone else (PipelineConfig.switch_distance). 0.6 for dlib since the pipeline's first
+# version; as a share it carries over to recognisers of another scale (dlib+faceres: 1.03). Both
+# sit near the 99th percentile of distances between two photos of one Western person (dlib 0.60,
+# dlib+faceres 1.04; East-Asian photos, rmfd, 0.70 and 1.13).
+SWITCH_SHARE_OF_ACCEPT = 0.6 / 0.64
 
 
 class OfficePipeline:
@@ -47,8 +53,11 @@ class OfficePipeline:
             accept=self.config.accept if self.config.accept is not None else fitted.accept,
             margin=self.config.margin if self.config.margin is not None else fitted.margin,
             min_views=fitted.min_views)
+        self.switch_distance = (self.config.switch_distance if self.config.switch_distance is not None
+                                else SWITCH_SHARE_OF_ACCEPT * fitted.accept)
         self.detector = DetectorConfig(min_face_px=self.config.min_face_px, max_work_pixels=self.config.max_detect_pixels,
-                                       use_haar=self.config.detector_use_haar, use_eyes=self.config.detector_use_eyes)
+                                       use_haar=self.config.detector_use_haar, use_eyes=self.config.detector_use_eyes,
+                                       use_blazeface=self.config.detector_use_blazeface)
         self.masks = default_classifier()
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
@@ -269,7 +278,7 @@ class OfficePipeline:
             tr.add_mask(float(p))
         embs = self.recogniser.embed(rec_chips)
         for tr, e in zip(due, embs):
-            if tr.embeddings and float(np.linalg.norm(e - np.mean(tr.embeddings, axis=0))) > cfg.switch_distance:
+            if tr.embeddings and float(np.linalg.norm(e - np.mean(tr.embeddings, axis=0))) > self.switch_distance:
                 # Someone else now stands where the track was (or a new photo in a folder of
                 # images): start a new track rather than mixing two people's views.
                 tr.track_id = next(self._ids)
@@ -315,7 +324,9 @@ class OfficePipeline:
                 box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id,
                 person_id=self.gallery.ids[tr.person] if tr.person is not None else None,
                 confidence=round(tr.confidence, 3), distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
-                mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos))  # type: ignore[arg-type]
+                mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos,  # type: ignore[arg-type]
+                embedding=np.mean(tr.embeddings, axis=0).astype(np.float32)
+                if tr.embeddings and tr.last_embed_t == t_s else None))
         if close is None:
             close = violations([fc.position_m for fc in faces], cfg.min_distance_m)
         return FrameResult(t_s=t_s, faces=faces, violations=close)

@@ -49,13 +49,17 @@ class PipelineConfig:
     busy_gap_s: float = 1.5             # frames further apart than this: the worker is behind
     retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
     track_max_age_s: float = 2.0        # a track unseen this long is dropped
-    switch_distance: float = 0.6        # a view this far from its track's mean starts a new track
+    # A view this far from its track's mean starts a new track; None: 15/16 of the recogniser's
+    # fitted accept distance (dlib 0.6, dlib+faceres 1.03: about the 99th percentile of distances
+    # between two photos of one Western person under each; each recogniser has its own scale).
+    switch_distance: float | None = None
     accept: float | None = None         # recognition thresholds; None = fitted (models/thresholds.json)
     margin: float | None = None
     mask_threshold: float = 0.5
     recogniser: str = "dlib+faceres"    # recognise.make_recogniser: "dlib+faceres", "dlib" or an ONNX model path
     detector_use_haar: bool = True
     detector_use_eyes: bool = True
+    detector_use_blazeface: bool = False  # stills: BlazeFace too (large turned/masked faces; detect.py)
 
     def validate(self) -> None:
         if not 20.0 <= self.hfov_deg <= 170.0:
@@ -90,6 +94,10 @@ class FaceResult:
     mask: bool
     mask_p: float
     position_m: tuple[float, float, float]
+    # The track's views averaged, in the frames where it was just embedded (a few per track),
+    # else None: what HR enrols when they confirm who an unknown face was (review -> "sighting"
+    # template), so templates grow from the office's own camera.
+    embedding: np.ndarray | None = None
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from attendance.models import Employee, FaceTemplate, Office, User
+from attendance.vision.recognise import DEFAULT_RECOGNISER, backend_name
 from attendance.services.assemblies import create_assembly, issue_office_token, start_assembly
 
 
@@ -50,12 +51,12 @@ class ServerThread:
         self.thread.join(30)
 
 
-def enrol_photo(path: Path) -> list[np.ndarray]:
+def enrol_photo(path: Path, recogniser: str = DEFAULT_RECOGNISER) -> list[np.ndarray]:
     import face_recognition
 
     from attendance.vision import enrol_face
 
-    face = enrol_face(face_recognition.load_image_file(str(path)))
+    face = enrol_face(face_recognition.load_image_file(str(path)), recogniser=recogniser)
     return [face.embedding, *face.masked_embeddings]
 
 
@@ -100,8 +101,9 @@ def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, 
             e = Employee(nip=f"19800101200501{n + 1:04d}", name=name, office_id=office.id)
             db.add(e)
             db.flush()
-            for k, emb in enumerate(enrol_photo(photo)):
-                db.add(FaceTemplate(employee_id=e.id, backend="dlib-128", embedding=np.asarray(emb, "<f4").tobytes(),
+            for k, emb in enumerate(enrol_photo(photo, s.recogniser_spec)):
+                db.add(FaceTemplate(employee_id=e.id, backend=backend_name(s.recogniser_spec),
+                                    embedding=np.asarray(emb, "<f4").tobytes(),
                                     kind="photo" if k == 0 else "masked", source_sha256=f"{n:02d}{k:062d}"))
             people[name] = e.id
         leader = User(username="leader", password_hash=hash_password(users["leader"]), role="leader")

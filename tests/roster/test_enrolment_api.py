@@ -47,7 +47,7 @@ def test_real_photo_becomes_templates(env: Env, hr: dict, faces: Path) -> None:
         assert {t.source_sha256 for t in rows} == {hashlib.sha256(data).hexdigest()}
         assert all(t.photo_path is None for t in rows)  # photos are not kept by default (UU PDP)
         vec = np.frombuffer(rows[0].embedding, dtype="<f4")
-        assert vec.shape == (128,) and 0.5 < float(np.linalg.norm(vec)) < 2.0
+        assert vec.shape == (128 + 1024,) and 0.5 < float(np.linalg.norm(vec)) < 2.0   # dlib+faceres, the default
     # Another photo of the same person is a second template; the same photo again is a duplicate.
     assert _upload(env, hr, emp, (faces / "lfw10/George_W_Bush/George_W_Bush_0002.jpg").read_bytes()).status_code == 201
     before = env.counts()

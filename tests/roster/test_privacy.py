@@ -36,7 +36,7 @@ def test_export_erase_delete_with_kept_photos(db_url: str, settings_factory, wor
         data = json.loads(r.content)
         assert data["employee"]["nip"] == NIPS[0] and data["employee"]["office_code"] == "DISKOMINFOS"
         photo_rows = [t for t in data["face_templates"] if t["kind"] == "photo"]
-        assert len(photo_rows) == 2 and len(photo_rows[0]["embedding"]) == 128
+        assert len(photo_rows) == 2 and len(photo_rows[0]["embedding"]) == 128 + 1024   # dlib+faceres, the default
         assert len(data["photos"]) == 2
         assert {"employee.create", "employee.enrol_photo"} <= {e["action"] for e in data["audit"]}
         assert NIPS[1] not in r.text  # nobody else's data

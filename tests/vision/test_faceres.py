@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from attendance import model_files
-from attendance.model_files import FaceResModelError
+from attendance.model_files import ModelFileError
 from attendance.vision import faceres_onnx
 from attendance.vision.enrol import enrol_face
 from attendance.vision.recognise import FusedRecogniser, MatchThresholds, backend_name, make_recogniser
@@ -84,13 +84,13 @@ def test_installed_files_pass_their_hash_check() -> None:
 
 
 def test_missing_or_changed_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(FaceResModelError, match="apel models fetch"):
+    with pytest.raises(ModelFileError, match="apel models fetch"):
         model_files.check_files(tmp_path)
     for name, _ in model_files.FILES.values():
         (tmp_path / name).write_bytes((model_files.model_dir() / name).read_bytes())
     model_files.check_files(tmp_path)
     (tmp_path / "faceres.bin").write_bytes(b"\0" * 16)
-    with pytest.raises(FaceResModelError, match="sha256"):
+    with pytest.raises(ModelFileError, match="sha256"):
         model_files.check_files(tmp_path)
 
 
@@ -109,7 +109,7 @@ def test_fetch_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path) -> N
     dest = tmp_path / "models"
     dest.mkdir()
     (dest / "faceres.json").write_text("kept")
-    with pytest.raises(FaceResModelError, match="sha512"):
+    with pytest.raises(ModelFileError, match="sha512"):
         model_files.fetch(dest, url=fake.as_uri())
     assert sorted(p.name for p in dest.iterdir()) == ["faceres.json"]
     assert (dest / "faceres.json").read_text() == "kept"
@@ -123,7 +123,7 @@ def test_fetch_is_a_no_op_when_the_files_are_there(tmp_path: Path) -> None:
 
 
 def test_fetch_reports_an_unreachable_registry(tmp_path: Path) -> None:
-    with pytest.raises(FaceResModelError, match="cannot download"):
+    with pytest.raises(ModelFileError, match="cannot download"):
         model_files.fetch(tmp_path / "m", url=(tmp_path / "nowhere.tgz").as_uri())
     assert not (tmp_path / "m").exists()
 
@@ -131,5 +131,5 @@ def test_fetch_reports_an_unreachable_registry(tmp_path: Path) -> None:
 def test_a_graph_with_an_unknown_op_is_refused(tmp_path: Path) -> None:
     g = faceres_onnx.read_tfjs(model_files.model_dir() / "faceres.json", model_files.model_dir() / "faceres.bin")
     g.nodes["global_pooling/Mean"] = dict(g.nodes["global_pooling/Mean"], op="Softsign")
-    with pytest.raises(FaceResModelError, match="Softsign"):
+    with pytest.raises(ModelFileError, match="Softsign"):
         faceres_onnx.build_onnx(g)

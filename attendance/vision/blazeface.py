@@ -16,7 +16,7 @@ first. Faces scoring at least `min_score` (MediaPipe's default, 0.5) are kept, o
 suppressed."""
 from __future__ import annotations
 
-import threading
+import functools
 from pathlib import Path
 
 import cv2
@@ -94,15 +94,11 @@ class BlazeFace:
         return out
 
 
-_lock = threading.Lock()
-_loaded: dict[tuple, BlazeFace] = {}
+@functools.lru_cache(maxsize=4)
+def _load(directory: str, threads: int) -> BlazeFace:
+    return BlazeFace(Path(directory), threads=threads)
 
 
 def load(directory: Path | None = None, *, threads: int = 1) -> BlazeFace:
     """One detector per process (and directory, threads), rebuilt from the TF.js files on first use."""
-    key = (str((directory or model_dir()).resolve()), threads)
-    with _lock:
-        det = _loaded.get(key)
-        if det is None:
-            det = _loaded[key] = BlazeFace(directory, threads=threads)
-    return det
+    return _load(str((directory or model_dir()).resolve()), threads)

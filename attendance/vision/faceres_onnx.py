@@ -24,7 +24,7 @@ heads were trained, per HSE_FaceRec_tf), not `faceres-deep` of @vladmandic/human
 tuned throughout, so less about identity: rmfd 0.26, lfw10 0.49 in the same kind of run)."""
 from __future__ import annotations
 
-import threading
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -72,16 +72,12 @@ class FaceResEncoder:
         return self.session.run(None, {"chips": np.ascontiguousarray(batch)})[0]
 
 
-_lock = threading.Lock()
-_loaded: dict[tuple, FaceResEncoder] = {}
+@functools.lru_cache(maxsize=4)
+def _load(directory: str, threads: int) -> FaceResEncoder:
+    return FaceResEncoder(Path(directory), threads=threads)
 
 
 def load(directory: Path | None = None, *, threads: int = 1) -> FaceResEncoder:
     """One encoder per process (and directory, threads): the graph is rebuilt from the TF.js
     files on first use (~0.2 s), nothing is written to disk."""
-    key = (str((directory or model_dir()).resolve()), threads)
-    with _lock:
-        enc = _loaded.get(key)
-        if enc is None:
-            enc = _loaded[key] = FaceResEncoder(directory, threads=threads)
-    return enc
+    return _load(str((directory or model_dir()).resolve()), threads)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-import cv2
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from app.live import StreamInfo, roster_for_office, sightings_from_result
+from attendance.cli_vision import video_frames
 from attendance.models import Employee, FaceTemplate, Office, ReviewItem, User
 from attendance.services.assemblies import create_assembly, start_assembly
 from attendance.services.review import assign_review_item
@@ -26,21 +26,6 @@ from .conftest import OFFICE_HFOV, office_clip
 pytestmark = [pytest.mark.shared_data]
 
 
-def _frames(clip, fps: float = 5.0):
-    cap = cv2.VideoCapture(str(clip))
-    native = cap.get(cv2.CAP_PROP_FPS) or 15.0
-    step = max(1, round(native / fps))
-    i = 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if i % step == 0:
-            yield i / native, frame
-        i += 1
-    cap.release()
-
-
 def _apel(session, office: Office, leader: User, clip, roster):
     """One apel: the clip through the pipeline, every result recorded as the live path does."""
     a = create_assembly(session, actor=leader, kind="pagi", title="Apel pagi",
@@ -51,7 +36,7 @@ def _apel(session, office: Office, leader: User, clip, roster):
     pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=OFFICE_HFOV))
     named: set[str] = set()
     t0 = time.time()
-    for t, frame in _frames(clip):
+    for _, t, frame in video_frames(clip, 5.0):
         result = pipe.process(frame, t0 + t)
         named |= {f.person_id for f in result.faces if f.person_id}
         record_sightings(session, a.id, office.id, sightings_from_result(info, result))

@@ -201,8 +201,60 @@ def enroll(
         raise typer.Exit(2)
 
 
+templates_app = typer.Typer(help="Face templates after a change of recogniser (APEL_RECOGNIZER).", no_args_is_help=True)
+
+
+@templates_app.command("status")
+def templates_status() -> None:
+    """Templates per recogniser, and the active staff the configured one cannot recognise."""
+    from attendance.template_upgrade import templates_by_backend, unrecognisable
+    from attendance.vision.recognise import backend_name
+
+    settings, engine, factory = _session()
+    backend = backend_name(settings.recogniser_spec)
+    with factory() as db:
+        counts = templates_by_backend(db)
+        stale = unrecognisable(db, backend)
+    engine.dispose()
+    typer.echo(f"recogniser: {backend} (APEL_RECOGNIZER)")
+    for b, n in sorted(counts.items()):
+        typer.echo(f"  {n:>6} templates by {b}")
+    if stale:
+        typer.secho(f"{len(stale)} active employee(s) have templates only by another recogniser and will not be "
+                    f"recognised live (apel templates rebuild, or enrol them again):", fg=typer.colors.YELLOW)
+        for e in stale:
+            typer.echo(f"  {e.nip} {e.name}")
+    else:
+        typer.echo("every active employee with templates has one by this recogniser")
+
+
+@templates_app.command("rebuild")
+def templates_rebuild() -> None:
+    """Make templates by the configured recogniser from the kept enrolment photos of the staff it
+    cannot recognise (APEL_KEEP_ENROLMENT_PHOTOS); audited as enrolments."""
+    from attendance.enrolment import PhotoLimits
+    from attendance.template_upgrade import rebuild_from_kept_photos
+
+    settings, engine, factory = _session()
+    try:
+        with factory() as db:
+            report = rebuild_from_kept_photos(db, PhotoLimits.from_settings(settings), actor=_actor())
+            db.commit()
+    finally:
+        engine.dispose()
+    typer.echo(f"rebuilt templates for {len(report.rebuilt)} employee(s)")
+    for nip, path, reason in report.failed:
+        typer.secho(f"  {nip}: {path}: {reason}", fg=typer.colors.RED)
+    if report.without_photos:
+        typer.secho(f"{len(report.without_photos)} employee(s) have no kept photo and must be enrolled again: "
+                    f"{', '.join(report.without_photos)}", fg=typer.colors.YELLOW)
+    if report.failed or report.without_photos:
+        raise typer.Exit(2)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root `apel` app."""
     app.add_typer(user_app, name="user")
     app.add_typer(office_app, name="office")
+    app.add_typer(templates_app, name="templates")
     app.command("enroll")(enroll)

@@ -20,6 +20,14 @@ log = logging.getLogger("apel")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
+async def _warn_unrecognisable_staff(app: FastAPI) -> None:
+    """Staff whose templates another recogniser made are unknown live: say so in the log."""
+    from attendance.template_upgrade import warn_at_start
+
+    with app.state.session_factory() as session:
+        warn_at_start(session, app.state.settings.recogniser_spec)
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
@@ -43,7 +51,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
-    app.state.startup_hooks = []
+    app.state.startup_hooks = [_warn_unrecognisable_staff]
     app.state.shutdown_hooks = []
 
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(), session_cookie="apel_session",

@@ -109,11 +109,7 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     if eye_height is not None:
         cfg = replace(cfg, eye_height_m=eye_height)
     if not source.is_file() or source.suffix.lower() not in VIDEO_EXTS:
-        # Images are stills, maybe of different scenes: look at every one in full, BlazeFace too
-        # (large turned or masked faces HOG misses; detect.py).
-        # Nobody waits for a first answer either: the first still gets the full budget and checks.
-        cfg = replace(cfg, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1,
-                      quick_first_frame=False, busy_gap_s=float("inf"), detector_use_blazeface=True)
+        cfg = cfg.for_stills()
     pipeline = OfficePipeline(roster, cfg)
     if source.is_dir():
         _, frames = image_frames(source, fps or 1.0)
@@ -171,13 +167,14 @@ def _single_image(path: Path):
 def _check_recogniser(spec: str) -> None:
     """Refuse an unknown --recogniser, or the default without FaceRes's files, before any work."""
     from attendance import model_files
+    from attendance.vision.recognise import is_dlib_spec, is_fused_spec
 
-    if spec in ("dlib+faceres", "fused"):
+    if is_fused_spec(spec):
         try:
             model_files.check_files()
         except model_files.ModelFileError as e:
             _fail(f"--recogniser {spec}: {e}")
-    elif spec not in ("dlib", "dlib-128") and not (spec.endswith(".onnx") and Path(spec).is_file()):
+    elif not is_dlib_spec(spec) and not (spec.endswith(".onnx") and Path(spec).is_file()):
         _fail(f'--recogniser must be "dlib+faceres", "dlib" or an existing .onnx file, got {spec!r}')
 
 

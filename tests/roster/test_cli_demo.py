@@ -139,3 +139,36 @@ def test_demo_seed_is_idempotent_and_logs_in(db_url: str, settings_factory, caps
         r = c.post("/api/v1/auth/login", json={"username": "operator", "password": creds["staff"]})
         assert r.json()["user"]["role"] == "operator"
         assert {e["office_id"] for e in c.get("/api/v1/employees").json()} == {r.json()["user"]["office_id"]}
+
+
+def test_templates_after_a_change_of_recogniser(db_url: str, tmp_path: Path, shared_data: Path) -> None:
+    """Enrolled with dlib (photos kept); the service then runs the default recogniser: `apel
+    templates status` names who it cannot recognise, `rebuild` fixes them from the kept photos."""
+    runner = CliRunner()
+    env = {"APEL_DATABASE_URL": db_url, "APEL_DATA_DIR": str(tmp_path / "data"), "APEL_SECRET_KEY": "k",
+           "APEL_KEEP_ENROLMENT_PHOTOS": "true"}
+
+    def run(*args: str, **extra: str):  # noqa: ANN202
+        get_settings.cache_clear()
+        try:
+            return runner.invoke(cli, list(args), env={**env, **extra})
+        finally:
+            get_settings.cache_clear()
+
+    person = tmp_path / "people" / f"{NIPS[0]}_Made_Wirawan"
+    person.mkdir(parents=True)
+    (person / "1.jpg").symlink_to(shared_data / "faces/lfw10/Colin_Powell/Colin_Powell_0001.jpg")
+    assert run("office", "create", "DISKOMINFOS", "Dinas Kominfos").exit_code == 0
+    r = run("enroll", str(person.parent), "--office", "DISKOMINFOS", APEL_RECOGNIZER="dlib")
+    assert r.exit_code == 0, r.output
+
+    status = run("templates", "status")
+    assert status.exit_code == 0, status.output
+    assert "recogniser: dlib+faceres" in status.output and "templates by dlib-128" in status.output
+    assert f"{NIPS[0]} Made Wirawan" in status.output
+    r = run("templates", "rebuild")
+    assert r.exit_code == 0, r.output
+    assert "rebuilt templates for 1 employee(s)" in r.output
+    status = run("templates", "status")
+    assert "templates by dlib+faceres" in status.output and NIPS[0] not in status.output
+    assert "every active employee with templates has one by this recogniser" in status.output

@@ -29,6 +29,7 @@ def test_camera_height_over_the_api(env: Env, hr: dict[str, str]) -> None:
         assert r.json()["detail"]["code"] == "camera_height_m" and "height" in r.json()["detail"]["message"]
     r = c.post("/api/v1/offices", json={"code": "TINGGI", "name": "x", "camera_height_m": 21}, headers=hr)
     assert r.status_code == 422 and r.json()["detail"]["code"] == "camera_height_m"
+    assert r.json()["detail"]["hint"] == "Tinggi kamera dari lantai harus antara 0,5 dan 20 meter."   # Indonesian first
     assert env.counts() == before
     got = c.get(f"/api/v1/offices/{oid}").json()
     assert got["camera_height_m"] == 3.1 and got["name"] == "Dinas Kesehatan"

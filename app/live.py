@@ -197,7 +197,7 @@ class LiveService:
     def _make_pool(self) -> Any:
         from attendance.vision import VisionWorkerPool
 
-        pool = VisionWorkerPool(workers=self.settings.vision_workers)
+        pool = VisionWorkerPool(workers=self.settings.vision_workers, recogniser=self.settings.recogniser_spec)
         pool.start()
         return pool
 

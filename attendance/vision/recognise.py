@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .faces import DLIB_CHIP, embed_chips
+from .results import DEFAULT_RECOGNISER
 
 MODELS_DIR = Path(__file__).parent / "models"
 
@@ -171,7 +172,7 @@ class OnnxRecogniser:
         return y / np.maximum(n, 1e-9)
 
 
-DEFAULT_RECOGNISER = FusedRecogniser.name
+assert FusedRecogniser.name == DEFAULT_RECOGNISER
 
 
 def is_dlib_spec(spec: str | Path | None) -> bool:

@@ -16,6 +16,10 @@ EYE_HEIGHT_RANGE_M = (0.8, 2.2)       # plausible average eye heights of standin
 DEFAULT_EYE_HEIGHT_M = 1.48
 
 
+# The recogniser the product uses unless told otherwise (recognise.FusedRecogniser's name).
+DEFAULT_RECOGNISER = "dlib+faceres"
+
+
 @dataclass(frozen=True)
 class RosterPerson:
     person_id: str
@@ -56,7 +60,7 @@ class PipelineConfig:
     accept: float | None = None         # recognition thresholds; None = fitted (models/thresholds.json)
     margin: float | None = None
     mask_threshold: float = 0.5
-    recogniser: str = "dlib+faceres"    # recognise.make_recogniser: "dlib+faceres", "dlib" or an ONNX model path
+    recogniser: str = DEFAULT_RECOGNISER  # recognise.make_recogniser: "dlib+faceres", "dlib" or an ONNX model path
     detector_use_haar: bool = True
     detector_use_eyes: bool = True
     detector_use_blazeface: bool = False  # stills: BlazeFace too (large turned/masked faces; detect.py)

@@ -14,34 +14,38 @@ from typing import Sequence
 
 import numpy as np
 
-from .results import FrameResult, PipelineConfig, RosterPerson
+from .results import DEFAULT_RECOGNISER, FrameResult, PipelineConfig, RosterPerson
 
 log = logging.getLogger(__name__)
 
 
-def warm_up() -> None:
+def warm_up(recogniser: str = DEFAULT_RECOGNISER) -> None:
     """Load the models and run each once, so an office's first frame does not pay for it
-    (dlib's ResNet alone is a 20 MB file and its first descriptor allocates the network)."""
+    (dlib's ResNet alone is a 20 MB file and its first descriptor allocates the network;
+    FaceRes's graph is rebuilt from its files, ~0.2 s)."""
     from . import dlib_models
-    from .faces import CHIP_SIZE, embed_chips
+    from .faces import CHIP_SIZE
     from .mask import default_classifier
+    from .recognise import make_recogniser
 
     blank = np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
     dlib_models.hog_detector().run(np.zeros((80, 80, 3), np.uint8), 0, 0.0)
     dlib_models.masked_hog_detector().run(np.zeros((80, 80, 3), np.uint8), 0, 0.0)
     dlib_models.shape5()
     dlib_models.cnn_detector()
-    embed_chips([blank])
+    rec = make_recogniser(recogniser)
+    rec.embed([np.zeros((rec.chip[0], rec.chip[0], 3), np.uint8)])
     default_classifier().predict_proba([blank])
 
 
-def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int) -> None:
+def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int, recogniser: str = DEFAULT_RECOGNISER) -> None:
     """`parent`: the server's pid, passed in because the server may already be gone (and this
-    process adopted) by the time a worker has imported its modules."""
+    process adopted) by the time a worker has imported its modules. `recogniser`: the one to
+    warm up (the service's)."""
     from .pipeline import OfficePipeline
 
     try:
-        warm_up()
+        warm_up(recogniser)
     except Exception:  # a model that fails to load will fail again, with its message, on the first frame
         log.exception("vision worker warm-up failed")
     pipelines: dict[str, OfficePipeline] = {}
@@ -78,10 +82,11 @@ def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int) -> None:
 
 
 class VisionWorkerPool:
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, recogniser: str = DEFAULT_RECOGNISER):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.n = workers
+        self.recogniser = recogniser
         self._ctx = mp.get_context("spawn")
         self._procs: list = []
         self._inboxes: list = []
@@ -97,7 +102,8 @@ class VisionWorkerPool:
         self._outbox = self._ctx.Queue()
         for _ in range(self.n):
             inbox = self._ctx.Queue()
-            p = self._ctx.Process(target=_worker_main, args=(inbox, self._outbox, os.getpid()), daemon=True)
+            p = self._ctx.Process(target=_worker_main, args=(inbox, self._outbox, os.getpid(), self.recogniser),
+                                  daemon=True)
             p.start()
             self._procs.append(p)
             self._inboxes.append(inbox)

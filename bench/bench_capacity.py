@@ -98,12 +98,14 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
 
     app = create_app(Settings(data_dir=data_dir, secret_key="bench"))
     templates = {}
+    backend = None
     for d in people_dirs:
         # Three enrolment photos per person, as docs/roster.md asks of HR; never the photo the
         # synthetic office shows on camera (its last one).
         templates[d.name] = []
         for photo in sorted(d.glob("*.jpg"))[:ENROL_PHOTOS]:
-            face = enrol_face(face_recognition.load_image_file(str(photo)))
+            face = enrol_face(face_recognition.load_image_file(str(photo)))   # the default recogniser, as the server's
+            backend = face.backend
             templates[d.name] += [("photo", face.embedding)] + [("masked", m) for m in face.masked_embeddings]
     with app.state.session_factory() as db:
         leader = User(username="leader", password_hash=hash_password("bench-leader-1"), role="leader")
@@ -124,7 +126,7 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
                 db.add(e)
                 db.flush()
                 for j, (kind, emb) in enumerate(embs):
-                    db.add(FaceTemplate(employee_id=e.id, backend="dlib-128", kind=kind,
+                    db.add(FaceTemplate(employee_id=e.id, backend=backend, kind=kind,
                                         embedding=np.asarray(emb, "<f4").tobytes(), source_sha256=f"{n:032d}{j:032d}"))
         db.commit()
         if min_confidence is not None:

@@ -56,7 +56,7 @@ class StreamInfo:
     track_prefix: str
     names: dict[str, str]
     joined_at: float                      # monotonic, at the HTTP join
-    backend: str = "dlib-128"             # the recogniser's: the backend of the embeddings its sightings carry
+    backend: str = "dlib+faceres"         # the live recogniser's: the backend of the embeddings its sightings carry
     joined_wall: float = 0.0              # epoch seconds, at the HTTP join
     first_result_at: float | None = None  # monotonic, first analysed frame back from vision
     results: int = 0

@@ -81,3 +81,31 @@ def test_a_kept_photo_that_is_gone_is_reported_and_nothing_is_written(session, s
     assert report.rebuilt == [] and [(n, p) for n, p, _ in report.failed] == [(emp.nip, str(path))]
     assert "cannot read" in report.failed[0][2]
     assert len(session.execute(select(FaceTemplate)).scalars().all()) == len(before)
+
+
+def test_the_service_says_at_start_up_who_it_cannot_recognise(db_url: str, settings_factory, shared_data: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A database enrolled under dlib, a service started on the default recogniser: the start-up
+    log names the count and the way out."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    app = create_app(settings_factory(db_url))
+    with app.state.session_factory() as session:
+        office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Jakarta")
+        session.add(office)
+        session.flush()
+        emp = Employee(nip="198001012005010001", name="Enrolled Before", office_id=office.id)
+        session.add(emp)
+        session.flush()
+        _enrol(session, emp, next((shared_data / "faces" / "lfw10" / "Colin_Powell").glob("*.jpg")), "dlib")
+        session.commit()
+    with caplog.at_level(logging.WARNING, logger="attendance.template_upgrade"), TestClient(app):
+        pass
+    assert "1 active employees have face templates only from another recogniser than dlib+faceres" in caplog.text
+    caplog.clear()
+    quiet = create_app(settings_factory(db_url, recognizer="dlib"))
+    with caplog.at_level(logging.WARNING, logger="attendance.template_upgrade"), TestClient(quiet):
+        pass
+    assert "only from another recogniser" not in caplog.text

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .enrolment import PhotoLimits, analyse_photo, store_templates
@@ -25,23 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def templates_by_backend(session: Session) -> dict[str, int]:
-    rows = session.execute(select(FaceTemplate.backend, FaceTemplate.id)).all()
-    out: dict[str, int] = {}
-    for backend, _ in rows:
-        out[backend] = out.get(backend, 0) + 1
-    return out
+    return dict(session.execute(select(FaceTemplate.backend, func.count()).group_by(FaceTemplate.backend)).all())
 
 
 def unrecognisable(session: Session, backend: str) -> list[Employee]:
     """Active staff with face templates, none of them made by `backend`: the live pipeline
-    (which uses that recogniser) cannot recognise them."""
-    have: dict[int, set[str]] = {}
-    for emp_id, b in session.execute(select(FaceTemplate.employee_id, FaceTemplate.backend)).all():
-        have.setdefault(emp_id, set()).add(b)
-    ids = [e for e, bs in have.items() if backend not in bs]
-    if not ids:
-        return []
-    return list(session.execute(select(Employee).where(Employee.id.in_(ids), Employee.active.is_(True))
+    (which uses that recogniser) cannot recognise them. One query: it runs at every start-up."""
+    enrolled = select(FaceTemplate.employee_id)
+    by_backend = select(FaceTemplate.employee_id).where(FaceTemplate.backend == backend)
+    return list(session.execute(select(Employee).where(Employee.active.is_(True), Employee.id.in_(enrolled),
+                                                       Employee.id.not_in(by_backend))
                                 .order_by(Employee.nip)).scalars())
 
 

@@ -27,16 +27,21 @@ def _enrol(session, emp: Employee, photo: Path, recogniser: str, kept: Path | No
         rows[0].photo_path = str(kept)
 
 
-def test_staff_enrolled_under_dlib_are_found_warned_and_rebuilt(session, shared_data: Path, tmp_path: Path,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
-    lfw = shared_data / "faces" / "lfw10"
+def _staff(session, *names: str) -> list[Employee]:
+    """An office and one employee per name, NIPs ...0001, ...0002 in order."""
     office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Jakarta")
     session.add(office)
     session.flush()
-    kept, lost, fresh = (Employee(nip=f"19800101200501000{i}", name=n, office_id=office.id)
-                         for i, n in ((1, "Kept Photo"), (2, "No Photo"), (3, "Already Fused")))
-    session.add_all([kept, lost, fresh])
+    people = [Employee(nip=f"19800101200501{i:04d}", name=n, office_id=office.id) for i, n in enumerate(names, 1)]
+    session.add_all(people)
     session.flush()
+    return people
+
+
+def test_staff_enrolled_under_dlib_are_found_warned_and_rebuilt(session, shared_data: Path, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    lfw = shared_data / "faces" / "lfw10"
+    kept, lost, fresh = _staff(session, "Kept Photo", "No Photo", "Already Fused")
     _enrol(session, kept, next((lfw / "Colin_Powell").glob("*.jpg")), "dlib", kept=tmp_path / "photos" / "a.jpg")
     _enrol(session, lost, next((lfw / "Tony_Blair").glob("*.jpg")), "dlib")
     _enrol(session, fresh, next((lfw / "Hugo_Chavez").glob("*.jpg")), "dlib+faceres")
@@ -65,12 +70,7 @@ def test_staff_enrolled_under_dlib_are_found_warned_and_rebuilt(session, shared_
 
 def test_a_kept_photo_that_is_gone_is_reported_and_nothing_is_written(session, shared_data: Path,
                                                                        tmp_path: Path) -> None:
-    office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Jakarta")
-    session.add(office)
-    session.flush()
-    emp = Employee(nip="198001012005010001", name="Gone", office_id=office.id)
-    session.add(emp)
-    session.flush()
+    emp, = _staff(session, "Gone")
     path = tmp_path / "photos" / "gone.jpg"
     _enrol(session, emp, next((shared_data / "faces" / "lfw10" / "Colin_Powell").glob("*.jpg")), "dlib", kept=path)
     session.commit()
@@ -93,12 +93,7 @@ def test_the_service_says_at_start_up_who_it_cannot_recognise(db_url: str, setti
 
     app = create_app(settings_factory(db_url))
     with app.state.session_factory() as session:
-        office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Jakarta")
-        session.add(office)
-        session.flush()
-        emp = Employee(nip="198001012005010001", name="Enrolled Before", office_id=office.id)
-        session.add(emp)
-        session.flush()
+        emp, = _staff(session, "Enrolled Before")
         _enrol(session, emp, next((shared_data / "faces" / "lfw10" / "Colin_Powell").glob("*.jpg")), "dlib")
         session.commit()
     with caplog.at_level(logging.WARNING, logger="attendance.template_upgrade"), TestClient(app):

@@ -10,7 +10,10 @@ by `apel synth-office`. Four estimators on the same faces of the same run:
 - pipeline: what the pipeline reports now (`FaceResult.position_m` and `FrameResult.violations`);
 - pipeline, camera height set: the same with the office's camera height measured
   (`PipelineConfig.camera_height_m`, here the truth's 2.6 m, and `eye_height_m` the office's
-  average head height, the truth's 1.60 m), recomputed from the recorded faces.
+  average head height, the truth's 1.60 m), recomputed from the recorded faces;
+- pipeline, row lines set: the formation's row lines measured on the floor
+  (`PipelineConfig.row_lines_m`, here the lines the synthetic office puts its rows on,
+  `synth.row_lines_m`; people stand off them by sd 6 cm), and with the camera height as well.
 
 Only pairs whose two people the pipeline detected can be judged by the distance estimate;
 missed people are reported separately (they are a detection figure, see bench_speed.py).
@@ -48,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
 
 from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
-from attendance.vision import distance  # noqa: E402
+from attendance.vision import distance, synth  # noqa: E402
 from attendance.vision.distance import focal_px, position_m, violations  # noqa: E402
 
 
@@ -157,10 +160,11 @@ def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seco
 
 # --- scoring ---------------------------------------------------------------------------------
 
-NAMES = ("baseline", "eye spacing", "rows (v1)", "pipeline", "camera height")
+NAMES = ("baseline", "eye spacing", "rows (v1)", "pipeline", "camera height", "row lines", "height + lines")
 LABEL = {"baseline": "baseline (box width, 0.16 m)", "eye spacing": "eye spacing, tracked",
          "rows (v1)": "rows v1 (before head plane)", "pipeline": "pipeline now",
-         "camera height": "pipeline, camera height set"}
+         "camera height": "pipeline, camera height set", "row lines": "pipeline, row lines set",
+         "height + lines": "pipeline, camera height and row lines set"}
 
 
 def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
@@ -189,6 +193,13 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
     above = truth["camera_height_m"] - truth["head_heights_m"]["mean"]
     pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=above)
     out["camera height"] = (pos, [(i, j) for i, j, _ in close])
+    # The formation's row lines measured on the floor (PipelineConfig.row_lines_m; offices cached
+    # before the truth carried them: the lines `synth.row_lines_m` puts that many people on).
+    lines = truth.get("row_lines_m") or synth.row_lines_m(len(truth["people"]))
+    for k, h in (("row lines", None), ("height + lines", above)):
+        pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked,
+                                                       camera_above_m=h, row_lines_m=lines)
+        out[k] = (pos, [(i, j) for i, j, _ in close])
     return out
 
 

@@ -45,6 +45,12 @@ VIOLATION_P_MIN = 0.55
 # camera height minus the staff's average eye height: one office's mix of people (men and women,
 # caps) moves its average by ~4 cm, a tape measure ~2 cm.
 CAMERA_ABOVE_EYES_SD_M = 0.05
+# With the formation's row lines measured (an office setting: the floor marks' distances from the
+# camera), how far a row's people stand off their line on average. A drilled row dresses on its
+# line within a few centimetres; people who only roughly keep to marks, ~10 cm.
+ROW_LINE_SD_M = 0.10
+# A row further than this (standard scores) from every line stands on none of them.
+_ROW_LINE_MAX_SD = 3.0
 
 
 def focal_px(width_px: int, hfov_deg: float) -> float:
@@ -380,11 +386,14 @@ def head_plane_depths(xn: np.ndarray, yn: np.ndarray, z: np.ndarray, *, rel_sd: 
 def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, eye_x_px: np.ndarray | None,
             width_px: int | None, *, row_sd_m: float, rel_sd: float | np.ndarray, head_sd_m: float,
             head_plane: bool = True, even_rows: bool = True,
-            camera_above_m: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            camera_above_m: float | None = None,
+            row_lines_m: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """refine_depths, also returning the covariance of the refined log depths (n x n; infinite
     variance where a depth is not positive and finite) and the row labels. `rel_sd` is one
     relative error for all or one per person; `camera_above_m`: the camera's height above the
-    staff's eyes, when measured (see `_joint`)."""
+    staff's eyes, when measured (see `_joint`); `row_lines_m`: the formation's row lines on the
+    floor, metres from the camera, when measured: the rows found are matched to them in order
+    (`_match_row_lines`) and each matched row's depth is held to its line."""
     z = np.asarray(z, np.float64).ravel()
     rel_sd = np.broadcast_to(np.asarray(rel_sd, np.float64), z.shape)
     v = np.asarray(eye_y_px, np.float64).ravel() - height_px / 2.0
@@ -413,7 +422,17 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
               camera_above_m=camera_above_m)
     w_ipd, lab = 1.0 / z[k], labels[k]
     w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=False, **kw)
-    if even_rows and _evenly_spaced_ok(info["W"], info["cov_W"], np.bincount(lab)):
+    lines = np.sort(np.asarray(row_lines_m, np.float64).ravel()) if row_lines_m is not None else np.zeros(0)
+    if lines.size:
+        # The lines fix each row's depth, and the formation's spacing with it.
+        W, cov_W = info["W"], info["cov_W"]
+        D = np.array([_floor_distance(1.0 / max(x, 1e-6), info["a"], info["b"], info["c"], eye) for x in W])
+        slope = _floor_distance(1.0, info["a"], info["b"], info["c"], eye, slope=True)
+        var_D = (slope / np.maximum(W, 1e-6) ** 2) ** 2 * np.maximum(np.diag(cov_W), 0.0)
+        matched = _match_row_lines(D, var_D, np.bincount(lab, minlength=len(W)), lines)
+        if np.isfinite(matched).any():
+            w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=False, row_lines=matched, **kw)
+    elif even_rows and _evenly_spaced_ok(info["W"], info["cov_W"], np.bincount(lab)):
         w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=True, **kw)
     out[k] = 1.0 / w
     cov[np.ix_(k, k)] = cw / np.outer(w, w)     # of log z = -log w
@@ -483,9 +502,63 @@ def _evenly_spaced_ok(W: np.ndarray, cov_W: np.ndarray, sizes: np.ndarray) -> bo
     return bool(chi2.sf(float(r @ Ci @ r), len(big) - 2) >= _EVEN_ROWS_CHI2_P)
 
 
+def _floor_distance(z, a: float, b: float, c: float, plane: bool, slope: bool = False):
+    """Horizontal distance from the camera of a head at camera depth `z` (or, with `slope`, its
+    derivative in z). The heads' plane yn = a w + b + c xn has the unit normal g (pointing down)
+    with g_y = 1 / sqrt(1 + b^2 + c^2), g_z = -b g_y, and lies a g_y below the camera; a head P on
+    it is g.P = a g_y, so its distance along the floor, straight ahead, is
+    (z - g_z a g_y) / sqrt(1 - g_z^2). Without a plane the camera is taken as level: D = z."""
+    if not plane:
+        return 1.0 if slope else z
+    gy = 1.0 / math.sqrt(1.0 + b * b + c * c)
+    gz = -b * gy
+    k = 1.0 / math.sqrt(max(1e-9, 1.0 - gz * gz))
+    return k if slope else (z - gz * a * gy) * k
+
+
+def _match_row_lines(D: np.ndarray, var_D: np.ndarray, sizes: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Which line each row stands on (NaN: none), front to back, each line at most once: the
+    order-keeping assignment (dynamic programming) of rows of two or more people to lines that
+    minimises the squared standard scores, a row left off every line costing _ROW_LINE_MAX_SD^2.
+    Lines with no row are simply empty (not everybody came, the back rows are short)."""
+    R, L = len(D), len(lines)
+    out = np.full(R, np.nan)
+    rows = [r for r in np.argsort(D) if sizes[r] >= 2]
+    if not rows or not L:
+        return out
+    sd = np.sqrt(var_D + ROW_LINE_SD_M ** 2)
+    miss = _ROW_LINE_MAX_SD ** 2
+    m = len(rows)
+    best = np.full((m + 1, L + 1), np.inf)
+    best[0, :] = 0.0
+    how = np.zeros((m + 1, L + 1), int)    # 0: row off every line, 1: row on line j-1, 2: line j-1 empty
+    for i in range(1, m + 1):
+        r = rows[i - 1]
+        for j in range(0, L + 1):
+            cands = [(best[i - 1, j] + miss, 0)]
+            if j:
+                z2 = ((D[r] - lines[j - 1]) / sd[r]) ** 2
+                if z2 <= miss:
+                    cands.append((best[i - 1, j - 1] + z2, 1))
+                cands.append((best[i, j - 1], 2))
+            best[i, j], how[i, j] = min(cands)
+    i, j = m, L
+    while i > 0:
+        step = how[i, j]
+        if step == 1:
+            out[rows[i - 1]] = lines[j - 1]
+            i, j = i - 1, j - 1
+        elif step == 2:
+            j -= 1
+        else:
+            i -= 1
+    return out
+
+
 def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray, *, rel_sd: float | np.ndarray, row_sd_m: float,
            head_sd_m: float, px_sd: float, eye: bool, even: bool,
-           camera_above_m: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+           camera_above_m: float | None = None,
+           row_lines: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """One weighted least-squares fit of everything the frame says about depth, in inverse
     depth w = 1 / z. Unknowns: each person's w_i, each row's W_r, the heads' plane (a, b, c) and,
     with `even`, the formation's first row z0 and row step. Equations (each divided by its sd):
@@ -496,6 +569,9 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
       weak priors   a ~ 0 +- 5 m, b ~ 0 +- 2, c ~ 0 +- 0.2 (keep the fit posed for one row or a level camera).
       camera height a = h * sqrt(1 + b**2 + c**2)           sd CAMERA_ABOVE_EYES_SD_M   (with `camera_above_m` = h:
                     the plane's distance below the camera, measured; it replaces a's weak prior)
+      row line      D(W_r; a, b, c) = L_r                  sd ROW_LINE_SD_M   (with `row_lines`: row r's line on the
+                    floor, L_r metres from the camera, NaN for a row on no line; D is the row's horizontal
+                    distance, see `_floor_distance`)
     The eye rows alone fix the depths only up to an affine map of w (any camera height and
     pitch); the eye spacing fixes the scale; together with the rows they measure each row's depth
     better than either. Gauss-Newton (the eye row is bilinear in a and w). Returns w, the
@@ -524,6 +600,7 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
         sol, *_ = np.linalg.lstsq(np.stack([np.ones(len(ranked)), np.arange(len(ranked))], 1), Zr, rcond=None)
         th[iz:iD + 1] = sol
     tau = _ROW_SPACING_SD_M
+    lined = np.flatnonzero(np.isfinite(row_lines)) if row_lines is not None else np.zeros(0, int)
 
     def system(th):
         w, W = th[:n], th[iW:iW + R]
@@ -575,6 +652,17 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
             J5[0, iC] = -camera_above_m * C / root / tau_h
         rows_r.append(r5)
         rows_J.append(J5)
+        if lined.size:
+            Wl = np.maximum(W[lined], 1e-6)
+            D = _floor_distance(1.0 / Wl, A, B, C, eye)
+            J6 = np.zeros((len(lined), P))
+            J6[np.arange(len(lined)), iW + lined] = -_floor_distance(1.0, A, B, C, eye, slope=True) / Wl ** 2 / ROW_LINE_SD_M
+            for q, col in ((0, iA), (1, iB), (2, iC)):   # a, b, c only tilt the floor: numerically
+                d = np.zeros(3)
+                d[q] = 1e-6
+                J6[:, col] = (_floor_distance(1.0 / Wl, A + d[0], B + d[1], C + d[2], eye) - D) / 1e-6 / ROW_LINE_SD_M
+            rows_r.append((D - row_lines[lined]) / ROW_LINE_SD_M)
+            rows_J.append(J6)
         return np.concatenate(rows_r), np.concatenate(rows_J)
 
     for outer in range(3):
@@ -707,18 +795,20 @@ def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px
                              p_min: float = VIOLATION_P_MIN, row_sd_m: float = 0.08,
                              rel_sd: float = EYE_SPACING_REL_SD, head_sd_m: float = 0.08,
                              masked: Sequence[bool] | None = None, camera_above_m: float | None = None,
-                             ) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, float]]]:
+                             row_lines_m: Sequence[float] | None = None) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, float]]]:
     """`positions_with_rows`, and the pairs closer than `min_distance_m` with probability above
     `p_min` (`likely_violations`, from the same fit's uncertainty). A face flagged in `masked`
     measures its depth less well (MASKED_EYE_SPACING_REL_SD), so the fit leans on its row and
     the heads' plane more. `camera_above_m`: the camera's measured height above the staff's
     average eye height (an office setting): it fixes the heads' plane's scale, which the eye
-    spacing alone sets only to ~10% (so rows misjudge each other's depth less). Returns
-    (positions, [(i, j, distance_m)])."""
+    spacing alone sets only to ~10% (so rows misjudge each other's depth less). `row_lines_m`:
+    the formation's row lines on the floor, metres from the camera (an office setting): each
+    row found is held to its line (within ROW_LINE_SD_M), a row on no line is left to the other
+    cues. Returns (positions, [(i, j, distance_m)])."""
     c, ey = _centres_and_rows(centres_px, eye_y_px, z_m)
     if masked is not None:
         rel_sd = np.where(np.asarray(masked, bool), max(rel_sd, MASKED_EYE_SPACING_REL_SD), rel_sd)
     zr, cov, _ = _refine(np.asarray(z_m, np.float64), ey, f_px, height, c[:, 0], width, row_sd_m=row_sd_m,
-                         rel_sd=rel_sd, head_sd_m=head_sd_m, camera_above_m=camera_above_m)
+                         rel_sd=rel_sd, head_sd_m=head_sd_m, camera_above_m=camera_above_m, row_lines_m=row_lines_m)
     pos = [position_m(float(cx), float(cy), float(zz), f_px, width, height) for (cx, cy), zz in zip(c, zr)]
     return pos, likely_violations(pos, cov, min_distance_m, p_min)

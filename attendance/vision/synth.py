@@ -47,6 +47,14 @@ class SynthPerson:
     row: int = 0                # 0 = the front row
 
 
+def row_lines_m(n: int, rows_m: tuple[float, float] = (3.0, 6.0)) -> list[float]:
+    """The formation's row lines on the floor (metres from the camera, front first) that `_layout`
+    puts `n` people on: what an operator would measure with a tape."""
+    rows = min(4, max(1, math.ceil(n / 5)))
+    zs = np.linspace(rows_m[0], rows_m[1], rows) if rows > 1 else np.array([(rows_m[0] + rows_m[1]) / 2])
+    return [round(float(z), 3) for z in zs]
+
+
 def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
             jitter_rng: np.random.Generator | None = None,
             rows_m: tuple[float, float] = (3.0, 6.0)) -> list[tuple[float, float, int]]:
@@ -56,8 +64,7 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
     five stands closer than the minimum distance. With `jitter_rng` each person stands off the
     row's line in depth (normal, sd ROW_DEPTH_SD_M, clipped to +-ROW_DEPTH_MAX_M); the row shift
     is chosen with the jittered depths, so neighbours stay clearly apart or clearly too close."""
-    rows = min(4, max(1, math.ceil(n / 5)))
-    zs = np.linspace(rows_m[0], rows_m[1], rows) if rows > 1 else np.array([(rows_m[0] + rows_m[1]) / 2])
+    zs = np.array(row_lines_m(n, rows_m))
     width = zs * math.tan(math.radians(hfov) / 2) * 2 * 0.8
     counts = np.floor(n * width / width.sum()).astype(int)
     counts[-1] += n - counts.sum()
@@ -232,7 +239,7 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
             "min_distance_m": min_distance_m, "camera_height_m": CAMERA_HEIGHT_M,
             "camera_pitch_deg": round(math.degrees(pitch), 2),
             "head_heights_m": {"mean": HEAD_HEIGHT_M, "sd": HEAD_HEIGHT_SD_M, "range": list(HEAD_HEIGHT_RANGE_M)},
-            "row_depth_sd_m": ROW_DEPTH_SD_M,
+            "row_depth_sd_m": ROW_DEPTH_SD_M, "row_lines_m": row_lines_m(people, rows_m),
             "people": [dict(asdict(p), floor_m=[round(floor[i][0], 4), round(floor[i][1], 4)]) for i, p in enumerate(persons)],
             "violations": viol}
     truth.parent.mkdir(parents=True, exist_ok=True)

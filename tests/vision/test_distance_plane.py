@@ -286,3 +286,66 @@ def test_measured_camera_height_shrinks_the_rows_depth_error():
     rms = {k: (math.sqrt(np.mean(np.square(centre[k]))), math.sqrt(np.mean(np.square(between[k])))) for k in centre}
     assert rms["measured"][0] < 0.92 * rms["unknown"][0] and rms["measured"][1] < rms["unknown"][1], rms
     assert rms["5 cm off"][0] < rms["unknown"][0], rms
+
+
+def floor_distance(pts, pitch_deg=12.5):
+    """Each camera-coordinate point's distance ahead along the floor (roll 0)."""
+    p = math.radians(pitch_deg)
+    return -pts[:, 1] * math.sin(p) + pts[:, 2] * math.cos(p)
+
+
+def test_floor_distance_inverts_the_camera_pitch():
+    """A head's horizontal distance from the camera, from its camera depth and the heads' plane
+    (yn = a w + b + c xn): what the row lines, measured on the floor, are compared with."""
+    from attendance.vision.distance import _floor_distance
+
+    rng = np.random.default_rng(3)
+    for pitch in (0.0, 8.0, 20.0):
+        pts, floor, _ = office(rng, pitch_deg=pitch, head_sd=0.0, step_sd=0.0)
+        p = math.radians(pitch)
+        a, b = 1.0 / math.cos(p), -math.tan(p)    # the plane 1 m below the camera, pitched
+        got = np.array([_floor_distance(z, a, b, 0.0, True) for z in pts[:, 2]])
+        assert np.allclose(got, floor[:, 1], atol=1e-9), (pitch, got - floor[:, 1])
+    assert _floor_distance(4.2, 1.0, -0.3, 0.0, False) == 4.2   # no plane: a level camera
+
+
+def _row_floor_errors(seeds, lines_shift=0.0, row_depths=(3.0, 4.0, 5.0, 6.0), per_row=(3, 4, 5, 7), lines=None):
+    out = {"unknown": [], "lines": []}
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        pts, floor, rows = office(rng, row_depths=row_depths, per_row=per_row)
+        u, v = image(pts)
+        z = ipd_depths(pts, rng)
+        for name, given in (("unknown", None), ("lines", np.array(lines or row_depths) + lines_shift)):
+            pos, _ = positions_and_violations(list(zip(u, v)), list(v), z, F, W, H, 1.0, row_lines_m=given)
+            got = floor_distance(np.array(pos))
+            out[name].append([float(np.mean(got[rows == r]) - np.mean(floor[rows == r, 1])) for r in range(len(row_depths))])
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def test_measured_row_lines_fix_each_rows_depth():
+    """With the formation's row lines measured on the floor (PipelineConfig.row_lines_m), each
+    row is held to its line within ROW_LINE_SD_M (10 cm: people keep to marks only roughly), so
+    the far rows, whose own measurements are the weakest, gain most (rms 12 -> 6 cm at 6 m on
+    these offices), and lines measured 10 cm too far still do no harm overall."""
+    seeds = range(500, 530)
+    err = _row_floor_errors(seeds)
+    rms = {k: np.sqrt(np.mean(np.square(v), axis=0)) for k, v in err.items()}
+    assert np.all(rms["lines"] < rms["unknown"]), rms
+    assert rms["lines"][-1] < 0.6 * rms["unknown"][-1], rms
+    off = _row_floor_errors(seeds, lines_shift=0.10)
+    assert np.sqrt(np.mean(np.square(off["lines"]))) < np.sqrt(np.mean(np.square(err["unknown"]))), off
+
+
+def test_rows_match_lines_in_order_skipping_empty_lines_and_rows_on_none():
+    """Lines with nobody on them (the 4 m line, here) are skipped, and a row standing on no
+    line (6.8 m, with lines only to 6 m) keeps the depth the other cues give it: it is not
+    pulled onto the nearest line."""
+    err = _row_floor_errors(range(600, 620), row_depths=(3.0, 5.0, 6.0, 6.8), per_row=(4, 5, 5, 6),
+                            lines=[3.0, 4.0, 5.0, 6.0])
+    lines = err["lines"]
+    rms = {k: np.sqrt(np.mean(np.square(v), axis=0)) for k, v in err.items()}
+    assert np.all(rms["lines"][:3] < rms["unknown"][:3]) and np.all(rms["lines"][:3] < 0.08), rms   # held to their lines
+    back = lines[:, 3]
+    assert rms["lines"][3] < 1.2 * rms["unknown"][3], rms
+    assert np.all(np.abs(back) < 0.5), back                                        # not snapped to 6.0 m

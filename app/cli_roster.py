@@ -94,18 +94,29 @@ def office_create(
                                    "faster whole-frame looks (docs/vision.md)."),
     camera_height: float = typer.Option(None, "--camera-height", help="The camera's height above the floor in metres "
                                         "(0.5-20), if measured: tape from the floor to the lens."),
+    row_lines: str = typer.Option(None, "--row-lines", help='The rows\' lines on the floor, each one\'s distance from '
+                                  'the camera in metres (0.5-30, at least 0.3 apart), if measured: "3;4;5;6".'),
 ) -> None:
     """Create an office (OPD)."""
     from attendance.roster import RosterError, create_office
+    from attendance.row_lines import check_row_lines, format_row_lines, parse_row_lines
 
+    lines = None
+    if row_lines is not None:
+        try:   # refused before the database is touched, naming the option
+            lines = check_row_lines(parse_row_lines(row_lines))
+        except ValueError as exc:
+            _fail(f"--row-lines: {exc}")
     _, engine, factory = _session()
     try:
         with factory() as db:
             office = create_office(db, actor=_actor(), code=code, name=name, timezone=timezone, camera_hfov_deg=hfov,
-                                   min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height)
+                                   min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height,
+                                   row_lines_m=lines)
             db.commit()
             back = f", back row {office.back_row_m:g} m" if office.back_row_m else ""
             back += f", camera height {office.camera_height_m:g} m" if office.camera_height_m else ""
+            back += f", row lines {format_row_lines(office.row_lines_m)} m" if office.row_lines_m else ""
             typer.echo(f"created office {office.code} ({office.timezone}; camera {office.camera_hfov_deg:g} deg, "
                        f"minimum distance {office.min_distance_m:g} m{back})")
     except RosterError as exc:

@@ -271,13 +271,13 @@ class LiveService:
                 return None
             office = session.get(Office, ao.office_id)
             return (ao.id, ao.assembly_id, ao.office_id, office.code, office.name, office.camera_hfov_deg,
-                    office.min_distance_m, office.back_row_m, office.camera_height_m)
+                    office.min_distance_m, office.back_row_m, office.camera_height_m, office.row_lines_m)
 
         found = await self._db(verify)
         if found is None:
             raise LiveError(401, "bad_token",
                             "the office code or token is wrong, the token has expired, or the apel is not open")
-        ao_id, assembly_id, office_id, code, name, hfov, min_dist, back_row, camera_height = found
+        ao_id, assembly_id, office_id, code, name, hfov, min_dist, back_row, camera_height, row_lines = found
         parse_offer(sdp, type_)   # refuse a bad offer before any work
         pool = await self._ensure_pool()
         roster, names = await self._db(roster_for_office, office_id, self.settings.recogniser_spec)
@@ -288,6 +288,7 @@ class LiveService:
 
         pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist, back_row_m=back_row,
                                                           camera_height_m=camera_height,
+                                                          row_lines_m=tuple(row_lines) if row_lines else None,
                                                           recogniser=self.settings.recogniser_spec))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,

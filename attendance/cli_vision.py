@@ -94,7 +94,7 @@ def video_frames(path: Path, fps: float | None) -> Iterator[tuple[int, float, "o
 def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: float, min_distance: float,
                    with_frames: bool, workers: int = 1, back_row: float | None = None,
                    camera_height: float | None = None, eye_height: float | None = None,
-                   recogniser: str = "dlib+faceres") -> dict:
+                   row_lines: tuple[float, ...] | None = None, recogniser: str = "dlib+faceres") -> dict:
     from attendance.vision import OfficePipeline, PipelineConfig
     from attendance.vision.roster_dir import RosterError, enrol_roster
 
@@ -105,7 +105,7 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     except RosterError as e:
         raise InputError(str(e)) from e
     cfg = PipelineConfig(hfov_deg=hfov, min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height,
-                         recogniser=recogniser)
+                         row_lines_m=row_lines, recogniser=recogniser)
     if eye_height is not None:
         cfg = replace(cfg, eye_height_m=eye_height)
     if not source.is_file() or source.suffix.lower() not in VIDEO_EXTS:
@@ -202,6 +202,9 @@ def register(app: typer.Typer) -> None:
                                             "(0.5-20), if measured: fixes the heads' plane, fewer false distancing reports."),
         eye_height: float = typer.Option(None, "--eye-height", help="The staff's average eye height in metres (0.8-2.2; "
                                          "default 1.48, Indonesian adults), used with --camera-height."),
+        row_lines: str = typer.Option(None, "--row-lines", help='The rows\' lines on the floor, each one\'s distance '
+                                      'from the camera in metres (0.5-30, at least 0.3 apart), if measured: "3;4;5;6". '
+                                      'A row standing on one is held to its depth.'),
         recogniser: str = typer.Option("dlib+faceres", "--recogniser", help='"dlib+faceres" (default; needs `apel models '
                                        'fetch`), "dlib", or the path of an ONNX embedding model you supply.'),
     ) -> None:
@@ -219,13 +222,21 @@ def register(app: typer.Typer) -> None:
                                       ("--eye-height", eye_height, EYE_HEIGHT_RANGE_M)):
             if value is not None and not lo <= value <= hi:
                 _fail(f"{flag} must be between {lo:g} and {hi:g} metres, got {value}")
+        lines = None
+        if row_lines is not None:
+            from attendance.row_lines import check_row_lines, parse_row_lines
+
+            try:
+                lines = check_row_lines(parse_row_lines(row_lines))
+            except ValueError as e:
+                _fail(f"--row-lines: {e}")
         if json_out is not None and not json_out.parent.is_dir():
             _fail(f"--json {json_out}: folder {json_out.parent} does not exist")
         _check_recogniser(recogniser)
         try:
             data = analyze_source(source, roster, fps=fps, hfov=hfov, min_distance=min_distance, with_frames=frames,
                                   back_row=back_row, camera_height=camera_height, eye_height=eye_height,
-                                  recogniser=recogniser)
+                                  row_lines=lines, recogniser=recogniser)
         except InputError as e:
             _fail(str(e))
         if json_out is None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .models import Employee, FaceTemplate, Office, Role, User
 from .nip import InvalidNip, parse_nip
+from .row_lines import check_row_lines
 
 
 class RosterError(Exception):
@@ -59,7 +60,7 @@ def actor_name(actor: User | str | None) -> str:
 def office_dict(o: Office) -> dict[str, Any]:
     return {"id": o.id, "code": o.code, "name": o.name, "timezone": o.timezone,
             "camera_hfov_deg": o.camera_hfov_deg, "min_distance_m": o.min_distance_m, "back_row_m": o.back_row_m,
-            "camera_height_m": o.camera_height_m, "active": o.active}
+            "camera_height_m": o.camera_height_m, "row_lines_m": o.row_lines_m, "active": o.active}
 
 
 def employee_dict(e: Employee) -> dict[str, Any]:
@@ -166,14 +167,25 @@ def _geometry(hfov: float | None, min_distance: float | None, back_row: float | 
         raise Invalid("min_distance_m", "minimum distance must be between 0.3 and 5 metres")
 
 
+def _row_lines(lines: object) -> list[float] | None:
+    """The row lines as stored (floats, sorted front to back; None: unknown), or Invalid naming the field."""
+    if lines is None:
+        return None
+    try:
+        return list(check_row_lines(lines))
+    except ValueError as exc:
+        raise Invalid("row_lines_m", str(exc)) from None
+
+
 def create_office(session: Session, *, actor: User | str | None, code: str, name: str,
                   timezone: str = "Asia/Makassar", camera_hfov_deg: float | None = None,
                   min_distance_m: float | None = None, back_row_m: float | None = None,
-                  camera_height_m: float | None = None) -> Office:
+                  camera_height_m: float | None = None, row_lines_m: Sequence[float] | None = None) -> Office:
     code_n = _office_code(code)
     name_n = _text(name, "name", max_len=200)
     tz = _timezone(timezone or "Asia/Makassar")
     _geometry(camera_hfov_deg, min_distance_m, back_row_m, camera_height_m)
+    lines = _row_lines(row_lines_m)
     if session.execute(select(Office.id).where(Office.code == code_n)).first():
         raise Conflict("office_exists", f"office code {code_n} is already used")
     office = Office(code=code_n, name=name_n, timezone=tz, active=True)
@@ -185,6 +197,7 @@ def create_office(session: Session, *, actor: User | str | None, code: str, name
         office.back_row_m = float(back_row_m)
     if camera_height_m is not None:
         office.camera_height_m = float(camera_height_m)
+    office.row_lines_m = lines
     session.add(office)
     _flush_or_conflict(session, "office_exists", f"office code {code_n} is already used")
     audit.record(session, actor=actor_name(actor), action="office.create", entity="office",
@@ -192,7 +205,8 @@ def create_office(session: Session, *, actor: User | str | None, code: str, name
     return office
 
 
-OFFICE_FIELDS = {"name", "timezone", "camera_hfov_deg", "min_distance_m", "back_row_m", "camera_height_m", "active"}
+OFFICE_FIELDS = {"name", "timezone", "camera_hfov_deg", "min_distance_m", "back_row_m", "camera_height_m",
+                 "row_lines_m", "active"}
 
 
 def update_office(session: Session, office_id: int, *, actor: User | str | None, **changes: Any) -> Office:
@@ -207,6 +221,7 @@ def update_office(session: Session, office_id: int, *, actor: User | str | None,
         office.timezone = _timezone(changes["timezone"])
     _geometry(changes.get("camera_hfov_deg"), changes.get("min_distance_m"), changes.get("back_row_m"),
               changes.get("camera_height_m"))
+    lines = _row_lines(changes.get("row_lines_m"))
     if changes.get("camera_hfov_deg") is not None:
         office.camera_hfov_deg = float(changes["camera_hfov_deg"])
     if changes.get("min_distance_m") is not None:
@@ -215,6 +230,8 @@ def update_office(session: Session, office_id: int, *, actor: User | str | None,
         office.back_row_m = None if changes["back_row_m"] is None else float(changes["back_row_m"])
     if "camera_height_m" in changes:   # likewise: None clears it
         office.camera_height_m = None if changes["camera_height_m"] is None else float(changes["camera_height_m"])
+    if "row_lines_m" in changes:   # likewise: None clears it
+        office.row_lines_m = lines
     if changes.get("active") is not None:
         office.active = bool(changes["active"])
     session.flush()

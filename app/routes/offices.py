@@ -2,8 +2,10 @@
 HR and admins change them."""
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from app.deps import CurrentUser, DbSession, HrUser, ensure_office_access
 from attendance.models import Role
@@ -17,10 +19,17 @@ from attendance.roster import (
     run_in_transaction,
     update_office,
 )
+from attendance.row_lines import ROW_LINES_MAX
 
 from .roster_common import http_error
 
 router = APIRouter(prefix="/api/v1/offices", tags=["offices"])
+
+# A list of numbers in the schema, but taken as it comes: the roster judges it (attendance.row_lines),
+# so a string or a nested list is refused like a bad distance (422, code "row_lines_m", with its
+# hint) rather than in pydantic's own shape, and "3" is not quietly taken for 3.
+RowLines = Annotated[Any, WithJsonSchema({"anyOf": [{"type": "array", "items": {"type": "number"}, "minItems": 1,
+                                                      "maxItems": ROW_LINES_MAX}, {"type": "null"}]})]
 
 
 class OfficeIn(BaseModel):
@@ -31,6 +40,8 @@ class OfficeIn(BaseModel):
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m), if known.")
     camera_height_m: float | None = Field(None, description="Camera's height above the floor (m, 0.5-20), if measured.")
+    row_lines_m: RowLines = Field(None, description="The formation's row lines: each one's distance from the camera "
+                                  "along the floor (m, 0.5-30, at least 0.3 apart), front row first, if measured.")
 
 
 class OfficePatch(BaseModel):
@@ -40,6 +51,8 @@ class OfficePatch(BaseModel):
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m); null: unknown.")
     camera_height_m: float | None = Field(None, description="Camera's height above the floor (m, 0.5-20); null: unknown.")
+    row_lines_m: RowLines = Field(None, description="The formation's row lines from the camera (m, 0.5-30, at least "
+                                  "0.3 apart), front row first; null: unknown.")
     active: bool | None = None
 
 

@@ -18,6 +18,7 @@ from app.web import add_nav, flash, lang_of, render, require_page_user
 from attendance.enrolment import erase_templates, export_person, remove_photo_files, template_dict
 from attendance.models import Employee, FaceTemplate, Office, Role, User
 from attendance.roster import (
+    Invalid,
     RosterError,
     create_employee,
     create_office,
@@ -34,6 +35,7 @@ from attendance.roster import (
     update_office,
     update_user,
 )
+from attendance.row_lines import format_row_lines, parse_row_lines
 
 from .auth import authenticate, start_session
 from .enrolment import bulk_enrol, enrol_one
@@ -73,6 +75,15 @@ async def _form(request: Request) -> dict[str, str]:
 def _float_or_none(v: str | None) -> float | None:
     v = (v or "").strip().replace(",", ".")
     return float(v) if v else None
+
+
+def _row_lines_or_none(v: str | None) -> list[float] | None:
+    """The row-lines field as typed ("3; 4,5; 6"; empty: unknown). A slip in it is the field's own
+    error, shown with the field's hint like a value out of range, not Python's float() message."""
+    try:
+        return parse_row_lines(v or "") or None
+    except ValueError as exc:
+        raise Invalid("row_lines_m", str(exc)) from None
 
 
 # ---------------------------------------------------------------- login, language, dashboard
@@ -143,8 +154,8 @@ def offices_page(request: Request, user: OptionalUser, db: DbSession) -> Respons
     only = user.office_id if user.role == Role.operator.value else None
     offices = list_offices(db, only_id=only) if (only or user.role != Role.operator.value) else []
     counts = dict(db.execute(select(Employee.office_id, func.count()).group_by(Employee.office_id)).all())
-    return render(request, "roster/offices.html", {"offices": offices, "counts": counts,
-                                                   "can_edit": user.role in HR}, user=user)
+    return render(request, "roster/offices.html", {"offices": offices, "counts": counts, "can_edit": user.role in HR,
+                                                   "row_lines_text": format_row_lines}, user=user)
 
 
 @router.post("/offices")
@@ -156,7 +167,8 @@ async def offices_create(request: Request, user: OptionalUser, db: DbSession) ->
             db, actor=user, code=f.get("code", ""), name=f.get("name", ""),
             timezone=f.get("timezone") or "Asia/Makassar", camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
             min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
-            camera_height_m=_float_or_none(f.get("camera_height_m"))))
+            camera_height_m=_float_or_none(f.get("camera_height_m")),
+            row_lines_m=_row_lines_or_none(f.get("row_lines_m"))))
         flash(request, lang_t(request, "offices.created", code=office.code))
     except (RosterError, ValueError) as exc:
         db.rollback()
@@ -178,6 +190,7 @@ async def offices_update(office_id: int, request: Request, user: OptionalUser, d
                 camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
                 min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
                 camera_height_m=_float_or_none(f.get("camera_height_m")),
+                row_lines_m=_row_lines_or_none(f.get("row_lines_m")),
                 active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
     except (RosterError, ValueError) as exc:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -27,6 +27,11 @@ class Office(Base):
     # The camera's height above the floor, if the operator measured it (tape from the floor to the
     # lens): the vision pipeline can then place the heads' plane. Unknown: not used.
     camera_height_m: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    # The formation's row lines, if the operator measured them: each line's distance from the
+    # camera along the floor (tape), front row first, sorted (attendance.row_lines). The distance fit
+    # holds each row standing on a line to its depth. Unknown: rows are placed by the other cues.
+    # A JSON list (one value per row, few rows); SQL NULL, not JSON null, when unknown.
+    row_lines_m: Mapped[list[float] | None] = mapped_column(JSON(none_as_null=True), nullable=True, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

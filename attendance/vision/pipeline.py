@@ -314,7 +314,7 @@ class OfficePipeline:
         if cfg.people_in_rows:
             above = cfg.camera_height_m - cfg.eye_height_m if cfg.camera_height_m is not None else None
             places, close = positions_and_violations(centres, None, zs, f, width, height, cfg.min_distance_m,
-                                                     masked=masked, camera_above_m=above)
+                                                     masked=masked, camera_above_m=above, row_lines_m=cfg.row_lines_m)
         else:
             places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
         for tr, place, mask in zip(seen, places, masked):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from attendance.row_lines import check_row_lines
+
 
 BACK_ROW_RANGE_M = (1.0, 30.0)   # plausible distances of an apel's back row from the camera
 CAMERA_HEIGHT_RANGE_M = (0.5, 20.0)   # plausible camera heights above the floor
@@ -38,6 +40,7 @@ class PipelineConfig:
     back_row_m: float | None = None     # ... unless the back row's distance (m) is known: then from it
     camera_height_m: float | None = None  # the camera's height above the floor (m), if measured: fixes the heads' plane
     eye_height_m: float = DEFAULT_EYE_HEIGHT_M  # the staff's average eye height (m), with camera_height_m
+    row_lines_m: tuple[float, ...] | None = None  # the rows' floor lines (m from the camera), if measured
     max_detect_pixels: float = 9e6      # cap on the HOG work image
     detect_interval_s: float = 2.0      # full-frame detection this often while the scene changes
     detect_max_interval_s: float = 8.0  # ... backing off to this while it does not (tracking between)
@@ -94,6 +97,11 @@ class PipelineConfig:
         lo, hi = EYE_HEIGHT_RANGE_M
         if not lo <= self.eye_height_m <= hi:
             raise ValueError(f"eye_height_m must be between {lo:g} and {hi:g} metres, got {self.eye_height_m}")
+        if self.row_lines_m is not None:
+            try:
+                check_row_lines(self.row_lines_m)
+            except ValueError as e:
+                raise ValueError(f"row_lines_m: {e}") from None
         if self.min_face_px < 16:
             raise ValueError(f"min_face_px must be at least 16, got {self.min_face_px}")
 

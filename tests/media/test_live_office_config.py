@@ -1,5 +1,5 @@
 """An office joining the live apel: its camera settings from the roster (field of view, distancing,
-back row, camera height above the floor) reach the vision pipeline that analyses its feed."""
+back row, camera height above the floor, row lines) reach the vision pipeline that analyses its feed."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -43,9 +43,9 @@ async def _camera_offer():  # noqa: ANN202
     return pc, pc.localDescription.sdp
 
 
-@pytest.mark.parametrize("back_row,camera_height", [(5.0, 2.75), (None, None)])
+@pytest.mark.parametrize("back_row,camera_height,row_lines", [(5.0, 2.75, [4.5, 3.0, 6.0]), (None, None, None)])
 async def test_join_passes_the_offices_camera_settings_to_the_pipeline(db_url, settings_factory, back_row,
-                                                                       camera_height) -> None:
+                                                                       camera_height, row_lines) -> None:
     from app.live import LiveService
     from app.main import create_app
     from attendance.models import AssemblyKind, User
@@ -55,7 +55,8 @@ async def test_join_passes_the_offices_camera_settings_to_the_pipeline(db_url, s
     app = create_app(settings_factory(db_url), migrate=False)
     with app.state.session_factory() as db:
         office = create_office(db, actor="test", code="OPD1", name="Dinas Satu", camera_hfov_deg=60,
-                               min_distance_m=1.5, back_row_m=back_row, camera_height_m=camera_height)
+                               min_distance_m=1.5, back_row_m=back_row, camera_height_m=camera_height,
+                               row_lines_m=row_lines)
         leader = User(username="leader", password_hash="-", role="leader")
         db.add(leader)
         db.commit()
@@ -73,8 +74,8 @@ async def test_join_passes_the_offices_camera_settings_to_the_pipeline(db_url, s
         answer = await service.join_office("OPD1", token, sdp, "offer")
         assert answer["office"] == "OPD1" and answer["sdp"].startswith("v=0")
         cfg = pool.configs[f"{assembly_id}/OPD1"]
-        assert (cfg.hfov_deg, cfg.min_distance_m, cfg.back_row_m, cfg.camera_height_m) == \
-            (60.0, 1.5, back_row, camera_height)
+        assert (cfg.hfov_deg, cfg.min_distance_m, cfg.back_row_m, cfg.camera_height_m, cfg.row_lines_m) == \
+            (60.0, 1.5, back_row, camera_height, None if row_lines is None else (3.0, 4.5, 6.0))   # sorted, a tuple
     finally:
         await pc.close()
         await service.stop()

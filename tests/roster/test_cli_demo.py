@@ -62,6 +62,12 @@ def test_users_and_offices(run, db_url: str) -> None:  # noqa: ANN001
     bad = run("office", "create", "DISHUB", "Dinas Perhubungan", "--camera-height", "0.2")
     assert bad.exit_code == 1 and "height" in bad.output, bad.output   # refused, and nothing created
     assert "DISHUB" not in run("office", "list").output
+    r = run("office", "create", "DISDIK", "Dinas Pendidikan", "--row-lines", "6; 3 4,5")
+    assert r.exit_code == 0 and "row lines 3; 4.5; 6 m" in r.output, r.output
+    for typed in ("3; 3.1", "3, 4", ""):
+        bad = run("office", "create", "DISPAR", "Dinas Pariwisata", "--row-lines", typed)
+        assert bad.exit_code == 1 and "--row-lines" in bad.output, bad.output   # refused, and nothing created
+    assert "DISPAR" not in run("office", "list").output
     r = run("user", "create", "--role", "operator", "--office", "DISKOMINFOS", "--password-stdin", "op1", input="a long password\n")
     assert r.exit_code == 0, r.output
     r = run("user", "create", "--role", "hr", "hr1", input="another password\nanother password\n")  # prompted twice

@@ -180,39 +180,24 @@ def test_migrations_down_to_base_and_up_again(db_url: str) -> None:
     assert current_heads(db_url)
 
 
-def test_migration_0005_adds_camera_height_to_a_database_at_0004(db_url: str) -> None:
-    """A database at 0004 with an office in it: 0005 adds an empty camera height and keeps the rest."""
-    from sqlalchemy import inspect, text
+def _office_columns(db_url: str) -> set[str]:
+    from sqlalchemy import inspect
 
     from attendance.db import make_engine
 
-    def columns() -> set[str]:
-        eng = make_engine(db_url)
-        try:
-            return {c["name"] for c in inspect(eng).get_columns("offices")}
-        finally:
-            eng.dispose()
+    eng = make_engine(db_url)
+    try:
+        return {c["name"] for c in inspect(eng).get_columns("offices")}
+    finally:
+        eng.dispose()
 
-    downgrade(db_url, "0004")
-    assert current_heads(db_url) == ["0004"]
-    assert "camera_height_m" not in columns() and "back_row_m" in columns()
-    eng = make_engine(db_url)
-    with eng.begin() as c:
-        c.execute(text("INSERT INTO offices (code, name, timezone, camera_hfov_deg, min_distance_m, back_row_m, active, "
-                       "created_at) VALUES ('OLD', 'Kantor Lama', 'Asia/Makassar', 60, 1.5, 6, :t, CURRENT_TIMESTAMP)"),
-                  {"t": True})
-    eng.dispose()
-    upgrade(db_url)
-    assert current_heads(db_url) == ["0005"]
-    assert "camera_height_m" in columns()
-    eng = make_engine(db_url)
-    with eng.connect() as c:
-        row = c.execute(text("SELECT back_row_m, camera_hfov_deg, camera_height_m FROM offices WHERE code = 'OLD'")).one()
-    eng.dispose()
-    assert tuple(row) == (6.0, 60.0, None)
+
+def _offices_table_differences(db_url: str) -> list:
+    """What alembic's autogenerate would change in the offices table to make it the model's."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    from attendance.db import make_engine
     from attendance.models import Base
 
     def about_offices(d) -> bool:  # noqa: ANN001
@@ -226,9 +211,80 @@ def test_migration_0005_adds_camera_height_to_a_database_at_0004(db_url: str) ->
     with eng.connect() as c:
         diff = compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
     eng.dispose()
-    assert [d for d in diff if about_offices(d)] == []   # the migrated offices table is the model
+    return [d for d in diff if about_offices(d)]
+
+
+def test_migration_0005_adds_camera_height_to_a_database_at_0004(db_url: str) -> None:
+    """A database at 0004 with an office in it: 0005 adds an empty camera height and keeps the rest."""
+    from sqlalchemy import text
+
+    from attendance.db import make_engine
+
     downgrade(db_url, "0004")
-    assert "camera_height_m" not in columns()
+    assert current_heads(db_url) == ["0004"]
+    assert "camera_height_m" not in _office_columns(db_url) and "back_row_m" in _office_columns(db_url)
+    eng = make_engine(db_url)
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO offices (code, name, timezone, camera_hfov_deg, min_distance_m, back_row_m, active, "
+                       "created_at) VALUES ('OLD', 'Kantor Lama', 'Asia/Makassar', 60, 1.5, 6, :t, CURRENT_TIMESTAMP)"),
+                  {"t": True})
+    eng.dispose()
+    upgrade(db_url, "0005")
+    assert current_heads(db_url) == ["0005"]
+    assert "camera_height_m" in _office_columns(db_url)
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        row = c.execute(text("SELECT back_row_m, camera_hfov_deg, camera_height_m FROM offices WHERE code = 'OLD'")).one()
+    eng.dispose()
+    assert tuple(row) == (6.0, 60.0, None)
+    upgrade(db_url)
+    assert _offices_table_differences(db_url) == []   # the migrated offices table is the model
+    downgrade(db_url, "0004")
+    assert "camera_height_m" not in _office_columns(db_url)
+    upgrade(db_url)
+
+
+def test_migration_0006_adds_row_lines_to_a_database_at_0005(db_url: str) -> None:
+    """A database at 0005 with an office in it: 0006 adds empty row lines (SQL NULL) and keeps the
+    rest; the ORM then stores and reads a list, and 0006 undoes cleanly."""
+    from sqlalchemy import text
+
+    from attendance.db import make_engine, make_session_factory
+    from attendance.models import Office
+
+    downgrade(db_url, "0005")
+    assert current_heads(db_url) == ["0005"]
+    assert "row_lines_m" not in _office_columns(db_url) and "camera_height_m" in _office_columns(db_url)
+    eng = make_engine(db_url)
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO offices (code, name, timezone, camera_hfov_deg, min_distance_m, camera_height_m, "
+                       "active, created_at) VALUES ('OLD', 'Kantor Lama', 'Asia/Makassar', 60, 1.5, 2.5, :t, "
+                       "CURRENT_TIMESTAMP)"), {"t": True})
+    eng.dispose()
+    upgrade(db_url, "0006")
+    assert current_heads(db_url) == ["0006"]
+    assert "row_lines_m" in _office_columns(db_url)
+    eng = make_engine(db_url)
+    with eng.connect() as c:
+        row = c.execute(text("SELECT camera_height_m, camera_hfov_deg, row_lines_m IS NULL FROM offices "
+                             "WHERE code = 'OLD'")).one()
+    assert tuple(row) == (2.5, 60.0, True)
+    with make_session_factory(eng)() as s:
+        old = s.execute(select(Office).where(Office.code == "OLD")).scalar_one()
+        assert old.row_lines_m is None
+        update_office(s, old.id, actor="t", row_lines_m=[6, 3, 4.5])
+        s.commit()
+        s.expire_all()
+        assert s.get(Office, old.id).row_lines_m == [3.0, 4.5, 6.0]
+        update_office(s, old.id, actor="t", row_lines_m=None)
+        s.commit()
+    with eng.connect() as c:   # cleared: SQL NULL, not the JSON text 'null'
+        assert c.execute(text("SELECT row_lines_m IS NULL FROM offices WHERE code = 'OLD'")).scalar_one() in (True, 1)
+    eng.dispose()
+    upgrade(db_url)
+    assert _offices_table_differences(db_url) == []   # the migrated offices table is the model
+    downgrade(db_url, "0005")
+    assert "row_lines_m" not in _office_columns(db_url)
     upgrade(db_url)
 
 

@@ -58,7 +58,7 @@ def test_analyze_folder_of_images(cli, roster, frames_dir, tmp_path):
 
 @pytest.mark.parametrize("case", ["zero_byte", "not_image", "empty_roster", "roster_no_face", "hfov", "fps",
                                   "missing_source", "truncated_video", "min_distance", "camera_height", "eye_height",
-                                  "recogniser", "faceres_missing"])
+                                  "row_lines_close", "row_lines_range", "row_lines_text", "recogniser", "faceres_missing"])
 def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path, case, monkeypatch):
     out = tmp_path / "out.json"
     src, ros, extra, expect = frames_dir, roster, [], ""
@@ -90,6 +90,12 @@ def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path
         extra, expect = ["--camera-height", "40"], "--camera-height"
     elif case == "eye_height":
         extra, expect = ["--camera-height", "2.5", "--eye-height", "0.1"], "--eye-height"
+    elif case == "row_lines_close":
+        extra, expect = ["--row-lines", "3; 3,1; 5"], "--row-lines"
+    elif case == "row_lines_range":
+        extra, expect = ["--row-lines", "3;40"], "--row-lines"
+    elif case == "row_lines_text":
+        extra, expect = ["--row-lines", "3, 4, 5"], "--row-lines"
     elif case == "recogniser":
         extra, expect = ["--recogniser", "arcface"], "--recogniser"
     elif case == "faceres_missing":
@@ -105,6 +111,26 @@ def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path
     assert r.exit_code != 0
     assert expect in r.output, r.output
     assert not out.exists() and not (tmp_path / "out.json.part").exists()
+
+
+def test_analyze_with_row_lines(cli, roster, frames_dir, tmp_path, monkeypatch):
+    """--row-lines as an operator types it ("6; 3 4,5") reaches the pipeline's config, sorted."""
+    import attendance.vision as vision
+
+    configs = []
+
+    class Recording(vision.OfficePipeline):
+        def __init__(self, roster, config=None, recogniser=None):  # noqa: ANN001
+            configs.append(config)
+            super().__init__(roster, config, recogniser)
+
+    monkeypatch.setattr(vision, "OfficePipeline", Recording)
+    out = tmp_path / "out.json"
+    r = cli("analyze", frames_dir, "--roster", roster, "--json", out, "--frames", "--row-lines", "6; 3 4,5")
+    assert r.exit_code == 0, r.output
+    assert [c.row_lines_m for c in configs] == [(3.0, 4.5, 6.0)]
+    data = json.loads(out.read_text())
+    assert {p["id"] for p in data["people"]} == {"Colin_Powell", "Tony_Blair"}
 
 
 def test_analyze_with_dlib_alone(cli, roster, frames_dir, tmp_path):
@@ -137,6 +163,7 @@ def test_synth_office_cli(cli, shared_data, tmp_path):
     assert r.exit_code == 0, r.output
     t = json.loads((tmp_path / "t.json").read_text())
     assert len(t["people"]) == 3 and t["hfov_deg"] == 70 and (tmp_path / "o.mp4").stat().st_size > 1000
+    assert t["row_lines_m"] == [4.5] and all(abs(p["floor_m"][1] - 4.5) <= 0.15 for p in t["people"])   # one row
     bad = cli("synth-office", "--roster", ros, "--people", 30, "--seconds", 1, "--out", tmp_path / "x.mp4",
               "--truth", tmp_path / "x.json")
     assert bad.exit_code != 0 and "30" in bad.output

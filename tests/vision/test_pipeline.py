@@ -139,6 +139,12 @@ def test_config_rejects_absurd_values():
         PipelineConfig(camera_height_m=0.1).validate()
     with pytest.raises(ValueError, match="eye_height_m"):
         PipelineConfig(camera_height_m=2.5, eye_height_m=3.0).validate()
+    PipelineConfig(row_lines_m=(3.0, 4.5, 6.0)).validate()
+    PipelineConfig(row_lines_m=(6.0, 3.0)).validate()   # in any order: the fit sorts them
+    for bad, says in (((3.0, 3.2), "0.3 m apart"), ((0.2, 3.0), "between 0.5 and 30"), ((), "between 1 and 12"),
+                      (tuple(float(i + 1) for i in range(13)), "between 1 and 12"), ("3;4", "list")):
+        with pytest.raises(ValueError, match=f"row_lines_m: .*{says}"):
+            PipelineConfig(row_lines_m=bad).validate()   # type: ignore[arg-type]
 
 
 def test_worker_pool_drops_instead_of_queueing(office):
@@ -271,3 +277,23 @@ def test_measured_camera_height_reaches_the_distance_fit(office):
     errs = [abs(pos[2] / truth_z[pid] - 1) for pid, pos in last["measured"].items()]
     assert float(np.median(errs)) < 0.10, errs
     assert any(abs(last["measured"][p][2] - last["unknown"][p][2]) > 1e-3 for p in last["measured"])
+
+
+def test_row_lines_reach_the_distance_fit(office):
+    """PipelineConfig.row_lines_m (an office's measured row lines, here the synthetic office's
+    own, `truth["row_lines_m"]`) reaches the distance fit: people stay where the truth has them
+    and the fit differs from the one without the lines."""
+    clip, truth, roster = office
+    fs = list(frames(clip))
+    last = {}
+    for name, cfg in (("unknown", PipelineConfig(hfov_deg=50)),
+                      ("lines", PipelineConfig(hfov_deg=50, row_lines_m=tuple(truth["row_lines_m"])))):
+        pipe = OfficePipeline(roster, cfg)
+        for t, f in fs:
+            res = pipe.process(f, t)
+        last[name] = {fc.person_id: fc.position_m for fc in res.faces if fc.person_id}
+    truth_z = {p["id"]: p["position_m"][2] for p in truth["people"]}
+    assert set(last["lines"]) == set(last["unknown"]) and len(last["lines"]) >= 5
+    errs = [abs(pos[2] / truth_z[pid] - 1) for pid, pos in last["lines"].items()]
+    assert float(np.median(errs)) < 0.10, errs
+    assert any(abs(last["lines"][p][2] - last["unknown"][p][2]) > 1e-3 for p in last["lines"])

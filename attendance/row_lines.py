@@ -1,0 +1,61 @@
+"""The formation's row lines (office setting `row_lines_m`): how far from the camera, along the floor,
+each line the apel's rows stand on lies, measured by the operator with a tape. The distance fit
+holds a row standing on a line to that line's depth (attendance.vision.distance).
+
+The rule and the typed form ("3; 4,5; 6") live here once, for every place that takes them: the
+roster (API and office page), PipelineConfig, `apel office create` and `apel analyze`. Pure Python,
+so the roster can use it without loading the vision stack."""
+from __future__ import annotations
+
+import re
+from numbers import Real
+
+ROW_LINES_RANGE_M = (0.5, 30.0)   # each line's distance from the camera (the back row's range, from nearer)
+ROW_LINES_MAX = 12                 # more lines than an apel has rows is a slip of the keyboard
+ROW_LINES_MIN_GAP_M = 0.3          # two rows of people cannot stand closer than a body's depth
+
+
+def check_row_lines(lines: object) -> tuple[float, ...]:
+    """The lines as floats sorted front to back, or ValueError saying what is wrong. Only numbers
+    are taken (not "3", not True): a list from JSON that holds anything else is a client's mistake,
+    not something to guess at. The message does not name the field; each caller adds its own name."""
+    if not isinstance(lines, (list, tuple)):
+        raise ValueError(f"the row lines must be a list of distances in metres, front row first, got {lines!r}")
+    lo, hi = ROW_LINES_RANGE_M
+    for x in lines:
+        if isinstance(x, bool) or not isinstance(x, Real):
+            raise ValueError(f"each row line must be a number of metres, got {x!r}")
+        if not lo <= x <= hi:   # also refuses NaN; compared before float() so a huge integer cannot overflow
+            raise ValueError(f"each row line must be between {lo:g} and {hi:g} metres from the camera, got {x}")
+    if not 1 <= len(lines) <= ROW_LINES_MAX:
+        raise ValueError(f"give between 1 and {ROW_LINES_MAX} row lines, got {len(lines)}")
+    out = tuple(sorted(float(x) for x in lines))
+    for a, b in zip(out, out[1:]):
+        if b - a < ROW_LINES_MIN_GAP_M - 1e-9:
+            raise ValueError(f"row lines must be at least {ROW_LINES_MIN_GAP_M:g} m apart, got {a:g} and {b:g}")
+    return out
+
+
+_NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
+
+
+def parse_row_lines(text: str) -> list[float]:
+    """The lines as an operator types them: separated by semicolons or spaces, decimals with a
+    comma or a dot ("3; 4,5; 6" and "3 4.5 6" are both [3, 4.5, 6]); blank gives []. Only plain
+    numbers are read, so "3, 4, 5" or "3,4,5" (commas as separators) is refused, not guessed at;
+    check_row_lines judges the numbers."""
+    out = []
+    for part in re.split(r"[;\s]+", text.strip()):
+        if not part:
+            continue
+        if not _NUMBER.fullmatch(part):
+            raise ValueError(f"cannot read {part!r} as a distance in metres; separate the row lines "
+                             "with semicolons, e.g. 3; 4,5; 6")
+        out.append(float(part.replace(",", ".")))
+    return out
+
+
+def format_row_lines(lines: list[float] | tuple[float, ...] | None) -> str:
+    """The lines as parse_row_lines reads them back ("3; 4.5; 6"); "" when unknown. Each number in
+    full (repr, not :g), so saving the office form unchanged writes back exactly what was stored."""
+    return "; ".join(s[:-2] if s.endswith(".0") else s for s in (repr(float(x)) for x in lines or ()))

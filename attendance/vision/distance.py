@@ -429,9 +429,14 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
         D = np.array([_floor_distance(1.0 / max(x, 1e-6), info["a"], info["b"], info["c"], eye) for x in W])
         slope = _floor_distance(1.0, info["a"], info["b"], info["c"], eye, slope=True)
         var_D = (slope / np.maximum(W, 1e-6) ** 2) ** 2 * np.maximum(np.diag(cov_W), 0.0)
-        matched = _match_row_lines(D, var_D, np.bincount(lab, minlength=len(W)), lines)
-        if np.isfinite(matched).any():
-            w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=False, row_lines=matched, **kw)
+        sizes = np.bincount(lab, minlength=len(W))
+        matched = _match_row_lines(D, var_D, sizes, lines)
+        # Rows on no line (the operator measured only the front ones, people stand behind the
+        # last mark) still keep the formation's even spacing when the rows pass for it.
+        even = (even_rows and bool(np.any((sizes >= 2) & ~np.isfinite(matched)))
+                and _evenly_spaced_ok(W, cov_W, sizes))
+        if np.isfinite(matched).any() or even:
+            w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=even, row_lines=matched, **kw)
     elif even_rows and _evenly_spaced_ok(info["W"], info["cov_W"], np.bincount(lab)):
         w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=True, **kw)
     out[k] = 1.0 / w

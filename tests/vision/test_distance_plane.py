@@ -349,3 +349,13 @@ def test_rows_match_lines_in_order_skipping_empty_lines_and_rows_on_none():
     back = lines[:, 3]
     assert rms["lines"][3] < 1.2 * rms["unknown"][3], rms
     assert np.all(np.abs(back) < 0.5), back                                        # not snapped to 6.0 m
+
+
+def test_rows_behind_the_last_measured_line_keep_the_formations_spacing():
+    """An operator who measured only the front three lines: the back row stands on none, and is
+    still placed by the formation's even spacing (which the lined rows now measure well), so it
+    does better than with no lines at all, and every lined row does too."""
+    err = _row_floor_errors(range(500, 530), lines=[3.0, 4.0, 5.0])
+    rms = {k: np.sqrt(np.mean(np.square(v), axis=0)) for k, v in err.items()}
+    assert np.all(rms["lines"] < rms["unknown"]), rms
+    assert rms["lines"][3] < 0.9 * rms["unknown"][3], rms

@@ -106,12 +106,14 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
         "the same without BlazeFace and the photo pass": replace(before, photo_angles=()),
         "the same without BlazeFace, the photo pass and the masked HOG filter": replace(before, photo_angles=(), use_mask_hog=False),
         f"apel analyze's look for images (DetectorConfig(min_face_px={STILLS_CFG.min_face_px}), BlazeFace)": STILLS_CFG,
+        "the same without BlazeFace's look at half size (apel analyze before 2026-11-29, day 3)":
+            replace(STILLS_CFG, blazeface_zoom_out=False),
     }
     hits = dict.fromkeys(looks, 0)
     secs = dict.fromkeys(looks, 0.0)
     cnn_less = base = 0
     t_base = 0.0
-    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": [], "photo": [], "photo_mask": [], "blaze": []}
+    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": [], "photo": [], "photo_mask": [], "blaze": [], "blaze_far": []}
     for p in scenes:
         rgb = load_rgb(p, 640)
         t = time.perf_counter()
@@ -135,7 +137,7 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
     first = next(iter(looks))
     print(f"  photo look, CNN check's faces dropped: {cnn_less / n:.1%}   ({len(crops['cnn'])} faces added by the check, "
           f"{len(crops['hog_mask'])} found by the masked filter, {len(crops['photo']) + len(crops['photo_mask'])} "
-          f"by the photo pass, {len(crops['blaze'])} by BlazeFace)")
+          f"by the photo pass, {len(crops['blaze'])} by BlazeFace, {len(crops['blaze_far'])} by its look at half size)")
     print(f"  baseline HOG (face_locations, upsample 1) finds any face in {base / n:.1%}  ({t_base / n * 1000:.0f} ms/image)")
     print(f"  ratio {hits[first] / max(1, base):.2f}x")
     if dump:
@@ -159,16 +161,17 @@ def false_faces(dump: Path | None) -> None:
     cfg = DetectorConfig(min_face_px=20)   # the pipeline's whole-frame look, down to 20 px faces
     no_filter = replace(cfg, use_mask_hog=False)
     photo = replace(cfg, photo_angles=PHOTO_ANGLES)   # the photo look's pass on top
-    blaze = replace(cfg, use_blazeface=True)          # what stills add
+    blaze = replace(cfg, use_blazeface=True)          # what stills add (with its look at half size)
     truth = annotated_boxes()
     n_true = sum(len(v) for v in truth.values())
-    keys = ("without masked filter", "without CNN check", "as shipped", "with photo pass", "with BlazeFace")
+    keys = ("without masked filter", "without CNN check", "as shipped", "with photo pass", "with BlazeFace",
+            "with BlazeFace, not at half size")
     counts = {k: [0, 0, 0] for k in keys}   # found, false, true faces found
     for name, gt in truth.items():
         rgb = load_rgb(DATA / "groups/dlib_annotated" / name, 10_000)
         found = detect_faces_cues(rgb, cfg)
         runs = (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found, detect_faces_cues(rgb, photo),
-                detect_faces_cues(rgb, blaze))
+                detect_faces_cues(rgb, blaze), detect_faces_cues(rgb, replace(blaze, blazeface_zoom_out=False)))
         for key, faces in zip(keys, runs):
             c = counts[key]
             c[0] += len(faces)

@@ -65,6 +65,7 @@ class DetectorConfig:
     # The photo pass (`photo_faces`): large faces the main pass cannot see, because the frame's edge
     # cuts them or the head is tilted. Off in live looks (no angles); photo looks use PHOTO_ANGLES.
     use_blazeface: bool = False   # stills: BlazeFace on the whole image for large turned/tilted/masked faces (blazeface.py)
+    blazeface_zoom_out: bool = True   # ... and again at half size (blazeface.ZOOM_OUT), its surer faces only
     photo_angles: tuple[float, ...] = ()  # in-plane rotations (degrees, 0 = upright) searched on the padded frame
     photo_pad: float = 0.25       # grey border each side, a fraction of the frame's shorter side
     photo_min_face: float = 0.25  # smallest face it looks for, a fraction of the shorter side
@@ -98,6 +99,16 @@ def iou(a: Box, b: Box) -> float:
         return 0.0
     inter = iw * ih
     return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def overlap_of_smaller(a: Box, b: Box) -> float:
+    """The share of the smaller box that the other covers: 1 when one box holds the other. Finds
+    a loose box around a face already found, which IoU (diluted by the size difference) misses."""
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / float(max(1, min(a[2] * a[3], b[2] * b[3])))
 
 
 def nms(cands: list[tuple[Box, float, str]], thr: float) -> list[tuple[Box, float, str]]:
@@ -302,7 +313,8 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
     """`detect_faces` with the cue that found each face: "hog" (dlib's frontal filters),
     "hog_mask" (our masked-face filter), "verified" (a cascade hit HOG confirmed on a crop),
     "cascades" (two cascades agree), "photo" / "photo_mask" (the photo pass, when on: see
-    `photo_faces`), "blaze" (BlazeFace, when on, where no other cue found a face) or "cnn" (a
+    `photo_faces`), "blaze" (BlazeFace, when on, where no other cue found a face), "blaze_far"
+    (its second look at half size, where no other face overlaps) or "cnn" (a
     HOG near miss the CNN confirmed). Dropping the
     "cnn" faces gives exactly what the detector finds without the check."""
     h, w = rgb.shape[:2]
@@ -338,9 +350,14 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
     if cfg.use_blazeface:
         from . import blazeface
 
+        bf = blazeface.load()
         taken = [c[0] for c in cands]
-        cands += [(b, s, "blaze") for b, s in blazeface.load().detect(rgb)
+        cands += [(b, s, "blaze") for b, s in bf.detect(rgb)
                   if b[2] >= cfg.min_face_px and all(iou(b, o) <= 0.3 for o in taken)]
+        if cfg.blazeface_zoom_out:
+            taken = [c[0] for c in cands]
+            cands += [(b, s, "blaze_far") for b, s in bf.detect(rgb, blazeface.ZOOM_OUT_MIN_SCORE, zoom_out=blazeface.ZOOM_OUT)
+                      if b[2] >= cfg.min_face_px and all(overlap_of_smaller(b, o) <= 0.3 for o in taken)]
     if cfg.cnn_active and near:
         taken = [c[0] for c in cands]
         todo: list[tuple[Box, float]] = []

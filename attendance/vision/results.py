@@ -72,8 +72,9 @@ class PipelineConfig:
         """This config for still images, maybe each of another scene (`apel analyze` on images):
         every image gets a whole look and the full embedding budget at once, faces down to 20 px
         (nobody waits on a still), and BlazeFace for large turned or masked faces. masks/scenes:
-        a masked face found in 88.8% of images, against 65.2% with the video look (BENCHMARKS.md,
-        Masks); no false face added on groups/dlib_annotated."""
+        a masked face found in 90.8% of images (90.0% by eye: a few of the faces are not faces),
+        against 65.2% with the video look (BENCHMARKS.md, Masks); one false face added on
+        groups/dlib_annotated (a loose copy of a face, by BlazeFace's look at half size)."""
         return replace(self, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1,
                        quick_first_frame=False, busy_gap_s=float("inf"), full_scale_every=1,
                        min_face_px=min(self.min_face_px, 20), detector_use_blazeface=True)

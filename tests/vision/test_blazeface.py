@@ -13,7 +13,7 @@ from attendance.vision.detect import DetectorConfig, detect_faces_cues, hog_face
 from attendance.vision.faces import face_chip, landmarks5
 from attendance.vision.mask import default_classifier
 
-from .conftest import read_rgb
+from .conftest import annotated_group_photos, read_rgb
 
 
 def test_blazeface_boxes_agree_with_dlibs_on_portraits(lfw: Path) -> None:
@@ -36,13 +36,24 @@ def test_blazeface_finds_nothing_in_an_image_without_faces() -> None:
     pattern = np.stack([128 + 100 * np.sin(x / 23.0), 128 + 100 * np.cos(y / 17.0), (x + y) / 4.5], -1)
     for img in (np.full((480, 640, 3), 127, np.uint8), pattern.clip(0, 255).astype(np.uint8)):
         assert blazeface.load().detect(img) == []
+        assert blazeface.load().detect(img, zoom_out=blazeface.ZOOM_OUT) == []
+    with pytest.raises(ValueError, match="zoom_out"):
+        blazeface.load().detect(pattern.clip(0, 255).astype(np.uint8), zoom_out=0.5)
 
 
 def test_blazeface_only_fills_in_where_no_other_cue_found_a_face(lfw: Path) -> None:
-    rgb = read_rgb(next((lfw / "Colin_Powell").glob("*.jpg")))
-    plain = detect_faces_cues(rgb, DetectorConfig())
-    with_blaze = detect_faces_cues(rgb, DetectorConfig(use_blazeface=True))
-    assert [k for _, _, k in with_blaze] == [k for _, _, k in plain] == ["hog"]
+    """On portraits HOG already finds the face: neither BlazeFace look adds a copy of it (the
+    half-size look's boxes are looser, so it is held off any face that overlaps it at all)."""
+    seen = 0
+    for p in sorted(lfw.glob("*/*.jpg"))[::10]:
+        rgb = read_rgb(p)
+        plain = detect_faces_cues(rgb, DetectorConfig())
+        if [k for _, _, k in plain] != ["hog"]:
+            continue
+        seen += 1
+        with_blaze = detect_faces_cues(rgb, DetectorConfig(use_blazeface=True))
+        assert [k for _, _, k in with_blaze] == ["hog"], p.name
+    assert seen >= 8
 
 
 def test_stills_find_more_masked_faces_with_blazeface(shared_data: Path) -> None:
@@ -67,6 +78,30 @@ def test_stills_find_more_masked_faces_with_blazeface(shared_data: Path) -> None
         with_blaze += masked_in(rgb, cfg)
         without += masked_in(rgb, replace(cfg, use_blazeface=False))
     assert with_blaze >= without + 4, (with_blaze, without)
+
+
+def test_blazeface_at_half_size_finds_masked_faces_the_first_look_misses(shared_data: Path) -> None:
+    """masks/scenes, all 480 images (the gain is ~2%: a subset is too small to show it): the stills
+    look with BlazeFace's second look at half size finds a face it classifies as masked in more
+    images than without it (10 more when measured; by eye 9 of them real masked faces), and on
+    groups/dlib_annotated it adds no more than one face that is not annotated (bench_masks.py
+    measures all 480 scenes and the false faces)."""
+    clf = default_classifier()
+    cfg = DetectorConfig(min_face_px=20, use_blazeface=True)
+    far = near = 0
+    for p in sorted((shared_data / "masks" / "scenes").glob("*/*.jpg")):
+        rgb = read_rgb(p)
+        faces = detect_faces_cues(rgb, cfg)
+        chips = [face_chip(rgb, landmarks5(rgb, b)) for b, _, _ in faces]
+        masked = clf.predict_proba(chips) >= 0.5 if chips else np.zeros(0, bool)
+        far += bool(masked.any())
+        near += bool(any(m for m, (_, _, k) in zip(masked, faces) if k != "blaze_far"))
+    assert far >= near + 6, (far, near)
+    false = 0
+    for _, rgb, truth in annotated_group_photos(shared_data):
+        false += sum(k == "blaze_far" and all(iou(b, g) < 0.3 for g in truth)
+                     for b, _, k in detect_faces_cues(rgb, cfg))
+    assert false <= 1, false
 
 
 @pytest.mark.parametrize("bad", [np.zeros((0, 0, 3), np.uint8), np.zeros((1, 1, 3), np.uint8)])

@@ -3,7 +3,6 @@
 off in the pipeline's cheap "rows" look."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from attendance.vision.detect import DetectorConfig, cnn_verify, detect_faces, d
 from attendance.vision.faces import face_chip, landmarks5
 from attendance.vision.mask import default_classifier
 
-from .conftest import read_rgb
+from .conftest import annotated_group_photos, read_rgb
 
 # as bench/bench_masks.py, without the masked-face HOG filter (these tests are about the CNN check
 # on what dlib's frontal filters and the cascades miss; see test_detect_masked.py for the filter)
@@ -61,20 +60,11 @@ def test_cnn_verify_rejects_hog_near_misses_on_dogs(shared_data):
     assert [f for f in detect_faces_cues(rgb, DetectorConfig(min_face_px=20)) if f[2] == "cnn"] == []
 
 
-def gt_photos(shared_data):
-    root = shared_data / "groups" / "dlib_annotated"
-    for xml in ("training.xml", "testing.xml"):
-        for im in ET.parse(root / xml).getroot().iter("image"):
-            gt = [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
-                  for b in im.iter("box")]
-            yield im.get("file"), read_rgb(root / im.get("file")), gt
-
-
 def test_cnn_verify_rejects_clothes_and_background(shared_data):
     """On PASCAL VOC photos with every face boxed, HOG's near misses away from any face
     (clothes, hands, background) are all turned away by the CNN."""
     checked = 0
-    for name, rgb, gt in gt_photos(shared_data):
+    for name, rgb, gt in annotated_group_photos(shared_data, dogs=False):
         near = [b for b, s in hog_faces(rgb, 80 / 20, -1.0) if s < -0.3 and all(iou(b, g) < 0.1 for g in gt)]
         near = near[:6]
         checked += len(near)
@@ -86,7 +76,7 @@ def test_cnn_verify_rejects_clothes_and_background(shared_data):
 def test_cnn_check_adds_only_true_faces_on_annotated_group_photos(shared_data):
     """PASCAL VOC photos with every face boxed (dlib's examples): each face the check adds
     overlaps a true face."""
-    for name, rgb, gt in gt_photos(shared_data):
+    for name, rgb, gt in annotated_group_photos(shared_data, dogs=False):
         for b, _, k in detect_faces_cues(rgb, DetectorConfig(min_face_px=20)):
             if k == "cnn":
                 assert any(iou(b, g) >= 0.3 for g in gt), (name, b)

@@ -4,7 +4,6 @@ there is none, leaves the frontal filters' own detections as they were, and cost
 from __future__ import annotations
 
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from attendance.vision import dlib_models
 from attendance.vision.detect import PHOTO_ANGLES, DetectorConfig, detect_faces_cues, hog_faces, hog_faces_cues, iou
 from attendance.vision.workers import warm_up
 
-from .conftest import read_rgb
+from .conftest import annotated_group_photos, read_rgb
 
 # masks/real/with_mask photos from the part the filter was NOT trained on (train_mask.is_test),
 # in which dlib's frontal filters find no face and the masked filter does (picked from a run).
@@ -55,21 +54,12 @@ def test_masked_filter_finds_faces_the_frontal_filters_miss(shared_data, name):
     assert not any(k == "hog_mask" for _, _, k in detect_faces_cues(rgb, replace(CFG, use_mask_hog=False)))
 
 
-def annotated(shared_data: Path):
-    root = shared_data / "groups" / "dlib_annotated"
-    for xml in ("training.xml", "testing.xml"):
-        for im in ET.parse(root / xml).getroot().iter("image"):
-            gt = [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height"))) for b in im.iter("box")]
-            yield im.get("file"), read_rgb(root / im.get("file")), gt
-    yield "dogs.jpg", read_rgb(root / "dogs.jpg"), []
-
-
 def test_masked_filter_adds_no_false_face_on_annotated_group_photos(shared_data):
     """PASCAL VOC photos with every face boxed (and dogs.jpg, none): every face the pipeline's
     whole-frame look finds with the masked filter that it does not find without it is a true face."""
     cfg = DetectorConfig(min_face_px=20)
     checked = 0
-    for name, rgb, gt in annotated(shared_data):
+    for name, rgb, gt in annotated_group_photos(shared_data):
         old = detect_faces_cues(rgb, replace(cfg, use_mask_hog=False))
         for b, _, k in detect_faces_cues(rgb, cfg):
             if all(iou(b, o) < 0.3 for o, _, _ in old):

@@ -258,16 +258,19 @@ def test_state_is_bounded_by_people_in_view(office):
     assert res.faces == [] and pipe.tracks == []
 
 
-def test_measured_camera_height_reaches_the_distance_fit(office):
-    """PipelineConfig.camera_height_m - eye_height_m is the plane's measured height: set to the
-    synthetic office's own (camera 2.6 m, heads 1.6 m), people stay where the truth has them and
-    the fit differs from the one without it."""
+@pytest.mark.parametrize("setting", ["camera height", "row lines"])
+def test_measured_office_geometry_reaches_the_distance_fit(office, setting):
+    """What an operator measures reaches the distance fit: the camera's height
+    (PipelineConfig.camera_height_m - eye_height_m is the heads' plane's height; here the
+    synthetic office's own, camera 2.6 m, heads 1.6 m) or the formation's row lines
+    (row_lines_m, the office's own lines). People stay where the truth has them and the fit
+    differs from the one without the setting."""
     clip, truth, roster = office
+    measured = {"camera height": dict(camera_height_m=truth["camera_height_m"], eye_height_m=truth["head_heights_m"]["mean"]),
+                "row lines": dict(row_lines_m=tuple(truth["row_lines_m"]))}[setting]
     fs = list(frames(clip))
     last = {}
-    for name, cfg in (("unknown", PipelineConfig(hfov_deg=50)),
-                      ("measured", PipelineConfig(hfov_deg=50, camera_height_m=truth["camera_height_m"],
-                                                  eye_height_m=truth["head_heights_m"]["mean"]))):
+    for name, cfg in (("unknown", PipelineConfig(hfov_deg=50)), ("measured", PipelineConfig(hfov_deg=50, **measured))):
         pipe = OfficePipeline(roster, cfg)
         for t, f in fs:
             res = pipe.process(f, t)
@@ -277,23 +280,3 @@ def test_measured_camera_height_reaches_the_distance_fit(office):
     errs = [abs(pos[2] / truth_z[pid] - 1) for pid, pos in last["measured"].items()]
     assert float(np.median(errs)) < 0.10, errs
     assert any(abs(last["measured"][p][2] - last["unknown"][p][2]) > 1e-3 for p in last["measured"])
-
-
-def test_row_lines_reach_the_distance_fit(office):
-    """PipelineConfig.row_lines_m (an office's measured row lines, here the synthetic office's
-    own, `truth["row_lines_m"]`) reaches the distance fit: people stay where the truth has them
-    and the fit differs from the one without the lines."""
-    clip, truth, roster = office
-    fs = list(frames(clip))
-    last = {}
-    for name, cfg in (("unknown", PipelineConfig(hfov_deg=50)),
-                      ("lines", PipelineConfig(hfov_deg=50, row_lines_m=tuple(truth["row_lines_m"])))):
-        pipe = OfficePipeline(roster, cfg)
-        for t, f in fs:
-            res = pipe.process(f, t)
-        last[name] = {fc.person_id: fc.position_m for fc in res.faces if fc.person_id}
-    truth_z = {p["id"]: p["position_m"][2] for p in truth["people"]}
-    assert set(last["lines"]) == set(last["unknown"]) and len(last["lines"]) >= 5
-    errs = [abs(pos[2] / truth_z[pid] - 1) for pid, pos in last["lines"].items()]
-    assert float(np.median(errs)) < 0.10, errs
-    assert any(abs(last["lines"][p][2] - last["unknown"][p][2]) > 1e-3 for p in last["lines"])

@@ -9,9 +9,13 @@
    +-20 deg, and BlazeFace, `use_blazeface`); the same run with the CNN check's faces dropped,
    and passes without BlazeFace (the look before it), then without the photo pass, then without
    the masked-face HOG filter (the detector before all three); `apel analyze`'s own look for
-   images (STILLS_CFG: the pipeline's whole-frame look with BlazeFace); baseline: share in which
-   face_recognition's HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the faces the masked filter
-   ("hog_mask") and the CNN check ("cnn") found (scenes and group photos) as contact sheets.
+   images (STILLS_CFG: the pipeline's whole-frame look with BlazeFace, also at half size) and
+   the same without BlazeFace's look at half size; baseline: share in which
+   face_recognition's HOG (upsample 1) finds any face at all. `--dump-added DIR` writes the faces each cue
+   added (scenes and group photos) as contact sheets, and, for an audit by eye (scenes have no
+   boxes, so a hit may rest on something that is not a face), each hit image of the photo look
+   and of `apel analyze`'s look with its faces called masked (scenes_hits.json, keyed by the
+   path under masks/scenes: file names repeat across its folders) and numbered sheets of them.
 3. False faces: groups/dlib_annotated (PASCAL VOC photos with every face boxed, and dogs.jpg
    with none): faces found that overlap no true face (IoU < 0.3), with and without the check,
    and without the masked filter, with the photo pass and with BlazeFace; on groups/photos (no
@@ -27,6 +31,7 @@ Run: .venv/bin/python bench/bench_masks.py [--scenes-step 1] [--dump-added DIR]"
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -114,17 +119,27 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
     cnn_less = base = 0
     t_base = 0.0
     crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": [], "photo": [], "photo_mask": [], "blaze": [], "blaze_far": []}
+    # For an audit by eye (scenes have no boxes, so a hit may rest on a face that is not one): per
+    # look, each hit image's faces called masked, and a numbered contact sheet of the first of them.
+    audit_looks = {0, 4} if dump else set()
+    audit: dict[str, list[np.ndarray]] = {label: [] for k, label in enumerate(looks) if k in audit_looks}
+    listed: dict[str, dict[str, list]] = {}
     for p in scenes:
         rgb = load_rgb(p, 640)
         t = time.perf_counter()
         base += len(face_recognition.face_locations(rgb, 1)) > 0
         t_base += time.perf_counter() - t
+        rel = str(p.relative_to(DATA / "masks/scenes"))   # names repeat across the subfolders
         for i, (label, cfg) in enumerate(looks.items()):
             t = time.perf_counter()
             found = detect_faces_cues(rgb, cfg)
             masked = masked_found(rgb, found, clf)
             secs[label] += time.perf_counter() - t
             hits[label] += bool(masked.any())
+            if i in audit_looks and masked.any():
+                faces = [(list(map(int, b)), k) for (b, _, k), m in zip(found, masked) if m]
+                listed.setdefault(label, {})[rel] = faces
+                audit[label].append(crop_box(rgb, faces[0][0]))
             if i == 0:
                 cnn_less += bool(any(m for m, (_, _, k) in zip(masked, found) if k != "cnn"))
                 for (b, _, k) in found:
@@ -145,6 +160,14 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
             if cs:
                 sheet(cs, dump / f"scenes_{k}.png")
                 print(f"  wrote {dump / f'scenes_{k}.png'} ({len(cs)} crops)")
+        for n_look, (label, cs) in enumerate(audit.items()):
+            numbered = [cv2.putText(cv2.resize(c, (96, 96)), str(i), (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1)
+                        for i, c in enumerate(cs)]
+            for part in range(0, len(numbered), 100):
+                sheet(numbered[part:part + 100], dump / f"scenes_hits_{n_look}_{part // 100}.png")
+        (dump / "scenes_hits.json").write_text(json.dumps({label: listed.get(label, {}) for label in audit}, indent=1))
+        print(f"  wrote {dump / 'scenes_hits.json'} and scenes_hits_*.png: each look's hit images in order "
+              "(the sheets' numbers index the JSON's entries)")
 
 
 def annotated_boxes() -> dict[str, list[tuple[int, int, int, int]]]:

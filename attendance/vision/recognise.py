@@ -213,6 +213,11 @@ class MatchThresholds:
     accept: float = 0.50         # best person must be closer than this
     margin: float = 0.04         # ... and closer than the runner-up by at least this
     min_views: int = 1           # embeddings a track needs before it may be named
+    # A name given by elimination (assign's later rounds) must be closer than this: those rounds
+    # drop the people named in view as rivals, so for a visitor only the people not seen (the
+    # absent) are left to compete, and `accept` alone hardly keeps strangers out (on East-Asian
+    # faces it admits most pairs of different people; the margin is what does). None: `accept`.
+    elimination_accept: float | None = None
 
     @classmethod
     def load(cls, backend: str = "dlib-128") -> "MatchThresholds":
@@ -220,8 +225,16 @@ class MatchThresholds:
         if p.is_file():
             d = json.loads(p.read_text()).get(backend)
             if d:
-                return cls(accept=float(d["accept"]), margin=float(d["margin"]), min_views=int(d.get("min_views", 1)))
+                elim = d.get("elimination_accept")
+                return cls(accept=float(d["accept"]), margin=float(d["margin"]), min_views=int(d.get("min_views", 1)),
+                           elimination_accept=None if elim is None else float(elim))
         return cls()
+
+    def accept_in_round(self, first: bool) -> float:
+        """The acceptance distance of assign's first round, or of its rounds of elimination."""
+        if first or self.elimination_accept is None:
+            return self.accept
+        return min(self.accept, self.elimination_accept)
 
 
 @dataclass(frozen=True)
@@ -304,7 +317,9 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
     between one person's photos, and the margin is what keeps names right). A face named by a
     track that is not in view this frame blocks its person from being given again but still
     counts as a rival: its own track may have been lost and found again as the unnamed face.
-    Names given after the first round carry at most ELIMINATION_CONFIDENCE: an office whose
+    Names given after the first round must also be closer than `th.elimination_accept`: with
+    the people in view out of the running, a visitor would otherwise take the name of an absent
+    colleague who looks a little like them. They carry at most ELIMINATION_CONFIDENCE: an office whose
     rules ask for more confidence than that (min_confidence) sends them to HR review with the
     name suggested instead of counting them. `rounds=1` is the single assignment (the
     benchmarks' baseline)."""
@@ -327,7 +342,7 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
             rivals = ~gone
             rivals[person] = False
             runner = float(cost[f, rivals].min()) if rivals.any() else float("inf")
-            if d < th.accept and runner - d >= th.margin and views[f] >= th.min_views:
+            if d < th.accept_in_round(first) and runner - d >= th.margin and views[f] >= th.min_views:
                 conf = calibrated_confidence(d, runner, th)
                 out[f] = Decision(person, d, conf if first else min(conf, ELIMINATION_CONFIDENCE))
                 named.append((f, person))

@@ -125,6 +125,30 @@ def test_elimination_needs_the_lookalike_in_view_and_the_acceptance_distance():
     assert [x.person for x in assign(far, th, [2, 2])] == [None, 1]
 
 
+def test_a_visitor_does_not_take_an_absent_colleagues_name_by_elimination():
+    """Face 0 is a visitor who looks like B (in view, named in face 1) and a little like A, who
+    is away. Once B is named, A is the only rival left: a name by elimination must be closer
+    than elimination_accept, which a look-alike stranger is not; the look-alike colleague of
+    the test above (0.30 from A) still is."""
+    visitor = np.array([[0.45, 0.40, 0.90],
+                        [0.50, 0.20, 0.90]], np.float32)
+    loose = MatchThresholds(accept=0.5, margin=0.06)
+    assert [x.person for x in assign(visitor, loose, [2, 2])] == [0, 1]        # the old rule: A "present"
+    th = MatchThresholds(accept=0.5, margin=0.06, elimination_accept=0.35)
+    assert [x.person for x in assign(visitor, th, [2, 2])] == [None, 1]
+    assert [x.person for x in assign(LOOKALIKE_COST, th, [2, 2])] == [0, 1]
+    # The first round is unchanged: a face clearly A's is named at any distance below accept.
+    clear = np.array([[0.45, 0.60, 0.90]], np.float32)
+    assert [x.person for x in assign(clear, th, [2])] == [0]
+
+
+def test_fitted_thresholds_keep_elimination_stricter_than_acceptance():
+    """models/thresholds.json: every recogniser's elimination_accept is fitted and below its accept."""
+    for backend in ("dlib-128", "dlib+faceres"):
+        th = MatchThresholds.load(backend)
+        assert th.elimination_accept is not None and 0 < th.elimination_accept < th.accept, (backend, th)
+
+
 def test_violations_between_heads():
     v = violations([(0, 1, 3), (0.8, 1.2, 3.1), (3, 1, 3), (0.2, 0.8, 4.05)], 1.0)
     assert [(i, j) for i, j, _ in v] == [(0, 1)]  # (0, 3) is 1.0 m apart in 3D: not a violation

@@ -9,7 +9,13 @@ on lfw10 and 1% on rmfd (HEADROOM), where on lfw10 a stranger (not on the roster
 counts as wrong too. Strangers on rmfd are measured by
 bench/bench_recognition.py.
 
-Run: .venv/bin/python -m attendance.vision.training.fit_thresholds [--backend dlib+faceres]"""
+The acceptance distance of names given by elimination (`elimination_accept`, see
+recognise.assign) is not searched for: it is the distance that at most ELIMINATION_IMPOSTOR_RATE
+of different people's pairs reach on rmfd (a 2-photo track against a 3-photo centroid, the
+protocol's offices), because in those rounds the margin no longer guards against a stranger
+(a visitor) taking the name of someone absent.
+
+Run: .venv/bin/python -m attendance.vision.training.fit_thresholds [--backend dlib+faceres] [--elimination-only]"""
 from __future__ import annotations
 
 import argparse
@@ -18,13 +24,16 @@ import sys
 
 import numpy as np
 
-from attendance.vision.recognise import MODELS_DIR, MatchThresholds, backend_name
+from attendance.vision.recognise import MODELS_DIR, Gallery, MatchThresholds, aggregate, backend_name
+from attendance.vision.results import RosterPerson
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
 
 
 # The limits are met with a quarter to spare on the photos fitted on, so that they still hold
 # on photos not seen (a point fitted to the very edge sits on it only on average).
 HEADROOM = 0.75
+# A name by elimination must be one that a different person's track reaches at most this often.
+ELIMINATION_IMPOSTOR_RATE = 0.02
 
 
 def load(root, recogniser: str = "dlib"):
@@ -58,13 +67,45 @@ def evaluate(th: MatchThresholds, data, name, roster_n, n_enrol, probe_len, n_im
     return tot
 
 
+def elimination_accept(data, rate: float = ELIMINATION_IMPOSTOR_RATE, trials: int = 30, seed: int = 0) -> float:
+    """The `rate` quantile of the distances between a person's 2-photo track and other people's
+    3-photo centroids, over the protocol's 20-person offices (rounded down to 0.005)."""
+    rng = np.random.default_rng(seed)
+    people = [p for p in sorted(data) if len(data[p]) >= 5]
+    impostor = []
+    for _ in range(trials):
+        roster, tracks = [], []
+        for pid in people:
+            e = data[pid]
+            order = rng.permutation(len(e))
+            roster.append(RosterPerson(pid, np.stack([e[i] for i in order[:3]]), ("photo",) * 3))
+            tracks.append(np.stack([e[i] for i in order[3:5]]))
+        g = Gallery.build(roster)
+        for k, t in enumerate(tracks):
+            impostor += list(np.delete(aggregate(g, t), g.ids.index(people[k])))
+    return round(float(np.floor(np.quantile(impostor, rate) / 0.005) * 0.005), 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", default="dlib", help='a recogniser: "dlib", "dlib+faceres" or an ONNX model path')
     ap.add_argument("--headroom", type=float, default=HEADROOM,
                     help="fit to this share of the wrong-rate limits (default %(default)s)")
+    ap.add_argument("--elimination-only", action="store_true",
+                    help="keep accept and margin as stored; fit only elimination_accept")
     a = ap.parse_args()
     name = backend_name(a.backend)
+    path = MODELS_DIR / "thresholds.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if a.elimination_only:
+        if name not in data:
+            sys.exit(f"{path} has no thresholds for {name}: fit them first (without --elimination-only)")
+        rmfd = load(DATA / "faces/rmfd", a.backend)
+        data[name]["elimination_accept"] = elim = elimination_accept(rmfd)
+        path.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"{name}: elimination_accept {elim:.3f} ({ELIMINATION_IMPOSTOR_RATE:.0%} of rmfd's different-people "
+              f"pairs, {len(rmfd)} people); wrote {path}")
+        return
     lfw, rmfd = load(DATA / "faces/lfw10", a.backend), load(DATA / "faces/rmfd", a.backend)
     print(f"{name}: lfw10 {len(lfw)} people, rmfd {len(rmfd)} people with >=3 usable photos")
     best = None
@@ -84,9 +125,9 @@ def main() -> None:
     print(f"chosen accept={th.accept:.3f} margin={th.margin:.3f} (mean identified {ident:.3f})")
     for (cname, *_), r in zip(conditions(lfw, rmfd), res):
         print(f"  {cname}: {r.rates()}")
-    path = MODELS_DIR / "thresholds.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = {"accept": th.accept, "margin": th.margin, "min_views": 1,
+    elim = elimination_accept(rmfd)
+    print(f"elimination_accept {elim:.3f} ({ELIMINATION_IMPOSTOR_RATE:.0%} of rmfd's different-people pairs)")
+    data[name] = {"accept": th.accept, "margin": th.margin, "min_views": 1, "elimination_accept": elim,
                   "fitted_on": "shared/data faces/lfw10 + faces/rmfd by attendance/vision/training/fit_thresholds.py"}
     path.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {path}")

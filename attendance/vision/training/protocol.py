@@ -76,29 +76,34 @@ class Outcome:
     abstained: int = 0
     impostor_named: int = 0
     impostors: int = 0
+    absent_named: int = 0     # names given to roster people not in the frame (a false "present")
+    absent: int = 0
 
     @property
     def probes(self) -> int:
         return self.identified + self.wrong + self.abstained
 
     def add(self, o: "Outcome") -> None:
-        for k in ("identified", "wrong", "abstained", "impostor_named", "impostors"):
+        for k in ("identified", "wrong", "abstained", "impostor_named", "impostors", "absent_named", "absent"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
 
     def rates(self) -> dict:
         n = max(1, self.probes)
         return {"probes": self.probes, "identified": self.identified / n, "wrong": self.wrong / n,
                 "abstained": self.abstained / n, "impostors": self.impostors,
-                "impostor_named": self.impostor_named / max(1, self.impostors)}
+                "impostor_named": self.impostor_named / max(1, self.impostors), "absent": self.absent,
+                "absent_named": self.absent_named / max(1, self.absent)}
 
 
 def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[str, list[np.ndarray]],
                n_enrol: int, probe_len: int, th: MatchThresholds, rng: np.random.Generator,
                impostor_ids: list[str] = (), use_masked: bool = False, assignment: bool = True,
-               raw: bool = False, shuffle: bool = True, rounds: int = 8) -> Outcome:
+               raw: bool = False, shuffle: bool = True, rounds: int = 8, n_absent: int = 0) -> Outcome:
     """One trial: enrol the first photos (shuffled) of each roster person, probe with a track of
-    `probe_len` other photos per person (plus impostors), all in one frame."""
+    `probe_len` other photos per person (plus impostors), all in one frame; the first `n_absent`
+    roster people stay away (enrolled, not in the frame)."""
     roster, probes, truth = [], [], []
+    absent = set(ids[:n_absent])
     for pid in ids:
         e = list(embs[pid])
         order = rng.permutation(len(e)) if shuffle else np.arange(len(e))
@@ -106,7 +111,7 @@ def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[s
         extra = [m for i in order[:n_enrol] for m in masked.get(pid, [])[i]] if use_masked else []
         roster.append(RosterPerson(pid, np.stack(enrol + extra), ("photo",) * len(enrol) + ("masked",) * len(extra)))
         rest = [e[i] for i in order[n_enrol:]]
-        if len(rest) >= probe_len:
+        if len(rest) >= probe_len and pid not in absent:
             probes.append(np.stack(rest[:probe_len]))
             truth.append(pid)
     for pid in impostor_ids:
@@ -118,7 +123,7 @@ def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[s
     raw_templates = np.concatenate([r.embeddings[:n_enrol] for r in roster])
     raw_owner = np.concatenate([[i] * min(n_enrol, len(r.embeddings)) for i, r in enumerate(roster)])
     cost = np.stack([aggregate(g, p) for p in probes])
-    out = Outcome()
+    out = Outcome(absent=len(absent))
     if raw:
         # The library's way: each probe photo against each enrolment photo, nearest within
         # tolerance 0.6, independently per face (no aggregation, no assignment).
@@ -132,6 +137,7 @@ def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[s
         decisions = [d.person for i in range(len(probes)) for d in assign(cost[i:i + 1], th, [probe_len])]
     for dec, t in zip(decisions, truth):
         name = g.ids[dec] if dec is not None else None
+        out.absent_named += name in absent
         if t is None:
             out.impostors += 1
             out.impostor_named += name is not None

@@ -299,7 +299,8 @@ class OfficePipeline:
                 t.person = None
             return
         cost = np.stack([aggregate(self.gallery, np.stack(list(t.embeddings))) for t in named])
-        decisions = assign(cost, self.thresholds, [len(t.embeddings) for t in named], [t.last_t == t_s for t in named])
+        decisions = assign(cost, self.thresholds, [len(t.embeddings) for t in named], [t.last_t == t_s for t in named],
+                           photos=self.gallery.photos)
         for t, d in zip(named, decisions):
             t.person, t.distance, t.confidence = d.person, d.distance, d.confidence
 

@@ -216,8 +216,10 @@ class MatchThresholds:
     # A name given by elimination (assign's later rounds) must be closer than this: those rounds
     # drop the people named in view as rivals, so for a visitor only the people not seen (the
     # absent) are left to compete, and `accept` alone hardly keeps strangers out (on East-Asian
-    # faces it admits most pairs of different people; the margin is what does). None: `accept`.
-    elimination_accept: float | None = None
+    # faces it admits most pairs of different people; the margin is what does). One value, or one
+    # per number of the person's photos (1, 2, 3 or more: a centroid of fewer photos lies further
+    # from everybody, its own face included). None: `accept`.
+    elimination_accept: float | tuple[float, ...] | None = None
 
     @classmethod
     def load(cls, backend: str = "dlib-128") -> "MatchThresholds":
@@ -226,15 +228,23 @@ class MatchThresholds:
             d = json.loads(p.read_text()).get(backend)
             if d:
                 elim = d.get("elimination_accept")
+                if isinstance(elim, list):
+                    elim = tuple(float(x) for x in elim)
+                elif elim is not None:
+                    elim = float(elim)
                 return cls(accept=float(d["accept"]), margin=float(d["margin"]), min_views=int(d.get("min_views", 1)),
-                           elimination_accept=None if elim is None else float(elim))
+                           elimination_accept=elim)
         return cls()
 
-    def accept_in_round(self, first: bool) -> float:
-        """The acceptance distance of assign's first round, or of its rounds of elimination."""
-        if first or self.elimination_accept is None:
+    def accept_in_round(self, first: bool, photos: int | None = None) -> float:
+        """The acceptance distance of assign's first round, or of its rounds of elimination for a
+        person enrolled from `photos` photos (None: as many as the limits know)."""
+        elim = self.elimination_accept
+        if first or elim is None:
             return self.accept
-        return min(self.accept, self.elimination_accept)
+        if isinstance(elim, tuple):
+            elim = elim[-1] if photos is None else elim[min(max(int(photos), 1), len(elim)) - 1]
+        return min(self.accept, elim)
 
 
 @dataclass(frozen=True)
@@ -247,16 +257,18 @@ class Gallery:
     ids: tuple[str, ...]
     centroids: np.ndarray   # (R, D)
     owner: np.ndarray       # (R,) int index into ids
+    photos: tuple[int, ...] = ()   # per person, photos and confirmed sightings behind the centroid
 
     @classmethod
     def build(cls, roster: Sequence) -> "Gallery":
-        ids, rows, owner = [], [], []
+        ids, rows, owner, photos = [], [], [], []
         for i, p in enumerate(roster):
             e = np.asarray(p.embeddings, np.float32)
             if e.ndim != 2 or len(e) == 0:
                 continue
             kinds = tuple(p.kinds) if len(p.kinds) == len(e) else ("photo",) * len(e)
             ids.append(p.person_id)
+            photos.append(sum(k in ("photo", "sighting") for k in kinds))
             for group in (("photo", "sighting"), ("masked",)):
                 sel = [k in group for k in kinds]
                 if any(sel):
@@ -264,7 +276,7 @@ class Gallery:
                     owner.append(len(ids) - 1)
         if not rows:
             return cls((), np.zeros((0, 128), np.float32), np.zeros(0, np.int64))
-        return cls(tuple(ids), np.stack(rows).astype(np.float32), np.asarray(owner, np.int64))
+        return cls(tuple(ids), np.stack(rows).astype(np.float32), np.asarray(owner, np.int64), tuple(photos))
 
     def person_distances(self, probes: np.ndarray) -> np.ndarray:
         """(n_probes, n_people): distance from each probe to each person's nearest centroid."""
@@ -305,7 +317,7 @@ ELIMINATION_CONFIDENCE = 0.55
 
 
 def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present: Sequence[bool] | None = None,
-           rounds: int = 8) -> list[Decision]:
+           rounds: int = 8, photos: Sequence[int] | None = None) -> list[Decision]:
     """One person per face: Hungarian assignment on (n_faces, n_people) distances; each assigned
     pair must pass the acceptance distance and the margin over that face's runner-up.
 
@@ -317,7 +329,8 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
     between one person's photos, and the margin is what keeps names right). A face named by a
     track that is not in view this frame blocks its person from being given again but still
     counts as a rival: its own track may have been lost and found again as the unnamed face.
-    Names given after the first round must also be closer than `th.elimination_accept`: with
+    Names given after the first round must also be closer than `th.elimination_accept` (for
+    the person's number of photos, `photos`, one per column; the gallery's): with
     the people in view out of the running, a visitor would otherwise take the name of an absent
     colleague who looks a little like them. They carry at most ELIMINATION_CONFIDENCE: an office whose
     rules ask for more confidence than that (min_confidence) sends them to HR review with the
@@ -342,7 +355,8 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
             rivals = ~gone
             rivals[person] = False
             runner = float(cost[f, rivals].min()) if rivals.any() else float("inf")
-            if d < th.accept_in_round(first) and runner - d >= th.margin and views[f] >= th.min_views:
+            acc = th.accept_in_round(first, photos[person] if photos else None)
+            if d < acc and runner - d >= th.margin and views[f] >= th.min_views:
                 conf = calibrated_confidence(d, runner, th)
                 out[f] = Decision(person, d, conf if first else min(conf, ELIMINATION_CONFIDENCE))
                 named.append((f, person))

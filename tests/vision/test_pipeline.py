@@ -142,11 +142,29 @@ def test_a_visitor_does_not_take_an_absent_colleagues_name_by_elimination():
     assert [x.person for x in assign(clear, th, [2])] == [0]
 
 
+def test_elimination_limit_follows_the_persons_number_of_photos():
+    """A centroid of one photo lies further from everybody, its own face included, so the same
+    rate of strangers allows a longer distance: per person, the limit for their photo count."""
+    visitor = np.array([[0.45, 0.40, 0.90],
+                        [0.50, 0.20, 0.90]], np.float32)
+    th = MatchThresholds(accept=0.5, margin=0.06, elimination_accept=(0.48, 0.40, 0.35))
+    assert [x.person for x in assign(visitor, th, [2, 2], photos=[1, 3, 3])] == [0, 1]   # A enrolled from 1 photo
+    assert [x.person for x in assign(visitor, th, [2, 2], photos=[3, 3, 3])] == [None, 1]
+    assert [x.person for x in assign(visitor, th, [2, 2], photos=[7, 3, 3])] == [None, 1]  # 3 or more: the last
+    assert th.accept_in_round(True, 1) == 0.5 and th.accept_in_round(False, 2) == 0.40
+
+
 def test_fitted_thresholds_keep_elimination_stricter_than_acceptance():
-    """models/thresholds.json: every recogniser's elimination_accept is fitted and below its accept."""
+    """models/thresholds.json: every recogniser's elimination limits are fitted, below its
+    accept, and looser for fewer photos; the gallery counts each person's photos."""
     for backend in ("dlib-128", "dlib+faceres"):
         th = MatchThresholds.load(backend)
-        assert th.elimination_accept is not None and 0 < th.elimination_accept < th.accept, (backend, th)
+        lims = th.elimination_accept
+        assert isinstance(lims, tuple) and len(lims) == 3, (backend, th)
+        assert 0 < lims[2] <= lims[1] <= lims[0] < th.accept, (backend, th)
+    g = Gallery.build([RosterPerson("a", np.zeros((3, 4), np.float32), ("photo", "masked", "sighting")),
+                       RosterPerson("b", np.zeros((1, 4), np.float32), ("photo",))])
+    assert g.photos == (2, 1)
 
 
 def test_violations_between_heads():

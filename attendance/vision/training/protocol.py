@@ -132,7 +132,7 @@ def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[s
             d = np.linalg.norm(p[:1, None, :] - raw_templates[None, :, :], axis=2)[0]
             decisions.append(int(raw_owner[np.argmin(d)]) if d.min() <= 0.6 else None)
     elif assignment:
-        decisions = [d.person for d in assign(cost, th, [probe_len] * len(probes), rounds=rounds)]
+        decisions = [d.person for d in assign(cost, th, [probe_len] * len(probes), rounds=rounds, photos=g.photos)]
     else:
         decisions = [d.person for i in range(len(probes)) for d in assign(cost[i:i + 1], th, [probe_len])]
     for dec, t in zip(decisions, truth):

@@ -16,17 +16,14 @@ first. Faces scoring at least `min_score` (MediaPipe's default, 0.5) are kept, o
 suppressed."""
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from attendance.model_files import check_files, model_dir
-
 from . import tfjs_onnx
 from .detect import Box, iou
-from .tfjs_onnx import TfjsGraph, read_tfjs
+from .tfjs_onnx import TfjsGraph
 
 SIZE = 256
 MIN_SCORE = 0.5
@@ -70,8 +67,7 @@ def build_onnx(g: TfjsGraph):
 
 class BlazeFace:
     def __init__(self, directory: Path | None = None, *, threads: int = 1):
-        d = check_files(directory)
-        self.session = tfjs_onnx.session(build_onnx(read_tfjs(d / "blazeface.json", d / "blazeface.bin")), threads)
+        self.session = tfjs_onnx.fetched_session("blazeface", build_onnx, directory, threads)
         self.anchors = anchors()
 
     def detect(self, rgb: np.ndarray, min_score: float = MIN_SCORE, nms_iou: float = 0.3,
@@ -107,11 +103,6 @@ class BlazeFace:
         return out
 
 
-@functools.lru_cache(maxsize=4)
-def _load(directory: str, threads: int) -> BlazeFace:
-    return BlazeFace(Path(directory), threads=threads)
-
-
 def load(directory: Path | None = None, *, threads: int = 1) -> BlazeFace:
-    """One detector per process (and directory, threads), rebuilt from the TF.js files on first use."""
-    return _load(str((directory or model_dir()).resolve()), threads)
+    """One detector per process (and directory, threads)."""
+    return tfjs_onnx.load_once(BlazeFace, directory, threads)

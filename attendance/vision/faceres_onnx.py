@@ -24,15 +24,12 @@ heads were trained, per HSE_FaceRec_tf), not `faceres-deep` of @vladmandic/human
 tuned throughout, so less about identity: rmfd 0.26, lfw10 0.49 in the same kind of run)."""
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 
-from attendance.model_files import check_files, model_dir
-
 from . import tfjs_onnx
-from .tfjs_onnx import TfjsGraph, read_tfjs
+from .tfjs_onnx import TfjsGraph
 
 SIZE = 224
 VGGFACE2_MEAN_BGR = (91.4953, 103.8827, 131.0912)
@@ -59,8 +56,7 @@ class FaceResEncoder:
     (non-negative: they come out of a ReLU6 and an average)."""
 
     def __init__(self, directory: Path | None = None, *, threads: int = 1):
-        d = check_files(directory)
-        self.session = tfjs_onnx.session(build_onnx(read_tfjs(d / "faceres.json", d / "faceres.bin")), threads)
+        self.session = tfjs_onnx.fetched_session("faceres", build_onnx, directory, threads)
         self.dim = 1024
 
     def embed(self, chips) -> np.ndarray:
@@ -72,12 +68,6 @@ class FaceResEncoder:
         return self.session.run(None, {"chips": np.ascontiguousarray(batch)})[0]
 
 
-@functools.lru_cache(maxsize=4)
-def _load(directory: str, threads: int) -> FaceResEncoder:
-    return FaceResEncoder(Path(directory), threads=threads)
-
-
 def load(directory: Path | None = None, *, threads: int = 1) -> FaceResEncoder:
-    """One encoder per process (and directory, threads): the graph is rebuilt from the TF.js
-    files on first use (~0.2 s), nothing is written to disk."""
-    return _load(str((directory or model_dir()).resolve()), threads)
+    """One encoder per process (and directory, threads)."""
+    return tfjs_onnx.load_once(FaceResEncoder, directory, threads)

@@ -14,6 +14,7 @@ boxes agree with dlib's HOG boxes on real portraits (tests/vision/test_blazeface
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from attendance.model_files import ModelFileError as ModelError
+from attendance.model_files import check_files, model_dir
 
 
 @dataclass
@@ -183,3 +185,21 @@ def session(model, threads: int = 1):
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def fetched_session(stem: str, build, directory: Path | None = None, threads: int = 1):
+    """A session for the fetched TF.js model `stem` (`stem`.json and .bin, attendance.model_files,
+    hashes checked), translated by `build` (TfjsGraph -> onnx.ModelProto)."""
+    d = check_files(directory)
+    return session(build(read_tfjs(d / f"{stem}.json", d / f"{stem}.bin")), threads)
+
+
+@functools.lru_cache(maxsize=8)
+def _instance(cls: type, directory: str, threads: int):
+    return cls(Path(directory), threads=threads)
+
+
+def load_once(cls: type, directory: Path | None = None, threads: int = 1):
+    """One `cls(directory, threads=threads)` per process (and directory, threads): the graph is
+    rebuilt from the TF.js files on first use (~0.2 s), nothing is written to disk."""
+    return _instance(cls, str((directory or model_dir()).resolve()), threads)

@@ -11,7 +11,7 @@ import pytest
 
 from attendance import model_files
 from attendance.model_files import ModelFileError
-from attendance.vision import faceres_onnx
+from attendance.vision import faceres_onnx, tfjs_onnx
 from attendance.vision.enrol import enrol_face
 from attendance.vision.recognise import FusedRecogniser, MatchThresholds, backend_name, make_recogniser
 from attendance.vision.roster_dir import read_image_rgb
@@ -129,7 +129,7 @@ def test_fetch_reports_an_unreachable_registry(tmp_path: Path) -> None:
 
 
 def test_a_graph_with_an_unknown_op_is_refused(tmp_path: Path) -> None:
-    g = faceres_onnx.read_tfjs(model_files.model_dir() / "faceres.json", model_files.model_dir() / "faceres.bin")
+    g = tfjs_onnx.read_tfjs(model_files.model_dir() / "faceres.json", model_files.model_dir() / "faceres.bin")
     g.nodes["global_pooling/Mean"] = dict(g.nodes["global_pooling/Mean"], op="Softsign")
     with pytest.raises(ModelFileError, match="Softsign"):
         faceres_onnx.build_onnx(g)

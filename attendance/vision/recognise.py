@@ -216,10 +216,10 @@ class MatchThresholds:
     # A name given by elimination (assign's later rounds) must be closer than this: those rounds
     # drop the people named in view as rivals, so for a visitor only the people not seen (the
     # absent) are left to compete, and `accept` alone hardly keeps strangers out (on East-Asian
-    # faces it admits most pairs of different people; the margin is what does). One value, or one
-    # per number of the person's photos (1, 2, 3 or more: a centroid of fewer photos lies further
-    # from everybody, its own face included). None: `accept`.
-    elimination_accept: float | tuple[float, ...] | None = None
+    # faces it admits most pairs of different people; the margin is what does). One value per
+    # number of the person's photos, 1, 2, ... (a centroid of fewer photos lies further from
+    # everybody, its own face included); the last serves more photos. None: `accept`.
+    elimination_accept: tuple[float, ...] | None = None
 
     @classmethod
     def load(cls, backend: str = "dlib-128") -> "MatchThresholds":
@@ -228,23 +228,17 @@ class MatchThresholds:
             d = json.loads(p.read_text()).get(backend)
             if d:
                 elim = d.get("elimination_accept")
-                if isinstance(elim, list):
-                    elim = tuple(float(x) for x in elim)
-                elif elim is not None:
-                    elim = float(elim)
                 return cls(accept=float(d["accept"]), margin=float(d["margin"]), min_views=int(d.get("min_views", 1)),
-                           elimination_accept=elim)
+                           elimination_accept=tuple(float(x) for x in elim) if elim else None)
         return cls()
 
     def accept_in_round(self, first: bool, photos: int | None = None) -> float:
         """The acceptance distance of assign's first round, or of its rounds of elimination for a
         person enrolled from `photos` photos (None: as many as the limits know)."""
         elim = self.elimination_accept
-        if first or elim is None:
+        if first or not elim:
             return self.accept
-        if isinstance(elim, tuple):
-            elim = elim[-1] if photos is None else elim[min(max(int(photos), 1), len(elim)) - 1]
-        return min(self.accept, elim)
+        return min(self.accept, elim[-1] if photos is None else elim[min(max(int(photos), 1), len(elim)) - 1])
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def test_a_visitor_does_not_take_an_absent_colleagues_name_by_elimination():
                         [0.50, 0.20, 0.90]], np.float32)
     loose = MatchThresholds(accept=0.5, margin=0.06)
     assert [x.person for x in assign(visitor, loose, [2, 2])] == [0, 1]        # the old rule: A "present"
-    th = MatchThresholds(accept=0.5, margin=0.06, elimination_accept=0.35)
+    th = MatchThresholds(accept=0.5, margin=0.06, elimination_accept=(0.35,))
     assert [x.person for x in assign(visitor, th, [2, 2])] == [None, 1]
     assert [x.person for x in assign(LOOKALIKE_COST, th, [2, 2])] == [0, 1]
     # The first round is unchanged: a face clearly A's is named at any distance below accept.

@@ -241,6 +241,10 @@ class MatchThresholds:
         return min(self.accept, elim[-1] if photos is None else elim[min(max(int(photos), 1), len(elim)) - 1])
 
 
+# Templates averaged into a person's centroid (masked variants have a centroid of their own).
+PHOTO_KINDS = ("photo", "sighting")
+
+
 @dataclass(frozen=True)
 class Gallery:
     """A roster as centroids: per person, the mean of their photo (and confirmed sighting)
@@ -262,8 +266,8 @@ class Gallery:
                 continue
             kinds = tuple(p.kinds) if len(p.kinds) == len(e) else ("photo",) * len(e)
             ids.append(p.person_id)
-            photos.append(sum(k in ("photo", "sighting") for k in kinds))
-            for group in (("photo", "sighting"), ("masked",)):
+            photos.append(sum(k in PHOTO_KINDS for k in kinds))
+            for group in (PHOTO_KINDS, ("masked",)):
                 sel = [k in group for k in kinds]
                 if any(sel):
                     rows.append(e[np.asarray(sel)].mean(axis=0))

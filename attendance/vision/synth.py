@@ -30,6 +30,7 @@ CAMERA_HEIGHT_M = 2.6
 HEAD_HEIGHT_M = 1.6             # the mean; the camera is aimed for a head this high
 HEAD_HEIGHT_SD_M, HEAD_HEIGHT_RANGE_M = 0.06, (1.45, 1.75)
 ROW_DEPTH_SD_M, ROW_DEPTH_MAX_M = 0.06, 0.15   # how far off the row's line people stand
+IPD_MEAN_M, IPD_SD_M = 0.063, 0.003
 # Synthetic mask colours differ from the enrolment variants' (faces.MASK_COLOURS_RGB) so the
 # masked people on camera are not painted exactly like their masked templates.
 SCENE_MASK_COLOURS = ((70, 150, 160), (210, 160, 175), (90, 95, 120), (200, 215, 230))
@@ -174,7 +175,7 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     persons, sprites, floor = [], [], []
     for k, (pid, (x, z, row)) in enumerate(zip(ids, spots)):
         hh = float(heads[k])
-        ipd = float(rng.normal(0.063, 0.003))
+        ipd = float(rng.normal(IPD_MEAN_M, IPD_SD_M))
         masked = bool(rng.random() < masked_fraction)
         colour = SCENE_MASK_COLOURS[int(rng.integers(len(SCENE_MASK_COLOURS)))]
         candidates = [photos[pid][photo_index]] + [p for p in photos[pid] if p != photos[pid][photo_index]]

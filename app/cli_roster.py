@@ -99,7 +99,7 @@ def office_create(
 ) -> None:
     """Create an office (OPD)."""
     from attendance.roster import RosterError, create_office
-    from attendance.row_lines import check_row_lines, format_row_lines, parse_row_lines
+    from attendance.row_lines import ROWS_AT_LIMIT_FACTOR, check_row_lines, format_row_lines, parse_row_lines, rows_at_the_limit
 
     lines = None
     if row_lines is not None:
@@ -119,6 +119,12 @@ def office_create(
             back += f", row lines {format_row_lines(office.row_lines_m)} m" if office.row_lines_m else ""
             typer.echo(f"created office {office.code} ({office.timezone}; camera {office.camera_hfov_deg:g} deg, "
                        f"minimum distance {office.min_distance_m:g} m{back})")
+            pair = rows_at_the_limit(office.row_lines_m, office.min_distance_m)
+            if pair:
+                typer.echo(f"note: row lines {pair[0]:g} m and {pair[1]:g} m are only {pair[1] - pair[0]:.2g} m apart, about "
+                           f"the minimum distance: people right behind one another break it with a step of a few "
+                           f"centimetres, which the camera cannot judge at 4-6 m; mark the rows at least "
+                           f"{ROWS_AT_LIMIT_FACTOR * office.min_distance_m:.2g} m apart", err=True)
     except RosterError as exc:
         _fail(exc.message)
     finally:

@@ -13,6 +13,11 @@ from numbers import Real
 ROW_LINES_RANGE_M = (0.5, 30.0)   # each line's distance from the camera (the back row's range, from nearer)
 ROW_LINES_MAX = 12                 # more lines than an apel has rows is a slip of the keyboard
 ROW_LINES_MIN_GAP_M = 0.3          # two rows of people cannot stand closer than a body's depth
+# Neighbouring rows closer than this many times the office's minimum distance are "at the limit":
+# people standing right behind one another keep the distance only while nobody steps toward the
+# other row, and a step of 5-15 cm is more than the camera can see at 4-6 m (BENCHMARKS.md,
+# "Distance: where the errors are": every missed or false violation across rows is such a step).
+ROWS_AT_LIMIT_FACTOR = 1.2
 
 
 def check_row_lines(lines: object) -> tuple[float, ...]:
@@ -59,3 +64,15 @@ def format_row_lines(lines: list[float] | tuple[float, ...] | None) -> str:
     """The lines as parse_row_lines reads them back ("3; 4.5; 6"); "" when unknown. Each number in
     full (repr, not :g), so saving the office form unchanged writes back exactly what was stored."""
     return "; ".join(s[:-2] if s.endswith(".0") else s for s in (repr(float(x)) for x in lines or ()))
+
+
+def rows_at_the_limit(lines: list[float] | tuple[float, ...] | None, min_distance_m: float) -> tuple[float, float] | None:
+    """The first pair of neighbouring row lines (front, back) spaced less than ROWS_AT_LIMIT_FACTOR
+    times the minimum distance apart, or None. Advice, not a rule: such a formation is allowed, but
+    the operator should know that distancing between those rows rests on centimetres the camera
+    cannot judge, and that marking the rows further apart is what keeps them apart."""
+    ordered = sorted(float(x) for x in lines or ())
+    for a, b in zip(ordered, ordered[1:]):
+        if b - a < ROWS_AT_LIMIT_FACTOR * min_distance_m - 1e-9:
+            return a, b
+    return None

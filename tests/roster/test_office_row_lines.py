@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from attendance.row_lines import check_row_lines, format_row_lines, parse_row_lines
+from attendance.row_lines import check_row_lines, format_row_lines, parse_row_lines, rows_at_the_limit
 
 from .conftest import Env
 from .test_office_camera_height import _form as _camera_form
@@ -33,6 +33,16 @@ def test_the_rule_and_the_typed_form() -> None:
             parse_row_lines(bad)
     assert format_row_lines((3.0, 4.5, 6.0)) == "3; 4.5; 6" and format_row_lines(None) == ""
     assert parse_row_lines(format_row_lines([3.123456789, 10.0])) == [3.123456789, 10.0]   # a form saved unchanged
+
+
+def test_rows_at_the_limit_of_the_minimum_distance() -> None:
+    """Advice, not a rule: neighbouring lines closer than 1.2 x the minimum distance are named
+    (the first such pair, front first), in any order given; lines further apart, or none, are not."""
+    assert rows_at_the_limit([3, 4, 5, 6], 1.0) == (3.0, 4.0)
+    assert rows_at_the_limit([6, 3, 4.5, 5.5], 1.0) == (4.5, 5.5)
+    assert rows_at_the_limit([3, 4.2, 5.4], 1.0) is None                  # exactly 1.2 apart: enough
+    assert rows_at_the_limit([3, 4.5, 6], 1.5) == (3.0, 4.5)              # the office's own minimum counts
+    assert rows_at_the_limit([3], 1.0) is None and rows_at_the_limit(None, 1.0) is None
 
 
 def test_row_lines_over_the_api(env: Env, hr: dict[str, str]) -> None:
@@ -97,6 +107,7 @@ def test_row_lines_from_the_office_page(env: Env) -> None:
     assert o["row_lines_m"] == [3.0, 4.5, 6.0]
     page = c.get("/offices").text
     assert 'name="row_lines_m" value="3; 4.5; 6"' in page and "garis barisan 3; 4.5; 6 m" in page
+    assert "hampir sama dengan jarak minimum" not in page                 # 1.5 m apart at a 1 m minimum
     # Unreadable, too close or out of range: an error on the page, nothing changed or audited.
     before = env.counts()
     for typed, says in (("3; 3,1", "0.3 m apart"), ("3, 4, 5", "semicolons"), ("3; empat", "semicolons"),
@@ -107,9 +118,12 @@ def test_row_lines_from_the_office_page(env: Env) -> None:
     assert "0.3 m apart" in r.text
     assert env.counts() == before
     assert _office(env, c, "DINKES") == o
-    # Changed (spaces and dots do too), then cleared by emptying the field.
+    # Changed (spaces and dots do too), then cleared by emptying the field. Rows 1 m apart at a 1 m
+    # minimum are saved, with advice on the page to mark them further apart.
     r = c.post(f"/offices/{o['id']}", data={**_form(o, row_lines_m="2.5 3.5"), "csrf_token": csrf})
     assert r.status_code == 200 and _office(env, c, "DINKES")["row_lines_m"] == [2.5, 3.5]
+    assert "Garis barisan 2.5 m dan 3.5 m hanya berjarak 1 m, hampir sama dengan jarak minimum 1.0 m" in r.text
+    assert "Tandai barisan sedikitnya 1.2 m terpisah" in r.text
     o = _office(env, c, "DINKES")
     r = c.post(f"/offices/{o['id']}", data={**_form(o, row_lines_m=""), "csrf_token": csrf})
     assert r.status_code == 200 and _office(env, c, "DINKES")["row_lines_m"] is None

@@ -121,10 +121,10 @@ def office_create(
                        f"minimum distance {office.min_distance_m:g} m{back})")
             pair = rows_at_the_limit(office.row_lines_m, office.min_distance_m)
             if pair:
-                typer.echo(f"note: row lines {pair[0]:g} m and {pair[1]:g} m are only {pair[1] - pair[0]:.2g} m apart, about "
-                           f"the minimum distance: people right behind one another break it with a step of a few "
-                           f"centimetres, which the camera cannot judge at 4-6 m; mark the rows at least "
-                           f"{ROWS_AT_LIMIT_FACTOR * office.min_distance_m:.2g} m apart", err=True)
+                typer.echo(f"note: row lines {pair[0]:g} m and {pair[1]:g} m are {pair[1] - pair[0]:.2g} m apart, less than "
+                           f"{ROWS_AT_LIMIT_FACTOR:g} times the minimum distance: whether people in neighbouring rows keep "
+                           f"it then turns on a few centimetres of where each one stands, which the camera cannot judge at "
+                           f"4-6 m; mark the rows at least {ROWS_AT_LIMIT_FACTOR * office.min_distance_m:.2g} m apart", err=True)
     except RosterError as exc:
         _fail(exc.message)
     finally:

@@ -291,10 +291,10 @@ def score(observations: list[dict], rescore: bool) -> dict:
                                 (split[k, "within"], lambda q: len({row[x] for x in q}) == 1),
                                 (split[k, "across"], lambda q: len({row[x] for x in q}) == 2)):
                     t = {q for q in truth_pairs if keep(q)}
-                    pr = {q for q in pred if keep(q)}
-                    c[0] += len(pr & t) / len(draws)
-                    c[1] += len(pr - t) / len(draws)
-                    c[2] += len(t - pr) / len(draws)
+                    got = {q for q in pred if keep(q)}
+                    c[0] += len(got & t) / len(draws)
+                    c[1] += len(got - t) / len(draws)
+                    c[2] += len(t - got) / len(draws)
     return {"err": err, "counts": counts, "split": split, "detected": detected, "present": present, "in_band": in_band}
 
 

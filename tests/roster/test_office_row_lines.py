@@ -107,7 +107,7 @@ def test_row_lines_from_the_office_page(env: Env) -> None:
     assert o["row_lines_m"] == [3.0, 4.5, 6.0]
     page = c.get("/offices").text
     assert 'name="row_lines_m" value="3; 4.5; 6"' in page and "garis barisan 3; 4.5; 6 m" in page
-    assert "hampir sama dengan jarak minimum" not in page                 # 1.5 m apart at a 1 m minimum
+    assert "kurang dari 1,2 kali jarak minimum" not in page              # 1.5 m apart at a 1 m minimum
     # Unreadable, too close or out of range: an error on the page, nothing changed or audited.
     before = env.counts()
     for typed, says in (("3; 3,1", "0.3 m apart"), ("3, 4, 5", "semicolons"), ("3; empat", "semicolons"),
@@ -122,8 +122,11 @@ def test_row_lines_from_the_office_page(env: Env) -> None:
     # minimum are saved, with advice on the page to mark them further apart.
     r = c.post(f"/offices/{o['id']}", data={**_form(o, row_lines_m="2.5 3.5"), "csrf_token": csrf})
     assert r.status_code == 200 and _office(env, c, "DINKES")["row_lines_m"] == [2.5, 3.5]
-    assert "Garis barisan 2.5 m dan 3.5 m hanya berjarak 1 m, hampir sama dengan jarak minimum 1.0 m" in r.text
+    assert "Garis barisan 2.5 m dan 3.5 m berjarak 1 m, kurang dari 1,2 kali jarak minimum (1.0 m)" in r.text
     assert "Tandai barisan sedikitnya 1.2 m terpisah" in r.text
+    c.get("/lang/en?next=/", follow_redirects=False)
+    assert "Row lines 2.5 m and 3.5 m are 1 m apart, less than 1.2 times the minimum distance (1.0 m)" in c.get("/offices").text
+    c.get("/lang/id?next=/", follow_redirects=False)
     o = _office(env, c, "DINKES")
     r = c.post(f"/offices/{o['id']}", data={**_form(o, row_lines_m=""), "csrf_token": csrf})
     assert r.status_code == 200 and _office(env, c, "DINKES")["row_lines_m"] is None

@@ -41,7 +41,7 @@ depths do not depend on it). Depths cached before the pipeline corrected the mea
 spacing for face size (`distance.unbiased_eye_px`) are corrected on loading (`unbias`; nil
 above 10 px, see models/ipd_bias.json); `--as-cached` takes them as they are.
 
-Run: .venv/bin/python bench/bench_distance.py [--seeds 8 --seed-offset 0 --seconds 4 --people 20]
+Run: .venv/bin/python bench/bench_distance.py [--seeds 8 --seed-offset 0 --seconds 4 --people 20 --rows 3,6]
 The offices are `make_office(seed=100 + seed-offset + k)`, k < seeds; or name them:
 `--offices 100-107,200-207,300-323,600-623,700-723` (the 88 BENCHMARKS.md reports)."""
 from __future__ import annotations
@@ -123,8 +123,8 @@ def rows_v1_positions(centres, z, f_px, width, height, row_sd_m=0.08, rel_sd=0.0
 
 # --- observing: render an office, run the pipeline, keep the last frame --------------------------
 
-def observe(work: Path, seed: int, people: int, seconds: float) -> dict:
-    clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed)
+def observe(work: Path, seed: int, people: int, seconds: float, rows_m: tuple[float, float] = (3.0, 6.0)) -> dict:
+    clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed, rows_m=rows_m)
     pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
     f = focal_px(truth["width"], truth["hfov_deg"])
     res = None
@@ -159,11 +159,13 @@ def unbias(obs: dict) -> dict:
     return dict(obs, faces=faces, eye_px_unbiased=True)
 
 
-def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seconds: float) -> dict:
-    path = cache / f"office_{people}_{seconds:g}_{seed}.json" if cache else None
+def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seconds: float,
+                    rows_m: tuple[float, float] = (3.0, 6.0)) -> dict:
+    rows = "" if rows_m == (3.0, 6.0) else f"_rows{rows_m[0]:g}-{rows_m[1]:g}"
+    path = cache / f"office_{people}_{seconds:g}_{seed}{rows}.json" if cache else None
     if path is not None and path.exists():
         return json.loads(path.read_text())
-    obs = observe(work, seed, people, seconds)
+    obs = observe(work, seed, people, seconds, rows_m)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(obs))
@@ -304,6 +306,8 @@ def main() -> None:
     ap.add_argument("--seed-offset", type=int, default=0, help="offices are make_office(seed=100 + offset + k)")
     ap.add_argument("--offices", default=None,
                     help="make_office seeds as ranges, e.g. 100-107,200-207,300-323 (instead of --seeds/--seed-offset)")
+    ap.add_argument("--rows", default="3,6", help="the front and back rows' distances from the camera, metres "
+                    "(default 3,6: four rows 1 m apart; 3,6.6: 1.2 m apart, as the office page advises for a 1 m minimum)")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--cache", type=Path, default=None, help="keep/reuse each seed's observations here")
@@ -313,11 +317,12 @@ def main() -> None:
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
     seeds = seed_list(a.offices) if a.offices else [100 + a.seed_offset + k for k in range(a.seeds)]
-    obs = [load_or_observe(a.cache, work, s, a.people, a.seconds) for s in seeds]
+    rows_m = tuple(float(x) for x in a.rows.split(","))
+    obs = [load_or_observe(a.cache, work, s, a.people, a.seconds, rows_m) for s in seeds]
     if not a.as_cached:
         obs = [unbias(o) for o in obs]
     r = score(obs, a.rescore)
-    print(f"{len(seeds)} offices x {a.people} people (1920x1080, hfov 70, rows 3-6 m), last frame of each "
+    print(f"{len(seeds)} offices x {a.people} people (1920x1080, hfov 70, rows {rows_m[0]:g}-{rows_m[1]:g} m), last frame of each "
           f"{a.seconds:g} s clip; make_office seeds {a.offices or f'{seeds[0]}-{seeds[-1]}'}")
     print(f"people detected: {r['detected']}/{r['present']}; pairs in the +-10% don't-care band: {r['in_band']}")
     for k in NAMES:

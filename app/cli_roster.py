@@ -99,12 +99,13 @@ def office_create(
 ) -> None:
     """Create an office (OPD)."""
     from attendance.roster import RosterError, create_office
-    from attendance.row_lines import ROWS_AT_LIMIT_FACTOR, check_row_lines, format_row_lines, parse_row_lines, rows_at_the_limit
+    from app.i18n import t
+    from attendance.row_lines import format_row_lines, read_row_lines, rows_at_the_limit_advice
 
     lines = None
     if row_lines is not None:
         try:   # refused before the database is touched, naming the option
-            lines = check_row_lines(parse_row_lines(row_lines))
+            lines = read_row_lines(row_lines)
         except ValueError as exc:
             _fail(f"--row-lines: {exc}")
     _, engine, factory = _session()
@@ -119,12 +120,9 @@ def office_create(
             back += f", row lines {format_row_lines(office.row_lines_m)} m" if office.row_lines_m else ""
             typer.echo(f"created office {office.code} ({office.timezone}; camera {office.camera_hfov_deg:g} deg, "
                        f"minimum distance {office.min_distance_m:g} m{back})")
-            pair = rows_at_the_limit(office.row_lines_m, office.min_distance_m)
-            if pair:
-                typer.echo(f"note: row lines {pair[0]:g} m and {pair[1]:g} m are {pair[1] - pair[0]:.2g} m apart, less than "
-                           f"{ROWS_AT_LIMIT_FACTOR:g} times the minimum distance: whether people in neighbouring rows keep "
-                           f"it then turns on a few centimetres of where each one stands, which the camera cannot judge at "
-                           f"4-6 m; mark the rows at least {ROWS_AT_LIMIT_FACTOR * office.min_distance_m:.2g} m apart", err=True)
+            advice = rows_at_the_limit_advice(office.row_lines_m, office.min_distance_m)
+            if advice:
+                typer.echo("note: " + t("offices.rows_at_limit", "en", **advice), err=True)
     except RosterError as exc:
         _fail(exc.message)
     finally:

@@ -224,10 +224,10 @@ def register(app: typer.Typer) -> None:
                 _fail(f"{flag} must be between {lo:g} and {hi:g} metres, got {value}")
         lines = None
         if row_lines is not None:
-            from attendance.row_lines import check_row_lines, parse_row_lines
+            from attendance.row_lines import read_row_lines
 
             try:
-                lines = check_row_lines(parse_row_lines(row_lines))
+                lines = read_row_lines(row_lines)
             except ValueError as e:
                 _fail(f"--row-lines: {e}")
         if json_out is not None and not json_out.parent.is_dir():

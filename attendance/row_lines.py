@@ -60,6 +60,12 @@ def parse_row_lines(text: str) -> list[float]:
     return out
 
 
+def read_row_lines(text: str) -> tuple[float, ...]:
+    """The lines as typed on a command line ("3; 4,5; 6"), read and judged: sorted front to back,
+    or ValueError saying what is wrong (blank is wrong too: an option given must hold lines)."""
+    return check_row_lines(parse_row_lines(text))
+
+
 def format_row_lines(lines: list[float] | tuple[float, ...] | None) -> str:
     """The lines as parse_row_lines reads them back ("3; 4.5; 6"); "" when unknown. Each number in
     full (repr, not :g), so saving the office form unchanged writes back exactly what was stored."""
@@ -76,3 +82,16 @@ def rows_at_the_limit(lines: list[float] | tuple[float, ...] | None, min_distanc
         if b - a < ROWS_AT_LIMIT_FACTOR * min_distance_m - 1e-9:
             return a, b
     return None
+
+
+def rows_at_the_limit_advice(lines: list[float] | tuple[float, ...] | None, min_distance_m: float) -> dict[str, str] | None:
+    """The fields of the advice (catalogue key "offices.rows_at_limit": front, back, gap, min,
+    advice), formatted as the office page shows numbers, for the first pair `rows_at_the_limit`
+    finds; None when there is none. One place for the office page and `apel office create`."""
+    pair = rows_at_the_limit(lines, min_distance_m)
+    if pair is None:
+        return None
+    front, back = pair
+    return {"front": format_row_lines([front]), "back": format_row_lines([back]),
+            "gap": format_row_lines([round(back - front, 2)]), "min": str(float(min_distance_m)),
+            "advice": format_row_lines([round(ROWS_AT_LIMIT_FACTOR * min_distance_m, 2)])}

@@ -35,7 +35,7 @@ from attendance.roster import (
     update_office,
     update_user,
 )
-from attendance.row_lines import ROWS_AT_LIMIT_FACTOR, format_row_lines, parse_row_lines, rows_at_the_limit
+from attendance.row_lines import format_row_lines, parse_row_lines, rows_at_the_limit_advice
 
 from .auth import authenticate, start_session
 from .enrolment import bulk_enrol, enrol_one
@@ -154,10 +154,9 @@ def offices_page(request: Request, user: OptionalUser, db: DbSession) -> Respons
     only = user.office_id if user.role == Role.operator.value else None
     offices = list_offices(db, only_id=only) if (only or user.role != Role.operator.value) else []
     counts = dict(db.execute(select(Employee.office_id, func.count()).group_by(Employee.office_id)).all())
-    at_limit = {o.id: pair for o in offices if (pair := rows_at_the_limit(o.row_lines_m, o.min_distance_m))}
+    at_limit = {o.id: advice for o in offices if (advice := rows_at_the_limit_advice(o.row_lines_m, o.min_distance_m))}
     return render(request, "roster/offices.html", {"offices": offices, "counts": counts, "can_edit": user.role in HR,
-                                                   "row_lines_text": format_row_lines, "at_limit": at_limit,
-                                                   "at_limit_factor": ROWS_AT_LIMIT_FACTOR}, user=user)
+                                                   "row_lines_text": format_row_lines, "at_limit": at_limit}, user=user)
 
 
 @router.post("/offices")

@@ -426,7 +426,7 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
     if lines.size:
         # The lines fix each row's depth, and the formation's spacing with it.
         W, cov_W = info["W"], info["cov_W"]
-        D = np.array([_floor_distance(1.0 / max(x, 1e-6), info["a"], info["b"], info["c"], eye) for x in W])
+        D = _floor_distance(1.0 / np.maximum(W, 1e-6), info["a"], info["b"], info["c"], eye)
         slope = _floor_distance(1.0, info["a"], info["b"], info["c"], eye, slope=True)
         var_D = (slope / np.maximum(W, 1e-6) ** 2) ** 2 * np.maximum(np.diag(cov_W), 0.0)
         sizes = np.bincount(lab, minlength=len(W))

@@ -66,7 +66,7 @@ def test_users_and_offices(run, db_url: str) -> None:  # noqa: ANN001
     assert r.exit_code == 0 and "row lines 3; 4.5; 6 m" in r.output and "note:" not in r.output, r.output
     r = run("office", "create", "DISPORA", "Dinas Pemuda dan Olahraga", "--row-lines", "3;4;5")   # 1 m at a 1 m minimum
     assert r.exit_code == 0 and "row lines 3; 4; 5 m" in r.output, r.output                    # created, with advice
-    assert "note: row lines 3 m and 4 m are 1 m apart" in r.output and "at least 1.2 m apart" in r.output, r.output
+    assert "note: Row lines 3 m and 4 m are 1 m apart" in r.output and "at least 1.2 m apart" in r.output, r.output
     for typed in ("3; 3.1", "3, 4", ""):
         bad = run("office", "create", "DISPAR", "Dinas Pariwisata", "--row-lines", typed)
         assert bad.exit_code == 1 and "--row-lines" in bad.output, bad.output   # refused, and nothing created

@@ -41,9 +41,23 @@ depths do not depend on it). Depths cached before the pipeline corrected the mea
 spacing for face size (`distance.unbiased_eye_px`) are corrected on loading (`unbias`; nil
 above 10 px, see models/ipd_bias.json); `--as-cached` takes them as they are.
 
+Learned geometry (`--days D`): the same office on D days. Each person keeps their own IPD and
+head height (`make_office(traits_seed=office)`), and stands somewhere else each day (a new layout,
+people shuffled: `day_seed`). The pipeline's own fits of days 1..D-1 teach each person's IPD and
+eye height, as the live service does after each apel (`face_geometry`, one sample per person per
+day: here the last frame's fit, named by the pipeline's recognition, never by the truth). Day D
+is then judged twice on the same faces: as before ("pipeline now", "... row lines set") and read
+with what was learned (LEARNED), with no office setting and with camera height and row lines.
+Both judge the same faces of the same run, so the comparison is paired. `--same-places`: everybody
+keeps their row and their rank in it every day (`make_office(same_places=True)`), the harder case
+for learning: a person measured against the same row-mates every day learns their IPD and height
+relative to those row-mates, whose own average error then stays in. The learned values'
+errors against the truth are printed too.
+
 Run: .venv/bin/python bench/bench_distance.py [--seeds 8 --seed-offset 0 --seconds 4 --people 20 --rows 3,6]
 The offices are `make_office(seed=100 + seed-offset + k)`, k < seeds; or name them:
-`--offices 100-107,200-207,300-323,600-623,700-723` (the 88 BENCHMARKS.md reports)."""
+`--offices 100-107,200-207,300-323,600-623,700-723` (the 88 BENCHMARKS.md reports).
+Learned geometry: `--days 4 --offices 1-32 --cache DIR` (~45 s per office and day to render)."""
 from __future__ import annotations
 
 import argparse
@@ -63,7 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
 
 from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
-from attendance.vision import distance, synth  # noqa: E402
+from attendance.vision import distance, face_geometry, synth  # noqa: E402
 from attendance.vision.distance import focal_px, position_m, violations  # noqa: E402
 
 
@@ -123,8 +137,10 @@ def rows_v1_positions(centres, z, f_px, width, height, row_sd_m=0.08, rel_sd=0.0
 
 # --- observing: render an office, run the pipeline, keep the last frame --------------------------
 
-def observe(work: Path, seed: int, people: int, seconds: float, rows_m: tuple[float, float] = (3.0, 6.0)) -> dict:
-    clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed, rows_m=rows_m)
+def observe(work: Path, seed: int, people: int, seconds: float, rows_m: tuple[float, float] = (3.0, 6.0),
+            traits_seed: int | None = None, same_places: bool = False) -> dict:
+    clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed, rows_m=rows_m, traits_seed=traits_seed,
+                                          same_places=same_places)
     pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
     f = focal_px(truth["width"], truth["hfov_deg"])
     res = None
@@ -140,7 +156,7 @@ def observe(work: Path, seed: int, people: int, seconds: float, rows_m: tuple[fl
         x, y, w, h = fc.box
         z = raw_z.get(fc.track_id)
         faces.append({"box": [x, y, w, h], "z": z if z is not None else distance.depth_m(w * 0.40, f),
-                      "position_m": list(fc.position_m), "mask": bool(fc.mask)})
+                      "position_m": list(fc.position_m), "mask": bool(fc.mask), "id": fc.person_id})
     return {"seed": seed, "t_last": t_last, "truth": truth, "faces": faces,
             "violations": [[i, j] for i, j, _ in res.violations], "eye_px_unbiased": True}
 
@@ -160,12 +176,14 @@ def unbias(obs: dict) -> dict:
 
 
 def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seconds: float,
-                    rows_m: tuple[float, float] = (3.0, 6.0)) -> dict:
+                    rows_m: tuple[float, float] = (3.0, 6.0), traits_seed: int | None = None,
+                    same_places: bool = False) -> dict:
     rows = "" if rows_m == (3.0, 6.0) else f"_rows{rows_m[0]:g}-{rows_m[1]:g}"
+    rows += "" if traits_seed is None else f"_traits{traits_seed}" + ("_kept" if same_places else "")
     path = cache / f"office_{people}_{seconds:g}_{seed}{rows}.json" if cache else None
     if path is not None and path.exists():
         return json.loads(path.read_text())
-    obs = observe(work, seed, people, seconds, rows_m)
+    obs = observe(work, seed, people, seconds, rows_m, traits_seed, same_places)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(obs))
@@ -175,7 +193,10 @@ def load_or_observe(cache: Path | None, work: Path, seed: int, people: int, seco
 # --- scoring ---------------------------------------------------------------------------------
 
 NAMES = ("baseline", "eye spacing", "rows (v1)", "pipeline", "camera height", "row lines", "height + lines", "ceiling")
-LABEL = {"baseline": "baseline (box width, 0.16 m)", "eye spacing": "eye spacing, tracked",
+LEARNED = ("learned", "learned + height + lines")     # with --days: geometry learned on the earlier days
+LABEL = {"learned": "pipeline, geometry learned on earlier days",
+         "learned + height + lines": "same, camera height and row lines set",
+"baseline": "baseline (box width, 0.16 m)", "eye spacing": "eye spacing, tracked",
          "rows (v1)": "rows v1 (before head plane)", "pipeline": "pipeline now",
          "camera height": "pipeline, camera height set", "row lines": "pipeline, row lines set",
          "height + lines": "pipeline, camera height and row lines set",
@@ -248,13 +269,19 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
         pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked,
                                                        camera_above_m=h, row_lines_m=lines)
         out[k] = (pos, [(i, j) for i, j, _ in close])
+    # With --days: each face read with what the earlier days learned of the person it was named as.
+    for k, (h, ln) in zip(LEARNED, ((None, None), (above, lines))):
+        if k in obs.get("geometry", {}):
+            fit = distance.fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
+                                     geometry=obs["geometry"][k])
+            out[k] = (fit.positions, [(i, j) for i, j, _ in fit.violations])
     return out
 
 
-def score(observations: list[dict], rescore: bool) -> dict:
-    err = {k: [] for k in NAMES if k != "ceiling"}
-    counts = {k: [0, 0, 0] for k in NAMES}   # tp, fp, fn
-    split = {(k, w): [0, 0, 0] for k in NAMES for w in ("within", "across")}
+def score(observations: list[dict], rescore: bool, names: tuple[str, ...] = NAMES) -> dict:
+    err = {k: [] for k in names if k != "ceiling"}
+    counts = {k: [0, 0, 0] for k in names}   # tp, fp, fn
+    split = {(k, w): [0, 0, 0] for k in names for w in ("within", "across")}
     detected = present = in_band = 0
     rng = np.random.default_rng(0)
     for obs in observations:
@@ -279,7 +306,7 @@ def score(observations: list[dict], rescore: bool) -> dict:
         in_band += len(band)
         ids = sorted(m.values())
         row = {p["id"]: p.get("row", 0) for p in truth["people"]}
-        for k in NAMES:
+        for k in names:
             if k == "ceiling":
                 draws = [ceiling_pairs(truth, ids, rng) for _ in range(CEILING_DRAWS)]
             else:
@@ -300,6 +327,59 @@ def score(observations: list[dict], rescore: bool) -> dict:
     return {"err": err, "counts": counts, "split": split, "detected": detected, "present": present, "in_band": in_band}
 
 
+def day_seed(office: int, day: int) -> int:
+    """make_office's seed for `office` on `day` (--days): a fresh layout each day, the office's
+    people and their own IPDs and heights the same (`traits_seed` = office)."""
+    return 10000 + 10 * office + day
+
+
+def learn_over_days(days: list[dict]) -> tuple[dict, dict]:
+    """Learn each named person's geometry from every day but the last, as the product does after
+    each roll-call (`face_geometry`: one sample per person per day, here the last frame's fit),
+    reading each day with what the days before it learned. Returns the last day's observations
+    with `geometry` (per estimator in LEARNED, per face: what was learned of the person the face
+    was named as) and the learned values' errors against the truth."""
+    learned: dict[str, dict[str, face_geometry.GeometrySamples]] = {k: {} for k in LEARNED}
+    for obs in days[:-1]:
+        for k, fit in learned_fits(obs, learned).items():
+            for fc, ipd, eye in zip(obs["faces"], fit.ipd_samples_m, fit.eye_offset_samples_m):
+                if fc.get("id"):
+                    prev = learned[k].get(fc["id"], face_geometry.GeometrySamples())
+                    learned[k][fc["id"]] = prev.add(*face_geometry.session_sample([(ipd, eye)]))
+    last = days[-1]
+    geo = {k: [face_geometry.geometry(learned[k][fc["id"]]) if fc.get("id") in learned[k] else None
+               for fc in last["faces"]] for k in LEARNED}
+    errors = {k: {"ipd": [], "eye": [], "ipd_prior": [], "eye_prior": []} for k in LEARNED}
+    people = {q["id"]: q for q in last["truth"]["people"]}
+    mean_head = float(np.mean([q["head_height_m"] for q in last["truth"]["people"]]))
+    for k in LEARNED:
+        for pid, smp in learned[k].items():
+            g, q = face_geometry.geometry(smp), people.get(pid)
+            if g is None or q is None:
+                continue
+            errors[k]["ipd"].append(g.ipd_m - q["ipd_m"])
+            errors[k]["ipd_prior"].append(distance.MEAN_IPD_M - q["ipd_m"])
+            errors[k]["eye"].append(g.eye_offset_m - (q["head_height_m"] - mean_head))
+            errors[k]["eye_prior"].append(-(q["head_height_m"] - mean_head))
+    return dict(last, geometry=geo), errors
+
+
+def learned_fits(obs: dict, learned: dict) -> dict[str, "distance.FrameFit"]:
+    truth = obs["truth"]
+    W, H, md = truth["width"], truth["height"], truth["min_distance_m"]
+    f = focal_px(W, truth["hfov_deg"])
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (fc["box"] for fc in obs["faces"])]
+    zs = [fc["z"] for fc in obs["faces"]]
+    masked = [fc["mask"] for fc in obs["faces"]]
+    above = truth["camera_height_m"] - truth["head_heights_m"]["mean"]
+    out = {}
+    for k, (h, ln) in zip(LEARNED, ((None, None), (above, truth["row_lines_m"]))):
+        geo = [face_geometry.geometry(learned[k][fc["id"]]) if fc.get("id") in learned[k] else None for fc in obs["faces"]]
+        out[k] = distance.fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
+                                    geometry=geo)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
@@ -312,30 +392,70 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--cache", type=Path, default=None, help="keep/reuse each seed's observations here")
     ap.add_argument("--rescore", action="store_true", help="recompute 'pipeline' with the current distance code")
+    ap.add_argument("--days", type=int, default=0,
+                    help="each office on this many days (same people, own IPDs and heights, a new layout each day): "
+                    "geometry learned on all but the last day, the last day judged")
+    ap.add_argument("--same-places", action="store_true",
+                    help="with --days: everybody keeps their row and rank in it every day (default: people shuffle)")
     ap.add_argument("--as-cached", action="store_true",
                     help="take cached depths as they are (by default depths cached before the eye-spacing correction are corrected)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
     seeds = seed_list(a.offices) if a.offices else [100 + a.seed_offset + k for k in range(a.seeds)]
     rows_m = tuple(float(x) for x in a.rows.split(","))
-    obs = [load_or_observe(a.cache, work, s, a.people, a.seconds, rows_m) for s in seeds]
+    names = NAMES
+    if a.days >= 2:
+        names = NAMES + LEARNED
+        obs, errs = [], {k: {} for k in LEARNED}
+        by_office = [[load_or_observe(a.cache, work, day_seed(o, d), a.people, a.seconds, rows_m, traits_seed=o,
+                                      same_places=a.same_places) for d in range(a.days)] for o in seeds]
+        # The learning curve: each day judged with what the days before it taught.
+        print("day judged: precision / recall (tp/fp/fn), depth median error; pipeline now, then with geometry learned "
+              "on the days before it; without office settings | with camera height and row lines")
+        for d in range(1, a.days + 1):
+            judged = [learn_over_days(days[:d])[0] if d > 1 else days[0] for days in by_office]
+            r = score(judged, a.rescore, ("pipeline", "height + lines") + (LEARNED if d > 1 else ()))
+            cells = []
+            for k in (("pipeline", LEARNED[0]), ("height + lines", LEARNED[1])):
+                cells.append(" -> ".join(f"{pr(c[0], c[1])} / {pr(c[0], c[2])} ({tally(*c)}) {np.median(r['err'][q]):.1%}"
+                                         for q in k if q in r["counts"] for c in [r["counts"][q]]))
+            print(f"  day {d} ({d - 1} learned): {cells[0]} | {cells[1]}")
+        for days in by_office:
+            last, e = learn_over_days(days)
+            obs.append(last)
+            for k in LEARNED:
+                for q, v in e[k].items():
+                    errs[k].setdefault(q, []).extend(v)
+        for k in LEARNED:
+            e = errs[k]
+            print(f"{LABEL[k]}: learned on {a.days - 1} day(s), error sd (robust) against the truth: "
+                  f"IPD {robust_sd(e['ipd']) * 1000:.1f} mm (population mean: {robust_sd(e['ipd_prior']) * 1000:.1f} mm), "
+                  f"eye height {robust_sd(e['eye']) * 100:.1f} cm (office average: {robust_sd(e['eye_prior']) * 100:.1f} cm), "
+                  f"{len(e['ipd'])} people")
+    else:
+        obs = [load_or_observe(a.cache, work, s, a.people, a.seconds, rows_m) for s in seeds]
     if not a.as_cached:
         obs = [unbias(o) for o in obs]
-    r = score(obs, a.rescore)
+    r = score(obs, a.rescore, names)
     print(f"{len(seeds)} offices x {a.people} people (1920x1080, hfov 70, rows {rows_m[0]:g}-{rows_m[1]:g} m), last frame of each "
           f"{a.seconds:g} s clip; make_office seeds {a.offices or f'{seeds[0]}-{seeds[-1]}'}")
     print(f"people detected: {r['detected']}/{r['present']}; pairs in the +-10% don't-care band: {r['in_band']}")
-    for k in NAMES:
+    for k in names:
         tp, fp, fn = r["counts"][k]
         e = r["err"].get(k)
         depth = (f"depth median error {np.median(e):.1%} (90th pct {np.percentile(e, 90):.1%}); " if e is not None
                  else f"(mean of {CEILING_DRAWS} draws)" + " " * 23)
         print(f"{LABEL[k]:42s} {depth}violations precision {pr(tp, fp)} recall {pr(tp, fn)} ({tally(tp, fp, fn)})")
     print("pairs within one row / across rows: precision, recall (tp/fp/fn); fp outside the matched faces not split")
-    for k in NAMES:
+    for k in names:
         w, x = r["split"][k, "within"], r["split"][k, "across"]
         print(f"{LABEL[k]:42s} within {pr(w[0], w[1])} / {pr(w[0], w[2])} ({tally(*w)}); "
               f"across {pr(x[0], x[1])} / {pr(x[0], x[2])} ({tally(*x)})")
+
+
+def robust_sd(v: list[float]) -> float:
+    """1.4826 x the median absolute deviation: a spread a few failed fits do not inflate."""
+    return float(1.4826 * np.median(np.abs(np.asarray(v) - np.median(v)))) if v else float("nan")
 
 
 def seed_list(spec: str) -> list[int]:

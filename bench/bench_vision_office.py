@@ -117,12 +117,14 @@ def score_frame(sc: Scored, t: float, faces: list, violations: list, truth: dict
 
 
 def make_clip(work: Path, people: int, seconds: float, fps: float, seed: int, size=(1920, 1080),
-              recogniser: str = DEFAULT_RECOGNISER, rows_m: tuple[float, float] = (3.0, 6.0)):
+              recogniser: str = DEFAULT_RECOGNISER, rows_m: tuple[float, float] = (3.0, 6.0),
+              traits_seed: int | None = None, same_places: bool = False):
     roster = build_roster_dir(people, work)
     clip, truth_path = work / f"office_{people}_{seconds}_{seed}.mp4", work / f"office_{people}_{seconds}_{seed}.json"
     t = time.time()
     truth = make_office(roster, people, seconds, clip, truth_path, fps=fps, size=size, seed=seed,
-                        arrive_within_s=min(seconds * 0.3, 8.0), rows_m=rows_m)
+                        arrive_within_s=min(seconds * 0.3, 8.0), rows_m=rows_m, traits_seed=traits_seed,
+                        same_places=same_places)
     exclude = {Path(p["photo"]).resolve() for p in truth["people"]}
     t_render = time.time() - t
     t = time.time()

@@ -21,13 +21,16 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from scipy.stats import chi2
 from scipy.special import ndtr
 
-MEAN_IPD_M = 0.063
+if TYPE_CHECKING:
+    from .face_geometry import FaceGeometry
+
+MEAN_IPD_M, IPD_SD_M = 0.063, 0.003     # adults' interpupillary distance: mean, spread
 # Relative error of one person's depth from eye spacing: their own IPD (63 +- 3 mm, 4.8%) and
 # dlib's 5-point eye landmarks on that face (~3%, measured on bench_distance's offices: depth from
 # eye spacing against the depth the person's own IPD gives, 2.8% at 3 m to 3.4% at 6 m).
@@ -387,21 +390,31 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
             width_px: int | None, *, row_sd_m: float, rel_sd: float | np.ndarray, head_sd_m: float,
             head_plane: bool = True, even_rows: bool = True,
             camera_above_m: float | None = None,
-            row_lines_m: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            row_lines_m: Sequence[float] | None = None,
+            own: "_OwnGeometry | None" = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict | None]:
     """refine_depths, also returning the covariance of the refined log depths (n x n; infinite
     variance where a depth is not positive and finite) and the row labels. `rel_sd` is one
     relative error for all or one per person; `camera_above_m`: the camera's height above the
     staff's eyes, when measured (see `_joint`); `row_lines_m`: the formation's row lines on the
     floor, metres from the camera, when measured: the rows found are matched to them in order
-    (`_match_row_lines`) and each matched row's depth is held to its line."""
+    (`_match_row_lines`) and each matched row's depth is held to its line. `own`: the learned
+    IPD and eye height of the people it knows (`_OwnGeometry`): their eye spacing is read with
+    their own IPD and their eye row against their own height, each with its own (smaller) error.
+    The last element returned is the fit (`_joint`'s parameters, with the people it covers `k`,
+    their row labels, `xn` and whether the eye rows were used), None when there was none."""
     z = np.asarray(z, np.float64).ravel()
     rel_sd = np.broadcast_to(np.asarray(rel_sd, np.float64), z.shape)
     v = np.asarray(eye_y_px, np.float64).ravel() - height_px / 2.0
     if v.shape != z.shape:
         raise ValueError(f"{len(z)} depths but {len(v)} eye rows")
     xn = _xn(eye_x_px, width_px, f_px, z)
+    yn = v / f_px
+    head_own = None
+    if own is not None:
+        z, rel_sd = own.depths(z, rel_sd)
+        yn, head_own = own.eye_rows(yn, z)
     ok = np.isfinite(z) & (z > 0) & np.isfinite(v)
-    zc, s2 = _with_head_plane(z, xn, v / f_px, rel_sd=rel_sd, head_sd_m=head_sd_m, px_sd=_EYE_PX_SD / f_px,
+    zc, s2 = _with_head_plane(z, xn, yn, rel_sd=rel_sd, head_sd_m=head_sd_m, px_sd=_EYE_PX_SD / f_px,
                               use_plane=head_plane)
     labels = segment_rows(np.where(ok, zc, np.nan), s2, xn if eye_x_px is not None else None, row_sd_m=row_sd_m)
     labels = _loose_rows_apart(labels, np.log(np.where(ok, zc, 1.0)), s2, np.where(ok, zc, 1.0), row_sd_m)
@@ -410,18 +423,20 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
     np.fill_diagonal(cov, np.inf)
     k = np.flatnonzero(ok)
     if len(k) == 0:
-        return out, cov, labels
+        return out, cov, labels, None
     if len(k) < 2:
         cov[k, k] = rel_sd[k] ** 2
-        return out, cov, labels
+        return out, cov, labels, None
     # The eye rows carry depth only when the plane can be told from the camera's pitch: people
     # at more than one depth (the same test as `fit_head_plane`).
-    eye = head_plane and fit_head_plane(xn[k], v[k] / f_px, z[k], rel_sd=rel_sd[k], head_sd_m=head_sd_m,
+    eye = head_plane and fit_head_plane(xn[k], yn[k], z[k], rel_sd=rel_sd[k], head_sd_m=head_sd_m,
                                         px_sd=_EYE_PX_SD / f_px) is not None
     kw = dict(rel_sd=rel_sd[k], row_sd_m=row_sd_m, head_sd_m=head_sd_m, px_sd=_EYE_PX_SD / f_px, eye=eye,
               camera_above_m=camera_above_m)
+    if head_own is not None:
+        kw["head_sd_own"] = head_own[k]
     w_ipd, lab = 1.0 / z[k], labels[k]
-    w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=False, **kw)
+    w, cw, info = _joint(w_ipd, xn[k], yn[k], lab, even=False, **kw)
     lines = np.sort(np.asarray(row_lines_m, np.float64).ravel()) if row_lines_m is not None else np.zeros(0)
     if lines.size:
         # The lines fix each row's depth, and the formation's spacing with it.
@@ -436,12 +451,12 @@ def _refine(z: np.ndarray, eye_y_px: np.ndarray, f_px: float, height_px: int, ey
         even = (even_rows and bool(np.any((sizes >= 2) & ~np.isfinite(matched)))
                 and _evenly_spaced_ok(W, cov_W, sizes))
         if np.isfinite(matched).any() or even:
-            w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=even, row_lines=matched, **kw)
+            w, cw, info = _joint(w_ipd, xn[k], yn[k], lab, even=even, row_lines=matched, **kw)
     elif even_rows and _evenly_spaced_ok(info["W"], info["cov_W"], np.bincount(lab)):
-        w, cw, info = _joint(w_ipd, xn[k], v[k] / f_px, lab, even=True, **kw)
+        w, cw, info = _joint(w_ipd, xn[k], yn[k], lab, even=True, **kw)
     out[k] = 1.0 / w
     cov[np.ix_(k, k)] = cw / np.outer(w, w)     # of log z = -log w
-    return out, cov, labels
+    return out, cov, labels, dict(info, k=k, labels=lab, xn=xn, eye=eye)
 
 
 _ROW_SPACING_SD_M = 0.10     # how far a drilled row may stand off an evenly spaced formation
@@ -563,7 +578,8 @@ def _match_row_lines(D: np.ndarray, var_D: np.ndarray, sizes: np.ndarray, lines:
 def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray, *, rel_sd: float | np.ndarray, row_sd_m: float,
            head_sd_m: float, px_sd: float, eye: bool, even: bool,
            camera_above_m: float | None = None,
-           row_lines: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+           row_lines: np.ndarray | None = None,
+           head_sd_own: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """One weighted least-squares fit of everything the frame says about depth, in inverse
     depth w = 1 / z. Unknowns: each person's w_i, each row's W_r, the heads' plane (a, b, c) and,
     with `even`, the formation's first row z0 and row step. Equations (each divided by its sd):
@@ -580,7 +596,11 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
     The eye rows alone fix the depths only up to an affine map of w (any camera height and
     pitch); the eye spacing fixes the scale; together with the rows they measure each row's depth
     better than either. Gauss-Newton (the eye row is bilinear in a and w). Returns w, the
-    covariance of w, and the fitted parameters."""
+    covariance of w, and the fitted parameters.
+
+    Learned geometry (`_OwnGeometry`): `head_sd_own` is, for people whose eye height is learned
+    (their eye rows already moved to the office's average), how well it is known; NaN for the
+    others, whose spread `head_sd` is fitted from their residuals."""
     n = len(w_ipd)
     R = int(labels.max()) + 1
     sizes = np.bincount(labels, minlength=R)
@@ -596,6 +616,8 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
         th[iW + r] = np.mean(w_ipd[labels == r])
     eq_eye = np.ones(n, bool) if eye else np.zeros(n, bool)
     h = head_sd_m
+    own_h = np.full(n, np.nan) if head_sd_own is None else np.asarray(head_sd_own, np.float64)
+    learned = np.isfinite(own_h)
     if eye:
         X = np.stack([w_ipd, np.ones(n), xn], 1)
         sol, *_ = np.linalg.lstsq(X, yn, rcond=None)
@@ -620,7 +642,7 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
         # eye rows
         if eq_eye.any():
             k = np.flatnonzero(eq_eye)
-            s2 = np.sqrt((h * w[k]) ** 2 + px_sd ** 2)
+            s2 = np.sqrt((np.where(learned[k], own_h[k], h) * w[k]) ** 2 + px_sd ** 2)
             J2 = np.zeros((len(k), P))
             J2[np.arange(len(k)), k] = A / s2
             J2[:, iA] = w[k] / s2
@@ -691,11 +713,11 @@ def _joint(w_ipd: np.ndarray, xn: np.ndarray, yn: np.ndarray, labels: np.ndarray
         # the plane (sitting, bending, a bad box) leave the eye-row equations.
         w = th[:n]
         res = yn - (th[iA] * w + th[iB] + th[iC] * xn)
-        k = np.flatnonzero(eq_eye)
+        k = np.flatnonzero(eq_eye & ~learned)
         dof = max(1, len(k) - 3)
-        s2_h = float(np.sum((res[k] ** 2 - px_sd ** 2) / w[k] ** 2)) / dof
+        s2_h = float(np.sum((res[k] ** 2 - px_sd ** 2) / w[k] ** 2)) / dof if len(k) else 0.0
         h = math.sqrt((dof * max(s2_h, 0.0) + _PLANE_PRIOR_N * head_sd_m ** 2) / (dof + _PLANE_PRIOR_N))
-        new_eq = eq_eye & (np.abs(res) <= _OUTLIER_SD * np.sqrt((h * w) ** 2 + px_sd ** 2))
+        new_eq = eq_eye & (np.abs(res) <= _OUTLIER_SD * np.sqrt((np.where(learned, own_h, h) * w) ** 2 + px_sd ** 2))
         if np.array_equal(new_eq, eq_eye) and outer > 0:
             break
         eq_eye = new_eq
@@ -795,12 +817,67 @@ def likely_violations(positions: Sequence[tuple[float, float, float]], cov_log_z
     return [(int(a), int(b), round(float(dd), 3)) for a, b, dd, pr in zip(i, j, d, prob) if pr > p_min]
 
 
-def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[float] | None,
-                             z_m: Sequence[float], f_px: float, width: int, height: int, min_distance_m: float, *,
-                             p_min: float = VIOLATION_P_MIN, row_sd_m: float = 0.08,
-                             rel_sd: float = EYE_SPACING_REL_SD, head_sd_m: float = 0.08,
-                             masked: Sequence[bool] | None = None, camera_above_m: float | None = None,
-                             row_lines_m: Sequence[float] | None = None) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, float]]]:
+@dataclass(frozen=True)
+class _OwnGeometry:
+    """The learned IPD and eye height of the people a frame's faces were named as (NaN for the
+    others), applied to the frame's cues before the fit."""
+    ipd_m: np.ndarray
+    ipd_sd_m: np.ndarray
+    eye_offset_m: np.ndarray
+    eye_offset_sd_m: np.ndarray
+    read_with_ipd_m: float = MEAN_IPD_M     # the one IPD the depths were read with
+
+    @classmethod
+    def of(cls, geometry: Sequence["FaceGeometry | None"], n: int, read_with_ipd_m: float = MEAN_IPD_M) -> "_OwnGeometry | None":
+        if len(geometry) != n:
+            raise ValueError(f"{n} faces but {len(geometry)} geometries")
+        if all(g is None for g in geometry):
+            return None
+        col = lambda name: np.array([np.nan if g is None else getattr(g, name) for g in geometry], np.float64)
+        return cls(col("ipd_m"), col("ipd_sd_m"), col("eye_offset_m"), col("eye_offset_sd_m"), read_with_ipd_m)
+
+    def depths(self, z: np.ndarray, rel_sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Depths from eye spacing read with each person's own IPD, and their relative errors:
+        what is left of the landmarks' error once the population's IPD spread is taken out, and
+        how well their own IPD is known."""
+        known = np.isfinite(self.ipd_m)
+        population = IPD_SD_M / MEAN_IPD_M
+        landmarks2 = np.maximum(rel_sd ** 2 - population ** 2, 0.0)
+        own = np.sqrt(landmarks2 + (self.ipd_sd_m / np.where(known, self.ipd_m, 1.0)) ** 2)
+        return np.where(known, z * self.ipd_m / self.read_with_ipd_m, z), np.where(known, own, rel_sd)
+
+    def eye_rows(self, yn: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Eye rows moved to where the person's eyes would be at the office's average height
+        (their eyes `eye_offset_m` higher appear `eye_offset_m / z` higher in normalised
+        picture units; the plane's tilt changes that by ~2% at these pitches, left out), and how
+        well that height is known (NaN where it is not learned)."""
+        known = np.isfinite(self.eye_offset_m)
+        shift = np.where(known & np.isfinite(z) & (z > 0), np.where(known, self.eye_offset_m, 0.0) / np.where(z > 0, z, 1.0), 0.0)
+        return yn + shift, np.where(known, self.eye_offset_sd_m, np.nan)
+
+
+@dataclass(frozen=True)
+class FrameFit:
+    """One frame's positions, its likely violations, and for each face what the fit measured of
+    the person's own geometry (`face_geometry`): the IPD that would put their eye spacing at their
+    row's depth, and how far their eyes sit above the heads' plane at that depth; None where the
+    frame cannot say (a row of fewer than three, a masked face's eye spacing, no heads' plane)."""
+    positions: list[tuple[float, float, float]]
+    violations: list[tuple[int, int, float]]
+    ipd_samples_m: list[float | None]
+    eye_offset_samples_m: list[float | None]
+
+
+_SAMPLE_MIN_ROW = 3     # a smaller row's depth is mostly the person's own: it says little of them
+
+
+def fit_frame(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[float] | None,
+              z_m: Sequence[float], f_px: float, width: int, height: int, min_distance_m: float, *,
+              p_min: float = VIOLATION_P_MIN, row_sd_m: float = 0.08,
+              rel_sd: float = EYE_SPACING_REL_SD, head_sd_m: float = 0.08,
+              masked: Sequence[bool] | None = None, camera_above_m: float | None = None,
+              row_lines_m: Sequence[float] | None = None,
+              geometry: Sequence["FaceGeometry | None"] | None = None, ipd_m: float = MEAN_IPD_M) -> FrameFit:
     """`positions_with_rows`, and the pairs closer than `min_distance_m` with probability above
     `p_min` (`likely_violations`, from the same fit's uncertainty). A face flagged in `masked`
     measures its depth less well (MASKED_EYE_SPACING_REL_SD), so the fit leans on its row and
@@ -809,11 +886,40 @@ def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px
     spacing alone sets only to ~10% (so rows misjudge each other's depth less). `row_lines_m`:
     the formation's row lines on the floor, metres from the camera (an office setting): each
     row found is held to its line (within ROW_LINE_SD_M), a row on no line is left to the other
-    cues. Returns (positions, [(i, j, distance_m)])."""
+    cues. `geometry`: per face, the learned IPD and eye height of the person it was named as
+    (`face_geometry.geometry`), None for an unknown face or a person not yet learned. `z_m` are
+    the depths read with one IPD for everybody, `ipd_m` (the office's setting, by default the
+    population's mean): the learned IPDs replace it, and the samples are measured against it."""
     c, ey = _centres_and_rows(centres_px, eye_y_px, z_m)
+    z = np.asarray(z_m, np.float64).ravel()
+    mask = np.zeros(len(z), bool) if masked is None else np.asarray(masked, bool).ravel()
     if masked is not None:
-        rel_sd = np.where(np.asarray(masked, bool), max(rel_sd, MASKED_EYE_SPACING_REL_SD), rel_sd)
-    zr, cov, _ = _refine(np.asarray(z_m, np.float64), ey, f_px, height, c[:, 0], width, row_sd_m=row_sd_m,
-                         rel_sd=rel_sd, head_sd_m=head_sd_m, camera_above_m=camera_above_m, row_lines_m=row_lines_m)
+        rel_sd = np.where(mask, max(rel_sd, MASKED_EYE_SPACING_REL_SD), rel_sd)
+    own = _OwnGeometry.of(geometry, len(z), ipd_m) if geometry is not None else None
+    zr, cov, _, fit = _refine(z, ey, f_px, height, c[:, 0], width, row_sd_m=row_sd_m, rel_sd=rel_sd,
+                              head_sd_m=head_sd_m, camera_above_m=camera_above_m, row_lines_m=row_lines_m, own=own)
     pos = [position_m(float(cx), float(cy), float(zz), f_px, width, height) for (cx, cy), zz in zip(c, zr)]
-    return pos, likely_violations(pos, cov, min_distance_m, p_min)
+    ipd: list[float | None] = [None] * len(z)
+    eye: list[float | None] = [None] * len(z)
+    if fit is not None:
+        k, lab, W = fit["k"], fit["labels"], np.maximum(fit["W"], 1e-6)
+        sizes = np.bincount(lab, minlength=len(W))
+        root = math.sqrt(1.0 + fit["b"] ** 2 + fit["c"] ** 2)
+        yn = (ey - height / 2.0) / f_px
+        for q, i in enumerate(k):
+            r = lab[q]
+            if sizes[r] < _SAMPLE_MIN_ROW:
+                continue
+            if not mask[i]:
+                ipd[i] = float(ipd_m / W[r] / z[i])
+            if fit["eye"] and fit["eye_used"][q]:
+                eye[i] = float((fit["a"] * W[r] + fit["b"] + fit["c"] * fit["xn"][i] - yn[i]) / (root * W[r]))
+    return FrameFit(pos, likely_violations(pos, cov, min_distance_m, p_min), ipd, eye)
+
+
+def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[float] | None,
+                             z_m: Sequence[float], f_px: float, width: int, height: int, min_distance_m: float,
+                             **options) -> tuple[list[tuple[float, float, float]], list[tuple[int, int, float]]]:
+    """`fit_frame`'s (positions, [(i, j, distance_m)]), for callers that do not learn geometry."""
+    fit = fit_frame(centres_px, eye_y_px, z_m, f_px, width, height, min_distance_m, **options)
+    return fit.positions, fit.violations

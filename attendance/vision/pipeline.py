@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .detect import DetectorConfig, detect_faces
-from .distance import depth_m, eye_distance_px, focal_px, position_m, positions_and_violations, unbiased_eye_px, violations
+from .distance import depth_m, eye_distance_px, fit_frame, focal_px, position_m, unbiased_eye_px, violations
 from .faces import face_chip, landmarks5, recogniser_chip
 from .mask import default_classifier
 from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
@@ -312,22 +312,32 @@ class OfficePipeline:
         zs = [tr.depth_m if tr.depth_m is not None else depth_m(tr.box[2] * 0.40, f, cfg.ipd_m) for tr in seen]
         masked = [tr.mask_p >= cfg.mask_threshold for tr in seen]
         close = None
+        ids = [self.gallery.ids[tr.person] if tr.person is not None else None for tr in seen]
+        ipd_samples: list[float | None] = [None] * len(seen)
+        eye_samples: list[float | None] = [None] * len(seen)
         if cfg.people_in_rows:
             above = cfg.camera_height_m - cfg.eye_height_m if cfg.camera_height_m is not None else None
-            places, close = positions_and_violations(centres, None, zs, f, width, height, cfg.min_distance_m,
-                                                     masked=masked, camera_above_m=above, row_lines_m=cfg.row_lines_m)
+            known = cfg.face_geometry or {}
+            fit = fit_frame(centres, None, zs, f, width, height, cfg.min_distance_m, masked=masked,
+                            camera_above_m=above, row_lines_m=cfg.row_lines_m, ipd_m=cfg.ipd_m,
+                            geometry=[known.get(pid) if pid is not None else None for pid in ids] if known else None)
+            places, close = fit.positions, fit.violations
+            # Only a face measured by its own eye spacing says anything of the person (a track
+            # without a depth got the box-width fallback).
+            ipd_samples = [s if tr.depth_m is not None else None for s, tr in zip(fit.ipd_samples_m, seen)]
+            eye_samples = fit.eye_offset_samples_m
         else:
             places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
-        for tr, place, mask in zip(seen, places, masked):
+        for tr, pid, place, mask, ipd_s, eye_s in zip(seen, ids, places, masked, ipd_samples, eye_samples):
             x, y, w, h = tr.box
             pos = tuple(round(v, 3) for v in place)
             faces.append(FaceResult(
-                box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id,
-                person_id=self.gallery.ids[tr.person] if tr.person is not None else None,
+                box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id, person_id=pid,
                 confidence=round(tr.confidence, 3), distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
                 mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos,  # type: ignore[arg-type]
                 embedding=np.mean(tr.embeddings, axis=0).astype(np.float32)
-                if tr.embeddings and tr.last_embed_t == t_s else None))
+                if tr.embeddings and tr.last_embed_t == t_s else None,
+                ipd_sample_m=ipd_s if pid is not None else None, eye_offset_sample_m=eye_s if pid is not None else None))
         if close is None:
             close = violations([fc.position_m for fc in faces], cfg.min_distance_m)
         return FrameResult(t_s=t_s, faces=faces, violations=close)

@@ -8,6 +8,8 @@ import numpy as np
 
 from attendance.row_lines import check_row_lines
 
+from .face_geometry import FaceGeometry
+
 
 BACK_ROW_RANGE_M = (1.0, 30.0)   # plausible distances of an apel's back row from the camera
 CAMERA_HEIGHT_RANGE_M = (0.5, 20.0)   # plausible camera heights above the floor
@@ -41,6 +43,9 @@ class PipelineConfig:
     camera_height_m: float | None = None  # the camera's height above the floor (m), if measured: fixes the heads' plane
     eye_height_m: float = DEFAULT_EYE_HEIGHT_M  # the staff's average eye height (m), with camera_height_m
     row_lines_m: tuple[float, ...] | None = None  # the rows' floor lines (m from the camera), if measured
+    # What earlier roll-calls learned of each person's IPD and eye height (person id -> geometry,
+    # face_geometry.py): a face named as one of them is placed by their own face, not the average.
+    face_geometry: dict[str, FaceGeometry] | None = None
     max_detect_pixels: float = 9e6      # cap on the HOG work image
     detect_interval_s: float = 2.0      # full-frame detection this often while the scene changes
     detect_max_interval_s: float = 8.0  # ... backing off to this while it does not (tracking between)
@@ -121,6 +126,11 @@ class FaceResult:
     # else None: what HR enrols when they confirm who an unknown face was (review -> "sighting"
     # template), so templates grow from the office's own camera.
     embedding: np.ndarray | None = None
+    # What this frame's fit measured of the named person's own IPD and eye height against their
+    # row (distance.FrameFit), None where it could not: what the service learns from
+    # (face_geometry.session_sample). Not part of `apel analyze`'s JSON.
+    ipd_sample_m: float | None = None
+    eye_offset_sample_m: float | None = None
 
 
 @dataclass

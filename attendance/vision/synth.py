@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -144,10 +145,17 @@ def _background(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
 def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Path, *, fps: float = 10.0,
                 size: tuple[int, int] = (1920, 1080), hfov_deg: float = 70.0, min_distance_m: float = 1.0,
                 masked_fraction: float = 0.3, seed: int = 0, arrive_within_s: float | None = None,
-                photo_index: int = -1, rows_m: tuple[float, float] = (3.0, 6.0)) -> dict:
+                photo_index: int = -1, rows_m: tuple[float, float] = (3.0, 6.0),
+                traits_seed: int | None = None, same_places: bool = False) -> dict:
     """Render the clip (mp4, BGR) and write the truth JSON; returns the truth dict.
     `arrive_within_s`: people arrive over this many seconds (default 30% of the clip; 0 = the
-    office is lined up from the first frame). `rows_m`: depth of the nearest and farthest row."""
+    office is lined up from the first frame). `rows_m`: depth of the nearest and farthest row.
+    `traits_seed`: the same office on another day. Each person's IPD and head height are then
+    their own (drawn from `traits_seed` and their id, the same on every day), and who stands
+    where is drawn from `seed` (people take different places from day to day), or, with
+    `same_places`, everybody keeps their row and rank in it every day (the gaps, steps off the
+    line and masks still change); without `traits_seed` all is drawn from `seed`, as the offices
+    the benches report."""
     if not 0.5 <= rows_m[0] <= rows_m[1] <= 50:
         raise ValueError(f"rows must lie between 0.5 and 50 m, nearest first; got {rows_m[0]}-{rows_m[1]} m")
     rng = np.random.default_rng(seed)
@@ -157,6 +165,8 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     if len(photos) < people:
         raise ValueError(f"roster {roster} has {len(photos)} people, {people} asked for")
     ids = sorted(photos)[:people]
+    if traits_seed is not None and not same_places:
+        ids = [ids[k] for k in np.random.default_rng([seed, 2]).permutation(people)]
     w, h = size
     f = focal_px(w, hfov_deg)
     # Head heights and standing off the row line come from their own stream, so the rest of the
@@ -164,6 +174,10 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     real = np.random.default_rng([seed, 1])
     spots = _layout(people, hfov_deg, rng, min_distance_m, jitter_rng=real, rows_m=rows_m)
     heads = np.clip(real.normal(HEAD_HEIGHT_M, HEAD_HEIGHT_SD_M, people), *HEAD_HEIGHT_RANGE_M)
+    if traits_seed is not None:
+        own = [np.random.default_rng([traits_seed, zlib.crc32(pid.encode())]) for pid in ids]
+        heads = np.array([np.clip(g.normal(HEAD_HEIGHT_M, HEAD_HEIGHT_SD_M), *HEAD_HEIGHT_RANGE_M) for g in own])
+        own_ipd = [float(g.normal(IPD_MEAN_M, IPD_SD_M)) for g in own]
     arrive = seconds * 0.3 if arrive_within_s is None else arrive_within_s
     pitch = math.atan2(CAMERA_HEIGHT_M - HEAD_HEIGHT_M, 4.5)
     cp, sp = math.cos(pitch), math.sin(pitch)
@@ -176,6 +190,8 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     for k, (pid, (x, z, row)) in enumerate(zip(ids, spots)):
         hh = float(heads[k])
         ipd = float(rng.normal(IPD_MEAN_M, IPD_SD_M))
+        if traits_seed is not None:
+            ipd = own_ipd[k]
         masked = bool(rng.random() < masked_fraction)
         colour = SCENE_MASK_COLOURS[int(rng.integers(len(SCENE_MASK_COLOURS)))]
         candidates = [photos[pid][photo_index]] + [p for p in photos[pid] if p != photos[pid][photo_index]]
@@ -240,7 +256,8 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
             "min_distance_m": min_distance_m, "camera_height_m": CAMERA_HEIGHT_M,
             "camera_pitch_deg": round(math.degrees(pitch), 2),
             "head_heights_m": {"mean": HEAD_HEIGHT_M, "sd": HEAD_HEIGHT_SD_M, "range": list(HEAD_HEIGHT_RANGE_M)},
-            "row_depth_sd_m": ROW_DEPTH_SD_M, "row_lines_m": row_lines_m(people, rows_m),
+            "row_depth_sd_m": ROW_DEPTH_SD_M, "row_lines_m": row_lines_m(people, rows_m), "traits_seed": traits_seed,
+            "same_places": same_places,
             "people": [dict(asdict(p), floor_m=[round(floor[i][0], 4), round(floor[i][1], 4)]) for i, p in enumerate(persons)],
             "violations": viol}
     truth.parent.mkdir(parents=True, exist_ok=True)

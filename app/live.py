@@ -14,7 +14,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 import secrets
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +34,9 @@ from .settings import Settings
 log = logging.getLogger("apel.live")
 
 ROLLCALL_MIN_INTERVAL_S = 0.5
+# Per person and apel, the last this many frames' measurements of their face geometry are kept
+# for the lesson taken when the apel closes (memory stays bounded however long it runs).
+GEOMETRY_FRAMES_PER_APEL = 60
 SLOW_DB_S = 5.0                 # a live database call waiting or running longer is logged
 GREEN, RED, ORANGE, GREY = (60, 200, 60), (40, 40, 230), (0, 165, 255), (170, 170, 170)
 
@@ -186,6 +189,8 @@ class LiveService:
         self._db_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="apel-live-db")
         self._unpublished_since: dict[int, float] = {}
         self.push_lags_s: list[float] = []   # office frame received -> its sightings on the consoles (SSE)
+        # (apel, employee id) -> this apel's per-frame measurements of their face geometry
+        self._geometry_frames: dict[tuple[int, int], deque] = {}
 
     # -- lifecycle
     @property
@@ -281,6 +286,11 @@ class LiveService:
         parse_offer(sdp, type_)   # refuse a bad offer before any work
         pool = await self._ensure_pool()
         roster, names = await self._db(roster_for_office, office_id, self.settings.recogniser_spec)
+        geometry = None
+        if self.settings.learn_face_geometry and roster:
+            from attendance.services.learned_geometry import load_geometry
+
+            geometry = await self._db(load_geometry, [int(p.person_id) for p in roster]) or None
         stream_key = f"{assembly_id}/{code}"
         self._joins[stream_key] += 1
         from attendance.vision import PipelineConfig
@@ -289,6 +299,7 @@ class LiveService:
         pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist, back_row_m=back_row,
                                                           camera_height_m=camera_height,
                                                           row_lines_m=tuple(row_lines) if row_lines else None,
+                                                          face_geometry=geometry,
                                                           recogniser=self.settings.recogniser_spec))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,
@@ -421,9 +432,41 @@ class LiveService:
             info.results += 1
             self.overlays.set(key, overlay_from_result(info, result, self._frame_sizes.get(key)))
             batches[key].extend(sightings_from_result(info, result))
+            if self.settings.learn_face_geometry:
+                self._keep_geometry(info, result)
         for key, sightings in batches.items():
             if sightings:
                 self._write_queue.put_nowait((self.streams[key], sightings))
+
+    def _keep_geometry(self, info: StreamInfo, result: Any) -> None:
+        for face in result.faces:
+            if face.person_id is None or (face.ipd_sample_m is None and face.eye_offset_sample_m is None):
+                continue
+            key = (info.assembly_id, int(face.person_id))
+            frames = self._geometry_frames.get(key)
+            if frames is None:
+                frames = self._geometry_frames[key] = deque(maxlen=GEOMETRY_FRAMES_PER_APEL)
+            frames.append((face.ipd_sample_m, face.eye_offset_sample_m))
+
+    async def _learn_geometry(self, assembly_id: int) -> None:
+        """The apel closed: what it measured of each person's face geometry is stored (one lesson
+        per person per apel, learned_geometry.learn_from_apel). A failure costs only this lesson."""
+        from attendance.services.learned_geometry import learn_from_apel
+
+        keys = [k for k in self._geometry_frames if k[0] == assembly_id]
+        frames = {emp: list(self._geometry_frames.pop((aid, emp))) for aid, emp in keys}
+        if not frames:
+            return
+
+        def store(session):
+            n = learn_from_apel(session, assembly_id, frames)
+            session.commit()
+            return n
+        try:
+            n = await self._db(store)
+            log.info("apel %s: face geometry learned for %d people", assembly_id, n)
+        except Exception:
+            log.exception("apel %s: storing the learned face geometry failed", assembly_id)
 
     async def _writer(self) -> None:
         """One writer, so each track's sightings reach the database in time order."""
@@ -539,6 +582,7 @@ class LiveService:
         self._last_rollcall.pop(assembly_id, None)
         await self._publish_due()
         self.events.publish(assembly_id, {"event": "closed", "data": {"assembly_id": assembly_id}})
+        await self._learn_geometry(assembly_id)
 
 
 async def get_live(app: FastAPI) -> LiveService:

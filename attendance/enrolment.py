@@ -285,7 +285,8 @@ def remove_photo_files(paths: list[str]) -> None:
 
 
 def erase_templates(session: Session, employee_id: int, *, actor: Any, reason: str | None = None) -> list[str]:
-    """Delete every face template of one person (the right to erasure); returns kept photo paths."""
+    """Delete every face template of one person, and what the cameras learned of their face (the
+    right to erasure); returns kept photo paths."""
     emp = get_employee(session, employee_id)
     templates = session.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)).scalars().all()
     paths = [t.photo_path for t in templates if t.photo_path]
@@ -294,9 +295,13 @@ def erase_templates(session: Session, employee_id: int, *, actor: Any, reason: s
         counts[t.kind] = counts.get(t.kind, 0) + 1
         session.delete(t)
     session.flush()
+    # What the cameras learned of their face (IPD, eye height) is biometric data too.
+    from attendance.services.learned_geometry import erase_geometry
+
+    learned = erase_geometry(session, emp.id)
+    before = {"nip": emp.nip, "templates": counts} | ({"learned_geometry_roll_calls": learned} if learned else {})
     audit.record(session, actor=actor_name(actor), action="employee.erase_templates", entity="employee",
-                 entity_id=emp.id, before={"nip": emp.nip, "templates": counts}, after={"templates": {}},
-                 reason=reason)
+                 entity_id=emp.id, before=before, after={"templates": {}}, reason=reason)
     return paths
 
 

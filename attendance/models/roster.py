@@ -76,3 +76,22 @@ class FaceTemplate(Base):
     created_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     employee: Mapped[Employee] = relationship(back_populates="templates")
+
+
+class LearnedFaceGeometry(Base):
+    """What the office cameras learned of one person's face over their roll-calls: their
+    interpupillary distance and how high their eyes are against their office's average, as the
+    sums of one median per roll-call (attendance.vision.face_geometry). Used only to place them
+    for the distancing check; biometric data (UU PDP): erased with the face templates."""
+
+    __tablename__ = "learned_face_geometry"
+
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True)
+    ipd_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    ipd_sum_m: Mapped[float] = mapped_column(Float, default=0.0)
+    eye_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    eye_sum_m: Mapped[float] = mapped_column(Float, default=0.0)
+    # The last apel that taught it: an apel teaches each person once, even if the service restarts
+    # during it or the office rejoins.
+    last_assembly_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from attendance.models import AssemblyOffice, AttendanceRecord
+from attendance.models import AssemblyOffice, AttendanceRecord, AuditEntry, LearnedFaceGeometry
 from media.client import PreEncodedTrack, connect_peer, encode_clip_vp8
 
 from .conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip, restart
@@ -82,6 +82,16 @@ def records(world) -> dict[int, tuple[str, object, int]]:
     return {r[0]: (r[1], r[2], counts[r[0]]) for r in rows}
 
 
+def learned(world) -> dict[int, tuple[int, float, int]]:
+    """employee id -> (roll-calls that taught the IPD, the IPD learned, roll-calls that taught the eye height)."""
+    from attendance.services.learned_geometry import load_geometry
+
+    with world.server.app.state.session_factory() as db:
+        rows = db.execute(select(LearnedFaceGeometry)).scalars().all()
+        geo = load_geometry(db, [r.employee_id for r in rows])
+        return {r.employee_id: (r.ipd_sessions, geo[str(r.employee_id)].ipd_m, r.eye_sessions) for r in rows}
+
+
 def join_count(world) -> int:
     with world.server.app.state.session_factory() as db:
         return db.execute(select(AssemblyOffice.join_count).where(AssemblyOffice.assembly_id == world.assembly_id,
@@ -144,6 +154,22 @@ async def test_people_marked_present_and_records_survive_rejoin_and_restart(db_u
         assert set(final) == everyone and all(c == 1 for _, _, c in final.values())
         assert all(final[e][1] == first[e][1] for e in everyone)
         assert join_count(world) == 3
+
+        # Ending the apel stores what its frames measured of each person's face (their IPD against
+        # their row; one row of three has no heads' plane, so no eye height): one lesson per person,
+        # the frames before the restart forgotten, not counted twice. A masked face teaches no IPD.
+        leader = await asyncio.to_thread(world.login, "leader")
+        async with httpx.AsyncClient(timeout=30) as http:
+            r = await http.post(f"{world.url}/api/v1/assemblies/{world.assembly_id}/end", headers=leader)
+            assert r.status_code == 200, r.text
+        assert await wait_for(lambda: bool(learned(world)), 20)
+        geo = learned(world)
+        assert set(geo) <= everyone and len(geo) >= 2, geo
+        assert all(n_ipd == 1 and n_eye == 0 and 0.051 < ipd < 0.075 for n_ipd, ipd, n_eye in geo.values()), geo
+        with world.server.app.state.session_factory() as db:
+            entry = db.execute(select(AuditEntry).where(AuditEntry.action == "face_geometry.learn")).scalar_one()
+        assert entry.actor == "system:vision" and entry.entity_id == str(world.assembly_id)
+        assert sorted(entry.after["employees"]) == sorted(geo)
     finally:
         if watcher:
             watcher.stop()

@@ -322,3 +322,32 @@ def test_measured_office_geometry_reaches_the_distance_fit(office, setting):
     errs = [abs(pos[2] / truth_z[pid] - 1) for pid, pos in last["measured"].items()]
     assert float(np.median(errs)) < 0.10, errs
     assert any(abs(last["measured"][p][2] - last["unknown"][p][2]) > 1e-3 for p in last["measured"])
+
+
+def test_learned_face_geometry_reaches_the_fit_and_its_samples_come_back(office):
+    """A named face is read with what earlier roll-calls learned of that person
+    (PipelineConfig.face_geometry: here each person's own IPD and eye height from the truth), and
+    every frame says what it measured of the named people standing in a row (FaceResult's
+    samples, what the live service learns from); an unknown face carries none."""
+    from attendance.vision.face_geometry import FaceGeometry
+
+    clip, truth, roster = office
+    mean_head = float(np.mean([p["head_height_m"] for p in truth["people"]]))
+    geometry = {p["id"]: FaceGeometry(p["ipd_m"], 0.001, p["head_height_m"] - mean_head, 0.015, 5) for p in truth["people"]}
+    fs = list(frames(clip))
+    last = {}
+    for name, cfg in (("none", PipelineConfig(hfov_deg=50)), ("learned", PipelineConfig(hfov_deg=50, face_geometry=geometry))):
+        pipe = OfficePipeline(roster, cfg)
+        for t, f in fs:
+            res = pipe.process(f, t)
+        last[name] = res
+    named = [fc for fc in last["none"].faces if fc.person_id]
+    ipd = {fc.person_id: fc.ipd_sample_m for fc in named if fc.ipd_sample_m is not None}
+    assert len(ipd) >= 3 and all(0.050 < v < 0.076 for v in ipd.values()), ipd
+    assert all(fc.ipd_sample_m is None and fc.eye_offset_sample_m is None for fc in last["none"].faces if not fc.person_id)
+    truth_z = {p["id"]: p["position_m"][2] for p in truth["people"]}
+    placed = {fc.person_id: fc.position_m for fc in last["learned"].faces if fc.person_id}
+    before = {fc.person_id: fc.position_m for fc in named}
+    assert set(placed) == set(before) and len(placed) >= 5
+    assert float(np.median([abs(pos[2] / truth_z[pid] - 1) for pid, pos in placed.items()])) < 0.10
+    assert any(abs(placed[p][2] - before[p][2]) > 1e-3 for p in placed)

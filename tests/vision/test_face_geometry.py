@@ -118,3 +118,31 @@ def test_samples_sessions_and_prior():
     assert many.sessions == 8
     assert fg.session_sample([(0.064, 0.01), (0.066, None), (None, 0.03), (0.2, 1.0)]) == (0.065, 0.02)
     assert fg.session_sample([]) == (None, None)
+
+
+@pytest.mark.shared_data
+def test_synthetic_office_on_other_days_keeps_each_persons_traits(shared_data, tmp_path):
+    """`make_office(traits_seed=)`: the same people on another day keep their own IPD and head
+    height; they take other places, or keep their row with `same_places` (bench_distance --days)."""
+    from attendance.vision.synth import make_office
+
+    roster = tmp_path / "roster"
+    roster.mkdir()
+    for d in sorted((shared_data / "faces" / "lfw10").iterdir()):
+        if d.is_dir():
+            (roster / d.name).symlink_to(d.resolve())
+    days = {}
+    for name, seed, same in (("a", 1, False), ("b", 2, False), ("kept", 2, True), ("kept again", 3, True)):
+        truth = make_office(roster, 10, 0.2, tmp_path / f"{name}.mp4", tmp_path / f"{name}.json", fps=5,
+                            size=(640, 360), seed=seed, traits_seed=7, same_places=same)
+        days[name] = {p["id"]: p for p in truth["people"]}
+    a, b, kept = days["a"], days["b"], days["kept"]
+    assert set(a) == set(b) == set(kept)
+    for pid in a:
+        assert a[pid]["ipd_m"] == b[pid]["ipd_m"] == kept[pid]["ipd_m"]
+        assert a[pid]["head_height_m"] == b[pid]["head_height_m"] == kept[pid]["head_height_m"]
+    assert any(a[pid]["row"] != b[pid]["row"] for pid in a)
+    again = days["kept again"]
+    assert all(kept[pid]["row"] == again[pid]["row"] for pid in a)
+    assert any(kept[pid]["floor_m"] != again[pid]["floor_m"] for pid in a)   # the layout itself is new
+    assert len({round(p["ipd_m"], 6) for p in a.values()}) == len(a)

@@ -357,10 +357,12 @@ def learn_over_days(days: list[dict]) -> tuple[dict, dict]:
             g, q = face_geometry.geometry(smp), people.get(pid)
             if g is None or q is None:
                 continue
-            errors[k]["ipd"].append(g.ipd_m - q["ipd_m"])
-            errors[k]["ipd_prior"].append(distance.MEAN_IPD_M - q["ipd_m"])
-            errors[k]["eye"].append(g.eye_offset_m - (q["head_height_m"] - mean_head))
-            errors[k]["eye_prior"].append(-(q["head_height_m"] - mean_head))
+            if math.isfinite(g.ipd_m):      # (a part never measured is NaN: nothing learned)
+                errors[k]["ipd"].append(g.ipd_m - q["ipd_m"])
+                errors[k]["ipd_prior"].append(distance.MEAN_IPD_M - q["ipd_m"])
+            if math.isfinite(g.eye_offset_m):
+                errors[k]["eye"].append(g.eye_offset_m - (q["head_height_m"] - mean_head))
+                errors[k]["eye_prior"].append(-(q["head_height_m"] - mean_head))
     return dict(last, geometry=geo), errors
 
 
@@ -431,7 +433,7 @@ def main() -> None:
             print(f"{LABEL[k]}: learned on {a.days - 1} day(s), error sd (robust) against the truth: "
                   f"IPD {robust_sd(e['ipd']) * 1000:.1f} mm (population mean: {robust_sd(e['ipd_prior']) * 1000:.1f} mm), "
                   f"eye height {robust_sd(e['eye']) * 100:.1f} cm (office average: {robust_sd(e['eye_prior']) * 100:.1f} cm), "
-                  f"{len(e['ipd'])} people")
+                  f"{len(e['ipd'])} / {len(e['eye'])} people measured")
     else:
         obs = [load_or_observe(a.cache, work, s, a.people, a.seconds, rows_m) for s in seeds]
     if not a.as_cached:

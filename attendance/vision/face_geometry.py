@@ -47,7 +47,9 @@ _PLAUSIBLE_SD = 4.0
 
 @dataclass(frozen=True)
 class FaceGeometry:
-    """One person's learned face geometry and how sure it is (standard deviations)."""
+    """One person's learned face geometry and how sure it is (standard deviations). A part no
+    roll-call has measured yet (a face always masked has no IPD sample; one never seen on the
+    heads' plane no eye height) is NaN, and the distance fit treats it as unknown."""
     ipd_m: float
     ipd_sd_m: float
     eye_offset_m: float
@@ -84,6 +86,7 @@ def geometry(samples: GeometrySamples) -> FaceGeometry | None:
     measurement (inverse-variance weights). None before any roll-call measured them."""
     if samples.ipd_sessions == 0 and samples.eye_sessions == 0:
         return None
+    nan = float("nan")
     p_ipd = 1.0 / POPULATION_IPD_SD_M ** 2
     m_ipd = 1.0 / (SESSION_IPD_REL_SD * POPULATION_IPD_M) ** 2
     prec = p_ipd + samples.ipd_sessions * m_ipd
@@ -94,8 +97,10 @@ def geometry(samples: GeometrySamples) -> FaceGeometry | None:
     p_eye, m_eye = 1.0 / POPULATION_EYE_OFFSET_SD_M ** 2, 1.0 / s2
     prec_eye = p_eye + samples.eye_sessions * m_eye
     eye = m_eye * samples.eye_sum_m / prec_eye
-    eye_sd = math.sqrt(1.0 / prec_eye + DAILY_EYE_OFFSET_SD_M ** 2) if samples.eye_sessions else POPULATION_EYE_OFFSET_SD_M
-    return FaceGeometry(ipd, math.sqrt(1.0 / prec), eye, min(eye_sd, POPULATION_EYE_OFFSET_SD_M),
+    eye_sd = math.sqrt(1.0 / prec_eye + DAILY_EYE_OFFSET_SD_M ** 2)
+    measured_ipd, measured_eye = samples.ipd_sessions > 0, samples.eye_sessions > 0
+    return FaceGeometry(ipd if measured_ipd else nan, math.sqrt(1.0 / prec) if measured_ipd else nan,
+                        eye if measured_eye else nan, min(eye_sd, POPULATION_EYE_OFFSET_SD_M) if measured_eye else nan,
                         max(samples.ipd_sessions, samples.eye_sessions))
 
 

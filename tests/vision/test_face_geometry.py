@@ -116,6 +116,9 @@ def test_samples_sessions_and_prior():
     # Posture changes from day to day: no number of roll-calls knows the eye height better than that.
     assert many.eye_offset_sd_m > fg.DAILY_EYE_OFFSET_SD_M
     assert many.sessions == 8
+    # A part never measured is unknown, not the population's value.
+    only_eye = fg.geometry(fg.GeometrySamples().add(None, 0.02))
+    assert math.isnan(only_eye.ipd_m) and math.isnan(only_eye.ipd_sd_m) and only_eye.eye_offset_m > 0
     assert fg.session_sample([(0.064, 0.01), (0.066, None), (None, 0.03), (0.2, 1.0)]) == (0.065, 0.02)
     assert fg.session_sample([]) == (None, None)
 

@@ -236,41 +236,63 @@ def ceiling_pairs(truth: dict, ids: list[str], rng: np.random.Generator) -> set[
     return out
 
 
+def frame_inputs(obs: dict) -> tuple:
+    """What every estimator reads from one cached frame: (centres, depths, focal length, width,
+    height, minimum distance, the pipeline's mask call per face (None for caches from before
+    2026-11-29 evening, which have none))."""
+    truth = obs["truth"]
+    W = truth["width"]
+    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (fc["box"] for fc in obs["faces"])]
+    masked = [fc["mask"] for fc in obs["faces"]] if all("mask" in fc for fc in obs["faces"]) else None
+    return (centres, [fc["z"] for fc in obs["faces"]], focal_px(W, truth["hfov_deg"]), W, truth["height"],
+            truth["min_distance_m"], masked)
+
+
+def office_settings(truth: dict) -> tuple[float, list[float]]:
+    """The office's camera height above the staff's average eye height (PipelineConfig.camera_height_m
+    minus eye_height_m: the truth's camera and average head height) and its row lines
+    (PipelineConfig.row_lines_m; offices cached before the truth carried them: the lines
+    `synth.row_lines_m` puts that many people on), as an operator would measure them."""
+    above = truth["camera_height_m"] - truth["head_heights_m"]["mean"]
+    return above, truth.get("row_lines_m") or synth.row_lines_m(len(truth["people"]))
+
+
+def learned_settings(truth: dict) -> dict[str, tuple[float | None, list[float] | None]]:
+    """LEARNED estimator -> (camera height above the eyes, row lines) it runs with."""
+    above, lines = office_settings(truth)
+    return dict(zip(LEARNED, ((None, None), (above, lines))))
+
+
+def learned_for(faces: list[dict], learned: dict[str, "face_geometry.GeometrySamples"]) -> list:
+    """Per face, what was learned of the person it was named as (None: unknown face or not learned)."""
+    return [face_geometry.geometry(learned[fc["id"]]) if fc.get("id") in learned else None for fc in faces]
+
+
 def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
     """Estimator -> (positions per face, violating pairs (i, j))."""
-    truth = obs["truth"]
-    W, H, md = truth["width"], truth["height"], truth["min_distance_m"]
-    f = focal_px(W, truth["hfov_deg"])
     boxes = [fc["box"] for fc in obs["faces"]]
-    centres = [(x + w / 2, y + h / 2) for x, y, w, h in boxes]
-    zs = [fc["z"] for fc in obs["faces"]]
+    centres, zs, f, W, H, md, masked = frame_inputs(obs)
     out = {}
     box_pos = [position_m(cx, cy, f * 0.16 / max(w, 1), f, W, H) for (cx, cy), (_, _, w, _) in zip(centres, boxes)]
     eye_pos = [position_m(cx, cy, z, f, W, H) for (cx, cy), z in zip(centres, zs)]
     v1_pos = rows_v1_positions(centres, zs, f, W, H)
     for k, pos in (("baseline", box_pos), ("eye spacing", eye_pos), ("rows (v1)", v1_pos)):
         out[k] = (pos, [(i, j) for i, j, _ in violations(pos, md)])
-    # The pipeline's mask call per face (caches from before 2026-11-29 evening have none).
-    masked = [fc["mask"] for fc in obs["faces"]] if all("mask" in fc for fc in obs["faces"]) else None
     if rescore:
         pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked)
         out["pipeline"] = (pos, [(i, j) for i, j, _ in close])
     else:
         out["pipeline"] = ([tuple(fc["position_m"]) for fc in obs["faces"]], [tuple(p) for p in obs["violations"]])
-    # The office's camera height measured (PipelineConfig.camera_height_m), the staff's average
-    # eye height the office's own (eye_height_m): what the pipeline reports with both set.
-    above = truth["camera_height_m"] - truth["head_heights_m"]["mean"]
+    # The office's camera height and row lines measured: what the pipeline reports with them set.
+    above, lines = office_settings(obs["truth"])
     pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=above)
     out["camera height"] = (pos, [(i, j) for i, j, _ in close])
-    # The formation's row lines measured on the floor (PipelineConfig.row_lines_m; offices cached
-    # before the truth carried them: the lines `synth.row_lines_m` puts that many people on).
-    lines = truth.get("row_lines_m") or synth.row_lines_m(len(truth["people"]))
     for k, h in (("row lines", None), ("height + lines", above)):
         pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked,
                                                        camera_above_m=h, row_lines_m=lines)
         out[k] = (pos, [(i, j) for i, j, _ in close])
     # With --days: each face read with what the earlier days learned of the person it was named as.
-    for k, (h, ln) in zip(LEARNED, ((None, None), (above, lines))):
+    for k, (h, ln) in learned_settings(obs["truth"]).items():
         if k in obs.get("geometry", {}):
             fit = distance.fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
                                      geometry=obs["geometry"][k])
@@ -347,8 +369,7 @@ def learn_over_days(days: list[dict]) -> tuple[dict, dict]:
                     prev = learned[k].get(fc["id"], face_geometry.GeometrySamples())
                     learned[k][fc["id"]] = prev.add(*face_geometry.session_sample([(ipd, eye)]))
     last = days[-1]
-    geo = {k: [face_geometry.geometry(learned[k][fc["id"]]) if fc.get("id") in learned[k] else None
-               for fc in last["faces"]] for k in LEARNED}
+    geo = {k: learned_for(last["faces"], learned[k]) for k in LEARNED}
     errors = {k: {"ipd": [], "eye": [], "ipd_prior": [], "eye_prior": []} for k in LEARNED}
     people = {q["id"]: q for q in last["truth"]["people"]}
     mean_head = float(np.mean([q["head_height_m"] for q in last["truth"]["people"]]))
@@ -367,19 +388,11 @@ def learn_over_days(days: list[dict]) -> tuple[dict, dict]:
 
 
 def learned_fits(obs: dict, learned: dict) -> dict[str, "distance.FrameFit"]:
-    truth = obs["truth"]
-    W, H, md = truth["width"], truth["height"], truth["min_distance_m"]
-    f = focal_px(W, truth["hfov_deg"])
-    centres = [(x + w / 2, y + h / 2) for x, y, w, h in (fc["box"] for fc in obs["faces"])]
-    zs = [fc["z"] for fc in obs["faces"]]
-    masked = [fc["mask"] for fc in obs["faces"]]
-    above = truth["camera_height_m"] - truth["head_heights_m"]["mean"]
-    out = {}
-    for k, (h, ln) in zip(LEARNED, ((None, None), (above, truth["row_lines_m"]))):
-        geo = [face_geometry.geometry(learned[k][fc["id"]]) if fc.get("id") in learned[k] else None for fc in obs["faces"]]
-        out[k] = distance.fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
-                                    geometry=geo)
-    return out
+    """One day's fit per LEARNED estimator, each face read with what the days before it taught."""
+    centres, zs, f, W, H, md, masked = frame_inputs(obs)
+    return {k: distance.fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
+                                  geometry=learned_for(obs["faces"], learned[k]))
+            for k, (h, ln) in learned_settings(obs["truth"]).items()}
 
 
 def main() -> None:
@@ -415,15 +428,15 @@ def main() -> None:
         print("day judged: precision / recall (tp/fp/fn), depth median error; pipeline now, then with geometry learned "
               "on the days before it; without office settings | with camera height and row lines")
         for d in range(1, a.days + 1):
-            judged = [learn_over_days(days[:d])[0] if d > 1 else days[0] for days in by_office]
+            learnt = [learn_over_days(days[:d]) for days in by_office] if d > 1 else None
+            judged = [last for last, _ in learnt] if learnt else [days[0] for days in by_office]
             r = score(judged, a.rescore, ("pipeline", "height + lines") + (LEARNED if d > 1 else ()))
             cells = []
             for k in (("pipeline", LEARNED[0]), ("height + lines", LEARNED[1])):
                 cells.append(" -> ".join(f"{pr(c[0], c[1])} / {pr(c[0], c[2])} ({tally(*c)}) {np.median(r['err'][q]):.1%}"
                                          for q in k if q in r["counts"] for c in [r["counts"][q]]))
             print(f"  day {d} ({d - 1} learned): {cells[0]} | {cells[1]}")
-        for days in by_office:
-            last, e = learn_over_days(days)
+        for last, e in learnt:      # the last day, learned on all before it: judged in full below
             obs.append(last)
             for k in LEARNED:
                 for q, v in e[k].items():

@@ -189,7 +189,7 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     persons, sprites, floor = [], [], []
     for k, (pid, (x, z, row)) in enumerate(zip(ids, spots)):
         hh = float(heads[k])
-        ipd = float(rng.normal(IPD_MEAN_M, IPD_SD_M))
+        ipd = float(rng.normal(IPD_MEAN_M, IPD_SD_M))   # drawn in any case: masks and arrivals stay as without traits
         if traits_seed is not None:
             ipd = own_ipd[k]
         masked = bool(rng.random() < masked_fraction)

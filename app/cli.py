@@ -24,6 +24,12 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     typer.echo(f"database at {revision}: {s.db_url.split('@')[-1]}")
 
 
+# A console's live event stream never ends by itself: without a limit, a stop (SIGTERM from a
+# restart or redeploy) would wait for every open console and never reach the shutdown hooks that
+# write what the live service still holds (app.live.LiveService.stop).
+GRACEFUL_SHUTDOWN_S = 5.0
+
+
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Bind address (default APEL_HOST, 127.0.0.1)."),
@@ -42,7 +48,8 @@ def serve(
         from .demo import seed_demo
 
         seed_demo(application)
-    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info")
+    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
 
 
 def _register_all() -> None:

@@ -37,6 +37,7 @@ ROLLCALL_MIN_INTERVAL_S = 0.5
 # Per person and apel, the last this many frames' measurements of their face geometry are kept
 # for the lesson taken when the apel closes (memory stays bounded however long it runs).
 GEOMETRY_FRAMES_PER_APEL = 60
+STOP_DRAIN_S = 20.0            # an orderly stop waits this long for queued sightings to be written
 SLOW_DB_S = 5.0                 # a live database call waiting or running longer is logged
 GREEN, RED, ORANGE, GREY = (60, 200, 60), (40, 40, 230), (0, 165, 255), (170, 170, 170)
 
@@ -223,10 +224,29 @@ class LiveService:
                 self._pool = await asyncio.to_thread(self._make_pool)
                 return self._pool
             self._pool_ready = asyncio.ensure_future(make())
+        # the bridge first: an orderly stop ends it before the others (see stop)
         self._tasks = [asyncio.ensure_future(self._bridge()), asyncio.ensure_future(self._writer()),
                        asyncio.ensure_future(self._housekeeping())]
 
     async def stop(self) -> None:
+        """An orderly stop (a restart, a redeploy) during an apel loses nothing the service already
+        has: no new results are taken, the sightings waiting for the writer are written, and what
+        the apel has measured so far of each person's face is stored (that apel's one lesson,
+        learn_from_apel, so the frames after a restart add nothing to it). Then the tasks end."""
+        if self._tasks:
+            bridge = self._tasks[0]
+            bridge.cancel()
+            try:
+                await bridge
+            except (asyncio.CancelledError, Exception):
+                pass
+            try:
+                await asyncio.wait_for(self._write_queue.join(), STOP_DRAIN_S)
+            except asyncio.TimeoutError:
+                log.error("stopping with %d batches of sightings not written (is the database reachable?)",
+                          self._write_queue.qsize())
+        for assembly_id in sorted({aid for aid, _ in self._geometry_frames}):
+            await self._learn_geometry(assembly_id)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -449,8 +469,9 @@ class LiveService:
             frames.append((face.ipd_sample_m, face.eye_offset_sample_m))
 
     async def _learn_geometry(self, assembly_id: int) -> None:
-        """The apel closed: what it measured of each person's face geometry is stored (one lesson
-        per person per apel, learned_geometry.learn_from_apel). A failure costs only this lesson."""
+        """The apel closed, or the service stops during it: what it measured of each person's face
+        geometry is stored (one lesson per person per apel, learned_geometry.learn_from_apel). A
+        failure costs only this lesson."""
         from attendance.services.learned_geometry import learn_from_apel
 
         keys = [k for k in self._geometry_frames if k[0] == assembly_id]
@@ -470,32 +491,40 @@ class LiveService:
 
     async def _writer(self) -> None:
         """One writer, so each track's sightings reach the database in time order."""
-        from attendance.services.sightings import record_sightings
-
         while True:
             info, sightings = await self._write_queue.get()
             # Fold everything already waiting for the same stream into one transaction.
             more: list[tuple[StreamInfo, list[Any]]] = []
             while not self._write_queue.empty():
                 more.append(self._write_queue.get_nowait())
-            groups: dict[str, tuple[StreamInfo, list[Any]]] = {info.stream_key: (info, list(sightings))}
-            for i2, s2 in more:
-                groups.setdefault(i2.stream_key, (i2, []))[1].extend(s2)
-            for inf, batch in groups.values():
-                try:
-                    await self._write_with_retry(lambda s, inf=inf, batch=batch: record_sightings(
-                        s, inf.assembly_id, inf.office_id, batch, keep_evidence=self.settings.keep_evidence,
-                        evidence_dir=self.settings.data_dir / "evidence",
-                        retention_days=self.settings.evidence_retention_days))
-                    self.sightings_written += len(batch)
-                    self._rollcall_due.add(inf.assembly_id)
-                    # the oldest sighting not yet on a console: its frame time, for the push latency
-                    oldest = min(x.at for x in batch).timestamp()
-                    self._unpublished_since.setdefault(inf.assembly_id, oldest)
-                except Exception:
-                    self.write_errors += 1
-                    log.exception("recording %d sightings for %s failed", len(batch), inf.stream_key)
-            await self._publish_due()
+            try:
+                await self._write_batches(info, sightings, more)
+            finally:
+                for _ in range(1 + len(more)):   # stop() waits for the queue to be written
+                    self._write_queue.task_done()
+
+    async def _write_batches(self, info: StreamInfo, sightings: list[Any],
+                             more: list[tuple[StreamInfo, list[Any]]]) -> None:
+        from attendance.services.sightings import record_sightings
+
+        groups: dict[str, tuple[StreamInfo, list[Any]]] = {info.stream_key: (info, list(sightings))}
+        for i2, s2 in more:
+            groups.setdefault(i2.stream_key, (i2, []))[1].extend(s2)
+        for inf, batch in groups.values():
+            try:
+                await self._write_with_retry(lambda s, inf=inf, batch=batch: record_sightings(
+                    s, inf.assembly_id, inf.office_id, batch, keep_evidence=self.settings.keep_evidence,
+                    evidence_dir=self.settings.data_dir / "evidence",
+                    retention_days=self.settings.evidence_retention_days))
+                self.sightings_written += len(batch)
+                self._rollcall_due.add(inf.assembly_id)
+                # the oldest sighting not yet on a console: its frame time, for the push latency
+                oldest = min(x.at for x in batch).timestamp()
+                self._unpublished_since.setdefault(inf.assembly_id, oldest)
+            except Exception:
+                self.write_errors += 1
+                log.exception("recording %d sightings for %s failed", len(batch), inf.stream_key)
+        await self._publish_due()
 
     async def _write_with_retry(self, work: Callable[[Any], Any]) -> None:
         """A database that is briefly unreachable or locked (PostgreSQL restarting, a long SQLite

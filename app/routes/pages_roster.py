@@ -36,6 +36,7 @@ from attendance.roster import (
     update_user,
 )
 from attendance.row_lines import format_row_lines, parse_row_lines, rows_at_the_limit_advice
+from attendance.services.learned_geometry import forget_geometry, learned_summary
 
 from .auth import authenticate, start_session
 from .enrolment import bulk_enrol, enrol_one
@@ -258,6 +259,7 @@ def employee_page(employee_id: int, request: Request, user: OptionalUser, db: Db
     return render(request, "roster/employee.html", {
         "emp": emp, "templates": [template_dict(t) for t in templates if t.kind == "photo"],
         "masked_count": sum(1 for t in templates if t.kind == "masked"),
+        "learned": learned_summary(db, emp.id),
         "offices": list_offices(db), "can_edit": user.role in HR,
         "max_mb": request.app.state.settings.max_upload_bytes / 1024 / 1024}, user=user)
 
@@ -274,7 +276,10 @@ async def employee_update(employee_id: int, request: Request, user: OptionalUser
             remove_photo_files(result["photo_paths"])
             flash(request, lang_t(request, "employees.deleted", name=result["employee"]["name"]))
             return _see_other("/employees")
-        if action == "erase":
+        if action == "forget_geometry":
+            run_in_transaction(db, lambda: forget_geometry(db, employee_id, actor=user, reason=f.get("reason") or None))
+            flash(request, lang_t(request, "employees.geometry_forgotten"))
+        elif action == "erase":
             paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user,
                                                                    reason=f.get("reason") or None))
             remove_photo_files(paths)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.deps import DbSession, HrUser
 from attendance.enrolment import erase_templates, export_person, remove_photo_files
 from attendance.roster import RosterError, run_in_transaction
+from attendance.services.learned_geometry import forget_geometry
 
 from .roster_common import http_error
 
@@ -38,3 +39,15 @@ def erase(employee_id: int, request: Request, user: HrUser, db: DbSession,
         raise http_error(request, exc) from None
     remove_photo_files(paths)
     return {"ok": True, "photos_removed": len(paths)}
+
+
+@router.delete("/{employee_id}/learned-geometry")
+def forget(employee_id: int, request: Request, user: HrUser, db: DbSession,
+           reason: str | None = Query(None, max_length=500)) -> dict:
+    """Forget what the cameras learned of the person's face geometry (the distancing check starts
+    them afresh); their face templates stay."""
+    try:
+        n = run_in_transaction(db, lambda: forget_geometry(db, employee_id, actor=user, reason=reason))
+    except RosterError as exc:
+        raise http_error(request, exc) from None
+    return {"ok": True, "roll_calls_forgotten": n}

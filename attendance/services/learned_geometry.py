@@ -4,17 +4,20 @@ erased with the person's face data.
 
 An apel teaches each person at most once (`last_assembly_id`): a service restarted during the
 apel, or an office that rejoins, does not count the same roll-call twice. What a roll-call taught
-is kept in memory until the apel closes (`LiveService.close_assembly`), so a crash during an apel
-loses that apel's lesson and nothing else: the attendance itself never depends on it."""
+is kept in memory until the apel closes (`LiveService.close_assembly`) or the service stops
+(`LiveService.stop`, which stores it then); so only a crash (the process killed) during an apel
+loses that apel's lesson, and nothing else: the attendance itself never depends on it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attendance import audit
 from attendance.models import FaceTemplate, LearnedFaceGeometry
+from attendance.roster import actor_name, get_employee
 from attendance.vision.face_geometry import FaceGeometry, GeometrySamples, geometry, session_sample
 
 LEARN_ACTOR = "system:vision"
@@ -81,4 +84,26 @@ def erase_geometry(session: Session, employee_id: int) -> int:
     n = max(row.ipd_sessions, row.eye_sessions)
     session.delete(row)
     session.flush()
+    return n
+
+
+def learned_summary(session: Session, employee_id: int) -> dict[str, Any] | None:
+    """What HR sees of it on the person's page: how many roll-calls taught it and the last one
+    (None: nothing learned). The values themselves are in the person's export."""
+    row = session.get(LearnedFaceGeometry, employee_id)
+    if row is None:
+        return None
+    return {"roll_calls": max(row.ipd_sessions, row.eye_sessions), "last_assembly_id": row.last_assembly_id}
+
+
+def forget_geometry(session: Session, employee_id: int, *, actor: Any, reason: str | None = None) -> int:
+    """HR starts a person's learned geometry afresh and keeps their face templates: the remedy when
+    the camera named someone else as them (HR corrected it in review), which taught them a wrong
+    sample. Returns the number of roll-calls forgotten; audited when there was something to forget."""
+    emp = get_employee(session, employee_id)
+    n = erase_geometry(session, emp.id)
+    if n:
+        audit.record(session, actor=actor_name(actor), action="face_geometry.forget", entity="employee",
+                     entity_id=emp.id, before={"nip": emp.nip, "learned_geometry_roll_calls": n},
+                     after={"learned_geometry_roll_calls": 0}, reason=reason)
     return n

@@ -34,8 +34,10 @@ class ServerThread:
         self.app = app
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        from app.cli import GRACEFUL_SHUTDOWN_S
+
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="on"))
+                                                    lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> None:
@@ -47,8 +49,11 @@ class ServerThread:
             time.sleep(0.05)
 
     def stop(self) -> None:
+        """As SIGTERM does to `apel serve`: open streams get GRACEFUL_SHUTDOWN_S, then the app's
+        shutdown hooks run; a server that has not finished within the wait fails the test."""
         self.server.should_exit = True
-        self.thread.join(30)
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the server did not stop"
 
 
 def enrol_photo(path: Path, recogniser: str = DEFAULT_RECOGNISER) -> list[np.ndarray]:

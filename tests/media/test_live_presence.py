@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import httpx
@@ -92,6 +93,11 @@ def learned(world) -> dict[int, tuple[int, float, int]]:
         return {r.employee_id: (r.ipd_sessions, geo[str(r.employee_id)].ipd_m, r.eye_sessions) for r in rows}
 
 
+def lessons_logged(caplog) -> list[str]:
+    """The live service's log lines saying it stored (or tried to store) an apel's lesson."""
+    return [r.getMessage() for r in caplog.records if r.name == "apel.live" and "face geometry" in r.getMessage()]
+
+
 def join_count(world) -> int:
     with world.server.app.state.session_factory() as db:
         return db.execute(select(AssemblyOffice.join_count).where(AssemblyOffice.assembly_id == world.assembly_id,
@@ -99,7 +105,8 @@ def join_count(world) -> int:
 
 
 async def test_people_marked_present_and_records_survive_rejoin_and_restart(db_url, settings_factory, shared_data,
-                                                                           tmp_path) -> None:
+                                                                           tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="apel.live")
     clip, photos = await asyncio.to_thread(office_clip, shared_data, tmp_path)
     settings = settings_factory(db_url)
     gen = build_live_world(db_url, settings_factory, photos, min_confidence=LIVE_MIN_CONFIDENCE)
@@ -138,6 +145,11 @@ async def test_people_marked_present_and_records_survive_rejoin_and_restart(db_u
         await pc.close()
         await asyncio.to_thread(restart, world, settings)
         assert records(world) == after
+        # Stopping the service stored what the apel had measured of each person's face so far
+        # (their IPD against their row; one row of three has no heads' plane, so no eye height).
+        # A masked face teaches no IPD.
+        taught_at_restart = learned(world)
+        assert set(taught_at_restart) <= everyone and len(taught_at_restart) >= 2, taught_at_restart
         pc, player, _ = await join(world, clip)
         pcs.append(pc)
         hr = await asyncio.to_thread(world.login, "hr")
@@ -155,21 +167,23 @@ async def test_people_marked_present_and_records_survive_rejoin_and_restart(db_u
         assert all(final[e][1] == first[e][1] for e in everyone)
         assert join_count(world) == 3
 
-        # Ending the apel stores what its frames measured of each person's face (their IPD against
-        # their row; one row of three has no heads' plane, so no eye height): one lesson per person,
-        # the frames before the restart forgotten, not counted twice. A masked face teaches no IPD.
+        # Ending the apel stores what it measured of anyone not yet taught: one lesson per person
+        # per apel, so the frames after the restart change nothing of what was stored at it.
         leader = await asyncio.to_thread(world.login, "leader")
         async with httpx.AsyncClient(timeout=30) as http:
             r = await http.post(f"{world.url}/api/v1/assemblies/{world.assembly_id}/end", headers=leader)
             assert r.status_code == 200, r.text
-        assert await wait_for(lambda: bool(learned(world)), 20)
+        assert await wait_for(lambda: len(lessons_logged(caplog)) == 2, 20), lessons_logged(caplog)
         geo = learned(world)
-        assert set(geo) <= everyone and len(geo) >= 2, geo
+        assert set(geo) <= everyone and set(taught_at_restart) <= set(geo), geo
+        assert all(geo[e] == taught_at_restart[e] for e in taught_at_restart)
         assert all(n_ipd == 1 and n_eye == 0 and 0.051 < ipd < 0.075 for n_ipd, ipd, n_eye in geo.values()), geo
         with world.server.app.state.session_factory() as db:
-            entry = db.execute(select(AuditEntry).where(AuditEntry.action == "face_geometry.learn")).scalar_one()
-        assert entry.actor == "system:vision" and entry.entity_id == str(world.assembly_id)
-        assert sorted(entry.after["employees"]) == sorted(geo)
+            entries = db.execute(select(AuditEntry).where(AuditEntry.action == "face_geometry.learn")
+                                 .order_by(AuditEntry.id)).scalars().all()
+        assert all(e.actor == "system:vision" and e.entity_id == str(world.assembly_id) for e in entries)
+        assert sorted(entries[0].after["employees"]) == sorted(taught_at_restart)
+        assert sorted(e for entry in entries for e in entry.after["employees"]) == sorted(geo)
     finally:
         if watcher:
             watcher.stop()

@@ -72,3 +72,58 @@ def test_learned_once_per_apel_read_back_exported_and_erased(env, hr) -> None:  
     assert c.delete(f"/api/v1/employees/{b}?reason=resigned", headers=hr).status_code == 204
     with env.app.state.session_factory() as s:
         assert s.get(LearnedFaceGeometry, b) is None
+
+
+def test_hr_forgets_a_persons_learned_geometry_and_keeps_their_face(env, hr) -> None:  # noqa: ANN001
+    """A face the camera misnamed taught the wrong person; HR starts that person afresh (API or the
+    employee page) without erasing their templates. Other roles are refused; a wrong id changes
+    nothing."""
+    from fastapi.testclient import TestClient
+
+    c = env.client
+    a, b = [c.post("/api/v1/employees", json={"nip": nip, "name": f"Q{k}", "office_code": "DISKOMINFOS"},
+                   headers=hr).json()["id"] for k, nip in enumerate(NIPS[3:5])]
+    with env.app.state.session_factory() as s:
+        s.add_all([_template(a), _template(b)])
+        s.commit()
+        assert learn_from_apel(s, 11, {a: [(0.066, 0.03)], b: [(0.062, -0.01)]}) == 2
+        assert learn_from_apel(s, 12, {a: [(0.067, 0.02)]}) == 1
+        s.commit()
+
+    # The page says what was learned and offers to forget it.
+    page = c.get(f"/employees/{a}")
+    assert page.status_code == 200 and 'id="learned-geometry"' in page.text and "2 apel" in page.text
+    assert 'value="forget_geometry"' in page.text
+
+    before = env.counts()
+    lead = env.token("leader")
+    assert c.delete(f"/api/v1/employees/{a}/learned-geometry", headers=lead).status_code == 403
+    r = c.delete("/api/v1/employees/999999/learned-geometry", headers=hr)
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "employee_not_found"
+    assert env.counts() == before
+
+    r = c.delete(f"/api/v1/employees/{a}/learned-geometry?reason=misnamed in review", headers=hr)
+    assert r.status_code == 200 and r.json() == {"ok": True, "roll_calls_forgotten": 2}
+    # Nothing left to forget: idempotent, no audit entry for nothing.
+    assert c.delete(f"/api/v1/employees/{a}/learned-geometry", headers=hr).json()["roll_calls_forgotten"] == 0
+    with env.app.state.session_factory() as s:
+        assert s.get(LearnedFaceGeometry, a) is None and s.get(LearnedFaceGeometry, b) is not None
+        assert s.execute(select(FaceTemplate).where(FaceTemplate.employee_id == a)).scalars().all()
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "face_geometry.forget")).scalar_one()
+        assert (entry.actor, entry.entity_id, entry.before["learned_geometry_roll_calls"], entry.reason) == (
+            "hr", str(a), 2, "misnamed in review")
+        # The next apel teaches them afresh.
+        assert learn_from_apel(s, 13, {a: [(0.064, 0.0)]}) == 1
+        s.commit()
+        assert s.get(LearnedFaceGeometry, a).ipd_sessions == 1
+        assert verify_chain(s).ok
+
+    # The page's button does the same for b (cookie session with the page's CSRF token).
+    with TestClient(env.app) as page_client:
+        token = env.login("hr", page_client)
+        r = page_client.post(f"/employees/{b}", data={"action": "forget_geometry", "csrf_token": token},
+                             follow_redirects=False)
+        assert r.status_code == 303
+        assert 'id="learned-geometry"' not in page_client.get(f"/employees/{b}").text
+    with env.app.state.session_factory() as s:
+        assert s.get(LearnedFaceGeometry, b) is None

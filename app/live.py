@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from fastapi import FastAPI
@@ -66,6 +66,21 @@ class StreamInfo:
     results: int = 0
     submitted: int = 0
     not_submitted: int = 0                # sampled frames replaced by a newer one before a worker was free
+
+
+class _JoiningOffice(NamedTuple):
+    """What a join reads of the office in one transaction: who it is and how its camera is set up
+    (the roster's office settings the pipeline needs)."""
+    assembly_office_id: int
+    assembly_id: int
+    office_id: int
+    code: str
+    name: str
+    hfov_deg: float
+    min_distance_m: float
+    back_row_m: float | None
+    camera_height_m: float | None
+    row_lines_m: list[float] | None
 
 
 @dataclass
@@ -290,19 +305,21 @@ class LiveService:
         from attendance.models import Office
         from attendance.services.assemblies import verify_office_token
 
-        def verify(session):
+        def verify(session) -> _JoiningOffice | None:
             ao = verify_office_token(session, office_code, token)
             if ao is None:
                 return None
             office = session.get(Office, ao.office_id)
-            return (ao.id, ao.assembly_id, ao.office_id, office.code, office.name, office.camera_hfov_deg,
-                    office.min_distance_m, office.back_row_m, office.camera_height_m, office.row_lines_m)
+            return _JoiningOffice(ao.id, ao.assembly_id, ao.office_id, office.code, office.name,
+                                  office.camera_hfov_deg, office.min_distance_m, office.back_row_m,
+                                  office.camera_height_m, office.row_lines_m)
 
         found = await self._db(verify)
         if found is None:
             raise LiveError(401, "bad_token",
                             "the office code or token is wrong, the token has expired, or the apel is not open")
-        ao_id, assembly_id, office_id, code, name, hfov, min_dist, back_row, camera_height, row_lines = found
+        ao_id, assembly_id, office_id, code, name = (found.assembly_office_id, found.assembly_id, found.office_id,
+                                                     found.code, found.name)
         parse_offer(sdp, type_)   # refuse a bad offer before any work
         pool = await self._ensure_pool()
         roster, names = await self._db(roster_for_office, office_id, self.settings.recogniser_spec)
@@ -316,11 +333,10 @@ class LiveService:
         from attendance.vision import PipelineConfig
         from attendance.vision.recognise import backend_name
 
-        pool.configure(stream_key, roster, PipelineConfig(hfov_deg=hfov, min_distance_m=min_dist, back_row_m=back_row,
-                                                          camera_height_m=camera_height,
-                                                          row_lines_m=tuple(row_lines) if row_lines else None,
-                                                          face_geometry=geometry,
-                                                          recogniser=self.settings.recogniser_spec))
+        pool.configure(stream_key, roster, PipelineConfig(
+            hfov_deg=found.hfov_deg, min_distance_m=found.min_distance_m, back_row_m=found.back_row_m,
+            camera_height_m=found.camera_height_m, row_lines_m=tuple(found.row_lines_m) if found.row_lines_m else None,
+            face_geometry=geometry, recogniser=self.settings.recogniser_spec))
         info = StreamInfo(stream_key, assembly_id, office_id, ao_id, code,
                           track_prefix=f"{self.boot}-{office_id}-{self._joins[stream_key]}", names=names,
                           joined_at=t0, joined_wall=time.time() - (time.monotonic() - t0),

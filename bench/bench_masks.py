@@ -2,7 +2,8 @@
 
 1. masks/real: the held-out 30% (split by file-name hash, as in training/train_mask.py; the
    classifier never saw these), over the faces the pipeline's detector finds (the largest face
-   of each photo carries the photo's label): balanced accuracy.
+   of each photo carries the photo's label): balanced accuracy, for the default classifier (with
+   FaceRes's features) and, as the baseline, the one without them (mask.py).
 2. masks/scenes (all masked): share of images in which the pipeline finds at least one face it
    classifies as masked, in the photo look (SCENES_CFG: faces down to 20 px, masked-face HOG
    filter, CNN check, the photo pass for large tilted faces, `photo_angles=PHOTO_ANGLES`:
@@ -46,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from attendance.vision.detect import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues, iou  # noqa: E402
 from attendance.vision.faces import face_chip, landmarks5  # noqa: E402
 from attendance.vision.results import PipelineConfig  # noqa: E402
-from attendance.vision.mask import default_classifier  # noqa: E402
+from attendance.vision.mask import WEIGHTS, MaskClassifier, default_classifier  # noqa: E402
 from attendance.vision.training.protocol import DATA  # noqa: E402
 from attendance.vision.training.train_mask import chips_of, is_test  # noqa: E402
 
@@ -77,7 +78,7 @@ def crop_box(rgb: np.ndarray, b) -> np.ndarray:
     return rgb[max(0, y - m):y + h + m, max(0, x - m):x + w + m]
 
 
-def masks_real(clf) -> None:
+def masks_real(clf, which: str = "") -> None:
     ys, ps, missed = [], [], 0
     for label, folder in ((1, "with_mask"), (0, "without_mask")):
         for p in sorted((DATA / "masks/real" / folder).glob("*")):
@@ -91,16 +92,22 @@ def masks_real(clf) -> None:
             ps.append(float(clf.predict_proba(cs[:1])[0]))
     y, pr = np.array(ys), np.array(ps) >= 0.5
     bal = 0.5 * (pr[y == 1].mean() + (~pr[y == 0]).mean())
-    print(f"masks/real held-out: {len(y)} faces detected ({missed} photos without a detected face)")
+    print(f"masks/real held-out{which}: {len(y)} faces detected ({missed} photos without a detected face)")
     print(f"  balanced accuracy {bal:.1%}  (mask recall {pr[y == 1].mean():.1%}, no-mask recall {(~pr[y == 0]).mean():.1%})")
 
 
-def masked_found(rgb: np.ndarray, found, clf) -> np.ndarray:
+def masked_found(rgb: np.ndarray, found, clf, also=None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Which faces `clf` calls masked; with `also`, a second classifier's answers on the same chips."""
     chips = [face_chip(rgb, landmarks5(rgb, b)) for b, _, _ in found]
-    return clf.predict_proba(chips) >= 0.5 if chips else np.zeros(0, bool)
+    out = clf.predict_proba(chips) >= 0.5 if chips else np.zeros(0, bool)
+    if also is None:
+        return out
+    return out, (also.predict_proba(chips) >= 0.5 if chips else np.zeros(0, bool))
 
 
-def masks_scenes(clf, step: int, dump: Path | None) -> None:
+def masks_scenes(clf, step: int, dump: Path | None, fallback=None) -> None:
+    """`fallback`: another classifier judged on the same faces in the photo look and `apel
+    analyze`'s look (the classifier without FaceRes, as a baseline in the same run)."""
     import face_recognition
 
     scenes = sorted((DATA / "masks/scenes").glob("*/*.jpg"))[::step]
@@ -115,6 +122,8 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
             replace(STILLS_CFG, blazeface_zoom_out=False),
     }
     hits = dict.fromkeys(looks, 0)
+    fallback_looks = {0, 4} if fallback is not None else set()
+    fallback_hits = dict.fromkeys(fallback_looks, 0)
     secs = dict.fromkeys(looks, 0.0)
     cnn_less = base = 0
     t_base = 0.0
@@ -133,7 +142,11 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
         for i, (label, cfg) in enumerate(looks.items()):
             t = time.perf_counter()
             found = detect_faces_cues(rgb, cfg)
-            masked = masked_found(rgb, found, clf)
+            if i in fallback_looks:
+                masked, other = masked_found(rgb, found, clf, also=fallback)
+                fallback_hits[i] += bool(other.any())
+            else:
+                masked = masked_found(rgb, found, clf)
             secs[label] += time.perf_counter() - t
             hits[label] += bool(masked.any())
             if i in audit_looks and masked.any():
@@ -147,8 +160,10 @@ def masks_scenes(clf, step: int, dump: Path | None) -> None:
                         crops[k].append(crop_box(rgb, b))
     n = len(scenes)
     print(f"masks/scenes: {n} images (longest side <= 640 px); share with a face found and classified as masked:")
-    for label in looks:
+    for i, label in enumerate(looks):
         print(f"  {label}: {hits[label] / n:.1%}  ({secs[label] / n * 1000:.0f} ms/image)")
+        if i in fallback_hits:
+            print(f"    same faces, mask classifier without FaceRes (the fallback): {fallback_hits[i] / n:.1%}")
     first = next(iter(looks))
     print(f"  photo look, CNN check's faces dropped: {cnn_less / n:.1%}   ({len(crops['cnn'])} faces added by the check, "
           f"{len(crops['hog_mask'])} found by the masked filter, {len(crops['photo']) + len(crops['photo_mask'])} "
@@ -283,12 +298,16 @@ def main() -> None:
     if a.dump_added:
         a.dump_added.mkdir(parents=True, exist_ok=True)
     clf = default_classifier()
+    fallback = MaskClassifier(WEIGHTS) if clf.uses_faceres else None
+    print(f"mask classifier: {'with FaceRes features' if clf.uses_faceres else 'without FaceRes (not installed)'}")
     t0 = time.time()
     parts = a.only or ["real", "scenes", "false", "timing"]
     if "real" in parts:
         masks_real(clf)
+        if fallback is not None:
+            masks_real(fallback, ", classifier without FaceRes (the fallback)")
     if "scenes" in parts:
-        masks_scenes(clf, a.scenes_step, a.dump_added)
+        masks_scenes(clf, a.scenes_step, a.dump_added, fallback)
     if "false" in parts:
         false_faces(a.dump_added)
     if "timing" in parts:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from . import tfjs_onnx
@@ -66,6 +67,20 @@ class FaceResEncoder:
         if batch.dtype != np.uint8 or batch.shape[1:] != (SIZE, SIZE, 3):
             raise ValueError(f"expected {SIZE}x{SIZE} RGB uint8 chips, got {batch.dtype} {batch.shape[1:]}")
         return self.session.run(None, {"chips": np.ascontiguousarray(batch)})[0]
+
+    def features(self, chips: list[np.ndarray]) -> np.ndarray:
+        """What Apel uses of FaceRes (the fused recogniser's second half, and the mask
+        classifier's): each face and its mirror image, square-rooted (the features are
+        non-negative averages; the root damps the few large ones), L2-normalised, averaged, and
+        normalised again. Chips of any size (dlib's 150 px chip) are resized to 224."""
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        big = [c if c.shape[0] == SIZE else cv2.resize(c, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR) for c in chips]
+        f = self.embed(big + [np.ascontiguousarray(c[:, ::-1]) for c in big]).astype(np.float32)
+        f = np.sqrt(np.maximum(f, 0))
+        f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+        f = f[:len(chips)] + f[len(chips):]
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
 
 
 def load(directory: Path | None = None, *, threads: int = 1) -> FaceResEncoder:

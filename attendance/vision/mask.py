@@ -2,10 +2,16 @@
 
 Features: a HOG descriptor of the aligned face chip's lower two thirds (where a mask is), colour
 statistics of the mouth region and of the forehead (a mask is a uniform patch whose colour
-differs from the skin above it), and a coarser HOG descriptor of the whole face (the outline a
-mask draws across the cheeks and nose). Model: logistic regression, weights in
-models/mask_lr.npz, fitted by attendance/vision/training/train_mask.py on ../shared/data
-masks/real and masks/synthetic_pairs (see that script for the split)."""
+differs from the skin above it), a coarser HOG descriptor of the whole face (the outline a mask
+draws across the cheeks and nose), and, where FaceRes is installed (the default recogniser's
+second network, attendance/model_files.py), FaceRes's features of the same chip: a network
+trained on faces describes a mask better than edges and colours do (masks/real held-out and
+masks/scenes, BENCHMARKS.md "Masks"), and the default recogniser computes them for the same
+faces anyway, so the pipeline passes them in and they cost nothing there. Model: logistic
+regression, weights in models/mask_lr_faceres.npz (with FaceRes) and models/mask_lr.npz
+(without: the fallback when FaceRes is not installed), fitted by
+attendance/vision/training/train_mask.py on ../shared/data masks/real and masks/synthetic_pairs
+(see that script for the split)."""
 from __future__ import annotations
 
 import functools
@@ -15,6 +21,8 @@ import cv2
 import numpy as np
 
 WEIGHTS = Path(__file__).parent / "models" / "mask_lr.npz"
+WEIGHTS_FACERES = Path(__file__).parent / "models" / "mask_lr_faceres.npz"
+FACERES_BATCH = 32      # faces per FaceRes run when the classifier runs it itself (bounded memory)
 
 _HOG = cv2.HOGDescriptor((48, 32), (16, 16), (8, 8), (8, 8), 9)
 _HOG_FACE = cv2.HOGDescriptor((64, 64), (16, 16), (8, 8), (8, 8), 9)
@@ -42,16 +50,35 @@ class MaskClassifier:
     def __init__(self, path: Path = WEIGHTS):
         d = np.load(path)
         self.mu, self.sd, self.w, self.b = d["mu"], d["sd"], d["w"], float(d["b"])
+        self.uses_faceres = bool(d["faceres"]) if "faceres" in d.files else False
 
-    def predict_proba(self, chips_rgb: list[np.ndarray]) -> np.ndarray:
-        """P(mask) per chip."""
+    def predict_proba(self, chips_rgb: list[np.ndarray], faceres: np.ndarray | None = None) -> np.ndarray:
+        """P(mask) per chip (dlib's 150 px chip). `faceres`: FaceRes's features of the same chips
+        when the caller has them (the fused recogniser's embeddings,
+        recognise.FusedRecogniser.faceres_of); a classifier that uses them and is not given them
+        runs FaceRes itself."""
         if not chips_rgb:
             return np.zeros(0, np.float32)
-        x = (np.stack([features(c) for c in chips_rgb]) - self.mu) / self.sd
+        x = np.stack([features(c) for c in chips_rgb])
+        if self.uses_faceres:
+            if faceres is None:
+                from . import faceres_onnx
+
+                enc = faceres_onnx.load()
+                faceres = np.concatenate([enc.features(list(chips_rgb[i:i + FACERES_BATCH]))
+                                          for i in range(0, len(chips_rgb), FACERES_BATCH)])
+            if len(faceres) != len(chips_rgb):
+                raise ValueError(f"{len(faceres)} FaceRes feature rows for {len(chips_rgb)} chips")
+            x = np.concatenate([x, np.asarray(faceres, np.float32)], axis=1)
+        x = (x - self.mu) / self.sd
         z = np.clip(x @ self.w + self.b, -30, 30)
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
 @functools.cache
 def default_classifier() -> MaskClassifier:
-    return MaskClassifier()
+    """With FaceRes's features where FaceRes is installed (`apel models fetch`, which
+    `./dev install` runs), else the classifier of edges and colours alone."""
+    from attendance.model_files import installed
+
+    return MaskClassifier(WEIGHTS_FACERES if installed() else WEIGHTS)

@@ -10,9 +10,9 @@ import numpy as np
 
 from .detect import DetectorConfig, detect_faces
 from .distance import depth_m, eye_distance_px, fit_frame, focal_px, position_m, unbiased_eye_px, violations
-from .faces import face_chip, landmarks5, recogniser_chip
+from .faces import DLIB_CHIP, face_chip, landmarks5, recogniser_chip
 from .mask import default_classifier
-from .recognise import Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
+from .recognise import FusedRecogniser, Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
 from .results import FaceResult, FrameResult, PipelineConfig, RosterPerson
 from .track import Track, associate, follow, likeness, patch
 
@@ -274,9 +274,13 @@ class OfficePipeline:
             tr.add_depth(depth_m(unbiased_eye_px(eye_distance_px(pts)), f, cfg.ipd_m))
             chips.append(face_chip(rgb, shape))
             rec_chips.append(recogniser_chip(rgb, shape, self.recogniser.chip, chips[-1]))
-        for tr, p in zip(due, self.masks.predict_proba(chips)):
-            tr.add_mask(float(p))
         embs = self.recogniser.embed(rec_chips)
+        # The mask classifier reads FaceRes's features in the fused embeddings of the same chips
+        # rather than run the network again.
+        same_chips = isinstance(self.recogniser, FusedRecogniser) and tuple(self.recogniser.chip) == DLIB_CHIP
+        faceres = FusedRecogniser.faceres_of(embs) if same_chips else None
+        for tr, p in zip(due, self.masks.predict_proba(chips, faceres=faceres)):
+            tr.add_mask(float(p))
         for tr, e in zip(due, embs):
             if tr.embeddings and float(np.linalg.norm(e - np.mean(tr.embeddings, axis=0))) > self.switch_distance:
                 # Someone else now stands where the track was (or a new photo in a folder of

@@ -84,23 +84,19 @@ class FusedRecogniser:
 
         self.dlib = DlibRecogniser()
         self.faceres = faceres_onnx.load(models_dir, threads=threads)
-        self.size = faceres_onnx.SIZE
-
-    def faceres_part(self, chips: list[np.ndarray]) -> np.ndarray:
-        big = [c if c.shape[0] == self.size else cv2.resize(c, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-               for c in chips]
-        f = self.faceres.embed(big + [np.ascontiguousarray(c[:, ::-1]) for c in big]).astype(np.float32)
-        f = np.sqrt(np.maximum(f, 0))
-        f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
-        f = f[:len(chips)] + f[len(chips):]
-        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         chips = list(chips_rgb)
         if not chips:
             return np.zeros((0, self.dim), np.float32)
-        return np.concatenate([self.dlib.embed(chips), self.FACERES_WEIGHT * self.faceres_part(chips)],
+        return np.concatenate([self.dlib.embed(chips), self.FACERES_WEIGHT * self.faceres.features(chips)],
                               axis=1).astype(np.float32)
+
+    @classmethod
+    def faceres_of(cls, embeddings: np.ndarray) -> np.ndarray:
+        """FaceRes's features (faceres_onnx.FaceResEncoder.features) inside fused embeddings: the
+        mask classifier reads them there instead of running the network again."""
+        return np.asarray(embeddings, np.float32)[:, 128:] / cls.FACERES_WEIGHT
 
 
 # InsightFace's 5-point template for 112x112 faces (eye centres, nose tip, mouth corners), which

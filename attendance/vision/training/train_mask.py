@@ -1,4 +1,5 @@
-"""Train the mask classifier (attendance/vision/models/mask_lr.npz).
+"""Train the mask classifier (attendance/vision/models/mask_lr_faceres.npz, and with
+--without-faceres the fallback mask_lr.npz).
 
 Data (read in place from ../shared/data, never copied): masks/real/{with_mask,without_mask}
 and masks/synthetic_pairs/{with_mask,without_mask}. Faces are found by the pipeline's own
@@ -8,11 +9,13 @@ images would learn the framing). Split: masks/real by a hash of the file name, 7
 30% test; synthetic_pairs all train (pairs share a photo, so they never cross the split), each
 weighted 0.1 against a real photo. L2 strength by 5-fold cross-validation on the training part
 (judged on its real photos); the held-out 30% is only reported.
+Features: mask.features (edges and colours) and, unless --without-faceres, FaceRes's features of
+the same chip (faceres_onnx.FaceResEncoder.features; mask.py says why).
 Prints balanced accuracy on the held-out 30% of masks/real. The detector is the pipeline's
 whole-frame look as shipped (`DetectorConfig()` defaults, so with the CNN check on HOG's near
 misses): refit after changing the detector, whose boxes (and so chips) the classifier learns.
 
-Run: .venv/bin/python -m attendance.vision.training.train_mask"""
+Run: .venv/bin/python -m attendance.vision.training.train_mask [--without-faceres]"""
 from __future__ import annotations
 
 import argparse
@@ -27,7 +30,7 @@ import numpy as np
 from attendance.vision.detect import DetectorConfig, detect_faces
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import face_chip, landmarks5
-from attendance.vision.mask import WEIGHTS, features
+from attendance.vision.mask import FACERES_BATCH, WEIGHTS, WEIGHTS_FACERES, features
 from attendance.vision.training.protocol import DATA
 
 
@@ -82,9 +85,10 @@ def group_of(path: Path) -> str:
 
 
 def choose_l2(x: np.ndarray, y: np.ndarray, groups: list[str], is_real: np.ndarray, weight: np.ndarray,
-              grid=(0.03, 0.1, 0.3)) -> float:
+              grid=(0.01, 0.03, 0.1, 0.3, 1.0)) -> float:
     """L2 strength by 5-fold cross-validation on the training photos only (folds by group),
-    judged on the real photos of each fold (the synthetic ones are easy)."""
+    judged on the real photos of each fold (the synthetic ones are easy); the grid in increasing
+    order."""
     fold = np.array([int(hashlib.sha256(g.encode()).hexdigest(), 16) % 5 for g in groups])
     best = None
     for l2 in grid:
@@ -96,7 +100,7 @@ def choose_l2(x: np.ndarray, y: np.ndarray, groups: list[str], is_real: np.ndarr
             accs.append(balanced_accuracy(1 / (1 + np.exp(-(((x[te] - mu) / sd) @ w + b))), y[te]))
         acc = float(np.mean(accs))
         print(f"  l2 {l2:g}: cross-validated balanced accuracy on real training photos {acc:.3f}")
-        if best is None or acc > best[0] + 1e-9:
+        if best is None or acc >= best[0] - 1e-9:   # a tie goes to the stronger penalty (simpler model)
             best = (acc, l2)
     return best[1]
 
@@ -106,11 +110,23 @@ def balanced_accuracy(p: np.ndarray, y: np.ndarray) -> float:
     return 0.5 * (pred[y == 1].mean() + (~pred[y == 0]).mean())
 
 
-def first_features(path: Path, cnn_check: bool = True) -> np.ndarray | None:
-    """Features of the largest face the pipeline finds in a labelled photo (None: no face).
-    A labelled photo's largest face carries the label (others may be bystanders)."""
+def first_chip(path: Path, cnn_check: bool = True) -> np.ndarray | None:
+    """The largest face the pipeline finds in a labelled photo (None: no face). A labelled
+    photo's largest face carries the label (others may be bystanders)."""
     cs = chips_of(path, cnn_check)
-    return features(cs[0]) if cs else None
+    return cs[0] if cs else None
+
+
+def classifier_features(chips: list[np.ndarray], with_faceres: bool) -> np.ndarray:
+    """What MaskClassifier.predict_proba computes of each chip, for the fit."""
+    x = np.stack([features(c) for c in chips])
+    if not with_faceres:
+        return x
+    from attendance.vision import faceres_onnx
+
+    enc = faceres_onnx.load()
+    fr = np.concatenate([enc.features(chips[i:i + FACERES_BATCH]) for i in range(0, len(chips), FACERES_BATCH)])
+    return np.concatenate([x, fr], axis=1)
 
 
 def main() -> None:
@@ -122,7 +138,11 @@ def main() -> None:
                     help="weight of a synthetic pair photo relative to a real one (pasted masks are easy and many)")
     ap.add_argument("--no-cnn-check", action="store_true", help="find faces without the detector's CNN check (for comparison)")
     ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write the weights")
+    ap.add_argument("--without-faceres", action="store_true",
+                    help="edges and colours only: the fallback for installations without FaceRes (mask_lr.npz)")
     a = ap.parse_args()
+    with_faceres = not a.without_faceres
+    out = WEIGHTS_FACERES if with_faceres else WEIGHTS
     real = DATA / "masks" / "real"
     synth = DATA / "masks" / "synthetic_pairs"
     items = [(p, label, "test" if is_test(p) else "train")
@@ -135,8 +155,11 @@ def main() -> None:
         assert len(feats) == len(items), "feature cache is for another data set"
     else:
         with multiprocessing.get_context("spawn").Pool(a.jobs) as pool:
-            feats = pool.map(functools.partial(first_features, cnn_check=not a.no_cnn_check),
+            chips = pool.map(functools.partial(first_chip, cnn_check=not a.no_cnn_check),
                              [p for p, _, _ in items], chunksize=8)
+        found = [c for c in chips if c is not None]
+        x_found = iter(classifier_features(found, with_faceres))
+        feats = [next(x_found) if c is not None else None for c in chips]
         if a.features:
             dim = next(f for f in feats if f is not None).shape[0]
             np.savez_compressed(a.features, x=np.stack([f if f is not None else np.zeros(dim, np.float32) for f in feats]),
@@ -164,9 +187,10 @@ def main() -> None:
     print(f"masks/real held-out n={len(ty)} (mask {int(ty.sum())}) balanced accuracy {balanced_accuracy(p_test, ty):.3f}")
     if a.dry_run:
         return
-    WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(WEIGHTS, mu=mu.astype(np.float32), sd=sd.astype(np.float32), w=w, b=np.float32(b))
-    print(f"wrote {WEIGHTS}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, mu=mu.astype(np.float32), sd=sd.astype(np.float32), w=w, b=np.float32(b),
+                        faceres=np.bool_(with_faceres))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def warm_up(recogniser: str = DEFAULT_RECOGNISER) -> None:
     from . import dlib_models
     from .faces import CHIP_SIZE
     from .mask import default_classifier
-    from .recognise import make_recogniser
+    from .recognise import FusedRecogniser, make_recogniser
 
     blank = np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
     dlib_models.hog_detector().run(np.zeros((80, 80, 3), np.uint8), 0, 0.0)
@@ -34,8 +34,11 @@ def warm_up(recogniser: str = DEFAULT_RECOGNISER) -> None:
     dlib_models.shape5()
     dlib_models.cnn_detector()
     rec = make_recogniser(recogniser)
-    rec.embed([np.zeros((rec.chip[0], rec.chip[0], 3), np.uint8)])
-    default_classifier().predict_proba([blank])
+    emb = rec.embed([np.zeros((rec.chip[0], rec.chip[0], 3), np.uint8)])
+    # With the fused recogniser the pipeline hands the mask classifier FaceRes's features from
+    # its embeddings (the classifier need not load FaceRes again); otherwise it runs FaceRes itself.
+    faceres = FusedRecogniser.faceres_of(emb) if isinstance(rec, FusedRecogniser) else None
+    default_classifier().predict_proba([blank], faceres=faceres)
 
 
 def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int, recogniser: str = DEFAULT_RECOGNISER) -> None:

@@ -36,7 +36,7 @@ from attendance.roster import (
     update_user,
 )
 from attendance.row_lines import format_row_lines, parse_row_lines, rows_at_the_limit_advice
-from attendance.services.learned_geometry import forget_geometry, learned_summary
+from attendance.services.learned_geometry import forget_geometry, learned_roll_calls
 
 from .auth import authenticate, start_session
 from .enrolment import bulk_enrol, enrol_one
@@ -259,7 +259,7 @@ def employee_page(employee_id: int, request: Request, user: OptionalUser, db: Db
     return render(request, "roster/employee.html", {
         "emp": emp, "templates": [template_dict(t) for t in templates if t.kind == "photo"],
         "masked_count": sum(1 for t in templates if t.kind == "masked"),
-        "learned": learned_summary(db, emp.id),
+        "learned_roll_calls": learned_roll_calls(db, emp.id),
         "offices": list_offices(db), "can_edit": user.role in HR,
         "max_mb": request.app.state.settings.max_upload_bytes / 1024 / 1024}, user=user)
 

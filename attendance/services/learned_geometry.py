@@ -27,6 +27,11 @@ def _samples(row: LearnedFaceGeometry) -> GeometrySamples:
     return GeometrySamples(row.ipd_sessions, row.ipd_sum_m, row.eye_sessions, row.eye_sum_m)
 
 
+def _roll_calls(row: LearnedFaceGeometry) -> int:
+    """How many roll-calls taught the person (each taught the IPD, the eye height or both)."""
+    return max(row.ipd_sessions, row.eye_sessions)
+
+
 def load_geometry(session: Session, employee_ids: Iterable[int]) -> dict[str, FaceGeometry]:
     """person id (as the vision roster names them: str(employee id)) -> learned geometry, for the
     people of `employee_ids` that some roll-call has measured."""
@@ -81,19 +86,17 @@ def erase_geometry(session: Session, employee_id: int) -> int:
     row = session.get(LearnedFaceGeometry, employee_id)
     if row is None:
         return 0
-    n = max(row.ipd_sessions, row.eye_sessions)
+    n = _roll_calls(row)
     session.delete(row)
     session.flush()
     return n
 
 
-def learned_summary(session: Session, employee_id: int) -> dict[str, Any] | None:
-    """What HR sees of it on the person's page: how many roll-calls taught it and the last one
-    (None: nothing learned). The values themselves are in the person's export."""
+def learned_roll_calls(session: Session, employee_id: int) -> int:
+    """What HR sees of it on the person's page: how many roll-calls taught it (0: nothing
+    learned). The values themselves are in the person's export."""
     row = session.get(LearnedFaceGeometry, employee_id)
-    if row is None:
-        return None
-    return {"roll_calls": max(row.ipd_sessions, row.eye_sessions), "last_assembly_id": row.last_assembly_id}
+    return 0 if row is None else _roll_calls(row)
 
 
 def forget_geometry(session: Session, employee_id: int, *, actor: Any, reason: str | None = None) -> int:

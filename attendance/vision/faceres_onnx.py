@@ -33,6 +33,7 @@ from . import tfjs_onnx
 from .tfjs_onnx import TfjsGraph
 
 SIZE = 224
+BATCH = 32     # faces per network run in `features` (each with its mirror image)
 VGGFACE2_MEAN_BGR = (91.4953, 103.8827, 131.0912)
 OUTPUT = "global_pooling/Mean"
 
@@ -72,9 +73,12 @@ class FaceResEncoder:
         """What Apel uses of FaceRes (the fused recogniser's second half, and the mask
         classifier's): each face and its mirror image, square-rooted (the features are
         non-negative averages; the root damps the few large ones), L2-normalised, averaged, and
-        normalised again. Chips of any size (dlib's 150 px chip) are resized to 224."""
+        normalised again. Chips of any size (dlib's 150 px chip) are resized to 224; run BATCH
+        faces at a time, so memory stays bounded whatever the caller passes."""
         if not chips:
             return np.zeros((0, self.dim), np.float32)
+        if len(chips) > BATCH:
+            return np.concatenate([self.features(chips[i:i + BATCH]) for i in range(0, len(chips), BATCH)])
         big = [c if c.shape[0] == SIZE else cv2.resize(c, (SIZE, SIZE), interpolation=cv2.INTER_LINEAR) for c in chips]
         f = self.embed(big + [np.ascontiguousarray(c[:, ::-1]) for c in big]).astype(np.float32)
         f = np.sqrt(np.maximum(f, 0))

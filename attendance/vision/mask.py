@@ -22,7 +22,6 @@ import numpy as np
 
 WEIGHTS = Path(__file__).parent / "models" / "mask_lr.npz"
 WEIGHTS_FACERES = Path(__file__).parent / "models" / "mask_lr_faceres.npz"
-FACERES_BATCH = 32      # faces per FaceRes run when the classifier runs it itself (bounded memory)
 
 _HOG = cv2.HOGDescriptor((48, 32), (16, 16), (8, 8), (8, 8), 9)
 _HOG_FACE = cv2.HOGDescriptor((64, 64), (16, 16), (8, 8), (8, 8), 9)
@@ -46,6 +45,21 @@ def features(chip_rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([hog, np.asarray(stats, np.float32) * 4.0, hog_face]).astype(np.float32)
 
 
+def classifier_inputs(chips_rgb: list[np.ndarray], with_faceres: bool, faceres: np.ndarray | None = None) -> np.ndarray:
+    """One row per chip: `features`, then FaceRes's features when `with_faceres` (given, or
+    computed here). What the classifier reads and what training/train_mask.py fits on."""
+    x = np.stack([features(c) for c in chips_rgb])
+    if not with_faceres:
+        return x
+    if faceres is None:
+        from . import faceres_onnx
+
+        faceres = faceres_onnx.load().features(list(chips_rgb))
+    if len(faceres) != len(chips_rgb):
+        raise ValueError(f"{len(faceres)} FaceRes feature rows for {len(chips_rgb)} chips")
+    return np.concatenate([x, np.asarray(faceres, np.float32)], axis=1)
+
+
 class MaskClassifier:
     def __init__(self, path: Path = WEIGHTS):
         d = np.load(path)
@@ -59,18 +73,7 @@ class MaskClassifier:
         runs FaceRes itself."""
         if not chips_rgb:
             return np.zeros(0, np.float32)
-        x = np.stack([features(c) for c in chips_rgb])
-        if self.uses_faceres:
-            if faceres is None:
-                from . import faceres_onnx
-
-                enc = faceres_onnx.load()
-                faceres = np.concatenate([enc.features(list(chips_rgb[i:i + FACERES_BATCH]))
-                                          for i in range(0, len(chips_rgb), FACERES_BATCH)])
-            if len(faceres) != len(chips_rgb):
-                raise ValueError(f"{len(faceres)} FaceRes feature rows for {len(chips_rgb)} chips")
-            x = np.concatenate([x, np.asarray(faceres, np.float32)], axis=1)
-        x = (x - self.mu) / self.sd
+        x = (classifier_inputs(chips_rgb, self.uses_faceres, faceres) - self.mu) / self.sd
         z = np.clip(x @ self.w + self.b, -30, 30)
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 

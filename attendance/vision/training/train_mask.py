@@ -30,7 +30,7 @@ import numpy as np
 from attendance.vision.detect import DetectorConfig, detect_faces
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import face_chip, landmarks5
-from attendance.vision.mask import FACERES_BATCH, WEIGHTS, WEIGHTS_FACERES, features
+from attendance.vision.mask import WEIGHTS, WEIGHTS_FACERES, classifier_inputs
 from attendance.vision.training.protocol import DATA
 
 
@@ -117,18 +117,6 @@ def first_chip(path: Path, cnn_check: bool = True) -> np.ndarray | None:
     return cs[0] if cs else None
 
 
-def classifier_features(chips: list[np.ndarray], with_faceres: bool) -> np.ndarray:
-    """What MaskClassifier.predict_proba computes of each chip, for the fit."""
-    x = np.stack([features(c) for c in chips])
-    if not with_faceres:
-        return x
-    from attendance.vision import faceres_onnx
-
-    enc = faceres_onnx.load()
-    fr = np.concatenate([enc.features(chips[i:i + FACERES_BATCH]) for i in range(0, len(chips), FACERES_BATCH)])
-    return np.concatenate([x, fr], axis=1)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2, help="processes that find the faces")
@@ -158,7 +146,7 @@ def main() -> None:
             chips = pool.map(functools.partial(first_chip, cnn_check=not a.no_cnn_check),
                              [p for p, _, _ in items], chunksize=8)
         found = [c for c in chips if c is not None]
-        x_found = iter(classifier_features(found, with_faceres))
+        x_found = iter(classifier_inputs(found, with_faceres))
         feats = [next(x_found) if c is not None else None for c in chips]
         if a.features:
             dim = next(f for f in feats if f is not None).shape[0]

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _recogniser_needs_its_model(self) -> Settings:
         if self.recognizer == "dlib+faceres":
-            from attendance import model_files
+            from attendance.vision.runtime import model_files
 
             if not model_files.installed():
                 raise ValueError(f"APEL_RECOGNIZER=dlib+faceres (the default) needs FaceRes's files in "

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from .models import AuditEntry
+from attendance.models import AuditEntry
 
 GENESIS = "0" * 64
 

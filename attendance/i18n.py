@@ -1,6 +1,6 @@
 """Translations the domain itself needs (the words printed in signed reports). Bahasa Indonesia
 first, English second. Catalog files are {"id": {key: text}, "en": {key: text}}; the HTTP edge
-merges these with its own page strings (app.i18n), so a key has one home."""
+merges these with its own page strings (app.web.i18n), so a key has one home."""
 from __future__ import annotations
 
 import json

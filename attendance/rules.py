@@ -38,7 +38,7 @@ class Rules:
     tl3_max_minutes: int = 90
     tk_after_minutes: int | None = None
     min_frames: int = 3
-    # 0.5 = the face passed vision's fitted acceptance distance and margin (attendance.vision.recognise);
+    # 0.5 = the face passed vision's fitted acceptance distance and margin (attendance.vision.recognise.recognisers);
     # above it, how far inside them. Raise it to demand clearer views; min_frames demands more of them.
     min_confidence: float = 0.5
     excuse_categories: tuple[str, ...] = field(default=("sakit", "izin", "cuti", "dinas_luar", "tugas_belajar"))

@@ -89,12 +89,12 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
     import face_recognition
     import numpy as np
 
-    from app.main import create_app
-    from app.security import hash_password
+    from app.web.app import create_app
+    from app.web.security import hash_password
     from app.settings import Settings
     from attendance.models import AssemblyKind, Employee, FaceTemplate, Office, User
-    from attendance.services.assemblies import create_assembly, issue_office_token, start_assembly
-    from attendance.vision import enrol_face
+    from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
+    from attendance.vision.enrol import enrol_face
 
     app = create_app(Settings(data_dir=data_dir, secret_key="bench"))
     templates = {}
@@ -130,7 +130,7 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
                                         embedding=np.asarray(emb, "<f4").tobytes(), source_sha256=f"{n:032d}{j:032d}"))
         db.commit()
         if min_confidence is not None:
-            from attendance.services.rulesets import create_ruleset_version
+            from attendance.assemblies.rulesets import create_ruleset_version
 
             create_ruleset_version(db, actor=admin, name="default", reason="bench", min_confidence=min_confidence)
         a = create_assembly(db, actor=leader, kind=list(AssemblyKind)[0].value, title="Bench apel",

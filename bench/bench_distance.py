@@ -76,9 +76,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
 
-from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
-from attendance.vision import distance, face_geometry, synth  # noqa: E402
-from attendance.vision.distance import focal_px, position_m, violations  # noqa: E402
+from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.types import PipelineConfig  # noqa: E402
+from attendance.vision.geometry import distance, face_geometry
+from attendance.vision.training import synth_office as synth  # noqa: E402
+from attendance.vision.geometry.distance import focal_px, position_m, violations  # noqa: E402
 
 
 # --- rows (v1), frozen: distance.row_groups / refine_depths as of commit 6ced214 ---------------

@@ -1,5 +1,5 @@
 """Face embeddings: dlib's ResNet in dlib itself vs. the same network in ONNX Runtime
-(attendance/vision/dlib_onnx.py), same chips, same process, one thread each.
+(attendance/vision/runtime/dlib_onnx.py), same chips, same process, one thread each.
 
 Chips: real faces from ../shared/data/faces/lfw10 (4 photos x 10 people = 40 chips), aligned the
 way the pipeline aligns them (HOG box, 5 landmarks, dlib.get_face_chip 150 px, padding 0.25).
@@ -29,7 +29,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from attendance.vision import dlib_models, dlib_onnx, faces  # noqa: E402
+from attendance.vision.recognise import dlib_models
+from attendance.vision.runtime import dlib_onnx
+from attendance.vision import faces  # noqa: E402
 from attendance.vision.roster_dir import read_image_rgb  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw10"
@@ -105,7 +107,7 @@ def recognition(trials: int, rmfd: bool) -> None:
     spec = importlib.util.spec_from_file_location("bench_recognition", ROOT / "bench" / "bench_recognition.py")
     br = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(br)
-    from attendance.vision.recognise import MatchThresholds
+    from attendance.vision.recognise.recognisers import MatchThresholds
     from attendance.vision.training import protocol
 
     th = MatchThresholds.load("dlib-128")

@@ -33,7 +33,9 @@ def vision_floor(clip: Path, people_dirs: list[Path], frames: int = 3) -> list[f
     import face_recognition
     import numpy as np
 
-    from attendance.vision import OfficePipeline, PipelineConfig, RosterPerson, enrol_face
+    from attendance.vision.pipeline import OfficePipeline
+    from attendance.vision.types import PipelineConfig, RosterPerson
+    from attendance.vision.enrol import enrol_face
 
     roster = []
     for d in people_dirs:

@@ -44,9 +44,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.detect import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues, iou  # noqa: E402
+from attendance.vision.detect.detector import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues, iou  # noqa: E402
 from attendance.vision.faces import face_chip, landmarks5  # noqa: E402
-from attendance.vision.results import PipelineConfig  # noqa: E402
+from attendance.vision.types import PipelineConfig  # noqa: E402
 from attendance.vision.mask import WEIGHTS, MaskClassifier, default_classifier  # noqa: E402
 from attendance.vision.training.protocol import DATA  # noqa: E402
 from attendance.vision.training.train_mask import chips_of, is_test  # noqa: E402

@@ -39,9 +39,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, select, text  # noqa: E402
 
 from attendance.db import make_engine, make_session_factory  # noqa: E402
-from attendance.migrate import upgrade  # noqa: E402
-from attendance.models import (Assembly, AssemblyOffice, AttendanceRecord, Employee, Office,  # noqa: E402
-                               RuleSet)
+from attendance.db.migrate import upgrade  # noqa: E402
+from attendance.models import Assembly, AssemblyOffice, AttendanceRecord, Employee, Office, RuleSet
 from attendance.reports import apel_report, monthly_recap  # noqa: E402
 
 TZ = "Asia/Makassar"
@@ -184,7 +183,7 @@ def measure(label: str, url: str, args: argparse.Namespace) -> dict:
         export_s = {}
         if args.exports:
             from attendance.reports import export_recap
-            from attendance.signing import load_signer
+            from attendance.reports.signing import load_signer
 
             signer = load_signer(Path(tempfile.mkdtemp(prefix="apel-bench-key-")))
             for fmt in ("csv", "xlsx", "pdf"):

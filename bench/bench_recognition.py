@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.recognise import FusedRecogniser, MatchThresholds  # noqa: E402
+from attendance.vision.recognise.recognisers import FusedRecogniser, MatchThresholds  # noqa: E402
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office  # noqa: E402
 
 

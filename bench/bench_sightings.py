@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, text  # noqa: E402
 
 from attendance.db import make_engine, make_session_factory  # noqa: E402
-from attendance.migrate import upgrade  # noqa: E402
+from attendance.db.migrate import upgrade  # noqa: E402
 from attendance.models import Employee, Office, SightingTrack, User  # noqa: E402
-from attendance.services.assemblies import create_assembly, start_assembly  # noqa: E402
-from attendance.services.sightings import Sighting, live_rollcall, record_sightings  # noqa: E402
+from attendance.assemblies.lifecycle import create_assembly, start_assembly  # noqa: E402
+from attendance.assemblies.sightings import Sighting, live_rollcall, record_sightings  # noqa: E402
 
 START = datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)
 

@@ -1,5 +1,5 @@
 """Shared by bench_speed.py and bench_distance.py: build a 20-person roster from real photos,
-render a synthetic office with `attendance.vision.synth`, run the pipeline, match its faces to
+render a synthetic office with `attendance.vision.training.synth_office`, run the pipeline, match its faces to
 the ground truth, and score identity, timing, distance and violations.
 
 Roster (../shared/data, read in place; symlinked into a temp folder): faces/lfw10 (10 people),
@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from attendance.vision import OfficePipeline, PipelineConfig
-from attendance.vision.distance import focal_px
-from attendance.vision.recognise import DEFAULT_RECOGNISER
+from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.types import PipelineConfig
+from attendance.vision.geometry.distance import focal_px
+from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER
 from attendance.vision.roster_dir import enrol_roster
-from attendance.vision.synth import make_office
+from attendance.vision.training.synth_office import make_office
 from attendance.vision.training.protocol import DATA, identities
 
 

@@ -31,9 +31,10 @@ import cv2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from attendance.vision import OfficePipeline, PipelineConfig  # noqa: E402
+from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.types import PipelineConfig  # noqa: E402
 from attendance.vision.roster_dir import enrol_roster  # noqa: E402
-from attendance.vision.synth import make_office  # noqa: E402
+from attendance.vision.training.synth_office import make_office  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 

@@ -24,7 +24,7 @@ import numpy as np
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .pacing import Pacer, cancel_and_wait
+from media.pacing import Pacer, cancel_and_wait
 
 log = logging.getLogger("apel.media.broadcast")
 

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .interfaces import AV_FRAME_LOCK, Overlay, OverlaySource
-from .pacing import Pacer
+from media.interfaces import AV_FRAME_LOCK, Overlay, OverlaySource
+from media.pacing import Pacer
 
 Tile = tuple[str, str, "av.VideoFrame | None", bool]   # stream_key, caption, latest frame, frozen?
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .interfaces import FrameSink, SampledFrame
-from .pacing import cancel_and_wait
+from media.interfaces import FrameSink, SampledFrame
+from media.pacing import cancel_and_wait
 
 log = logging.getLogger("apel.media.tap")
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .broadcast import RawFrameFanout, SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
-from .interfaces import FrameSink, NoOverlays, OverlaySource
-from .mosaic import MosaicTrack, Tile
-from .sampling import FrameTap
-from .signaling import SignalingError, parse_offer, require
+from media.broadcast import RawFrameFanout, SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
+from media.interfaces import FrameSink, NoOverlays, OverlaySource
+from media.mosaic import MosaicTrack, Tile
+from media.sampling import FrameTap
+from media.signaling import SignalingError, parse_offer, require
 
 log = logging.getLogger("apel.media")
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from attendance.db import make_engine, make_session_factory
-from attendance.migrate import upgrade
+from attendance.db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("APEL_SHARED_DATA", ROOT.parent / "shared" / "data"))

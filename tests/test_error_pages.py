@@ -5,7 +5,7 @@ from fastapi.testclient import TestClient
 
 
 def test_page_errors_are_pages_and_api_errors_stay_json(sqlite_url: str, settings_factory) -> None:
-    from app.main import create_app
+    from app.web.app import create_app
 
     app = create_app(settings_factory(sqlite_url), migrate=False)
     with TestClient(app) as c:
@@ -23,7 +23,7 @@ def test_page_errors_are_pages_and_api_errors_stay_json(sqlite_url: str, setting
 
 
 def test_forbidden_page_keeps_the_users_menu(sqlite_url: str, settings_factory) -> None:
-    from app.main import create_app
+    from app.web.app import create_app
     from attendance.roster import create_user
 
     app = create_app(settings_factory(sqlite_url), migrate=False)

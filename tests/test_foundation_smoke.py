@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
-from attendance.migrate import current_heads
+from attendance.db.migrate import current_heads
 
 
 def test_migrations_reach_head(db_url: str) -> None:
@@ -18,7 +18,7 @@ def test_migrations_reach_head(db_url: str) -> None:
 
 
 def test_health(db_url: str, settings_factory) -> None:
-    from app.main import create_app
+    from app.web.app import create_app
 
     app = create_app(settings_factory(db_url), migrate=False)
     with TestClient(app) as client:

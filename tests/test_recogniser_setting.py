@@ -32,9 +32,9 @@ def test_default_recogniser_needs_faceres_files(tmp_path: Path, sqlite_url: str,
 
 def test_onnx_enrolment_and_live_roster_use_one_backend(tmp_path: Path, sqlite_url: str, settings_factory,
                                                          shared_data: Path) -> None:
-    from app.live import roster_for_office
+    from app.live.service import roster_for_office
     from attendance.db import make_engine, make_session_factory
-    from attendance.enrolment import PhotoLimits, analyse_photo, store_templates
+    from attendance.roster.enrolment import PhotoLimits, analyse_photo, store_templates
     from attendance.roster import create_employee, create_office
 
     model = tmp_path / "tiny.onnx"

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from app.watchdog import LoopWatchdog
+from app.web.watchdog import LoopWatchdog
 
 
 def blocking_call_for_the_test(seconds: float) -> None:

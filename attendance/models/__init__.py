@@ -1,11 +1,12 @@
 """All ORM models; importing this registers every table on Base.metadata (Alembic needs that)."""
-from .assembly import (Assembly, AssemblyKind, AssemblyOffice, AssemblyStatus, AttendanceRecord, AttendanceStatus,
-                       Correction, ReviewItem, RuleSet, SightingTrack)
-from .audit import AuditEntry
-from . import report_indexes  # noqa: F401  (migration 0003: the recap's covering index)
-from .base import Base, UTCDateTime, utcnow
-from .roster import Employee, FaceTemplate, LearnedFaceGeometry, Office
-from .users import Role, User
+from attendance.models.assembly import (
+    Assembly, AssemblyKind, AssemblyOffice, AssemblyStatus, AttendanceRecord, AttendanceStatus, Correction,
+    ReviewItem, RuleSet, SightingTrack)
+from attendance.models.audit import AuditEntry
+from attendance.models import report_indexes  # noqa: F401  (migration 0003: the recap's covering index)
+from attendance.models.base import Base, UTCDateTime, utcnow
+from attendance.models.roster import Employee, FaceTemplate, LearnedFaceGeometry, Office
+from attendance.models.users import Role, User
 
 __all__ = ["Assembly", "AssemblyKind", "AssemblyOffice", "AssemblyStatus", "AttendanceRecord", "AttendanceStatus",
            "Correction", "ReviewItem", "RuleSet", "SightingTrack",

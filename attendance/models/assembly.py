@@ -18,8 +18,8 @@ from sqlalchemy import (JSON, Boolean, Float, ForeignKey, Index, Integer, LargeB
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
-from .roster import Employee, Office
+from attendance.models.base import Base, UTCDateTime, utcnow
+from attendance.models.roster import Employee, Office
 
 
 class AssemblyKind(str, enum.Enum):

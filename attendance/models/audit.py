@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from attendance.models.base import Base, UTCDateTime, utcnow
 
 
 class AuditEntry(Base):

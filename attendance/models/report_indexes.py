@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Index
 
-from .assembly import AttendanceRecord
+from attendance.models.assembly import AttendanceRecord
 
 RECAP_INDEX = Index(
     "ix_attendance_records_recap",

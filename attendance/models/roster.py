@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
+from attendance.models.base import Base, UTCDateTime, utcnow
 
 
 class Office(Base):
@@ -28,7 +28,7 @@ class Office(Base):
     # lens): the vision pipeline can then place the heads' plane. Unknown: not used.
     camera_height_m: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
     # The formation's row lines, if the operator measured them: each line's distance from the
-    # camera along the floor (tape), front row first, sorted (attendance.row_lines). The distance fit
+    # camera along the floor (tape), front row first, sorted (attendance.vision.config). The distance fit
     # holds each row standing on a line to its depth. Unknown: rows are placed by the other cues.
     # A JSON list (one value per row, few rows); SQL NULL, not JSON null, when unknown.
     row_lines_m: Mapped[list[float] | None] = mapped_column(JSON(none_as_null=True), nullable=True, default=None)
@@ -81,7 +81,7 @@ class FaceTemplate(Base):
 class LearnedFaceGeometry(Base):
     """What the office cameras learned of one person's face over their roll-calls: their
     interpupillary distance and how high their eyes are against their office's average, as the
-    sums of one median per roll-call (attendance.vision.face_geometry). Used only to place them
+    sums of one median per roll-call (attendance.vision.geometry.face_geometry). Used only to place them
     for the distancing check; biometric data (UU PDP): erased with the face templates."""
 
     __tablename__ = "learned_face_geometry"

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .base import Base, UTCDateTime, utcnow
+from attendance.models.base import Base, UTCDateTime, utcnow
 
 
 class Role(str, enum.Enum):

@@ -12,13 +12,13 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from attendance import audit
-from attendance.exports import FORMATS, SignedExport, render_signed
+from attendance.reports.exports import FORMATS, SignedExport, render_signed
 from attendance.models import Office
-from attendance.signing import Signer
+from attendance.reports.signing import Signer
 
-from .apel import ApelReport, Figures, OfficeRow, PersonRow, apel_people, apel_report, get_assembly
-from .common import ReportError
-from .recap import MonthlyRecap, month_bounds, monthly_recap
+from attendance.reports.apel import ApelReport, Figures, OfficeRow, PersonRow, apel_people, apel_report, get_assembly
+from attendance.reports.common import ReportError
+from attendance.reports.recap import MonthlyRecap, month_bounds, monthly_recap
 
 LANGS = ("id", "en")
 
@@ -44,7 +44,7 @@ def _record_export(session: Session, exp: SignedExport, *, actor: str, what: str
 def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, signer: Signer, actor: str,
                 tz: str = "Asia/Makassar", office_ids: list[int] | None = None, detail: bool = True,
                 basename: str | None = None) -> SignedExport:
-    from .documents import apel_document
+    from attendance.reports.documents import apel_document
 
     _check(fmt, lang)
     report = apel_report(session, assembly_id, office_ids)
@@ -61,7 +61,7 @@ def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, sign
 def export_recap(session: Session, month: str, *, fmt: str, lang: str, signer: Signer, actor: str,
                  tz: str = "Asia/Makassar", office_ids: list[int] | None = None,
                  with_employees: bool = True, basename: str | None = None) -> SignedExport:
-    from .documents import recap_document
+    from attendance.reports.documents import recap_document
 
     _check(fmt, lang)
     recap = monthly_recap(session, month, tz=tz, office_ids=office_ids, with_employees=with_employees)

@@ -17,10 +17,9 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from attendance.models import (Assembly, AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office,
-                               RuleSet)
+from attendance.models import Assembly, AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 
-from .common import TIERS, ReportError, categories_for, local_time, status_sums
+from attendance.reports.common import TIERS, ReportError, categories_for, local_time, status_sums
 
 R = AttendanceRecord
 

@@ -13,13 +13,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..i18n import t
-from attendance.exports import Column, Heading, ReportDocument, Table
+from attendance.i18n import t
+from attendance.reports.exports import Column, Heading, ReportDocument, Table
 from attendance.models import AuditEntry
 
-from .apel import ApelReport, PersonRow
-from .common import TIERS, local_time
-from .recap import MonthlyRecap
+from attendance.reports.apel import ApelReport, PersonRow
+from attendance.reports.common import TIERS, local_time
+from attendance.reports.recap import MonthlyRecap
 
 LABEL_KEYS = ("page", "sig.title", "sig.signer", "sig.fingerprint", "sig.time", "sig.document", "sig.verify",
               "sig.verify_how")

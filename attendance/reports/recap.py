@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from attendance.models import Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 
-from .common import TIERS, ReportError, categories_for, status_sums, zone
+from attendance.reports.common import TIERS, ReportError, categories_for, status_sums, zone
 
 R = AttendanceRecord
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")

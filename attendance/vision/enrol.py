@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from . import dlib_models
-from .faces import MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, recogniser_chip, sharpness
-from .recognise import DEFAULT_RECOGNISER, Recogniser, make_recogniser
+from attendance.vision.recognise import dlib_models
+from attendance.vision.faces import (
+    MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, recogniser_chip, sharpness)
+from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER, Recogniser, make_recogniser
 
 BACKEND = "dlib-128"
 # Sharpness (variance of the Laplacian on the 150x150 aligned chip) below which a photo is too

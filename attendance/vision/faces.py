@@ -11,10 +11,10 @@ import cv2
 import dlib
 import numpy as np
 
-from . import dlib_models
+from attendance.vision.recognise import dlib_models
 
 if TYPE_CHECKING:
-    from . import dlib_onnx
+    from attendance.vision.runtime import dlib_onnx
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def fast_encoder() -> "dlib_onnx.DlibOnnxEncoder | None":
     if os.environ.get("APEL_DLIB_ONNX", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        from . import dlib_onnx
+        from attendance.vision.runtime import dlib_onnx
 
         return dlib_onnx.load(encoder_path())
     except Exception as exc:  # noqa: BLE001 - any failure means: use dlib

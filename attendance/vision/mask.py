@@ -4,7 +4,7 @@ Features: a HOG descriptor of the aligned face chip's lower two thirds (where a 
 statistics of the mouth region and of the forehead (a mask is a uniform patch whose colour
 differs from the skin above it), a coarser HOG descriptor of the whole face (the outline a mask
 draws across the cheeks and nose), and, where FaceRes is installed (the default recogniser's
-second network, attendance/model_files.py), FaceRes's features of the same chip: a network
+second network, attendance/vision/runtime/model_files.py), FaceRes's features of the same chip: a network
 trained on faces describes a mask better than edges and colours do (masks/real held-out and
 masks/scenes, BENCHMARKS.md "Masks"), and the default recogniser computes them for the same
 faces anyway, so the pipeline passes them in and they cost nothing there. Model: logistic
@@ -52,7 +52,7 @@ def classifier_inputs(chips_rgb: list[np.ndarray], with_faceres: bool, faceres: 
     if not with_faceres:
         return x
     if faceres is None:
-        from . import faceres_onnx
+        from attendance.vision.recognise import faceres as faceres_onnx
 
         faceres = faceres_onnx.load().features(list(chips_rgb))
     if len(faceres) != len(chips_rgb):
@@ -82,6 +82,6 @@ class MaskClassifier:
 def default_classifier() -> MaskClassifier:
     """With FaceRes's features where FaceRes is installed (`apel models fetch`, which
     `./dev install` runs), else the classifier of edges and colours alone."""
-    from attendance.model_files import installed
+    from attendance.vision.runtime.model_files import installed
 
     return MaskClassifier(WEIGHTS_FACERES if installed() else WEIGHTS)

@@ -8,13 +8,15 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .detect import DetectorConfig, detect_faces
-from .distance import depth_m, eye_distance_px, fit_frame, focal_px, position_m, unbiased_eye_px, violations
-from .faces import DLIB_CHIP, face_chip, landmarks5, recogniser_chip
-from .mask import default_classifier
-from .recognise import FusedRecogniser, Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser
-from .results import FaceResult, FrameResult, PipelineConfig, RosterPerson
-from .track import Track, associate, follow, likeness, patch
+from attendance.vision.detect.detector import DetectorConfig, detect_faces
+from attendance.vision.geometry.distance import (
+    depth_m, eye_distance_px, fit_frame, focal_px, position_m, unbiased_eye_px, violations)
+from attendance.vision.faces import DLIB_CHIP, face_chip, landmarks5, recogniser_chip
+from attendance.vision.mask import default_classifier
+from attendance.vision.recognise.recognisers import (
+    FusedRecogniser, Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser)
+from attendance.vision.types import FaceResult, FrameResult, PipelineConfig, RosterPerson
+from attendance.vision.track import Track, associate, follow, likeness, patch
 
 # Motion outside the followed faces, on a small blurred copy of the frame: a pixel has changed
 # when it differs by more than MOTION_PIXEL_DELTA grey levels; the scene has changed when more

@@ -8,9 +8,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .enrol import FaceRejected, enrol_face
-from .recognise import DEFAULT_RECOGNISER, Recogniser
-from .results import RosterPerson
+from attendance.vision.enrol import FaceRejected, enrol_face
+from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER, Recogniser
+from attendance.vision.types import RosterPerson
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .detect import Box, iou
+from attendance.vision.detect.detector import Box, iou
 
 MAX_VIEWS = 12
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .results import DEFAULT_RECOGNISER, FrameResult, PipelineConfig, RosterPerson
+from attendance.vision.types import DEFAULT_RECOGNISER, FrameResult, PipelineConfig, RosterPerson
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,10 @@ def warm_up(recogniser: str = DEFAULT_RECOGNISER) -> None:
     """Load the models and run each once, so an office's first frame does not pay for it
     (dlib's ResNet alone is a 20 MB file and its first descriptor allocates the network;
     FaceRes's graph is rebuilt from its files, ~0.2 s)."""
-    from . import dlib_models
-    from .faces import CHIP_SIZE
-    from .mask import default_classifier
-    from .recognise import FusedRecogniser, make_recogniser
+    from attendance.vision.recognise import dlib_models
+    from attendance.vision.faces import CHIP_SIZE
+    from attendance.vision.mask import default_classifier
+    from attendance.vision.recognise.recognisers import FusedRecogniser, make_recogniser
 
     blank = np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
     dlib_models.hog_detector().run(np.zeros((80, 80, 3), np.uint8), 0, 0.0)
@@ -45,7 +45,7 @@ def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int, recogniser: str
     """`parent`: the server's pid, passed in because the server may already be gone (and this
     process adopted) by the time a worker has imported its modules. `recogniser`: the one to
     warm up (the service's)."""
-    from .pipeline import OfficePipeline
+    from attendance.vision.pipeline import OfficePipeline
 
     try:
         warm_up(recogniser)

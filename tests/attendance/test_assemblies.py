@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 
 from attendance.audit import verify_chain
 from attendance.models import AssemblyOffice, AttendanceRecord, AuditEntry
-from attendance.services import Forbidden, InvalidInput, WrongState
-from attendance.services.assemblies import (create_assembly, end_assembly, issue_office_token, mark_office_joined,
-                                            start_assembly, token_digest, verify_office_token)
+from attendance.assemblies import Forbidden, InvalidInput, WrongState
+from attendance.assemblies.lifecycle import (
+    create_assembly, end_assembly, issue_office_token, mark_office_joined, start_assembly, token_digest,
+    verify_office_token)
 
 from .conftest import T0, World
 

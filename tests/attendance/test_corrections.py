@@ -10,12 +10,12 @@ from sqlalchemy import select
 
 from attendance.audit import verify_chain
 from attendance.models import AttendanceRecord, AuditEntry, Correction, FaceTemplate, ReviewItem, User
-from attendance.services import Forbidden, InvalidInput, StaleVersion, WrongState
-from attendance.services.assemblies import create_assembly, end_assembly, start_assembly
-from attendance.services.corrections import correct_record, excuse_employee, list_corrections
-from attendance.services.review import assign_review_item, dismiss_review_item, purge_expired
-from attendance.services.rulesets import create_ruleset_version, current_ruleset
-from attendance.services.sightings import record_sightings
+from attendance.assemblies import Forbidden, InvalidInput, StaleVersion, WrongState
+from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
+from attendance.assemblies.corrections import correct_record, excuse_employee, list_corrections
+from attendance.assemblies.review import assign_review_item, dismiss_review_item, purge_expired
+from attendance.assemblies.rulesets import create_ruleset_version, current_ruleset
+from attendance.assemblies.sightings import record_sightings
 
 from .conftest import T0, World, at
 from .test_sightings import rec, seen

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from attendance.models import AttendanceRecord, AuditEntry, Employee
 from attendance.roster import RosterError, delete_employee
-from attendance.services.sightings import record_sightings
+from attendance.assemblies.sightings import record_sightings
 
 from .conftest import World, at
 from .test_sightings import _open_apel, seen

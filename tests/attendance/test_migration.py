@@ -6,7 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from attendance.db import make_engine, make_session_factory
-from attendance.migrate import downgrade, upgrade
+from attendance.db.migrate import downgrade, upgrade
 from attendance.models import Base, RuleSet
 
 MY_TABLES = {"rule_sets", "assemblies", "assembly_offices", "attendance_records", "sighting_tracks",

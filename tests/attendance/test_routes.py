@@ -7,9 +7,9 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.security import issue_token
-from attendance.services.sightings import record_sightings
+from app.web.app import create_app
+from app.web.security import issue_token
+from attendance.assemblies.sightings import record_sightings
 
 from .conftest import T0, World, at
 from .test_sightings import seen
@@ -160,7 +160,7 @@ def test_review_and_rules_over_http(client: TestClient, world: World, factory) -
 
 def test_cookie_forms_need_the_csrf_token(client: TestClient, world: World, factory) -> None:  # noqa: ANN001
     """The browser path: a session cookie without the form's CSRF token is refused and changes nothing."""
-    from app.security import hash_password
+    from app.web.security import hash_password
     from attendance.models import User
 
     with factory() as s:
@@ -211,7 +211,7 @@ def test_pages_render_and_forms_work(client: TestClient, world: World, factory) 
     detail = client.get(f"/records/{rid}", headers=h)
     assert detail.status_code == 200 and 'name="expected_version"' in detail.text
     version = int(re.search(r'name="expected_version" value="(\d+)"', detail.text).group(1))
-    # Forms with bearer auth need no CSRF token (the cookie path checks it: see app.deps).
+    # Forms with bearer auth need no CSRF token (the cookie path checks it: see app.web.deps).
     r = client.post(f"/records/{rid}/correct", headers=h, data={
         "expected_version": str(version), "status": "excused", "excuse_category": "cuti",
         "reason": "cuti tahunan", "attachment_ref": "ST-88"}, follow_redirects=False)
@@ -251,6 +251,6 @@ def test_page_forms_respect_roles(client: TestClient, world: World, factory) -> 
     assert token not in payload and token not in cookie              # never put in the session cookie
     assert 'id="new-token"' not in client.get(f"/apel/{aid}", headers=auth(world, "leader")).text   # shown once
     with factory() as s:
-        from attendance.services.assemblies import verify_office_token
+        from attendance.assemblies.lifecycle import verify_office_token
 
         assert verify_office_token(s, "JKT", token) is not None

@@ -6,8 +6,9 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from attendance.rules import (EXCUSED, LATE, NOT_SEEN, PRESENT, TK, Rules, decide, late_minutes, lateness_tier,
-                              local_to_utc, to_local, zone_label)
+from attendance.rules import (
+    EXCUSED, LATE, NOT_SEEN, PRESENT, TK, Rules, decide, late_minutes, lateness_tier, local_to_utc, to_local,
+    zone_label)
 
 START = datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)
 R = Rules(grace_minutes=5, tl1_max_minutes=30, tl2_max_minutes=60, tl3_max_minutes=90, min_frames=3,

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from attendance.db import make_engine, make_session_factory
 from attendance.models import AttendanceRecord, ReviewItem, SightingTrack
 from attendance.rules import local_to_utc
-from attendance.services.assemblies import create_assembly, end_assembly, start_assembly
-from attendance.services.sightings import Sighting, live_rollcall, record_sightings
+from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
+from attendance.assemblies.sightings import Sighting, live_rollcall, record_sightings
 
 from .conftest import T0, World, at
 
@@ -158,7 +158,7 @@ def test_closed_apel_ignores_sightings(session, world: World) -> None:  # noqa: 
 def test_bad_sightings_change_nothing(session, world: World) -> None:  # noqa: ANN001
     import pytest
 
-    from attendance.services import InvalidInput, NotFound
+    from attendance.assemblies import InvalidInput, NotFound
 
     a = _open_apel(session, world, office_ids=[world.offices["JKT"].id])
     e1 = world.staff["JKT"][0]
@@ -190,7 +190,7 @@ def test_evidence_only_when_enabled(session, world: World, tmp_path) -> None:  #
 
 
 def test_live_rollcall_counts(session, world: World) -> None:  # noqa: ANN001
-    from attendance.services.corrections import excuse_employee
+    from attendance.assemblies.corrections import excuse_employee
 
     a = _open_apel(session, world)
     jkt, bali = world.offices["JKT"], world.offices["BALI"]
@@ -219,7 +219,7 @@ def test_end_waits_for_an_inflight_write_and_late_writes_are_ignored(db_url: str
     with a write, and a writer whose session still believes the apel is open is turned away."""
     import threading
 
-    from attendance.services.assemblies import lock_open_assembly
+    from attendance.assemblies.lifecycle import lock_open_assembly
 
     eng = make_engine(db_url)
     fac = make_session_factory(eng)

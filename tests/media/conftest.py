@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from attendance.models import Employee, FaceTemplate, Office, User
-from attendance.vision.recognise import DEFAULT_RECOGNISER, backend_name
-from attendance.services.assemblies import create_assembly, issue_office_token, start_assembly
+from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER, backend_name
+from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
 
 
 def free_port() -> int:
@@ -34,7 +34,7 @@ class ServerThread:
         self.app = app
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        from app.cli import GRACEFUL_SHUTDOWN_S
+        from app.cli.main import GRACEFUL_SHUTDOWN_S
 
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                                     lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
@@ -59,7 +59,7 @@ class ServerThread:
 def enrol_photo(path: Path, recogniser: str = DEFAULT_RECOGNISER) -> list[np.ndarray]:
     import face_recognition
 
-    from attendance.vision import enrol_face
+    from attendance.vision.enrol import enrol_face
 
     face = enrol_face(face_recognition.load_image_file(str(path)), recogniser=recogniser)
     return [face.embedding, *face.masked_embeddings]
@@ -90,8 +90,8 @@ def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, 
     """Scheduled 30 minutes from now and started early, so everyone seen counts as present.
 
     `min_confidence`: a new version of the default rule set (an admin's change, as in the product)."""
-    from app.main import create_app
-    from app.security import hash_password
+    from app.web.app import create_app
+    from app.web.security import hash_password
 
     s = settings_factory(db_url, **settings)
     app = create_app(s)
@@ -119,7 +119,7 @@ def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, 
         db.add_all([leader, hr, op, admin])
         db.commit()
         if min_confidence is not None:
-            from attendance.services.rulesets import create_ruleset_version
+            from attendance.assemblies.rulesets import create_ruleset_version
 
             create_ruleset_version(db, actor=admin, name="default", reason="live test calibration",
                                    min_confidence=min_confidence)
@@ -139,7 +139,7 @@ def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, 
 
 def restart(world: LiveWorld, settings) -> None:
     """Stop the server and start a fresh app (new process state, same database) on the same port."""
-    from app.main import create_app
+    from app.web.app import create_app
 
     port = world.server.port
     world.server.stop()

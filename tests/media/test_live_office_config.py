@@ -46,11 +46,11 @@ async def _camera_offer():  # noqa: ANN202
 @pytest.mark.parametrize("back_row,camera_height,row_lines", [(5.0, 2.75, [4.5, 3.0, 6.0]), (None, None, None)])
 async def test_join_passes_the_offices_camera_settings_to_the_pipeline(db_url, settings_factory, back_row,
                                                                        camera_height, row_lines) -> None:
-    from app.live import LiveService
-    from app.main import create_app
+    from app.live.service import LiveService
+    from app.web.app import create_app
     from attendance.models import AssemblyKind, User
     from attendance.roster import create_office
-    from attendance.services.assemblies import create_assembly, issue_office_token, start_assembly
+    from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
 
     app = create_app(settings_factory(db_url), migrate=False)
     with app.state.session_factory() as db:

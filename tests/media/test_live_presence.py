@@ -85,7 +85,7 @@ def records(world) -> dict[int, tuple[str, object, int]]:
 
 def learned(world) -> dict[int, tuple[int, float, int]]:
     """employee id -> (roll-calls that taught the IPD, the IPD learned, roll-calls that taught the eye height)."""
-    from attendance.services.learned_geometry import load_geometry
+    from attendance.roster.learned_geometry import load_geometry
 
     with world.server.app.state.session_factory() as db:
         rows = db.execute(select(LearnedFaceGeometry)).scalars().all()

@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from app.live import StreamInfo, roster_for_office, sightings_from_result
-from attendance.cli_vision import video_frames
+from app.live.service import StreamInfo, roster_for_office, sightings_from_result
+from app.cli.vision import video_frames
 from attendance.models import Employee, FaceTemplate, Office, ReviewItem, User
-from attendance.services.assemblies import create_assembly, start_assembly
-from attendance.services.review import assign_review_item
-from attendance.services.sightings import record_sightings
-from attendance.vision import OfficePipeline, PipelineConfig, enrol_face
-from attendance.vision.recognise import DEFAULT_RECOGNISER, MatchThresholds, backend_name
+from attendance.assemblies.lifecycle import create_assembly, start_assembly
+from attendance.assemblies.review import assign_review_item
+from attendance.assemblies.sightings import record_sightings
+from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.types import PipelineConfig
+from attendance.vision.enrol import enrol_face
+from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER, MatchThresholds, backend_name
 from attendance.vision.roster_dir import read_image_rgb
 
 from .conftest import OFFICE_HFOV, office_clip

@@ -5,8 +5,8 @@ from sqlalchemy import func, select, text
 
 
 async def test_write_retries_through_database_errors(db_url: str, settings_factory) -> None:
-    from app.live import LiveService
-    from app.main import create_app
+    from app.live.service import LiveService
+    from app.web.app import create_app
     from attendance.models import Office
 
     app = create_app(settings_factory(db_url), migrate=False)
@@ -31,17 +31,17 @@ async def test_write_retries_through_database_errors(db_url: str, settings_facto
 
 
 async def test_an_orderly_stop_writes_the_sightings_still_queued(db_url: str, settings_factory) -> None:
-    """A restart or redeploy during the apel (SIGTERM: app.cli's graceful shutdown, then
+    """A restart or redeploy during the apel (SIGTERM: app.cli.main's graceful shutdown, then
     LiveService.stop): sightings that vision produced but the writer has not written yet reach the
     database before the service ends."""
     from datetime import datetime, timedelta, timezone
 
-    from app.live import LiveService, StreamInfo
-    from app.main import create_app
+    from app.live.service import LiveService, StreamInfo
+    from app.web.app import create_app
     from attendance.models import AssemblyKind, AttendanceRecord, Employee, User
     from attendance.roster import create_office
-    from attendance.services.assemblies import create_assembly, start_assembly
-    from attendance.services.sightings import Sighting
+    from attendance.assemblies.lifecycle import create_assembly, start_assembly
+    from attendance.assemblies.sightings import Sighting
 
     from .test_live_office_config import RecordingPool
 

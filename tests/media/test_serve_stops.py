@@ -1,6 +1,6 @@
 """`apel serve` stopped (SIGTERM: a restart, a redeploy) while a console watches a live apel: the
 console's event stream never ends by itself, yet the service stops within seconds and runs its
-shutdown hooks (app.cli.GRACEFUL_SHUTDOWN_S), which write what the live service still holds."""
+shutdown hooks (app.cli.main.GRACEFUL_SHUTDOWN_S), which write what the live service still holds."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from app.cli import GRACEFUL_SHUTDOWN_S
+from app.cli.main import GRACEFUL_SHUTDOWN_S
 
 from .conftest import free_port
 
@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_serve_stops_promptly_with_a_console_watching(tmp_path: Path) -> None:
-    from app.main import create_app
+    from app.web.app import create_app
     from app.settings import Settings
     from attendance.models import AssemblyKind
     from attendance.roster import create_office, create_user
-    from attendance.services.assemblies import create_assembly, start_assembly
+    from attendance.assemblies.lifecycle import create_assembly, start_assembly
 
     env = {**os.environ, "APEL_DATA_DIR": str(tmp_path), "APEL_DATABASE_URL": f"sqlite:///{tmp_path / 'apel.db'}",
            "APEL_SECRET_KEY": "test-secret-key-for-serve"}

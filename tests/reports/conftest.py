@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from attendance.signing import Signer, load_signer
+from attendance.reports.signing import Signer, load_signer
 
 from .dataset import Dataset, seed
 

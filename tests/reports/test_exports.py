@@ -8,8 +8,8 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from attendance.exports import Column, Heading, ReportDocument, Table, to_csv, to_xlsx
-from attendance.exports.safety import neutralise
+from attendance.reports.exports import Column, Heading, ReportDocument, Table, to_csv, to_xlsx
+from attendance.reports.exports.safety import neutralise
 from attendance.reports import export_apel, export_recap
 
 EVIL = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "=HYPERLINK(\"http://evil\",\"x\")"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import inspect
 
 from attendance.db import make_engine
-from attendance.migrate import downgrade, upgrade
+from attendance.db.migrate import downgrade, upgrade
 
 
 def _indexes(url: str) -> set[str]:

@@ -40,8 +40,8 @@ class Web:
 
 @pytest.fixture
 def web(db_url, settings_factory) -> Iterator[Web]:
-    from app.main import create_app
-    from app.security import hash_password
+    from app.web.app import create_app
+    from app.web.security import hash_password
 
     app = create_app(settings_factory(db_url), migrate=False)
     pw = hash_password(PASSWORD)

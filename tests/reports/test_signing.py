@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from attendance.exports import Column, Heading, ReportDocument, Table, render_signed
-from attendance.signing import SigningSettings, load_signer, sig_bytes, trusted_fingerprints, verify_bytes
+from attendance.reports.exports import Column, Heading, ReportDocument, Table, render_signed
+from attendance.reports.signing import SigningSettings, load_signer, sig_bytes, trusted_fingerprints, verify_bytes
 
 
 def _doc() -> ReportDocument:

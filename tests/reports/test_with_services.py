@@ -8,9 +8,9 @@ from datetime import date, datetime, time, timedelta
 from attendance import audit
 from attendance.models import AttendanceRecord, Employee, Office, User
 from attendance.reports import apel_report, monthly_recap
-from attendance.services.assemblies import create_assembly, end_assembly, start_assembly
-from attendance.services.corrections import correct_record, excuse_employee
-from attendance.services.sightings import Sighting, record_sightings
+from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
+from attendance.assemblies.corrections import correct_record, excuse_employee
+from attendance.assemblies.sightings import Sighting, record_sightings
 
 
 def _seen(emp_id: int, start: datetime, minutes: float, frames: int = 5, mask: bool = True) -> list[Sighting]:

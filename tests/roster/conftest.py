@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from attendance.enrolment import EnrolmentWorkers
+from attendance.roster.enrolment import EnrolmentWorkers
 from attendance.models import AuditEntry, Employee, FaceTemplate, Office, User
 
 PASSWORD = "correct horse battery"
@@ -53,7 +53,7 @@ class Env:
 
 
 def make_env(db_url: str, settings_factory, workers: EnrolmentWorkers, **overrides) -> Iterator[Env]:  # noqa: ANN001
-    from app.main import create_app
+    from app.web.app import create_app
     from attendance.roster import create_office, create_user
 
     app = create_app(settings_factory(db_url, **overrides), migrate=False)

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from app.cli import _register_all
-from app.cli import app as cli
+from app.cli.main import _register_all
+from app.cli.main import app as cli
 from app.settings import get_settings
 from attendance.db import make_engine, make_session_factory
 from attendance.models import AuditEntry, Employee, FaceTemplate, User
@@ -130,8 +130,8 @@ def test_enroll_folder_reports_each_photo(run, db_url: str, tmp_path: Path, shar
 def test_demo_seed_is_idempotent_and_logs_in(db_url: str, settings_factory, capsys) -> None:  # noqa: ANN001
     from fastapi.testclient import TestClient
 
-    from app.demo import EMPLOYEES, seed_demo
-    from app.main import create_app
+    from app.cli.demo import EMPLOYEES, seed_demo
+    from app.web.app import create_app
 
     app = create_app(settings_factory(db_url), migrate=False)
     creds = seed_demo(app)

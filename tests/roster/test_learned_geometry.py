@@ -1,4 +1,4 @@
-"""What the cameras learn of each person's face (attendance.services.learned_geometry) on each real
+"""What the cameras learn of each person's face (attendance.roster.learned_geometry) on each real
 database: one lesson per person per apel, none for a person without face data, read back for the
 live pipeline, exported with the person's data and erased with their face templates."""
 from __future__ import annotations
@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from attendance.audit import verify_chain
 from attendance.models import AuditEntry, FaceTemplate, LearnedFaceGeometry
-from attendance.services.learned_geometry import learn_from_apel, load_geometry
-from attendance.vision.face_geometry import POPULATION_IPD_M
+from attendance.roster.learned_geometry import learn_from_apel, load_geometry
+from attendance.vision.geometry.face_geometry import POPULATION_IPD_M
 
 from .conftest import NIPS
 

@@ -7,20 +7,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attendance.audit import verify_chain
-from attendance.migrate import current_heads, downgrade, upgrade
+from attendance.db.migrate import current_heads, downgrade, upgrade
 from attendance.models import AuditEntry, Employee, FaceTemplate
 from attendance.roster import (
-    Conflict,
-    Invalid,
-    NotFound,
-    create_employee,
-    create_office,
-    create_user,
-    delete_employee,
-    delete_office,
-    update_employee,
-    update_office,
-)
+    Conflict, Invalid, NotFound, create_employee, create_office, create_user, delete_employee, delete_office,
+    update_employee, update_office)
 
 from .conftest import NIPS
 

@@ -1,12 +1,12 @@
 """An office's row lines (optional: 1-12 distances from the camera, 0.5-30 m, at least 0.3 m apart):
 set, read, cleared and refused over the API and from the office page, on both real databases; a
-refused value changes nothing. The rule itself (attendance.row_lines) is checked here too."""
+refused value changes nothing. The rule itself (attendance.vision.config) is checked here too."""
 from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
 
-from attendance.row_lines import check_row_lines, format_row_lines, parse_row_lines, rows_at_the_limit
+from attendance.vision.config import check_row_lines, format_row_lines, parse_row_lines, rows_at_the_limit
 
 from .conftest import Env
 from .test_office_camera_height import _form as _camera_form

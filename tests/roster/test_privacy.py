@@ -74,7 +74,7 @@ def test_export_finds_records_in_tables_it_does_not_know(session) -> None:  # no
     them from the live schema's foreign keys, so a new table cannot be forgotten."""
     from sqlalchemy import text
 
-    from attendance.enrolment import export_person
+    from attendance.roster.enrolment import export_person
     from attendance.roster import create_employee, create_office
 
     office = create_office(session, actor="t", code="SETDA", name="Setda")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from attendance.enrolment import PhotoLimits, analyse_photo, store_templates
+from attendance.roster.enrolment import PhotoLimits, analyse_photo, store_templates
 from attendance.models import AuditEntry, Employee, FaceTemplate, Office
-from attendance.template_upgrade import rebuild_from_kept_photos, unrecognisable, warn_at_start
+from attendance.roster.templates import rebuild_from_kept_photos, unrecognisable, warn_at_start
 
 pytestmark = [pytest.mark.shared_data]
 
@@ -49,7 +49,7 @@ def test_staff_enrolled_under_dlib_are_found_warned_and_rebuilt(session, shared_
 
     assert [e.nip for e in unrecognisable(session, "dlib+faceres")] == [kept.nip, lost.nip]
     assert [e.nip for e in unrecognisable(session, "dlib-128")] == [fresh.nip]
-    with caplog.at_level(logging.WARNING, logger="attendance.template_upgrade"):
+    with caplog.at_level(logging.WARNING, logger="attendance.roster.templates"):
         assert warn_at_start(session, "dlib+faceres") == 2
     assert "2 active employees" in caplog.text and "apel templates rebuild" in caplog.text
 
@@ -89,18 +89,18 @@ def test_the_service_says_at_start_up_who_it_cannot_recognise(db_url: str, setti
     log names the count and the way out."""
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
+    from app.web.app import create_app
 
     app = create_app(settings_factory(db_url))
     with app.state.session_factory() as session:
         emp, = _staff(session, "Enrolled Before")
         _enrol(session, emp, next((shared_data / "faces" / "lfw10" / "Colin_Powell").glob("*.jpg")), "dlib")
         session.commit()
-    with caplog.at_level(logging.WARNING, logger="attendance.template_upgrade"), TestClient(app):
+    with caplog.at_level(logging.WARNING, logger="attendance.roster.templates"), TestClient(app):
         pass
     assert "1 active employees have face templates only from another recogniser than dlib+faceres" in caplog.text
     caplog.clear()
     quiet = create_app(settings_factory(db_url, recognizer="dlib"))
-    with caplog.at_level(logging.WARNING, logger="attendance.template_upgrade"), TestClient(quiet):
+    with caplog.at_level(logging.WARNING, logger="attendance.roster.templates"), TestClient(quiet):
         pass
     assert "only from another recogniser" not in caplog.text

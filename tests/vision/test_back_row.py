@@ -7,8 +7,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from attendance.vision import OfficePipeline, PipelineConfig
-from attendance.vision.synth import make_office
+from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.types import PipelineConfig
+from attendance.vision.training.synth_office import make_office
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from attendance.vision import blazeface
-from attendance.vision.detect import DetectorConfig, detect_faces_cues, hog_faces, iou
+from attendance.vision.detect import blazeface
+from attendance.vision.detect.detector import DetectorConfig, detect_faces_cues, hog_faces, iou
 from attendance.vision.faces import face_chip, landmarks5
 from attendance.vision.mask import default_classifier
 

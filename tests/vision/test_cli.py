@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from attendance import cli_vision
+from app.cli import vision as cli_vision
 
 
 @pytest.fixture(scope="module")

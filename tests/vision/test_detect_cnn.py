@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from attendance.vision import detect
-from attendance.vision.detect import DetectorConfig, cnn_verify, detect_faces, detect_faces_cues, hog_faces, iou
+from attendance.vision.detect import detector as detect
+from attendance.vision.detect.detector import (
+    DetectorConfig, cnn_verify, detect_faces, detect_faces_cues, hog_faces, iou)
 from attendance.vision.faces import face_chip, landmarks5
 from attendance.vision.mask import default_classifier
 

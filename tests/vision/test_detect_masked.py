@@ -12,8 +12,9 @@ import dlib
 import numpy as np
 import pytest
 
-from attendance.vision import dlib_models
-from attendance.vision.detect import PHOTO_ANGLES, DetectorConfig, detect_faces_cues, hog_faces, hog_faces_cues, iou
+from attendance.vision.recognise import dlib_models
+from attendance.vision.detect.detector import (
+    PHOTO_ANGLES, DetectorConfig, detect_faces_cues, hog_faces, hog_faces_cues, iou)
 from attendance.vision.workers import warm_up
 
 from .conftest import annotated_group_photos, read_rgb

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attendance.vision import distance
-from attendance.vision.distance import depth_m, focal_px, ipd_bias, unbiased_eye_px
+from attendance.vision.geometry import distance
+from attendance.vision.geometry.distance import depth_m, focal_px, ipd_bias, unbiased_eye_px
 from attendance.vision.roster_dir import read_image_rgb
 from attendance.vision.training import fit_ipd_bias
 

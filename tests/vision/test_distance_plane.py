@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from attendance.vision.distance import (fit_head_plane, focal_px, head_plane_depths, likely_violations, position_m,
-                                        positions_and_violations, positions_with_rows, refine_depths, segment_rows,
-                                        violations)
+from attendance.vision.geometry.distance import (
+    fit_head_plane, focal_px, head_plane_depths, likely_violations, position_m, positions_and_violations,
+    positions_with_rows, refine_depths, segment_rows, violations)
 
 W, H = 1920, 1080
 F = focal_px(W, 70.0)
@@ -297,7 +297,7 @@ def floor_distance(pts, pitch_deg=12.5):
 def test_floor_distance_inverts_the_camera_pitch():
     """A head's horizontal distance from the camera, from its camera depth and the heads' plane
     (yn = a w + b + c xn): what the row lines, measured on the floor, are compared with."""
-    from attendance.vision.distance import _floor_distance
+    from attendance.vision.geometry.distance import _floor_distance
 
     rng = np.random.default_rng(3)
     for pitch in (0.0, 8.0, 20.0):

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from attendance.vision.distance import (focal_px, position_m, positions_with_rows, refine_depths, row_groups,
-                                        violations)
+from attendance.vision.geometry.distance import (
+    focal_px, position_m, positions_with_rows, refine_depths, row_groups, violations)
 
 W, H = 1920, 1080
 F = focal_px(W, 70.0)
@@ -148,7 +148,7 @@ def test_bad_depths_left_alone():
 def test_a_masked_face_leans_on_its_row_more():
     """A masked face's eye spacing is measured less well: flagged as masked, its depth moves
     further toward its row's than the same measurement of an unmasked face does."""
-    from attendance.vision.distance import positions_and_violations
+    from attendance.vision.geometry.distance import positions_and_violations
 
     rng = np.random.default_rng(7)
     pts, _ = scene([3.5, 4.7, 5.9], 6, rng)

@@ -1,4 +1,4 @@
-"""dlib's face ResNet converted to ONNX Runtime (attendance/vision/dlib_onnx.py) must give dlib's
+"""dlib's face ResNet converted to ONNX Runtime (attendance/vision/runtime/dlib_onnx.py) must give dlib's
 own descriptors: the matching thresholds were fitted on them."""
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import dlib
 import numpy as np
 import pytest
 
-from attendance.vision import dlib_models, dlib_onnx, faces
+from attendance.vision.recognise import dlib_models
+from attendance.vision.runtime import dlib_onnx
+from attendance.vision import faces
 
 from .conftest import read_rgb
 

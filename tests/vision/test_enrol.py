@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from attendance.vision import EnrolledFace, FaceRejected, enrol_face
-from attendance.vision.recognise import MatchThresholds
+from attendance.vision.enrol import EnrolledFace, FaceRejected, enrol_face
+from attendance.vision.recognise.recognisers import MatchThresholds
 
 from .conftest import read_rgb
 
@@ -63,7 +63,7 @@ def test_dlib_recogniser_sees_a_face_and_its_mirror_alike(lfw):
     (recognise.DlibRecogniser): a photo and its mirror give nearly the same template, much
     nearer than dlib's plain embeddings of the two."""
     from attendance.vision.faces import embed_chips, face_chip, landmarks5
-    from attendance.vision.recognise import DlibRecogniser
+    from attendance.vision.recognise.recognisers import DlibRecogniser
 
     img = read_rgb(lfw / "Colin_Powell" / "Colin_Powell_0001.jpg")
     flipped = np.ascontiguousarray(img[:, ::-1])

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from attendance.vision import face_geometry as fg
-from attendance.vision.distance import fit_frame, focal_px
+from attendance.vision.geometry import face_geometry as fg
+from attendance.vision.geometry.distance import fit_frame, focal_px
 
 W, H = 1920, 1080
 F = focal_px(W, 70.0)
@@ -127,7 +127,7 @@ def test_samples_sessions_and_prior():
 def test_synthetic_office_on_other_days_keeps_each_persons_traits(shared_data, tmp_path):
     """`make_office(traits_seed=)`: the same people on another day keep their own IPD and head
     height; they take other places, or keep their row with `same_places` (bench_distance --days)."""
-    from attendance.vision.synth import make_office
+    from attendance.vision.training.synth_office import make_office
 
     roster = tmp_path / "roster"
     roster.mkdir()

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attendance import model_files
-from attendance.model_files import ModelFileError
-from attendance.vision import faceres_onnx, tfjs_onnx
+from attendance.vision.runtime import model_files
+from attendance.vision.runtime.model_files import ModelFileError
+from attendance.vision.recognise import faceres as faceres_onnx
+from attendance.vision.runtime import tfjs_onnx
 from attendance.vision.enrol import enrol_face
-from attendance.vision.recognise import FusedRecogniser, MatchThresholds, backend_name, make_recogniser
+from attendance.vision.recognise.recognisers import FusedRecogniser, MatchThresholds, backend_name, make_recogniser
 from attendance.vision.roster_dir import read_image_rgb
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attendance.model_files import installed
+from attendance.vision.runtime.model_files import installed
 from attendance.vision.mask import WEIGHTS, WEIGHTS_FACERES, MaskClassifier, default_classifier, features
 from attendance.vision.training.train_mask import chips_of, is_test
 
@@ -29,8 +29,8 @@ def test_weights_match_the_features():
 def test_faceres_features_passed_in_are_the_ones_it_would_compute(shared_data):
     """The pipeline hands the classifier FaceRes's features from the fused embeddings; they must be
     what the classifier computes itself from the same chips, or its answers would differ."""
-    from attendance.vision import faceres_onnx
-    from attendance.vision.recognise import FusedRecogniser
+    from attendance.vision.recognise import faceres as faceres_onnx
+    from attendance.vision.recognise.recognisers import FusedRecogniser
 
     chips = [c for folder in ("with_mask", "without_mask") for p in held_out(shared_data, folder)[:2]
              for c in chips_of(p)[:1]]

@@ -9,12 +9,14 @@ import cv2
 import numpy as np
 import pytest
 
-from attendance.vision import (FrameResult, OfficePipeline, OnnxRecogniser, PipelineConfig, RosterPerson,
-                               VisionWorkerPool)
-from attendance.vision.distance import violations
-from attendance.vision.recognise import ELIMINATION_CONFIDENCE, Gallery, MatchThresholds, assign
+from attendance.vision.types import FrameResult, PipelineConfig, RosterPerson
+from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.recognise.recognisers import OnnxRecogniser
+from attendance.vision.workers import VisionWorkerPool
+from attendance.vision.geometry.distance import violations
+from attendance.vision.recognise.recognisers import ELIMINATION_CONFIDENCE, Gallery, MatchThresholds, assign
 from attendance.vision.roster_dir import enrol_roster
-from attendance.vision.synth import make_office
+from attendance.vision.training.synth_office import make_office
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +261,7 @@ def test_onnx_backend_warps_faces_onto_the_arcface_template(tmp_path, lfw):
     eyes there (a central crop of dlib's chip put them ~23 px too high)."""
     from attendance.vision.enrol import detect_enrolment_faces
     from attendance.vision.faces import face_chip, landmarks5, landmarks68
-    from attendance.vision.recognise import ARCFACE_TEMPLATE_112
+    from attendance.vision.recognise.recognisers import ARCFACE_TEMPLATE_112
 
     from .conftest import read_rgb
 
@@ -329,7 +331,7 @@ def test_learned_face_geometry_reaches_the_fit_and_its_samples_come_back(office)
     (PipelineConfig.face_geometry: here each person's own IPD and eye height from the truth), and
     every frame says what it measured of the named people standing in a row (FaceResult's
     samples, what the live service learns from); an unknown face carries none."""
-    from attendance.vision.face_geometry import FaceGeometry
+    from attendance.vision.geometry.face_geometry import FaceGeometry
 
     clip, truth, roster = office
     mean_head = float(np.mean([p["head_height_m"] for p in truth["people"]]))

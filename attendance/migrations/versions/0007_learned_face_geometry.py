@@ -1,7 +1,7 @@
 """learned_face_geometry: each person's IPD and eye height, learned by the office cameras
 
 One row per person the live pipeline has measured against their row at a roll-call: the number
-of roll-calls and the sums of their per-roll-call medians (attendance.vision.face_geometry), and
+of roll-calls and the sums of their per-roll-call medians (attendance.vision.geometry.face_geometry), and
 the last apel that taught it. Biometric data: erased with the person's face templates, and with
 the person (ON DELETE CASCADE).
 

@@ -46,8 +46,8 @@ import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
-from attendance.vision.detect import DetectorConfig, detect_faces, iou
-from attendance.vision.distance import eye_distance_px
+from attendance.vision.detect.detector import DetectorConfig, detect_faces, iou
+from attendance.vision.geometry.distance import eye_distance_px
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import landmarks5
 from attendance.vision.roster_dir import read_image_rgb

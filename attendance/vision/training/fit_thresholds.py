@@ -33,8 +33,8 @@ import sys
 
 import numpy as np
 
-from attendance.vision.recognise import MODELS_DIR, Gallery, MatchThresholds, aggregate, backend_name
-from attendance.vision.results import RosterPerson
+from attendance.vision.recognise.recognisers import MODELS_DIR, Gallery, MatchThresholds, aggregate, backend_name
+from attendance.vision.types import RosterPerson
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
 
 

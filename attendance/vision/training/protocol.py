@@ -15,8 +15,9 @@ import numpy as np
 
 from attendance.vision.enrol import FaceRejected, enrol_face
 from attendance.vision.faces import DLIB_CHIP, embed_chips
-from attendance.vision.recognise import Gallery, MatchThresholds, aggregate, assign, backend_name, is_dlib_spec
-from attendance.vision.results import RosterPerson
+from attendance.vision.recognise.recognisers import (
+    Gallery, MatchThresholds, aggregate, assign, backend_name, is_dlib_spec)
+from attendance.vision.types import RosterPerson
 from attendance.vision.roster_dir import IMAGE_EXTS, read_image_rgb
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"

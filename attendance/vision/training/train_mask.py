@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from attendance.vision.detect import DetectorConfig, detect_faces
+from attendance.vision.detect.detector import DetectorConfig, detect_faces
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import face_chip, landmarks5
 from attendance.vision.mask import WEIGHTS, WEIGHTS_FACERES, classifier_inputs

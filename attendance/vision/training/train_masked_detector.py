@@ -53,9 +53,9 @@ import cv2
 import dlib
 import numpy as np
 
-from attendance.vision import dlib_models
-from attendance.vision.dlib_onnx import pack_float, unpack_int
-from attendance.vision.detect import Box, DetectorConfig, iou
+from attendance.vision.recognise import dlib_models
+from attendance.vision.runtime.dlib_onnx import pack_float, unpack_int
+from attendance.vision.detect.detector import Box, DetectorConfig, iou
 from attendance.vision.faces import landmarks68, paint_mask
 from attendance.vision.training.protocol import DATA
 from attendance.vision.training.train_mask import is_test

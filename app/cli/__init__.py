@@ -1,0 +1,1 @@
+"""The `apel` command: one module per area."""

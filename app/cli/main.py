@@ -1,0 +1,71 @@
+"""The `apel` command. Each area registers its own sub-commands from its own module:
+roster/users (app.cli.roster), vision (app.cli.vision), reports and audit
+(app.cli.reports), live cameras (app.cli.camera)."""
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Apel: virtual roll-call and attendance.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations up to REVISION (default head) on APEL_DATABASE_URL (default SQLite in APEL_DATA_DIR)."""
+    from attendance.db.migrate import upgrade
+
+    from app.settings import get_settings
+
+    s = get_settings()
+    s.ensure_dirs()
+    upgrade(s.db_url, revision)
+    typer.echo(f"database at {revision}: {s.db_url.split('@')[-1]}")
+
+
+# A console's live event stream never ends by itself: without a limit, a stop (SIGTERM from a
+# restart or redeploy) would wait for every open console and never reach the shutdown hooks that
+# write what the live service still holds (app.live.service.LiveService.stop).
+GRACEFUL_SHUTDOWN_S = 5.0
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default APEL_HOST, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default APEL_PORT, 8000)."),
+    demo: bool = typer.Option(False, "--demo", help="Seed demo offices, users and staff on an empty database."),
+) -> None:
+    """Run the web service (API, pages, live media)."""
+    import uvicorn
+
+    from app.web.app import create_app
+    from app.settings import get_settings
+
+    s = get_settings()
+    application = create_app(s)
+    if demo:
+        from app.cli.demo import seed_demo
+
+        seed_demo(application)
+    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+
+
+def _register_all() -> None:
+    from app.cli import reports as cli_reports, vision as cli_vision
+    from app.cli import camera as cli_camera
+
+    from app.cli import roster as cli_roster
+
+    for module in (cli_roster, cli_vision, cli_reports, cli_camera):
+        module.register(app)
+
+
+def main() -> None:
+    _register_all()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app factory, dependencies, security, errors, API and pages."""

@@ -1,0 +1,127 @@
+"""Apels over HTTP: schedule, start, end (leader/admin), office join tokens (leader/admin), and the
+roll-call and records (every logged-in role; operators only for their own office)."""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from app.web.deps import CurrentUser, DbSession, LeaderUser, SettingsDep
+from attendance.models import AttendanceRecord, Employee
+from attendance.assemblies.lifecycle import (
+    assembly_view, create_assembly, end_assembly, get_assembly, get_assembly_office, issue_office_token,
+    list_assemblies, start_assembly)
+from attendance.assemblies.sightings import live_rollcall, record_view
+
+from app.web.api.attendance_common import ensure_takes_part, is_operator, scoped_office, service_errors
+
+router = APIRouter(prefix="/api/v1/assemblies", tags=["assemblies"])
+
+
+class AssemblyIn(BaseModel):
+    kind: str = Field(description="pagi | sore | disiplin | upacara")
+    title: str = Field(min_length=1, max_length=200)
+    scheduled_start: datetime | None = Field(None, description="One instant for all offices, with zone, e.g. 2026-11-30T00:30:00Z")
+    local_date: date | None = Field(None, description="With local_time: the same wall-clock time in each office's zone")
+    local_time: time | None = None
+    office_ids: list[int] = Field(min_length=1, max_length=1000)
+    duration_minutes: int = Field(60, ge=1, le=1440)
+    ruleset_name: str | None = Field(None, max_length=32, description="Rule family; default: one named after the kind, else 'default'")
+
+
+class TokenIn(BaseModel):
+    ttl_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60, description="Default: APEL_OFFICE_TOKEN_TTL_MINUTES")
+
+
+def _view_for(user: Any, a: Any) -> dict:
+    view = assembly_view(a)
+    if is_operator(user):
+        view["offices"] = [o for o in view["offices"] if o["office_id"] == user.office_id]
+    return view
+
+
+@router.post("", status_code=201)
+def create(body: AssemblyIn, user: LeaderUser, db: DbSession) -> dict:
+    with service_errors(db):
+        a = create_assembly(db, actor=user, kind=body.kind, title=body.title, scheduled_start=body.scheduled_start,
+                            office_ids=body.office_ids, local_date=body.local_date, local_time=body.local_time,
+                            duration_minutes=body.duration_minutes, ruleset_name=body.ruleset_name)
+    return assembly_view(a)
+
+
+@router.get("")
+def index(user: CurrentUser, db: DbSession, status: str | None = None, office_id: int | None = None,
+          since: datetime | None = None, until: datetime | None = None,
+          limit: int = Query(200, ge=1, le=1000)) -> list[dict]:
+    office_id = scoped_office(user, office_id)
+    return [_view_for(user, a) for a in list_assemblies(db, office_id=office_id, status=status, since=since,
+                                                        until=until, limit=limit)]
+
+
+@router.get("/{assembly_id}")
+def show(assembly_id: int, user: CurrentUser, db: DbSession) -> dict:
+    with service_errors(db):
+        a = get_assembly(db, assembly_id)
+    ensure_takes_part(db, user, assembly_id)
+    return _view_for(user, a)
+
+
+@router.post("/{assembly_id}/start")
+def start(assembly_id: int, user: LeaderUser, db: DbSession) -> dict:
+    with service_errors(db):
+        return assembly_view(start_assembly(db, assembly_id, actor=user))
+
+
+@router.post("/{assembly_id}/end")
+def end(assembly_id: int, user: LeaderUser, db: DbSession, request: Request) -> dict:
+    with service_errors(db):
+        view = assembly_view(end_assembly(db, assembly_id, actor=user))
+    live = getattr(request.app.state, "live", None)
+    if live is not None:   # disconnect the offices now rather than at the live service's next poll
+        anyio.from_thread.run(live.close_assembly, assembly_id)
+    return view
+
+
+@router.post("/{assembly_id}/offices/{office_id}/token", status_code=201)
+def token(assembly_id: int, office_id: int, user: LeaderUser, db: DbSession, settings: SettingsDep,
+          body: TokenIn | None = None) -> dict:
+    """The plaintext token is in this answer only; give it to the office operator (or `apel camera`)."""
+    ttl = body.ttl_minutes if body is not None and body.ttl_minutes else settings.office_token_ttl_minutes
+    with service_errors(db):
+        plaintext = issue_office_token(db, assembly_id, office_id, actor=user, ttl_minutes=ttl)
+        ao = get_assembly_office(db, assembly_id, office_id)
+    code = ao.office.code
+    return {"assembly_id": assembly_id, "office_id": office_id, "office_code": code, "token": plaintext,
+            "expires_at": ao.token_expires_at.isoformat(),
+            "join_path": f"/live/join?office={quote(code)}#token={plaintext}"}
+
+
+@router.get("/{assembly_id}/rollcall")
+def rollcall(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None) -> dict:
+    office_id = scoped_office(user, office_id)
+    with service_errors(db):
+        get_assembly(db, assembly_id)
+        ensure_takes_part(db, user, assembly_id)
+        return live_rollcall(db, assembly_id, office_id)
+
+
+@router.get("/{assembly_id}/records")
+def records(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None,
+            status: str | None = None) -> list[dict]:
+    office_id = scoped_office(user, office_id)
+    with service_errors(db):
+        a = get_assembly(db, assembly_id)
+    ensure_takes_part(db, user, assembly_id)
+    tz = {ao.office_id: ao.office.timezone for ao in a.offices}
+    q = (select(AttendanceRecord, Employee).join(Employee, Employee.id == AttendanceRecord.employee_id)
+         .where(AttendanceRecord.assembly_id == assembly_id).order_by(Employee.name, Employee.id))
+    if office_id is not None:
+        q = q.where(AttendanceRecord.office_id == office_id)
+    if status:
+        q = q.where(AttendanceRecord.status == status)
+    return [record_view(r, e, tz.get(r.office_id)) for r, e in db.execute(q).all()]

@@ -1,0 +1,86 @@
+"""Attendance records and their corrections. Only HR and admins change records; a stale
+`expected_version` gets 409 with the record's current value in `detail.current`."""
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from app.web.deps import CurrentUser, DbSession, HrUser
+from attendance.models import AttendanceRecord, Role
+from attendance.assemblies.corrections import (
+    correct_record, correction_view, excuse_employee, get_record, list_corrections)
+from attendance.assemblies.sightings import record_view
+
+from app.web.api.attendance_common import ensure_takes_part, scoped_office, service_errors
+
+router = APIRouter(prefix="/api/v1", tags=["corrections"])
+
+
+class CorrectionIn(BaseModel):
+    expected_version: int = Field(ge=0, description="The record version you saw; a newer one on the server gets 409")
+    status: Literal["present", "late", "tk", "excused"]
+    tier: Literal["TL1", "TL2", "TL3", "TL4"] | None = None
+    late_minutes: int | None = Field(None, ge=1, le=1440)
+    excuse_category: str | None = Field(None, max_length=32)
+    reason: str = Field(min_length=1, max_length=2000)
+    attachment_ref: str | None = Field(None, max_length=500, description="Letter number or file name of the evidence")
+
+
+class ExcuseIn(BaseModel):
+    employee_id: int
+    category: str = Field(max_length=32, description="sakit | izin | cuti | dinas_luar | tugas_belajar (per rule set)")
+    reason: str = Field(min_length=1, max_length=2000)
+    attachment_ref: str | None = Field(None, max_length=500)
+    expected_version: int | None = Field(None, ge=0)
+
+
+def _readable_record(db, user, record_id: int) -> AttendanceRecord:  # noqa: ANN001
+    with service_errors(db):
+        rec = get_record(db, record_id)
+    scoped_office(user, rec.office_id)
+    return rec
+
+
+@router.get("/records/{record_id}")
+def show_record(record_id: int, user: CurrentUser, db: DbSession) -> dict:
+    rec = _readable_record(db, user, record_id)
+    return record_view(rec)
+
+
+@router.post("/records/{record_id}/corrections")
+def correct(record_id: int, body: CorrectionIn, user: HrUser, db: DbSession) -> dict:
+    with service_errors(db):
+        rec = correct_record(db, record_id, actor=user, expected_version=body.expected_version, status=body.status,
+                             tier=body.tier, late_minutes=body.late_minutes, excuse_category=body.excuse_category,
+                             reason=body.reason, attachment_ref=body.attachment_ref)
+    return record_view(rec)
+
+
+@router.get("/records/{record_id}/corrections")
+def record_corrections(record_id: int, user: CurrentUser, db: DbSession) -> list[dict]:
+    _readable_record(db, user, record_id)
+    return [correction_view(c) for c in list_corrections(db, record_id=record_id)]
+
+
+@router.post("/assemblies/{assembly_id}/excuses")
+def excuse(assembly_id: int, body: ExcuseIn, user: HrUser, db: DbSession) -> dict:
+    with service_errors(db):
+        rec = excuse_employee(db, assembly_id, body.employee_id, actor=user, category=body.category,
+                              reason=body.reason, attachment_ref=body.attachment_ref,
+                              expected_version=body.expected_version)
+    return record_view(rec)
+
+
+@router.get("/corrections")
+def corrections(user: CurrentUser, db: DbSession, assembly_id: int | None = None,
+                limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
+    if user.role == Role.operator.value:
+        if assembly_id is None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "operators must name an apel of their office")
+        ensure_takes_part(db, user, assembly_id)
+        own = user.office_id
+        return [correction_view(c) for c in list_corrections(db, assembly_id=assembly_id, limit=limit)
+                if db.get(AttendanceRecord, c.record_id).office_id == own]
+    return [correction_view(c) for c in list_corrections(db, assembly_id=assembly_id, limit=limit)]

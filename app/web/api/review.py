@@ -1,0 +1,60 @@
+"""The HR review queue of unknown and low-confidence faces (HR and admins only)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from app.web.deps import DbSession, HrUser
+from attendance.assemblies.review import (
+    assign_review_item, dismiss_review_item, evidence_path, list_review_items, purge_expired, review_view)
+from attendance.assemblies.sightings import record_view
+
+from app.web.api.attendance_common import service_errors
+
+router = APIRouter(prefix="/api/v1/review", tags=["review"])
+
+
+class AssignIn(BaseModel):
+    employee_id: int
+    reason: str = Field(min_length=1, max_length=2000)
+    expected_version: int | None = Field(None, ge=0, description="Version of the employee's record you saw, if any")
+
+
+class DismissIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("")
+def queue(user: HrUser, db: DbSession, assembly_id: int | None = None, office_id: int | None = None,
+          status: str | None = Query("open", description="open | assigned | dismissed; empty = all"),
+          limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
+    purge_expired(db)   # retention is enforced whenever the queue is read
+    return [review_view(i) for i in list_review_items(db, assembly_id=assembly_id, office_id=office_id,
+                                                      status=status or None, limit=limit)]
+
+
+@router.post("/{item_id}/assign")
+def assign(item_id: int, body: AssignIn, user: HrUser, db: DbSession) -> dict:
+    with service_errors(db):
+        rec = assign_review_item(db, item_id, actor=user, employee_id=body.employee_id, reason=body.reason,
+                                 expected_version=body.expected_version)
+    return record_view(rec)
+
+
+@router.post("/{item_id}/dismiss")
+def dismiss(item_id: int, body: DismissIn, user: HrUser, db: DbSession) -> dict:
+    with service_errors(db):
+        return review_view(dismiss_review_item(db, item_id, actor=user, reason=body.reason))
+
+
+@router.get("/{item_id}/evidence")
+def evidence(item_id: int, user: HrUser, db: DbSession) -> FileResponse:
+    """The face crop, only when evidence keeping was on and the retention period has not ended."""
+    with service_errors(db):
+        path = evidence_path(db, item_id)
+    if not path or not Path(path).is_file():
+        raise HTTPException(404, "no face crop is kept for this item (evidence keeping is off or it expired)")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,72 @@
+"""App factory. Every resource (engine, sessions, background services) is created per app instance,
+so tests can build as many isolated apps as they like."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from attendance.db import make_engine, make_session_factory
+from attendance.db.migrate import upgrade
+
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("apel")
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
+
+
+async def _warn_unrecognisable_staff(app: FastAPI) -> None:
+    """Staff whose templates another recogniser made are unknown live: say so in the log."""
+    from attendance.roster.templates import warn_at_start
+
+    with app.state.session_factory() as session:
+        warn_at_start(session, app.state.settings.recogniser_spec)
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    if migrate:
+        upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in app.state.startup_hooks:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(app.state.shutdown_hooks):
+                await hook(app)
+            engine.dispose()
+
+    app = FastAPI(title="Apel", version="0.1.0", lifespan=lifespan,
+                  description="Virtual roll-call and attendance for Indonesian government offices.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.startup_hooks = [_warn_unrecognisable_staff]
+    app.state.shutdown_hooks = []
+
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(), session_cookie="apel_session",
+                       max_age=settings.session_max_age_s, same_site="lax", https_only=False)
+
+    from app.web.errors import install_error_pages
+    from app.web.routers import all_routers
+
+    install_error_pages(app)
+    from app.web.watchdog import install as install_watchdog
+
+    install_watchdog(app)
+
+    for router in all_routers():
+        app.include_router(router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,113 @@
+"""Typed dependencies: the DB session, the current user, role guards, office scoping, CSRF.
+
+Two ways to authenticate:
+- Browser: POST /api/v1/auth/login sets a signed session cookie (Starlette SessionMiddleware).
+  Unsafe methods (POST/PUT/PATCH/DELETE) with cookie auth must carry the session's CSRF token in the
+  `X-CSRF-Token` header or a `csrf_token` form field.
+- API clients: `Authorization: Bearer <token>` from the login response (no cookie, so no CSRF risk).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from attendance.models import Role, User
+
+from app.web.security import password_fingerprint, read_token, same_secret
+from app.settings import Settings
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A session per request. Routes commit explicitly; anything not committed is rolled back."""
+    session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+async def _csrf_ok(request: Request) -> bool:
+    expected = request.session.get("csrf")
+    if not expected:
+        return False
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    return bool(sent) and same_secret(sent, expected)
+
+
+async def optional_user(request: Request, db: DbSession, settings: SettingsDep) -> User | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        parsed = read_token(settings.session_secret(), auth[7:].strip(), settings.session_max_age_s)
+        if parsed is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        uid, fp = parsed
+        user = db.get(User, uid)
+        if user is None or not user.active or fp != password_fingerprint(user.password_hash):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return user
+    uid = request.session.get("uid") if "session" in request.scope else None
+    if uid is None:
+        return None
+    user = db.get(User, int(uid))
+    if user is None or not user.active or request.session.get("fp") != password_fingerprint(user.password_hash):
+        request.session.clear()
+        return None
+    if request.method in UNSAFE and not await _csrf_ok(request):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+    return user
+
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+def require_roles(*roles: Role | str) -> Callable[..., User]:
+    allowed = {r.value if isinstance(r, Role) else r for r in roles}
+
+    async def guard(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"role '{user.role}' may not do this (needs one of: {', '.join(sorted(allowed))})")
+        return user
+
+    return guard
+
+
+AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
+HrUser = Annotated[User, Depends(require_roles(Role.admin, Role.hr))]
+LeaderUser = Annotated[User, Depends(require_roles(Role.admin, Role.leader))]
+
+
+def ensure_office_access(user: User, office_id: int) -> None:
+    """Operators are bound to one office and see nothing else; other roles see every office."""
+    if user.role == Role.operator.value and user.office_id != office_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "operators may only access their own office")

@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja templates), one module per area."""

@@ -1,0 +1,114 @@
+"""Report and verify pages. They read through the same functions and office scoping as the API
+(app.web.api.reports); downloads link to the API export, which signs and audits."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from app.web.deps import DbSession, OptionalUser
+from app.web.rendering import add_nav, lang_of, render, require_page_user
+from attendance.models import Assembly, AssemblyOffice, Office, Role
+from attendance.reports import ReportError, apel_people, apel_report, monthly_recap
+from attendance.reports.common import TIERS, local_time
+from attendance.reports.signing import trusted_fingerprints, verify_bytes
+
+from app.web.api.reports import scope_offices
+from app.web.api.verify import VerifyBody, read_pair, verification_dict
+
+router = APIRouter(include_in_schema=False)
+
+READERS = tuple(r.value for r in Role)   # every role reads reports; operators only their office
+add_nav("rep.ui.reports", "/reports", roles=READERS, order=60)
+add_nav("rep.ui.verify", "/verify", roles=READERS, order=65)
+STATUSES = ("present", "late", "tk", "excused", "not_seen")
+
+
+def _not_found(request: Request, exc: ReportError) -> HTTPException:
+    return HTTPException(404 if exc.code == "not_found" else 422, exc.message)
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports_home(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *READERS)
+    q = select(Assembly).order_by(Assembly.scheduled_start.desc()).limit(100)
+    if user.role == Role.operator.value:
+        q = q.where(Assembly.id.in_(select(AssemblyOffice.assembly_id).where(
+            AssemblyOffice.office_id == (user.office_id or -1))))
+    apels = db.execute(q).scalars().all()
+    tz = request.app.state.settings.default_timezone
+    offices = db.execute(select(Office).order_by(Office.code)).scalars().all()
+    if user.role == Role.operator.value:
+        offices = [o for o in offices if o.id == user.office_id]
+    rows = [{"a": a, "local": local_time(a.scheduled_start, tz, "%Y-%m-%d %H:%M")} for a in apels]
+    this_month = datetime.now(timezone.utc).strftime("%Y-%m")
+    return render(request, "reports/index.html", {"apels": rows, "offices": offices, "month": this_month}, user=user)
+
+
+@router.get("/reports/apel/{assembly_id}", response_class=HTMLResponse)
+def apel_page(assembly_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *READERS)
+    try:
+        report = apel_report(db, assembly_id, scope_offices(user, None))
+    except ReportError as exc:
+        raise _not_found(request, exc) from exc
+    lang = lang_of(request)
+    return render(request, "reports/apel.html", {
+        "r": report, "tiers": TIERS, "cats": report.categories, "lang": lang,
+        "sched": local_time(report.scheduled_start, request.app.state.settings.default_timezone, "%Y-%m-%d %H:%M"),
+    }, user=user)
+
+
+@router.get("/reports/apel/{assembly_id}/office/{office_id}", response_class=HTMLResponse)
+def apel_office_page(assembly_id: int, office_id: int, request: Request, user: OptionalUser, db: DbSession,
+                     status: str | None = Query(None, max_length=16)) -> Response:  # noqa: A002
+    user = require_page_user(request, user, *READERS)
+    scope_offices(user, office_id)
+    try:
+        report = apel_report(db, assembly_id, [office_id])
+        office, people = apel_people(db, assembly_id, office_id, status=status or None)
+    except ReportError as exc:
+        raise _not_found(request, exc) from exc
+    cats = {c["code"]: c.get(lang_of(request)) or c["code"] for c in report.categories}
+    rows = [{"p": p, "first": local_time(p.first_seen_at, office.timezone, "%H:%M:%S"),
+             "last": local_time(p.last_seen_at, office.timezone, "%H:%M:%S"),
+             "cat": cats.get(p.excuse_category or "", p.excuse_category)} for p in people]
+    return render(request, "reports/office.html", {
+        "r": report, "o": report.offices[0] if report.offices else None, "office": office, "rows": rows,
+        "status": status or "", "statuses": STATUSES, "tiers": TIERS}, user=user)
+
+
+@router.get("/reports/recap", response_class=HTMLResponse)
+def recap_page(request: Request, user: OptionalUser, db: DbSession, month: str = Query(..., max_length=7),
+               office_id: str | None = Query(None, max_length=12)) -> Response:
+    user = require_page_user(request, user, *READERS)
+    oid = int(office_id) if office_id and office_id.isdigit() else None
+    scope = scope_offices(user, oid)
+    show_people = scope is not None   # one office: every employee; all offices: the office table only
+    try:
+        recap = monthly_recap(db, month, tz=request.app.state.settings.default_timezone, office_ids=scope,
+                              with_employees=show_people)
+    except ReportError as exc:
+        raise _not_found(request, exc) from exc
+    return render(request, "reports/recap.html", {"rc": recap, "tiers": TIERS, "cats": recap.categories,
+                                                  "office_id": scope[0] if scope else None,
+                                                  "show_people": show_people}, user=user)
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page(request: Request, user: OptionalUser) -> Response:
+    user = require_page_user(request, user, *READERS)
+    return render(request, "reports/verify.html", {"result": None}, user=user)
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify_submit(request: Request, _limit: VerifyBody, user: OptionalUser) -> Response:
+    """CSRF is checked by optional_user (the form carries csrf_token); size capped in read_pair."""
+    user = require_page_user(request, user, *READERS)
+    name, data, sig = await read_pair(request)
+    result = verify_bytes(data, sig, trusted_fingerprints(request.app.state.settings.data_dir))
+    return render(request, "reports/verify.html",
+                  {"result": verification_dict(result, lang_of(request)), "uploaded": name},
+                  user=user, status_code=200)

@@ -1,0 +1,376 @@
+"""Web pages for login, the dashboard, offices, employees, enrolment and users.
+
+Plain HTML forms posting back to these routes (post/redirect/get); they call the same services as
+the API, so the rules and the audit are the same. CSRF: every POST carries the session's token in
+a hidden `csrf_token` field, checked by app.web.deps.optional_user (and here for the login form)."""
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from app.web.deps import DbSession, OptionalUser
+from app.web.security import same_secret
+from app.web.rendering import add_nav, flash, lang_of, render, require_page_user
+from attendance.roster.enrolment import erase_templates, export_person, remove_photo_files, template_dict
+from attendance.models import Employee, FaceTemplate, Office, Role, User
+from attendance.roster import (
+    Invalid, RosterError, create_employee, create_office, create_user, delete_employee, delete_office, get_employee,
+    list_employees, list_offices, list_users, run_in_transaction, template_counts, update_employee, update_office,
+    update_user)
+from attendance.vision.config import format_row_lines, parse_row_lines, rows_at_the_limit_advice
+from attendance.roster.learned_geometry import forget_geometry, learned_roll_calls
+
+from app.web.api.auth import authenticate, start_session
+from app.web.api.enrolment import bulk_enrol, enrol_one
+from app.web.api.roster_common import body_limit, localized, read_upload
+
+PhotoBody = Annotated[None, Depends(body_limit(lambda s: s.max_upload_bytes))]
+BulkBody = Annotated[None, Depends(body_limit(lambda s: s.max_zip_bytes + 5 * 1024 * 1024))]
+
+router = APIRouter(include_in_schema=False)
+
+HR = (Role.admin.value, Role.hr.value)
+READERS = (Role.admin.value, Role.hr.value, Role.leader.value, Role.operator.value)
+
+add_nav("nav.dashboard", "/", order=0)
+add_nav("nav.offices", "/offices", roles=READERS, order=10)
+add_nav("nav.employees", "/employees", roles=READERS, order=20)
+add_nav("nav.enrolment", "/enrolment", roles=HR, order=30)
+add_nav("nav.users", "/users", roles=(Role.admin.value,), order=90)
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect after login would help phishing."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/"
+    return target
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _float_or_none(v: str | None) -> float | None:
+    v = (v or "").strip().replace(",", ".")
+    return float(v) if v else None
+
+
+def _row_lines_or_none(v: str | None) -> list[float] | None:
+    """The row-lines field as typed ("3; 4,5; 6"; empty: unknown). A slip in it is the field's own
+    error, shown with the field's hint like a value out of range, not Python's float() message."""
+    try:
+        return parse_row_lines(v or "") or None
+    except ValueError as exc:
+        raise Invalid("row_lines_m", str(exc)) from None
+
+
+# ---------------------------------------------------------------- login, language, dashboard
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, user: OptionalUser, next: str = "/") -> Response:  # noqa: A002
+    if user is not None:
+        return _see_other(_safe_next(next))
+    return render(request, "roster/login.html", {"next": _safe_next(next)})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login_submit(request: Request, db: DbSession) -> Response:
+    form = await _form(request)
+    expected = request.session.get("csrf")
+    nxt = _safe_next(form.get("next"))
+    if not expected or not same_secret(form.get("csrf_token", ""), expected):
+        return render(request, "roster/login.html", {"next": nxt, "error": "login.csrf"}, status_code=403)
+    try:
+        user = authenticate(request, db, form.get("username", ""), form.get("password", ""))
+    except HTTPException as exc:
+        key = "login.throttled" if exc.status_code == 429 else "login.failed"
+        return render(request, "roster/login.html", {"next": nxt, "error": key,
+                                                     "username": form.get("username", "")},
+                      status_code=exc.status_code)
+    start_session(request, user)
+    return _see_other(nxt)
+
+
+@router.post("/logout")
+def logout_submit(request: Request, user: OptionalUser) -> Response:
+    request.session.clear()
+    return _see_other("/login")
+
+
+@router.get("/lang/{code}")
+def set_language(code: str, next: str = "/") -> Response:  # noqa: A002
+    if code not in ("id", "en"):
+        raise HTTPException(404)
+    resp = _see_other(_safe_next(next))
+    resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="lax")
+    return resp
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user)
+    office_filter = user.office_id if user.role == Role.operator.value else None
+    emp_q = select(func.count()).select_from(Employee).where(Employee.active.is_(True))
+    enrolled_q = select(func.count(func.distinct(FaceTemplate.employee_id))).join(Employee)
+    if office_filter is not None:
+        emp_q = emp_q.where(Employee.office_id == office_filter)
+        enrolled_q = enrolled_q.where(Employee.office_id == office_filter)
+    stats = {
+        "offices": len(list_offices(db, only_id=office_filter)) if user.role != Role.operator.value or office_filter else 0,
+        "employees": db.execute(emp_q).scalar_one(),
+        "enrolled": db.execute(enrolled_q).scalar_one(),
+    }
+    office = db.get(Office, user.office_id) if user.office_id else None
+    return render(request, "roster/dashboard.html", {"stats": stats, "office": office}, user=user)
+
+
+# ---------------------------------------------------------------- offices
+
+@router.get("/offices", response_class=HTMLResponse)
+def offices_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *READERS)
+    only = user.office_id if user.role == Role.operator.value else None
+    offices = list_offices(db, only_id=only) if (only or user.role != Role.operator.value) else []
+    counts = dict(db.execute(select(Employee.office_id, func.count()).group_by(Employee.office_id)).all())
+    at_limit = {o.id: advice for o in offices if (advice := rows_at_the_limit_advice(o.row_lines_m, o.min_distance_m))}
+    return render(request, "roster/offices.html", {"offices": offices, "counts": counts, "can_edit": user.role in HR,
+                                                   "row_lines_text": format_row_lines, "at_limit": at_limit}, user=user)
+
+
+@router.post("/offices")
+async def offices_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    f = await _form(request)
+    try:
+        office = run_in_transaction(db, lambda: create_office(
+            db, actor=user, code=f.get("code", ""), name=f.get("name", ""),
+            timezone=f.get("timezone") or "Asia/Makassar", camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
+            min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
+            camera_height_m=_float_or_none(f.get("camera_height_m")),
+            row_lines_m=_row_lines_or_none(f.get("row_lines_m"))))
+        flash(request, lang_t(request, "offices.created", code=office.code))
+    except (RosterError, ValueError) as exc:
+        db.rollback()
+        flash(request, localized(request, exc) if isinstance(exc, RosterError) else str(exc), "error")
+    return _see_other("/offices")
+
+
+@router.post("/offices/{office_id}")
+async def offices_update(office_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    f = await _form(request)
+    try:
+        if f.get("action") == "delete":
+            run_in_transaction(db, lambda: delete_office(db, office_id, actor=user))
+            flash(request, lang_t(request, "offices.deleted"))
+        else:
+            run_in_transaction(db, lambda: update_office(
+                db, office_id, actor=user, name=f.get("name"), timezone=f.get("timezone"),
+                camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
+                min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
+                camera_height_m=_float_or_none(f.get("camera_height_m")),
+                row_lines_m=_row_lines_or_none(f.get("row_lines_m")),
+                active=f.get("active") == "on"))
+            flash(request, lang_t(request, "common.saved"))
+    except (RosterError, ValueError) as exc:
+        db.rollback()
+        flash(request, localized(request, exc) if isinstance(exc, RosterError) else str(exc), "error")
+    return _see_other("/offices")
+
+
+def lang_t(request: Request, key: str, **kw: object) -> str:
+    from app.web.i18n import t
+
+    return t(key, lang_of(request), **kw)
+
+
+# ---------------------------------------------------------------- employees
+
+@router.get("/employees", response_class=HTMLResponse)
+def employees_page(request: Request, user: OptionalUser, db: DbSession, office_id: str = "",
+                   q: str = "") -> Response:
+    user = require_page_user(request, user, *READERS)
+    oid = int(office_id) if office_id.isdigit() else None
+    if user.role == Role.operator.value:
+        oid = user.office_id
+    offices = list_offices(db, only_id=oid if user.role == Role.operator.value else None)
+    employees = list_employees(db, office_id=oid, q=q[:100] or None, limit=1000)
+    counts = template_counts(db, [e.id for e in employees])
+    return render(request, "roster/employees.html", {
+        "employees": employees, "offices": offices, "office_map": {o.id: o for o in offices},
+        "counts": counts, "office_id": oid, "q": q, "can_edit": user.role in HR}, user=user)
+
+
+@router.post("/employees")
+async def employees_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    f = await _form(request)
+    try:
+        office_id = int(f["office_id"]) if f.get("office_id", "").isdigit() else 0
+        emp = run_in_transaction(db, lambda: create_employee(db, actor=user, nip=f.get("nip", ""), name=f.get("name", ""),
+                                                             office_id=office_id, position=f.get("position")))
+        flash(request, lang_t(request, "employees.created", name=emp.name))
+        return _see_other(f"/employees/{emp.id}")
+    except RosterError as exc:
+        db.rollback()
+        flash(request, localized(request, exc), "error")
+    return _see_other("/employees")
+
+
+def _employee_or_404(request: Request, db, user: User, employee_id: int) -> Employee:  # noqa: ANN001
+    try:
+        emp = get_employee(db, employee_id)
+    except RosterError:
+        raise HTTPException(404, lang_t(request, "err.employee_not_found")) from None
+    if user.role == Role.operator.value and emp.office_id != user.office_id:
+        raise HTTPException(403, lang_t(request, "common.forbidden"))
+    return emp
+
+
+@router.get("/employees/{employee_id}", response_class=HTMLResponse)
+def employee_page(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *READERS)
+    emp = _employee_or_404(request, db, user, employee_id)
+    templates = db.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)
+                           .order_by(FaceTemplate.id)).scalars().all()
+    return render(request, "roster/employee.html", {
+        "emp": emp, "templates": [template_dict(t) for t in templates if t.kind == "photo"],
+        "masked_count": sum(1 for t in templates if t.kind == "masked"),
+        "learned_roll_calls": learned_roll_calls(db, emp.id),
+        "offices": list_offices(db), "can_edit": user.role in HR,
+        "max_mb": request.app.state.settings.max_upload_bytes / 1024 / 1024}, user=user)
+
+
+@router.post("/employees/{employee_id}")
+async def employee_update(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    f = await _form(request)
+    action = f.get("action", "save")
+    try:
+        if action == "delete":
+            result = run_in_transaction(db, lambda: delete_employee(db, employee_id, actor=user,
+                                                                    reason=f.get("reason") or None))
+            remove_photo_files(result["photo_paths"])
+            flash(request, lang_t(request, "employees.deleted", name=result["employee"]["name"]))
+            return _see_other("/employees")
+        if action == "forget_geometry":
+            run_in_transaction(db, lambda: forget_geometry(db, employee_id, actor=user, reason=f.get("reason") or None))
+            flash(request, lang_t(request, "employees.geometry_forgotten"))
+        elif action == "erase":
+            paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user,
+                                                                   reason=f.get("reason") or None))
+            remove_photo_files(paths)
+            flash(request, lang_t(request, "employees.erased"))
+        else:
+            run_in_transaction(db, lambda: update_employee(
+                db, employee_id, actor=user, name=f.get("name"), position=f.get("position"),
+                office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None,
+                active=f.get("active") == "on"))
+            flash(request, lang_t(request, "common.saved"))
+    except RosterError as exc:
+        db.rollback()
+        flash(request, localized(request, exc), "error")
+    return _see_other(f"/employees/{employee_id}")
+
+
+@router.post("/employees/{employee_id}/photos")
+async def employee_photo(employee_id: int, request: Request, _limit: PhotoBody, user: OptionalUser,
+                         db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    _employee_or_404(request, db, user, employee_id)
+    settings = request.app.state.settings
+    try:
+        upload = await read_upload(request, ("photo",), settings.max_upload_bytes, "the photo")
+        if upload is None:
+            flash(request, lang_t(request, "err.photo_missing"), "error")
+        else:
+            result = await enrol_one(request, db, user, employee_id, *upload)
+            flash(request, lang_t(request, "enrol.accepted", quality=f"{result['photo']['quality']:.2f}"))
+    except RosterError as exc:
+        db.rollback()
+        flash(request, localized(request, exc), "error")
+    except HTTPException as exc:
+        if exc.status_code not in (413, 415):
+            raise
+        flash(request, lang_t(request, "err.too_large"), "error")
+    return _see_other(f"/employees/{employee_id}")
+
+
+# ---------------------------------------------------------------- bulk enrolment
+
+@router.get("/enrolment", response_class=HTMLResponse)
+def enrolment_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    return render(request, "roster/enrolment.html", {"offices": list_offices(db), "report": None}, user=user)
+
+
+@router.post("/enrolment", response_class=HTMLResponse)
+async def enrolment_submit(request: Request, _limit: BulkBody, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    settings = request.app.state.settings
+    report, error, status_code = None, None, 200
+    try:
+        roster = await read_upload(request, ("roster",), 5 * 1024 * 1024, "the roster CSV")
+        photos = await read_upload(request, ("photos",), settings.max_zip_bytes, "the ZIP")
+        form = await _form(request)
+        report = await bulk_enrol(request, db, user, roster[1] if roster else None,
+                                  photos[1] if photos else None, form.get("office_code") or None)
+    except RosterError as exc:
+        db.rollback()
+        error, status_code = exc, exc.status
+    return render(request, "roster/enrolment.html", {
+        "offices": list_offices(db), "report": report,
+        "error": localized(request, error) if error else None,
+        "error_details": (error.details or {}) if error else {}}, user=user, status_code=status_code)
+
+
+@router.get("/employees/{employee_id}/export")
+def employee_export(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, *HR)
+    _employee_or_404(request, db, user, employee_id)
+    data = run_in_transaction(db, lambda: export_person(db, employee_id, actor=user))
+    return JSONResponse(data, headers={"Content-Disposition":
+                                       f'attachment; filename="apel-data-{data["employee"]["nip"]}.json"'})
+
+
+# ---------------------------------------------------------------- users (admin)
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, Role.admin.value)
+    offices = list_offices(db)
+    return render(request, "roster/users.html", {"users": list_users(db), "offices": offices,
+                                                 "office_map": {o.id: o for o in offices},
+                                                 "roles": [r.value for r in Role]}, user=user)
+
+
+@router.post("/users")
+async def users_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    user = require_page_user(request, user, Role.admin.value)
+    f = await _form(request)
+    try:
+        if f.get("user_id", "").isdigit():
+            run_in_transaction(db, lambda: update_user(db, int(f["user_id"]), actor=user, active=f.get("active") == "on",
+                                                       password=f.get("password") or None))
+        else:
+            run_in_transaction(db, lambda: create_user(
+                db, actor=user, username=f.get("username", ""), password=f.get("password", ""),
+                role=f.get("role", ""), full_name=f.get("full_name") or None,
+                office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None))
+        flash(request, lang_t(request, "common.saved"))
+    except RosterError as exc:
+        db.rollback()
+        flash(request, localized(request, exc), "error")
+    return _see_other("/users")
+
+
+__all__ = ["router"]

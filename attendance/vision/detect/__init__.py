@@ -1,0 +1,1 @@
+"""Finding faces in frames: the HOG/Haar/eyes detector and BlazeFace for stills."""

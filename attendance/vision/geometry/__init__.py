@@ -1,0 +1,1 @@
+"""Where people stand: camera model, rows, head plane and distancing violations."""

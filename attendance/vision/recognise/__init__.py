@@ -1,0 +1,1 @@
+"""Naming faces: recognisers (dlib, FaceRes, ONNX), galleries and matching."""

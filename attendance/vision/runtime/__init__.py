@@ -1,0 +1,1 @@
+"""Model files and ONNX translation the recognisers and detectors load."""

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from attendance.i18n import Lang
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="APEL_", env_file=".env", extra="ignore")
@@ -20,7 +22,7 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(None, description="Session signing key; generated and kept in data_dir if unset.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    language: Literal["id", "en"] = "id"
+    language: Lang = "id"
     default_timezone: str = "Asia/Makassar"
 
     # Uploads and enrolment

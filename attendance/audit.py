@@ -1,22 +1,18 @@
 """Writing and verifying the tamper-evident audit log.
 
 Each entry's hash covers its content and the previous entry's hash; `prev_hash` is unique, so two
-concurrent writers cannot both extend the same tip (one fails and retries): the chain never forks.
+concurrent writers cannot both extend the same tip (one fails and its unit of work is retried,
+see attendance.db.unit_of_work): the chain never forks.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import random
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from attendance.models import AuditEntry
@@ -80,42 +76,3 @@ def verify_chain(session: Session) -> ChainReport:
             return ChainReport(False, n, e.id, f"entry {e.id} was changed after it was written (hash mismatch)")
         prev = e.hash
     return ChainReport(True, n)
-
-
-T = TypeVar("T")
-
-
-def _lost_audit_race(exc: Exception) -> bool:
-    """PostgreSQL: the unique prev_hash refused a second child of the same tip. SQLite: the writer's
-    snapshot went stale while another writer committed ("database is locked")."""
-    text = str(getattr(exc, "orig", exc))
-    return "audit_log" in text or "locked" in text
-
-
-def run_with_audit_retry(session: Session, work: Callable[[], T], *, commit: bool = True,
-                         attempts: int = 12) -> T:
-    """Run a unit of work (and commit it unless `work` commits itself); if it lost the race for the
-    audit chain's tip, roll back and run it again on fresh state. Everything it did was rolled back,
-    so the rerun is exact. Jitter keeps the losers from colliding again."""
-    for attempt in range(attempts):
-        try:
-            result = work()
-            if commit:
-                session.commit()
-            return result
-        except (IntegrityError, OperationalError) as exc:
-            session.rollback()
-            if not _lost_audit_race(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-    raise AssertionError("unreachable")
-
-
-def retry_audit_race(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorator form for use cases shaped `fn(session, ...)` that commit themselves."""
-
-    @functools.wraps(fn)
-    def wrapper(session: Session, *args: Any, **kwargs: Any) -> T:
-        return run_with_audit_retry(session, lambda: fn(session, *args, **kwargs), commit=False)
-
-    return wrapper

@@ -25,13 +25,6 @@ class ApelError(Exception):
         if status is not None:
             self.status = status  # type: ignore[misc]  # an instance may answer with another status
 
-    def to_dict(self) -> dict[str, Any]:
-        """The body the API answers with (one shape for every error: see app/web/errors.py)."""
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.details is not None:
-            body["details"] = self.details
-        return body
-
 
 class Invalid(ApelError):
     """The input is wrong (a malformed NIP, a bad image, a value out of bounds)."""
@@ -57,6 +50,20 @@ class Conflict(ApelError):
     default_code = "conflict"
 
 
+class StaleVersion(Conflict):
+    """Someone changed the record since the caller read it. `details` is the record as it is now, so the
+    caller can show it and let the person decide again."""
+
+    default_code = "stale_version"
+
+    def __init__(self, message: str, current: dict[str, Any]) -> None:
+        super().__init__("stale_version", message, details=current)
+
+    @property
+    def current(self) -> dict[str, Any]:
+        return self.details
+
+
 class TooLarge(ApelError):
     status = 413
     default_code = "too_large"
@@ -69,4 +76,4 @@ class Unavailable(ApelError):
     default_code = "unavailable"
 
 
-__all__ = ["ApelError", "Conflict", "Forbidden", "Invalid", "NotFound", "TooLarge", "Unavailable"]
+__all__ = ["ApelError", "Conflict", "Forbidden", "Invalid", "NotFound", "StaleVersion", "TooLarge", "Unavailable"]

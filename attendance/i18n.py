@@ -1,36 +1,38 @@
-"""Translations the domain itself needs (the words printed in signed reports). Bahasa Indonesia
-first, English second. Catalog files are {"id": {key: text}, "en": {key: text}}; the HTTP edge
-merges these with its own page strings (app.web.i18n), so a key has one home."""
+"""The one catalogue of translations, for the pages and for the signed reports alike. Bahasa Indonesia
+first, English second. Each area keeps its strings in attendance/locales/<area>.json as
+{"id": {key: text}, "en": {key: text}}; errors.json holds the hint for each error code (`err.<code>`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, get_args
 
-LANGS = ("id", "en")
-DOMAIN_CATALOGS = (Path(__file__).parent / "reports" / "labels.json",)
+Lang = Literal["id", "en"]
+LANGS: tuple[str, ...] = get_args(Lang)
+LOCALES = Path(__file__).parent / "locales"
 
 
-def load_catalog(paths: Iterable[Path]) -> dict[str, dict[str, str]]:
+@lru_cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every locales/*.json merged into one {lang: {key: text}}; a key has one home."""
     merged: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
-    for path in paths:
+    for path in sorted(LOCALES.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         for lang in LANGS:
             merged[lang].update(data.get(lang, {}))
     return merged
 
 
-def translate(cat: dict[str, dict[str, str]], key: str, lang: str, **fmt: object) -> str:
+def t(key: str, lang: str = "id", **fmt: object) -> str:
     """Missing in the asked language falls back to Indonesian, then to the key itself."""
+    cat = catalogue()
     text = cat.get(lang, {}).get(key) or cat["id"].get(key) or key
     return text.format(**fmt) if fmt else text
 
 
-@lru_cache
-def domain_catalog() -> dict[str, dict[str, str]]:
-    return load_catalog(DOMAIN_CATALOGS)
-
-
-def t(key: str, lang: str = "id", **fmt: object) -> str:
-    return translate(domain_catalog(), key, lang, **fmt)
+def error_hint(code: str, lang: str) -> str | None:
+    """The person's-language hint for an error code, or None when there is none."""
+    key = f"err.{code}"
+    hint = t(key, lang)
+    return None if hint == key else hint

@@ -11,7 +11,7 @@ encoding 720p for every office; a real office encodes on its own machine).
 
     .venv/bin/python bench/bench_capacity.py [--offices 2,4,8] [--seconds 40] [--people 10]
 
-Conditions (issue 4): every person marked within 15 s of the office joining; no feed frozen > 2 s.
+Conditions (the capacity target): every person marked within 15 s of the office joining; no feed frozen > 2 s.
 """
 from __future__ import annotations
 
@@ -93,6 +93,7 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
     from app.web.security import hash_password
     from app.settings import Settings
     from attendance.models import AssemblyKind, Employee, FaceTemplate, Office, User
+    from attendance.db.unit_of_work import committed
     from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
     from attendance.vision.enrol import enrol_face
 
@@ -132,12 +133,13 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
         if min_confidence is not None:
             from attendance.assemblies.rulesets import create_ruleset_version
 
-            create_ruleset_version(db, actor=admin, name="default", reason="bench", min_confidence=min_confidence)
-        a = create_assembly(db, actor=leader, kind=list(AssemblyKind)[0].value, title="Bench apel",
-                            scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
-                            office_ids=[o.id for o in offs], ruleset_name="default")
-        start_assembly(db, a.id, actor=leader)
-        tokens = {o.code: issue_office_token(db, a.id, o.id, actor=leader, ttl_minutes=60) for o in offs}
+            committed(create_ruleset_version)(
+                db, actor=admin, name="default", reason="bench", min_confidence=min_confidence)
+        a = committed(create_assembly)(db, actor=leader, kind=list(AssemblyKind)[0].value, title="Bench apel",
+                                       scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
+                                       office_ids=[o.id for o in offs], ruleset_name="default")
+        committed(start_assembly)(db, a.id, actor=leader)
+        tokens = {o.code: committed(issue_office_token)(db, a.id, o.id, actor=leader, ttl_minutes=60) for o in offs}
         aid = a.id
     app.state.engine.dispose()
     return {"assembly_id": aid, "tokens": tokens}

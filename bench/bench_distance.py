@@ -38,7 +38,7 @@ reused, so the estimators can be compared again in seconds. A cached seed re-sco
 pipeline's *recorded* output; `--rescore` recomputes "pipeline" from the recorded boxes and
 depths with the current distance code (what the pipeline would report with it; the tracks'
 depths do not depend on it). Depths cached before the pipeline corrected the measured eye
-spacing for face size (`distance.unbiased_eye_px`) are corrected on loading (`unbias`; nil
+spacing for face size (`camera.unbiased_eye_px`) are corrected on loading (`unbias`; nil
 above 10 px, see models/ipd_bias.json); `--as-cached` takes them as they are.
 
 Learned geometry (`--days D`): the same office on D days. Each person keeps their own IPD and
@@ -74,13 +74,15 @@ from scipy.special import ndtr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_vision_office import make_clip, project, read_frames, match  # noqa: E402
+from bench_vision_office import make_clip, project, read_frames, match
 
 from attendance.vision.pipeline import OfficePipeline
-from attendance.vision.types import PipelineConfig  # noqa: E402
-from attendance.vision.geometry import distance, face_geometry
-from attendance.vision.training import synth_office as synth  # noqa: E402
-from attendance.vision.geometry.distance import focal_px, position_m, violations  # noqa: E402
+from attendance.vision.config import PipelineConfig
+from attendance.vision.geometry import face_geometry
+from attendance.vision.geometry.camera import MEAN_IPD_M, depth_m, focal_px, position_m, unbiased_eye_px
+from attendance.vision.geometry.fit import FrameFit, fit_frame, positions_and_violations
+from attendance.vision.geometry.violations import VIOLATION_P_MIN, violations
+from attendance.vision.training import synth_office as synth
 
 
 # --- rows (v1), frozen: distance.row_groups / refine_depths as of commit 6ced214 ---------------
@@ -157,7 +159,7 @@ def observe(work: Path, seed: int, people: int, seconds: float, rows_m: tuple[fl
     for fc in res.faces:
         x, y, w, h = fc.box
         z = raw_z.get(fc.track_id)
-        faces.append({"box": [x, y, w, h], "z": z if z is not None else distance.depth_m(w * 0.40, f),
+        faces.append({"box": [x, y, w, h], "z": z if z is not None else depth_m(w * 0.40, f),
                       "position_m": list(fc.position_m), "mask": bool(fc.mask), "id": fc.person_id})
     return {"seed": seed, "t_last": t_last, "truth": truth, "faces": faces,
             "violations": [[i, j] for i, j, _ in res.violations], "eye_px_unbiased": True}
@@ -165,14 +167,14 @@ def observe(work: Path, seed: int, people: int, seconds: float, rows_m: tuple[fl
 
 def unbias(obs: dict) -> dict:
     """Observations cached before the pipeline corrected the eye spacing's size bias
-    (distance.unbiased_eye_px) carry the depths it measured then: correct them as the pipeline
+    (camera.unbiased_eye_px) carry the depths it measured then: correct them as the pipeline
     now does (each track's depth is a running mean of nearly equal depths, so correcting the mean
     is correcting each)."""
     if obs.get("eye_px_unbiased"):
         return obs
     truth = obs["truth"]
     f = focal_px(truth["width"], truth["hfov_deg"])
-    faces = [dict(fc, z=distance.depth_m(distance.unbiased_eye_px(f * distance.MEAN_IPD_M / fc["z"]), f))
+    faces = [dict(fc, z=depth_m(unbiased_eye_px(f * MEAN_IPD_M / fc["z"]), f))
              for fc in obs["faces"]]
     return dict(obs, faces=faces, eye_px_unbiased=True)
 
@@ -233,7 +235,7 @@ def ceiling_pairs(truth: dict, ids: list[str], rng: np.random.Generator) -> set[
             d = math.hypot(dx, dz)
             sd = math.sqrt(post[i] + post[j]) * abs(dz) / max(d, 1e-9)
             p = ndtr((md - d) / sd) if sd > 0 else float(d < md)
-            if p > distance.VIOLATION_P_MIN:
+            if p > VIOLATION_P_MIN:
                 out.add(frozenset((i, j)))
     return out
 
@@ -281,22 +283,22 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
     for k, pos in (("baseline", box_pos), ("eye spacing", eye_pos), ("rows (v1)", v1_pos)):
         out[k] = (pos, [(i, j) for i, j, _ in violations(pos, md)])
     if rescore:
-        pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked)
+        pos, close = positions_and_violations(centres, None, zs, f, W, H, md, masked=masked)
         out["pipeline"] = (pos, [(i, j) for i, j, _ in close])
     else:
         out["pipeline"] = ([tuple(fc["position_m"]) for fc in obs["faces"]], [tuple(p) for p in obs["violations"]])
     # The office's camera height and row lines measured: what the pipeline reports with them set.
     above, lines = office_settings(obs["truth"])
-    pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=above)
+    pos, close = positions_and_violations(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=above)
     out["camera height"] = (pos, [(i, j) for i, j, _ in close])
     for k, h in (("row lines", None), ("height + lines", above)):
-        pos, close = distance.positions_and_violations(centres, None, zs, f, W, H, md, masked=masked,
+        pos, close = positions_and_violations(centres, None, zs, f, W, H, md, masked=masked,
                                                        camera_above_m=h, row_lines_m=lines)
         out[k] = (pos, [(i, j) for i, j, _ in close])
     # With --days: each face read with what the earlier days learned of the person it was named as.
     for k, (h, ln) in learned_settings(obs["truth"]).items():
         if k in obs.get("geometry", {}):
-            fit = distance.fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
+            fit = fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
                                      geometry=obs["geometry"][k])
             out[k] = (fit.positions, [(i, j) for i, j, _ in fit.violations])
     return out
@@ -382,17 +384,17 @@ def learn_over_days(days: list[dict]) -> tuple[dict, dict]:
                 continue
             if math.isfinite(g.ipd_m):      # (a part never measured is NaN: nothing learned)
                 errors[k]["ipd"].append(g.ipd_m - q["ipd_m"])
-                errors[k]["ipd_prior"].append(distance.MEAN_IPD_M - q["ipd_m"])
+                errors[k]["ipd_prior"].append(MEAN_IPD_M - q["ipd_m"])
             if math.isfinite(g.eye_offset_m):
                 errors[k]["eye"].append(g.eye_offset_m - (q["head_height_m"] - mean_head))
                 errors[k]["eye_prior"].append(-(q["head_height_m"] - mean_head))
     return dict(last, geometry=geo), errors
 
 
-def learned_fits(obs: dict, learned: dict) -> dict[str, "distance.FrameFit"]:
+def learned_fits(obs: dict, learned: dict) -> dict[str, FrameFit]:
     """One day's fit per LEARNED estimator, each face read with what the days before it taught."""
     centres, zs, f, W, H, md, masked = frame_inputs(obs)
-    return {k: distance.fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
+    return {k: fit_frame(centres, None, zs, f, W, H, md, masked=masked, camera_above_m=h, row_lines_m=ln,
                                   geometry=learned_for(obs["faces"], learned[k]))
             for k, (h, ln) in learned_settings(obs["truth"]).items()}
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from attendance.vision.recognise import dlib_models
 from attendance.vision.runtime import dlib_onnx
-from attendance.vision import faces  # noqa: E402
-from attendance.vision.roster_dir import read_image_rgb  # noqa: E402
+from attendance.vision import faces
+from attendance.vision.roster_dir import read_image_rgb
 
 LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw10"
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_capacity import SHARED, leader_session, make_office_clip, seed  # noqa: E402
+from bench_capacity import SHARED, leader_session, make_office_clip, seed
 
 
 def vision_floor(clip: Path, people_dirs: list[Path], frames: int = 3) -> list[float]:
@@ -34,7 +34,8 @@ def vision_floor(clip: Path, people_dirs: list[Path], frames: int = 3) -> list[f
     import numpy as np
 
     from attendance.vision.pipeline import OfficePipeline
-    from attendance.vision.types import PipelineConfig, RosterPerson
+    from attendance.vision.config import PipelineConfig
+    from attendance.vision.types import RosterPerson
     from attendance.vision.enrol import enrol_face
 
     roster = []

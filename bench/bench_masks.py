@@ -1,6 +1,6 @@
 """Mask classification and masked-face detection on real photos, against dlib HOG in the same run.
 
-1. masks/real: the held-out 30% (split by file-name hash, as in training/train_mask.py; the
+1. masks/real: the held-out 30% (split by file-name hash, as in attendance/vision/training/train_mask.py; the
    classifier never saw these), over the faces the pipeline's detector finds (the largest face
    of each photo carries the photo's label): balanced accuracy, for the default classifier (with
    FaceRes's features) and, as the baseline, the one without them (mask.py).
@@ -44,12 +44,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.detect.detector import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues, iou  # noqa: E402
-from attendance.vision.faces import face_chip, landmarks5  # noqa: E402
-from attendance.vision.types import PipelineConfig  # noqa: E402
-from attendance.vision.mask import WEIGHTS, MaskClassifier, default_classifier  # noqa: E402
-from attendance.vision.training.protocol import DATA  # noqa: E402
-from attendance.vision.training.train_mask import chips_of, is_test  # noqa: E402
+from attendance.vision.detect.boxes import iou
+from attendance.vision.detect.detector import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues
+from attendance.vision.faces import face_chip, landmarks5
+from attendance.vision.config import PipelineConfig
+from attendance.vision.mask import WEIGHTS, MaskClassifier, default_classifier
+from attendance.vision.training.protocol import DATA
+from attendance.vision.training.train_mask import chips_of, is_test
 
 SCENES_CFG = DetectorConfig(min_face_px=20, hog_threshold=-0.5, photo_angles=PHOTO_ANGLES, use_blazeface=True)
 _STILLS = PipelineConfig().for_stills()   # apel analyze on images

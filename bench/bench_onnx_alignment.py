@@ -27,11 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.enrol import FaceRejected, enrol_face  # noqa: E402
-from attendance.vision.faces import DLIB_CHIP  # noqa: E402
-from attendance.vision.recognise.recognisers import DlibRecogniser, OnnxRecogniser  # noqa: E402
-from attendance.vision.roster_dir import read_image_rgb  # noqa: E402
-from attendance.vision.training.protocol import DATA, identities  # noqa: E402
+from attendance.vision.enrol import FaceRejected, enrol_face
+from attendance.vision.faces import DLIB_CHIP
+from attendance.vision.recognise.recognisers import DlibRecogniser, OnnxRecogniser
+from attendance.vision.roster_dir import read_image_rgb
+from attendance.vision.training.protocol import DATA, identities
 
 
 class CentralCrop(OnnxRecogniser):

@@ -36,12 +36,13 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select, text  # noqa: E402
+from sqlalchemy import insert, select, text
 
-from attendance.db import make_engine, make_session_factory  # noqa: E402
-from attendance.db.migrate import upgrade  # noqa: E402
+from attendance.db import make_engine, make_session_factory
+from attendance.db.migrate import upgrade
 from attendance.models import Assembly, AssemblyOffice, AttendanceRecord, Employee, Office, RuleSet
-from attendance.reports import apel_report, monthly_recap  # noqa: E402
+from attendance.reports.apel import apel_report
+from attendance.reports.recap import monthly_recap
 
 TZ = "Asia/Makassar"
 MONTH = "2026-11"
@@ -140,7 +141,7 @@ def naive_recap_for(session, employee_ids: list[int], lo: datetime, hi: datetime
 
 
 def measure(label: str, url: str, args: argparse.Namespace) -> dict:
-    from attendance.reports import month_bounds
+    from attendance.reports.recap import month_bounds
 
     upgrade(url)
     seed_s = seed(url, args.employees, args.offices, args.apels, random.Random(20261128))
@@ -182,7 +183,7 @@ def measure(label: str, url: str, args: argparse.Namespace) -> dict:
             assert all(c[k] == got.excused[k] for k in CATS)
         export_s = {}
         if args.exports:
-            from attendance.reports import export_recap
+            from attendance.reports.publish import export_recap
             from attendance.reports.signing import load_signer
 
             signer = load_signer(Path(tempfile.mkdtemp(prefix="apel-bench-key-")))
@@ -201,7 +202,7 @@ def measure(label: str, url: str, args: argparse.Namespace) -> dict:
             "exports": export_s}
 
 
-def pg_database():  # noqa: ANN201
+def pg_database():
     admin = make_engine(PG_ADMIN).execution_options(isolation_level="AUTOCOMMIT")
     name = f"apel_bench_{uuid.uuid4().hex[:8]}"
     with admin.connect() as c:

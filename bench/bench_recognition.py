@@ -10,10 +10,10 @@ Data (../shared/data, read in place):
 - Masked: masks/synthetic_pairs (enrol the unmasked photo, probe the masked one), 20-person
   offices, with and without the masked template variants.
 Recognisers: "dlib+faceres" = the default since 2026-11-29 (dlib and HSE FaceRes fused,
-recognise.FusedRecogniser); "dlib" = dlib alone (mirror-averaged), the default before, in the
+recognise.recognisers.FusedRecogniser); "dlib" = dlib alone (mirror-averaged), the default before, in the
 same run. Pipeline = centroid gallery + the recogniser's fitted thresholds
-(models/thresholds.json) + one person per face per frame (Hungarian, then again among the
-people not yet named: recognise.assign) + abstention. "margin searched with the limit" = the
+(attendance/vision/models/thresholds.json) + one person per face per frame (Hungarian, then again among
+the people not yet named: recognise.recognisers.assign) + abstention. "margin searched with the limit" = the
 default recogniser with the accept/margin that fit_thresholds.py chooses when it searches them
 with the elimination limit in place (1.06 / 0.040, frozen here; not adopted: it names more
 absent colleagues, see fit_thresholds.py), in the same run. "single assignment" = the same with one Hungarian round (the rule before
@@ -36,8 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.recognise.recognisers import FusedRecogniser, MatchThresholds  # noqa: E402
-from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office  # noqa: E402
+from attendance.vision.recognise.recognisers import FusedRecogniser, MatchThresholds
+from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
 
 
 FUSED = FusedRecogniser.name
@@ -180,8 +180,8 @@ def main() -> None:
     for label, data, thr in ((f"{FUSED}, no elimination accept, no strangers, none away", rf, old_f),
                              ("dlib, no elimination accept, no strangers, none away", r, old_d)):
         print(fmt(label, offices(data, 20, 3, 2, a.trials, thr, 2)))
-    # Templates that grow: a sighting HR confirmed joins the person's photos (services/review.py,
-    # kind "sighting", averaged with them in recognise.Gallery). Stood in for by a 4th photo, so
+    # Templates that grow: a sighting HR confirmed joins the person's photos (attendance/assemblies/review.py,
+    # kind "sighting", averaged with them in the recogniser's Gallery). Stood in for by a 4th photo, so
     # only people with 6 photos (4 + a 2-photo track); the same people with 3 photos beside it.
     print(f"  ({len({k for k, v in r.items() if len(v) >= 6})} people with 6 usable photos:)")
     for name, data, thr in ((FUSED, rf, thf), ("dlib", r, th)):

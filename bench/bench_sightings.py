@@ -1,6 +1,6 @@
 """How fast the attendance side takes sightings during a live apel, on SQLite and PostgreSQL.
 
-Scenario (the capacity target of issue 4): 8 offices, 10 people each, one analysed frame per office
+Scenario (the live capacity target): 8 offices, 10 people each, one analysed frame per office
 per 0.5 s; every frame yields one sighting per face. Three ways of writing the same sightings:
 - per_frame: one `record_sightings` call per office frame (10 sightings) — what the live writer does;
 - per_second: one call per office per second (2 frames, 20 sightings);
@@ -27,18 +27,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select, text
 
-from attendance.db import make_engine, make_session_factory  # noqa: E402
-from attendance.db.migrate import upgrade  # noqa: E402
-from attendance.models import Employee, Office, SightingTrack, User  # noqa: E402
-from attendance.assemblies.lifecycle import create_assembly, start_assembly  # noqa: E402
-from attendance.assemblies.sightings import Sighting, live_rollcall, record_sightings  # noqa: E402
+from attendance.db.unit_of_work import committed
+from attendance.db import make_engine, make_session_factory
+from attendance.db.migrate import upgrade
+from attendance.models import Employee, Office, SightingTrack, User
+from attendance.assemblies.lifecycle import create_assembly, start_assembly
+from attendance.assemblies.sightings import Sighting, live_rollcall, record_sightings
 
 START = datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)
 
 
-def seed(factory, offices: int, people: int):  # noqa: ANN001, ANN201
+def seed(factory, offices: int, people: int):
     with factory() as s:
         leader = User(username=f"leader-{uuid.uuid4().hex[:6]}", password_hash="x", role="leader")
         s.add(leader)
@@ -57,7 +58,7 @@ def seed(factory, offices: int, people: int):  # noqa: ANN001, ANN201
         return leader, [o.id for o in ofs], {k: [e.id for e in v] for k, v in staff.items()}
 
 
-def frames(office_ids, staff, seconds: float, prefix: str):  # noqa: ANN001, ANN201
+def frames(office_ids, staff, seconds: float, prefix: str):
     """Per office, a list of frames; each frame is a list of sightings (one per person)."""
     n = int(seconds / 0.5)
     out = {}
@@ -71,11 +72,12 @@ def frames(office_ids, staff, seconds: float, prefix: str):  # noqa: ANN001, ANN
     return out
 
 
-def run_mode(factory, leader, office_ids, staff, seconds: float, mode: str) -> dict:  # noqa: ANN001
+def run_mode(factory, leader, office_ids, staff, seconds: float, mode: str) -> dict:
     with factory() as s:
-        a = create_assembly(s, actor=s.merge(leader), kind="pagi", title=f"bench {mode}", scheduled_start=START,
-                            office_ids=office_ids)
-        start_assembly(s, a.id, actor=s.merge(leader))
+        a = committed(create_assembly)(
+            s, actor=s.merge(leader), kind="pagi", title=f"bench {mode}", scheduled_start=START,
+            office_ids=office_ids)
+        committed(start_assembly)(s, a.id, actor=s.merge(leader))
         aid = a.id
     data = frames(office_ids, staff, seconds, mode)
     calls: list[list[Sighting]] = []
@@ -93,7 +95,7 @@ def run_mode(factory, leader, office_ids, staff, seconds: float, mode: str) -> d
         t0 = time.perf_counter()
         for oid, batch in calls:
             t = time.perf_counter()
-            record_sightings(s, aid, oid, batch)
+            committed(record_sightings)(s, aid, oid, batch)
             lat.append(time.perf_counter() - t)
         wall = time.perf_counter() - t0
         roll = []
@@ -153,7 +155,7 @@ def main() -> None:
     try:
         with admin.connect() as c:
             c.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"\nPostgreSQL not reachable ({exc.__class__.__name__}); skipped")
         return
     try:

@@ -25,10 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER  # noqa: E402
-from attendance.vision.roster_dir import enrol_roster  # noqa: E402
-from attendance.vision.training.protocol import PlainDlib  # noqa: E402
-from bench_vision_office import Scored, make_clip, project, read_frames, run_pipeline, score_frame  # noqa: E402
+from attendance.vision.config import DEFAULT_RECOGNISER
+from attendance.vision.roster_dir import enrol_roster
+from attendance.vision.training.protocol import PlainDlib
+from bench_vision_office import Scored, make_clip, project, read_frames, run_pipeline, score_frame
 
 
 def naive(clip, truth, roster, times: set[float]) -> Scored:

@@ -17,9 +17,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from attendance.vision.pipeline import OfficePipeline
-from attendance.vision.types import PipelineConfig
-from attendance.vision.geometry.distance import focal_px
-from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER
+from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig
+from attendance.vision.geometry.camera import focal_px
 from attendance.vision.roster_dir import enrol_roster
 from attendance.vision.training.synth_office import make_office
 from attendance.vision.training.protocol import DATA, identities

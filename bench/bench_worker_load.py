@@ -5,7 +5,7 @@ schedule it replaced, in the same run on the same frames.
 
 Each office shows the capacity bench's clip (`apel synth-office --roster faces/lfw10 --people 10
 --width 1280 --height 720 --fps 15 --hfov 45 --nearest-row 3 --farthest-row 4 --arrive-within 0`:
-two rows 3 and 4 m from the camera, lined up when the office joins, as the issue sets it; the
+two rows 3 and 4 m from the camera, lined up when the office joins, as the capacity target sets it; the
 enrolment photos differ from the photos on camera), looping, each office joining at a different
 point of the loop. The worker takes one frame per office in turn, the latest one at that moment
 (the live pool's one-frame-in-flight rule). The clock is this process's CPU time divided by
@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from attendance.vision.pipeline import OfficePipeline
-from attendance.vision.types import PipelineConfig  # noqa: E402
-from attendance.vision.roster_dir import enrol_roster  # noqa: E402
-from attendance.vision.training.synth_office import make_office  # noqa: E402
+from attendance.vision.config import PipelineConfig
+from attendance.vision.roster_dir import enrol_roster
+from attendance.vision.training.synth_office import make_office
 
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -44,7 +44,7 @@ FIXED = dict(detect_max_interval_s=2.0, full_scale_every=1, confirm_interval_s=0
              max_confirms_per_frame=8, busy_gap_s=1e9)
 
 
-ROWS_M = (3.0, 4.0)   # the issue's capacity case: two rows, 3 to 4 m from the camera
+ROWS_M = (3.0, 4.0)   # the capacity case: two rows, 3 to 4 m from the camera
 
 
 def office_clip(work: Path, seconds: int) -> tuple[list, dict, Path]:

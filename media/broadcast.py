@@ -1,7 +1,7 @@
 """Encode once, send to everyone.
 
 aiortc's default gives every RTCRtpSender its own encoder: with 20 offices that is 20 VP8 encodes of the
-same leader frame (about 12% of a core each at 15 fps on this machine). A SharedEncoder reads the
+same leader frame (the cost: BENCHMARKS.md, "Fan-out of the leader's stream"). A SharedEncoder reads the
 source track once, encodes each frame once with PyAV, and hands the same `av.Packet`s to one
 `EncodedTrack` per receiver; aiortc's sender then only packetizes them (`Encoder.pack`).
 
@@ -18,6 +18,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import av
 import numpy as np
@@ -32,6 +33,10 @@ VIDEO_CLOCK = fractions.Fraction(1, 90000)
 AUDIO_RATE = 48000
 AUDIO_CLOCK = fractions.Fraction(1, AUDIO_RATE)
 
+# What a SharedEncoder hands its receivers: encoded packets, or decoded frames from RawFrameFanout (whose
+# senders encode them themselves). A string: PyAV's Packet is generic only to the type checker.
+Outgoing: TypeAlias = "av.Packet[Any] | av.frame.Frame"
+
 
 class EncodedTrack(MediaStreamTrack):
     """One receiver's view of a SharedEncoder: yields the shared `av.Packet`s."""
@@ -40,14 +45,14 @@ class EncodedTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._owner = owner
-        self._queue: deque[av.Packet] = deque()
+        self._queue: deque[Outgoing] = deque()
         self._max_queue = max_queue
         self._wakeup = asyncio.Event()
         self._needs_keyframe = kind == "video"
         self.packets_sent = 0
         self.packets_dropped = 0
 
-    def _offer(self, packet: av.Packet) -> None:
+    def _offer(self, packet: Outgoing) -> None:
         if self._needs_keyframe and isinstance(packet, av.Packet):
             if not packet.is_keyframe:
                 return
@@ -64,7 +69,7 @@ class EncodedTrack(MediaStreamTrack):
         self._queue.append(packet)
         self._wakeup.set()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> Outgoing:
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -171,11 +176,13 @@ class SharedEncoder:
             changed.cancel()
         if recv in done:
             try:
-                return recv.result()
+                frame = recv.result()
             except MediaStreamError:
                 if source is self._source:  # the leader went away: fall back to the idle source
                     self._source = None
                 return None
+            # Sources are decoded tracks (a camera, the slate); an encoded packet cannot be encoded again.
+            return frame if isinstance(frame, av.frame.Frame) else None
         recv.cancel()
         self._source_changed.clear()
         return None
@@ -205,7 +212,7 @@ class SharedEncoder:
                 for sub in list(self._subs):
                     sub._offer(packet)
 
-    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[av.Packet]:
+    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[Outgoing]:
         raise NotImplementedError
 
 
@@ -238,7 +245,7 @@ class SharedVideoEncoder(SharedEncoder):
         codec.thread_count = 1
         return codec
 
-    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[av.Packet]:
+    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[Outgoing]:
         assert isinstance(frame, av.VideoFrame)
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
@@ -251,7 +258,7 @@ class SharedVideoEncoder(SharedEncoder):
         self._last_pts = pts
         frame.pts, frame.time_base = pts, VIDEO_CLOCK
         frame.pict_type = av.video.frame.PictureType.I if force_keyframe else av.video.frame.PictureType.NONE
-        out = []
+        out: list[Outgoing] = []
         for packet in self._codec.encode(frame):
             packet.pts, packet.time_base = pts, VIDEO_CLOCK
             out.append(packet)
@@ -269,7 +276,8 @@ class SharedAudioEncoder(SharedEncoder):
         self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE, frame_size=960)
         self._pts = 0
 
-    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[av.Packet]:
+    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[Outgoing]:
+        assert isinstance(frame, av.AudioFrame)
         if self._codec is None:
             codec = av.CodecContext.create("libopus", "w")
             codec.bit_rate = 64000
@@ -279,7 +287,7 @@ class SharedAudioEncoder(SharedEncoder):
             codec.time_base = AUDIO_CLOCK
             codec.options = {"application": "voip"}
             self._codec = codec
-        out = []
+        out: list[Outgoing] = []
         for chunk in self._resampler.resample(frame):
             for packet in self._codec.encode(chunk):
                 packet.pts, packet.time_base = self._pts, AUDIO_CLOCK
@@ -314,11 +322,11 @@ class RawFrameFanout(SharedVideoEncoder):
     """The baseline aiortc gives by default (what MediaRelay does): every receiver gets the decoded
     frames and its own RTCRtpSender encodes them. Kept for comparison (`MediaConfig.shared_encoding`)."""
 
-    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[av.Packet]:
+    def _encode(self, frame: av.frame.Frame, force_keyframe: bool) -> list[Outgoing]:
         assert isinstance(frame, av.VideoFrame)
         pts = int(time.monotonic() * 90000)
         if pts <= self._last_pts:
             pts = self._last_pts + 1
         self._last_pts = pts
         frame.pts, frame.time_base = pts, VIDEO_CLOCK
-        return [frame]  # type: ignore[list-item]
+        return [frame]

@@ -3,17 +3,22 @@ camera going up and (optionally) the leader's audio and video coming down, one a
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-Signal = Callable[[dict], Awaitable[dict]]   # {"sdp", "type"} offer in -> {"sdp", "type"} answer out
+if TYPE_CHECKING:
+    import av
+
+Signal = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]   # {"sdp", "type"} offer in -> answer out
 
 
 async def connect_peer(signal: Signal, *, send_video: MediaStreamTrack | None = None,
                        send_audio: MediaStreamTrack | None = None, receive_video: bool = True,
                        receive_audio: bool = False, ice_servers: list[RTCIceServer] | None = None,
-                       on_track: Callable[[MediaStreamTrack], None] | None = None) -> tuple[RTCPeerConnection, dict]:
+                       on_track: Callable[[MediaStreamTrack], None] | None = None,
+                       ) -> tuple[RTCPeerConnection, dict[str, Any]]:
     """Returns the connected-to-be peer connection and the server's full JSON reply."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers or []))
     if on_track is not None:
@@ -48,7 +53,7 @@ class RestampedTrack(MediaStreamTrack):
         self._t0: float | None = None
         self._last = -1
 
-    async def recv(self):
+    async def recv(self) -> av.frame.Frame | av.Packet[Any]:
         import fractions
         import time
 
@@ -122,7 +127,7 @@ class PreEncodedTrack(MediaStreamTrack):
         self._t0: float | None = None
         self.sent = 0
 
-    async def recv(self):
+    async def recv(self) -> av.Packet[Any]:
         import asyncio
         import fractions
         import time

@@ -1,13 +1,15 @@
-"""The only two things media/ knows about the rest of Apel: where sampled office frames go (a FrameSink)
-and where overlays for the leader's view come from (an OverlaySource). Both are plain protocols so the
-vision side can change (worker pool today, an SFU subscriber later) without touching media/."""
+"""The only two things media/ knows about the rest of Apel, its ports: where sampled office frames go
+(a FrameSink, pushed into) and where overlays for the leader's view come from (an OverlaySource). Both
+are plain protocols so the vision side can change (worker pool today, an SFU subscriber later) without
+touching media/."""
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 # PyAV converts a VideoFrame with a scaler cached on the frame itself: two threads converting the
 # same frame at once (the bridge taking a sampled office frame, the mosaic thread drawing it)
@@ -16,32 +18,41 @@ import numpy as np
 AV_FRAME_LOCK = threading.Lock()
 
 
+class DecodedFrame(Protocol):
+    """What a SampledFrame needs of its source (an av.VideoFrame)."""
+
+    def to_ndarray(self, channel_last: bool = False, **kwargs: Any) -> Any: ...
+
+
 class SampledFrame:
     """One office frame picked by the tap. `t_s` is wall-clock epoch seconds at receipt.
 
     The pixels are converted to a BGR array only when someone reads `frame_bgr`: most sampled frames
-    are replaced by a newer one before a vision worker is free, and a 720p conversion costs ~3 ms."""
+    are replaced by a newer one before a vision worker is free, and the conversion is not free."""
 
     __slots__ = ("stream_key", "t_s", "seq", "_source", "_bgr")
 
-    def __init__(self, stream_key: str, frame_bgr: np.ndarray | None = None, t_s: float = 0.0, seq: int = 0,
-                 *, source: object | None = None) -> None:
+    def __init__(self, stream_key: str, frame_bgr: NDArray[np.uint8] | None = None, t_s: float = 0.0, seq: int = 0,
+                 *, source: DecodedFrame | None = None) -> None:
         if frame_bgr is None and source is None:
             raise ValueError("give frame_bgr or source (an av.VideoFrame)")
         self.stream_key, self.t_s, self.seq = stream_key, t_s, seq
         self._bgr, self._source = frame_bgr, source
 
     @property
-    def frame_bgr(self) -> np.ndarray:
+    def frame_bgr(self) -> NDArray[np.uint8]:
         if self._bgr is None:
+            assert self._source is not None
             with AV_FRAME_LOCK:
-                self._bgr = self._source.to_ndarray(format="bgr24")  # type: ignore[union-attr]
+                self._bgr = np.asarray(self._source.to_ndarray(format="bgr24"), dtype=np.uint8)
             self._source = None
         return self._bgr
 
 
 class FrameSink(Protocol):
-    """Receives sampled frames. `put` is called on the event loop and must never block."""
+    """Where the tap pushes each sampled frame of an office, as it arrives. `put` is called on the
+    event loop and must never block: the receiver keeps what it needs (the live bridge keeps the
+    latest frame per stream until a vision worker is free) and drops the rest."""
 
     def put(self, frame: SampledFrame) -> None: ...
 
@@ -64,6 +75,8 @@ class Overlay:
 
 
 class OverlaySource(Protocol):
+    """Where the mosaic reads what to draw over each office's tile (called from the mosaic's thread)."""
+
     def overlay_for(self, stream_key: str) -> Overlay | None: ...
 
 

@@ -2,7 +2,7 @@
 with its overlays), encoded once and shared by the leader and every observer.
 
 Why a mosaic and not one track per office: forwarding N office feeds to the leader through aiortc means
-decoding and re-encoding each of them (one VP8 encode per office, ~12% of a core each); a mosaic at a
+decoding and re-encoding each of them (one VP8 encode per office; BENCHMARKS.md has the cost); a mosaic at a
 modest rate costs one encode whatever the number of offices."""
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ class Pacer:
         self._next = max(now, self._next) + self.interval
 
 
-async def cancel_and_wait(task: asyncio.Task | None) -> None:
+async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
     """Cancel a background task and wait until it has really stopped."""
     if task is None:
         return

@@ -1,5 +1,6 @@
 """The office-feed tap: reads every decoded frame of an office track (so aiortc never buffers), keeps the
-latest one for the leader's mosaic, and hands a sample of them (at a configurable rate) to a FrameSink.
+latest one for the leader's mosaic, and pushes a sample of them (at a configurable rate) into a FrameSink
+as they arrive.
 
 Why read every frame: aiortc's remote track queues decoded frames without bound if nobody consumes them;
 a tap that only woke up at the sample rate would make latency and memory grow with the apel's length."""
@@ -22,8 +23,9 @@ log = logging.getLogger("apel.media.tap")
 
 
 class DropOldestQueue:
-    """A bounded FrameSink: when full, the oldest frame is dropped, so the newest always gets in and
-    the consumer never works on stale video. Thread-safe (the consumer may be a thread)."""
+    """A bounded FrameSink for a consumer that pulls (tests, benchmarks): when full, the oldest frame is
+    dropped, so the newest always gets in and the consumer never works on stale video. Thread-safe
+    (the consumer may be a thread)."""
 
     def __init__(self, maxsize: int = 2) -> None:
         if maxsize < 1:
@@ -54,39 +56,6 @@ class DropOldestQueue:
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-class PerStreamLatestSink:
-    """A FrameSink that keeps at most `depth` frames per stream (drop-oldest per stream), so one busy
-    office can never push another office's frames out."""
-
-    def __init__(self, depth: int = 1) -> None:
-        self._depth = depth
-        self._queues: dict[str, DropOldestQueue] = {}
-        self._lock = threading.Lock()
-
-    def put(self, frame: SampledFrame) -> None:
-        with self._lock:
-            q = self._queues.get(frame.stream_key)
-            if q is None:
-                q = self._queues[frame.stream_key] = DropOldestQueue(self._depth)
-        q.put(frame)
-
-    def take(self, stream_key: str) -> SampledFrame | None:
-        q = self._queues.get(stream_key)
-        return q.get_nowait() if q else None
-
-    def peek_keys(self) -> list[str]:
-        with self._lock:
-            return [k for k, q in self._queues.items() if len(q)]
-
-    def dropped(self, stream_key: str) -> int:
-        q = self._queues.get(stream_key)
-        return q.dropped if q else 0
-
-    def forget(self, stream_key: str) -> None:
-        with self._lock:
-            self._queues.pop(stream_key, None)
 
 
 @dataclass
@@ -122,7 +91,8 @@ class FrameTap:
         try:
             while True:
                 frame = await self.track.recv()
-                self._on_frame(frame)
+                if isinstance(frame, av.VideoFrame):
+                    self._on_frame(frame)
         except (MediaStreamError, asyncio.CancelledError):
             pass
         except Exception:  # a broken frame must not take the server down; the peer gets closed instead

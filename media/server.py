@@ -12,19 +12,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
+from attendance.errors import ApelError
 from media.broadcast import RawFrameFanout, SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
 from media.interfaces import FrameSink, NoOverlays, OverlaySource
 from media.mosaic import MosaicTrack, Tile
 from media.sampling import FrameTap
-from media.signaling import SignalingError, parse_offer, require
+from media.signaling import parse_offer, require
 
 log = logging.getLogger("apel.media")
 
-EventCallback = Callable[[dict], None]
+EventCallback = Callable[[dict[str, object]], None]
 
 
 @dataclass
@@ -40,7 +43,8 @@ class MediaConfig:
     shared_encoding: bool = True         # False: aiortc's default, one encoder per office (baseline)
 
 
-def ice_servers_from_urls(urls: list[str], username: str | None = None, credential: str | None = None) -> list[RTCIceServer]:
+def ice_servers_from_urls(urls: list[str], username: str | None = None,
+                          credential: str | None = None) -> list[RTCIceServer]:
     out = []
     for url in urls:
         if url.startswith(("turn:", "turns:")):
@@ -50,7 +54,7 @@ def ice_servers_from_urls(urls: list[str], username: str | None = None, credenti
     return out
 
 
-def _codecs(kind: str, mime: str) -> list:
+def _codecs(kind: str, mime: str) -> list[RTCRtpCodecCapability]:
     return [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() == mime]
 
 
@@ -68,7 +72,7 @@ class Peer:
         self.joined_wall = time.time()
         self.connected = asyncio.Event()
         self.closed = False
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def close(self) -> None:
         if self.closed:
@@ -118,7 +122,7 @@ class Room:
     def peers(self) -> list[Peer]:
         return [p for p in [self.leader, *self.offices.values(), *self.observers.values()] if p is not None]
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         offices = []
         for key in sorted(self.office_labels):
             peer = self.offices.get(key)
@@ -185,7 +189,7 @@ class MediaServer:
         async def _timeout() -> None:
             try:
                 await asyncio.wait_for(peer.connected.wait(), self.config.connect_timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.info("peer %s (%s) never connected; dropping it", peer.id, peer.role)
                 await self.leave(peer)
 
@@ -207,7 +211,7 @@ class MediaServer:
             await peer.pc.setLocalDescription(answer)
         except Exception as exc:
             await peer.close()
-            raise SignalingError("negotiation_failed", f"the offer could not be negotiated: {exc}") from exc
+            raise ApelError("negotiation_failed", f"the offer could not be negotiated: {exc}") from exc
         return peer.pc.localDescription
 
     def _add_sender(self, pc: RTCPeerConnection, track: MediaStreamTrack, direction: str, mime: str,
@@ -253,7 +257,8 @@ class MediaServer:
                    rejoin=previous is not None)
         return answer, peer
 
-    async def join_leader(self, room_id: str, sdp: object, type_: object = "offer") -> tuple[RTCSessionDescription, Peer]:
+    async def join_leader(self, room_id: str, sdp: object,
+                          type_: object = "offer") -> tuple[RTCSessionDescription, Peer]:
         offer, summary = parse_offer(sdp, type_)
         require(summary, receives_video=True)
         room = self.room(room_id)
@@ -278,7 +283,8 @@ class MediaServer:
         self._emit(type="leader_joined", room=room_id)
         return answer, peer
 
-    async def join_observer(self, room_id: str, sdp: object, type_: object = "offer") -> tuple[RTCSessionDescription, Peer]:
+    async def join_observer(self, room_id: str, sdp: object,
+                            type_: object = "offer") -> tuple[RTCSessionDescription, Peer]:
         offer, summary = parse_offer(sdp, type_)
         require(summary, receives_video=True)
         room = self.room(room_id)

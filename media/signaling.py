@@ -1,5 +1,5 @@
-"""Checks on what a peer sends before aiortc sees it, so a bad offer gets a clear reason (and a 400 from
-the HTTP layer) instead of a stack trace, and a valid one is known to carry what its role needs."""
+"""Checks on what a peer sends before aiortc sees it, so a bad offer gets a clear reason (an `ApelError`,
+a 400 from the HTTP layer) instead of a stack trace, and a valid one is known to carry what its role needs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,16 +7,9 @@ from dataclasses import dataclass
 from aiortc import RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
+from attendance.errors import ApelError
+
 MAX_SDP_BYTES = 64 * 1024
-
-
-class SignalingError(ValueError):
-    """A peer's offer was refused. `code` is stable (for translations); `message` is for humans."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -29,25 +22,25 @@ class OfferSummary:
 
 def parse_offer(sdp: object, type_: object = "offer") -> tuple[RTCSessionDescription, OfferSummary]:
     if type_ != "offer":
-        raise SignalingError("not_an_offer", f"expected an SDP of type 'offer', got {type_!r}")
+        raise ApelError("not_an_offer", f"expected an SDP of type 'offer', got {type_!r}")
     if not isinstance(sdp, str) or not sdp.strip():
-        raise SignalingError("empty_sdp", "the SDP offer is empty")
+        raise ApelError("empty_sdp", "the SDP offer is empty")
     if len(sdp.encode("utf-8", "replace")) > MAX_SDP_BYTES:
-        raise SignalingError("sdp_too_large", f"the SDP offer is larger than {MAX_SDP_BYTES} bytes")
+        raise ApelError("sdp_too_large", f"the SDP offer is larger than {MAX_SDP_BYTES} bytes")
     if not sdp.lstrip().startswith("v=0"):
-        raise SignalingError("malformed_sdp", "the SDP offer must start with 'v=0'")
+        raise ApelError("malformed_sdp", "the SDP offer must start with 'v=0'")
     try:
         parsed = SessionDescription.parse(sdp)
     except Exception as exc:  # aiortc raises assorted errors on garbage
-        raise SignalingError("malformed_sdp", f"the SDP offer could not be parsed: {exc}") from exc
+        raise ApelError("malformed_sdp", f"the SDP offer could not be parsed: {exc}") from exc
     media = [m for m in parsed.media if m.kind in ("audio", "video")]
     if not media:
-        raise SignalingError("no_media", "the SDP offer has no audio or video section")
+        raise ApelError("no_media", "the SDP offer has no audio or video section")
     for m in media:
-        if not (m.ice.usernameFragment and m.ice.password):
-            raise SignalingError("no_ice_credentials", f"the {m.kind} section has no ICE ufrag/pwd")
+        if m.ice is None or not (m.ice.usernameFragment and m.ice.password):
+            raise ApelError("no_ice_credentials", f"the {m.kind} section has no ICE ufrag/pwd")
         if m.dtls is None or not m.dtls.fingerprints:
-            raise SignalingError("no_dtls_fingerprint", f"the {m.kind} section has no DTLS fingerprint")
+            raise ApelError("no_dtls_fingerprint", f"the {m.kind} section has no DTLS fingerprint")
     summary = OfferSummary(
         sends_video=any(m.kind == "video" and m.direction in ("sendrecv", "sendonly") for m in media),
         sends_audio=any(m.kind == "audio" and m.direction in ("sendrecv", "sendonly") for m in media),
@@ -59,6 +52,6 @@ def parse_offer(sdp: object, type_: object = "offer") -> tuple[RTCSessionDescrip
 
 def require(summary: OfferSummary, *, sends_video: bool = False, receives_video: bool = False) -> None:
     if sends_video and not summary.sends_video:
-        raise SignalingError("no_camera", "this role must send a camera video track (sendonly or sendrecv)")
+        raise ApelError("no_camera", "this role must send a camera video track (sendonly or sendrecv)")
     if receives_video and not summary.receives_video:
-        raise SignalingError("no_receive_video", "this role must be able to receive video (recvonly or sendrecv)")
+        raise ApelError("no_receive_video", "this role must be able to receive video (recvonly or sendrecv)")

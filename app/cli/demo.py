@@ -9,9 +9,13 @@ import secrets
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from attendance.db.unit_of_work import run_in_transaction
 from attendance.models import User
-from attendance.roster import create_employee, create_office, create_user
+from attendance.roster.employees import create_employee
+from attendance.roster.offices import create_office
+from attendance.roster.users import create_user
 
 OFFICES = [
     ("SETDA", "Sekretariat Daerah Provinsi Bali"),
@@ -32,25 +36,28 @@ EMPLOYEES = [
 ]
 
 
+def _seed(db: Session, admin_pw: str, staff_pw: str) -> None:
+    offices = {code: create_office(db, actor="demo", code=code, name=name, timezone="Asia/Makassar")
+               for code, name in OFFICES}
+    create_user(db, actor="demo", username="admin", password=admin_pw, role="admin", full_name="Administrator")
+    create_user(db, actor="demo", username="hr", password=staff_pw, role="hr", full_name="BKPSDM (demo)")
+    create_user(db, actor="demo", username="leader", password=staff_pw, role="leader",
+                full_name="Sekretaris Daerah (demo)")
+    create_user(db, actor="demo", username="operator", password=staff_pw, role="operator",
+                office_id=offices["DISKOMINFOS"].id, full_name="Operator DISKOMINFOS (demo)")
+    for nip, name, code, position in EMPLOYEES:
+        create_employee(db, actor="demo", nip=nip, name=name, office_id=offices[code].id, position=position)
+
+
 def seed_demo(app: FastAPI) -> dict[str, str] | None:
     """Create demo data once; returns the generated credentials (None when data already existed)."""
     factory = app.state.session_factory
     with factory() as db:
         if db.execute(select(func.count()).select_from(User)).scalar_one():
             return None
-        offices = {code: create_office(db, actor="demo", code=code, name=name, timezone="Asia/Makassar")
-                   for code, name in OFFICES}
         admin_pw = secrets.token_urlsafe(12)
         staff_pw = secrets.token_urlsafe(12)
-        create_user(db, actor="demo", username="admin", password=admin_pw, role="admin", full_name="Administrator")
-        create_user(db, actor="demo", username="hr", password=staff_pw, role="hr", full_name="BKPSDM (demo)")
-        create_user(db, actor="demo", username="leader", password=staff_pw, role="leader",
-                    full_name="Sekretaris Daerah (demo)")
-        create_user(db, actor="demo", username="operator", password=staff_pw, role="operator",
-                    office_id=offices["DISKOMINFOS"].id, full_name="Operator DISKOMINFOS (demo)")
-        for nip, name, code, position in EMPLOYEES:
-            create_employee(db, actor="demo", nip=nip, name=name, office_id=offices[code].id, position=position)
-        db.commit()
+        run_in_transaction(db, lambda: _seed(db, admin_pw, staff_pw))
     settings = app.state.settings
     url = f"http://{settings.host}:{settings.port}/"
     print("\n" + "=" * 64, flush=True)

@@ -12,7 +12,7 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 report_app = typer.Typer(help="Attendance reports (signed CSV, XLSX, PDF).", no_args_is_help=True)
 
 
-def _settings():  # noqa: ANN202
+def _settings():
     from app.settings import get_settings
 
     s = get_settings()
@@ -20,7 +20,7 @@ def _settings():  # noqa: ANN202
     return s
 
 
-def _session_factory(db_url: str):  # noqa: ANN202
+def _session_factory(db_url: str):
     from attendance.db import make_engine, make_session_factory
 
     return make_session_factory(make_engine(db_url))
@@ -154,11 +154,11 @@ def _cli_actor() -> str:
 
     try:
         return f"cli:{getpass.getuser()}"[:64]
-    except Exception:  # noqa: BLE001 - no login name in some containers
+    except Exception:  # no login name in some containers
         return "cli"
 
 
-def _office_ids(session, code: str | None) -> list[int] | None:  # noqa: ANN001
+def _office_ids(session, code: str | None) -> list[int] | None:
     if code is None:
         return None
     from sqlalchemy import select
@@ -171,8 +171,10 @@ def _office_ids(session, code: str | None) -> list[int] | None:  # noqa: ANN001
     return [oid]
 
 
-def _export(kind: str, out: Path | None, build) -> None:  # noqa: ANN001
-    from attendance.reports import ReportError, write_export
+def _export(kind: str, out: Path | None, build) -> None:
+    from attendance.db.unit_of_work import run_in_transaction
+    from attendance.errors import ApelError
+    from attendance.reports.publish import write_export
     from attendance.reports.signing import load_signer
 
     s = _settings()
@@ -182,12 +184,11 @@ def _export(kind: str, out: Path | None, build) -> None:  # noqa: ANN001
         _fail(str(exc))
     factory = _session_factory(s.db_url)
     with factory() as session:
-        try:
-            exp = build(session, signer, s)
-        except ReportError as exc:
+        try:   # committed with the audit entry naming this file's hash
+            exp = run_in_transaction(session, lambda: build(session, signer, s))
+        except ApelError as exc:
             _fail(exc.message)
         target = out or Path(exp.filename)
-        session.commit()  # the audit entry naming this file's hash
     sig_path = write_export(exp, target)
     typer.echo(f"{kind} report written: {target} ({len(exp.data)} bytes)")
     typer.echo(f"signature:           {sig_path}")
@@ -215,9 +216,9 @@ def report_apel(
     detail: bool = typer.Option(True, "--detail/--no-detail", help="Include the per-person tables."),
 ) -> None:
     """Laporan apel: per office roster, present, late by tier, absent by category, masks, distancing."""
-    from attendance.reports import export_apel
+    from attendance.reports.publish import export_apel
 
-    def build(session, signer, s):  # noqa: ANN001, ANN202
+    def build(session, signer, s):
         return export_apel(session, assembly_id, fmt=fmt, lang=lang, signer=signer, actor=_cli_actor(),
                            tz=s.default_timezone, office_ids=_office_ids(session, office), detail=detail,
                            basename=_stem(out, fmt))
@@ -235,9 +236,9 @@ def report_recap(
     employees: bool = typer.Option(True, "--employees/--offices-only", help="Include the per-employee table."),
 ) -> None:
     """Rekap kehadiran bulanan per employee and per office (closed apels only): the TPP figures."""
-    from attendance.reports import export_recap
+    from attendance.reports.publish import export_recap
 
-    def build(session, signer, s):  # noqa: ANN001, ANN202
+    def build(session, signer, s):
         return export_recap(session, month, fmt=fmt, lang=lang, signer=signer, actor=_cli_actor(),
                             tz=s.default_timezone, office_ids=_office_ids(session, office),
                             with_employees=employees, basename=_stem(out, fmt))

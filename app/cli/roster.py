@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 
 user_app = typer.Typer(help="User accounts (admin, hr, leader, operator, observer).", no_args_is_help=True)
 office_app = typer.Typer(help="Offices (OPD).", no_args_is_help=True)
+T = TypeVar("T")
 
 
-def _session():  # noqa: ANN202
+def _session():
     """A session on the configured database, migrated to head first."""
     from attendance.db import make_engine, make_session_factory
     from attendance.db.migrate import upgrade
@@ -30,7 +33,7 @@ def _session():  # noqa: ANN202
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no login name in some containers
+    except Exception:  # no login name in some containers
         return "cli"
 
 
@@ -48,7 +51,10 @@ def user_create(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
 ) -> None:
     """Create a user. The password is asked twice (or read from stdin with --password-stdin)."""
-    from attendance.roster import RosterError, create_user, office_by_code
+    from attendance.db.unit_of_work import run_in_transaction
+    from attendance.errors import ApelError
+    from attendance.roster.offices import office_by_code
+    from attendance.roster.users import create_user
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -58,11 +64,10 @@ def user_create(
     try:
         with factory() as db:
             office_id = office_by_code(db, office).id if office else None
-            user = create_user(db, actor=_actor(), username=username, password=password, role=role,
-                               office_id=office_id, full_name=full_name)
-            db.commit()
+            user = run_in_transaction(db, lambda: create_user(db, actor=_actor(), username=username, password=password,
+                                                              role=role, office_id=office_id, full_name=full_name))
             typer.echo(f"created user {user.username} (role {user.role}{', office ' + office.upper() if office else ''})")
-    except RosterError as exc:
+    except ApelError as exc:
         _fail(exc.message)
     finally:
         engine.dispose()
@@ -72,7 +77,7 @@ def user_create(
 def user_list() -> None:
     """List user accounts."""
     from attendance.models import Office
-    from attendance.roster import list_users
+    from attendance.roster.users import list_users
 
     _, engine, factory = _session()
     with factory() as db:
@@ -98,8 +103,10 @@ def office_create(
                                   'the camera in metres (0.5-30, at least 0.3 apart), if measured: "3;4;5;6".'),
 ) -> None:
     """Create an office (OPD)."""
-    from attendance.roster import RosterError, create_office
-    from app.web.i18n import t
+    from attendance.db.unit_of_work import run_in_transaction
+    from attendance.errors import ApelError
+    from attendance.roster.offices import create_office
+    from attendance.i18n import t
     from attendance.vision.config import format_row_lines, read_row_lines, rows_at_the_limit_advice
 
     lines = None
@@ -111,10 +118,9 @@ def office_create(
     _, engine, factory = _session()
     try:
         with factory() as db:
-            office = create_office(db, actor=_actor(), code=code, name=name, timezone=timezone, camera_hfov_deg=hfov,
-                                   min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height,
-                                   row_lines_m=lines)
-            db.commit()
+            office = run_in_transaction(db, lambda: create_office(
+                db, actor=_actor(), code=code, name=name, timezone=timezone, camera_hfov_deg=hfov,
+                min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height, row_lines_m=lines))
             back = f", back row {office.back_row_m:g} m" if office.back_row_m else ""
             back += f", camera height {office.camera_height_m:g} m" if office.camera_height_m else ""
             back += f", row lines {format_row_lines(office.row_lines_m)} m" if office.row_lines_m else ""
@@ -123,7 +129,7 @@ def office_create(
             advice = rows_at_the_limit_advice(office.row_lines_m, office.min_distance_m)
             if advice:
                 typer.echo("note: " + t("offices.rows_at_limit", "en", **advice), err=True)
-    except RosterError as exc:
+    except ApelError as exc:
         _fail(exc.message)
     finally:
         engine.dispose()
@@ -132,7 +138,7 @@ def office_create(
 @office_app.command("list")
 def office_list() -> None:
     """List offices."""
-    from attendance.roster import list_offices
+    from attendance.roster.offices import list_offices
 
     _, engine, factory = _session()
     with factory() as db:
@@ -151,9 +157,13 @@ def enroll(
 
     Each accepted photo becomes a face template; a rejected photo changes nothing. A person whose
     NIP is not registered is created when --office is given and the folder carries a name."""
-    from attendance.roster.enrolment import (
-        PhotoLimits, analyse_photo, check_not_duplicate, scan_folder, store_templates, write_pending)
-    from attendance.roster import RosterError, create_employee, employee_by_nip, office_by_code
+    from attendance.db.unit_of_work import run_in_transaction
+    from attendance.roster.bulk import scan_folder
+    from attendance.roster.photos import PhotoLimits, analyse_photo
+    from attendance.roster.templates import check_not_duplicate, store_templates, write_pending
+    from attendance.roster.employees import create_employee, employee_by_nip
+    from attendance.errors import ApelError
+    from attendance.roster.offices import office_by_code
 
     settings, engine, factory = _session()
     limits = PhotoLimits.from_settings(settings)
@@ -164,6 +174,15 @@ def enroll(
         _fail(f"no subfolders in {folder} (expected one folder per person, named by NIP)")
     try:
         with factory() as db:
+            def write(work: Callable[[], T]) -> T:
+                """Each step its own unit of work; in a dry run nothing is committed and each person's
+                steps are rolled back together."""
+                return work() if dry_run else run_in_transaction(db, work)
+
+            def store(emp: Any, photo: Any, data: bytes) -> list[Any]:
+                check_not_duplicate(db, photo, emp)
+                return store_templates(db, emp, photo, actor=_actor(), keep_dir=keep_dir, data=data)[1]
+
             office_id = office_by_code(db, office).id if office else None
             for person in people:
                 label = person.folder.name
@@ -179,29 +198,26 @@ def enroll(
                                     fg=typer.colors.YELLOW)
                         rejected += len(person.photos)
                         continue
-                    emp = create_employee(db, actor=_actor(), nip=person.nip, name=person.name, office_id=office_id)
+                    emp = write(lambda: create_employee(db, actor=_actor(), nip=person.nip, name=person.name,
+                                                        office_id=office_id))
                     typer.echo(f"{label}: created employee {emp.nip} {emp.name}")
                 for path in person.photos:
                     data = path.read_bytes()
                     photo = analyse_photo(data, limits, path.name)
                     try:
                         if not photo.ok:
-                            raise RosterError(photo.error_code or "rejected", photo.error_message or "rejected")
-                        check_not_duplicate(db, photo, emp)
-                        _, pending = store_templates(db, emp, photo, actor=_actor(), keep_dir=keep_dir, data=data)
+                            raise photo.refusal()
+                        pending = write(lambda: store(emp, photo, data))
                         if not dry_run:
-                            db.commit()
                             write_pending(pending)
                         accepted += 1
                         typer.secho(f"{label}/{path.name}: accepted (quality {photo.quality:.2f})", fg=typer.colors.GREEN)
-                    except RosterError as exc:
+                    except ApelError as exc:
                         rejected += 1
                         typer.secho(f"{label}/{path.name}: rejected: {exc.code}: {exc.message}", fg=typer.colors.RED)
                 if dry_run:
                     db.rollback()
-                else:
-                    db.commit()
-    except RosterError as exc:
+    except ApelError as exc:
         _fail(exc.message)
     finally:
         engine.dispose()
@@ -217,7 +233,7 @@ templates_app = typer.Typer(help="Face templates after a change of recogniser (A
 def templates_status() -> None:
     """Templates per recogniser, and the active staff the configured one cannot recognise."""
     from attendance.roster.templates import templates_by_backend, unrecognisable
-    from attendance.vision.recognise.recognisers import backend_name
+    from attendance.vision.config import backend_name
 
     settings, engine, factory = _session()
     backend = backend_name(settings.recogniser_spec)
@@ -241,14 +257,15 @@ def templates_status() -> None:
 def templates_rebuild() -> None:
     """Make templates by the configured recogniser from the kept enrolment photos of the staff it
     cannot recognise (APEL_KEEP_ENROLMENT_PHOTOS); audited as enrolments."""
-    from attendance.roster.enrolment import PhotoLimits
+    from attendance.db.unit_of_work import run_in_transaction
+    from attendance.roster.photos import PhotoLimits
     from attendance.roster.templates import rebuild_from_kept_photos
 
     settings, engine, factory = _session()
     try:
         with factory() as db:
-            report = rebuild_from_kept_photos(db, PhotoLimits.from_settings(settings), actor=_actor())
-            db.commit()
+            report = run_in_transaction(db, lambda: rebuild_from_kept_photos(db, PhotoLimits.from_settings(settings),
+                                                                             actor=_actor()))
     finally:
         engine.dispose()
     typer.echo(f"rebuilt templates for {len(report.rebuilt)} employee(s)")

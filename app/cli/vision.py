@@ -15,11 +15,9 @@ from typing import Optional
 
 import typer
 
+from attendance.errors import ApelError, Invalid
+
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m"}
-
-
-class InputError(Exception):
-    """Bad input: the message names the file or option."""
 
 
 def _fail(msg: str) -> None:
@@ -36,7 +34,7 @@ def image_frames(root: Path, fps: float) -> tuple[list[Path], Iterator[tuple[str
 
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
-        raise InputError(f"SOURCE {root}: folder has no files")
+        raise Invalid("bad_source", f"SOURCE {root}: folder has no files")
     for p in files:
         try:
             if p.stat().st_size == 0:
@@ -44,7 +42,7 @@ def image_frames(root: Path, fps: float) -> tuple[list[Path], Iterator[tuple[str
             if cv2.imdecode(np.fromfile(str(p), np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
                 raise ValueError(f"{p}: not a readable image")
         except ValueError as e:
-            raise InputError(str(e)) from e
+            raise Invalid("bad_source", str(e)) from e
 
     def gen():
         for i, p in enumerate(files):
@@ -59,10 +57,10 @@ def video_frames(path: Path, fps: float | None) -> Iterator[tuple[int, float, "o
     import cv2
 
     if path.stat().st_size == 0:
-        raise InputError(f"SOURCE {path}: empty file (0 bytes)")
+        raise Invalid("bad_source", f"SOURCE {path}: empty file (0 bytes)")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise InputError(f"SOURCE {path}: cannot open as video")
+        raise Invalid("bad_source", f"SOURCE {path}: cannot open as video")
     native = cap.get(cv2.CAP_PROP_FPS) or 25.0
     if not 0 < native < 1000:
         native = 25.0
@@ -86,25 +84,22 @@ def video_frames(path: Path, fps: float | None) -> Iterator[tuple[int, float, "o
     finally:
         cap.release()
     if i == 0:
-        raise InputError(f"SOURCE {path}: no decodable frames (unreadable or truncated video)")
+        raise Invalid("bad_source", f"SOURCE {path}: no decodable frames (unreadable or truncated video)")
     if declared > 10 and i < 0.9 * declared:
-        raise InputError(f"SOURCE {path}: truncated video (decoded {i} of {declared} frames)")
+        raise Invalid("bad_source", f"SOURCE {path}: truncated video (decoded {i} of {declared} frames)")
 
 
 def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: float, min_distance: float,
                    with_frames: bool, workers: int = 1, back_row: float | None = None,
                    camera_height: float | None = None, eye_height: float | None = None,
                    row_lines: tuple[float, ...] | None = None, recogniser: str = "dlib+faceres") -> dict:
+    from attendance.vision.config import PipelineConfig
     from attendance.vision.pipeline import OfficePipeline
-    from attendance.vision.types import PipelineConfig
-    from attendance.vision.roster_dir import RosterError, enrol_roster
+    from attendance.vision.roster_dir import enrol_roster
 
     if not source.exists():
-        raise InputError(f"SOURCE {source}: does not exist")
-    try:
-        roster = enrol_roster(roster_dir, recogniser=recogniser)
-    except RosterError as e:
-        raise InputError(str(e)) from e
+        raise Invalid("bad_source", f"SOURCE {source}: does not exist")
+    roster = enrol_roster(roster_dir, recogniser=recogniser)
     cfg = PipelineConfig(hfov_deg=hfov, min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height,
                          row_lines_m=row_lines, recogniser=recogniser)
     if eye_height is not None:
@@ -141,7 +136,7 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
                            "mask_p": f.mask_p, "position_m": list(f.position_m)} for f in res.faces],
                 "violations": [{"a": a, "b": b, "distance_m": d} for a, b, d in res.violations]})
     if n == 0:
-        raise InputError(f"SOURCE {source}: no frames")
+        raise Invalid("bad_source", f"SOURCE {source}: no frames")
     result = {
         "frames_analyzed": n,
         "seconds": round(time.perf_counter() - started, 3),
@@ -161,14 +156,14 @@ def _single_image(path: Path):
     try:
         rgb = read_image_rgb(path)
     except ValueError as e:
-        raise InputError(f"SOURCE {e}") from e
+        raise Invalid("bad_source", f"SOURCE {e}") from e
     return [path], iter([(path.name, 0.0, rgb[:, :, ::-1].copy())])
 
 
 def _check_recogniser(spec: str) -> None:
     """Refuse an unknown --recogniser, or the default without FaceRes's files, before any work."""
     from attendance.vision.runtime import model_files
-    from attendance.vision.recognise.recognisers import is_dlib_spec, is_fused_spec
+    from attendance.vision.config import is_dlib_spec, is_fused_spec
 
     if is_fused_spec(spec):
         try:
@@ -212,17 +207,13 @@ def register(app: typer.Typer) -> None:
         """Recognise enrolled people in a recording; report attendance, masks and distancing as JSON."""
         if fps is not None and not fps > 0:
             _fail(f"--fps must be positive, got {fps}")
-        if not 20.0 <= hfov <= 170.0:
-            _fail(f"--hfov must be between 20 and 170 degrees, got {hfov}")
-        if not 0.0 < min_distance <= 20.0:
-            _fail(f"--min-distance must be in (0, 20] metres, got {min_distance}")
-        from attendance.vision.types import BACK_ROW_RANGE_M, CAMERA_HEIGHT_RANGE_M, EYE_HEIGHT_RANGE_M
+        from attendance.vision.config import BACK_ROW_M, CAMERA_HEIGHT_M, EYE_HEIGHT_M, HFOV_DEG, MIN_DISTANCE_M
 
-        for flag, value, (lo, hi) in (("--back-row", back_row, BACK_ROW_RANGE_M),
-                                      ("--camera-height", camera_height, CAMERA_HEIGHT_RANGE_M),
-                                      ("--eye-height", eye_height, EYE_HEIGHT_RANGE_M)):
-            if value is not None and not lo <= value <= hi:
-                _fail(f"{flag} must be between {lo:g} and {hi:g} metres, got {value}")
+        for flag, value, bounds in (("--hfov", hfov, HFOV_DEG), ("--min-distance", min_distance, MIN_DISTANCE_M),
+                                    ("--back-row", back_row, BACK_ROW_M), ("--camera-height", camera_height, CAMERA_HEIGHT_M),
+                                    ("--eye-height", eye_height, EYE_HEIGHT_M)):
+            if value is not None and value not in bounds:
+                _fail(f"{flag} must be {bounds.text()}, got {value}")
         lines = None
         if row_lines is not None:
             from attendance.vision.config import read_row_lines
@@ -238,8 +229,8 @@ def register(app: typer.Typer) -> None:
             data = analyze_source(source, roster, fps=fps, hfov=hfov, min_distance=min_distance, with_frames=frames,
                                   back_row=back_row, camera_height=camera_height, eye_height=eye_height,
                                   row_lines=lines, recogniser=recogniser)
-        except InputError as e:
-            _fail(str(e))
+        except ApelError as e:
+            _fail(e.message)
         if json_out is None:
             sys.stdout.write(json.dumps(data, indent=1) + "\n")
         else:
@@ -286,15 +277,15 @@ def register(app: typer.Typer) -> None:
             None, "--arrive-within", help="People arrive over this many seconds (default 30% of the clip; 0 = all there from the start)."),
     ) -> None:
         """Render a synthetic office: people from ROSTER in rows at known positions (some masked, some too close)."""
-        from attendance.vision.roster_dir import RosterError
+        from attendance.vision.config import HFOV_DEG, MIN_DISTANCE_M
         from attendance.vision.training.synth_office import make_office
 
         checks = [(people >= 1, f"--people must be at least 1, got {people}"),
                   (0 < seconds <= 3600, f"--seconds must be in (0, 3600], got {seconds}"),
                   (0 < fps <= 60, f"--fps must be in (0, 60], got {fps}"),
-                  (20 <= hfov <= 170, f"--hfov must be between 20 and 170 degrees, got {hfov}"),
+                  (hfov in HFOV_DEG, f"--hfov must be {HFOV_DEG.text()}, got {hfov}"),
                   (160 <= width <= 7680 and 120 <= height <= 4320, f"--width/--height out of range: {width}x{height}"),
-                  (0 < min_distance <= 20, f"--min-distance must be in (0, 20], got {min_distance}"),
+                  (min_distance in MIN_DISTANCE_M, f"--min-distance must be {MIN_DISTANCE_M.text()}, got {min_distance}"),
                   (0 <= masked_fraction <= 1, f"--masked-fraction must be in [0, 1], got {masked_fraction}"),
                   (0.5 <= nearest_row <= farthest_row <= 50,
                    f"--nearest-row/--farthest-row must satisfy 0.5 <= nearest <= farthest <= 50 m, got {nearest_row}, {farthest_row}"),
@@ -307,6 +298,6 @@ def register(app: typer.Typer) -> None:
             data = make_office(roster, people, seconds, out, truth, fps=fps, size=(width, height), hfov_deg=hfov,
                                min_distance_m=min_distance, masked_fraction=masked_fraction, seed=seed,
                                rows_m=(nearest_row, farthest_row), arrive_within_s=arrive_within)
-        except (RosterError, ValueError, RuntimeError) as e:
+        except (ApelError, ValueError, RuntimeError) as e:
             _fail(str(e))
         typer.echo(f"{len(data['people'])} people, {len(data['violations'])} pairs too close -> {out}, {truth}", err=True)

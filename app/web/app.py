@@ -57,16 +57,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(), session_cookie="apel_session",
                        max_age=settings.session_max_age_s, same_site="lax", https_only=False)
 
-    from app.web.errors import install_error_pages
+    from app.web.errors import install_error_handlers
     from app.web.routers import all_routers
-
-    install_error_pages(app)
+    from app.web.schemas.errors import ERROR_RESPONSES
     from app.web.watchdog import install as install_watchdog
 
+    install_error_handlers(app)
     install_watchdog(app)
 
     for router in all_routers():
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)   # every API route documents the one error body
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

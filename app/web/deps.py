@@ -14,6 +14,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
+from attendance.errors import Forbidden
+from attendance.models.users import HR_ROLES, LEADER_ROLES
 from attendance.models import Role, User
 
 from app.web.security import password_fingerprint, read_token, same_secret
@@ -75,7 +77,7 @@ async def optional_user(request: Request, db: DbSession, settings: SettingsDep) 
         request.session.clear()
         return None
     if request.method in UNSAFE and not await _csrf_ok(request):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+        raise Forbidden("csrf", "missing or wrong CSRF token")
     return user
 
 
@@ -95,19 +97,13 @@ def require_roles(*roles: Role | str) -> Callable[..., User]:
 
     async def guard(user: CurrentUser) -> User:
         if user.role not in allowed:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role '{user.role}' may not do this (needs one of: {', '.join(sorted(allowed))})")
+            needs = ", ".join(sorted(allowed))
+            raise Forbidden("forbidden", f"role '{user.role}' may not do this (needs one of: {needs})")
         return user
 
     return guard
 
 
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
-HrUser = Annotated[User, Depends(require_roles(Role.admin, Role.hr))]
-LeaderUser = Annotated[User, Depends(require_roles(Role.admin, Role.leader))]
-
-
-def ensure_office_access(user: User, office_id: int) -> None:
-    """Operators are bound to one office and see nothing else; other roles see every office."""
-    if user.role == Role.operator.value and user.office_id != office_id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "operators may only access their own office")
+HrUser = Annotated[User, Depends(require_roles(*HR_ROLES))]
+LeaderUser = Annotated[User, Depends(require_roles(*LEADER_ROLES))]

@@ -1,31 +1,102 @@
-"""HTTP errors for people and for programs: API paths keep FastAPI's JSON; a browser asking for a
-page gets the same message as a page in its language instead of raw JSON (e.g. an oversized
-upload refused with 413 before the form handler ran)."""
+"""Errors for people and for programs, translated in one place.
+
+A refusal (an `ApelError` from any layer, an HTTP error, a request that fails validation) answers on
+API paths with the one error body (app.web.schemas.errors.ErrorBody: code, English message, hint in
+the person's language, details); a browser asking for a page gets the same reason as a page in its
+language instead of raw JSON (e.g. an oversized upload refused with 413 before the form handler ran).
+Routes raise and let these handlers answer; a page whose form shows a refusal on the page it goes
+back to uses `flash_refusal`.
+"""
 from __future__ import annotations
 
+from http import HTTPStatus
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from attendance.errors import ApelError
+from attendance.i18n import error_hint
+
+from app.web.rendering import flash, lang_of, render
+
+MAX_LISTED_FIELDS = 5
+
+
+def error_detail(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The `detail` of the error body: hint and details only when there are some."""
+    detail: dict[str, Any] = {"code": code, "message": message}
+    hint = error_hint(code, lang_of(request))
+    if hint is not None:
+        detail["hint"] = hint
+    if details is not None:
+        detail["details"] = details
+    return detail
+
+
+def refusal_text(request: Request, exc: ApelError) -> str:
+    """One line for a page: the hint in the person's language (if any) and the specific English reason."""
+    hint = error_hint(exc.code, lang_of(request))
+    return exc.message if hint is None else f"{hint} ({exc.message})"
+
+
+def flash_refusal(request: Request, exc: ApelError, session: Session | None = None) -> None:
+    """A form refused: forget the half-done work and say why on the page the browser goes back to."""
+    if session is not None:
+        session.rollback()
+    flash(request, refusal_text(request, exc), "error")
 
 
 def _wants_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-def _message(detail: object) -> str:
-    if isinstance(detail, dict):
-        return str(detail.get("message") or detail.get("detail") or detail)
-    return str(detail)
+def _error_page(request: Request, status: int, message: str) -> Response:
+    user = getattr(request.state, "page_user", None)   # set by require_page_user: the error page keeps the menu
+    return render(request, "error.html", {"status_code": status, "message": message}, user=user, status_code=status)
 
 
-def install_error_pages(app: FastAPI) -> None:
+def _status_code_name(status: int) -> str:
+    """A code for an HTTP error raised without one (a framework 404, a 401 from authentication)."""
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors]
+    more = len(parts) - MAX_LISTED_FIELDS
+    return "; ".join(parts[:MAX_LISTED_FIELDS]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApelError)
+    async def _refused(request: Request, exc: ApelError) -> Response:
+        if _wants_page(request):
+            return _error_page(request, exc.status, refusal_text(request, exc))
+        return JSONResponse({"detail": error_detail(request, exc.code, exc.message, exc.details)},
+                            status_code=exc.status)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if not _wants_page(request) or exc.status_code in (301, 302, 303, 307, 308):
+        if exc.status_code < 400:   # redirects (PageRedirect) and friends keep FastAPI's answer
             return await http_exception_handler(request, exc)
-        from app.web.rendering import render
+        message = str(exc.detail)
+        if _wants_page(request):
+            return _error_page(request, exc.status_code, message)
+        return JSONResponse({"detail": error_detail(request, _status_code_name(exc.status_code), message)},
+                            status_code=exc.status_code, headers=exc.headers)
 
-        user = getattr(request.state, "page_user", None)
-        return render(request, "error.html", {"status_code": exc.status_code, "message": _message(exc.detail)},
-                      user=user, status_code=exc.status_code)
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = jsonable_encoder(exc.errors())
+        message = _validation_message(errors)
+        if _wants_page(request):
+            return _error_page(request, 422, message)
+        return JSONResponse({"detail": error_detail(request, "invalid_request", message, errors)}, status_code=422)

@@ -18,7 +18,8 @@ from fastapi.templating import Jinja2Templates
 
 from attendance.models import User
 
-from app.web.i18n import LANGS, request_lang, t
+from app.web.i18n import request_lang
+from attendance.i18n import LANGS, t
 from app.web.security import new_csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

@@ -74,17 +74,17 @@ class LoopWatchdog:
             log.error("event loop answered again after %.1f s", took)
 
 
-def install(app) -> None:   # noqa: ANN001 (FastAPI, imported lazily by the caller)
+def install(app) -> None:   # app: a FastAPI (imported lazily by the caller)
     """Start the watchdog with the app (APEL_LOOP_STALL_S; 0 turns it off) and stop it with it."""
     threshold = app.state.settings.loop_stall_s
     if threshold <= 0:
         return
 
-    async def _start(app) -> None:   # noqa: ANN001
+    async def _start(app) -> None:
         app.state.loop_watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=threshold)
         app.state.loop_watchdog.start()
 
-    async def _stop(app) -> None:   # noqa: ANN001
+    async def _stop(app) -> None:
         dog = getattr(app.state, "loop_watchdog", None)
         if dog is not None:
             dog.stop()

@@ -18,21 +18,21 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from attendance import audit
-from attendance.models import AttendanceRecord, Correction, Employee, Role, User, utcnow
+from attendance.models import AttendanceRecord, Correction, Employee, User, utcnow
+from attendance.models.users import HR_ROLES
 from attendance.rules import EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, TIERS, Rules
 
-from attendance.assemblies import Forbidden, InvalidInput, NotFound, StaleVersion, retry_audit_race
-from attendance.assemblies.lifecycle import get_assembly, get_assembly_office
+from attendance.errors import Forbidden, Invalid, NotFound, StaleVersion
+from attendance.assemblies.lookups import get_assembly, get_assembly_office
 from attendance.assemblies.sightings import record_view
 
-HR_ROLES = {Role.admin.value, Role.hr.value}
 TRACKED = ("status", "tier", "late_minutes", "excuse_category", "excuse_reason", "excuse_attachment")
 MAX_REASON = 2000
 
 
 def require_hr(actor: User) -> None:
     if actor.role not in HR_ROLES:
-        raise Forbidden("only HR or an admin may correct attendance")
+        raise Forbidden("forbidden", "only HR or an admin may correct attendance")
 
 
 def snapshot(rec: AttendanceRecord) -> dict[str, Any]:
@@ -42,16 +42,16 @@ def snapshot(rec: AttendanceRecord) -> dict[str, Any]:
 def get_record(session: Session, record_id: int) -> AttendanceRecord:
     rec = session.get(AttendanceRecord, record_id)
     if rec is None:
-        raise NotFound(f"attendance record {record_id} does not exist")
+        raise NotFound("not_found", f"attendance record {record_id} does not exist")
     return rec
 
 
-def _clean_text(value: str | None, what: str, limit: int, required: bool = False) -> str | None:
+def checked_text(value: str | None, what: str, limit: int, required: bool = False) -> str | None:
     value = (value or "").strip()
     if required and not value:
-        raise InvalidInput(f"{what} is required")
+        raise Invalid("invalid", f"{what} is required")
     if len(value) > limit:
-        raise InvalidInput(f"{what} is too long (at most {limit} characters)")
+        raise Invalid("invalid", f"{what} is too long (at most {limit} characters)")
     return value or None
 
 
@@ -59,19 +59,19 @@ def _target(rules: Rules, status: str, tier: str | None, late_minutes: int | Non
             excuse_category: str | None) -> dict[str, Any]:
     """The validated new values of a status change."""
     if status not in FINAL_STATUSES:
-        raise InvalidInput(f"status must be one of: {', '.join(FINAL_STATUSES)}")
+        raise Invalid("invalid", f"status must be one of: {', '.join(FINAL_STATUSES)}")
     if status == LATE:
         if tier not in TIERS:
-            raise InvalidInput(f"a late status needs a tier: {', '.join(TIERS)}")
+            raise Invalid("invalid", f"a late status needs a tier: {', '.join(TIERS)}")
         if late_minutes is not None and not (1 <= int(late_minutes) <= 24 * 60):
-            raise InvalidInput("late_minutes must be between 1 and 1440")
+            raise Invalid("invalid", "late_minutes must be between 1 and 1440")
     elif tier is not None:
-        raise InvalidInput("only a late status has a tier")
+        raise Invalid("invalid", "only a late status has a tier")
     if status == EXCUSED:
         if excuse_category not in rules.excuse_categories:
-            raise InvalidInput(f"excuse category must be one of: {', '.join(rules.excuse_categories)}")
+            raise Invalid("invalid", f"excuse category must be one of: {', '.join(rules.excuse_categories)}")
     elif excuse_category is not None:
-        raise InvalidInput("only an excused status has an excuse category")
+        raise Invalid("invalid", "only an excused status has an excuse category")
     return {"status": status, "tier": tier if status == LATE else None,
             "late_minutes": int(late_minutes) if status == LATE and late_minutes is not None else None,
             "excuse_category": excuse_category if status == EXCUSED else None}
@@ -98,34 +98,31 @@ def _apply(session: Session, rec: AttendanceRecord, *, actor: User, kind: str, v
                            current=record_view(fresh)) from None
     after = snapshot(rec)
     if before == after and version_before:
-        session.rollback()
-        raise InvalidInput("nothing to change: the record already has these values")
+        raise Invalid("invalid", "nothing to change: the record already has these values")
     corr = Correction(record_id=rec.id, assembly_id=rec.assembly_id, employee_id=rec.employee_id, kind=kind,
-                      before=_jsonable(before), after=_jsonable(after), reason=reason, attachment_ref=attachment_ref,
+                      before=jsonable(before), after=jsonable(after), reason=reason, attachment_ref=attachment_ref,
                       actor_id=actor.id, actor=actor.username, at=utcnow(), version_before=version_before,
                       version_after=rec.version)
     session.add(corr)
     session.flush()
     audit.record(session, actor=actor.username, action=f"attendance.{kind}", entity="attendance_record",
-                 entity_id=rec.id, before={**_jsonable(before), "version": version_before},
-                 after={**_jsonable(after), "version": rec.version, "correction_id": corr.id,
+                 entity_id=rec.id, before={**jsonable(before), "version": version_before},
+                 after={**jsonable(after), "version": rec.version, "correction_id": corr.id,
                         "attachment_ref": attachment_ref}, reason=reason)
-    session.commit()
     return rec
 
 
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+def jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
 
 
-@retry_audit_race
 def correct_record(session: Session, record_id: int, *, actor: User, expected_version: int, status: str,
                    tier: str | None = None, late_minutes: int | None = None, excuse_category: str | None = None,
                    reason: str, attachment_ref: str | None = None) -> AttendanceRecord:
     """Set a record's status (present / late+tier / tk / excused+category) with a reason."""
     require_hr(actor)
-    reason = _clean_text(reason, "reason", MAX_REASON, required=True)
-    attachment_ref = _clean_text(attachment_ref, "attachment reference", 500)
+    reason = checked_text(reason, "reason", MAX_REASON, required=True)
+    attachment_ref = checked_text(attachment_ref, "attachment reference", 500)
     rec = get_record(session, record_id)
     a = get_assembly(session, rec.assembly_id)
     values = _target(Rules.from_ruleset(a.ruleset), status, tier, late_minutes, excuse_category)
@@ -139,19 +136,18 @@ def correct_record(session: Session, record_id: int, *, actor: User, expected_ve
                   attachment_ref=attachment_ref, expected_version=expected_version)
 
 
-@retry_audit_race
 def excuse_employee(session: Session, assembly_id: int, employee_id: int, *, actor: User, category: str,
                     reason: str, attachment_ref: str | None = None,
                     expected_version: int | None = None) -> AttendanceRecord:
     """Mark someone excused (sakit, izin, cuti, dinas luar, tugas belajar, ...) in an apel, before,
     during or after it; creates the record if the person has none yet."""
     require_hr(actor)
-    reason = _clean_text(reason, "reason", MAX_REASON, required=True)
-    attachment_ref = _clean_text(attachment_ref, "attachment reference", 500)
+    reason = checked_text(reason, "reason", MAX_REASON, required=True)
+    attachment_ref = checked_text(attachment_ref, "attachment reference", 500)
     a = get_assembly(session, assembly_id)
     emp = session.get(Employee, employee_id)
     if emp is None:
-        raise NotFound(f"employee {employee_id} does not exist")
+        raise NotFound("not_found", f"employee {employee_id} does not exist")
     rec = session.execute(select(AttendanceRecord).where(AttendanceRecord.assembly_id == assembly_id,
                                                          AttendanceRecord.employee_id == employee_id)
                           ).scalar_one_or_none()

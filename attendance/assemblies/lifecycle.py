@@ -17,58 +17,30 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attendance import audit
 from attendance.models import (
-    Assembly, AssemblyKind, AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office, ReviewItem, Role,
-    User, utcnow)
-from attendance.rules import LATE, PRESENT, TK, Rules, local_to_utc
+    Assembly, AssemblyKind, AssemblyOffice, AssemblyStatus, AttendanceRecord, Office, ReviewItem, User, utcnow)
+from attendance.models.users import LEADER_ROLES
+from attendance.rules import LATE, PRESENT, TK, local_to_utc
 
-from attendance.assemblies import Forbidden, InvalidInput, NotFound, WrongState, retry_audit_race
+from attendance.errors import Conflict, Forbidden, Invalid, NotFound
+from attendance.assemblies.lookups import get_assembly, get_assembly_office, lock_assembly, roster_employees
 from attendance.assemblies.rulesets import current_ruleset, ruleset_for_kind
+from attendance.assemblies.sightings import refresh_records
 
-LEADERS = {Role.admin.value, Role.leader.value}
 MAX_TTL_MINUTES = 7 * 24 * 60
 
 
 def _require_leader(actor: User, what: str) -> None:
-    if actor.role not in LEADERS:
-        raise Forbidden(f"only a leader or an admin may {what}")
+    if actor.role not in LEADER_ROLES:
+        raise Forbidden("forbidden", f"only a leader or an admin may {what}")
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def get_assembly(session: Session, assembly_id: int) -> Assembly:
-    a = session.get(Assembly, assembly_id)
-    if a is None:
-        raise NotFound(f"apel {assembly_id} does not exist")
-    return a
-
-
-def lock_assembly(session: Session, assembly_id: int, *, only_open: bool = False) -> bool:
-    """Take the apel's row write lock for the rest of the transaction (a no-op UPDATE: portable,
-    a row lock on PostgreSQL, the database write lock on SQLite). False when no row matched."""
-    stmt = update(Assembly.__table__).where(Assembly.__table__.c.id == assembly_id) \
-        .values(status=Assembly.__table__.c.status)
-    if only_open:
-        stmt = stmt.where(Assembly.__table__.c.status == AssemblyStatus.open.value)
-    return session.execute(stmt).rowcount == 1
-
-
-def lock_open_assembly(session: Session, assembly_id: int) -> bool:
-    return lock_assembly(session, assembly_id, only_open=True)
-
-
-def get_assembly_office(session: Session, assembly_id: int, office_id: int) -> AssemblyOffice:
-    ao = session.execute(select(AssemblyOffice).where(AssemblyOffice.assembly_id == assembly_id,
-                                                      AssemblyOffice.office_id == office_id)).scalar_one_or_none()
-    if ao is None:
-        raise NotFound(f"office {office_id} does not take part in apel {assembly_id}")
-    return ao
 
 
 def assembly_view(a: Assembly) -> dict[str, Any]:
@@ -91,7 +63,6 @@ def assembly_view(a: Assembly) -> dict[str, Any]:
     }
 
 
-@retry_audit_race
 def create_assembly(session: Session, *, actor: User, kind: str, title: str, scheduled_start: datetime | None = None,
                     office_ids: Sequence[int], local_date: date | None = None, local_time: time | None = None,
                     duration_minutes: int = 60, ruleset_name: str | None = None) -> Assembly:
@@ -100,31 +71,31 @@ def create_assembly(session: Session, *, actor: User, kind: str, title: str, sch
     _require_leader(actor, "schedule an apel")
     kinds = {k.value for k in AssemblyKind}
     if kind not in kinds:
-        raise InvalidInput(f"kind must be one of: {', '.join(sorted(kinds))}")
+        raise Invalid("invalid", f"kind must be one of: {', '.join(sorted(kinds))}")
     title = (title or "").strip()
     if not title or len(title) > 200:
-        raise InvalidInput("title is required (at most 200 characters)")
+        raise Invalid("invalid", "title is required (at most 200 characters)")
     if not (1 <= int(duration_minutes) <= 24 * 60):
-        raise InvalidInput("duration_minutes must be between 1 and 1440")
+        raise Invalid("invalid", "duration_minutes must be between 1 and 1440")
     ids = list(dict.fromkeys(int(i) for i in office_ids))
     if not ids:
-        raise InvalidInput("at least one office must take part")
+        raise Invalid("invalid", "at least one office must take part")
     offices = {o.id: o for o in session.execute(select(Office).where(Office.id.in_(ids))).scalars()}
     missing = [i for i in ids if i not in offices]
     if missing:
-        raise InvalidInput(f"unknown offices: {missing}")
+        raise Invalid("invalid", f"unknown offices: {missing}")
     inactive = [offices[i].code for i in ids if not offices[i].active]
     if inactive:
-        raise InvalidInput(f"inactive offices: {inactive}")
+        raise Invalid("invalid", f"inactive offices: {inactive}")
     if local_time is not None or local_date is not None:
         if scheduled_start is not None or local_time is None or local_date is None:
-            raise InvalidInput("give either scheduled_start, or both local_date and local_time")
+            raise Invalid("invalid", "give either scheduled_start, or both local_date and local_time")
         starts = {i: local_to_utc(local_date, local_time, offices[i].timezone) for i in ids}
     else:
         if scheduled_start is None:
-            raise InvalidInput("scheduled_start (or local_date + local_time) is required")
+            raise Invalid("invalid", "scheduled_start (or local_date + local_time) is required")
         if scheduled_start.tzinfo is None:
-            raise InvalidInput("scheduled_start must carry a time zone (e.g. 2026-11-30T00:30:00Z)")
+            raise Invalid("invalid", "scheduled_start must carry a time zone (e.g. 2026-11-30T00:30:00Z)")
         start_utc = scheduled_start.astimezone(timezone.utc)
         starts = {i: start_utc for i in ids}
     rs = current_ruleset(session, ruleset_name) if ruleset_name else ruleset_for_kind(session, kind)
@@ -136,11 +107,9 @@ def create_assembly(session: Session, *, actor: User, kind: str, title: str, sch
     session.refresh(a)
     audit.record(session, actor=actor.username, action="assembly.create", entity="assembly", entity_id=a.id,
                  after=assembly_view(a))
-    session.commit()
     return a
 
 
-@retry_audit_race
 def start_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly:
     """Open attendance. Re-pins the newest version of the apel's rule family (the rules in force
     when it runs). Starting an open apel again is a no-op; a closed one cannot be reopened."""
@@ -149,7 +118,7 @@ def start_assembly(session: Session, assembly_id: int, *, actor: User) -> Assemb
     if a.status == AssemblyStatus.open.value:
         return a
     if a.status == AssemblyStatus.closed.value:
-        raise WrongState("this apel is closed; it cannot be started again")
+        raise Conflict("wrong_state", "this apel is closed; it cannot be started again")
     before = {"status": a.status, "ruleset_id": a.ruleset_id}
     a.ruleset_id = current_ruleset(session, a.ruleset.name).id
     a.status = AssemblyStatus.open.value
@@ -158,38 +127,24 @@ def start_assembly(session: Session, assembly_id: int, *, actor: User) -> Assemb
     session.flush()
     audit.record(session, actor=actor.username, action="assembly.start", entity="assembly", entity_id=a.id,
                  before=before, after={"status": a.status, "ruleset_id": a.ruleset_id})
-    session.commit()
     session.refresh(a)
     return a
 
 
-def roster_employees(session: Session, office_ids: Sequence[int]) -> list[Employee]:
-    if not office_ids:
-        return []
-    return list(session.execute(
-        select(Employee).where(Employee.office_id.in_(list(office_ids)), Employee.active.is_(True))
-        .order_by(Employee.name, Employee.id)).scalars())
-
-
-@retry_audit_race
 def end_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly:
     """Close attendance: unseen -> TK unless excused; every roster member gets a record, so reports
     have the whole roster. Ending a closed apel again is a no-op."""
-    from attendance.assemblies.sightings import refresh_records
-
     _require_leader(actor, "end an apel")
     # Serialise with record_sightings: it holds this lock while it writes, so after this line no
     # sighting can land in the apel and the records read below are final.
     if not lock_assembly(session, assembly_id):
-        raise NotFound(f"apel {assembly_id} does not exist")
+        raise NotFound("not_found", f"apel {assembly_id} does not exist")
     a = get_assembly(session, assembly_id)
     session.refresh(a)
     if a.status == AssemblyStatus.closed.value:
-        session.commit()    # releases the lock; nothing changed
         return a
     if a.status != AssemblyStatus.open.value:
-        session.rollback()
-        raise WrongState("this apel has not started; start it before ending it")
+        raise Conflict("wrong_state", "this apel has not started; start it before ending it")
     office_ids = [ao.office_id for ao in a.offices]
     existing = {r.employee_id: r for r in session.execute(
         select(AttendanceRecord).where(AttendanceRecord.assembly_id == a.id)).scalars()}
@@ -222,21 +177,19 @@ def end_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly
     audit.record(session, actor=actor.username, action="assembly.end", entity="assembly", entity_id=a.id,
                  before={"status": "open"}, after={"status": "closed", "counts": counts,
                                                    "ruleset_id": a.ruleset_id})
-    session.commit()
     session.refresh(a)
     return a
 
 
-@retry_audit_race
 def issue_office_token(session: Session, assembly_id: int, office_id: int, *, actor: User,
                        ttl_minutes: int) -> str:
     """A new join token for one office in one apel; the plaintext is returned once, only its hash kept."""
     _require_leader(actor, "issue office tokens")
     if not (1 <= int(ttl_minutes) <= MAX_TTL_MINUTES):
-        raise InvalidInput(f"ttl_minutes must be between 1 and {MAX_TTL_MINUTES}")
+        raise Invalid("invalid", f"ttl_minutes must be between 1 and {MAX_TTL_MINUTES}")
     a = get_assembly(session, assembly_id)
     if a.status == AssemblyStatus.closed.value:
-        raise WrongState("this apel is closed; no more tokens")
+        raise Conflict("wrong_state", "this apel is closed; no more tokens")
     ao = get_assembly_office(session, assembly_id, office_id)
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -247,7 +200,6 @@ def issue_office_token(session: Session, assembly_id: int, office_id: int, *, ac
     audit.record(session, actor=actor.username, action="assembly.token", entity="assembly_office", entity_id=ao.id,
                  after={"assembly_id": assembly_id, "office_id": office_id,
                         "expires_at": ao.token_expires_at.isoformat()})
-    session.commit()
     return token
 
 
@@ -273,22 +225,22 @@ def mark_office_joined(session: Session, assembly_office_id: int) -> AssemblyOff
     """Called by the media server when an office's stream connects (again): keeps join history."""
     ao = session.get(AssemblyOffice, assembly_office_id)
     if ao is None:
-        raise NotFound(f"participation {assembly_office_id} does not exist")
+        raise NotFound("not_found", f"participation {assembly_office_id} does not exist")
     now = utcnow()
     ao.joined_at = ao.joined_at or now
     ao.last_joined_at = now
     ao.left_at = None
     ao.join_count = (ao.join_count or 0) + 1
-    session.commit()
+    session.flush()
     return ao
 
 
 def mark_office_left(session: Session, assembly_office_id: int) -> AssemblyOffice:
     ao = session.get(AssemblyOffice, assembly_office_id)
     if ao is None:
-        raise NotFound(f"participation {assembly_office_id} does not exist")
+        raise NotFound("not_found", f"participation {assembly_office_id} does not exist")
     ao.left_at = utcnow()
-    session.commit()
+    session.flush()
     return ao
 
 
@@ -304,12 +256,3 @@ def list_assemblies(session: Session, *, office_id: int | None = None, status: s
     if until:
         q = q.where(Assembly.scheduled_start < until)
     return list(session.execute(q).scalars())
-
-
-def rules_of(a: Assembly) -> Rules:
-    return Rules.from_ruleset(a.ruleset)
-
-
-__all__ = ["assembly_view", "create_assembly", "end_assembly", "get_assembly", "get_assembly_office",
-           "issue_office_token", "list_assemblies", "mark_office_joined", "mark_office_left", "roster_employees",
-           "rules_of", "start_assembly", "token_digest", "verify_office_token"]

@@ -21,9 +21,9 @@ from attendance import audit
 from attendance.models import (
     AssemblyStatus, AttendanceRecord, Correction, Employee, FaceTemplate, ReviewItem, User, utcnow)
 
-from attendance.assemblies import NotFound, StaleVersion, WrongState, retry_audit_race
-from attendance.assemblies.lifecycle import get_assembly, lock_assembly
-from attendance.assemblies.corrections import MAX_REASON, _clean_text, _jsonable, require_hr, snapshot
+from attendance.errors import Conflict, NotFound, StaleVersion
+from attendance.assemblies.lookups import get_assembly, lock_assembly
+from attendance.assemblies.corrections import MAX_REASON, checked_text, jsonable, require_hr, snapshot
 from attendance.assemblies.sightings import record_view, refresh_records
 
 
@@ -44,7 +44,7 @@ def review_view(item: ReviewItem) -> dict[str, Any]:
 def get_item(session: Session, item_id: int) -> ReviewItem:
     item = session.get(ReviewItem, item_id)
     if item is None:
-        raise NotFound(f"review item {item_id} does not exist")
+        raise NotFound("not_found", f"review item {item_id} does not exist")
     return item
 
 
@@ -70,18 +70,17 @@ def _drop_biometrics(item: ReviewItem) -> None:
     item.embedding = None
 
 
-@retry_audit_race
 def assign_review_item(session: Session, item_id: int, *, actor: User, employee_id: int, reason: str,
                        expected_version: int | None = None) -> AttendanceRecord:
     """Say whose face this was. Returns the employee's record in that apel after recomputation."""
     require_hr(actor)
-    reason = _clean_text(reason, "reason", MAX_REASON, required=True)
+    reason = checked_text(reason, "reason", MAX_REASON, required=True)
     item = get_item(session, item_id)
     if item.status != "open":
-        raise WrongState(f"this review item is already {item.status}")
+        raise Conflict("wrong_state", f"this review item is already {item.status}")
     emp = session.get(Employee, employee_id)
     if emp is None:
-        raise NotFound(f"employee {employee_id} does not exist")
+        raise NotFound("not_found", f"employee {employee_id} does not exist")
     lock_assembly(session, item.assembly_id)   # same order as record_sightings/end_assembly: apel first
     a = get_assembly(session, item.assembly_id)
     session.refresh(a)
@@ -89,10 +88,8 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
                                                          AttendanceRecord.employee_id == employee_id)
                           ).scalar_one_or_none()
     if rec is not None and expected_version is not None and rec.version != expected_version:
-        current = record_view(rec)
-        session.rollback()   # release the apel lock
         raise StaleVersion("the record changed since you read it; review the current value",
-                           current=current)
+                           current=record_view(rec))
     before = snapshot(rec) if rec is not None else None
     version_before = rec.version if rec is not None else 0
     track = item.track
@@ -125,26 +122,24 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
     after = snapshot(rec)
     if closed and before is not None and before != after:
         session.add(Correction(record_id=rec.id, assembly_id=a.id, employee_id=employee_id, kind="review_assign",
-                               before=_jsonable(before), after=_jsonable(after), reason=reason, attachment_ref=None,
+                               before=jsonable(before), after=jsonable(after), reason=reason, attachment_ref=None,
                                actor_id=actor.id, actor=actor.username, at=utcnow(), version_before=version_before,
                                version_after=rec.version))
     audit.record(session, actor=actor.username, action="review.assign", entity="review_item", entity_id=item.id,
                  before={"status": "open", "track_employee_id": previous_owner,
-                         "record": _jsonable(before) if before else None},
+                         "record": jsonable(before) if before else None},
                  after={"status": "assigned", "employee_id": employee_id, "record_id": rec.id,
-                        "record": _jsonable(after), "face_template_id": template_id}, reason=reason)
-    session.commit()
+                        "record": jsonable(after), "face_template_id": template_id}, reason=reason)
     return rec
 
 
-@retry_audit_race
 def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: str) -> ReviewItem:
     """Not a member of staff (a visitor, a poster, a false detection): drop its face data."""
     require_hr(actor)
-    reason = _clean_text(reason, "reason", MAX_REASON, required=True)
+    reason = checked_text(reason, "reason", MAX_REASON, required=True)
     item = get_item(session, item_id)
     if item.status != "open":
-        raise WrongState(f"this review item is already {item.status}")
+        raise Conflict("wrong_state", f"this review item is already {item.status}")
     _drop_biometrics(item)
     item.status = "dismissed"
     item.resolved_by = actor.username
@@ -153,11 +148,9 @@ def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: 
     session.flush()
     audit.record(session, actor=actor.username, action="review.dismiss", entity="review_item", entity_id=item.id,
                  before={"status": "open"}, after={"status": "dismissed"}, reason=reason)
-    session.commit()
     return item
 
 
-@retry_audit_race
 def purge_expired(session: Session, now: datetime | None = None) -> int:
     """Delete face crops and embeddings of review items past their retention; returns how many."""
     now = now or utcnow()
@@ -169,7 +162,7 @@ def purge_expired(session: Session, now: datetime | None = None) -> int:
     if items:
         audit.record(session, actor="system", action="review.purge", entity="review_item", entity_id=None,
                      after={"items": [i.id for i in items]}, reason="evidence retention period ended")
-    session.commit()
+    session.flush()
     return len(items)
 
 

@@ -16,7 +16,7 @@ from attendance.models import Role, RuleSet, User
 from attendance.models.assembly import DEFAULT_EXCUSE_CATEGORIES
 from attendance.rules import Rules
 
-from attendance.assemblies import Forbidden, InvalidInput, NotFound, WrongState, retry_audit_race
+from attendance.errors import Conflict, Forbidden, Invalid, NotFound
 
 EDITABLE = ("grace_minutes", "tl1_max_minutes", "tl2_max_minutes", "tl3_max_minutes", "tk_after_minutes",
             "min_frames", "min_confidence", "excuse_categories")
@@ -41,7 +41,7 @@ def current_ruleset(session: Session, name: str = "default") -> RuleSet:
     if rs is not None:
         return rs
     if name != "default":
-        raise NotFound(f"no rule set named {name!r}")
+        raise NotFound("not_found", f"no rule set named {name!r}")
     rs = RuleSet(name="default", version=1, excuse_categories=list(DEFAULT_EXCUSE_CATEGORIES),
                  note="created on first use", created_by="system")
     session.add(rs)
@@ -65,34 +65,33 @@ def list_rulesets(session: Session, name: str | None = None) -> list[RuleSet]:
 def _categories(value: Any, known: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
     """Codes with labels; a bare code that the previous version had keeps its labels."""
     if not isinstance(value, list) or not value:
-        raise InvalidInput("excuse_categories must be a non-empty list")
+        raise Invalid("invalid", "excuse_categories must be a non-empty list")
     labels = {c["code"]: c for c in known or [] if isinstance(c, dict) and "code" in c}
     out = []
     for item in value:
         if isinstance(item, str):
             item = dict(labels.get(item.strip().lower(), {"code": item}))
         if not isinstance(item, dict) or not isinstance(item.get("code"), str):
-            raise InvalidInput("each excuse category needs a code")
+            raise Invalid("invalid", "each excuse category needs a code")
         code = item["code"].strip().lower()
         out.append({"code": code, "id": str(item.get("id") or code.replace("_", " ").capitalize()),
                     "en": str(item.get("en") or item.get("id") or code.replace("_", " ").capitalize())})
     return out
 
 
-@retry_audit_race
 def create_ruleset_version(session: Session, *, actor: User, name: str = "default", reason: str,
                            **changes: Any) -> RuleSet:
     """Save a new version of `name` from the latest one plus `changes` (admin only, audited)."""
     if actor.role != Role.admin.value:
-        raise Forbidden("only an admin may change the rules")
+        raise Forbidden("forbidden", "only an admin may change the rules")
     if not reason or not reason.strip():
-        raise InvalidInput("a reason is required to change the rules")
+        raise Invalid("invalid", "a reason is required to change the rules")
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise InvalidInput(f"unknown rule fields: {', '.join(sorted(unknown))}")
+        raise Invalid("invalid", f"unknown rule fields: {', '.join(sorted(unknown))}")
     name = (name or "default").strip().lower()
     if not name.replace("_", "").isalnum() or len(name) > 32:
-        raise InvalidInput("rule set name: letters, digits and _ only, at most 32")
+        raise Invalid("invalid", "rule set name: letters, digits and _ only, at most 32")
     base = session.execute(
         select(RuleSet).where(RuleSet.name == name).order_by(RuleSet.version.desc()).limit(1)
     ).scalar_one_or_none()
@@ -113,21 +112,20 @@ def create_ruleset_version(session: Session, *, actor: User, name: str = "defaul
             values["tk_after_minutes"] = int(values["tk_after_minutes"])
         values["min_confidence"] = float(values["min_confidence"])
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"rule values must be numbers: {exc}") from exc
+        raise Invalid("invalid", f"rule values must be numbers: {exc}") from exc
     rules = Rules(**{k: v for k, v in values.items() if k != "excuse_categories"},
                   excuse_categories=tuple(c["code"] for c in values["excuse_categories"]))
     problems = rules.problems()
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise Invalid("invalid", "; ".join(problems))
     rs = RuleSet(name=name, version=version, note=reason.strip(), created_by=actor.username, **values)
     session.add(rs)
     try:
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise WrongState("another admin saved a version at the same time; reload and try again") from exc
+        raise Conflict("wrong_state", "another admin saved a version at the same time; reload and try again") from exc
     audit.record(session, actor=actor.username, action="ruleset.create", entity="rule_set", entity_id=rs.id,
                  before=ruleset_view(base) if base.name == name else None, after=ruleset_view(rs),
                  reason=reason.strip())
-    session.commit()
     return rs

@@ -1,9 +1,9 @@
 """Sightings from the vision pipeline into per-track aggregates and attendance records, and the live
 roll-call the leader console shows.
 
-Idempotent and crash-safe: `record_sightings` commits before it returns, and a track's aggregate
-only takes a sighting it has not counted yet (one at a time outside [first_at, last_at] of that
-track), so a batch sent twice, or re-sent after a reconnect or a restart, counts once.
+Idempotent and crash-safe: `record_sightings` writes one batch in the caller's transaction, and a
+track's aggregate only takes a sighting it has not counted yet (one at a time outside [first_at,
+last_at] of that track), so a batch sent twice, or re-sent after a reconnect or a restart, counts once.
 Consequence for callers: a stream must send each track's sightings in time order, and a track key
 must not be reused for a different face after a restart (prefix it with the join/session id).
 """
@@ -20,9 +20,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from attendance.models import (
     Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, ReviewItem, SightingTrack, utcnow)
@@ -30,8 +28,8 @@ from attendance.rules import (
     EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, PRESENT, TIERS, TK, Rules, decide, format_local, is_confident,
     zone_label)
 
-from attendance.assemblies import InvalidInput, NotFound
-from attendance.assemblies.lifecycle import get_assembly, lock_open_assembly, roster_employees
+from attendance.errors import Invalid, NotFound
+from attendance.assemblies.lookups import get_assembly, lock_open_assembly, roster_employees
 
 log = logging.getLogger("apel.sightings")
 UNKNOWN = "unknown"
@@ -62,16 +60,16 @@ class RecordResult:
 
 def _validate(sightings: Sequence[Sighting]) -> None:
     if len(sightings) > MAX_BATCH:
-        raise InvalidInput(f"at most {MAX_BATCH} sightings per call")
+        raise Invalid("invalid", f"at most {MAX_BATCH} sightings per call")
     for s in sightings:
         if not isinstance(s.track_key, str) or not s.track_key or len(s.track_key) > 64:
-            raise InvalidInput("track_key must be a non-empty string of at most 64 characters")
+            raise Invalid("invalid", "track_key must be a non-empty string of at most 64 characters")
         if not isinstance(s.at, datetime) or s.at.tzinfo is None:
-            raise InvalidInput("sighting time must be a timezone-aware datetime")
+            raise Invalid("invalid", "sighting time must be a timezone-aware datetime")
         if not (0.0 <= float(s.confidence) <= 1.0):
-            raise InvalidInput("confidence must be between 0 and 1")
+            raise Invalid("invalid", "confidence must be between 0 and 1")
         if s.employee_id is not None and int(s.employee_id) <= 0:
-            raise InvalidInput("employee_id must be positive")
+            raise Invalid("invalid", "employee_id must be positive")
 
 
 def _embedding_bytes(value: Any) -> bytes | None:
@@ -86,26 +84,17 @@ def _embedding_bytes(value: Any) -> bytes | None:
 def record_sightings(session: Session, assembly_id: int, office_id: int, sightings: Sequence[Sighting], *,
                      keep_evidence: bool = False, evidence_dir: Path | None = None,
                      retention_days: int = 30) -> RecordResult:
-    """Fold sightings into the apel's tracks and records, and commit. Safe to repeat.
+    """Fold sightings into the apel's tracks and records. Safe to repeat: when another writer inserted
+    the same track or record, or bumped a record's version, first (IntegrityError, StaleDataError),
+    the caller's transaction rolls back with nothing of this call kept, and the caller (the live
+    sightings writer, which holds the one retry policy) runs it again on a fresh session.
 
     Sightings for an apel that is not open are ignored (reported in the result), so a batch still in
     flight when the leader ends the apel cannot change a closed apel."""
     _validate(sightings)
     if keep_evidence and evidence_dir is None:
         raise ValueError("keep_evidence needs evidence_dir (the caller knows the data folder)")
-    for attempt in range(4):
-        try:
-            result = _record_once(session, assembly_id, office_id, sightings, keep_evidence, evidence_dir,
-                                  retention_days)
-            session.commit()
-            return result
-        except (IntegrityError, StaleDataError):
-            # Another writer inserted the same track/record or bumped a record's version first:
-            # nothing of ours was kept, so doing it again from the fresh state is exact.
-            session.rollback()
-            if attempt == 3:
-                raise
-    raise AssertionError("unreachable")
+    return _record_once(session, assembly_id, office_id, sightings, keep_evidence, evidence_dir, retention_days)
 
 
 def _record_once(session: Session, assembly_id: int, office_id: int, sightings: Sequence[Sighting],
@@ -114,16 +103,15 @@ def _record_once(session: Session, assembly_id: int, office_id: int, sightings: 
     # session waits for this write (or this write sees it closed): no sighting lands after the close.
     if not lock_open_assembly(session, assembly_id):
         status = session.execute(select(Assembly.status).where(Assembly.id == assembly_id)).scalar_one_or_none()
-        session.rollback()
         if status is None:
-            raise NotFound(f"apel {assembly_id} does not exist")
+            raise NotFound("not_found", f"apel {assembly_id} does not exist")
         return RecordResult(ignored=len(sightings), status=status)
     # Offices and pinned rules do not change while the apel is open: the identity map may keep them.
     a = get_assembly(session, assembly_id)
     if a.status != AssemblyStatus.open.value:
         session.refresh(a)
     if not any(ao.office_id == office_id for ao in a.offices):
-        raise NotFound(f"office {office_id} does not take part in apel {assembly_id}")
+        raise NotFound("not_found", f"office {office_id} does not take part in apel {assembly_id}")
     rules = Rules.from_ruleset(a.ruleset)
     result = RecordResult()
     if not sightings:
@@ -233,7 +221,8 @@ def _queue_for_review(session: Session, a: Assembly, rules: Rules, tracks: Itera
         if emb is not None and (item.embedding is None or emb[0] >= item.best_confidence):
             item.embedding, item.embedding_backend = emb[1], emb[2]
         crop = crops.get(id(t))
-        if crop is not None and evidence_dir is not None and (item.evidence_path is None or crop[0] >= item.best_confidence):
+        if crop is not None and evidence_dir is not None and \
+                (item.evidence_path is None or crop[0] >= item.best_confidence):
             item.evidence_path = _write_crop(evidence_dir, a.id, t.id, crop[1])
         item.best_confidence = max(item.best_confidence or 0.0, t.best_confidence or 0.0)
 
@@ -351,7 +340,7 @@ def live_rollcall(session: Session, assembly_id: int, office_id: int | None = No
     session.refresh(a)
     aos = [ao for ao in a.offices if office_id is None or ao.office_id == office_id]
     if office_id is not None and not aos:
-        raise NotFound(f"office {office_id} does not take part in apel {assembly_id}")
+        raise NotFound("not_found", f"office {office_id} does not take part in apel {assembly_id}")
     office_ids = [ao.office_id for ao in aos]
     offices = {o.id: o for o in session.execute(select(Office).where(Office.id.in_(office_ids))).scalars()} \
         if office_ids else {}

@@ -5,6 +5,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+from attendance.db import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -25,10 +28,6 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def current_heads(url: str) -> list[str]:
-    from alembic.runtime.migration import MigrationContext
-
-    from attendance.db import make_engine
-
     engine = make_engine(url)
     with engine.connect() as conn:
         heads = list(MigrationContext.configure(conn).get_current_heads())

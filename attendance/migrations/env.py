@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the caller's Config (apel db upgrade) or APEL_DATABASE_URL."""
+"""Alembic environment: the URL comes from the caller's Config (attendance.db.migrate), never from settings."""
 from __future__ import annotations
 
 from alembic import context
@@ -12,11 +12,9 @@ target_metadata = Base.metadata
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
-    if url:
-        return url
-    from app.settings import get_settings
-
-    return get_settings().db_url
+    if not url:
+        raise RuntimeError("no database URL in the Alembic config: run migrations with `apel db upgrade`")
+    return url
 
 
 def run_migrations_offline() -> None:
@@ -37,7 +35,7 @@ def run_migrations_online() -> None:
         _run(connectable)
 
 
-def _run(connection) -> None:  # noqa: ANN001
+def _run(connection) -> None:
     # render_as_batch: SQLite cannot ALTER most things; batch mode recreates tables instead.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True)

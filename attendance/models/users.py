@@ -18,6 +18,11 @@ class Role(str, enum.Enum):
     observer = "observer"
 
 
+# Who may do what: the use cases refuse anyone else, and the edges show or hide the actions by these.
+HR_ROLES = (Role.admin.value, Role.hr.value)            # the roster, corrections, the review queue
+LEADER_ROLES = (Role.admin.value, Role.leader.value)    # scheduling, starting and ending apels
+
+
 class User(Base):
     __tablename__ = "users"
 

@@ -17,9 +17,12 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from attendance.models import Assembly, AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
+from attendance.models import AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 
-from attendance.reports.common import TIERS, ReportError, categories_for, local_time, status_sums
+from attendance.assemblies.lookups import get_assembly
+from attendance.errors import NotFound
+from attendance.reports.common import categories_for, local_time, status_sums
+from attendance.rules import TIERS
 
 R = AttendanceRecord
 
@@ -120,13 +123,6 @@ class ApelReport:
         }
 
 
-def get_assembly(session: Session, assembly_id: int) -> Assembly:
-    a = session.get(Assembly, assembly_id)
-    if a is None:
-        raise ReportError("not_found", f"apel {assembly_id} does not exist")
-    return a
-
-
 def apel_report(session: Session, assembly_id: int, office_ids: list[int] | None = None) -> ApelReport:
     """office_ids=None: every office taking part; else only those (an operator's own office)."""
     a = get_assembly(session, assembly_id)
@@ -138,7 +134,7 @@ def apel_report(session: Session, assembly_id: int, office_ids: list[int] | None
         office_q = office_q.where(AssemblyOffice.office_id.in_(office_ids))
     participants = session.execute(office_q).all()
     if office_ids is not None and not participants:
-        raise ReportError("not_found", f"office(s) {office_ids} do not take part in apel {assembly_id}")
+        raise NotFound("not_found", f"office(s) {office_ids} do not take part in apel {assembly_id}")
     ids = [ao.office_id for ao, _ in participants]
 
     # Categories seen in the data but no longer in the rule set still have to be counted.
@@ -241,7 +237,7 @@ def apel_people(session: Session, assembly_id: int, office_id: int, *, status: s
     ao = session.execute(select(AssemblyOffice).where(AssemblyOffice.assembly_id == assembly_id,
                                                       AssemblyOffice.office_id == office_id)).scalar_one_or_none()
     if ao is None:
-        raise ReportError("not_found", f"office {office_id} does not take part in apel {assembly_id}")
+        raise NotFound("not_found", f"office {office_id} does not take part in apel {assembly_id}")
     office = session.get(Office, office_id)
     q = (select(R, Employee).join(Employee, Employee.id == R.employee_id)
          .where(R.assembly_id == assembly_id, R.office_id == office_id))

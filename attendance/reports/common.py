@@ -8,20 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import case, func
 
 from attendance.models.assembly import DEFAULT_EXCUSE_CATEGORIES
+from attendance.rules import TIERS, ZONE_LABELS
 
-TIERS = ("TL1", "TL2", "TL3", "TL4")
 # Excused records without a category (should not happen, but a report must still add up).
 UNCATEGORISED = "_uncategorised"
-ZONE_LABELS = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
-
-
-class ReportError(ValueError):
-    """code: not_found | bad_input; the HTTP layer maps it to 404 / 422."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def zone(tz: str) -> ZoneInfo:
@@ -39,8 +29,8 @@ def local_time(instant: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M:%S"
 
 
 def categories_for(rule_category_lists: Iterable[list[dict]], extra_codes: Iterable[str | None] = ()) -> list[dict]:
-    """The excuse categories to report, in a stable order: the defaults first (sakit, izin, cuti, dinas
-    luar, tugas belajar, as the issue lists them), then any others the rule sets define, then codes
+    """The excuse categories to report, in a stable order: the defaults first, in their own order (sakit,
+    izin, cuti, dinas luar, tugas belajar), then any others the rule sets define, then codes
     found only in the data (a category removed from the rules after records used it)."""
     out: dict[str, dict] = {c["code"]: dict(c) for c in DEFAULT_EXCUSE_CATEGORIES}
     for cats in rule_category_lists:
@@ -59,10 +49,10 @@ def categories_for(rule_category_lists: Iterable[list[dict]], extra_codes: Itera
     return list(out.values())
 
 
-def status_sums(R, codes: list[str]) -> list:  # noqa: ANN001
+def status_sums(R, codes: list[str]) -> list:
     """SUM(CASE ...) columns: present, late, tl1..tl4, tk, not_seen, ex_0..ex_n (by category index,
     since category codes are data and must not become SQL identifiers)."""
-    def count_if(cond, label: str):  # noqa: ANN001, ANN202
+    def count_if(cond, label: str):
         return func.sum(case((cond, 1), else_=0)).label(label)
 
     cols = [count_if(R.status == "present", "present"), count_if(R.status == "late", "late")]

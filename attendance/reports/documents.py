@@ -18,7 +18,8 @@ from attendance.reports.exports import Column, Heading, ReportDocument, Table
 from attendance.models import AuditEntry
 
 from attendance.reports.apel import ApelReport, PersonRow
-from attendance.reports.common import TIERS, local_time
+from attendance.reports.common import local_time
+from attendance.rules import TIERS
 from attendance.reports.recap import MonthlyRecap
 
 LABEL_KEYS = ("page", "sig.title", "sig.signer", "sig.fingerprint", "sig.time", "sig.document", "sig.verify",
@@ -90,7 +91,7 @@ def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
     cols += [Column(t("rep.c.mask", lang), 1.5, "R"), Column(t("rep.c.mask_pct", lang), 1.1, "R"),
              Column(t("rep.c.alerts", lang), 1.5, "R")]
 
-    def fig_cells(f) -> list:  # noqa: ANN001
+    def fig_cells(f) -> list:
         cells = [f.roster, f.present, f.late, *[f.tiers[x] for x in TIERS], f.tk,
                  *[f.excused.get(c["code"], 0) for c in cats]]
         if show_unseen:
@@ -146,7 +147,7 @@ def recap_document(session: Session, recap: MonthlyRecap, lang: str, *, office_l
                    settings: ReportSettings | None = None) -> ReportDocument:
     cats = recap.categories
 
-    def count_cells(c) -> list:  # noqa: ANN001
+    def count_cells(c) -> list:
         return [c.apels, c.present, c.late, *[c.tiers[x] for x in TIERS], c.tk,
                 *[c.excused.get(cat["code"], 0) for cat in cats], c.late_minutes]
 

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from attendance.models import Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 
-from attendance.reports.common import TIERS, ReportError, categories_for, status_sums, zone
+from attendance.errors import Invalid
+from attendance.reports.common import categories_for, status_sums, zone
+from attendance.rules import TIERS
 
 R = AttendanceRecord
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -33,10 +35,10 @@ def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
     """[first instant of the month, first instant of the next month) in UTC, for a zone."""
     m = MONTH_RE.match(month or "")
     if not m:
-        raise ReportError("bad_input", f"month must be YYYY-MM, got {month!r}")
+        raise Invalid("bad_input", f"month must be YYYY-MM, got {month!r}")
     year, mon = int(m.group(1)), int(m.group(2))
     if not 2000 <= year <= 2100:
-        raise ReportError("bad_input", f"year {year} is out of range")
+        raise Invalid("bad_input", f"year {year} is out of range")
     z = zone(tz)
     lo = datetime(year, mon, 1, tzinfo=z)
     hi = datetime(year + (mon == 12), 1 if mon == 12 else mon + 1, 1, tzinfo=z)

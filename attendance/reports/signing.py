@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -262,9 +264,6 @@ def verify_bytes(data: bytes, sig_raw: bytes, trusted: dict[str, str]) -> Verifi
 def split_bundle(data: bytes, max_bytes: int = 50 * 1024 * 1024) -> tuple[str, bytes, bytes] | None:
     """The ZIP the web app hands out (report + report.sig) -> (name, report bytes, sig bytes), or None
     when `data` is not such a bundle. Sizes are checked before inflating (no zip bombs)."""
-    import io
-    import zipfile
-
     if not data.startswith(b"PK\x03\x04"):
         return None
     try:

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from attendance import audit
 from attendance.models import FaceTemplate, LearnedFaceGeometry
-from attendance.roster import actor_name, get_employee
-from attendance.vision.geometry.face_geometry import FaceGeometry, GeometrySamples, geometry, session_sample
+from attendance.roster.common import actor_name
+from attendance.roster.employees import get_employee
+from attendance.vision.geometry.face_geometry import GeometrySamples, geometry, session_sample
+from attendance.vision.types import FaceGeometry
 
 LEARN_ACTOR = "system:vision"
 

@@ -1,13 +1,14 @@
-"""Face templates after a change of recogniser: who the live pipeline can no longer recognise,
-and rebuilding their templates from enrolment photos kept on disk.
+"""Face templates: stored from analysed photos (their kept photo files written after commit and
+removed after erasure), and rebuilt after a change of recogniser.
 
-Why: templates are only compared with templates of the same recogniser (their `backend`), so
-when the service's recogniser changes (APEL_RECOGNIZER; the default became "dlib+faceres" on
-2026-11-29, before that "dlib"), everyone enrolled before has no template the live roster takes
-and is silently unknown at the next apel. The service warns about them at start-up
+Templates are only compared with templates of the same recogniser (their `backend`), so when the
+service's recogniser changes (APEL_RECOGNIZER), everyone enrolled before has no template the live
+roster takes and is silently unknown at the next apel. The service warns about them at start-up
 (`warn_at_start`), `apel templates status` lists them, and `apel templates rebuild` makes new
-templates from the photos kept with APEL_KEEP_ENROLMENT_PHOTOS; people enrolled without kept
-photos (the UU PDP default) must be enrolled again from new photos."""
+templates from the photos kept with APEL_KEEP_ENROLMENT_PHOTOS; people enrolled without kept photos
+(the UU PDP default) must be enrolled again from new photos. The photo itself is not kept unless
+`keep_enrolment_photos` is set (UU PDP: store only what is needed).
+"""
 from __future__ import annotations
 
 import logging
@@ -15,13 +16,93 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from attendance.roster.enrolment import PhotoLimits, analyse_photo, store_templates
+from attendance import audit
 from attendance.models import Employee, FaceTemplate
+from attendance.roster.common import actor_name
+from attendance.errors import Conflict
+from attendance.roster.photos import FORMATS, AnalysedPhoto, PhotoLimits, analyse_photo
+from attendance.vision.config import backend_name
 
 log = logging.getLogger(__name__)
+
+
+def find_duplicate(session: Session, sha256: str) -> FaceTemplate | None:
+    return session.execute(
+        select(FaceTemplate).where(FaceTemplate.source_sha256 == sha256, FaceTemplate.kind == "photo").limit(1)
+    ).scalar_one_or_none()
+
+
+def check_not_duplicate(session: Session, photo: AnalysedPhoto, employee: Employee | None) -> None:
+    dup = find_duplicate(session, photo.sha256)
+    if dup is None:
+        return
+    if employee is not None and dup.employee_id == employee.id:
+        raise Conflict("duplicate_photo", f"{photo.name}: this photo is already enrolled for this employee")
+    other = session.get(Employee, dup.employee_id)
+    who = f"NIP {other.nip}" if other else f"employee {dup.employee_id}"
+    raise Conflict("duplicate_photo", f"{photo.name}: this exact photo is already enrolled for {who}")
+
+
+@dataclass
+class PendingPhoto:
+    """A photo file to write after the transaction commits (only when photos are kept)."""
+
+    path: Path
+    data: bytes
+
+
+def store_templates(session: Session, employee: Employee, photo: AnalysedPhoto, *, actor: Any,
+                    keep_dir: Path | None = None,
+                    data: bytes | None = None) -> tuple[list[FaceTemplate], list[PendingPhoto]]:
+    """Write one analysed photo as FaceTemplate rows (photo + masked variants), audited."""
+    if not photo.ok or photo.embedding is None:
+        raise photo.refusal()
+    pending: list[PendingPhoto] = []
+    photo_path: str | None = None
+    if keep_dir is not None and data is not None:
+        path = keep_dir / "photos" / str(employee.id) / f"{photo.sha256}{FORMATS.get(photo.format or '', '.img')}"
+        photo_path = str(path)
+        pending.append(PendingPhoto(path, data))
+    who = actor_name(actor)
+    rows = [FaceTemplate(employee_id=employee.id, backend=photo.backend or "dlib-128", embedding=photo.embedding,
+                         kind="photo", source_sha256=photo.sha256, quality=photo.quality, photo_path=photo_path,
+                         created_by=who)]
+    rows += [FaceTemplate(employee_id=employee.id, backend=photo.backend or "dlib-128", embedding=m, kind="masked",
+                          source_sha256=photo.sha256, quality=photo.quality, created_by=who) for m in photo.masked]
+    session.add_all(rows)
+    session.flush()
+    audit.record(session, actor=who, action="employee.enrol_photo", entity="employee", entity_id=employee.id,
+                 after={"nip": employee.nip, "sha256": photo.sha256, "quality": round(photo.quality, 3),
+                        "templates": [t.id for t in rows], "photo_kept": photo_path is not None})
+    return rows, pending
+
+
+def write_pending(pending: list[PendingPhoto]) -> None:
+    for p in pending:
+        p.path.parent.mkdir(parents=True, exist_ok=True)
+        p.path.write_bytes(p.data)
+        p.path.chmod(0o600)
+
+
+def remove_photo_files(paths: list[str]) -> None:
+    for p in paths:
+        try:
+            Path(p).unlink(missing_ok=True)
+        except OSError:
+            log.warning("could not remove kept photo %s", p)
+
+
+def template_dict(t: FaceTemplate, *, with_embedding: bool = False) -> dict[str, Any]:
+    out = {"id": t.id, "kind": t.kind, "backend": t.backend, "quality": round(t.quality, 3),
+           "source_sha256": t.source_sha256, "dim": len(t.embedding) // 4, "photo_kept": bool(t.photo_path),
+           "created_at": t.created_at.isoformat() if t.created_at else None, "created_by": t.created_by}
+    if with_embedding:
+        out["embedding"] = [float(v) for v in np.frombuffer(t.embedding, dtype="<f4")]
+    return out
 
 
 def templates_by_backend(session: Session) -> dict[str, int]:
@@ -51,7 +132,7 @@ def rebuild_from_kept_photos(session: Session, limits: PhotoLimits, *, actor: An
     (audited as an enrolment); a photo that is gone or now rejected is reported and skipped.
     The caller commits."""
     report = RebuildReport()
-    for emp in unrecognisable(session, _backend(limits.recogniser)):
+    for emp in unrecognisable(session, backend_name(limits.recogniser)):
         photos = session.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id,
                                                             FaceTemplate.kind == "photo",
                                                             FaceTemplate.photo_path.is_not(None))).scalars().all()
@@ -80,16 +161,10 @@ def rebuild_from_kept_photos(session: Session, limits: PhotoLimits, *, actor: An
     return report
 
 
-def _backend(spec: str) -> str:
-    from attendance.vision.recognise.recognisers import backend_name
-
-    return backend_name(spec)
-
-
 def warn_at_start(session: Session, recogniser_spec: str) -> int:
     """Log, once at start-up, how many active staff the live pipeline cannot recognise because
     their templates were made by another recogniser. Returns that number."""
-    backend = _backend(recogniser_spec)
+    backend = backend_name(recogniser_spec)
     stale = unrecognisable(session, backend)
     if stale:
         log.warning("%d active employees have face templates only from another recogniser than %s "

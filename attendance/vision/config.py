@@ -1,23 +1,102 @@
-"""The formation's row lines (office setting `row_lines_m`): how far from the camera, along the floor,
-each line the apel's rows stand on lies, measured by the operator with a tape. The distance fit
-holds a row standing on a line to that line's depth (attendance.vision.geometry.distance).
+"""An office camera's settings, the pipeline's configuration, and the bounds each setting must keep.
 
-The rule and the typed form ("3; 4,5; 6") live here once, for every place that takes them: the
-roster (API and office page), PipelineConfig, `apel office create` and `apel analyze`. Pure Python,
-so the roster can use it without loading the vision stack."""
+The one place for them: the roster (API and office page), `apel office create`, `apel analyze`,
+`apel synth-office` and PipelineConfig all check a value against the same `Bounds`, so an office
+the roster accepts is one the pipeline runs, and every message names the same range. The row
+lines (office setting `row_lines_m`) are how far from the camera, along the floor, each line the
+apel's rows stand on lies, measured by the operator with a tape; the distance fit holds a row
+standing on a line to that line's depth (attendance.vision.geometry.fit). Light (no dlib, no
+ONNX Runtime), so the roster and the web pages import it without the vision stack."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from numbers import Real
+from pathlib import Path
+from typing import cast
 
-ROW_LINES_RANGE_M = (0.5, 30.0)   # each line's distance from the camera (the back row's range, from nearer)
+from attendance.vision.types import FaceGeometry
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A closed range a setting must lie in, with its unit, so every check and message agrees."""
+    lo: float
+    hi: float
+    unit: str
+
+    def __contains__(self, value: object) -> bool:
+        """Only real numbers inside the range (not True, not "3"; NaN and infinities fail)."""
+        # Compared as it is, not as float(): a huge integer must not overflow.
+        return isinstance(value, Real) and not isinstance(value, bool) and self.lo <= cast(float, value) <= self.hi
+
+    def text(self) -> str:
+        """The range as the messages say it: "between 20 and 170 degrees"."""
+        return f"between {self.lo:g} and {self.hi:g} {self.unit}"
+
+    def check(self, value: object, name: str) -> float:
+        """The value as a float, or ValueError naming `name` and the range."""
+        if value not in self:
+            raise ValueError(f"{name} must be {self.text()}, got {value}")
+        return float(cast(float, value))
+
+
+# The camera's horizontal field of view: from a telephoto lens to a fish-eye, past which the
+# pinhole model the depths rest on no longer holds.
+HFOV_DEG = Bounds(20.0, 170.0, "degrees")
+# The distancing rule. Two standing people's heads cannot come much closer than a head and
+# shoulders' width, 0.3 m (the row fit takes two people nearer than that across the picture for
+# people of different rows), so a smaller rule could never be broken; a rule beyond 5 m is no
+# longer about people standing in one formation.
+MIN_DISTANCE_M = Bounds(0.3, 5.0, "metres")
+# Plausible distances of an apel's back row from the camera.
+BACK_ROW_M = Bounds(1.0, 30.0, "metres")
+# Plausible camera heights above the floor.
+CAMERA_HEIGHT_M = Bounds(0.5, 20.0, "metres")
+# Plausible average eye heights of standing staff.
+EYE_HEIGHT_M = Bounds(0.8, 2.2, "metres")
+# Each row line's distance from the camera (the back row's range, from nearer).
+ROW_LINE_M = Bounds(0.5, 30.0, "metres")
 ROW_LINES_MAX = 12                 # more lines than an apel has rows is a slip of the keyboard
 ROW_LINES_MIN_GAP_M = 0.3          # two rows of people cannot stand closer than a body's depth
+MIN_FACE_PX = 16                   # the detector's smallest face; below it no landmarks are found
+
+# Average eye height of standing Indonesian adults, men and women together (stature ~1.65 m and
+# ~1.53 m, eyes ~0.11 m below the top of the head); an office of one sex or with many in caps
+# may set its own.
+DEFAULT_EYE_HEIGHT_M = 1.48
+
+# The recognisers' backend names: templates carry them and are compared only with their own kind.
+DLIB_BACKEND = "dlib-128"
+FUSED_BACKEND = "dlib+faceres"
+# The recogniser the product uses unless told otherwise.
+DEFAULT_RECOGNISER = FUSED_BACKEND
+
 # Neighbouring rows closer than this many times the office's minimum distance are "at the limit":
 # people standing right behind one another keep the distance only while nobody steps toward the
-# other row, and a step of 5-15 cm is more than the camera can see at 4-6 m (BENCHMARKS.md,
-# "Distance: where the errors are": every missed or false violation across rows is such a step).
+# other row, a step the camera cannot see at 4-6 m (docs/vision.md, "Rows spaced at the minimum
+# distance").
 ROWS_AT_LIMIT_FACTOR = 1.2
+
+
+def is_dlib_spec(spec: str | Path | None) -> bool:
+    """Does this recogniser spec name dlib alone?"""
+    return spec is not None and str(spec) in ("dlib", DLIB_BACKEND)
+
+
+def is_fused_spec(spec: str | Path | None) -> bool:
+    """Does this recogniser spec name the default, dlib and FaceRes fused?"""
+    return spec is None or str(spec) in ("", "fused", FUSED_BACKEND)
+
+
+def backend_name(spec: str | Path | None) -> str:
+    """The `backend` a template made with this recogniser carries, without loading the model:
+    templates are only ever compared with templates of the same backend."""
+    if is_dlib_spec(spec):
+        return DLIB_BACKEND
+    if is_fused_spec(spec):
+        return FUSED_BACKEND
+    return f"onnx-{Path(str(spec)).stem}"
 
 
 def check_row_lines(lines: object) -> tuple[float, ...]:
@@ -26,12 +105,11 @@ def check_row_lines(lines: object) -> tuple[float, ...]:
     not something to guess at. The message does not name the field; each caller adds its own name."""
     if not isinstance(lines, (list, tuple)):
         raise ValueError(f"the row lines must be a list of distances in metres, front row first, got {lines!r}")
-    lo, hi = ROW_LINES_RANGE_M
     for x in lines:
         if isinstance(x, bool) or not isinstance(x, Real):
             raise ValueError(f"each row line must be a number of metres, got {x!r}")
-        if not lo <= x <= hi:   # also refuses NaN; compared before float() so a huge integer cannot overflow
-            raise ValueError(f"each row line must be between {lo:g} and {hi:g} metres from the camera, got {x}")
+        if x not in ROW_LINE_M:   # also refuses NaN; compared before float() so a huge integer cannot overflow
+            raise ValueError(f"each row line must be {ROW_LINE_M.text()} from the camera, got {x}")
     if not 1 <= len(lines) <= ROW_LINES_MAX:
         raise ValueError(f"give between 1 and {ROW_LINES_MAX} row lines, got {len(lines)}")
     out = tuple(sorted(float(x) for x in lines))
@@ -72,7 +150,8 @@ def format_row_lines(lines: list[float] | tuple[float, ...] | None) -> str:
     return "; ".join(s[:-2] if s.endswith(".0") else s for s in (repr(float(x)) for x in lines or ()))
 
 
-def rows_at_the_limit(lines: list[float] | tuple[float, ...] | None, min_distance_m: float) -> tuple[float, float] | None:
+def rows_at_the_limit(lines: list[float] | tuple[float, ...] | None,
+                      min_distance_m: float) -> tuple[float, float] | None:
     """The first pair of neighbouring row lines (front, back) spaced less than ROWS_AT_LIMIT_FACTOR
     times the minimum distance apart, or None. Advice, not a rule: such a formation is allowed, but
     the operator should know that distancing between those rows rests on centimetres the camera
@@ -84,7 +163,8 @@ def rows_at_the_limit(lines: list[float] | tuple[float, ...] | None, min_distanc
     return None
 
 
-def rows_at_the_limit_advice(lines: list[float] | tuple[float, ...] | None, min_distance_m: float) -> dict[str, str] | None:
+def rows_at_the_limit_advice(lines: list[float] | tuple[float, ...] | None,
+                             min_distance_m: float) -> dict[str, str] | None:
     """The fields of the advice (catalogue key "offices.rows_at_limit": front, back, gap, min,
     advice), formatted as the office page shows numbers, for the first pair `rows_at_the_limit`
     finds; None when there is none. One place for the office page and `apel office create`."""
@@ -95,3 +175,80 @@ def rows_at_the_limit_advice(lines: list[float] | tuple[float, ...] | None, min_
     return {"front": format_row_lines([front]), "back": format_row_lines([back]),
             "gap": format_row_lines([round(back - front, 2)]), "min": str(float(min_distance_m)),
             "advice": format_row_lines([round(ROWS_AT_LIMIT_FACTOR * min_distance_m, 2)])}
+
+
+@dataclass
+class PipelineConfig:
+    """Per-office settings of the pipeline. Defaults are what the benchmarks in BENCHMARKS.md ran
+    with. A plain dataclass checked by `validate` (not at construction): callers build one, adjust
+    it with `dataclasses.replace`, and validate it where a bad value must stop the work."""
+    hfov_deg: float = 70.0              # camera's horizontal field of view (HFOV_DEG)
+    min_distance_m: float = 1.0         # distancing rule of the office (MIN_DISTANCE_M)
+    ipd_m: float = 0.063                # mean interpupillary distance used for depth (calibratable)
+    people_in_rows: bool = True         # an apel formation: refine depths by rows (geometry.fit.fit_frame)
+    min_face_px: int = 32               # smallest face to detect (box width, pixels) ...
+    back_row_m: float | None = None     # ... unless the back row's distance (m) is known: then from it
+    camera_height_m: float | None = None  # the camera's height above the floor (m), if measured: fixes the heads' plane
+    eye_height_m: float = DEFAULT_EYE_HEIGHT_M  # the staff's average eye height (m), with camera_height_m
+    row_lines_m: tuple[float, ...] | None = None  # the rows' floor lines (m from the camera), if measured
+    # What earlier roll-calls learned of each person's IPD and eye height (person id -> geometry,
+    # geometry/face_geometry.py): a face named as one of them is placed by their own face, not the average.
+    face_geometry: dict[str, FaceGeometry] | None = None
+    max_detect_pixels: float = 9e6      # cap on the HOG work image
+    detect_interval_s: float = 2.0      # full-frame detection this often while the scene changes
+    detect_max_interval_s: float = 8.0  # ... backing off to this while it does not (tracking between)
+    full_scale_every: int = 4           # every n-th detection looks for faces down to min_face_px
+    min_frames_between_detections: int = 2  # even when frames come further apart than the interval
+    embed_interval_s: float = 0.4       # an unnamed track gets at most one embedding per this many s
+    confirm_interval_s: float = 2.0     # a named track gets its further views this slowly
+    views_per_track: int = 4            # embeddings a track collects before it stops (while named)
+    max_embeds_per_frame: int = 8       # budget: embeddings computed per processed frame
+    max_confirms_per_frame: int = 2     # ... of which for tracks already named
+    max_embeds_first_frame: int = 4     # ... on a stream's first frame (answer a joining office fast)
+    # A live feed's first frame: max_embeds_first_frame, no CNN check or masked-face filter.
+    quick_first_frame: bool = True
+    busy_gap_s: float = 1.5             # frames further apart than this: the worker is behind
+    retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
+    track_max_age_s: float = 2.0        # a track unseen this long is dropped
+    # A view this far from its track's mean starts a new track; None: 15/16 of the recogniser's
+    # fitted accept distance (pipeline.SWITCH_SHARE_OF_ACCEPT; each recogniser has its own scale).
+    switch_distance: float | None = None
+    accept: float | None = None         # recognition thresholds; None = fitted (models/thresholds.json)
+    margin: float | None = None
+    mask_threshold: float = 0.5
+    # recognise.recognisers.make_recogniser: "dlib+faceres", "dlib" or an ONNX model path.
+    recogniser: str = DEFAULT_RECOGNISER
+    detector_use_haar: bool = True
+    detector_use_eyes: bool = True
+    detector_use_blazeface: bool = False  # stills: BlazeFace too (large turned/masked faces; detect/blazeface.py)
+
+    def for_stills(self) -> PipelineConfig:
+        """This config for still images, maybe each of another scene (`apel analyze` on images):
+        every image gets a whole look and the full embedding budget at once, faces down to 20 px
+        (nobody waits on a still), and BlazeFace for large turned or masked faces, which finds
+        masked faces in far more photos than the video look (docs/vision.md, stills)."""
+        return replace(self, detect_interval_s=1e-6, detect_max_interval_s=1e-6, min_frames_between_detections=1,
+                       quick_first_frame=False, busy_gap_s=float("inf"), full_scale_every=1,
+                       min_face_px=min(self.min_face_px, 20), detector_use_blazeface=True)
+
+    def validate(self) -> None:
+        """ValueError naming the first setting out of its bounds."""
+        HFOV_DEG.check(self.hfov_deg, "hfov_deg")
+        MIN_DISTANCE_M.check(self.min_distance_m, "min_distance_m")
+        if not 0.0 < self.detect_interval_s <= self.detect_max_interval_s:
+            raise ValueError(f"need 0 < detect_interval_s <= detect_max_interval_s, got {self.detect_interval_s}, "
+                             f"{self.detect_max_interval_s}")
+        if self.full_scale_every < 1:
+            raise ValueError(f"full_scale_every must be at least 1, got {self.full_scale_every}")
+        if self.back_row_m is not None:
+            BACK_ROW_M.check(self.back_row_m, "back_row_m")
+        if self.camera_height_m is not None:
+            CAMERA_HEIGHT_M.check(self.camera_height_m, "camera_height_m")
+        EYE_HEIGHT_M.check(self.eye_height_m, "eye_height_m")
+        if self.row_lines_m is not None:
+            try:
+                check_row_lines(self.row_lines_m)
+            except ValueError as e:
+                raise ValueError(f"row_lines_m: {e}") from None
+        if self.min_face_px < MIN_FACE_PX:
+            raise ValueError(f"min_face_px must be at least {MIN_FACE_PX}, got {self.min_face_px}")

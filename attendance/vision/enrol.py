@@ -1,4 +1,4 @@
-"""Turning one enrolment photo into face templates (contract 1 in .coord/contracts.md).
+"""Turning one enrolment photo into face templates, strictly: a bad template fails every roll-call after.
 
 Enrolment photos are taken once, under HR's eye, so this is strict: exactly one clear face, big
 enough and sharp enough to be a good template; anything else is rejected with a code the HTTP
@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
-from attendance.vision.recognise import dlib_models
+from attendance.vision.config import DEFAULT_RECOGNISER, DLIB_BACKEND
 from attendance.vision.faces import (
     MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, recogniser_chip, sharpness)
-from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER, Recogniser, make_recogniser
+from attendance.vision.recognise import dlib_models
+from attendance.vision.recognise.recognisers import Recogniser, make_recogniser
 
-BACKEND = "dlib-128"
+BACKEND = DLIB_BACKEND
 # Sharpness (variance of the Laplacian on the 150x150 aligned chip) below which a photo is too
 # blurry. Fitted by attendance/vision/training/fit_blur.py on faces/lfw10 + faces/rmfd: real photos
 # min 10.6 (median 52); the same photos blurred by a 2.5 px Gaussian (per 150 px of face) max 9.6.
@@ -57,7 +59,8 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     raise FaceRejected("bad_image", f"unsupported image shape {image.shape}")
 
 
-def _hog_on_padded(image_rgb: np.ndarray, pad_frac: float, longest: tuple[int, int], threshold: float):
+def _hog_on_padded(image_rgb: NDArray[np.uint8], pad_frac: float, longest: tuple[int, int],
+                   threshold: float) -> list[tuple[tuple[int, int, int, int], float]]:
     h, w = image_rgb.shape[:2]
     pad = int(pad_frac * max(h, w))
     padded = cv2.copyMakeBorder(image_rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
@@ -83,8 +86,8 @@ def detect_enrolment_faces(image_rgb: np.ndarray) -> list[tuple[tuple[int, int, 
 
     The photo is padded with grey (tight crops leave HOG no context) and scaled so the face lands
     in HOG's comfortable range. If nothing is found at the usual threshold, a second, lenient
-    pass at a small scale takes the single best candidate: that recovers tight crops (faces/rmfd:
-    55% -> 96% found) without inventing second faces."""
+    pass at a small scale takes the single best candidate: that recovers most tight crops
+    (docs/vision.md) without inventing second faces."""
     found = _hog_on_padded(image_rgb, 0.3, (400, 1000), -0.2)
     if not found:
         lenient = _hog_on_padded(image_rgb, 0.5, (250, 1000), -1.0)

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
 
 import cv2
 import dlib
 import numpy as np
+from numpy.typing import NDArray
 
 from attendance.vision.recognise import dlib_models
-
-if TYPE_CHECKING:
-    from attendance.vision.runtime import dlib_onnx
+from attendance.vision.runtime import dlib_onnx
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,8 @@ def face_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection, size: in
               padding: float = CHIP_PADDING) -> np.ndarray:
     """The face aligned by its 5 landmarks into dlib's chip frame (dlib's recogniser and the mask
     classifier take the default; another recogniser may ask for more margin, `Recogniser.chip`)."""
-    return dlib.get_face_chip(image_rgb, shape, size=size, padding=padding)
+    chip: NDArray[np.uint8] = dlib.get_face_chip(image_rgb, shape, size=size, padding=padding)
+    return chip
 
 
 def recogniser_chip(image_rgb: np.ndarray, shape: dlib.full_object_detection, spec: tuple[int, float],
@@ -59,7 +58,7 @@ _fast_warned = False
 encoder_path = dlib_models.encoder_path   # the .dat file both encoders read (tests point it elsewhere)
 
 
-def fast_encoder() -> "dlib_onnx.DlibOnnxEncoder | None":
+def fast_encoder() -> dlib_onnx.DlibOnnxEncoder | None:
     """dlib's ResNet converted to ONNX Runtime (same descriptors, several times faster; see
     dlib_onnx.py), or None: when APEL_DLIB_ONNX=0, or when the conversion or its check against
     dlib failed (logged once; dlib itself is used then)."""
@@ -67,10 +66,8 @@ def fast_encoder() -> "dlib_onnx.DlibOnnxEncoder | None":
     if os.environ.get("APEL_DLIB_ONNX", "1").strip().lower() in ("0", "false", "no", "off"):
         return None
     try:
-        from attendance.vision.runtime import dlib_onnx
-
         return dlib_onnx.load(encoder_path())
-    except Exception as exc:  # noqa: BLE001 - any failure means: use dlib
+    except Exception as exc:  # any failure means: use dlib
         if not _fast_warned:
             _fast_warned = True
             log.warning("face embeddings: ONNX Runtime version of dlib's ResNet unavailable (%s); using dlib", exc)

@@ -19,6 +19,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
+
+from attendance.vision.recognise import faceres as faceres_encoder
+from attendance.vision.runtime.model_files import installed
 
 WEIGHTS = Path(__file__).parent / "models" / "mask_lr.npz"
 WEIGHTS_FACERES = Path(__file__).parent / "models" / "mask_lr_faceres.npz"
@@ -31,7 +35,7 @@ def features(chip_rgb: np.ndarray) -> np.ndarray:
     """Feature vector of a 150x150 aligned chip (dlib padding 0.25)."""
     grey = cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2GRAY)
     lower = cv2.resize(grey[60:140, 25:125], (48, 32), interpolation=cv2.INTER_AREA)
-    hog = _HOG.compute(cv2.equalizeHist(lower)).ravel()
+    hog = np.asarray(_HOG.compute(cv2.equalizeHist(lower))).ravel()
     hsv = cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2HSV).astype(np.float32) / 255.0
     lab = cv2.cvtColor(chip_rgb, cv2.COLOR_RGB2LAB).astype(np.float32) / 255.0
     mouth = (slice(95, 130), slice(50, 100))
@@ -41,7 +45,7 @@ def features(chip_rgb: np.ndarray) -> np.ndarray:
         m, f = img[mouth].reshape(-1, 3), img[brow].reshape(-1, 3)
         stats += list(m.mean(0)) + list(m.std(0)) + list(m.mean(0) - f.mean(0))
     face = cv2.resize(grey[15:145, 15:135], (64, 64), interpolation=cv2.INTER_AREA)
-    hog_face = _HOG_FACE.compute(cv2.equalizeHist(face)).ravel()
+    hog_face = np.asarray(_HOG_FACE.compute(cv2.equalizeHist(face))).ravel()
     return np.concatenate([hog, np.asarray(stats, np.float32) * 4.0, hog_face]).astype(np.float32)
 
 
@@ -52,9 +56,7 @@ def classifier_inputs(chips_rgb: list[np.ndarray], with_faceres: bool, faceres: 
     if not with_faceres:
         return x
     if faceres is None:
-        from attendance.vision.recognise import faceres as faceres_onnx
-
-        faceres = faceres_onnx.load().features(list(chips_rgb))
+        faceres = faceres_encoder.load().features(list(chips_rgb))
     if len(faceres) != len(chips_rgb):
         raise ValueError(f"{len(faceres)} FaceRes feature rows for {len(chips_rgb)} chips")
     return np.concatenate([x, np.asarray(faceres, np.float32)], axis=1)
@@ -69,19 +71,18 @@ class MaskClassifier:
     def predict_proba(self, chips_rgb: list[np.ndarray], faceres: np.ndarray | None = None) -> np.ndarray:
         """P(mask) per chip (dlib's 150 px chip). `faceres`: FaceRes's features of the same chips
         when the caller has them (the fused recogniser's embeddings,
-        recognise.FusedRecogniser.faceres_of); a classifier that uses them and is not given them
+        recognisers.FusedRecogniser.faceres_of); a classifier that uses them and is not given them
         runs FaceRes itself."""
         if not chips_rgb:
             return np.zeros(0, np.float32)
         x = (classifier_inputs(chips_rgb, self.uses_faceres, faceres) - self.mu) / self.sd
         z = np.clip(x @ self.w + self.b, -30, 30)
-        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+        p: NDArray[np.float32] = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+        return p
 
 
 @functools.cache
 def default_classifier() -> MaskClassifier:
     """With FaceRes's features where FaceRes is installed (`apel models fetch`, which
     `./dev install` runs), else the classifier of edges and colours alone."""
-    from attendance.vision.runtime.model_files import installed
-
     return MaskClassifier(WEIGHTS_FACERES if installed() else WEIGHTS)

@@ -8,15 +8,17 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from attendance.vision.config import PipelineConfig
 from attendance.vision.detect.detector import DetectorConfig, detect_faces
-from attendance.vision.geometry.distance import (
-    depth_m, eye_distance_px, fit_frame, focal_px, position_m, unbiased_eye_px, violations)
 from attendance.vision.faces import DLIB_CHIP, face_chip, landmarks5, recogniser_chip
+from attendance.vision.geometry.camera import depth_m, eye_distance_px, focal_px, position_m, unbiased_eye_px
+from attendance.vision.geometry.fit import fit_frame
+from attendance.vision.geometry.violations import violations
 from attendance.vision.mask import default_classifier
 from attendance.vision.recognise.recognisers import (
     FusedRecogniser, Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser)
-from attendance.vision.types import FaceResult, FrameResult, PipelineConfig, RosterPerson
 from attendance.vision.track import Track, associate, follow, likeness, patch
+from attendance.vision.types import FaceResult, FrameResult, RosterPerson
 
 # Motion outside the followed faces, on a small blurred copy of the frame: a pixel has changed
 # when it differs by more than MOTION_PIXEL_DELTA grey levels; the scene has changed when more
@@ -34,9 +36,8 @@ FACE_BOX_M = 0.14
 FACE_SIZE_MARGIN = 0.8
 # A new view farther than this share of the recogniser's fitted accept distance from its track's
 # mean is someone else (PipelineConfig.switch_distance). 0.6 for dlib since the pipeline's first
-# version; as a share it carries over to recognisers of another scale (dlib+faceres: 1.03). Both
-# sit near the 99th percentile of distances between two photos of one Western person (dlib 0.60,
-# dlib+faceres 1.04; East-Asian photos, rmfd, 0.70 and 1.13).
+# version; as a share it carries over to recognisers of another scale, where it sits near the 99th
+# percentile of distances between two photos of one person as well (docs/vision.md).
 SWITCH_SHARE_OF_ACCEPT = 0.6 / 0.64
 
 
@@ -116,8 +117,8 @@ class OfficePipeline:
     def smallest_face_px(self, frame_width: int) -> int:
         """The smallest face (box width) a whole-frame look searches for. With the office's back-row
         distance known, the size a small face has there (HOG's cost grows with the square of the
-        upscaling that face needs: at 720p, hfov 45 and a back row at 4 m, 43 px instead of 32 costs
-        about a third less); otherwise `min_face_px`."""
+        upscaling that face needs, so a larger smallest face is a cheaper look); otherwise
+        `min_face_px`."""
         cfg = self.config
         if cfg.back_row_m is None:
             return cfg.min_face_px
@@ -173,7 +174,7 @@ class OfficePipeline:
             changed[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = False
         # A newcomer is at least half a face of changed pixels (a real one brings a body too).
         smallest = min((t.box[2] * t.box[3] for t in self.tracks), default=self.config.min_face_px ** 2) * sx * sy
-        return int(changed.sum()) > max(MOTION_MIN_PIXELS, 0.5 * smallest)
+        return bool(int(changed.sum()) > max(MOTION_MIN_PIXELS, 0.5 * smallest))
 
     def _detect(self, rgb: np.ndarray, grey: np.ndarray, t_s: float, reason: str) -> list[Track]:
         """Full detection, in one of two sizes (HOG's cost grows with the area searched and the
@@ -194,8 +195,8 @@ class OfficePipeline:
         if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
             if self._busy or self._quick_first:
-                # The CNN check of HOG's best near miss (a masked face, often) costs ~0.1 s and the
-                # masked-face HOG filter 10-25% of the HOG pass: a joining office's first answer
+                # The CNN check of HOG's best near miss (a masked face, often) and the masked-face
+                # HOG filter are the dear parts of a whole look: a joining office's first answer
                 # and a worker that is behind go without them (the cascades still look for masked
                 # faces); the next whole look, when the worker has caught up, makes them.
                 detector = replace(detector, use_cnn_check=False, use_mask_hog=False)
@@ -336,11 +337,11 @@ class OfficePipeline:
             places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
         for tr, pid, place, mask, ipd_s, eye_s in zip(seen, ids, places, masked, ipd_samples, eye_samples):
             x, y, w, h = tr.box
-            pos = tuple(round(v, 3) for v in place)
+            pos = (round(place[0], 3), round(place[1], 3), round(place[2], 3))
             faces.append(FaceResult(
                 box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id, person_id=pid,
                 confidence=round(tr.confidence, 3), distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
-                mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos,  # type: ignore[arg-type]
+                mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos,
                 embedding=np.mean(tr.embeddings, axis=0).astype(np.float32)
                 if tr.embeddings and tr.last_embed_t == t_s else None,
                 ipd_sample_m=ipd_s if pid is not None else None, eye_offset_sample_m=eye_s if pid is not None else None))

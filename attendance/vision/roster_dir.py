@@ -8,15 +8,13 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from attendance.errors import Invalid
 from attendance.vision.enrol import FaceRejected, enrol_face
-from attendance.vision.recognise.recognisers import DEFAULT_RECOGNISER, Recogniser
+from attendance.vision.config import DEFAULT_RECOGNISER
+from attendance.vision.recognise.recognisers import Recogniser
 from attendance.vision.types import RosterPerson
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
-class RosterError(ValueError):
-    """A roster folder that cannot be used; the message names the folder or file."""
 
 
 def read_image_rgb(path: Path) -> np.ndarray:
@@ -32,14 +30,14 @@ def read_image_rgb(path: Path) -> np.ndarray:
 
 def roster_photos(root: Path) -> dict[str, list[Path]]:
     if not root.is_dir():
-        raise RosterError(f"roster {root}: not a folder")
+        raise Invalid("roster_not_a_folder", f"roster {root}: not a folder")
     people = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         photos = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
         if photos:
             people[d.name] = photos
     if not people:
-        raise RosterError(f"roster {root}: empty (expected one subfolder of photos per person)")
+        raise Invalid("roster_empty", f"roster {root}: empty (expected one subfolder of photos per person)")
     return people
 
 
@@ -63,7 +61,7 @@ def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = Tru
             except (FaceRejected, ValueError) as e:
                 msg = e.message if isinstance(e, FaceRejected) else str(e)
                 if strict:
-                    raise RosterError(f"roster photo {p}: {msg}") from e
+                    raise Invalid("roster_photo", f"roster photo {p}: {msg}") from e
                 if on_skip:
                     on_skip(p, msg)
                 continue
@@ -76,7 +74,7 @@ def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = Tru
         if rows:
             out.append(RosterPerson(pid, np.stack(rows).astype(np.float32), tuple(kinds)))
         elif strict:
-            raise RosterError(f"roster {root / pid}: no usable photo")
+            raise Invalid("roster_no_usable_photo", f"roster {root / pid}: no usable photo")
     if not out:
-        raise RosterError(f"roster {root}: no usable photos")
+        raise Invalid("roster_no_usable_photo", f"roster {root}: no usable photos")
     return out

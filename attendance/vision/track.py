@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-from attendance.vision.detect.detector import Box, iou
+from attendance.vision.detect.boxes import Box, iou
 
 MAX_VIEWS = 12
 
@@ -21,7 +22,7 @@ class Track:
     first_t: float
     last_t: float
     template: np.ndarray | None = None      # small grey patch for frame-to-frame following
-    embeddings: deque = field(default_factory=lambda: deque(maxlen=MAX_VIEWS))
+    embeddings: deque[NDArray[np.float32]] = field(default_factory=lambda: deque(maxlen=MAX_VIEWS))
     last_embed_t: float = -1e9
     person: int | None = None
     confidence: float = 0.0
@@ -85,8 +86,8 @@ def likeness(grey: np.ndarray, track: Track, box: Box) -> float:
 
 
 def follow(grey: np.ndarray, track: Track, min_score: float = 0.55) -> tuple[Box, float] | None:
-    """Find the track's face near its last box by normalised cross-correlation (about a
-    millisecond per face): people in an apel stand still, so this bridges full detections.
+    """Find the track's face near its last box by normalised cross-correlation, cheap next to a
+    detection: people in an apel stand still, so this bridges full detections.
     Returns the box and the match score."""
     if track.template is None:
         return None

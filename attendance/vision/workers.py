@@ -9,12 +9,16 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import threading
 import traceback
-from typing import Sequence
+from collections.abc import Callable, Sequence
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 import numpy as np
 
-from attendance.vision.types import DEFAULT_RECOGNISER, FrameResult, PipelineConfig, RosterPerson
+from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig
+from attendance.vision.types import FrameResult, RosterPerson
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +27,9 @@ def warm_up(recogniser: str = DEFAULT_RECOGNISER) -> None:
     """Load the models and run each once, so an office's first frame does not pay for it
     (dlib's ResNet alone is a 20 MB file and its first descriptor allocates the network;
     FaceRes's graph is rebuilt from its files, ~0.2 s)."""
-    from attendance.vision.recognise import dlib_models
     from attendance.vision.faces import CHIP_SIZE
     from attendance.vision.mask import default_classifier
+    from attendance.vision.recognise import dlib_models
     from attendance.vision.recognise.recognisers import FusedRecogniser, make_recogniser
 
     blank = np.zeros((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
@@ -41,7 +45,8 @@ def warm_up(recogniser: str = DEFAULT_RECOGNISER) -> None:
     default_classifier().predict_proba([blank], faceres=faceres)
 
 
-def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int, recogniser: str = DEFAULT_RECOGNISER) -> None:
+def _worker_main(inbox: mp.Queue[Any], outbox: mp.Queue[Any], parent: int,
+                 recogniser: str = DEFAULT_RECOGNISER) -> None:
     """`parent`: the server's pid, passed in because the server may already be gone (and this
     process adopted) by the time a worker has imported its modules. `recogniser`: the one to
     warm up (the service's)."""
@@ -84,32 +89,48 @@ def _worker_main(inbox: mp.Queue, outbox: mp.Queue, parent: int, recogniser: str
             outbox.put(("error", key, traceback.format_exc(limit=3)))
 
 
+# Called once per frame the pool took (`submit` returned True), from the pool's reader thread: the
+# frame's result, or None when the worker failed on it (the message is in `VisionWorkerPool.errors`).
+# Either way the stream may take its next frame.
+ResultCallback = Callable[[str, FrameResult | None], None]
+
+
 class VisionWorkerPool:
-    def __init__(self, workers: int = 1, recogniser: str = DEFAULT_RECOGNISER):
+    """Streams spread over worker processes; results are pushed to the `on_result` given to `start`.
+
+    One reader thread per pool blocks on the workers' shared outbox and calls `on_result`: the caller
+    (the live bridge) hands each result to its own event loop, so nothing here knows about asyncio."""
+
+    def __init__(self, workers: int = 1, recogniser: str = DEFAULT_RECOGNISER) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.n = workers
         self.recogniser = recogniser
         self._ctx = mp.get_context("spawn")
-        self._procs: list = []
-        self._inboxes: list = []
-        self._outbox = None
+        self._procs: list[BaseProcess] = []
+        self._inboxes: list[mp.Queue[Any]] = []
+        self._outbox: mp.Queue[Any] | None = None
+        self._reader: threading.Thread | None = None
+        self._lock = threading.Lock()   # _home and _busy: the caller's thread and the reader share them
         self._home: dict[str, int] = {}
         self._busy: set[str] = set()
         self.errors: list[tuple[str, str]] = []   # (stream, message), last 100
         self.dropped = 0
 
-    def start(self) -> None:
+    def start(self, on_result: ResultCallback) -> None:
         if self._procs:
             return
         self._outbox = self._ctx.Queue()
         for _ in range(self.n):
-            inbox = self._ctx.Queue()
+            inbox: mp.Queue[Any] = self._ctx.Queue()
             p = self._ctx.Process(target=_worker_main, args=(inbox, self._outbox, os.getpid(), self.recogniser),
                                   daemon=True)
             p.start()
             self._procs.append(p)
             self._inboxes.append(inbox)
+        self._reader = threading.Thread(target=self._read_results, args=(self._outbox, on_result),
+                                        name="apel-vision-results", daemon=True)
+        self._reader.start()
 
     def _worker_for(self, key: str) -> int:
         if key not in self._home:
@@ -121,48 +142,60 @@ class VisionWorkerPool:
         config.validate()
         if not self._procs:
             raise RuntimeError("call start() first")
-        self._inboxes[self._worker_for(stream_key)].put(("configure", stream_key, list(roster), config))
-
-    def is_busy(self, stream_key: str) -> bool:
-        """True while the stream's previous frame is still in work (a submit now would be dropped),
-        so a caller can skip preparing a frame nobody will take."""
-        return stream_key in self._busy
+        with self._lock:
+            worker = self._worker_for(stream_key)
+        self._inboxes[worker].put(("configure", stream_key, list(roster), config))
 
     def submit(self, stream_key: str, frame_bgr: np.ndarray, t_s: float) -> bool:
-        if stream_key not in self._home or not self._procs:
-            raise KeyError(f"stream {stream_key!r} is not configured")
-        if stream_key in self._busy:
-            self.dropped += 1
-            return False
-        self._busy.add(stream_key)
-        self._inboxes[self._home[stream_key]].put(("frame", stream_key, np.ascontiguousarray(frame_bgr), float(t_s)))
+        """Hand a frame to the stream's worker; False (the frame dropped) while its previous frame is
+        still in work. KeyError for a stream that is not configured (or was removed)."""
+        with self._lock:
+            if stream_key not in self._home or not self._procs:
+                raise KeyError(f"stream {stream_key!r} is not configured")
+            if stream_key in self._busy:
+                self.dropped += 1
+                return False
+            self._busy.add(stream_key)
+            worker = self._home[stream_key]
+        self._inboxes[worker].put(("frame", stream_key, np.ascontiguousarray(frame_bgr), float(t_s)))
         return True
 
-    def poll_results(self) -> list[tuple[str, FrameResult]]:
-        out: list[tuple[str, FrameResult]] = []
-        if self._outbox is None:
-            return out
+    def _read_results(self, outbox: mp.Queue[Any], on_result: ResultCallback) -> None:
+        """The reader thread: blocks on the outbox until `close` puts its end marker there."""
         while True:
             try:
-                kind, key, payload = self._outbox.get_nowait()
-            except queue.Empty:
-                return out
-            if kind == "result":
+                msg = outbox.get()
+            except (EOFError, OSError):   # the queue was closed under us
+                return
+            if msg is None:
+                return
+            kind, key, payload = msg
+            if kind not in ("result", "error"):
+                continue
+            with self._lock:
                 self._busy.discard(key)
-                if key in self._home:
-                    out.append((key, payload))
-            elif kind == "error":
-                self._busy.discard(key)
+                known = key in self._home
+            if kind == "error":
                 self.errors = (self.errors + [(key, str(payload))])[-100:]
                 log.warning("vision worker error on stream %s: %s", key, payload)
+            if known:   # a removed stream's last result goes nowhere
+                try:
+                    on_result(key, payload if kind == "result" else None)
+                except Exception:
+                    log.exception("delivering a vision result for %s failed", key)
 
     def remove(self, stream_key: str) -> None:
-        w = self._home.pop(stream_key, None)
-        self._busy.discard(stream_key)
+        with self._lock:
+            w = self._home.pop(stream_key, None)
+            self._busy.discard(stream_key)
         if w is not None and self._procs:
             self._inboxes[w].put(("remove", stream_key))
 
     def close(self) -> None:
+        """Stop the workers, then the reader. The reader keeps draining the outbox while the workers
+        exit (a worker flushes what it has queued before it ends); nothing waits on a dead one."""
+        with self._lock:
+            self._home, self._busy = {}, set()   # results still arriving are delivered nowhere
         for q in self._inboxes:
             try:
                 q.put(None)
@@ -173,5 +206,16 @@ class VisionWorkerPool:
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=2)
-        self._procs, self._inboxes, self._home, self._busy = [], [], {}, set()
-        self._outbox = None
+        if self._outbox is not None:
+            # A worker terminated while writing may have left the outbox's write lock taken: then this
+            # end marker never arrives, and neither the reader nor the process exit may wait for it.
+            self._outbox.cancel_join_thread()
+            self._outbox.put(None)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+            if self._reader.is_alive():
+                log.warning("the vision result reader did not stop; leaving it (a daemon thread)")
+        for q in self._inboxes:
+            q.cancel_join_thread()   # a dead worker's inbox may still hold frames nobody will take
+            q.close()
+        self._procs, self._inboxes, self._outbox, self._reader = [], [], None, None

@@ -15,7 +15,7 @@ R = Rules(grace_minutes=5, tl1_max_minutes=30, tl2_max_minutes=60, tl3_max_minut
           min_confidence=0.6)
 
 
-def seen_at(delta: timedelta, rules: Rules = R, frames: int = 3, closed: bool = False):  # noqa: ANN201
+def seen_at(delta: timedelta, rules: Rules = R, frames: int = 3, closed: bool = False):
     return decide(first_seen=START + delta, confident_frames=frames, scheduled_start=START, rules=rules, closed=closed)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
+from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
 
 from .cdp import CHROMIUM, Browser
 from .y4m import clip_to_y4m

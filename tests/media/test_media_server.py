@@ -6,11 +6,12 @@ import asyncio
 
 import pytest
 
+from attendance.errors import ApelError
 from media.client import connect_peer
 from media.interfaces import SampledFrame
 from media.sampling import DropOldestQueue
 from media.server import MediaConfig, MediaServer
-from media.signaling import SignalingError, parse_offer
+from media.signaling import parse_offer
 
 from .helpers import Collector, PatternTrack, wait_for
 
@@ -151,7 +152,7 @@ async def test_office_drop_and_rejoin_keeps_stream_key() -> None:
     (None, "offer", "empty_sdp"),
 ])
 async def test_bad_offers_are_refused_with_a_reason(sdp, type_, code) -> None:
-    with pytest.raises(SignalingError) as err:
+    with pytest.raises(ApelError) as err:
         parse_offer(sdp, type_)
     assert err.value.code == code and err.value.message
 
@@ -162,7 +163,7 @@ async def test_office_must_send_video() -> None:
         async def signal(offer: dict) -> dict:
             answer, _ = await server.join_office("x", "o1", offer["sdp"], offer["type"])
             return {"sdp": answer.sdp, "type": answer.type}
-        with pytest.raises(SignalingError) as err:
+        with pytest.raises(ApelError) as err:
             await connect_peer(signal, receive_video=True)
         assert err.value.code == "no_camera"
         assert "x" not in server.rooms or not server.rooms["x"].offices

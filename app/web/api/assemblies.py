@@ -12,13 +12,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from app.web.deps import CurrentUser, DbSession, LeaderUser, SettingsDep
+from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
+from app.web.schemas.attendance import AssemblyOut, OfficeTokenOut, RecordOut, RollcallOut
 from attendance.models import AttendanceRecord, Employee
 from attendance.assemblies.lifecycle import (
-    assembly_view, create_assembly, end_assembly, get_assembly, get_assembly_office, issue_office_token,
-    list_assemblies, start_assembly)
+    assembly_view, create_assembly, end_assembly, issue_office_token, list_assemblies, start_assembly)
+from attendance.assemblies.lookups import get_assembly, get_assembly_office
 from attendance.assemblies.sightings import live_rollcall, record_view
-
-from app.web.api.attendance_common import ensure_takes_part, is_operator, scoped_office, service_errors
+from attendance.db.unit_of_work import run_in_transaction
 
 router = APIRouter(prefix="/api/v1/assemblies", tags=["assemblies"])
 
@@ -45,16 +46,16 @@ def _view_for(user: Any, a: Any) -> dict:
     return view
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=AssemblyOut)
 def create(body: AssemblyIn, user: LeaderUser, db: DbSession) -> dict:
-    with service_errors(db):
-        a = create_assembly(db, actor=user, kind=body.kind, title=body.title, scheduled_start=body.scheduled_start,
-                            office_ids=body.office_ids, local_date=body.local_date, local_time=body.local_time,
-                            duration_minutes=body.duration_minutes, ruleset_name=body.ruleset_name)
+    a = run_in_transaction(db, lambda: create_assembly(
+        db, actor=user, kind=body.kind, title=body.title, scheduled_start=body.scheduled_start,
+        office_ids=body.office_ids, local_date=body.local_date, local_time=body.local_time,
+        duration_minutes=body.duration_minutes, ruleset_name=body.ruleset_name))
     return assembly_view(a)
 
 
-@router.get("")
+@router.get("", response_model=list[AssemblyOut])
 def index(user: CurrentUser, db: DbSession, status: str | None = None, office_id: int | None = None,
           since: datetime | None = None, until: datetime | None = None,
           limit: int = Query(200, ge=1, le=1000)) -> list[dict]:
@@ -63,59 +64,54 @@ def index(user: CurrentUser, db: DbSession, status: str | None = None, office_id
                                                         until=until, limit=limit)]
 
 
-@router.get("/{assembly_id}")
+@router.get("/{assembly_id}", response_model=AssemblyOut)
 def show(assembly_id: int, user: CurrentUser, db: DbSession) -> dict:
-    with service_errors(db):
-        a = get_assembly(db, assembly_id)
+    a = get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
     return _view_for(user, a)
 
 
-@router.post("/{assembly_id}/start")
+@router.post("/{assembly_id}/start", response_model=AssemblyOut)
 def start(assembly_id: int, user: LeaderUser, db: DbSession) -> dict:
-    with service_errors(db):
-        return assembly_view(start_assembly(db, assembly_id, actor=user))
+    return assembly_view(run_in_transaction(db, lambda: start_assembly(db, assembly_id, actor=user)))
 
 
-@router.post("/{assembly_id}/end")
+@router.post("/{assembly_id}/end", response_model=AssemblyOut)
 def end(assembly_id: int, user: LeaderUser, db: DbSession, request: Request) -> dict:
-    with service_errors(db):
-        view = assembly_view(end_assembly(db, assembly_id, actor=user))
+    view = assembly_view(run_in_transaction(db, lambda: end_assembly(db, assembly_id, actor=user)))
     live = getattr(request.app.state, "live", None)
     if live is not None:   # disconnect the offices now rather than at the live service's next poll
         anyio.from_thread.run(live.close_assembly, assembly_id)
     return view
 
 
-@router.post("/{assembly_id}/offices/{office_id}/token", status_code=201)
+@router.post("/{assembly_id}/offices/{office_id}/token", status_code=201, response_model=OfficeTokenOut)
 def token(assembly_id: int, office_id: int, user: LeaderUser, db: DbSession, settings: SettingsDep,
           body: TokenIn | None = None) -> dict:
     """The plaintext token is in this answer only; give it to the office operator (or `apel camera`)."""
     ttl = body.ttl_minutes if body is not None and body.ttl_minutes else settings.office_token_ttl_minutes
-    with service_errors(db):
-        plaintext = issue_office_token(db, assembly_id, office_id, actor=user, ttl_minutes=ttl)
-        ao = get_assembly_office(db, assembly_id, office_id)
+    plaintext = run_in_transaction(db, lambda: issue_office_token(db, assembly_id, office_id, actor=user,
+                                                                  ttl_minutes=ttl))
+    ao = get_assembly_office(db, assembly_id, office_id)
     code = ao.office.code
     return {"assembly_id": assembly_id, "office_id": office_id, "office_code": code, "token": plaintext,
             "expires_at": ao.token_expires_at.isoformat(),
             "join_path": f"/live/join?office={quote(code)}#token={plaintext}"}
 
 
-@router.get("/{assembly_id}/rollcall")
+@router.get("/{assembly_id}/rollcall", response_model=RollcallOut, response_model_exclude_unset=True)
 def rollcall(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None) -> dict:
     office_id = scoped_office(user, office_id)
-    with service_errors(db):
-        get_assembly(db, assembly_id)
-        ensure_takes_part(db, user, assembly_id)
-        return live_rollcall(db, assembly_id, office_id)
+    get_assembly(db, assembly_id)
+    ensure_takes_part(db, user, assembly_id)
+    return live_rollcall(db, assembly_id, office_id)
 
 
-@router.get("/{assembly_id}/records")
+@router.get("/{assembly_id}/records", response_model=list[RecordOut], response_model_exclude_unset=True)
 def records(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None,
             status: str | None = None) -> list[dict]:
     office_id = scoped_office(user, office_id)
-    with service_errors(db):
-        a = get_assembly(db, assembly_id)
+    a = get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
     tz = {ao.office_id: ao.office.timezone for ao in a.offices}
     q = (select(AttendanceRecord, Employee).join(Employee, Employee.id == AttendanceRecord.employee_id)

@@ -1,19 +1,22 @@
 """Attendance records and their corrections. Only HR and admins change records; a stale
-`expected_version` gets 409 with the record's current value in `detail.current`."""
+`expected_version` gets 409 (code `stale_version`) with the record as it is now in `detail.details`."""
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from app.web.deps import CurrentUser, DbSession, HrUser
-from attendance.models import AttendanceRecord, Role
+from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
+from app.web.schemas.attendance import CorrectionOut, RecordOut
+from attendance.errors import Forbidden
+from attendance.models import AttendanceRecord, User
 from attendance.assemblies.corrections import (
     correct_record, correction_view, excuse_employee, get_record, list_corrections)
 from attendance.assemblies.sightings import record_view
-
-from app.web.api.attendance_common import ensure_takes_part, scoped_office, service_errors
+from attendance.db.unit_of_work import run_in_transaction
 
 router = APIRouter(prefix="/api/v1", tags=["corrections"])
 
@@ -36,49 +39,47 @@ class ExcuseIn(BaseModel):
     expected_version: int | None = Field(None, ge=0)
 
 
-def _readable_record(db, user, record_id: int) -> AttendanceRecord:  # noqa: ANN001
-    with service_errors(db):
-        rec = get_record(db, record_id)
+def _readable_record(db: Session, user: User, record_id: int) -> AttendanceRecord:
+    rec = get_record(db, record_id)
     scoped_office(user, rec.office_id)
     return rec
 
 
-@router.get("/records/{record_id}")
+@router.get("/records/{record_id}", response_model=RecordOut, response_model_exclude_unset=True)
 def show_record(record_id: int, user: CurrentUser, db: DbSession) -> dict:
     rec = _readable_record(db, user, record_id)
     return record_view(rec)
 
 
-@router.post("/records/{record_id}/corrections")
+@router.post("/records/{record_id}/corrections", response_model=RecordOut, response_model_exclude_unset=True)
 def correct(record_id: int, body: CorrectionIn, user: HrUser, db: DbSession) -> dict:
-    with service_errors(db):
-        rec = correct_record(db, record_id, actor=user, expected_version=body.expected_version, status=body.status,
-                             tier=body.tier, late_minutes=body.late_minutes, excuse_category=body.excuse_category,
-                             reason=body.reason, attachment_ref=body.attachment_ref)
+    rec = run_in_transaction(db, lambda: correct_record(
+        db, record_id, actor=user, expected_version=body.expected_version, status=body.status, tier=body.tier,
+        late_minutes=body.late_minutes, excuse_category=body.excuse_category, reason=body.reason,
+        attachment_ref=body.attachment_ref))
     return record_view(rec)
 
 
-@router.get("/records/{record_id}/corrections")
+@router.get("/records/{record_id}/corrections", response_model=list[CorrectionOut])
 def record_corrections(record_id: int, user: CurrentUser, db: DbSession) -> list[dict]:
     _readable_record(db, user, record_id)
     return [correction_view(c) for c in list_corrections(db, record_id=record_id)]
 
 
-@router.post("/assemblies/{assembly_id}/excuses")
+@router.post("/assemblies/{assembly_id}/excuses", response_model=RecordOut, response_model_exclude_unset=True)
 def excuse(assembly_id: int, body: ExcuseIn, user: HrUser, db: DbSession) -> dict:
-    with service_errors(db):
-        rec = excuse_employee(db, assembly_id, body.employee_id, actor=user, category=body.category,
-                              reason=body.reason, attachment_ref=body.attachment_ref,
-                              expected_version=body.expected_version)
+    rec = run_in_transaction(db, lambda: excuse_employee(
+        db, assembly_id, body.employee_id, actor=user, category=body.category, reason=body.reason,
+        attachment_ref=body.attachment_ref, expected_version=body.expected_version))
     return record_view(rec)
 
 
-@router.get("/corrections")
+@router.get("/corrections", response_model=list[CorrectionOut])
 def corrections(user: CurrentUser, db: DbSession, assembly_id: int | None = None,
                 limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
-    if user.role == Role.operator.value:
+    if is_operator(user):
         if assembly_id is None:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "operators must name an apel of their office")
+            raise Forbidden("forbidden", "operators must name an apel of their office")
         ensure_takes_part(db, user, assembly_id)
         own = user.office_id
         return [correction_view(c) for c in list_corrections(db, assembly_id=assembly_id, limit=limit)

@@ -4,10 +4,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 
+from app.web.schemas.common import Health
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/v1/health")
+@router.get("/api/v1/health", response_model=Health)
 def health(request: Request) -> dict:
     with request.app.state.session_factory() as s:
         s.execute(text("SELECT 1"))

@@ -10,15 +10,16 @@ import asyncio
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from attendance.errors import ApelError, NotFound
 from attendance.models import Role, User
-from media.signaling import MAX_SDP_BYTES, SignalingError
+from media.signaling import MAX_SDP_BYTES
 
 from app.web.deps import LeaderUser, OptionalUser, require_roles
-from app.live.service import LiveError, LiveService, get_live
+from app.live.service import LiveService, get_live
 from app.web.rendering import add_nav, render, require_page_user
 
 router = APIRouter(tags=["live"])
@@ -43,13 +44,6 @@ async def live_service(request: Request) -> LiveService:
 Live = Annotated[LiveService, Depends(live_service)]
 
 
-def _refuse(exc: Exception) -> HTTPException:
-    if isinstance(exc, LiveError):
-        return HTTPException(exc.status, detail={"code": exc.code, "message": exc.message})
-    assert isinstance(exc, SignalingError)
-    return HTTPException(400, detail={"code": exc.code, "message": exc.message})
-
-
 @router.get("/api/v1/live/ice-servers")
 async def ice_servers(live: Live, user: OptionalUser,
                       x_office_code: Annotated[str | None, Header()] = None,
@@ -58,9 +52,9 @@ async def ice_servers(live: Live, user: OptionalUser,
     if user is None:
         from attendance.assemblies.lifecycle import verify_office_token
 
-        ok = await live._db(lambda s: verify_office_token(s, x_office_code or "", x_office_token or "") is not None)
+        ok = await live.db.run(lambda s: verify_office_token(s, x_office_code or "", x_office_token or "") is not None)
         if not ok:
-            raise HTTPException(401, detail={"code": "bad_token", "message": "log in or send X-Office-Code and X-Office-Token"})
+            raise ApelError("bad_token", "log in or send X-Office-Code and X-Office-Token", 401)
     servers = []
     s = live.settings
     for url in s.ice_servers:
@@ -75,50 +69,39 @@ async def ice_servers(live: Live, user: OptionalUser,
 async def office_join(body: OfficeJoinIn, live: Live) -> dict:
     """An office's camera joins the open apel its token belongs to. Joining again replaces the
     previous connection of that office and continues its attendance."""
-    try:
-        return await live.join_office(body.office.strip(), body.token.strip(), body.sdp, body.type)
-    except (LiveError, SignalingError) as exc:
-        raise _refuse(exc) from exc
+    return await live.join_office(body.office.strip(), body.token.strip(), body.sdp, body.type)
 
 
 @router.post("/api/v1/live/assemblies/{assembly_id}/leader")
 async def leader_join(assembly_id: int, body: SdpIn, live: Live, user: LeaderUser) -> dict:
     """The leader's console: camera and microphone out to every office, the office mosaic back."""
-    try:
-        return await live.join_leader(assembly_id, body.sdp, body.type)
-    except (LiveError, SignalingError) as exc:
-        raise _refuse(exc) from exc
+    return await live.join_leader(assembly_id, body.sdp, body.type)
 
 
 @router.post("/api/v1/live/assemblies/{assembly_id}/observe")
 async def observer_join(assembly_id: int, body: SdpIn, live: Live, user: ConsoleUser) -> dict:
     """Read-only console: the office mosaic and the leader's voice, nothing sent."""
+    return await live.join_observer(assembly_id, body.sdp, body.type)
+
+
+async def _live_rollcall(live: LiveService, assembly_id: int) -> dict:
+    """The live console's code for an unknown apel is `no_such_apel`, as when joining one."""
     try:
-        return await live.join_observer(assembly_id, body.sdp, body.type)
-    except (LiveError, SignalingError) as exc:
-        raise _refuse(exc) from exc
+        return await live.rollcall(assembly_id)
+    except NotFound as exc:
+        raise NotFound("no_such_apel", exc.message) from exc
 
 
 @router.get("/api/v1/live/assemblies/{assembly_id}/rollcall")
 async def rollcall(assembly_id: int, live: Live, user: ConsoleUser) -> dict:
-    from attendance.assemblies import NotFound
-
-    try:
-        return await live.rollcall(assembly_id)
-    except NotFound as exc:
-        raise HTTPException(404, detail={"code": "no_such_apel", "message": str(exc)}) from exc
+    return await _live_rollcall(live, assembly_id)
 
 
 @router.get("/api/v1/live/assemblies/{assembly_id}/events")
 async def events(assembly_id: int, request: Request, live: Live, user: ConsoleUser) -> StreamingResponse:
     """Server-Sent Events: `rollcall` (the full live roll-call, within ~1 s of new sightings),
     `media` (joins, leaves, feed status every 2 s) and `closed` (the apel ended)."""
-    from attendance.assemblies import NotFound
-
-    try:
-        first = await live.rollcall(assembly_id)
-    except NotFound as exc:
-        raise HTTPException(404, detail={"code": "no_such_apel", "message": str(exc)}) from exc
+    first = await _live_rollcall(live, assembly_id)
     queue = live.events.subscribe(assembly_id)
 
     async def stream():

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from app.web.deps import CurrentUser, DbSession, HrUser, ensure_office_access
+from app.web.deps import CurrentUser, DbSession, HrUser
+from app.web.office_scope import ensure_office_access
+from app.web.schemas.roster import OfficeOut
 from attendance.models import Role
-from attendance.roster import (
-    RosterError, create_office, delete_office, get_office, list_offices, office_dict, run_in_transaction,
-    update_office)
-from attendance.vision.config import ROW_LINES_MAX
-
-from app.web.api.roster_common import http_error
+from attendance.db.unit_of_work import run_in_transaction
+from attendance.roster.offices import create_office, delete_office, get_office, list_offices, office_dict, update_office
+from attendance.vision.config import CAMERA_HEIGHT_M, ROW_LINE_M, ROW_LINES_MAX, ROW_LINES_MIN_GAP_M
 
 router = APIRouter(prefix="/api/v1/offices", tags=["offices"])
 
@@ -32,9 +31,10 @@ class OfficeIn(BaseModel):
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m), if known.")
-    camera_height_m: float | None = Field(None, description="Camera's height above the floor (m, 0.5-20), if measured.")
+    camera_height_m: float | None = Field(None, description=f"Camera's height above the floor (m, {CAMERA_HEIGHT_M.lo:g}-{CAMERA_HEIGHT_M.hi:g}), if measured.")
     row_lines_m: RowLines = Field(None, description="The formation's row lines: each one's distance from the camera "
-                                  "along the floor (m, 0.5-30, at least 0.3 apart), front row first, if measured.")
+                                  f"along the floor (m, {ROW_LINE_M.lo:g}-{ROW_LINE_M.hi:g}, at least "
+                                  f"{ROW_LINES_MIN_GAP_M:g} apart), front row first, if measured.")
 
 
 class OfficePatch(BaseModel):
@@ -43,13 +43,14 @@ class OfficePatch(BaseModel):
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m); null: unknown.")
-    camera_height_m: float | None = Field(None, description="Camera's height above the floor (m, 0.5-20); null: unknown.")
-    row_lines_m: RowLines = Field(None, description="The formation's row lines from the camera (m, 0.5-30, at least "
-                                  "0.3 apart), front row first; null: unknown.")
+    camera_height_m: float | None = Field(None, description=f"Camera's height above the floor (m, {CAMERA_HEIGHT_M.lo:g}-{CAMERA_HEIGHT_M.hi:g}); null: unknown.")
+    row_lines_m: RowLines = Field(None, description="The formation's row lines from the camera "
+                                  f"(m, {ROW_LINE_M.lo:g}-{ROW_LINE_M.hi:g}, at least {ROW_LINES_MIN_GAP_M:g} apart), "
+                                  "front row first; null: unknown.")
     active: bool | None = None
 
 
-@router.get("")
+@router.get("", response_model=list[OfficeOut])
 def offices(user: CurrentUser, db: DbSession, active: bool | None = None) -> list[dict]:
     only = user.office_id if user.role == Role.operator.value else None
     if user.role == Role.operator.value and only is None:
@@ -57,38 +58,26 @@ def offices(user: CurrentUser, db: DbSession, active: bool | None = None) -> lis
     return [office_dict(o) for o in list_offices(db, only_id=only, active=active)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: OfficeIn, request: Request, user: HrUser, db: DbSession) -> dict:
-    try:
-        office = run_in_transaction(db, lambda: create_office(db, actor=user, **body.model_dump()))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=OfficeOut)
+def create(body: OfficeIn, user: HrUser, db: DbSession) -> dict:
+    office = run_in_transaction(db, lambda: create_office(db, actor=user, **body.model_dump()))
     return office_dict(office)
 
 
-@router.get("/{office_id}")
-def read(office_id: int, request: Request, user: CurrentUser, db: DbSession) -> dict:
+@router.get("/{office_id}", response_model=OfficeOut)
+def read(office_id: int, user: CurrentUser, db: DbSession) -> dict:
     ensure_office_access(user, office_id)
-    try:
-        return office_dict(get_office(db, office_id))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+    return office_dict(get_office(db, office_id))
 
 
-@router.patch("/{office_id}")
-def patch(office_id: int, body: OfficePatch, request: Request, user: HrUser, db: DbSession) -> dict:
-    try:
-        office = run_in_transaction(db, lambda: update_office(db, office_id, actor=user,
-                                                             **body.model_dump(exclude_unset=True)))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+@router.patch("/{office_id}", response_model=OfficeOut)
+def patch(office_id: int, body: OfficePatch, user: HrUser, db: DbSession) -> dict:
+    office = run_in_transaction(db, lambda: update_office(db, office_id, actor=user,
+                                                         **body.model_dump(exclude_unset=True)))
     return office_dict(office)
 
 
 @router.delete("/{office_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(office_id: int, request: Request, user: HrUser, db: DbSession) -> Response:
-    try:
-        run_in_transaction(db, lambda: delete_office(db, office_id, actor=user))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+def delete(office_id: int, user: HrUser, db: DbSession) -> Response:
+    run_in_transaction(db, lambda: delete_office(db, office_id, actor=user))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

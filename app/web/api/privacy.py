@@ -5,49 +5,39 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from app.web.deps import DbSession, HrUser
-from attendance.roster.enrolment import erase_templates, export_person, remove_photo_files
-from attendance.roster import RosterError, run_in_transaction
+from app.web.schemas.roster import GeometryForgotten, TemplatesErased
+from attendance.roster.privacy import erase_templates, export_person
+from attendance.roster.templates import remove_photo_files
+from attendance.db.unit_of_work import run_in_transaction
 from attendance.roster.learned_geometry import forget_geometry
-
-from app.web.api.roster_common import http_error
 
 router = APIRouter(prefix="/api/v1/employees", tags=["privacy"])
 
 
 @router.get("/{employee_id}/export")
-def export(employee_id: int, request: Request, user: HrUser, db: DbSession) -> Response:
-    try:
-        data = run_in_transaction(db, lambda: export_person(db, employee_id, actor=user))  # audited
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+def export(employee_id: int, user: HrUser, db: DbSession) -> Response:
+    """Everything stored about the person, as a JSON file to download."""
+    data = run_in_transaction(db, lambda: export_person(db, employee_id, actor=user))  # audited
     body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
     nip = data["employee"]["nip"]
     return Response(body, media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="apel-data-{nip}.json"'})
 
 
-@router.delete("/{employee_id}/templates")
-def erase(employee_id: int, request: Request, user: HrUser, db: DbSession,
-          reason: str | None = Query(None, max_length=500)) -> dict:
+@router.delete("/{employee_id}/templates", response_model=TemplatesErased)
+def erase(employee_id: int, user: HrUser, db: DbSession, reason: str | None = Query(None, max_length=500)) -> dict:
     """Erase the person's face templates (and kept photos); the employee and their records stay."""
-    try:
-        paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user, reason=reason))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+    paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user, reason=reason))
     remove_photo_files(paths)
     return {"ok": True, "photos_removed": len(paths)}
 
 
-@router.delete("/{employee_id}/learned-geometry")
-def forget(employee_id: int, request: Request, user: HrUser, db: DbSession,
-           reason: str | None = Query(None, max_length=500)) -> dict:
+@router.delete("/{employee_id}/learned-geometry", response_model=GeometryForgotten)
+def forget(employee_id: int, user: HrUser, db: DbSession, reason: str | None = Query(None, max_length=500)) -> dict:
     """Forget what the cameras learned of the person's face geometry (the distancing check starts
     them afresh); their face templates stay."""
-    try:
-        n = run_in_transaction(db, lambda: forget_geometry(db, employee_id, actor=user, reason=reason))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+    n = run_in_transaction(db, lambda: forget_geometry(db, employee_id, actor=user, reason=reason))
     return {"ok": True, "roll_calls_forgotten": n}

@@ -15,41 +15,27 @@ import io
 import zipfile
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from app.web.deps import CurrentUser, DbSession, ensure_office_access
-from app.web.i18n import t
+from app.web.deps import CurrentUser, DbSession
+from app.web.office_scope import ensure_office_access, is_operator, scope_offices
 from app.settings import Settings
-from app.web.rendering import lang_of
+from app.web.schemas.errors import ErrorBody
+from app.web.schemas.reports import ApelPeopleOut, ApelReportOut, RecapOut, SigningKeyOut
+from attendance.db.unit_of_work import run_in_transaction
+from attendance.errors import ApelError, NotFound
+from attendance.i18n import Lang
 from attendance.reports.exports import SignedExport
-from attendance.models import Role, User
-from attendance.reports import ReportError, apel_people, apel_report, export_apel, export_recap, monthly_recap
-from attendance.reports.signing import load_signer, short_fingerprint
+from attendance.reports.apel import apel_people, apel_report
+from attendance.reports.publish import export_apel, export_recap
+from attendance.reports.recap import monthly_recap
+from attendance.reports.signing import Signer, load_signer, short_fingerprint
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], responses={
+    500: {"model": ErrorBody, "description": "The installation's signing key cannot be loaded (code `signing_key`)"}})
 
 Fmt = Literal["csv", "xlsx", "pdf"]
-Lang = Literal["id", "en"]
-EXPORT_RETRIES = 3
-
-
-def report_http_error(request: Request, exc: ReportError) -> HTTPException:
-    code = 404 if exc.code == "not_found" else 422
-    return HTTPException(code, detail={"code": exc.code, "message": exc.message,
-                                       "hint": t(f"rep.err.{exc.code}", lang_of(request))})
-
-
-def scope_offices(user: User, office_id: int | None) -> list[int] | None:
-    """The offices a user may see in a report: None = all. Operators are pinned to their own office."""
-    if user.role == Role.operator.value:
-        if user.office_id is None:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "this operator account has no office")
-        if office_id is not None:
-            ensure_office_access(user, office_id)
-        return [user.office_id]
-    return None if office_id is None else [office_id]
 
 
 def signed_download(exp: SignedExport, bundle: bool) -> Response:
@@ -67,53 +53,39 @@ def signed_download(exp: SignedExport, bundle: bool) -> Response:
     return Response(exp.data, media_type=exp.media_type, headers=headers)
 
 
-def run_export(request: Request, db: Session, build) -> SignedExport:  # noqa: ANN001
-    """Export and commit its audit entry. Two exports at once may race for the audit chain's tip
-    (prev_hash is unique): the loser rolls back and runs again."""
-    settings: Settings = request.app.state.settings
+def installation_signer(request: Request) -> Signer:
+    """The installation's key; a key that cannot be loaded is the installation's fault (500), said plainly."""
     try:
-        signer = load_signer(settings.data_dir)
+        return load_signer(request.app.state.settings.data_dir)
     except ValueError as exc:
-        raise HTTPException(500, detail={"code": "signing_key", "message": str(exc)}) from exc
-    for attempt in range(EXPORT_RETRIES):
-        try:
-            exp = build(signer, settings)
-            db.commit()
-            return exp
-        except ReportError as exc:
-            db.rollback()
-            raise report_http_error(request, exc) from exc
-        except IntegrityError:
-            db.rollback()
-            if attempt == EXPORT_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
+        raise ApelError("signing_key", str(exc), 500) from exc
 
 
-@router.get("/apel/{assembly_id}")
-def apel_report_json(assembly_id: int, request: Request, user: CurrentUser, db: DbSession,
-                     office_id: int | None = None) -> dict:
+def run_export(request: Request, db: Session, build) -> SignedExport:
+    """Export and commit its audit entry (two exports at once may race for the audit chain's tip: the
+    unit of work runs the loser again)."""
+    settings: Settings = request.app.state.settings
+    signer = installation_signer(request)
+    return run_in_transaction(db, lambda: build(signer, settings))
+
+
+@router.get("/apel/{assembly_id}", response_model=ApelReportOut)
+def apel_report_json(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None) -> dict:
     """Laporan apel: per office roster, present, late by tier, absent by category, masks, distancing, totals."""
-    try:
-        report = apel_report(db, assembly_id, scope_offices(user, office_id))
-    except ReportError as exc:
-        raise report_http_error(request, exc) from exc
-    if not report.offices and (office_id is not None or user.role == Role.operator.value):
-        raise report_http_error(request, ReportError("not_found", "this office does not take part in this apel"))
+    report = apel_report(db, assembly_id, scope_offices(user, office_id))
+    if not report.offices and (office_id is not None or is_operator(user)):
+        raise NotFound("not_found", "this office does not take part in this apel")
     return report.as_dict()
 
 
-@router.get("/apel/{assembly_id}/offices/{office_id}/people")
-def apel_people_json(assembly_id: int, office_id: int, request: Request, user: CurrentUser, db: DbSession,
+@router.get("/apel/{assembly_id}/offices/{office_id}/people", response_model=ApelPeopleOut)
+def apel_people_json(assembly_id: int, office_id: int, user: CurrentUser, db: DbSession,
                      status_: str | None = Query(None, alias="status", max_length=16),
                      tier: str | None = Query(None, pattern="^TL[1-4]$"),
                      category: str | None = Query(None, max_length=32)) -> dict:
     """Drill-down: who was marked how and why (times in the office's zone, frames, confidence, mask)."""
     ensure_office_access(user, office_id)
-    try:
-        office, people = apel_people(db, assembly_id, office_id, status=status_, tier=tier, category=category)
-    except ReportError as exc:
-        raise report_http_error(request, exc) from exc
+    office, people = apel_people(db, assembly_id, office_id, status=status_, tier=tier, category=category)
     return {"assembly_id": assembly_id, "office": {"id": office.id, "code": office.code, "name": office.name,
                                                     "timezone": office.timezone},
             "people": [p.as_dict(office.timezone) for p in people]}
@@ -121,7 +93,7 @@ def apel_people_json(assembly_id: int, office_id: int, request: Request, user: C
 
 @router.get("/apel/{assembly_id}/export")
 def apel_report_export(assembly_id: int, request: Request, user: CurrentUser, db: DbSession,
-                       format: Fmt = "pdf", lang: Lang = "id", office_id: int | None = None,  # noqa: A002
+                       format: Fmt = "pdf", lang: Lang = "id", office_id: int | None = None,
                        detail: bool = True, bundle: bool = True) -> Response:
     offices = scope_offices(user, office_id)
     exp = run_export(request, db, lambda signer, s: export_apel(
@@ -130,23 +102,20 @@ def apel_report_export(assembly_id: int, request: Request, user: CurrentUser, db
     return signed_download(exp, bundle)
 
 
-@router.get("/recap")
+@router.get("/recap", response_model=RecapOut, response_model_exclude_unset=True)
 def recap_json(request: Request, user: CurrentUser, db: DbSession,
                month: str = Query(..., examples=["2026-11"]), office_id: int | None = None,
                employees: bool = True) -> dict:
     """Rekap kehadiran: per office and per employee, closed apels of the month (installation time zone)."""
     settings: Settings = request.app.state.settings
-    try:
-        recap = monthly_recap(db, month, tz=settings.default_timezone, office_ids=scope_offices(user, office_id),
-                              with_employees=employees)
-    except ReportError as exc:
-        raise report_http_error(request, exc) from exc
+    recap = monthly_recap(db, month, tz=settings.default_timezone, office_ids=scope_offices(user, office_id),
+                          with_employees=employees)
     return recap.as_dict(with_employees=employees)
 
 
 @router.get("/recap/export")
 def recap_export(request: Request, user: CurrentUser, db: DbSession, month: str = Query(..., examples=["2026-11"]),
-                 format: Fmt = "xlsx", lang: Lang = "id", office_id: int | None = None,  # noqa: A002
+                 format: Fmt = "xlsx", lang: Lang = "id", office_id: int | None = None,
                  employees: bool = True, bundle: bool = True) -> Response:
     offices = scope_offices(user, office_id)
     exp = run_export(request, db, lambda signer, s: export_recap(
@@ -155,9 +124,9 @@ def recap_export(request: Request, user: CurrentUser, db: DbSession, month: str 
     return signed_download(exp, bundle)
 
 
-@router.get("/signing-key")
+@router.get("/signing-key", response_model=SigningKeyOut)
 def signing_key(request: Request, user: CurrentUser) -> dict:
     """The installation's public key: give it to whoever must verify reports elsewhere."""
-    signer = load_signer(request.app.state.settings.data_dir)
+    signer = installation_signer(request)
     return {"signer": signer.name, "fingerprint": signer.fingerprint,
             "fingerprint_short": short_fingerprint(signer.fingerprint), "public_key_pem": signer.public_pem().decode()}

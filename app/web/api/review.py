@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from app.web.deps import DbSession, HrUser
+from app.web.schemas.attendance import RecordOut, ReviewItemOut
+from attendance.errors import NotFound
 from attendance.assemblies.review import (
     assign_review_item, dismiss_review_item, evidence_path, list_review_items, purge_expired, review_view)
 from attendance.assemblies.sightings import record_view
-
-from app.web.api.attendance_common import service_errors
+from attendance.db.unit_of_work import run_in_transaction
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
 
@@ -27,34 +28,31 @@ class DismissIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-@router.get("")
+@router.get("", response_model=list[ReviewItemOut])
 def queue(user: HrUser, db: DbSession, assembly_id: int | None = None, office_id: int | None = None,
           status: str | None = Query("open", description="open | assigned | dismissed; empty = all"),
           limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
-    purge_expired(db)   # retention is enforced whenever the queue is read
+    run_in_transaction(db, lambda: purge_expired(db))   # retention is enforced whenever the queue is read
     return [review_view(i) for i in list_review_items(db, assembly_id=assembly_id, office_id=office_id,
                                                       status=status or None, limit=limit)]
 
 
-@router.post("/{item_id}/assign")
+@router.post("/{item_id}/assign", response_model=RecordOut, response_model_exclude_unset=True)
 def assign(item_id: int, body: AssignIn, user: HrUser, db: DbSession) -> dict:
-    with service_errors(db):
-        rec = assign_review_item(db, item_id, actor=user, employee_id=body.employee_id, reason=body.reason,
-                                 expected_version=body.expected_version)
+    rec = run_in_transaction(db, lambda: assign_review_item(db, item_id, actor=user, employee_id=body.employee_id,
+                                                            reason=body.reason, expected_version=body.expected_version))
     return record_view(rec)
 
 
-@router.post("/{item_id}/dismiss")
+@router.post("/{item_id}/dismiss", response_model=ReviewItemOut)
 def dismiss(item_id: int, body: DismissIn, user: HrUser, db: DbSession) -> dict:
-    with service_errors(db):
-        return review_view(dismiss_review_item(db, item_id, actor=user, reason=body.reason))
+    return review_view(run_in_transaction(db, lambda: dismiss_review_item(db, item_id, actor=user, reason=body.reason)))
 
 
-@router.get("/{item_id}/evidence")
+@router.get("/{item_id}/evidence", responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop"}})
 def evidence(item_id: int, user: HrUser, db: DbSession) -> FileResponse:
     """The face crop, only when evidence keeping was on and the retention period has not ended."""
-    with service_errors(db):
-        path = evidence_path(db, item_id)
+    path = evidence_path(db, item_id)
     if not path or not Path(path).is_file():
-        raise HTTPException(404, "no face crop is kept for this item (evidence keeping is off or it expired)")
+        raise NotFound("no_evidence", "no face crop is kept for this item (evidence keeping is off or it expired)")
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

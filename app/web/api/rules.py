@@ -5,9 +5,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.web.deps import AdminUser, CurrentUser, DbSession
+from app.web.schemas.attendance import RuleSetOut
 from attendance.assemblies.rulesets import create_ruleset_version, current_ruleset, list_rulesets, ruleset_view
-
-from app.web.api.attendance_common import service_errors
+from attendance.db.unit_of_work import run_in_transaction
 
 router = APIRouter(prefix="/api/v1/rulesets", tags=["rules"])
 
@@ -32,23 +32,22 @@ class RuleSetIn(BaseModel):
     excuse_categories: list[CategoryIn] | None = Field(None, min_length=1, max_length=50)
 
 
-@router.get("")
+@router.get("", response_model=list[RuleSetOut])
 def index(user: CurrentUser, db: DbSession, name: str | None = None) -> list[dict]:
     return [ruleset_view(r) for r in list_rulesets(db, name)]
 
 
-@router.get("/current")
+@router.get("/current", response_model=RuleSetOut)
 def current(user: CurrentUser, db: DbSession, name: str = "default") -> dict:
-    with service_errors(db):
-        return ruleset_view(current_ruleset(db, name))
+    return ruleset_view(current_ruleset(db, name))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=RuleSetOut)
 def create(body: RuleSetIn, user: AdminUser, db: DbSession) -> dict:
     changes = body.model_dump(exclude={"name", "reason", "clear_tk_after"}, exclude_none=True)
     if body.excuse_categories is not None:
         changes["excuse_categories"] = [c.model_dump() for c in body.excuse_categories]
     if body.clear_tk_after:
         changes["tk_after_minutes"] = None
-    with service_errors(db):
-        return ruleset_view(create_ruleset_version(db, actor=user, name=body.name, reason=body.reason, **changes))
+    return ruleset_view(run_in_transaction(db, lambda: create_ruleset_version(db, actor=user, name=body.name,
+                                                                              reason=body.reason, **changes)))

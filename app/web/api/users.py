@@ -1,13 +1,13 @@
 """User accounts: admins only. Passwords are argon2 hashes; an operator is bound to one office."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from app.web.deps import AdminUser, DbSession
-from attendance.roster import RosterError, create_user, list_users, run_in_transaction, update_user, user_dict
-
-from app.web.api.roster_common import http_error
+from app.web.schemas.roster import UserOut
+from attendance.db.unit_of_work import run_in_transaction
+from attendance.roster.users import create_user, list_users, update_user, user_dict
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -29,25 +29,19 @@ class UserPatch(BaseModel):
     password: str | None = Field(None, min_length=8, max_length=1024)
 
 
-@router.get("")
+@router.get("", response_model=list[UserOut])
 def users(user: AdminUser, db: DbSession) -> list[dict]:
     return [user_dict(u) for u in list_users(db)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: UserIn, request: Request, user: AdminUser, db: DbSession) -> dict:
-    try:
-        new = run_in_transaction(db, lambda: create_user(db, actor=user, **body.model_dump()))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+def create(body: UserIn, user: AdminUser, db: DbSession) -> dict:
+    new = run_in_transaction(db, lambda: create_user(db, actor=user, **body.model_dump()))
     return user_dict(new)
 
 
-@router.patch("/{user_id}")
-def patch(user_id: int, body: UserPatch, request: Request, user: AdminUser, db: DbSession) -> dict:
-    try:
-        changed = run_in_transaction(db, lambda: update_user(db, user_id, actor=user,
-                                                             **body.model_dump(exclude_unset=True)))
-    except RosterError as exc:
-        raise http_error(request, exc) from None
+@router.patch("/{user_id}", response_model=UserOut)
+def patch(user_id: int, body: UserPatch, user: AdminUser, db: DbSession) -> dict:
+    changed = run_in_transaction(db, lambda: update_user(db, user_id, actor=user,
+                                                         **body.model_dump(exclude_unset=True)))
     return user_dict(changed)

@@ -11,29 +11,30 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from app.web.deps import DbSession, OptionalUser
-from app.web.i18n import t
+from app.web.errors import flash_refusal
+from app.web.office_scope import ensure_takes_part, scoped_office
 from app.web.rendering import add_nav, flash, lang_of, render, require_page_user
+from attendance.errors import ApelError, StaleVersion
+from attendance.i18n import t
+from attendance.models.users import HR_ROLES, LEADER_ROLES
 from attendance.models import Assembly, AssemblyKind, Employee, Office, Role
 from attendance.rules import TIERS, format_local, to_local, zone_label
-from attendance.assemblies import ServiceError, StaleVersion
 from attendance.assemblies.lifecycle import (
-    create_assembly, end_assembly, get_assembly, issue_office_token, list_assemblies, start_assembly)
+    create_assembly, end_assembly, issue_office_token, list_assemblies, start_assembly)
+from attendance.assemblies.lookups import get_assembly
 from attendance.assemblies.corrections import correct_record, excuse_employee, get_record, list_corrections
 from attendance.assemblies.review import (
     assign_review_item, dismiss_review_item, list_review_items, purge_expired, review_view)
 from attendance.assemblies.rulesets import create_ruleset_version, list_rulesets
 from attendance.assemblies.sightings import live_rollcall, record_view
-
-from app.web.api.attendance_common import ensure_takes_part, scoped_office
+from attendance.db.unit_of_work import run_in_transaction
 
 router = APIRouter(include_in_schema=False)
 
 ALL = tuple(r.value for r in Role)
-HR = (Role.admin.value, Role.hr.value)
-LEAD = (Role.admin.value, Role.leader.value)
 
 add_nav("att.nav.apel", "/apel", roles=ALL, order=25)
-add_nav("att.nav.review", "/review", roles=HR, order=35)
+add_nav("att.nav.review", "/review", roles=HR_ROLES, order=35)
 add_nav("att.nav.rules", "/rules", roles=ALL, order=80)
 
 
@@ -44,12 +45,6 @@ def _see_other(url: str) -> RedirectResponse:
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-def _error_text(request: Request, exc: ServiceError) -> str:
-    key = f"att.err.{exc.code}"
-    hint = t(key, lang_of(request))
-    return exc.message if hint == key else f"{hint} ({exc.message})"
 
 
 def _int(v: str | None) -> int | None:
@@ -94,28 +89,28 @@ def apel_list(request: Request, user: OptionalUser, db: DbSession, status: str |
         rows.append({"a": a, "start_local": _start_label(a), "offices": ", ".join(ao.office.code for ao in a.offices)})
     return render(request, "attendance/list.html", {
         "rows": rows, "offices": offices, "offices_shown": offices_shown, "status": status or "",
-        "office_id": oid, "kinds": [k.value for k in AssemblyKind], "can_lead": user.role in LEAD,
+        "office_id": oid, "kinds": [k.value for k in AssemblyKind], "can_lead": user.role in LEADER_ROLES,
         "today": date.today().isoformat()}, user=user)
 
 
 @router.post("/apel")
 async def apel_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *LEAD)
+    user = require_page_user(request, user, *LEADER_ROLES)
     form = await request.form()
     office_ids = [int(v) for v in form.getlist("office_ids") if isinstance(v, str) and v.isdigit()]
     try:
         local_date = date.fromisoformat(str(form.get("local_date") or ""))
         local_time = time.fromisoformat(str(form.get("local_time") or ""))
     except ValueError:
-        flash(request, t("att.err.bad_time", lang_of(request)), "error")
+        flash(request, t("err.bad_time", lang_of(request)), "error")
         return _see_other("/apel")
     try:
-        a = create_assembly(db, actor=user, kind=str(form.get("kind") or ""), title=str(form.get("title") or ""),
-                            office_ids=office_ids, local_date=local_date, local_time=local_time,
-                            duration_minutes=_int(str(form.get("duration_minutes") or "")) or 60)
-    except ServiceError as exc:
-        db.rollback()
-        flash(request, _error_text(request, exc), "error")
+        a = run_in_transaction(db, lambda: create_assembly(
+            db, actor=user, kind=str(form.get("kind") or ""), title=str(form.get("title") or ""),
+            office_ids=office_ids, local_date=local_date, local_time=local_time,
+            duration_minutes=_int(str(form.get("duration_minutes") or "")) or 60))
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
         return _see_other("/apel")
     flash(request, t("att.flash.created", lang_of(request)))
     return _see_other(f"/apel/{a.id}")
@@ -128,22 +123,20 @@ def apel_detail(assembly_id: int, request: Request, user: OptionalUser, db: DbSe
     return _detail_page(request, user, db, assembly_id, _int(office_id))
 
 
-def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | None,  # noqa: ANN001
+def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | None,
                  new_token: dict | None = None) -> Response:
     oid = scoped_office(user, office_id)
-    try:
-        a = get_assembly(db, assembly_id)
-        ensure_takes_part(db, user, assembly_id)
-        roll = live_rollcall(db, assembly_id, oid)
-    except ServiceError as exc:
-        raise HTTPException(exc.status_code, _error_text(request, exc)) from None
+    a = get_assembly(db, assembly_id)
+    ensure_takes_part(db, user, assembly_id)
+    roll = live_rollcall(db, assembly_id, oid)
     lang = lang_of(request)
     categories = a.ruleset.excuse_categories or []
     for o in roll["offices"]:
         for p in o["people"]:
             p["category_label"] = _category_label(categories, p.get("excuse_category"), lang)
     resp = render(request, "attendance/detail.html", {
-        "a": a, "roll": roll, "office_id": oid, "can_lead": user.role in LEAD, "can_correct": user.role in HR,
+        "a": a, "roll": roll, "office_id": oid, "can_lead": user.role in LEADER_ROLES,
+        "can_correct": user.role in HR_ROLES,
         "categories": categories, "tiers": TIERS, "new_token": new_token,
         "all_offices": [ao.office for ao in a.offices] if user.role != Role.operator.value else []}, user=user)
     if new_token:
@@ -155,30 +148,30 @@ def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | 
 async def apel_action(assembly_id: int, action: str, request: Request, user: OptionalUser, db: DbSession) -> Response:
     if action not in ("start", "end", "token", "excuse"):
         raise HTTPException(404)
-    user = require_page_user(request, user, *(HR if action == "excuse" else LEAD))
+    user = require_page_user(request, user, *(HR_ROLES if action == "excuse" else LEADER_ROLES))
     form = await _form(request)
     back = f"/apel/{assembly_id}"
     try:
         if action == "start":
-            start_assembly(db, assembly_id, actor=user)
+            run_in_transaction(db, lambda: start_assembly(db, assembly_id, actor=user))
         elif action == "end":
-            end_assembly(db, assembly_id, actor=user)
+            run_in_transaction(db, lambda: end_assembly(db, assembly_id, actor=user))
         elif action == "token":
             office_id = _int(form.get("office_id"))
             ttl = _int(form.get("ttl_minutes")) or request.app.state.settings.office_token_ttl_minutes
-            token = issue_office_token(db, assembly_id, office_id or 0, actor=user, ttl_minutes=ttl)
+            token = run_in_transaction(db, lambda: issue_office_token(db, assembly_id, office_id or 0, actor=user,
+                                                                      ttl_minutes=ttl))
             code = db.get(Office, office_id).code
             # Shown in this answer only (not redirected: the plaintext never goes into the session cookie).
             flash(request, t("att.flash.token", lang_of(request)))
             return _detail_page(request, user, db, assembly_id, None, new_token={
                 "office": code, "token": token, "path": f"/live/join?office={quote(code)}#token={token}"})
         else:
-            excuse_employee(db, assembly_id, _int(form.get("employee_id")) or 0, actor=user,
-                            category=form.get("category", ""), reason=form.get("reason", ""),
-                            attachment_ref=form.get("attachment_ref"))
-    except ServiceError as exc:
-        db.rollback()
-        flash(request, _error_text(request, exc), "error")
+            run_in_transaction(db, lambda: excuse_employee(
+                db, assembly_id, _int(form.get("employee_id")) or 0, actor=user, category=form.get("category", ""),
+                reason=form.get("reason", ""), attachment_ref=form.get("attachment_ref")))
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
         return _see_other(back)
     flash(request, t(f"att.flash.{action}", lang_of(request)))
     return _see_other(back)
@@ -186,12 +179,9 @@ async def apel_action(assembly_id: int, action: str, request: Request, user: Opt
 
 # ---------------------------------------------------------------- record detail and corrections
 
-def _record_page(request: Request, user, db, record_id: int, *, conflict: dict | None = None,  # noqa: ANN001
+def _record_page(request: Request, user, db, record_id: int, *, conflict: dict | None = None,
                  status_code: int = 200) -> Response:
-    try:
-        rec = get_record(db, record_id)
-    except ServiceError as exc:
-        raise HTTPException(exc.status_code, _error_text(request, exc)) from None
+    rec = get_record(db, record_id)
     scoped_office(user, rec.office_id)
     a = rec.assembly
     office = db.get(Office, rec.office_id)
@@ -204,7 +194,7 @@ def _record_page(request: Request, user, db, record_id: int, *, conflict: dict |
         "rec": view, "a": a, "office": office, "zone": zone_label(office.timezone),
         "scheduled_local": format_local(next((ao.scheduled_start for ao in a.offices if ao.office_id == rec.office_id),
                                              a.scheduled_start), office.timezone, "%Y-%m-%d %H:%M"),
-        "history": history, "categories": categories, "tiers": TIERS, "can_correct": user.role in HR,
+        "history": history, "categories": categories, "tiers": TIERS, "can_correct": user.role in HR_ROLES,
         "conflict": conflict}, user=user, status_code=status_code)
 
 
@@ -216,22 +206,22 @@ def record_page(record_id: int, request: Request, user: OptionalUser, db: DbSess
 
 @router.post("/records/{record_id}/correct")
 async def record_correct(record_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     form = await _form(request)
     status = form.get("status", "")
     try:
-        correct_record(db, record_id, actor=user, expected_version=_int(form.get("expected_version")) or -1,
-                       status=status, tier=(form.get("tier") or None) if status == "late" else None,
-                       late_minutes=_int(form.get("late_minutes")) if status == "late" else None,
-                       excuse_category=(form.get("excuse_category") or None) if status == "excused" else None,
-                       reason=form.get("reason", ""), attachment_ref=form.get("attachment_ref"))
-    except StaleVersion as exc:
+        run_in_transaction(db, lambda: correct_record(
+            db, record_id, actor=user, expected_version=_int(form.get("expected_version")) or -1,
+            status=status, tier=(form.get("tier") or None) if status == "late" else None,
+            late_minutes=_int(form.get("late_minutes")) if status == "late" else None,
+            excuse_category=(form.get("excuse_category") or None) if status == "excused" else None,
+            reason=form.get("reason", ""), attachment_ref=form.get("attachment_ref")))
+    except StaleVersion as exc:   # the form comes back beside the record as it is now
         db.rollback()
-        flash(request, t("att.err.stale_version", lang_of(request)), "error")
+        flash(request, t("err.stale_version", lang_of(request)), "error")
         return _record_page(request, user, db, record_id, conflict=exc.current, status_code=409)
-    except ServiceError as exc:
-        db.rollback()
-        flash(request, _error_text(request, exc), "error")
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
         return _see_other(f"/records/{record_id}")
     flash(request, t("att.flash.corrected", lang_of(request)))
     return _see_other(f"/records/{record_id}")
@@ -242,8 +232,8 @@ async def record_correct(record_id: int, request: Request, user: OptionalUser, d
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, user: OptionalUser, db: DbSession, assembly_id: str | None = None,
                 status: str | None = "open") -> Response:
-    user = require_page_user(request, user, *HR)
-    purge_expired(db)
+    user = require_page_user(request, user, *HR_ROLES)
+    run_in_transaction(db, lambda: purge_expired(db))
     items = list_review_items(db, assembly_id=_int(assembly_id), status=status or None, limit=300)
     office_ids = {i.office_id for i in items}
     staff: dict[int, list[Employee]] = {}
@@ -272,17 +262,16 @@ def review_page(request: Request, user: OptionalUser, db: DbSession, assembly_id
 async def review_action(item_id: int, action: str, request: Request, user: OptionalUser, db: DbSession) -> Response:
     if action not in ("assign", "dismiss"):
         raise HTTPException(404)
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     form = await _form(request)
     try:
         if action == "assign":
-            assign_review_item(db, item_id, actor=user, employee_id=_int(form.get("employee_id")) or 0,
-                               reason=form.get("reason", ""))
+            run_in_transaction(db, lambda: assign_review_item(
+                db, item_id, actor=user, employee_id=_int(form.get("employee_id")) or 0, reason=form.get("reason", "")))
         else:
-            dismiss_review_item(db, item_id, actor=user, reason=form.get("reason", ""))
-    except ServiceError as exc:
-        db.rollback()
-        flash(request, _error_text(request, exc), "error")
+            run_in_transaction(db, lambda: dismiss_review_item(db, item_id, actor=user, reason=form.get("reason", "")))
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
         return _see_other("/review")
     flash(request, t(f"att.flash.review_{action}", lang_of(request)))
     return _see_other("/review")
@@ -317,11 +306,10 @@ async def rules_save(request: Request, user: OptionalUser, db: DbSession) -> Res
     if cats:
         changes["excuse_categories"] = cats
     try:
-        create_ruleset_version(db, actor=user, name=form.get("name") or "default", reason=form.get("reason", ""),
-                               **changes)
-    except ServiceError as exc:
-        db.rollback()
-        flash(request, _error_text(request, exc), "error")
+        run_in_transaction(db, lambda: create_ruleset_version(
+            db, actor=user, name=form.get("name") or "default", reason=form.get("reason", ""), **changes))
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
         return _see_other("/rules")
     flash(request, t("att.flash.rules_saved", lang_of(request)))
     return _see_other("/rules")

@@ -1,33 +1,29 @@
 """Report and verify pages. They read through the same functions and office scoping as the API
-(app.web.api.reports); downloads link to the API export, which signs and audits."""
+(app.web.office_scope); downloads link to the API export, which signs and audits."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from app.web.deps import DbSession, OptionalUser
+from app.web.office_scope import scope_offices
 from app.web.rendering import add_nav, lang_of, render, require_page_user
+from app.web.verification import VerifyBody, read_pair, verification_dict
 from attendance.models import Assembly, AssemblyOffice, Office, Role
-from attendance.reports import ReportError, apel_people, apel_report, monthly_recap
-from attendance.reports.common import TIERS, local_time
+from attendance.reports.apel import apel_people, apel_report
+from attendance.reports.recap import monthly_recap
+from attendance.reports.common import local_time
+from attendance.rules import STATUSES, TIERS
 from attendance.reports.signing import trusted_fingerprints, verify_bytes
-
-from app.web.api.reports import scope_offices
-from app.web.api.verify import VerifyBody, read_pair, verification_dict
 
 router = APIRouter(include_in_schema=False)
 
 READERS = tuple(r.value for r in Role)   # every role reads reports; operators only their office
 add_nav("rep.ui.reports", "/reports", roles=READERS, order=60)
 add_nav("rep.ui.verify", "/verify", roles=READERS, order=65)
-STATUSES = ("present", "late", "tk", "excused", "not_seen")
-
-
-def _not_found(request: Request, exc: ReportError) -> HTTPException:
-    return HTTPException(404 if exc.code == "not_found" else 422, exc.message)
 
 
 @router.get("/reports", response_class=HTMLResponse)
@@ -50,10 +46,7 @@ def reports_home(request: Request, user: OptionalUser, db: DbSession) -> Respons
 @router.get("/reports/apel/{assembly_id}", response_class=HTMLResponse)
 def apel_page(assembly_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *READERS)
-    try:
-        report = apel_report(db, assembly_id, scope_offices(user, None))
-    except ReportError as exc:
-        raise _not_found(request, exc) from exc
+    report = apel_report(db, assembly_id, scope_offices(user, None))
     lang = lang_of(request)
     return render(request, "reports/apel.html", {
         "r": report, "tiers": TIERS, "cats": report.categories, "lang": lang,
@@ -63,14 +56,11 @@ def apel_page(assembly_id: int, request: Request, user: OptionalUser, db: DbSess
 
 @router.get("/reports/apel/{assembly_id}/office/{office_id}", response_class=HTMLResponse)
 def apel_office_page(assembly_id: int, office_id: int, request: Request, user: OptionalUser, db: DbSession,
-                     status: str | None = Query(None, max_length=16)) -> Response:  # noqa: A002
+                     status: str | None = Query(None, max_length=16)) -> Response:
     user = require_page_user(request, user, *READERS)
     scope_offices(user, office_id)
-    try:
-        report = apel_report(db, assembly_id, [office_id])
-        office, people = apel_people(db, assembly_id, office_id, status=status or None)
-    except ReportError as exc:
-        raise _not_found(request, exc) from exc
+    report = apel_report(db, assembly_id, [office_id])
+    office, people = apel_people(db, assembly_id, office_id, status=status or None)
     cats = {c["code"]: c.get(lang_of(request)) or c["code"] for c in report.categories}
     rows = [{"p": p, "first": local_time(p.first_seen_at, office.timezone, "%H:%M:%S"),
              "last": local_time(p.last_seen_at, office.timezone, "%H:%M:%S"),
@@ -87,11 +77,8 @@ def recap_page(request: Request, user: OptionalUser, db: DbSession, month: str =
     oid = int(office_id) if office_id and office_id.isdigit() else None
     scope = scope_offices(user, oid)
     show_people = scope is not None   # one office: every employee; all offices: the office table only
-    try:
-        recap = monthly_recap(db, month, tz=request.app.state.settings.default_timezone, office_ids=scope,
-                              with_employees=show_people)
-    except ReportError as exc:
-        raise _not_found(request, exc) from exc
+    recap = monthly_recap(db, month, tz=request.app.state.settings.default_timezone, office_ids=scope,
+                          with_employees=show_people)
     return render(request, "reports/recap.html", {"rc": recap, "tiers": TIERS, "cats": recap.categories,
                                                   "office_id": scope[0] if scope else None,
                                                   "show_people": show_people}, user=user)

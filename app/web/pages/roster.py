@@ -5,41 +5,43 @@ the API, so the rules and the audit are the same. CSRF: every POST carries the s
 a hidden `csrf_token` field, checked by app.web.deps.optional_user (and here for the login form)."""
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.web.deps import DbSession, OptionalUser
+from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_one
+from app.web.errors import flash_refusal, refusal_text
+from app.web.login import authenticate, start_session
+from app.web.office_scope import ensure_office_access
 from app.web.security import same_secret
 from app.web.rendering import add_nav, flash, lang_of, render, require_page_user
-from attendance.roster.enrolment import erase_templates, export_person, remove_photo_files, template_dict
+from app.web.uploads import read_upload
+from attendance.errors import ApelError, Invalid
+from attendance.i18n import LANGS, t
+from attendance.roster.privacy import erase_templates
+from attendance.roster.templates import remove_photo_files, template_dict
+from attendance.models.users import HR_ROLES
 from attendance.models import Employee, FaceTemplate, Office, Role, User
-from attendance.roster import (
-    Invalid, RosterError, create_employee, create_office, create_user, delete_employee, delete_office, get_employee,
-    list_employees, list_offices, list_users, run_in_transaction, template_counts, update_employee, update_office,
-    update_user)
+from attendance.db.unit_of_work import run_in_transaction
+from attendance.roster.employees import (
+    create_employee, delete_employee, get_employee, list_employees, template_counts, update_employee)
+from attendance.roster.offices import create_office, delete_office, list_offices, update_office
+from attendance.roster.users import create_user, list_users, update_user
 from attendance.vision.config import format_row_lines, parse_row_lines, rows_at_the_limit_advice
 from attendance.roster.learned_geometry import forget_geometry, learned_roll_calls
 
-from app.web.api.auth import authenticate, start_session
-from app.web.api.enrolment import bulk_enrol, enrol_one
-from app.web.api.roster_common import body_limit, localized, read_upload
-
-PhotoBody = Annotated[None, Depends(body_limit(lambda s: s.max_upload_bytes))]
-BulkBody = Annotated[None, Depends(body_limit(lambda s: s.max_zip_bytes + 5 * 1024 * 1024))]
-
 router = APIRouter(include_in_schema=False)
 
-HR = (Role.admin.value, Role.hr.value)
 READERS = (Role.admin.value, Role.hr.value, Role.leader.value, Role.operator.value)
 
 add_nav("nav.dashboard", "/", order=0)
 add_nav("nav.offices", "/offices", roles=READERS, order=10)
 add_nav("nav.employees", "/employees", roles=READERS, order=20)
-add_nav("nav.enrolment", "/enrolment", roles=HR, order=30)
+add_nav("nav.enrolment", "/enrolment", roles=HR_ROLES, order=30)
 add_nav("nav.users", "/users", roles=(Role.admin.value,), order=90)
 
 
@@ -59,9 +61,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _float_or_none(v: str | None) -> float | None:
-    v = (v or "").strip().replace(",", ".")
-    return float(v) if v else None
+def _number(form: dict[str, str], key: str) -> float | None:
+    """A number field as typed (a decimal comma is fine; empty: unknown). A slip in it is the field's
+    own error, shown with the field's hint like a value out of range."""
+    v = (form.get(key) or "").strip().replace(",", ".")
+    if not v:
+        return None
+    try:
+        return float(v)
+    except ValueError:
+        raise Invalid(key, f"{key}: {form[key]!r} is not a number") from None
 
 
 def _row_lines_or_none(v: str | None) -> list[float] | None:
@@ -73,10 +82,14 @@ def _row_lines_or_none(v: str | None) -> list[float] | None:
         raise Invalid("row_lines_m", str(exc)) from None
 
 
+def lang_t(request: Request, key: str, **kw: object) -> str:
+    return t(key, lang_of(request), **kw)
+
+
 # ---------------------------------------------------------------- login, language, dashboard
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, user: OptionalUser, next: str = "/") -> Response:  # noqa: A002
+def login_page(request: Request, user: OptionalUser, next: str = "/") -> Response:
     if user is not None:
         return _see_other(_safe_next(next))
     return render(request, "roster/login.html", {"next": _safe_next(next)})
@@ -91,11 +104,11 @@ async def login_submit(request: Request, db: DbSession) -> Response:
         return render(request, "roster/login.html", {"next": nxt, "error": "login.csrf"}, status_code=403)
     try:
         user = authenticate(request, db, form.get("username", ""), form.get("password", ""))
-    except HTTPException as exc:
-        key = "login.throttled" if exc.status_code == 429 else "login.failed"
+    except ApelError as exc:   # the login form shows its own words for a refused login
+        key = "login.throttled" if exc.status == 429 else "login.failed"
         return render(request, "roster/login.html", {"next": nxt, "error": key,
                                                      "username": form.get("username", "")},
-                      status_code=exc.status_code)
+                      status_code=exc.status)
     start_session(request, user)
     return _see_other(nxt)
 
@@ -107,8 +120,8 @@ def logout_submit(request: Request, user: OptionalUser) -> Response:
 
 
 @router.get("/lang/{code}")
-def set_language(code: str, next: str = "/") -> Response:  # noqa: A002
-    if code not in ("id", "en"):
+def set_language(code: str, next: str = "/") -> Response:
+    if code not in LANGS:
         raise HTTPException(404)
     resp = _see_other(_safe_next(next))
     resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="lax")
@@ -142,31 +155,30 @@ def offices_page(request: Request, user: OptionalUser, db: DbSession) -> Respons
     offices = list_offices(db, only_id=only) if (only or user.role != Role.operator.value) else []
     counts = dict(db.execute(select(Employee.office_id, func.count()).group_by(Employee.office_id)).all())
     at_limit = {o.id: advice for o in offices if (advice := rows_at_the_limit_advice(o.row_lines_m, o.min_distance_m))}
-    return render(request, "roster/offices.html", {"offices": offices, "counts": counts, "can_edit": user.role in HR,
+    return render(request, "roster/offices.html", {"offices": offices, "counts": counts,
+                                                   "can_edit": user.role in HR_ROLES,
                                                    "row_lines_text": format_row_lines, "at_limit": at_limit}, user=user)
 
 
 @router.post("/offices")
 async def offices_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     f = await _form(request)
     try:
         office = run_in_transaction(db, lambda: create_office(
             db, actor=user, code=f.get("code", ""), name=f.get("name", ""),
-            timezone=f.get("timezone") or "Asia/Makassar", camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
-            min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
-            camera_height_m=_float_or_none(f.get("camera_height_m")),
-            row_lines_m=_row_lines_or_none(f.get("row_lines_m"))))
+            timezone=f.get("timezone") or "Asia/Makassar", camera_hfov_deg=_number(f, "camera_hfov_deg"),
+            min_distance_m=_number(f, "min_distance_m"), back_row_m=_number(f, "back_row_m"),
+            camera_height_m=_number(f, "camera_height_m"), row_lines_m=_row_lines_or_none(f.get("row_lines_m"))))
         flash(request, lang_t(request, "offices.created", code=office.code))
-    except (RosterError, ValueError) as exc:
-        db.rollback()
-        flash(request, localized(request, exc) if isinstance(exc, RosterError) else str(exc), "error")
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
     return _see_other("/offices")
 
 
 @router.post("/offices/{office_id}")
 async def offices_update(office_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     f = await _form(request)
     try:
         if f.get("action") == "delete":
@@ -175,22 +187,13 @@ async def offices_update(office_id: int, request: Request, user: OptionalUser, d
         else:
             run_in_transaction(db, lambda: update_office(
                 db, office_id, actor=user, name=f.get("name"), timezone=f.get("timezone"),
-                camera_hfov_deg=_float_or_none(f.get("camera_hfov_deg")),
-                min_distance_m=_float_or_none(f.get("min_distance_m")), back_row_m=_float_or_none(f.get("back_row_m")),
-                camera_height_m=_float_or_none(f.get("camera_height_m")),
-                row_lines_m=_row_lines_or_none(f.get("row_lines_m")),
-                active=f.get("active") == "on"))
+                camera_hfov_deg=_number(f, "camera_hfov_deg"), min_distance_m=_number(f, "min_distance_m"),
+                back_row_m=_number(f, "back_row_m"), camera_height_m=_number(f, "camera_height_m"),
+                row_lines_m=_row_lines_or_none(f.get("row_lines_m")), active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
-    except (RosterError, ValueError) as exc:
-        db.rollback()
-        flash(request, localized(request, exc) if isinstance(exc, RosterError) else str(exc), "error")
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
     return _see_other("/offices")
-
-
-def lang_t(request: Request, key: str, **kw: object) -> str:
-    from app.web.i18n import t
-
-    return t(key, lang_of(request), **kw)
 
 
 # ---------------------------------------------------------------- employees
@@ -207,12 +210,12 @@ def employees_page(request: Request, user: OptionalUser, db: DbSession, office_i
     counts = template_counts(db, [e.id for e in employees])
     return render(request, "roster/employees.html", {
         "employees": employees, "offices": offices, "office_map": {o.id: o for o in offices},
-        "counts": counts, "office_id": oid, "q": q, "can_edit": user.role in HR}, user=user)
+        "counts": counts, "office_id": oid, "q": q, "can_edit": user.role in HR_ROLES}, user=user)
 
 
 @router.post("/employees")
 async def employees_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     f = await _form(request)
     try:
         office_id = int(f["office_id"]) if f.get("office_id", "").isdigit() else 0
@@ -220,39 +223,34 @@ async def employees_create(request: Request, user: OptionalUser, db: DbSession) 
                                                              office_id=office_id, position=f.get("position")))
         flash(request, lang_t(request, "employees.created", name=emp.name))
         return _see_other(f"/employees/{emp.id}")
-    except RosterError as exc:
-        db.rollback()
-        flash(request, localized(request, exc), "error")
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
     return _see_other("/employees")
 
 
-def _employee_or_404(request: Request, db, user: User, employee_id: int) -> Employee:  # noqa: ANN001
-    try:
-        emp = get_employee(db, employee_id)
-    except RosterError:
-        raise HTTPException(404, lang_t(request, "err.employee_not_found")) from None
-    if user.role == Role.operator.value and emp.office_id != user.office_id:
-        raise HTTPException(403, lang_t(request, "common.forbidden"))
+def _readable_employee(db: Session, user: User, employee_id: int) -> Employee:
+    emp = get_employee(db, employee_id)
+    ensure_office_access(user, emp.office_id)
     return emp
 
 
 @router.get("/employees/{employee_id}", response_class=HTMLResponse)
 def employee_page(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *READERS)
-    emp = _employee_or_404(request, db, user, employee_id)
+    emp = _readable_employee(db, user, employee_id)
     templates = db.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)
                            .order_by(FaceTemplate.id)).scalars().all()
     return render(request, "roster/employee.html", {
         "emp": emp, "templates": [template_dict(t) for t in templates if t.kind == "photo"],
         "masked_count": sum(1 for t in templates if t.kind == "masked"),
         "learned_roll_calls": learned_roll_calls(db, emp.id),
-        "offices": list_offices(db), "can_edit": user.role in HR,
+        "offices": list_offices(db), "can_edit": user.role in HR_ROLES,
         "max_mb": request.app.state.settings.max_upload_bytes / 1024 / 1024}, user=user)
 
 
 @router.post("/employees/{employee_id}")
 async def employee_update(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     f = await _form(request)
     action = f.get("action", "save")
     try:
@@ -276,32 +274,24 @@ async def employee_update(employee_id: int, request: Request, user: OptionalUser
                 office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None,
                 active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
-    except RosterError as exc:
-        db.rollback()
-        flash(request, localized(request, exc), "error")
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
     return _see_other(f"/employees/{employee_id}")
 
 
 @router.post("/employees/{employee_id}/photos")
 async def employee_photo(employee_id: int, request: Request, _limit: PhotoBody, user: OptionalUser,
                          db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
-    _employee_or_404(request, db, user, employee_id)
-    settings = request.app.state.settings
+    user = require_page_user(request, user, *HR_ROLES)
+    _readable_employee(db, user, employee_id)
     try:
-        upload = await read_upload(request, ("photo",), settings.max_upload_bytes, "the photo")
+        upload = await read_upload(request, ("photo",), request.app.state.settings.max_upload_bytes, "the photo")
         if upload is None:
-            flash(request, lang_t(request, "err.photo_missing"), "error")
-        else:
-            result = await enrol_one(request, db, user, employee_id, *upload)
-            flash(request, lang_t(request, "enrol.accepted", quality=f"{result['photo']['quality']:.2f}"))
-    except RosterError as exc:
-        db.rollback()
-        flash(request, localized(request, exc), "error")
-    except HTTPException as exc:
-        if exc.status_code not in (413, 415):
-            raise
-        flash(request, lang_t(request, "err.too_large"), "error")
+            raise Invalid("photo_missing", "no photo was chosen")
+        result = await enrol_one(request, db, user, employee_id, *upload)
+        flash(request, lang_t(request, "enrol.accepted", quality=f"{result['photo']['quality']:.2f}"))
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
     return _see_other(f"/employees/{employee_id}")
 
 
@@ -309,37 +299,28 @@ async def employee_photo(employee_id: int, request: Request, _limit: PhotoBody, 
 
 @router.get("/enrolment", response_class=HTMLResponse)
 def enrolment_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     return render(request, "roster/enrolment.html", {"offices": list_offices(db), "report": None}, user=user)
 
 
 @router.post("/enrolment", response_class=HTMLResponse)
 async def enrolment_submit(request: Request, _limit: BulkBody, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
+    user = require_page_user(request, user, *HR_ROLES)
     settings = request.app.state.settings
     report, error, status_code = None, None, 200
     try:
-        roster = await read_upload(request, ("roster",), 5 * 1024 * 1024, "the roster CSV")
+        roster = await read_upload(request, ("roster",), MAX_CSV_BYTES, "the roster CSV")
         photos = await read_upload(request, ("photos",), settings.max_zip_bytes, "the ZIP")
         form = await _form(request)
         report = await bulk_enrol(request, db, user, roster[1] if roster else None,
                                   photos[1] if photos else None, form.get("office_code") or None)
-    except RosterError as exc:
+    except ApelError as exc:   # the form comes back with every reason, as the API gives them
         db.rollback()
         error, status_code = exc, exc.status
     return render(request, "roster/enrolment.html", {
         "offices": list_offices(db), "report": report,
-        "error": localized(request, error) if error else None,
+        "error": refusal_text(request, error) if error else None,
         "error_details": (error.details or {}) if error else {}}, user=user, status_code=status_code)
-
-
-@router.get("/employees/{employee_id}/export")
-def employee_export(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *HR)
-    _employee_or_404(request, db, user, employee_id)
-    data = run_in_transaction(db, lambda: export_person(db, employee_id, actor=user))
-    return JSONResponse(data, headers={"Content-Disposition":
-                                       f'attachment; filename="apel-data-{data["employee"]["nip"]}.json"'})
 
 
 # ---------------------------------------------------------------- users (admin)
@@ -367,9 +348,8 @@ async def users_create(request: Request, user: OptionalUser, db: DbSession) -> R
                 role=f.get("role", ""), full_name=f.get("full_name") or None,
                 office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None))
         flash(request, lang_t(request, "common.saved"))
-    except RosterError as exc:
-        db.rollback()
-        flash(request, localized(request, exc), "error")
+    except ApelError as exc:
+        flash_refusal(request, exc, db)
     return _see_other("/users")
 
 

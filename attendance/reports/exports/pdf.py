@@ -124,7 +124,7 @@ class _TableDrawer:
         self.top = None
 
     def row(self, cells: list[str], *, aligns: list[str] | None = None, fill: tuple[int, int, int] | None = None,
-            bottom: float, on_break=None) -> None:  # noqa: ANN001
+            bottom: float, on_break=None) -> None:
         pdf, line_h = self.pdf, self.line_h
         lines = [self.wrap(text, w) for text, w in zip(cells, self.widths)]
         n = max(len(x) for x in lines)
@@ -152,7 +152,7 @@ class _TableDrawer:
         pdf.set_xy(self.xs[0], y0 + h)
 
 
-def _table(pdf: _ReportPDF, table) -> None:  # noqa: ANN001
+def _table(pdf: _ReportPDF, table) -> None:
     """A titled table; the header row is repeated after every page break."""
     pdf.set_font(FONT, "B", 10)
     if pdf.get_y() > pdf.h - 45:

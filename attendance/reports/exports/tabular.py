@@ -76,7 +76,7 @@ def _sheet_title(title: str, used: set[str]) -> str:
     return name
 
 
-def _set(ws, row: int, col: int, value: Cell, *, bold: bool = False):  # noqa: ANN001, ANN202
+def _set(ws, row: int, col: int, value: Cell, *, bold: bool = False):
     value = neutralise(value)
     cell = ws.cell(row=row, column=col)
     if isinstance(value, str):

@@ -4,7 +4,7 @@ Why: dlib's HOG filters (and our masked-face filter) want an upright, roughly fr
 photos (selfies, product shots, close-ups: masks/scenes) many masked faces are turned,
 tilted, under a cap or half cut by the image edge, and HOG misses them. BlazeFace (MediaPipe's
 full-range face detector, a small single-shot CNN on a 256 px input, trained on varied faces)
-finds most of those, and costs ~5 ms an image. It sees the whole image at 256 px, so faces
+finds most of those, cheaply (docs/vision.md). It sees the whole image at 256 px, so faces
 smaller than ~1/12 of the image's longer side are beyond it: it is for stills, not the live
 office frames, where faces are 35-60 px in 1080p (detect.DetectorConfig.use_blazeface).
 
@@ -20,22 +20,23 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
+from attendance.vision.detect.boxes import Box, iou
 from attendance.vision.runtime import tfjs_onnx
-from attendance.vision.detect.detector import Box, iou
 from attendance.vision.runtime.tfjs_onnx import TfjsGraph
 
 SIZE = 256
 MIN_SCORE = 0.5
 # A second look with the image at half size, centred on a black square twice its longer side,
-# finds masked faces the first look misses (masks/scenes: masked faces found in 23 more of the
-# 54 images the stills look missed, ~3 in 4 of them real faces by eye). Its boxes are looser
-# and it also takes dogs' faces and shifted copies of faces for faces at scores up to ~0.68
-# (groups/dlib_annotated), so only its faces scoring at least ZOOM_OUT_MIN_SCORE are kept
-# (10 more images, 1 false face there). BENCHMARKS.md, Masks.
+# finds masked faces the first look misses. Its boxes are looser and it also takes dogs' faces
+# and shifted copies of faces for faces at scores up to ~0.68 (groups/dlib_annotated), so only
+# its faces scoring at least ZOOM_OUT_MIN_SCORE are kept (what each look found: docs/vision.md).
 ZOOM_OUT = 2.0
 ZOOM_OUT_MIN_SCORE = 0.7
-OUTPUTS = {  # TF.js output node -> shape: scores and boxes at stride 16 (512 anchors) and 32 (384)
+# TF.js output node -> shape: scores and boxes at stride 16 (512 anchors) and 32 (384).
+OUTPUTS: dict[str, list[str | int]] = {
     "Identity": ["n", 512, 1], "Identity_1": ["n", 384, 1], "Identity_2": ["n", 512, 16], "Identity_3": ["n", 384, 16]}
 
 
@@ -50,10 +51,8 @@ def anchors() -> np.ndarray:
     return np.array(out, np.float32)
 
 
-def build_onnx(g: TfjsGraph):
+def build_onnx(g: TfjsGraph) -> onnx.ModelProto:
     """uint8 RGB (N, 256, 256, 3) -> the four raw outputs (scores' logits, boxes) by stride."""
-    from onnx import TensorProto, helper, numpy_helper
-
     inits = [numpy_helper.from_array(np.array(1 / 127.5, np.float32), "scale"),
              numpy_helper.from_array(np.array(1.0, np.float32), "one")]
     prep = [helper.make_node("Cast", ["image"], ["image_f"], to=TensorProto.FLOAT),

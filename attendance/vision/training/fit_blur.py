@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 
 from attendance.vision.enrol import detect_enrolment_faces
-from attendance.vision.faces import face_chip, landmarks5
+from attendance.vision.faces import face_chip, landmarks5, sharpness
 from attendance.vision.training.protocol import DATA
 
 
 def chip_sharpness(img: np.ndarray) -> float | None:
-    from attendance.vision.faces import sharpness
     faces = detect_enrolment_faces(img)
     if not faces:
         return None
@@ -28,7 +27,8 @@ def chip_sharpness(img: np.ndarray) -> float | None:
 
 def main() -> None:
     paths = sorted((DATA / "faces/lfw10").glob("*/*.jpg"))[::3] + sorted((DATA / "faces/rmfd").glob("*/*.jpg"))[::4]
-    sharp, blurred = [], {1.5: [], 2.5: [], 4.0: []}
+    sharp: list[float] = []
+    blurred: dict[float, list[float]] = {1.5: [], 2.5: [], 4.0: []}
     for p in paths:
         img = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
         s = chip_sharpness(img)

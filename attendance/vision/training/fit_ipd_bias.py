@@ -4,12 +4,9 @@ Why: depth from eye spacing is z = f * IPD / d_px, so a bias of the measured pix
 is a bias of depth, and on a face whose eyes are 10-15 px apart (people 5-7 m from a 1080p
 camera) one pixel is 7-10%. dlib's 5-point landmarks were suspected of measuring small faces
 short (each eye's two corner points pulled toward the blurred eye's middle, a coarse detector
-box to start from). Measured here, they do not: on these photos the median ratio is 1.000 +-
-0.005 from 9 to 50 px and only below 9 px about 2% short (models/ipd_bias.json, "table"), so the
-fitted correction is nil above 10 px. The same holds in the synthetic office (which scales
-these photos the same way): the tracked depth from eye spacing against the depth each person's
-own IPD gives is 0.99-1.00 at every row. Kept because it is what a smaller face or another
-landmark model would need, and the check is cheap to rerun.
+box to start from). Measured here, they do so only on the smallest faces (models/ipd_bias.json,
+"table"; docs/vision.md), so the fitted correction is nil for most. Kept because it is what a
+smaller face or another landmark model would need, and the check is cheap to rerun.
 
 How: real face photos (read in place from ../shared/data, never copied) are measured at full
 resolution with the pipeline's own landmark code (`landmarks5`, `eye_distance_px`): that is the
@@ -24,14 +21,14 @@ the only thing known at run time:
 
 (two parameters: d0 is the spacing at which the bias would be total, p how fast it fades; the
 bias goes to 0 for large faces). The pipeline divides each measured spacing by ratio(d)
-(`distance.unbiased_eye_px`).
+(`camera.unbiased_eye_px`).
 
 Data: ../shared/data faces/lfw10, faces/rmfd (tight crops, padded), faces/fr_examples,
 faces/openface, masks/synthetic_pairs (unmasked and masked). Photos whose reference spacing is
 under MIN_REF_PX are left out: the reference must be well above the sizes it judges.
 
 Run: .venv/bin/python -m attendance.vision.training.fit_ipd_bias [--every 6] [--out PATH]
-(the committed file: --every 6, 156 photos, 2072 samples; 24 minutes on this machine, shared)."""
+(the committed file was made with --every 6; docs/vision.md)."""
 from __future__ import annotations
 
 import argparse
@@ -46,8 +43,9 @@ import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
-from attendance.vision.detect.detector import DetectorConfig, detect_faces, iou
-from attendance.vision.geometry.distance import eye_distance_px
+from attendance.vision.detect.boxes import iou
+from attendance.vision.detect.detector import DetectorConfig, detect_faces
+from attendance.vision.geometry.camera import eye_distance_px
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import landmarks5
 from attendance.vision.roster_dir import read_image_rgb
@@ -147,7 +145,7 @@ def fit(samples: list[Sample]) -> tuple[float, float]:
     return float(sol.x[0]), float(sol.x[1])
 
 
-def table(samples: list[Sample], d0: float, p: float) -> list[dict]:
+def table(samples: list[Sample], d0: float, p: float) -> list[dict[str, object]]:
     """Median ratio per measured-spacing bin, and what is left after the correction."""
     d = np.array([s.measured_px for s in samples])
     r = np.array([s.measured_px / s.true_px for s in samples])

@@ -4,25 +4,23 @@ Data (read in place): ../shared/data/faces/lfw10 and faces/rmfd (East-Asian; the
 Protocol (protocol.py): 20-person offices (10 for lfw10), 1 or 3 enrolment photos, probes as
 tracks of 1-2 photos. Grid search (accept
 0.40-1.28 by 0.02, margin 0-0.10 by 0.005): the largest mean identified rate whose wrong rate
-(roster people given another's name) stays within three quarters of the issue's limits, 0.5%
+(roster people given another's name) stays within three quarters of the product's limits, 0.5%
 on lfw10 and 1% on rmfd (HEADROOM), where on lfw10 a stranger (not on the roster) given a name
 counts as wrong too. Strangers on rmfd are measured by
 bench/bench_recognition.py.
 
 The acceptance distance of names given by elimination (`elimination_accept`, see
-recognise.assign) is not searched for: it is the distance that at most ELIMINATION_IMPOSTOR_RATE
+recognisers.assign) is not searched for: it is the distance that at most ELIMINATION_IMPOSTOR_RATE
 of different people's pairs reach on rmfd (a 2-photo track against a centroid of 1, 2 or 3
 photos: one value each, since fewer photos put everybody further), because in those rounds the margin no longer guards against a stranger
 (a visitor) taking the name of someone absent.
 
 Accept and margin are searched without that limit, and the limit is added after: searched with
-the limit in place, the grid loosens the margin (dlib+faceres 1.06 / 0.040 instead of
-1.10 / 0.055, 2026-11-29), because the wrong names the limit prevents are no longer counted
-against it; the conditions below count roster people named wrongly and strangers, not absent
-colleagues marked present. bench_recognition.py measures both in one run: East-Asian 3 photos
-90.6% -> 92.9% identified, but with 4 of 20 away and 4 visitors in view, absentees marked
-present 5.0% -> 8.1% and visitors named 8.1% -> 11.9%. An absent person marked present is the
-costliest error attendance can make (it feeds allowance deductions), so the stricter margin stays.
+the limit in place, the grid loosens the margin, because the wrong names the limit prevents are
+no longer counted against it; the conditions below count roster people named wrongly and
+strangers, not absent colleagues marked present, and the looser margin marks more absentees
+present (bench_recognition.py measures both; docs/vision.md). An absent person marked present is
+the costliest error attendance can make (it feeds allowance deductions), so the stricter margin stays.
 
 Run: .venv/bin/python -m attendance.vision.training.fit_thresholds [--backend dlib+faceres] [--elimination-only]"""
 from __future__ import annotations
@@ -30,10 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
-from attendance.vision.recognise.recognisers import MODELS_DIR, Gallery, MatchThresholds, aggregate, backend_name
+from attendance.vision.config import backend_name
+from attendance.vision.recognise.recognisers import MODELS_DIR, Gallery, MatchThresholds, aggregate
 from attendance.vision.types import RosterPerson
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
 
@@ -44,27 +45,30 @@ HEADROOM = 0.75
 # A name by elimination must be one that a different person's track reaches at most this often.
 ELIMINATION_IMPOSTOR_RATE = 0.02
 
+Embeddings = dict[str, list[NDArray[np.float32]]]   # person id -> one embedding per photo
 
-def load(root, recogniser: str = "dlib"):
+
+def load(root: Path, recogniser: str = "dlib") -> Embeddings:
     ids = identities(root, min_photos=3)
     emb = embed_paths([p for ps in ids.values() for p in ps], recogniser=recogniser)
-    out = {}
+    out: Embeddings = {}
     for pid, ps in ids.items():
-        e = [emb[p][0] for p in ps if emb[p] is not None]
+        e = [found[0] for p in ps if (found := emb[p]) is not None]
         if len(e) >= 3:
             out[pid] = e
     return out
 
 
-def conditions(lfw, rmfd):
-    # Constrained (the issue's targets): lfw10 with 1 photo, rmfd with 3 photos and 2-photo tracks.
+def conditions(lfw: Embeddings, rmfd: Embeddings) -> list[tuple[str, Embeddings, int, int, int, int]]:
+    # Constrained (the product's targets): lfw10 with 1 photo, rmfd with 3 photos and 2-photo tracks.
     # lfw10 also with strangers: a Western face outside the roster must not get a name.
     return [("lfw10 1 photo, 1-photo probes", lfw, 10, 1, 1, 0),
             ("lfw10 1 photo, 7 on roster + 3 strangers", lfw, 7, 1, 1, 3),
             ("rmfd 3 photos, 2-photo tracks", rmfd, 20, 3, 2, 0)]
 
 
-def evaluate(th: MatchThresholds, data, name, roster_n, n_enrol, probe_len, n_imp, trials=30, seed=0):
+def evaluate(th: MatchThresholds, data: Embeddings, name: str, roster_n: int, n_enrol: int, probe_len: int, n_imp: int,
+             trials: int = 30, seed: int = 0) -> Outcome:
     rng = np.random.default_rng(seed)
     tot = Outcome()
     ids = sorted(data)
@@ -76,7 +80,7 @@ def evaluate(th: MatchThresholds, data, name, roster_n, n_enrol, probe_len, n_im
     return tot
 
 
-def elimination_accept(data, rate: float = ELIMINATION_IMPOSTOR_RATE, trials: int = 30, seed: int = 0) -> list[float]:
+def elimination_accept(data: Embeddings, rate: float = ELIMINATION_IMPOSTOR_RATE, trials: int = 30, seed: int = 0) -> list[float]:
     """For people enrolled from 1, 2 and 3 photos: the `rate` quantile of the distances between a
     person's 2-photo track and other people's centroids of that many photos, over the whole
     set's offices (rounded down to 0.005). A centroid of fewer photos lies further from

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from attendance.vision.config import backend_name, is_dlib_spec
 from attendance.vision.enrol import FaceRejected, enrol_face
 from attendance.vision.faces import DLIB_CHIP, embed_chips
-from attendance.vision.recognise.recognisers import (
-    Gallery, MatchThresholds, aggregate, assign, backend_name, is_dlib_spec)
+from attendance.vision.recognise.recognisers import Gallery, MatchThresholds, aggregate, assign
 from attendance.vision.types import RosterPerson
 from attendance.vision.roster_dir import IMAGE_EXTS, read_image_rgb
 
@@ -40,7 +41,7 @@ class PlainDlib:
     dim = 128
     chip = DLIB_CHIP
 
-    def embed(self, chips_rgb) -> np.ndarray:
+    def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         return embed_chips(list(chips_rgb))
 
 
@@ -88,7 +89,7 @@ class Outcome:
         for k in ("identified", "wrong", "abstained", "impostor_named", "impostors", "absent_named", "absent"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
 
-    def rates(self) -> dict:
+    def rates(self) -> dict[str, float]:
         n = max(1, self.probes)
         return {"probes": self.probes, "identified": self.identified / n, "wrong": self.wrong / n,
                 "abstained": self.abstained / n, "impostors": self.impostors,
@@ -98,12 +99,13 @@ class Outcome:
 
 def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[str, list[np.ndarray]],
                n_enrol: int, probe_len: int, th: MatchThresholds, rng: np.random.Generator,
-               impostor_ids: list[str] = (), use_masked: bool = False, assignment: bool = True,
+               impostor_ids: Sequence[str] = (), use_masked: bool = False, assignment: bool = True,
                raw: bool = False, shuffle: bool = True, rounds: int = 8, n_absent: int = 0) -> Outcome:
     """One trial: enrol the first photos (shuffled) of each roster person, probe with a track of
     `probe_len` other photos per person (plus impostors), all in one frame; the first `n_absent`
     roster people stay away (enrolled, not in the frame)."""
-    roster, probes, truth = [], [], []
+    roster, probes = [], []
+    truth: list[str | None] = []
     absent = set(ids[:n_absent])
     for pid in ids:
         e = list(embs[pid])

@@ -18,11 +18,12 @@ import math
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from attendance.vision.geometry.distance import focal_px
+from attendance.vision.geometry.camera import focal_px
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import landmarks5, landmarks68, paint_mask
 from attendance.vision.roster_dir import read_image_rgb, roster_photos
@@ -86,13 +87,15 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
         zr = np.full(len(xs), float(z))
         if jitter_rng is not None:
             zr += np.clip(jitter_rng.normal(0.0, ROW_DEPTH_SD_M, len(xs)), -ROW_DEPTH_MAX_M, ROW_DEPTH_MAX_M)
-        if prev is not None:
+        if prev is not None and prev_z is not None:
             # Shift the row so nobody stands right behind someone: keeps faces visible and
             # keeps people in neighbouring rows clearly apart or clearly too close, never
             # ambiguous at the minimum distance itself.
             dz = zr[:, None] - prev_z[None, :]
+            before = prev
+
             def worst(shift: float) -> float:
-                d = np.hypot(xs[:, None] + shift - prev[None, :], dz) / min_distance
+                d = np.hypot(xs[:, None] + shift - before[None, :], dz) / min_distance
                 return float(np.min(np.abs(d - 1.0)))
             # ... and never out of the picture (the view is width / 0.8 wide at this depth).
             half_view = 0.95 * width[r] / 0.8 / 2
@@ -103,7 +106,8 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
     return out
 
 
-def _head_sprite(rgb: np.ndarray, masked: bool, colour, target_ipd_px: float):
+def _head_sprite(rgb: np.ndarray, masked: bool, colour: tuple[int, int, int],
+                 target_ipd_px: float) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Cut the head out of a photo, optionally masked, scaled to the wanted eye distance.
     Returns (sprite RGB, alpha 0..1, eye-midpoint offset within the sprite)."""
     faces = detect_enrolment_faces(rgb)
@@ -146,7 +150,7 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
                 size: tuple[int, int] = (1920, 1080), hfov_deg: float = 70.0, min_distance_m: float = 1.0,
                 masked_fraction: float = 0.3, seed: int = 0, arrive_within_s: float | None = None,
                 photo_index: int = -1, rows_m: tuple[float, float] = (3.0, 6.0),
-                traits_seed: int | None = None, same_places: bool = False) -> dict:
+                traits_seed: int | None = None, same_places: bool = False) -> dict[str, Any]:
     """Render the clip (mp4, BGR) and write the truth JSON; returns the truth dict.
     `arrive_within_s`: people arrive over this many seconds (default 30% of the clip; 0 = the
     office is lined up from the first frame). `rows_m`: depth of the nearest and farthest row.
@@ -204,7 +208,8 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
         else:
             raise ValueError(f"roster {roster / pid}: no photo with a usable face")
         appear = 0.0 if rng.random() < 0.4 else float(rng.uniform(0, arrive))
-        persons.append(SynthPerson(pid, str(photo), tuple(round(v, 4) for v in to_camera(x, z, hh)), masked,
+        cx, cy, cz = to_camera(x, z, hh)
+        persons.append(SynthPerson(pid, str(photo), (round(cx, 4), round(cy, 4), round(cz, 4)), masked,
                                    round(appear, 2), ipd, round(hh, 4), row))
         floor.append((x, z))
         sprites.append(sprite)
@@ -213,7 +218,7 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
     phase = rng.uniform(0, 2 * math.pi, (people, 2))
     clothes = rng.integers(30, 200, (people, 3))
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))  # type: ignore[attr-defined]
     if not writer.isOpened():
         raise RuntimeError(f"cannot write video {out}")
     try:

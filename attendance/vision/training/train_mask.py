@@ -54,7 +54,8 @@ def chips_of(path: Path, cnn_check: bool = True) -> list[np.ndarray]:
     return [face_chip(padded, landmarks5(padded, b)) for b in boxes]
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iters: int = 30, weight: np.ndarray | None = None):
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, iters: int = 30,
+                 weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Class-balanced logistic regression with an L2 penalty (l2/2 |w|^2 on the mean loss),
     fitted by Newton's method to convergence (deterministic, no learning rate to tune).
     `weight`: per-sample weights (times the class balance)."""
@@ -85,12 +86,12 @@ def group_of(path: Path) -> str:
 
 
 def choose_l2(x: np.ndarray, y: np.ndarray, groups: list[str], is_real: np.ndarray, weight: np.ndarray,
-              grid=(0.01, 0.03, 0.1, 0.3, 1.0)) -> float:
+              grid: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)) -> float:
     """L2 strength by 5-fold cross-validation on the training photos only (folds by group),
     judged on the real photos of each fold (the synthetic ones are easy); the grid in increasing
     order."""
     fold = np.array([int(hashlib.sha256(g.encode()).hexdigest(), 16) % 5 for g in groups])
-    best = None
+    best = (-1.0, grid[0])
     for l2 in grid:
         accs = []
         for k in range(5):
@@ -100,14 +101,14 @@ def choose_l2(x: np.ndarray, y: np.ndarray, groups: list[str], is_real: np.ndarr
             accs.append(balanced_accuracy(1 / (1 + np.exp(-(((x[te] - mu) / sd) @ w + b))), y[te]))
         acc = float(np.mean(accs))
         print(f"  l2 {l2:g}: cross-validated balanced accuracy on real training photos {acc:.3f}")
-        if best is None or acc >= best[0] - 1e-9:   # a tie goes to the stronger penalty (simpler model)
+        if acc >= best[0] - 1e-9:   # a tie goes to the stronger penalty (simpler model)
             best = (acc, l2)
     return best[1]
 
 
 def balanced_accuracy(p: np.ndarray, y: np.ndarray) -> float:
     pred = p >= 0.5
-    return 0.5 * (pred[y == 1].mean() + (~pred[y == 0]).mean())
+    return 0.5 * float(pred[y == 1].mean() + (~pred[y == 0]).mean())
 
 
 def first_chip(path: Path, cnn_check: bool = True) -> np.ndarray | None:
@@ -152,7 +153,12 @@ def main() -> None:
             dim = next(f for f in feats if f is not None).shape[0]
             np.savez_compressed(a.features, x=np.stack([f if f is not None else np.zeros(dim, np.float32) for f in feats]),
                                 ok=np.array([f is not None for f in feats]))
-    train_x, train_y, test_x, test_y, groups, real_train = [], [], [], [], [], []
+    train_x: list[np.ndarray] = []
+    test_x: list[np.ndarray] = []
+    train_y: list[int] = []
+    test_y: list[int] = []
+    groups: list[str] = []
+    real_train: list[bool] = []
     for (p, label, part), f in zip(items, feats):
         if f is None:
             continue

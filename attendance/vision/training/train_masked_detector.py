@@ -28,7 +28,7 @@ the face-free images. Threshold: the masked filter should make false detections 
 face) at the rate dlib's frontal filters make them at DetectorConfig().hog_threshold (-0.3): both
 are counted on the validation images over a range of lower thresholds, and the masked filter's
 score shift that best matches the two counts is taken. The fitted filter's bias is then shifted
-by that much (`shift_threshold`, checked by `check_shift`), so that in detect.py both filters share
+by that much (`shift_threshold`, checked by `check_shift`), so that in detect/detector.py both filters share
 one threshold and one non-maximum suppression (`DetectorConfig.mask_hog_offset` = 0). C: the best
 validation recall at that threshold among --c (the shipped model: C 4; in an earlier round,
 without the degraded copies and the blobs, C 1, 4 and 16 reached 0.972, 0.979 and 0.979, and 16
@@ -55,7 +55,8 @@ import numpy as np
 
 from attendance.vision.recognise import dlib_models
 from attendance.vision.runtime.dlib_onnx import pack_float, unpack_int
-from attendance.vision.detect.detector import Box, DetectorConfig, iou
+from attendance.vision.detect.boxes import Box, iou
+from attendance.vision.detect.detector import DetectorConfig
 from attendance.vision.faces import landmarks68, paint_mask
 from attendance.vision.training.protocol import DATA
 from attendance.vision.training.train_mask import is_test
@@ -112,10 +113,11 @@ def save(rgb: np.ndarray, boxes: list[Box], ignore: list[Box], name: str, group:
     s = scale_for(boxes)
     if s != 1.0:
         rgb = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
-    sc = [tuple(int(round(v * s)) for v in b) for b in boxes]
-    ig = [tuple(int(round(v * s)) for v in b) for b in ignore]
+    sc: list[Box] = [(round(b[0] * s), round(b[1] * s), round(b[2] * s), round(b[3] * s)) for b in boxes]
+    ig: list[Box] = [(round(b[0] * s), round(b[1] * s), round(b[2] * s), round(b[3] * s)) for b in ignore]
     H, W = rgb.shape[:2]
-    keep, drop = [], []
+    keep: list[Box] = []
+    drop: list[Box] = []
     for b in sc:
         inside = b[0] >= -0.1 * b[2] and b[1] >= -0.1 * b[3] and b[0] + b[2] <= W + 0.1 * b[2] and b[1] + b[3] <= H + 0.1 * b[3]
         (keep if b[2] >= MIN_FACE and inside else drop).append(b)
@@ -143,7 +145,8 @@ def synthetic_pairs() -> tuple[list[Sample], list[Sample]]:
             plain = cv2.resize(plain, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
             masked = cv2.resize(masked, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         boxes = hog_boxes(plain)
-        good, other = [], []
+        good: list[Box] = []
+        other: list[Box] = []
         for b in boxes:
             x, y, w, h = b
             lo = (slice(max(0, y + h // 2), max(0, y + h)), slice(max(0, x), max(0, x + w)))
@@ -180,7 +183,8 @@ def real_with_mask() -> list[Sample]:
             dets = cnn(cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128)), 0)
             if dets:
                 break
-        boxes, ignore = [], []
+        boxes: list[Box] = []
+        ignore: list[Box] = []
         for d in dets:
             r = d.rect
             w = r.width() / MMOD_TO_HOG[2]
@@ -228,7 +232,8 @@ def background() -> tuple[list[Sample], list[Sample]]:
     above: bodies, clothes, paving; the heads are far below the 80 px window) as negatives:
     every 40th frame, alternately to training and validation."""
     cap = cv2.VideoCapture(str(DATA / "video" / "opencv_vtest_PETS09-S2L1.avi"))
-    tr, va = [], []
+    tr: list[Sample] = []
+    va: list[Sample] = []
     i = 0
     while True:
         ok, bgr = cap.read()
@@ -240,7 +245,7 @@ def background() -> tuple[list[Sample], list[Sample]]:
             f.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(f), bgr)
             part.append(Sample(f, [], [], f"pets/{i}", "pets"))
-            # and a quarter of it enlarged 3x (INTER_LINEAR, as detect.py enlarges frames)
+            # and a quarter of it enlarged 3x (INTER_LINEAR, as detect/detector.py enlarges frames)
             y0, x0 = (i // 40) % 2 * 288, (i // 80) % 2 * 384
             big = cv2.resize(bgr[y0:y0 + 288, x0:x0 + 384], None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
             f = WORK / "img" / f"pets_{i:04d}_x3.png"
@@ -253,10 +258,11 @@ def background() -> tuple[list[Sample], list[Sample]]:
 
 def blobs(rng: np.random.Generator, n: int = 40) -> tuple[list[Sample], list[Sample]]:
     """Synthetic face-free images: smooth backgrounds with blurred ellipses (out-of-focus heads,
-    lamps, balls, bokeh) and a few hard edges; half of them enlarged 3x as detect.py enlarges
+    lamps, balls, bokeh) and a few hard edges; half of them enlarged 3x as detect/detector.py enlarges
     frames. A masked face seen small is a blob with two eyes: these teach the filter that the
     blob alone is not a face. Alternately to training and validation."""
-    tr, va = [], []
+    tr: list[Sample] = []
+    va: list[Sample] = []
     for i in range(n):
         h, w = 480, 640
         bg = rng.normal(0, 1, (h // 16, w // 16, 3))
@@ -288,7 +294,7 @@ def blobs(rng: np.random.Generator, n: int = 40) -> tuple[list[Sample], list[Sam
 def degraded(samples: list[Sample], rng: np.random.Generator) -> list[Sample]:
     """A copy of each image as the pipeline sees a small face: shrunk by k (2-4.5; INTER_AREA, as
     a camera frame scaled down), JPEG-compressed, then enlarged back by k with INTER_LINEAR (as
-    detect.py enlarges a frame so 20-32 px faces reach the 80 px window). Same boxes. Without
+    detect/detector.py enlarges a frame so 20-32 px faces reach the 80 px window). Same boxes. Without
     these the filter never sees enlarged blur and fires on flat patches and soft edges there."""
     out = []
     for s in samples:

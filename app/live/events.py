@@ -1,0 +1,90 @@
+"""What the consoles hear (Server-Sent Events): the hub of per-apel subscribers, and the roll-call
+publisher that sends the full live roll-call after new sightings, at most every ROLLCALL_MIN_INTERVAL_S
+per apel however fast the sightings arrive."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("apel.live")
+
+ROLLCALL_MIN_INTERVAL_S = 0.5
+Event = dict[str, Any]   # {"event": name, "data": payload}
+
+
+@dataclass
+class EventHub:
+    """Per-assembly subscribers (SSE connections), each a small queue that drops its oldest event, so a
+    slow console never holds up the others or the service."""
+
+    subscribers: dict[int, set[asyncio.Queue[Event]]] = field(default_factory=lambda: defaultdict(set))
+
+    def subscribe(self, assembly_id: int) -> asyncio.Queue[Event]:
+        q: asyncio.Queue[Event] = asyncio.Queue(maxsize=20)
+        self.subscribers[assembly_id].add(q)
+        return q
+
+    def unsubscribe(self, assembly_id: int, q: asyncio.Queue[Event]) -> None:
+        self.subscribers[assembly_id].discard(q)
+
+    def has_subscribers(self, assembly_id: int) -> bool:
+        return bool(self.subscribers.get(assembly_id))
+
+    def publish(self, assembly_id: int, event: Event) -> None:
+        for q in list(self.subscribers.get(assembly_id, ())):
+            if q.full():
+                try:
+                    q.get_nowait()
+                except asyncio.QueueEmpty:
+                    pass
+            q.put_nowait(event)
+
+
+class RollcallPublisher:
+    """Marks apels whose roll-call changed and publishes it to their consoles, throttled per apel.
+    Also measures the push latency: a sighting's frame time to its roll-call on the consoles."""
+
+    def __init__(self, hub: EventHub, rollcall: Callable[[int], Awaitable[dict[str, Any]]]) -> None:
+        self._hub = hub
+        self._rollcall = rollcall
+        self._due: set[int] = set()
+        self._last: dict[int, float] = {}               # apel -> monotonic time of its last roll-call
+        self._unpublished_since: dict[int, float] = {}  # apel -> frame time (epoch) of its oldest unsent sighting
+        self.push_lags_s: list[float] = []              # office frame received -> its sightings on the consoles
+
+    def mark_due(self, assembly_id: int, *, sighting_at: float | None = None, now: bool = False) -> None:
+        """The apel's roll-call changed (`sighting_at`: the frame time of new sightings); `now`: send
+        the next one without waiting for the throttle (the apel ended)."""
+        self._due.add(assembly_id)
+        if sighting_at is not None:
+            self._unpublished_since.setdefault(assembly_id, sighting_at)
+        if now:
+            self._last.pop(assembly_id, None)
+
+    async def publish_due(self) -> None:
+        """Publish every due roll-call whose throttle allows it; the rest stay due for the next call."""
+        now = time.monotonic()
+        for assembly_id in list(self._due):
+            if not self._hub.has_subscribers(assembly_id):
+                self._due.discard(assembly_id)
+                self._unpublished_since.pop(assembly_id, None)
+                continue
+            if now - self._last.get(assembly_id, 0.0) < ROLLCALL_MIN_INTERVAL_S:
+                continue
+            self._due.discard(assembly_id)
+            self._last[assembly_id] = now
+            try:
+                data = await self._rollcall(assembly_id)
+            except Exception:
+                log.exception("roll-call for apel %s failed", assembly_id)
+                continue
+            self._hub.publish(assembly_id, {"event": "rollcall", "data": data})
+            since = self._unpublished_since.pop(assembly_id, None)
+            if since is not None:
+                self.push_lags_s.append(time.time() - since)
+                del self.push_lags_s[:-500]

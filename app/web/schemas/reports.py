@@ -1,0 +1,163 @@
+"""The apel report, its drill-down, the monthly recap, the signing key and report verification.
+Counts by tier and by excuse category are keyed by tier (TL1-TL4) and category code."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Category(BaseModel):
+    code: str
+    id: str = Field(description="Label in Bahasa Indonesia")
+    en: str = Field(description="Label in English")
+
+
+class ReportAssembly(BaseModel):
+    id: int
+    title: str
+    kind: str
+    status: str
+    scheduled_start: str
+    started_at: str | None
+    ended_at: str | None
+
+
+class Figures(BaseModel):
+    roster: int
+    present: int
+    late: int
+    attended: int
+    late_by_tier: dict[str, int]
+    tk: int
+    excused: dict[str, int]
+    excused_total: int
+    absent: int
+    not_seen: int
+    mask_known: int = Field(description="People whose mask state was seen")
+    masked: int = Field(description="Of those, wearing a mask in at least half of their frames")
+    mask_compliance: float | None
+    distancing_alerts: int = Field(description="Episodes")
+    people_with_alerts: int
+    corrected: int
+
+
+class ReportOffice(Figures):
+    office_id: int
+    code: str
+    name: str
+    timezone: str
+    scheduled_start: str
+    scheduled_start_local: str | None
+    joined_at: str | None
+
+
+class ApelReportOut(BaseModel):
+    assembly: ReportAssembly
+    ruleset: dict[str, Any] = Field(description="The rule set version the apel was judged by")
+    categories: list[Category]
+    offices: list[ReportOffice]
+    total: Figures
+
+
+class ReportPerson(BaseModel):
+    record_id: int | None
+    employee_id: int
+    nip: str
+    name: str
+    position: str | None
+    status: str
+    tier: str | None
+    late_minutes: int | None
+    excuse_category: str | None
+    excuse_reason: str | None
+    first_seen_at: str | None
+    first_seen_local: str | None
+    last_seen_at: str | None
+    last_seen_local: str | None
+    frames: int
+    best_confidence: float | None
+    mask_frames: int
+    mask_total: int
+    distancing_alerts: int
+    corrected: bool
+
+
+class PeopleOffice(BaseModel):
+    id: int
+    code: str
+    name: str
+    timezone: str
+
+
+class ApelPeopleOut(BaseModel):
+    assembly_id: int
+    office: PeopleOffice
+    people: list[ReportPerson]
+
+
+class RecapApel(BaseModel):
+    id: int
+    title: str
+    kind: str
+    scheduled_start: str
+
+
+class RecapCounts(BaseModel):
+    apels: int
+    present: int
+    late: int
+    attended: int
+    late_by_tier: dict[str, int]
+    tk: int
+    excused: dict[str, int]
+    excused_total: int
+    late_minutes: int
+
+
+class RecapOffice(RecapCounts):
+    office_id: int
+    code: str
+    name: str
+    employees: int
+
+
+class RecapEmployee(RecapCounts):
+    office_id: int
+    office_code: str
+    employee_id: int
+    nip: str
+    name: str
+
+
+class RecapOut(BaseModel):
+    """`employees` only when asked for (employees=true)."""
+
+    month: str
+    timezone: str
+    apels: list[RecapApel]
+    categories: list[Category]
+    offices: list[RecapOffice]
+    total: RecapCounts
+    employees: list[RecapEmployee] | None = None
+
+
+class SigningKeyOut(BaseModel):
+    signer: str
+    fingerprint: str
+    fingerprint_short: str
+    public_key_pem: str
+
+
+class VerificationOut(BaseModel):
+    valid: bool = Field(description="The bytes match the signature and the key is trusted here")
+    reason: str = Field(description="ok | modified | bad_signature | untrusted_key | malformed")
+    message: str
+    explanation: str = Field(description="The reason in the person's language")
+    signer: str | None
+    signed_at: str | None
+    document_id: str | None
+    key_fingerprint: str | None
+    key_fingerprint_short: str | None
+    filename: str | None
+    details: dict[str, Any]

@@ -1,0 +1,55 @@
+"""Checking a signed report, for the API and the verify page alike: the uploaded file and its `.sig`
+(or the downloaded ZIP holding both), capped while they stream (a report is at most a few MB;
+50 MB leaves room)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
+
+from attendance.errors import Invalid, TooLarge
+from attendance.i18n import t
+from attendance.reports.signing import MAX_SIG_BYTES, Verification, short_fingerprint, split_bundle
+
+from app.web.uploads import body_limit, require_multipart
+
+MAX_REPORT_BYTES = 50 * 1024 * 1024
+VerifyBody = Annotated[None, Depends(body_limit(lambda s: MAX_REPORT_BYTES + MAX_SIG_BYTES))]
+
+
+async def read_pair(request: Request) -> tuple[str, bytes, bytes]:
+    """(file name, file bytes, sig bytes) from a multipart form with `file` and `sig`."""
+    require_multipart(request, "'file' and 'sig'")
+    form = await request.form(max_files=2, max_fields=10)
+    f, s = form.get("file"), form.get("sig")
+    has_sig = isinstance(s, UploadFile) and bool(s.filename or s.size)
+    if not isinstance(f, UploadFile):
+        raise Invalid("missing_file", "'file' is required")
+    data = await f.read(MAX_REPORT_BYTES + 1)
+    if len(data) > MAX_REPORT_BYTES:
+        raise TooLarge("too_large", "file too large")
+    if not data:
+        raise Invalid("empty_file", "the report file is empty")
+    if not has_sig:
+        # The ZIP as downloaded (report + .sig) may be uploaded alone.
+        try:
+            bundle = split_bundle(data, MAX_REPORT_BYTES)
+        except ValueError as exc:
+            raise TooLarge("too_large", str(exc)) from exc
+        if bundle is None:
+            raise Invalid("missing_file", "send 'sig' too, or upload the downloaded ZIP (report + .sig)")
+        return bundle
+    sig = await s.read(MAX_SIG_BYTES + 1)
+    if len(sig) > MAX_SIG_BYTES:
+        raise TooLarge("too_large", "signature file too large")
+    return f.filename or "", data, sig
+
+
+def verification_dict(v: Verification, lang: str) -> dict[str, Any]:
+    return {"valid": v.valid, "reason": v.reason, "message": v.message,
+            "explanation": t(f"rep.ui.reason.{v.reason}", lang),
+            "signer": v.signer, "signed_at": v.signed_at, "document_id": v.document_id,
+            "key_fingerprint": v.key_fingerprint,
+            "key_fingerprint_short": short_fingerprint(v.key_fingerprint) if v.key_fingerprint else None,
+            "filename": v.filename, "details": v.details}

@@ -1,0 +1,143 @@
+"""Bulk enrolment, all or nothing: validate every CSV line and photo first, then write all of it in one
+transaction; and the folder layout `apel enroll` imports from.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from attendance.models import Employee
+from attendance.roster.bulk_csv import RosterRow, parse_roster_csv
+from attendance.roster.bulk_zip import read_photo_zip
+from attendance.roster.common import valid_nip
+from attendance.roster.employees import check_employee_input, create_employee, employee_by_nip, employee_dict
+from attendance.errors import ApelError, Invalid
+from attendance.roster.offices import office_by_code
+from attendance.roster.photos import PHOTO_SUFFIXES, AnalysedPhoto, PhotoLimits
+from attendance.roster.templates import PendingPhoto, find_duplicate, store_templates
+
+
+@dataclass
+class BulkPlan:
+    """Everything a bulk request will write, validated; nothing is written until `apply_bulk`."""
+
+    rows: list[RosterRow] = field(default_factory=list)
+    photos: list[tuple[str, str, bytes]] = field(default_factory=list)  # (member, nip, bytes)
+
+
+def plan_bulk(session: Session, *, csv_bytes: bytes | None, zip_bytes: bytes | None, limits: PhotoLimits,
+              max_zip_bytes: int, max_files: int, default_office: str | None = None) -> BulkPlan:
+    if not csv_bytes and not zip_bytes:
+        raise Invalid("bulk_empty", "send a roster CSV, a ZIP of photos, or both")
+    plan = BulkPlan()
+    errors: list[str] = []
+    if csv_bytes:
+        plan.rows, errors = parse_roster_csv(csv_bytes, default_office=default_office)
+        seen: dict[str, int] = {}
+        offices: dict[str, int] = {}
+        for row in plan.rows:
+            try:
+                office_id = offices.get(row.office_code.upper())
+                if office_id is None:
+                    office_id = office_by_code(session, row.office_code).id
+                    offices[row.office_code.upper()] = office_id
+                checked = check_employee_input(session, nip=row.nip, name=row.name, office_id=office_id,
+                                               position=row.position, active=row.active)
+            except ApelError as exc:
+                errors.append(f"line {row.line}: {exc.message}")
+                continue
+            row.nip = checked.nip
+            if checked.nip in seen:
+                errors.append(f"line {row.line}: NIP {checked.nip} repeats line {seen[checked.nip]}")
+            elif employee_by_nip(session, checked.nip) is not None:
+                errors.append(f"line {row.line}: NIP {checked.nip} is already registered")
+            seen.setdefault(checked.nip, row.line)
+        if errors:
+            errors.sort(key=lambda e: int(e.split(":")[0].split()[1]))
+            raise Invalid("csv_rows", f"{len(errors)} bad line(s) in the CSV: " + "; ".join(errors[:20]),
+                          details={"errors": errors})
+    if zip_bytes:
+        plan.photos = read_photo_zip(zip_bytes, limits=limits, max_zip_bytes=max_zip_bytes, max_files=max_files)
+        known = {r.nip for r in plan.rows}
+        for member, nip, _ in plan.photos:
+            if nip not in known and employee_by_nip(session, nip) is None:
+                errors.append(f"{member}: no employee with NIP {nip} (add them to the CSV)")
+        if errors:
+            raise Invalid("zip_unknown_nip", f"{len(errors)} photo(s) for unknown employees: " + "; ".join(errors[:20]),
+                          details={"errors": errors})
+    return plan
+
+
+def check_analysed(session: Session, analysed: list[AnalysedPhoto]) -> None:
+    """All photos must be usable and new; otherwise reject the whole request with every reason."""
+    rejected = [a.summary() for a in analysed if not a.ok]
+    seen: dict[str, str] = {}
+    for a in analysed:
+        if not a.ok:
+            continue
+        if a.sha256 in seen:
+            rejected.append({"file": a.name, "accepted": False, "code": "duplicate_photo",
+                             "reason": f"same photo as {seen[a.sha256]}"})
+            continue
+        seen[a.sha256] = a.name
+        dup = find_duplicate(session, a.sha256)
+        if dup is not None:
+            other = session.get(Employee, dup.employee_id)
+            rejected.append({"file": a.name, "accepted": False, "code": "duplicate_photo",
+                             "reason": f"already enrolled for NIP {other.nip if other else dup.employee_id}"})
+    if rejected:
+        raise Invalid("photos_rejected", f"{len(rejected)} photo(s) rejected; nothing was saved: " +
+                      "; ".join(f"{r['file']}: {r['reason']}" for r in rejected[:20]),
+                      details={"rejected": rejected})
+
+
+def apply_bulk(session: Session, plan: BulkPlan, analysed: list[AnalysedPhoto], *, actor: Any,
+               keep_dir: Path | None = None) -> tuple[dict[str, Any], list[PendingPhoto]]:
+    check_analysed(session, analysed)
+    created = []
+    for row in plan.rows:
+        office_id = office_by_code(session, row.office_code).id
+        emp = create_employee(session, actor=actor, nip=row.nip, name=row.name, office_id=office_id,
+                              position=row.position, active=row.active)
+        created.append(employee_dict(emp))
+    pending: list[PendingPhoto] = []
+    enrolled = []
+    for (member, nip, blob), photo in zip(plan.photos, analysed):
+        emp = employee_by_nip(session, nip)
+        assert emp is not None  # plan_bulk checked it
+        _, p = store_templates(session, emp, photo, actor=actor, keep_dir=keep_dir, data=blob)
+        pending += p
+        enrolled.append({"nip": nip, **photo.summary()})
+    return {"created": created, "enrolled": enrolled}, pending
+
+
+@dataclass
+class FolderPerson:
+    folder: Path
+    nip: str | None
+    name: str | None
+    photos: list[Path]
+    error: str | None = None
+
+
+def scan_folder(root: Path) -> list[FolderPerson]:
+    """One subfolder per person: `<NIP>` or `<NIP>_<Name>` / `<NIP> - <Name>`."""
+    people = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        m = re.match(r"^([0-9 ]{18,24}?)(?:\s*[-_]\s*(.+))?$", sub.name)
+        photos = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+        if not m:
+            people.append(FolderPerson(sub, None, None, photos, "folder name must be the NIP (or NIP_Name)"))
+            continue
+        try:
+            nip = valid_nip(m.group(1))
+        except Invalid as exc:
+            people.append(FolderPerson(sub, None, None, photos, exc.message))
+            continue
+        name = m.group(2).replace("_", " ").strip() if m.group(2) else None
+        people.append(FolderPerson(sub, nip, name, photos, None if photos else "no .jpg/.png/.webp photos"))
+    return people

@@ -1,0 +1,49 @@
+"""Input cleaning and small helpers every roster use case shares, so each rule is written once."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from attendance.models import User
+from attendance.nip import InvalidNip, parse_nip
+from attendance.errors import Conflict, Invalid
+
+
+def actor_name(actor: User | str | None) -> str:
+    if actor is None:
+        return "system"
+    return actor if isinstance(actor, str) else actor.username
+
+
+def clean_text(value: Any, what: str, *, max_len: int, required: bool = True) -> str | None:
+    if value is None:
+        if required:
+            raise Invalid(f"{what}_missing", f"{what} is required")
+        return None
+    s = " ".join(str(value).split())
+    if not s:
+        if required:
+            raise Invalid(f"{what}_missing", f"{what} is required")
+        return None
+    if len(s) > max_len:
+        raise Invalid(f"{what}_too_long", f"{what} is longer than {max_len} characters")
+    return s
+
+
+def valid_nip(raw: str) -> str:
+    try:
+        return parse_nip(raw).nip
+    except InvalidNip as exc:
+        raise Invalid(f"nip_{exc.code}", f"invalid NIP: {exc.message}") from None
+
+
+def flush_or_conflict(session: Session, code: str, message: str) -> None:
+    """Turn a unique-constraint race into a clean 409 (the pre-check covers the common case)."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(code, message) from None
+

@@ -1,0 +1,109 @@
+"""User accounts and their roles: the use cases admins run, each audited in the caller's transaction."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from attendance import audit
+from attendance.models import Role, User
+from attendance.roster.common import actor_name, clean_text, flush_or_conflict
+from attendance.errors import Conflict, Invalid, NotFound
+from attendance.roster.offices import get_office
+from attendance.roster.passwords import hash_password
+
+
+def user_dict(u: User) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "full_name": u.full_name, "role": u.role,
+            "office_id": u.office_id, "active": u.active}
+
+
+ROLES = {r.value for r in Role}
+
+
+def _role(role: str, office_id: int | None, session: Session) -> tuple[str, int | None]:
+    role = (role or "").strip().lower()
+    if role not in ROLES:
+        raise Invalid("role", f"unknown role {role!r} (one of: {', '.join(sorted(ROLES))})")
+    if role == Role.operator.value:
+        if office_id is None:
+            raise Invalid("operator_office", "an operator must be bound to an office")
+        get_office(session, office_id)
+    elif office_id is not None:
+        get_office(session, office_id)
+    return role, office_id
+
+
+def _username(name: str) -> str:
+    u = (clean_text(name, "username", max_len=64) or "").lower()
+    if not all(ch.isalnum() or ch in "._-" for ch in u):
+        raise Invalid("username_chars", "username may contain letters, digits, '.', '_' and '-' only")
+    return u
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("user_not_found", f"user {user_id} does not exist")
+    return user
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.username)).scalars())
+
+
+def create_user(session: Session, *, actor: User | str | None, username: str, password: str, role: str,
+                office_id: int | None = None, full_name: str | None = None) -> User:
+    uname = _username(username)
+    role_n, office_n = _role(role, office_id, session)
+    try:
+        pw_hash = hash_password(password or "")
+    except ValueError as exc:
+        raise Invalid("password", str(exc)) from None
+    if user_by_username(session, uname) is not None:
+        raise Conflict("user_exists", f"username {uname} is already taken")
+    user = User(username=uname, password_hash=pw_hash, role=role_n, office_id=office_n,
+                full_name=clean_text(full_name, "full_name", max_len=200, required=False), active=True)
+    session.add(user)
+    flush_or_conflict(session, "user_exists", f"username {uname} is already taken")
+    audit.record(session, actor=actor_name(actor), action="user.create", entity="user", entity_id=user.id,
+                 after=user_dict(user))
+    return user
+
+
+def update_user(session: Session, user_id: int, *, actor: User | str | None, role: str | None = None,
+                office_id: int | None = None, active: bool | None = None, full_name: str | None = None,
+                password: str | None = None, clear_office: bool = False) -> User:
+    user = get_user(session, user_id)
+    before = user_dict(user)
+    new_role = role if role is not None else user.role
+    new_office = None if clear_office else (office_id if office_id is not None else user.office_id)
+    user.role, user.office_id = _role(new_role, new_office, session)
+    if active is not None:
+        if not active and isinstance(actor, User) and actor.id == user.id:
+            raise Invalid("self_deactivate", "you cannot deactivate your own account")
+        user.active = bool(active)
+    if full_name is not None:
+        user.full_name = clean_text(full_name, "full_name", max_len=200, required=False)
+    changed_password = False
+    if password is not None:
+        try:
+            user.password_hash = hash_password(password)
+        except ValueError as exc:
+            raise Invalid("password", str(exc)) from None
+        changed_password = True
+    session.flush()
+    after = user_dict(user)
+    if after != before or changed_password:
+        audit.record(session, actor=actor_name(actor), action="user.update", entity="user", entity_id=user.id,
+                     before=before, after=after, reason="password changed" if changed_password else None)
+    return user
+
+
+def can_see_office(user: User, office_id: int) -> bool:
+    return user.role != Role.operator.value or user.office_id == office_id

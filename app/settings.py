@@ -6,12 +6,16 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from attendance.i18n import Lang
+
+if TYPE_CHECKING:
+    from attendance.reports.documents import ReportSettings
+    from attendance.reports.signing import SigningSettings
 
 
 class Settings(BaseSettings):
@@ -45,14 +49,23 @@ class Settings(BaseSettings):
     vision_workers: int = Field(default_factory=lambda: max(1, min(64, os.cpu_count() or 1)), ge=1, le=64,
                                 description="Vision worker processes; default one per core (they sleep between apels).")
     learn_face_geometry: bool = Field(True, description="Learn each person's IPD and eye height from their roll-calls "
-                                                        "to place them better for the distancing check (two numbers per "
-                                                        "person, erased with their face data); false: neither learn nor use.")
+                                      "to place them better for the distancing check (two numbers per person, erased "
+                                      "with their face data); false: neither learn nor use.")
 
     # Live media
     ice_servers: list[str] = Field(default_factory=list, description='e.g. ["stun:stun.example:3478"]')
     turn_username: str | None = None
     turn_password: str | None = None
     office_token_ttl_minutes: int = Field(240, ge=1)
+
+    # Reports: the kop surat and the signature (docs/reports.md)
+    report_institution: str | None = Field(None, description='Kop surat lines separated by "|"; default: the '
+                                                             "translated institution name.")
+    report_address: str | None = None
+    signing_key_path: Path | None = Field(None, description="HR's Ed25519 key (PEM, PKCS#8); default: the "
+                                                            "installation's own key, made in data_dir/signing.")
+    signing_key_password: str | None = None
+    signer_name: str | None = Field(None, description='Printed as the signer on reports; default "Apel".')
 
     session_max_age_s: int = Field(12 * 3600, ge=60)
     loop_stall_s: float = Field(2.0, ge=0, description="Log every thread's stack when the event loop is blocked "
@@ -85,6 +98,21 @@ class Settings(BaseSettings):
         if self.recognizer == "onnx" and self.onnx_model_path is not None:
             return str(self.onnx_model_path.expanduser().resolve())
         return self.recognizer
+
+    @property
+    def report_settings(self) -> ReportSettings:
+        """The kop surat as the reports take it (imported here: the report modules are heavy to load)."""
+        from attendance.reports.documents import ReportSettings
+
+        return ReportSettings(report_institution=self.report_institution, report_address=self.report_address)
+
+    @property
+    def signing_settings(self) -> SigningSettings:
+        """Which key signs reports and the signer's name, as attendance.reports.signing takes them."""
+        from attendance.reports.signing import SigningSettings
+
+        return SigningSettings(signing_key_path=self.signing_key_path, signing_key_password=self.signing_key_password,
+                               signer_name=self.signer_name)
 
     @property
     def db_url(self) -> str:

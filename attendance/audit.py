@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +31,7 @@ def entry_digest(prev_hash: str, at: datetime, actor: str, action: str, entity: 
                  entity_id: str | None, before: Any, after: Any, reason: str | None) -> str:
     payload = {
         "prev": prev_hash,
-        "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "actor": actor, "action": action, "entity": entity, "entity_id": entity_id,
         "before": before, "after": after, "reason": reason,
     }
@@ -44,7 +44,7 @@ def record(session: Session, *, actor: str, action: str, entity: str, entity_id:
     """Append an entry in the caller's transaction: the audit and the change commit together or not at all."""
     tip = session.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
     prev = tip or GENESIS
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     before_n, after_n = _normalise(before), _normalise(after)
     eid = None if entity_id is None else str(entity_id)
     digest = entry_digest(prev, at, actor, action, entity, eid, before_n, after_n, reason)

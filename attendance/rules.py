@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PRESENT, LATE, TK, EXCUSED, NOT_SEEN = "present", "late", "tk", "excused", "not_seen"
@@ -132,7 +132,7 @@ def zone(tz_name: str) -> ZoneInfo:
 
 def local_to_utc(day: date, at: time, tz_name: str) -> datetime:
     """An office's local wall-clock time on a day, as a UTC instant (Indonesia has no DST)."""
-    return datetime.combine(day, at, tzinfo=zone(tz_name)).astimezone(timezone.utc)
+    return datetime.combine(day, at, tzinfo=zone(tz_name)).astimezone(UTC)
 
 
 def to_local(instant: datetime, tz_name: str) -> datetime:

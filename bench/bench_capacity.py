@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,12 +89,12 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
     import face_recognition
     import numpy as np
 
-    from app.web.app import create_app
-    from app.web.security import hash_password
     from app.settings import Settings
-    from attendance.models import AssemblyKind, Employee, FaceTemplate, Office, User
-    from attendance.db.unit_of_work import committed
+    from app.web.app import create_app
     from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
+    from attendance.db.unit_of_work import committed
+    from attendance.models import AssemblyKind, Employee, FaceTemplate, Office, User
+    from attendance.roster.passwords import hash_password
     from attendance.vision.enrol import enrol_face
 
     app = create_app(Settings(data_dir=data_dir, secret_key="bench"))
@@ -136,7 +136,7 @@ def seed(data_dir: Path, offices: int, people_dirs: list[Path], min_confidence: 
             committed(create_ruleset_version)(
                 db, actor=admin, name="default", reason="bench", min_confidence=min_confidence)
         a = committed(create_assembly)(db, actor=leader, kind=list(AssemblyKind)[0].value, title="Bench apel",
-                                       scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
+                                       scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
                                        office_ids=[o.id for o in offs], ruleset_name="default")
         committed(start_assembly)(db, a.id, actor=leader)
         tokens = {o.code: committed(issue_office_token)(db, a.id, o.id, actor=leader, ttl_minutes=60) for o in offs}
@@ -226,7 +226,8 @@ async def run(n_offices: int, seconds: float, packets: list[bytes], people_dirs:
         first_frames = [o.get("join_to_first_frame_s") for o in feeds if o.get("join_to_first_frame_s") is not None]
         within = sum(1 for t in times if t <= 15.0)
         return {
-            "offices": n_offices, "back_row_m": back_row_m, "people": total, "marked": len(times), "marked_within_15s": within,
+            "offices": n_offices, "back_row_m": back_row_m, "people": total, "marked": len(times),
+            "marked_within_15s": within,
             "time_to_mark_p50": statistics.median(times) if times else None,
             "time_to_mark_p90": times[int(0.9 * (len(times) - 1))] if times else None,
             "time_to_mark_max": times[-1] if times else None,
@@ -280,7 +281,8 @@ async def main() -> None:
     from media.client import encode_clip_vp8
 
     packets = encode_clip_vp8(str(clip), size=(1280, 720), fps=15)
-    print(f"office clip: {clip.name}, {len(packets)} VP8 frames at 1280x720 (encoded once in {time.perf_counter() - t0:.1f} s); "
+    print(f"office clip: {clip.name}, {len(packets)} VP8 frames at 1280x720 "
+          f"(encoded once in {time.perf_counter() - t0:.1f} s); "
           f"{os.cpu_count()} cores; vision workers {os.environ.get('APEL_VISION_WORKERS', '2')}", flush=True)
     results = []
     for n in [int(x) for x in args.offices.split(",")]:
@@ -289,10 +291,13 @@ async def main() -> None:
         results.append(r)
         p50 = r["time_to_mark_p50"]
         print(f"offices={n:>2}: marked {r['marked']}/{r['people']} ({r['marked_within_15s']} within 15 s), "
-              f"time-to-mark p50 {p50 if p50 is None else round(p50, 1)} s p90 {r['time_to_mark_p90'] and round(r['time_to_mark_p90'], 1)} s "
-              f"max {r['time_to_mark_max'] and round(r['time_to_mark_max'], 1)} s; frames dropped {r['dropped_pct'] and round(r['dropped_pct'], 1)}%; "
+              f"time-to-mark p50 {p50 if p50 is None else round(p50, 1)} s "
+              f"p90 {r['time_to_mark_p90'] and round(r['time_to_mark_p90'], 1)} s "
+              f"max {r['time_to_mark_max'] and round(r['time_to_mark_max'], 1)} s; "
+              f"frames dropped {r['dropped_pct'] and round(r['dropped_pct'], 1)}%; "
               f"longest feed gap {r['max_feed_gap_s']} s; analysed {r['analysed']}/{r['sampled']} sampled; "
-              f"server CPU {r['server_cpu_pct']:.0f}% of a core; join->first frame {r['join_to_first_frame_s']} s, ->first analysis {r['join_to_first_analysis_s']} s; "
+              f"server CPU {r['server_cpu_pct']:.0f}% of a core; join->first frame {r['join_to_first_frame_s']} s, "
+              f"->first analysis {r['join_to_first_analysis_s']} s; "
               f"{'MEETS' if r['ok'] else 'FAILS'} both conditions", flush=True)
     good = [r["offices"] for r in results if r["ok"]]
     print(f"largest office count meeting both conditions: {max(good) if good else 'none of those tried'}")

@@ -74,16 +74,15 @@ from scipy.special import ndtr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_vision_office import make_clip, project, read_frames, match
+from bench_vision_office import make_clip, match, project, read_frames
 
-from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.config import PipelineConfig
 from attendance.vision.geometry import face_geometry
 from attendance.vision.geometry.camera import MEAN_IPD_M, depth_m, focal_px, position_m, unbiased_eye_px
 from attendance.vision.geometry.fit import FrameFit, fit_frame, positions_and_violations
 from attendance.vision.geometry.violations import VIOLATION_P_MIN, violations
+from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.training import synth_office as synth
-
 
 # --- rows (v1), frozen: distance.row_groups / refine_depths as of commit 6ced214 ---------------
 
@@ -106,7 +105,8 @@ def _rows_v1_groups(z, v, f_px, row_sd_m=0.08, rel_sd=0.05, head_sd_m=0.08):
         cz = np.array([np.median(lz[lab == c]) for c in rows])
         cv = np.array([np.median(vo[lab == c]) for c in rows])
         dz2 = (lz[:, None] - cz[None, :]) ** 2 / (rel_sd ** 2 + (row_sd_m / np.exp(cz)[None, :]) ** 2)
-        new = np.array([rows[b] for b in np.argmin(dz2 + (vo[:, None] - cv[None, :]) ** 2 / sd_v[:, None] ** 2, axis=1)])
+        cost = dz2 + (vo[:, None] - cv[None, :]) ** 2 / sd_v[:, None] ** 2
+        new = np.array([rows[b] for b in np.argmin(cost, axis=1)])
         if np.array_equal(new, lab):
             break
         lab = new
@@ -136,7 +136,7 @@ def rows_v1_positions(centres, z, f_px, width, height, row_sd_m=0.08, rel_sd=0.0
             prior = s_row2 + spread ** 2 / len(kept)
             w = prior / (prior + rel_sd ** 2)
             out[i] = math.exp(cm + w * (lz[k] - cm))
-    return [position_m(cx, cy, zz, f_px, width, height) for (cx, cy), zz in zip(c, out)]
+    return [position_m(cx, cy, zz, f_px, width, height) for (cx, cy), zz in zip(c, out, strict=True)]
 
 
 # --- observing: render an office, run the pipeline, keep the last frame --------------------------
@@ -264,10 +264,10 @@ def office_settings(truth: dict) -> tuple[float, list[float]]:
 def learned_settings(truth: dict) -> dict[str, tuple[float | None, list[float] | None]]:
     """LEARNED estimator -> (camera height above the eyes, row lines) it runs with."""
     above, lines = office_settings(truth)
-    return dict(zip(LEARNED, ((None, None), (above, lines))))
+    return dict(zip(LEARNED, ((None, None), (above, lines)), strict=True))
 
 
-def learned_for(faces: list[dict], learned: dict[str, "face_geometry.GeometrySamples"]) -> list:
+def learned_for(faces: list[dict], learned: dict[str, face_geometry.GeometrySamples]) -> list:
     """Per face, what was learned of the person it was named as (None: unknown face or not learned)."""
     return [face_geometry.geometry(learned[fc["id"]]) if fc.get("id") in learned else None for fc in faces]
 
@@ -277,8 +277,9 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
     boxes = [fc["box"] for fc in obs["faces"]]
     centres, zs, f, W, H, md, masked = frame_inputs(obs)
     out = {}
-    box_pos = [position_m(cx, cy, f * 0.16 / max(w, 1), f, W, H) for (cx, cy), (_, _, w, _) in zip(centres, boxes)]
-    eye_pos = [position_m(cx, cy, z, f, W, H) for (cx, cy), z in zip(centres, zs)]
+    box_pos = [position_m(cx, cy, f * 0.16 / max(w, 1), f, W, H)
+               for (cx, cy), (_, _, w, _) in zip(centres, boxes, strict=True)]
+    eye_pos = [position_m(cx, cy, z, f, W, H) for (cx, cy), z in zip(centres, zs, strict=True)]
     v1_pos = rows_v1_positions(centres, zs, f, W, H)
     for k, pos in (("baseline", box_pos), ("eye spacing", eye_pos), ("rows (v1)", v1_pos)):
         out[k] = (pos, [(i, j) for i, j, _ in violations(pos, md)])
@@ -302,6 +303,11 @@ def estimates(obs: dict, rescore: bool) -> dict[str, tuple[list, list]]:
                                      geometry=obs["geometry"][k])
             out[k] = (fit.positions, [(i, j) for i, j, _ in fit.violations])
     return out
+
+
+def spans_rows(pair: frozenset, row: dict, n_rows: int | None) -> bool:
+    """Whether the pair's people stand in `n_rows` different rows (None: any pair)."""
+    return n_rows is None or len({row[x] for x in pair}) == n_rows
 
 
 def score(observations: list[dict], rescore: bool, names: tuple[str, ...] = NAMES) -> dict:
@@ -342,11 +348,9 @@ def score(observations: list[dict], rescore: bool, names: tuple[str, ...] = NAME
                 counts[k][1] += extra
             for pred in draws:
                 pred = pred - band
-                for c, keep in ((counts[k], lambda q: True),
-                                (split[k, "within"], lambda q: len({row[x] for x in q}) == 1),
-                                (split[k, "across"], lambda q: len({row[x] for x in q}) == 2)):
-                    t = {q for q in truth_pairs if keep(q)}
-                    got = {q for q in pred if keep(q)}
+                for c, n_rows in ((counts[k], None), (split[k, "within"], 1), (split[k, "across"], 2)):
+                    t = {q for q in truth_pairs if spans_rows(q, row, n_rows)}
+                    got = {q for q in pred if spans_rows(q, row, n_rows)}
                     c[0] += len(got & t) / len(draws)
                     c[1] += len(got - t) / len(draws)
                     c[2] += len(t - got) / len(draws)
@@ -368,7 +372,7 @@ def learn_over_days(days: list[dict]) -> tuple[dict, dict]:
     learned: dict[str, dict[str, face_geometry.GeometrySamples]] = {k: {} for k in LEARNED}
     for obs in days[:-1]:
         for k, fit in learned_fits(obs, learned).items():
-            for fc, ipd, eye in zip(obs["faces"], fit.ipd_samples_m, fit.eye_offset_samples_m):
+            for fc, ipd, eye in zip(obs["faces"], fit.ipd_samples_m, fit.eye_offset_samples_m, strict=True):
                 if fc.get("id"):
                     prev = learned[k].get(fc["id"], face_geometry.GeometrySamples())
                     learned[k][fc["id"]] = prev.add(*face_geometry.session_sample([(ipd, eye)]))
@@ -406,7 +410,8 @@ def main() -> None:
     ap.add_argument("--offices", default=None,
                     help="make_office seeds as ranges, e.g. 100-107,200-207,300-323 (instead of --seeds/--seed-offset)")
     ap.add_argument("--rows", default="3,6", help="the front and back rows' distances from the camera, metres "
-                    "(default 3,6: four rows 1 m apart; 3,6.6: 1.2 m apart, as the office page advises for a 1 m minimum)")
+                    "(default 3,6: four rows 1 m apart; 3,6.6: 1.2 m apart, "
+                    "as the office page advises for a 1 m minimum)")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--people", type=int, default=20)
     ap.add_argument("--cache", type=Path, default=None, help="keep/reuse each seed's observations here")
@@ -417,7 +422,8 @@ def main() -> None:
     ap.add_argument("--same-places", action="store_true",
                     help="with --days: everybody keeps their row and rank in it every day (default: people shuffle)")
     ap.add_argument("--as-cached", action="store_true",
-                    help="take cached depths as they are (by default depths cached before the eye-spacing correction are corrected)")
+                    help="take cached depths as they are "
+                    "(by default depths cached before the eye-spacing correction are corrected)")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
     seeds = seed_list(a.offices) if a.offices else [100 + a.seed_offset + k for k in range(a.seeds)]
@@ -437,8 +443,9 @@ def main() -> None:
             r = score(judged, a.rescore, ("pipeline", "height + lines") + (LEARNED if d > 1 else ()))
             cells = []
             for k in (("pipeline", LEARNED[0]), ("height + lines", LEARNED[1])):
-                cells.append(" -> ".join(f"{pr(c[0], c[1])} / {pr(c[0], c[2])} ({tally(*c)}) {np.median(r['err'][q]):.1%}"
-                                         for q in k if q in r["counts"] for c in [r["counts"][q]]))
+                cells.append(" -> ".join(
+                    f"{pr(c[0], c[1])} / {pr(c[0], c[2])} ({tally(*c)}) {np.median(r['err'][q]):.1%}"
+                    for q in k if q in r["counts"] for c in [r["counts"][q]]))
             print(f"  day {d} ({d - 1} learned): {cells[0]} | {cells[1]}")
         for last, e in learnt:      # the last day, learned on all before it: judged in full below
             obs.append(last)
@@ -448,15 +455,18 @@ def main() -> None:
         for k in LEARNED:
             e = errs[k]
             print(f"{LABEL[k]}: learned on {a.days - 1} day(s), error sd (robust) against the truth: "
-                  f"IPD {robust_sd(e['ipd']) * 1000:.1f} mm (population mean: {robust_sd(e['ipd_prior']) * 1000:.1f} mm), "
-                  f"eye height {robust_sd(e['eye']) * 100:.1f} cm (office average: {robust_sd(e['eye_prior']) * 100:.1f} cm), "
+                  f"IPD {robust_sd(e['ipd']) * 1000:.1f} mm "
+                  f"(population mean: {robust_sd(e['ipd_prior']) * 1000:.1f} mm), "
+                  f"eye height {robust_sd(e['eye']) * 100:.1f} cm "
+                  f"(office average: {robust_sd(e['eye_prior']) * 100:.1f} cm), "
                   f"{len(e['ipd'])} / {len(e['eye'])} people measured")
     else:
         obs = [load_or_observe(a.cache, work, s, a.people, a.seconds, rows_m) for s in seeds]
     if not a.as_cached:
         obs = [unbias(o) for o in obs]
     r = score(obs, a.rescore, names)
-    print(f"{len(seeds)} offices x {a.people} people (1920x1080, hfov 70, rows {rows_m[0]:g}-{rows_m[1]:g} m), last frame of each "
+    print(f"{len(seeds)} offices x {a.people} people (1920x1080, hfov 70, rows {rows_m[0]:g}-{rows_m[1]:g} m), "
+          "last frame of each "
           f"{a.seconds:g} s clip; make_office seeds {a.offices or f'{seeds[0]}-{seeds[-1]}'}")
     print(f"people detected: {r['detected']}/{r['present']}; pairs in the +-10% don't-care band: {r['in_band']}")
     for k in names:

@@ -29,10 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from attendance.vision.recognise import dlib_models
-from attendance.vision.runtime import dlib_onnx
 from attendance.vision import faces
+from attendance.vision.recognise import dlib_models
 from attendance.vision.roster_dir import read_image_rgb
+from attendance.vision.runtime import dlib_onnx
 
 LFW = ROOT.parent / "shared" / "data" / "faces" / "lfw10"
 

@@ -185,7 +185,7 @@ async def run_config(shared: bool, offices: int, seconds: float, clip: Path, fps
         c1, t1, r1 = proc_cpu_s(proc.pid), time.monotonic(), list(counts)
         s1 = (await ask(("stats",)))[1]
         wall = t1 - t0
-        per_office_fps = [(b - a) / wall for a, b in zip(r0, r1)] if uplink is None else [0.0]
+        per_office_fps = [(b - a) / wall for a, b in zip(r0, r1, strict=True)] if uplink is None else [0.0]
         return {
             "mode": "shared" if shared else "per-receiver", "offices": offices,
             "server_cpu_pct": 100.0 * (c1 - c0) / wall,
@@ -245,7 +245,8 @@ async def main() -> None:
           f"{by[('per-receiver', n)]['server_cpu_pct']:.1f}%")
     if by[("per-receiver", n)]["recv_fps_median"] < 0.9 * args.fps:
         print(f"note: per-receiver encoding could not keep {args.fps:g} fps for {n} offices on this machine "
-              f"(median {by[('per-receiver', n)]['recv_fps_median']:.1f} fps): its CPU is capped, the true cost is higher")
+              f"(median {by[('per-receiver', n)]['recv_fps_median']:.1f} fps): "
+              "its CPU is capped, the true cost is higher")
 
 
 async def ingest(args) -> None:

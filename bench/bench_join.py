@@ -33,10 +33,10 @@ def vision_floor(clip: Path, people_dirs: list[Path], frames: int = 3) -> list[f
     import face_recognition
     import numpy as np
 
-    from attendance.vision.pipeline import OfficePipeline
     from attendance.vision.config import PipelineConfig
-    from attendance.vision.types import RosterPerson
     from attendance.vision.enrol import enrol_face
+    from attendance.vision.pipeline import OfficePipeline
+    from attendance.vision.types import RosterPerson
 
     roster = []
     for d in people_dirs:
@@ -98,15 +98,17 @@ async def main() -> None:
             # the office page asks for the ICE servers before it joins: that also starts the workers
             await http.get("/api/v1/live/ice-servers", headers={"X-Office-Code": code, "X-Office-Token": token})
             await asyncio.sleep(5)
-            for k in range(args.joins):
-                answered = {}
+            answered = {}   # the last join's answer time, set by `signal`
 
-                async def signal(offer):
-                    t = time.monotonic()
-                    r = await http.post("/api/v1/live/office/join", json={"office": code, "token": token, **offer})
-                    r.raise_for_status()
-                    answered["s"] = time.monotonic() - t
-                    return r.json()
+            async def signal(offer):
+                t = time.monotonic()
+                r = await http.post("/api/v1/live/office/join", json={"office": code, "token": token, **offer})
+                r.raise_for_status()
+                answered["s"] = time.monotonic() - t
+                return r.json()
+
+            for k in range(args.joins):
+                answered.clear()
                 t0 = time.monotonic()
                 pc, _ = await connect_peer(signal, send_video=PreEncodedTrack(packets), receive_video=False)
                 status = None

@@ -44,10 +44,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from attendance.vision.config import PipelineConfig
 from attendance.vision.detect.boxes import iou
 from attendance.vision.detect.detector import PHOTO_ANGLES, DetectorConfig, detect_faces, detect_faces_cues
 from attendance.vision.faces import face_chip, landmarks5
-from attendance.vision.config import PipelineConfig
 from attendance.vision.mask import WEIGHTS, MaskClassifier, default_classifier
 from attendance.vision.training.protocol import DATA
 from attendance.vision.training.train_mask import chips_of, is_test
@@ -94,7 +94,8 @@ def masks_real(clf, which: str = "") -> None:
     y, pr = np.array(ys), np.array(ps) >= 0.5
     bal = 0.5 * (pr[y == 1].mean() + (~pr[y == 0]).mean())
     print(f"masks/real held-out{which}: {len(y)} faces detected ({missed} photos without a detected face)")
-    print(f"  balanced accuracy {bal:.1%}  (mask recall {pr[y == 1].mean():.1%}, no-mask recall {(~pr[y == 0]).mean():.1%})")
+    print(f"  balanced accuracy {bal:.1%}  "
+          f"(mask recall {pr[y == 1].mean():.1%}, no-mask recall {(~pr[y == 0]).mean():.1%})")
 
 
 def masked_found(rgb: np.ndarray, found, clf, also=None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -117,8 +118,10 @@ def masks_scenes(clf, step: int, dump: Path | None, fallback=None) -> None:
         "photo look (masked HOG filter, CNN check, photo pass, BlazeFace)": SCENES_CFG,
         "the same without BlazeFace (the photo look before 2026-11-29)": before,
         "the same without BlazeFace and the photo pass": replace(before, photo_angles=()),
-        "the same without BlazeFace, the photo pass and the masked HOG filter": replace(before, photo_angles=(), use_mask_hog=False),
-        f"apel analyze's look for images (DetectorConfig(min_face_px={STILLS_CFG.min_face_px}), BlazeFace)": STILLS_CFG,
+        "the same without BlazeFace, the photo pass and the masked HOG filter":
+            replace(before, photo_angles=(), use_mask_hog=False),
+        f"apel analyze's look for images (DetectorConfig(min_face_px={STILLS_CFG.min_face_px}), BlazeFace)":
+            STILLS_CFG,
         "the same without BlazeFace's look at half size (apel analyze before 2026-11-29, day 3)":
             replace(STILLS_CFG, blazeface_zoom_out=False),
     }
@@ -128,7 +131,8 @@ def masks_scenes(clf, step: int, dump: Path | None, fallback=None) -> None:
     secs = dict.fromkeys(looks, 0.0)
     cnn_less = base = 0
     t_base = 0.0
-    crops: dict[str, list[np.ndarray]] = {"cnn": [], "hog_mask": [], "photo": [], "photo_mask": [], "blaze": [], "blaze_far": []}
+    crops: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("cnn", "hog_mask", "photo", "photo_mask", "blaze", "blaze_far")}
     # For an audit by eye (scenes have no boxes, so a hit may rest on a face that is not one): per
     # look, each hit image's faces called masked, and a numbered contact sheet of the first of them.
     audit_looks = {0, 4} if dump else set()
@@ -151,11 +155,11 @@ def masks_scenes(clf, step: int, dump: Path | None, fallback=None) -> None:
             secs[label] += time.perf_counter() - t
             hits[label] += bool(masked.any())
             if i in audit_looks and masked.any():
-                faces = [(list(map(int, b)), k) for (b, _, k), m in zip(found, masked) if m]
+                faces = [(list(map(int, b)), k) for (b, _, k), m in zip(found, masked, strict=True) if m]
                 listed.setdefault(label, {})[rel] = faces
                 audit[label].append(crop_box(rgb, faces[0][0]))
             if i == 0:
-                cnn_less += bool(any(m for m, (_, _, k) in zip(masked, found) if k != "cnn"))
+                cnn_less += bool(any(m for m, (_, _, k) in zip(masked, found, strict=True) if k != "cnn"))
                 for (b, _, k) in found:
                     if k in crops:
                         crops[k].append(crop_box(rgb, b))
@@ -166,18 +170,21 @@ def masks_scenes(clf, step: int, dump: Path | None, fallback=None) -> None:
         if i in fallback_hits:
             print(f"    same faces, mask classifier without FaceRes (the fallback): {fallback_hits[i] / n:.1%}")
     first = next(iter(looks))
-    print(f"  photo look, CNN check's faces dropped: {cnn_less / n:.1%}   ({len(crops['cnn'])} faces added by the check, "
+    print(f"  photo look, CNN check's faces dropped: {cnn_less / n:.1%}   "
+          f"({len(crops['cnn'])} faces added by the check, "
           f"{len(crops['hog_mask'])} found by the masked filter, {len(crops['photo']) + len(crops['photo_mask'])} "
           f"by the photo pass, {len(crops['blaze'])} by BlazeFace, {len(crops['blaze_far'])} by its look at half size)")
-    print(f"  baseline HOG (face_locations, upsample 1) finds any face in {base / n:.1%}  ({t_base / n * 1000:.0f} ms/image)")
+    print(f"  baseline HOG (face_locations, upsample 1) finds any face in {base / n:.1%}  "
+          f"({t_base / n * 1000:.0f} ms/image)")
     print(f"  ratio {hits[first] / max(1, base):.2f}x")
     if dump:
         for k, cs in crops.items():
             if cs:
                 sheet(cs, dump / f"scenes_{k}.png")
                 print(f"  wrote {dump / f'scenes_{k}.png'} ({len(cs)} crops)")
-        for n_look, (label, cs) in enumerate(audit.items()):
-            numbered = [cv2.putText(cv2.resize(c, (96, 96)), str(i), (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1)
+        for n_look, cs in enumerate(audit.values()):
+            numbered = [cv2.putText(cv2.resize(c, (96, 96)), str(i), (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                                    (255, 255, 0), 1)
                         for i, c in enumerate(cs)]
             for part in range(0, len(numbered), 100):
                 sheet(numbered[part:part + 100], dump / f"scenes_hits_{n_look}_{part // 100}.png")
@@ -191,7 +198,8 @@ def annotated_boxes() -> dict[str, list[tuple[int, int, int, int]]]:
     for xml in ("training.xml", "testing.xml"):
         for im in ET.parse(DATA / "groups/dlib_annotated" / xml).getroot().iter("image"):
             out.setdefault(im.get("file"), []).extend(
-                (int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height"))) for b in im.iter("box"))
+                (int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
+                for b in im.iter("box"))
     out["dogs.jpg"] = []
     return out
 
@@ -209,9 +217,10 @@ def false_faces(dump: Path | None) -> None:
     for name, gt in truth.items():
         rgb = load_rgb(DATA / "groups/dlib_annotated" / name, 10_000)
         found = detect_faces_cues(rgb, cfg)
-        runs = (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found, detect_faces_cues(rgb, photo),
-                detect_faces_cues(rgb, blaze), detect_faces_cues(rgb, replace(blaze, blazeface_zoom_out=False)))
-        for key, faces in zip(keys, runs):
+        runs = (detect_faces_cues(rgb, no_filter), [f for f in found if f[2] != "cnn"], found,
+                detect_faces_cues(rgb, photo), detect_faces_cues(rgb, blaze),
+                detect_faces_cues(rgb, replace(blaze, blazeface_zoom_out=False)))
+        for key, faces in zip(keys, runs, strict=True):
             c = counts[key]
             c[0] += len(faces)
             c[1] += sum(all(iou(b, g) < 0.3 for g in gt) for b, _, _ in faces)
@@ -227,15 +236,15 @@ def false_faces(dump: Path | None) -> None:
         found = detect_faces_cues(rgb, cfg)
         old = detect_faces_cues(rgb, no_filter)
         cnn_added += sum(k == "cnn" for _, _, k in found)
-        for b, _, k in found:
+        for b, _, _ in found:
             if all(iou(b, o) < 0.3 for o, _, _ in old):
                 new += 1
                 crops.append(crop_box(rgb, b))
-        for b, _, k in detect_faces_cues(rgb, photo):
+        for b, _, _ in detect_faces_cues(rgb, photo):
             if all(iou(b, o) < 0.3 for o, _, _ in found):
                 photo_new += 1
                 photo_crops.append(crop_box(rgb, b))
-        for b, _, k in detect_faces_cues(rgb, blaze):
+        for b, _, _ in detect_faces_cues(rgb, blaze):
             if all(iou(b, o) < 0.3 for o, _, _ in found):
                 blaze_new += 1
                 blaze_crops.append(crop_box(rgb, b))
@@ -264,9 +273,11 @@ def timing(runs: int) -> None:
     if g is not None:
         frames.append(("insightface_t1 (group)", cv2.resize(g, (1280, 720), interpolation=cv2.INTER_AREA)))
     on = DetectorConfig()
-    cfgs = {"without masked filter": replace(on, use_mask_hog=False), "without CNN check": replace(on, use_cnn_check=False),
+    cfgs = {"without masked filter": replace(on, use_mask_hog=False),
+            "without CNN check": replace(on, use_cnn_check=False),
             "as shipped": on, "with photo pass": replace(on, photo_angles=PHOTO_ANGLES)}
-    print(f"detect_faces on 1280x720 frames, DetectorConfig() (min_face_px 32), median of {runs} runs each, alternated:")
+    print(f"detect_faces on 1280x720 frames, DetectorConfig() (min_face_px 32), "
+          f"median of {runs} runs each, alternated:")
     for name, bgr in frames:
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         detect_faces(rgb, on)  # load models
@@ -293,7 +304,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenes-step", type=int, default=1, help="use every Nth scene image")
     ap.add_argument("--timing-runs", type=int, default=7)
-    ap.add_argument("--dump-added", type=Path, help="folder for contact sheets of the faces the masked filter and the CNN check added")
+    ap.add_argument("--dump-added", type=Path,
+                    help="folder for contact sheets of the faces the masked filter and the CNN check added")
     ap.add_argument("--only", choices=("real", "scenes", "false", "timing"), action="append")
     a = ap.parse_args()
     if a.dump_added:

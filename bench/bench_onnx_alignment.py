@@ -51,7 +51,8 @@ def embed_all(root: Path, rec) -> tuple[np.ndarray, np.ndarray]:
     for pid, photos in identities(root).items():
         for p in photos:
             try:
-                embs.append(enrol_face(read_image_rgb(p), min_face_px=40, masked_variants=False, recogniser=rec).embedding)
+                face = enrol_face(read_image_rgb(p), min_face_px=40, masked_variants=False, recogniser=rec)
+                embs.append(face.embedding)
                 labels.append(pid)
             except (FaceRejected, ValueError):
                 continue

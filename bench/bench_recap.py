@@ -29,7 +29,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -88,7 +89,7 @@ def seed(url: str, employees: int, offices: int, apels: int, rng: random.Random)
         conn.execute(insert(Office), [{"code": f"OPD{i:03d}", "name": f"Perangkat Daerah {i:03d}",
                                        "timezone": TZ} for i in range(offices)])
         office_ids = conn.execute(select(Office.id).order_by(Office.id)).scalars().all()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         conn.execute(insert(Employee), [{"nip": f"19800101{i:010d}", "name": f"Pegawai {i:05d}",
                                          "office_id": office_ids[i % offices], "active": True,
                                          "created_at": now, "updated_at": now} for i in range(employees)])
@@ -96,7 +97,7 @@ def seed(url: str, employees: int, offices: int, apels: int, rng: random.Random)
         z = ZoneInfo(TZ)
         days = apel_days(2026, 10, apels) + apel_days(2026, 11, apels)
         for day in days:
-            start = datetime.combine(day, dtime(7, 30), tzinfo=z).astimezone(timezone.utc)
+            start = datetime.combine(day, dtime(7, 30), tzinfo=z).astimezone(UTC)
             aid = conn.execute(insert(Assembly).returning(Assembly.id), [{
                 "kind": "pagi", "title": f"Apel pagi {day.isoformat()}", "scheduled_start": start,
                 "status": "closed", "ruleset_id": rs_id, "created_at": now, "ended_at": start + timedelta(hours=1),
@@ -225,7 +226,8 @@ def main() -> None:
     ap.add_argument("--apels", type=int, default=22, help="closed apels in the month (and as many the month before)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--baseline-sample", type=int, default=500)
-    ap.add_argument("--exports", action="store_true", help="also time one signed export per format (recap, all employees)")
+    ap.add_argument("--exports", action="store_true",
+                    help="also time one signed export per format (recap, all employees)")
     args = ap.parse_args()
 
     results = []

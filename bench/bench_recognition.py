@@ -16,8 +16,9 @@ same run. Pipeline = centroid gallery + the recogniser's fitted thresholds
 the people not yet named: recognise.recognisers.assign) + abstention. "margin searched with the limit" = the
 default recogniser with the accept/margin that fit_thresholds.py chooses when it searches them
 with the elimination limit in place (1.06 / 0.040, frozen here; not adopted: it names more
-absent colleagues, see fit_thresholds.py), in the same run. "single assignment" = the same with one Hungarian round (the rule before
-2026-11-29), in the same run. "plain embeddings" = the pipeline on dlib's own embedding of each
+absent colleagues, see fit_thresholds.py), in the same run. "single assignment" = the same with one
+Hungarian round (the rule before 2026-11-29), in the same run. "plain embeddings" = the pipeline on
+dlib's own embedding of each
 chip, without the mirror average (recognise.DlibRecogniser; before 2026-11-29 night).
 Baseline = face_recognition's way: dlib's own embeddings, nearest enrolment photo within
 tolerance 0.6, each probe photo on its own.
@@ -38,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from attendance.vision.recognise.recognisers import FusedRecogniser, MatchThresholds
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
-
 
 FUSED = FusedRecogniser.name
 # dlib+faceres's accept and margin as the grid chooses them with the elimination limit in place
@@ -100,7 +100,8 @@ def fmt(name: str, o: Outcome) -> str:
     r = o.rates()
     imp = f"  strangers named {r['impostor_named']:.1%} of {r['impostors']}" if r["impostors"] else ""
     imp += f"  absentees named {r['absent_named']:.1%} of {r['absent']}" if r["absent"] else ""
-    return f"  {name:<44} probes {r['probes']:>5}  identified {r['identified']:6.1%}  wrong {r['wrong']:5.1%}  abstained {r['abstained']:5.1%}{imp}"
+    return (f"  {name:<44} probes {r['probes']:>5}  identified {r['identified']:6.1%}  wrong {r['wrong']:5.1%}  "
+            f"abstained {r['abstained']:5.1%}{imp}")
 
 
 def main() -> None:
@@ -118,7 +119,8 @@ def main() -> None:
     wp, _, _ = embedded(western(), plain=True)
     wf, _, _ = embedded(western(), recogniser=FUSED)
     lfw = {k: v for k, v in wf.items() if k.startswith("lfw/")}
-    print(f"\nWestern (lfw10 + fr_examples + openface): {len(w)} people, {sum(map(len, w.values()))} photos embedded, {failed} without a face")
+    print(f"\nWestern (lfw10 + fr_examples + openface): {len(w)} people, "
+          f"{sum(map(len, w.values()))} photos embedded, {failed} without a face")
     print(f"  spread of different people's distances on lfw10: dlib {impostor_spread(lfw, 0, 128):.4f}, "
           f"FaceRes {impostor_spread(lfw, 128) / FusedRecogniser.FACERES_WEIGHT:.4f} "
           f"(FACERES_WEIGHT {FusedRecogniser.FACERES_WEIGHT} evens them out)")
@@ -137,7 +139,8 @@ def main() -> None:
     r, _, failed = embedded(east)
     rp, _, _ = embedded(east, plain=True)
     rf, _, _ = embedded(east, recogniser=FUSED)
-    print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face; 20-person offices + 10 strangers")
+    print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face; "
+          "20-person offices + 10 strangers")
     for label, data, thr, n_enrol, plen, kw in (
             (f"{FUSED} (default), 3 photos, 2-photo tracks", rf, thf, 3, 2, {}),
             (f"{FUSED}, margin searched with the limit, 3 photos, 2-photo tracks", rf, thf_alt, 3, 2, {}),
@@ -206,17 +209,20 @@ def main() -> None:
     masks_p = {str(u): [en_p[u][1], []] for u, m in usable if pr[m] is not None}
     data_f = {str(u): [en_f[u][0], pr_f[m][0]] for u, m in usable if pr[m] is not None and pr_f[m] is not None}
     masks_f = {str(u): [en_f[u][1], []] for u, m in usable if pr[m] is not None and pr_f[m] is not None}
-    print(f"\nMasked (masks/synthetic_pairs): {len(pairs)} pairs, {len(usable)} enrolled, {lost} masked probes without a detected face (count as not identified)")
+    print(f"\nMasked (masks/synthetic_pairs): {len(pairs)} pairs, {len(usable)} enrolled, "
+          f"{lost} masked probes without a detected face (count as not identified)")
     sets = {"dlib": (data, masks, th), "plain": (data_p, masks_p, th), FUSED: (data_f, masks_f, thf),
             "alt": (data_f, masks_f, thf_alt)}
-    for label, which, kw in ((f"{FUSED} (default) with masked variants", FUSED, {"use_masked": True}),
-                             (f"{FUSED}, margin searched with the limit, with masked variants", "alt", {"use_masked": True}),
-                             (f"{FUSED} without masked variants", FUSED, {}),
-                             ("dlib with masked variants", "dlib", {"use_masked": True}),
-                             ("dlib, single assignment with masked variants", "dlib", {"use_masked": True, "rounds": 1}),
-                             ("dlib, plain embeddings with masked variants", "plain", {"use_masked": True}),
-                             ("dlib without masked variants", "dlib", {}),
-                             ("baseline raw dlib 0.6", "plain", {"raw": True})):
+    masked_runs = (
+        (f"{FUSED} (default) with masked variants", FUSED, {"use_masked": True}),
+        (f"{FUSED}, margin searched with the limit, with masked variants", "alt", {"use_masked": True}),
+        (f"{FUSED} without masked variants", FUSED, {}),
+        ("dlib with masked variants", "dlib", {"use_masked": True}),
+        ("dlib, single assignment with masked variants", "dlib", {"use_masked": True, "rounds": 1}),
+        ("dlib, plain embeddings with masked variants", "plain", {"use_masked": True}),
+        ("dlib without masked variants", "dlib", {}),
+        ("baseline raw dlib 0.6", "plain", {"raw": True}))
+    for label, which, kw in masked_runs:
         d, mk, thr = sets[which]
         o = offices(d, 20, 1, 1, a.trials, thr, 3, masked_embs=mk, shuffle=False, **kw)
         # Probes whose masked photo had no detected face were never identified.

@@ -22,21 +22,21 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select, text
 
-from attendance.db.unit_of_work import committed
-from attendance.db import make_engine, make_session_factory
-from attendance.db.migrate import upgrade
-from attendance.models import Employee, Office, SightingTrack, User
 from attendance.assemblies.lifecycle import create_assembly, start_assembly
 from attendance.assemblies.sightings import Sighting, live_rollcall, record_sightings
+from attendance.db import make_engine, make_session_factory
+from attendance.db.migrate import upgrade
+from attendance.db.unit_of_work import committed
+from attendance.models import Employee, Office, SightingTrack, User
 
-START = datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)
+START = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
 
 
 def seed(factory, offices: int, people: int):

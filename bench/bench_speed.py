@@ -10,7 +10,8 @@ recall, and how long after appearing each person was first named.
 The pipeline runs the product's default recogniser (dlib+faceres since 2026-11-29; `--recogniser
 dlib` for dlib alone); the naive loop uses face_recognition's own (plain dlib) embeddings.
 
-Run: .venv/bin/python bench/bench_speed.py --people 20 --seconds 30 [--sample-fps 5 --naive-frames 6] [--recogniser dlib]"""
+Run: .venv/bin/python bench/bench_speed.py --people 20 --seconds 30 [--sample-fps 5 --naive-frames 6]
+[--recogniser dlib]"""
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_vision_office import Scored, make_clip, project, read_frames, run_pipeline, score_frame
+
 from attendance.vision.config import DEFAULT_RECOGNISER
 from attendance.vision.roster_dir import enrol_roster
 from attendance.vision.training.protocol import PlainDlib
-from bench_vision_office import Scored, make_clip, project, read_frames, run_pipeline, score_frame
 
 
 def naive(clip, truth, roster, times: set[float]) -> Scored:
@@ -52,7 +54,8 @@ def naive(clip, truth, roster, times: set[float]) -> Scored:
             names.append(owner[int(np.argmin(d))] if d.min() <= 0.6 else None)
         sc.seconds += time.perf_counter() - t0
         sc.frames += 1
-        faces = [((l, tp, r - l, b - tp), n, None) for (tp, r, b, l), n in zip(locs, names)]
+        faces = [((left, top, right - left, bottom - top), n, None)
+                 for (top, right, bottom, left), n in zip(locs, names, strict=True)]
         score_frame(sc, t, faces, [], truth, pts)
     return sc
 
@@ -65,14 +68,18 @@ def main() -> None:
     ap.add_argument("--sample-fps", type=float, default=5.0, help="frames per second the pipeline analyses")
     ap.add_argument("--naive-frames", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--recogniser", default=DEFAULT_RECOGNISER, help='the pipeline\'s: "dlib+faceres" (default) or "dlib"')
+    ap.add_argument("--recogniser", default=DEFAULT_RECOGNISER,
+                    help='the pipeline\'s: "dlib+faceres" (default) or "dlib"')
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-speed-"))
-    clip, truth, roster, t_render, t_enrol = make_clip(work, a.people, a.seconds, a.fps, a.seed, recogniser=a.recogniser)
+    clip, truth, roster, t_render, t_enrol = make_clip(work, a.people, a.seconds, a.fps, a.seed,
+                                                       recogniser=a.recogniser)
     exclude = {Path(p["photo"]).resolve() for p in truth["people"]}
-    plain_roster = enrol_roster(work / "roster", strict=False, exclude=exclude, limit_per_person=3, recogniser=PlainDlib())
+    plain_roster = enrol_roster(work / "roster", strict=False, exclude=exclude, limit_per_person=3,
+                                recogniser=PlainDlib())
     print(f"clip: {a.seconds:.0f} s, 1920x1080 @ {a.fps:g} fps, {a.people} people in rows 3-6 m "
-          f"({sum(p['mask'] for p in truth['people'])} masked), rendered in {t_render:.0f} s; enrolment {t_enrol:.0f} s; cores {os.cpu_count()}")
+          f"({sum(p['mask'] for p in truth['people'])} masked), rendered in {t_render:.0f} s; "
+          f"enrolment {t_enrol:.0f} s; cores {os.cpu_count()}")
     sampled = [t for t, _ in read_frames(clip, a.sample_fps, truth["fps"])]
     idx = np.linspace(len(sampled) * 0.4, len(sampled) - 1, a.naive_frames).round().astype(int)
     subset = {sampled[i] for i in idx}
@@ -80,23 +87,27 @@ def main() -> None:
     base = naive(clip, truth, plain_roster, subset)
     fps_ours = ours.frames / ours.seconds
     fps_base = base.frames / base.seconds
-    print(f"\npipeline: {ours.frames} frames at {a.sample_fps:g} fps sampled, {ours.seconds:.1f} s -> {fps_ours:.2f} frames/s "
+    print(f"\npipeline: {ours.frames} frames at {a.sample_fps:g} fps sampled, "
+          f"{ours.seconds:.1f} s -> {fps_ours:.2f} frames/s "
           f"({ours.seconds / ours.frames * 1000:.0f} ms/frame)")
     print(f"naive loop: {base.frames} of the same frames, {base.seconds:.1f} s -> {fps_base:.3f} frames/s "
           f"({base.seconds / base.frames * 1000:.0f} ms/frame)")
     print(f"speed ratio: {fps_ours / fps_base:.1f}x")
     for name, s in (("pipeline", ours_sub), ("naive", base)):
         print(f"on the {s.frames} shared frames, {name}: faces detected {s.detected / max(1, s.present):.1%}, "
-              f"named right {s.named_right / max(1, s.present):.1%}, named wrong {s.named_wrong / max(1, s.present):.1%}")
+              f"named right {s.named_right / max(1, s.present):.1%}, "
+              f"named wrong {s.named_wrong / max(1, s.present):.1%}")
     delays = []
     for p in truth["people"]:
         t = ours.first_named.get(p["id"])
         delays.append(None if t is None else t - p["appear_s"])
     marked = [d for d in delays if d is not None]
     print(f"people marked (named right at least once): {len(marked)}/{len(delays)}; "
-          f"delay after appearing: median {np.median(marked) if marked else float('nan'):.1f} s, max {max(marked) if marked else float('nan'):.1f} s; "
+          f"delay after appearing: median {np.median(marked) if marked else float('nan'):.1f} s, "
+          f"max {max(marked) if marked else float('nan'):.1f} s; "
           f"within 10 s: {sum(d <= 10 for d in marked)}/{len(delays)}")
-    unmarked = [(p["id"], p["mask"], round(p["position_m"][2], 1)) for p, d in zip(truth["people"], delays) if d is None]
+    unmarked = [(p["id"], p["mask"], round(p["position_m"][2], 1))
+                for p, d in zip(truth["people"], delays, strict=True) if d is None]
     if unmarked:
         print(f"never marked (id, masked, z m): {unmarked}")
     print(f"whole clip, pipeline: named wrong {ours.named_wrong} of {ours.present} person-frames; "

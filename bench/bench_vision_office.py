@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig
 from attendance.vision.geometry.camera import focal_px
+from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.roster_dir import enrol_roster
-from attendance.vision.training.synth_office import make_office
 from attendance.vision.training.protocol import DATA, identities
+from attendance.vision.training.synth_office import make_office
 
 
 def build_roster_dir(n: int, root: Path) -> Path:
@@ -81,7 +81,7 @@ def match(faces_xywh: list, ids_present: list[str], pts: dict) -> dict[int, str]
             if d < 0.6:
                 cost[i, j] = d
     r, c = linear_sum_assignment(cost)
-    return {int(i): ids_present[j] for i, j in zip(r, c) if cost[i, j] < 1e5}
+    return {int(i): ids_present[j] for i, j in zip(r, c, strict=True) if cost[i, j] < 1e5}
 
 
 def score_frame(sc: Scored, t: float, faces: list, violations: list, truth: dict, pts: dict) -> None:
@@ -150,8 +150,9 @@ def read_frames(clip: Path, sample_fps: float, native_fps: float):
 def run_pipeline(clip: Path, truth: dict, roster, sample_fps: float, config: PipelineConfig | None = None,
                  only: set[float] | None = None, recogniser: str = DEFAULT_RECOGNISER) -> tuple[Scored, Scored]:
     """Whole clip through the pipeline; returns (all frames, only the frames in `only`)."""
-    pipe = OfficePipeline(roster, config or PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"],
-                                                           recogniser=recogniser))
+    config = config or PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"],
+                                      recogniser=recogniser)
+    pipe = OfficePipeline(roster, config)
     _, pts = project(truth)
     sc, sub = Scored(), Scored()
     for t, frame in read_frames(clip, sample_fps, truth["fps"]):

@@ -31,8 +31,8 @@ import cv2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.config import PipelineConfig
+from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.roster_dir import enrol_roster
 from attendance.vision.training.synth_office import make_office
 
@@ -100,9 +100,12 @@ def run(config: PipelineConfig, roster, frames: list, truth: dict, offices: int,
     people = offices * len(truth["people"])
     q = statistics.quantiles(times, n=10) if len(times) > 1 else times * 9
     return {"marked": len(times), "people": people, "within_15s": sum(t <= 15.0 for t in times),
-            "p50_s": round(statistics.median(times), 2) if times else None, "p90_s": round(q[8], 2) if times else None,
-            "max_s": round(times[-1], 2) if times else None, "frames_per_office_s": round(sum(analysed) / offices / clock, 2),
-            "cost_ms_median": round(1000 * statistics.median(costs), 1), "cost_ms_mean": round(1000 * statistics.mean(costs), 1)}
+            "p50_s": round(statistics.median(times), 2) if times else None,
+            "p90_s": round(q[8], 2) if times else None,
+            "max_s": round(times[-1], 2) if times else None,
+            "frames_per_office_s": round(sum(analysed) / offices / clock, 2),
+            "cost_ms_median": round(1000 * statistics.median(costs), 1),
+            "cost_ms_mean": round(1000 * statistics.mean(costs), 1)}
 
 
 def main() -> None:
@@ -127,7 +130,8 @@ def main() -> None:
         results = {}
         # the office's back-row setting as its operator would enter it: where the clip's back row stands
         back_row = PipelineConfig(hfov_deg=truth["hfov_deg"], back_row_m=ROWS_M[1])
-        for name, cfg in (("fixed schedule (before)", fixed), ("scheduled", base), ("scheduled, back row set", back_row)):
+        configs = (("fixed schedule (before)", fixed), ("scheduled", base), ("scheduled, back row set", back_row))
+        for name, cfg in configs:
             r = run(cfg, roster, frames, truth, a.offices, a.seconds, a.cpu_share, a.min_frames)
             results[name] = r
             print(f"{name:>24}: marked {r['marked']}/{r['people']} ({r['within_15s']} within 15 s), time-to-mark "

@@ -14,9 +14,8 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default head) on APEL_DATABASE_URL (default SQLite in APEL_DATA_DIR)."""
-    from attendance.db.migrate import upgrade
-
     from app.settings import get_settings
+    from attendance.db.migrate import upgrade
 
     s = get_settings()
     s.ensure_dirs()
@@ -27,7 +26,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 # A console's live event stream never ends by itself: without a limit, a stop (SIGTERM from a
 # restart or redeploy) would wait for every open console and never reach the shutdown hooks that
 # write what the live service still holds (app.live.service.LiveService.stop).
-GRACEFUL_SHUTDOWN_S = 5.0
+GRACEFUL_SHUTDOWN_S = 5
 
 
 @app.command()
@@ -39,8 +38,8 @@ def serve(
     """Run the web service (API, pages, live media)."""
     import uvicorn
 
-    from app.web.app import create_app
     from app.settings import get_settings
+    from app.web.app import create_app
 
     s = get_settings()
     application = create_app(s)
@@ -53,10 +52,10 @@ def serve(
 
 
 def _register_all() -> None:
-    from app.cli import reports as cli_reports, vision as cli_vision
     from app.cli import camera as cli_camera
-
+    from app.cli import reports as cli_reports
     from app.cli import roster as cli_roster
+    from app.cli import vision as cli_vision
 
     for module in (cli_roster, cli_vision, cli_reports, cli_camera):
         module.register(app)

@@ -5,6 +5,7 @@ Exit codes: 0 = valid / written, 1 = verification failed (tampered, untrusted, b
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -26,7 +27,7 @@ def _session_factory(db_url: str):
     return make_session_factory(make_engine(db_url))
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code)
 
@@ -37,9 +38,7 @@ def verify(
     trust: list[Path] = typer.Option([], "--trust", help="Also trust this Ed25519 public key (PEM); repeatable."),
 ) -> None:
     """Check that FILE is exactly what this installation signed: any changed byte fails."""
-    from attendance.reports.signing import short_fingerprint, trusted_fingerprints, verify_bytes
-
-    from attendance.reports.signing import fingerprint
+    from attendance.reports.signing import fingerprint, short_fingerprint, trusted_fingerprints, verify_bytes
 
     if not file.is_file():
         _fail(f"no such file: {file}")
@@ -62,7 +61,7 @@ def verify(
             _fail(f"no such file: {sig}")
         sig_raw = sig.read_bytes()
     s = _settings()
-    trusted = trusted_fingerprints(s.data_dir)
+    trusted = trusted_fingerprints(s.data_dir, s.signing_settings)
     for pem in trust:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -92,8 +91,9 @@ def signing_key(
     """Show the installation's signing key fingerprint (creating the key on first use)."""
     from attendance.reports.signing import load_signer, short_fingerprint
 
+    s = _settings()
     try:
-        signer = load_signer(_settings().data_dir)
+        signer = load_signer(s.data_dir, s.signing_settings)
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(f"signer:      {signer.name}")
@@ -124,8 +124,8 @@ def audit_verify(
     wanted: list[tuple[int, str]] = []
     for cp in checkpoint:
         try:
-            i, h = cp.split(":", 1)
-            wanted.append((int(i), h.strip().lower()))
+            entry_id, prefix = cp.split(":", 1)
+            wanted.append((int(entry_id), prefix.strip().lower()))
         except ValueError:
             _fail(f"bad --checkpoint {cp!r}: expected ID:HASH")
     factory = _session_factory(s.db_url)
@@ -179,7 +179,7 @@ def _export(kind: str, out: Path | None, build) -> None:
 
     s = _settings()
     try:
-        signer = load_signer(s.data_dir)
+        signer = load_signer(s.data_dir, s.signing_settings)
     except ValueError as exc:
         _fail(str(exc))
     factory = _session_factory(s.db_url)
@@ -221,7 +221,7 @@ def report_apel(
     def build(session, signer, s):
         return export_apel(session, assembly_id, fmt=fmt, lang=lang, signer=signer, actor=_cli_actor(),
                            tz=s.default_timezone, office_ids=_office_ids(session, office), detail=detail,
-                           basename=_stem(out, fmt))
+                           basename=_stem(out, fmt), report_settings=s.report_settings)
 
     _export("apel", out, build)
 
@@ -241,7 +241,7 @@ def report_recap(
     def build(session, signer, s):
         return export_recap(session, month, fmt=fmt, lang=lang, signer=signer, actor=_cli_actor(),
                             tz=s.default_timezone, office_ids=_office_ids(session, office),
-                            with_employees=employees, basename=_stem(out, fmt))
+                            with_employees=employees, basename=_stem(out, fmt), report_settings=s.report_settings)
 
     _export("recap", out, build)
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -18,10 +19,9 @@ T = TypeVar("T")
 
 def _session():
     """A session on the configured database, migrated to head first."""
+    from app.settings import get_settings
     from attendance.db import make_engine, make_session_factory
     from attendance.db.migrate import upgrade
-
-    from app.settings import get_settings
 
     s = get_settings()
     s.ensure_dirs()
@@ -37,7 +37,7 @@ def _actor() -> str:
         return "cli"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 
@@ -66,7 +66,8 @@ def user_create(
             office_id = office_by_code(db, office).id if office else None
             user = run_in_transaction(db, lambda: create_user(db, actor=_actor(), username=username, password=password,
                                                               role=role, office_id=office_id, full_name=full_name))
-            typer.echo(f"created user {user.username} (role {user.role}{', office ' + office.upper() if office else ''})")
+            where = f", office {office.upper()}" if office else ""
+            typer.echo(f"created user {user.username} (role {user.role}{where})")
     except ApelError as exc:
         _fail(exc.message)
     finally:
@@ -92,10 +93,14 @@ def user_list() -> None:
 def office_create(
     code: str = typer.Argument(..., help="Short code, e.g. DISKOMINFOS."),
     name: str = typer.Argument(..., help="Full name of the office."),
-    timezone: str = typer.Option("Asia/Makassar", help="IANA zone: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)."),
-    hfov: float = typer.Option(None, "--hfov", help="The office camera's horizontal field of view in degrees (20-170; default 70)."),
-    min_distance: float = typer.Option(None, "--min-distance", help="Minimum distance between people in metres (0.3-5; default 1)."),
-    back_row: float = typer.Option(None, "--back-row", help="The back row's distance from the camera in metres (1-30), if known: "
+    timezone: str = typer.Option("Asia/Makassar",
+                                 help="IANA zone: Asia/Jakarta (WIB), Asia/Makassar (WITA), Asia/Jayapura (WIT)."),
+    hfov: float = typer.Option(None, "--hfov",
+                               help="The office camera's horizontal field of view in degrees (20-170; default 70)."),
+    min_distance: float = typer.Option(None, "--min-distance",
+                                       help="Minimum distance between people in metres (0.3-5; default 1)."),
+    back_row: float = typer.Option(None, "--back-row",
+                                   help="The back row's distance from the camera in metres (1-30), if known: "
                                    "faster whole-frame looks (docs/vision.md)."),
     camera_height: float = typer.Option(None, "--camera-height", help="The camera's height above the floor in metres "
                                         "(0.5-20), if measured: tape from the floor to the lens."),
@@ -105,8 +110,8 @@ def office_create(
     """Create an office (OPD)."""
     from attendance.db.unit_of_work import run_in_transaction
     from attendance.errors import ApelError
-    from attendance.roster.offices import create_office
     from attendance.i18n import t
+    from attendance.roster.offices import create_office
     from attendance.vision.config import format_row_lines, read_row_lines, rows_at_the_limit_advice
 
     lines = None
@@ -150,7 +155,8 @@ def office_list() -> None:
 def enroll(
     folder: Path = typer.Argument(..., exists=True, file_okay=False, readable=True,
                                   help="One subfolder per person, named <NIP> or <NIP>_<Name>, holding their photos."),
-    office: str = typer.Option(None, "--office", help="Office code for people not yet registered (their name comes from the folder)."),
+    office: str = typer.Option(None, "--office",
+                               help="Office code for people not yet registered (their name comes from the folder)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every photo, write nothing."),
 ) -> None:
     """Enrol face photos from a folder; reports each photo as accepted or rejected with the reason.
@@ -158,12 +164,12 @@ def enroll(
     Each accepted photo becomes a face template; a rejected photo changes nothing. A person whose
     NIP is not registered is created when --office is given and the folder carries a name."""
     from attendance.db.unit_of_work import run_in_transaction
+    from attendance.errors import ApelError
     from attendance.roster.bulk import scan_folder
+    from attendance.roster.employees import create_employee, employee_by_nip
+    from attendance.roster.offices import office_by_code
     from attendance.roster.photos import PhotoLimits, analyse_photo
     from attendance.roster.templates import check_not_duplicate, store_templates, write_pending
-    from attendance.roster.employees import create_employee, employee_by_nip
-    from attendance.errors import ApelError
-    from attendance.roster.offices import office_by_code
 
     settings, engine, factory = _session()
     limits = PhotoLimits.from_settings(settings)
@@ -186,20 +192,20 @@ def enroll(
             office_id = office_by_code(db, office).id if office else None
             for person in people:
                 label = person.folder.name
-                if person.error:
+                nip, name = person.nip, person.name
+                if person.error or nip is None:   # a folder without a valid NIP always carries its error
                     typer.secho(f"{label}: skipped: {person.error}", fg=typer.colors.YELLOW)
                     rejected += len(person.photos)
                     continue
-                emp = employee_by_nip(db, person.nip)
+                emp = employee_by_nip(db, nip)
                 if emp is None:
-                    if office_id is None or not person.name:
-                        typer.secho(f"{label}: skipped: NIP {person.nip} is not registered "
+                    if office_id is None or not name:
+                        typer.secho(f"{label}: skipped: NIP {nip} is not registered "
                                     "(give --office and name the folder <NIP>_<Name> to create it)",
                                     fg=typer.colors.YELLOW)
                         rejected += len(person.photos)
                         continue
-                    emp = write(lambda: create_employee(db, actor=_actor(), nip=person.nip, name=person.name,
-                                                        office_id=office_id))
+                    emp = write(partial(create_employee, db, actor=_actor(), nip=nip, name=name, office_id=office_id))
                     typer.echo(f"{label}: created employee {emp.nip} {emp.name}")
                 for path in person.photos:
                     data = path.read_bytes()
@@ -207,11 +213,12 @@ def enroll(
                     try:
                         if not photo.ok:
                             raise photo.refusal()
-                        pending = write(lambda: store(emp, photo, data))
+                        pending = write(partial(store, emp, photo, data))
                         if not dry_run:
                             write_pending(pending)
                         accepted += 1
-                        typer.secho(f"{label}/{path.name}: accepted (quality {photo.quality:.2f})", fg=typer.colors.GREEN)
+                        typer.secho(f"{label}/{path.name}: accepted (quality {photo.quality:.2f})",
+                                    fg=typer.colors.GREEN)
                     except ApelError as exc:
                         rejected += 1
                         typer.secho(f"{label}/{path.name}: rejected: {exc.code}: {exc.message}", fg=typer.colors.RED)

@@ -11,21 +11,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from attendance.errors import ApelError, Invalid
 
+if TYPE_CHECKING:
+    import numpy as np
+
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m"}
 
 
-def _fail(msg: str) -> None:
+def _fail(msg: str) -> NoReturn:
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code=2)
 
 
-def image_frames(root: Path, fps: float) -> tuple[list[Path], Iterator[tuple[str, float, "object"]]]:
+def image_frames(root: Path, fps: float) -> tuple[list[Path], Iterator[tuple[str, float, np.ndarray]]]:
     """Every file in the folder is a frame; check them all before analysing any."""
     import cv2
     import numpy as np
@@ -44,14 +47,14 @@ def image_frames(root: Path, fps: float) -> tuple[list[Path], Iterator[tuple[str
         except ValueError as e:
             raise Invalid("bad_source", str(e)) from e
 
-    def gen():
+    def gen() -> Iterator[tuple[str, float, np.ndarray]]:
         for i, p in enumerate(files):
             rgb = read_image_rgb(p)
             yield str(p.relative_to(root)), i / fps, rgb[:, :, ::-1].copy()
     return files, gen()
 
 
-def video_frames(path: Path, fps: float | None) -> Iterator[tuple[int, float, "object"]]:
+def video_frames(path: Path, fps: float | None) -> Iterator[tuple[int, float, np.ndarray]]:
     """Frames sampled at `fps` (default: every frame up to 5 per second). A video that cannot be
     opened, has no frames, or ends well before its declared length is an error."""
     import cv2
@@ -107,6 +110,7 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     if not source.is_file() or source.suffix.lower() not in VIDEO_EXTS:
         cfg = cfg.for_stills()
     pipeline = OfficePipeline(roster, cfg)
+    frames: Iterator[tuple[str | int, float, np.ndarray]]   # labelled by file name, or by a video's frame index
     if source.is_dir():
         _, frames = image_frames(source, fps or 1.0)
     elif source.suffix.lower() in VIDEO_EXTS:
@@ -126,7 +130,8 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
             all_tracks.add(f.track_id)
             if f.person_id is not None:
                 named_tracks.add(f.track_id)
-                p = people.setdefault(f.person_id, {"id": f.person_id, "first_seen_s": round(t_s, 3), "frames": 0, "_mask": 0})
+                p = people.setdefault(f.person_id,
+                                      {"id": f.person_id, "first_seen_s": round(t_s, 3), "frames": 0, "_mask": 0})
                 p["frames"] += 1
                 p["_mask"] += int(f.mask)
         if with_frames:
@@ -150,7 +155,7 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     return result
 
 
-def _single_image(path: Path):
+def _single_image(path: Path) -> tuple[list[Path], Iterator[tuple[str, float, np.ndarray]]]:
     from attendance.vision.roster_dir import read_image_rgb
 
     try:
@@ -162,8 +167,8 @@ def _single_image(path: Path):
 
 def _check_recogniser(spec: str) -> None:
     """Refuse an unknown --recogniser, or the default without FaceRes's files, before any work."""
-    from attendance.vision.runtime import model_files
     from attendance.vision.config import is_dlib_spec, is_fused_spec
+    from attendance.vision.runtime import model_files
 
     if is_fused_spec(spec):
         try:
@@ -186,23 +191,31 @@ def register(app: typer.Typer) -> None:
     @app.command("analyze")
     def analyze(
         source: Path = typer.Argument(..., help="A video file, an image, or a folder of images (each one frame)."),
-        roster: Path = typer.Option(..., "--roster", help="Folder with one subfolder of photos per person (subfolder name = id)."),
+        roster: Path = typer.Option(..., "--roster",
+                                    help="Folder with one subfolder of photos per person (subfolder name = id)."),
         json_out: Path = typer.Option(None, "--json", help="Write the JSON here (default: standard output)."),
         frames: bool = typer.Option(False, "--frames", help="Include per-frame faces and violations."),
-        fps: float = typer.Option(None, "--fps", help="Frames per second to sample from a video (default: up to 5); for images, the rate they were taken at (default 1)."),
+        fps: float = typer.Option(None, "--fps", help="Frames per second to sample from a video (default: up to 5); "
+                                  "for images, the rate they were taken at (default 1)."),
         hfov: float = typer.Option(70.0, "--hfov", help="Camera horizontal field of view in degrees (20-170)."),
         min_distance: float = typer.Option(1.0, "--min-distance", help="Minimum distance between people in metres."),
-        back_row: float = typer.Option(None, "--back-row", help="The back row's distance from the camera in metres (1-30), if known: "
-                                       "faces are searched down to the size they have there (faster) instead of 32 px."),
-        camera_height: float = typer.Option(None, "--camera-height", help="The camera's height above the floor in metres "
-                                            "(0.5-20), if measured: fixes the heads' plane, fewer false distancing reports."),
-        eye_height: float = typer.Option(None, "--eye-height", help="The staff's average eye height in metres (0.8-2.2; "
+        back_row: float = typer.Option(None, "--back-row",
+                                       help="The back row's distance from the camera in metres (1-30), if known: "
+                                       "faces are searched down to the size they have there (faster) "
+                                       "instead of 32 px."),
+        camera_height: float = typer.Option(None, "--camera-height",
+                                            help="The camera's height above the floor in metres (0.5-20), if measured: "
+                                            "fixes the heads' plane, fewer false distancing reports."),
+        eye_height: float = typer.Option(None, "--eye-height",
+                                         help="The staff's average eye height in metres (0.8-2.2; "
                                          "default 1.48, Indonesian adults), used with --camera-height."),
-        row_lines: str = typer.Option(None, "--row-lines", help='The rows\' lines on the floor, each one\'s distance '
+        row_lines: str = typer.Option(None, "--row-lines",
+                                      help='The rows\' lines on the floor, each one\'s distance '
                                       'from the camera in metres (0.5-30, at least 0.3 apart), if measured: "3;4;5;6". '
                                       'A row standing on one is held to its depth.'),
-        recogniser: str = typer.Option("dlib+faceres", "--recogniser", help='"dlib+faceres" (default; needs `apel models '
-                                       'fetch`), "dlib", or the path of an ONNX embedding model you supply.'),
+        recogniser: str = typer.Option("dlib+faceres", "--recogniser",
+                                       help='"dlib+faceres" (default; needs `apel models fetch`), "dlib", '
+                                       'or the path of an ONNX embedding model you supply.'),
     ) -> None:
         """Recognise enrolled people in a recording; report attendance, masks and distancing as JSON."""
         if fps is not None and not fps > 0:
@@ -210,7 +223,8 @@ def register(app: typer.Typer) -> None:
         from attendance.vision.config import BACK_ROW_M, CAMERA_HEIGHT_M, EYE_HEIGHT_M, HFOV_DEG, MIN_DISTANCE_M
 
         for flag, value, bounds in (("--hfov", hfov, HFOV_DEG), ("--min-distance", min_distance, MIN_DISTANCE_M),
-                                    ("--back-row", back_row, BACK_ROW_M), ("--camera-height", camera_height, CAMERA_HEIGHT_M),
+                                    ("--back-row", back_row, BACK_ROW_M),
+                                    ("--camera-height", camera_height, CAMERA_HEIGHT_M),
                                     ("--eye-height", eye_height, EYE_HEIGHT_M)):
             if value is not None and value not in bounds:
                 _fail(f"{flag} must be {bounds.text()}, got {value}")
@@ -235,7 +249,8 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(data, indent=1) + "\n")
         else:
             write_json_atomically(data, json_out)
-            typer.echo(f"{data['frames_analyzed']} frames, {len(data['people'])} people recognised -> {json_out}", err=True)
+            typer.echo(f"{data['frames_analyzed']} frames, {len(data['people'])} people recognised -> {json_out}",
+                       err=True)
 
     models_app = typer.Typer(help="Model files fetched at install time (FaceRes for the default recogniser, "
                                   "BlazeFace for stills).",
@@ -248,7 +263,9 @@ def register(app: typer.Typer) -> None:
                                        "<python environment>/share/apel/models)."),
         force: bool = typer.Option(False, "--force", help="Download again even if the files are there."),
     ) -> None:
-        """Fetch FaceRes and BlazeFace (npm package @vladmandic/human, MIT) once and check their hashes; a no-op when present."""
+        """Fetch FaceRes and BlazeFace (npm package @vladmandic/human, MIT) once and check their hashes.
+
+        A no-op when they are present."""
         from attendance.vision.runtime import model_files
 
         try:
@@ -268,13 +285,15 @@ def register(app: typer.Typer) -> None:
         hfov: float = typer.Option(70.0, "--hfov", help="Camera horizontal field of view (20-170)."),
         width: int = typer.Option(1920, "--width"),
         height: int = typer.Option(1080, "--height"),
-        min_distance: float = typer.Option(1.0, "--min-distance", help="Distancing rule; about one pair in five breaks it."),
+        min_distance: float = typer.Option(1.0, "--min-distance",
+                                           help="Distancing rule; about one pair in five breaks it."),
         masked_fraction: float = typer.Option(0.3, "--masked-fraction", help="Share of people wearing a mask (0-1)."),
         seed: int = typer.Option(0, "--seed"),
         nearest_row: float = typer.Option(3.0, "--nearest-row", help="Distance of the first row from the camera (m)."),
         farthest_row: float = typer.Option(6.0, "--farthest-row", help="Distance of the last row from the camera (m)."),
-        arrive_within: Optional[float] = typer.Option(
-            None, "--arrive-within", help="People arrive over this many seconds (default 30% of the clip; 0 = all there from the start)."),
+        arrive_within: float | None = typer.Option(
+            None, "--arrive-within",
+            help="People arrive over this many seconds (default 30% of the clip; 0 = all there from the start)."),
     ) -> None:
         """Render a synthetic office: people from ROSTER in rows at known positions (some masked, some too close)."""
         from attendance.vision.config import HFOV_DEG, MIN_DISTANCE_M
@@ -285,10 +304,12 @@ def register(app: typer.Typer) -> None:
                   (0 < fps <= 60, f"--fps must be in (0, 60], got {fps}"),
                   (hfov in HFOV_DEG, f"--hfov must be {HFOV_DEG.text()}, got {hfov}"),
                   (160 <= width <= 7680 and 120 <= height <= 4320, f"--width/--height out of range: {width}x{height}"),
-                  (min_distance in MIN_DISTANCE_M, f"--min-distance must be {MIN_DISTANCE_M.text()}, got {min_distance}"),
+                  (min_distance in MIN_DISTANCE_M,
+                   f"--min-distance must be {MIN_DISTANCE_M.text()}, got {min_distance}"),
                   (0 <= masked_fraction <= 1, f"--masked-fraction must be in [0, 1], got {masked_fraction}"),
                   (0.5 <= nearest_row <= farthest_row <= 50,
-                   f"--nearest-row/--farthest-row must satisfy 0.5 <= nearest <= farthest <= 50 m, got {nearest_row}, {farthest_row}"),
+                   "--nearest-row/--farthest-row must satisfy 0.5 <= nearest <= farthest <= 50 m, "
+                   f"got {nearest_row}, {farthest_row}"),
                   (arrive_within is None or 0 <= arrive_within <= seconds,
                    f"--arrive-within must be between 0 and --seconds, got {arrive_within}")]
         for ok, msg in checks:
@@ -300,4 +321,5 @@ def register(app: typer.Typer) -> None:
                                rows_m=(nearest_row, farthest_row), arrive_within_s=arrive_within)
         except (ApelError, ValueError, RuntimeError) as e:
             _fail(str(e))
-        typer.echo(f"{len(data['people'])} people, {len(data['violations'])} pairs too close -> {out}, {truth}", err=True)
+        typer.echo(f"{len(data['people'])} people, {len(data['violations'])} pairs too close -> {out}, {truth}",
+                   err=True)

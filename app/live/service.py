@@ -267,9 +267,13 @@ class LiveService:
             self.lessons.keep(info.assembly_id, result)
 
     def _record(self, session: Session, assembly_id: int, office_id: int, sightings: Sequence[Sighting]) -> object:
+        # One attempt: the unit of work also reruns on any SQLite "database is locked" (not only a lost
+        # audit-chain race), and the writer already retries every database error with backoff; stacked,
+        # the two loops would hold a database thread for minutes on one batch.
         return run_in_transaction(session, lambda: record_sightings(
             session, assembly_id, office_id, sightings, keep_evidence=self.settings.keep_evidence,
-            evidence_dir=self.settings.data_dir / "evidence", retention_days=self.settings.evidence_retention_days))
+            evidence_dir=self.settings.data_dir / "evidence", retention_days=self.settings.evidence_retention_days),
+            attempts=1)
 
     async def _learn_geometry(self, assembly_id: int) -> None:
         """The apel closed, or the service stops during it: what it measured of each person's face

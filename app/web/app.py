@@ -11,10 +11,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from app.settings import Settings, get_settings
 from attendance.db import make_engine, make_session_factory
 from attendance.db.migrate import upgrade
-
-from app.settings import Settings, get_settings
 
 log = logging.getLogger("apel")
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"

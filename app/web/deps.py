@@ -8,18 +8,17 @@ Two ways to authenticate:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
-from attendance.errors import Forbidden
-from attendance.models.users import HR_ROLES, LEADER_ROLES
-from attendance.models import Role, User
-
-from app.web.security import password_fingerprint, read_token, same_secret
 from app.settings import Settings
+from app.web.security import password_fingerprint, read_token, same_secret
+from attendance.errors import Forbidden
+from attendance.models import Role, User
+from attendance.models.users import HR_ROLES, LEADER_ROLES
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -53,7 +52,9 @@ async def _csrf_ok(request: Request) -> bool:
         form = await request.form()
         value = form.get("csrf_token")
         sent = value if isinstance(value, str) else None
-    return bool(sent) and same_secret(sent, expected)
+    if not sent:
+        return False
+    return same_secret(sent, expected)
 
 
 async def optional_user(request: Request, db: DbSession, settings: SettingsDep) -> User | None:
@@ -69,10 +70,10 @@ async def optional_user(request: Request, db: DbSession, settings: SettingsDep) 
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
                                 headers={"WWW-Authenticate": "Bearer"})
         return user
-    uid = request.session.get("uid") if "session" in request.scope else None
-    if uid is None:
+    session_uid = request.session.get("uid") if "session" in request.scope else None
+    if session_uid is None:
         return None
-    user = db.get(User, int(uid))
+    user = db.get(User, int(session_uid))
     if user is None or not user.active or request.session.get("fp") != password_fingerprint(user.password_hash):
         request.session.clear()
         return None
@@ -92,7 +93,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 
 
-def require_roles(*roles: Role | str) -> Callable[..., User]:
+def require_roles(*roles: Role | str) -> Callable[[User], Awaitable[User]]:
     allowed = {r.value if isinstance(r, Role) else r for r in roles}
 
     async def guard(user: CurrentUser) -> User:
@@ -107,3 +108,6 @@ def require_roles(*roles: Role | str) -> Callable[..., User]:
 AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
 HrUser = Annotated[User, Depends(require_roles(*HR_ROLES))]
 LeaderUser = Annotated[User, Depends(require_roles(*LEADER_ROLES))]
+# The live console: leaders and admins lead (their camera out); HR and observers watch it read-only.
+CONSOLE_ROLES = (*LEADER_ROLES, Role.hr.value, Role.observer.value)
+ConsoleUser = Annotated[User, Depends(require_roles(*CONSOLE_ROLES))]

@@ -7,14 +7,13 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session
 
+from app.web.uploads import body_limit
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.models import User
 from attendance.roster.bulk import apply_bulk, plan_bulk
 from attendance.roster.employees import get_employee
 from attendance.roster.photos import EnrolmentWorkers, PhotoLimits
 from attendance.roster.templates import check_not_duplicate, store_templates, template_dict, write_pending
-
-from app.web.uploads import body_limit
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 PhotoBody = Annotated[None, Depends(body_limit(lambda s: s.max_upload_bytes))]

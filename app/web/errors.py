@@ -20,10 +20,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.web.rendering import flash, lang_of, render
 from attendance.errors import ApelError
 from attendance.i18n import error_hint
-
-from app.web.rendering import flash, lang_of, render
 
 MAX_LISTED_FIELDS = 5
 

@@ -8,11 +8,11 @@ from collections import defaultdict, deque
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from app.web.security import new_csrf_token, password_fingerprint
 from attendance.errors import ApelError
 from attendance.models import User
+from attendance.roster.passwords import verify_password
 from attendance.roster.users import user_by_username
-
-from app.web.security import new_csrf_token, password_fingerprint, verify_password
 
 MAX_FAILURES = 10
 WINDOW_S = 300.0

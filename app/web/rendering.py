@@ -7,8 +7,8 @@ at import time of their page router module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -16,11 +16,10 @@ from fastapi import HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from attendance.models import User
-
 from app.web.i18n import request_lang
-from attendance.i18n import LANGS, t
 from app.web.security import new_csrf_token
+from attendance.i18n import LANGS, t
+from attendance.models import User
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))

@@ -1,4 +1,5 @@
-"""Signed bearer tokens (itsdangerous); password hashing is re-exported from attendance.roster.passwords."""
+"""Signed bearer tokens (itsdangerous), the password fingerprint that binds sessions and tokens to the
+password, CSRF tokens. Password hashing itself is the roster's (attendance.roster.passwords)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +8,6 @@ import secrets
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from attendance.roster.passwords import hash_password, verify_password  # noqa: F401  (re-exported)
-
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt="apel-api-token")
@@ -16,8 +15,7 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 def issue_token(secret: str, user_id: int, password_hash: str) -> str:
     """A bearer token bound to the password hash: changing the password revokes old tokens."""
-    fp = hashlib.sha256(password_hash.encode()).hexdigest()[:16]
-    return _serializer(secret).dumps({"uid": user_id, "fp": fp})
+    return _serializer(secret).dumps({"uid": user_id, "fp": password_fingerprint(password_hash)})
 
 
 def read_token(secret: str, token: str, max_age_s: int) -> tuple[int, str] | None:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.types import Message
 
 from app.settings import Settings
 from attendance.errors import ApelError, TooLarge
@@ -28,7 +29,7 @@ def body_limit(limit_of: Callable[[Settings], int]) -> Callable[[Request], Await
         receive = request._receive  # Starlette keeps the ASGI receive here; wrap it to count bytes
         seen = 0
 
-        async def counted() -> dict:
+        async def counted() -> Message:
             nonlocal seen
             event = await receive()
             if event["type"] == "http.request":

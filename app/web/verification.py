@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 
+from app.web.uploads import body_limit, require_multipart
 from attendance.errors import Invalid, TooLarge
 from attendance.i18n import t
 from attendance.reports.signing import MAX_SIG_BYTES, Verification, short_fingerprint, split_bundle
-
-from app.web.uploads import body_limit, require_multipart
 
 MAX_REPORT_BYTES = 50 * 1024 * 1024
 VerifyBody = Annotated[None, Depends(body_limit(lambda s: MAX_REPORT_BYTES + MAX_SIG_BYTES))]
@@ -23,7 +22,7 @@ async def read_pair(request: Request) -> tuple[str, bytes, bytes]:
     require_multipart(request, "'file' and 'sig'")
     form = await request.form(max_files=2, max_fields=10)
     f, s = form.get("file"), form.get("sig")
-    has_sig = isinstance(s, UploadFile) and bool(s.filename or s.size)
+    sig_file = s if isinstance(s, UploadFile) and (s.filename or s.size) else None
     if not isinstance(f, UploadFile):
         raise Invalid("missing_file", "'file' is required")
     data = await f.read(MAX_REPORT_BYTES + 1)
@@ -31,7 +30,7 @@ async def read_pair(request: Request) -> tuple[str, bytes, bytes]:
         raise TooLarge("too_large", "file too large")
     if not data:
         raise Invalid("empty_file", "the report file is empty")
-    if not has_sig:
+    if sig_file is None:
         # The ZIP as downloaded (report + .sig) may be uploaded alone.
         try:
             bundle = split_bundle(data, MAX_REPORT_BYTES)
@@ -40,7 +39,7 @@ async def read_pair(request: Request) -> tuple[str, bytes, bytes]:
         if bundle is None:
             raise Invalid("missing_file", "send 'sig' too, or upload the downloaded ZIP (report + .sig)")
         return bundle
-    sig = await s.read(MAX_SIG_BYTES + 1)
+    sig = await sig_file.read(MAX_SIG_BYTES + 1)
     if len(sig) > MAX_SIG_BYTES:
         raise TooLarge("too_large", "signature file too large")
     return f.filename or "", data, sig

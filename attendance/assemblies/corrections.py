@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from attendance import audit
+from attendance.assemblies.lookups import get_assembly, get_assembly_office
+from attendance.assemblies.sightings import record_view
+from attendance.errors import Forbidden, Invalid, NotFound, StaleVersion
 from attendance.models import AttendanceRecord, Correction, Employee, User, utcnow
 from attendance.models.users import HR_ROLES
 from attendance.rules import EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, TIERS, Rules
-
-from attendance.errors import Forbidden, Invalid, NotFound, StaleVersion
-from attendance.assemblies.lookups import get_assembly, get_assembly_office
-from attendance.assemblies.sightings import record_view
 
 TRACKED = ("status", "tier", "late_minutes", "excuse_category", "excuse_reason", "excuse_attachment")
 MAX_REASON = 2000
@@ -46,13 +45,20 @@ def get_record(session: Session, record_id: int) -> AttendanceRecord:
     return rec
 
 
-def checked_text(value: str | None, what: str, limit: int, required: bool = False) -> str | None:
+def checked_text(value: str | None, what: str, limit: int) -> str | None:
+    """Stripped, None when empty; longer than `limit` is refused."""
     value = (value or "").strip()
-    if required and not value:
-        raise Invalid("invalid", f"{what} is required")
     if len(value) > limit:
         raise Invalid("invalid", f"{what} is too long (at most {limit} characters)")
     return value or None
+
+
+def checked_reason(reason: str | None) -> str:
+    """Every correction and review decision says why: a reason is required."""
+    text = checked_text(reason, "reason", MAX_REASON)
+    if text is None:
+        raise Invalid("invalid", "reason is required")
+    return text
 
 
 def _target(rules: Rules, status: str, tier: str | None, late_minutes: int | None,
@@ -92,7 +98,7 @@ def _apply(session: Session, rec: AttendanceRecord, *, actor: User, kind: str, v
         session.flush()
     except StaleDataError:
         session.rollback()
-        fresh = session.get(AttendanceRecord, rec.id)
+        fresh = session.get_one(AttendanceRecord, rec.id)
         session.refresh(fresh)
         raise StaleVersion("someone else saved this record at the same moment; review the current value",
                            current=record_view(fresh)) from None
@@ -121,7 +127,7 @@ def correct_record(session: Session, record_id: int, *, actor: User, expected_ve
                    reason: str, attachment_ref: str | None = None) -> AttendanceRecord:
     """Set a record's status (present / late+tier / tk / excused+category) with a reason."""
     require_hr(actor)
-    reason = checked_text(reason, "reason", MAX_REASON, required=True)
+    reason = checked_reason(reason)
     attachment_ref = checked_text(attachment_ref, "attachment reference", 500)
     rec = get_record(session, record_id)
     a = get_assembly(session, rec.assembly_id)
@@ -142,7 +148,7 @@ def excuse_employee(session: Session, assembly_id: int, employee_id: int, *, act
     """Mark someone excused (sakit, izin, cuti, dinas luar, tugas belajar, ...) in an apel, before,
     during or after it; creates the record if the person has none yet."""
     require_hr(actor)
-    reason = checked_text(reason, "reason", MAX_REASON, required=True)
+    reason = checked_reason(reason)
     attachment_ref = checked_text(attachment_ref, "attachment reference", 500)
     a = get_assembly(session, assembly_id)
     emp = session.get(Employee, employee_id)

@@ -14,22 +14,30 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attendance import audit
-from attendance.models import (
-    Assembly, AssemblyKind, AssemblyOffice, AssemblyStatus, AttendanceRecord, Office, ReviewItem, User, utcnow)
-from attendance.models.users import LEADER_ROLES
-from attendance.rules import LATE, PRESENT, TK, local_to_utc
-
-from attendance.errors import Conflict, Forbidden, Invalid, NotFound
 from attendance.assemblies.lookups import get_assembly, get_assembly_office, lock_assembly, roster_employees
 from attendance.assemblies.rulesets import current_ruleset, ruleset_for_kind
 from attendance.assemblies.sightings import refresh_records
+from attendance.errors import Conflict, Forbidden, Invalid, NotFound
+from attendance.models import (
+    Assembly,
+    AssemblyKind,
+    AssemblyOffice,
+    AssemblyStatus,
+    AttendanceRecord,
+    Office,
+    ReviewItem,
+    User,
+    utcnow,
+)
+from attendance.models.users import LEADER_ROLES
+from attendance.rules import LATE, PRESENT, TK, local_to_utc
 
 MAX_TTL_MINUTES = 7 * 24 * 60
 
@@ -96,7 +104,7 @@ def create_assembly(session: Session, *, actor: User, kind: str, title: str, sch
             raise Invalid("invalid", "scheduled_start (or local_date + local_time) is required")
         if scheduled_start.tzinfo is None:
             raise Invalid("invalid", "scheduled_start must carry a time zone (e.g. 2026-11-30T00:30:00Z)")
-        start_utc = scheduled_start.astimezone(timezone.utc)
+        start_utc = scheduled_start.astimezone(UTC)
         starts = {i: start_utc for i in ids}
     rs = current_ruleset(session, ruleset_name) if ruleset_name else ruleset_for_kind(session, kind)
     a = Assembly(kind=kind, title=title, scheduled_start=min(starts.values()), duration_minutes=int(duration_minutes),

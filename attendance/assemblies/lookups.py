@@ -4,8 +4,9 @@ use cases of this area and the reports start from, kept below them so none impor
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, Table, select, update
 from sqlalchemy.orm import Session
 
 from attendance.errors import NotFound
@@ -22,11 +23,12 @@ def get_assembly(session: Session, assembly_id: int) -> Assembly:
 def lock_assembly(session: Session, assembly_id: int, *, only_open: bool = False) -> bool:
     """Take the apel's row write lock for the rest of the transaction (a no-op UPDATE: portable,
     a row lock on PostgreSQL, the database write lock on SQLite). False when no row matched."""
-    stmt = update(Assembly.__table__).where(Assembly.__table__.c.id == assembly_id) \
-        .values(status=Assembly.__table__.c.status)
+    table = cast(Table, Assembly.__table__)  # declared as a FromClause; a mapped class's table is a Table
+    stmt = update(table).where(table.c.id == assembly_id).values(status=table.c.status)
     if only_open:
-        stmt = stmt.where(Assembly.__table__.c.status == AssemblyStatus.open.value)
-    return session.execute(stmt).rowcount == 1
+        stmt = stmt.where(table.c.status == AssemblyStatus.open.value)
+    # Session.execute is typed as returning Result; for an UPDATE it is a CursorResult (rowcount).
+    return cast(CursorResult, session.execute(stmt)).rowcount == 1
 
 
 def lock_open_assembly(session: Session, assembly_id: int) -> bool:

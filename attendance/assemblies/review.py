@@ -18,13 +18,20 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from attendance import audit
-from attendance.models import (
-    AssemblyStatus, AttendanceRecord, Correction, Employee, FaceTemplate, ReviewItem, User, utcnow)
-
-from attendance.errors import Conflict, NotFound, StaleVersion
+from attendance.assemblies.corrections import checked_reason, jsonable, require_hr, snapshot
 from attendance.assemblies.lookups import get_assembly, lock_assembly
-from attendance.assemblies.corrections import MAX_REASON, checked_text, jsonable, require_hr, snapshot
 from attendance.assemblies.sightings import record_view, refresh_records
+from attendance.errors import Conflict, NotFound, StaleVersion
+from attendance.models import (
+    AssemblyStatus,
+    AttendanceRecord,
+    Correction,
+    Employee,
+    FaceTemplate,
+    ReviewItem,
+    User,
+    utcnow,
+)
 
 
 def review_view(item: ReviewItem) -> dict[str, Any]:
@@ -74,7 +81,7 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
                        expected_version: int | None = None) -> AttendanceRecord:
     """Say whose face this was. Returns the employee's record in that apel after recomputation."""
     require_hr(actor)
-    reason = checked_text(reason, "reason", MAX_REASON, required=True)
+    reason = checked_reason(reason)
     item = get_item(session, item_id)
     if item.status != "open":
         raise Conflict("wrong_state", f"this review item is already {item.status}")
@@ -136,7 +143,7 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
 def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: str) -> ReviewItem:
     """Not a member of staff (a visitor, a poster, a false detection): drop its face data."""
     require_hr(actor)
-    reason = checked_text(reason, "reason", MAX_REASON, required=True)
+    reason = checked_reason(reason)
     item = get_item(session, item_id)
     if item.status != "open":
         raise Conflict("wrong_state", f"this review item is already {item.status}")

@@ -12,11 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attendance import audit
+from attendance.errors import Conflict, Forbidden, Invalid, NotFound
 from attendance.models import Role, RuleSet, User
 from attendance.models.assembly import DEFAULT_EXCUSE_CATEGORIES
 from attendance.rules import Rules
-
-from attendance.errors import Conflict, Forbidden, Invalid, NotFound
 
 EDITABLE = ("grace_minutes", "tl1_max_minutes", "tl2_max_minutes", "tl3_max_minutes", "tk_after_minutes",
             "min_frames", "min_confidence", "excuse_categories")

@@ -14,7 +14,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,32 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from attendance.models import (
-    Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, ReviewItem, SightingTrack, utcnow)
-from attendance.rules import (
-    EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, PRESENT, TIERS, TK, Rules, decide, format_local, is_confident,
-    zone_label)
-
-from attendance.errors import Invalid, NotFound
 from attendance.assemblies.lookups import get_assembly, lock_open_assembly, roster_employees
+from attendance.errors import Invalid, NotFound
+from attendance.models import (
+    Assembly,
+    AssemblyStatus,
+    AttendanceRecord,
+    Employee,
+    Office,
+    ReviewItem,
+    SightingTrack,
+    utcnow,
+)
+from attendance.rules import (
+    EXCUSED,
+    FINAL_STATUSES,
+    LATE,
+    NOT_SEEN,
+    PRESENT,
+    TIERS,
+    TK,
+    Rules,
+    decide,
+    format_local,
+    is_confident,
+    zone_label,
+)
 
 log = logging.getLogger("apel.sightings")
 UNKNOWN = "unknown"
@@ -137,7 +155,7 @@ def _record_once(session: Session, assembly_id: int, office_id: int, sightings: 
         items.sort(key=lambda s: s.at)
         track = tracks.get((track_key, identity))
         for s in items:
-            at = s.at.astimezone(timezone.utc)
+            at = s.at.astimezone(UTC)
             conf = float(s.confidence)
             if track is None:
                 track = SightingTrack(assembly_id=assembly_id, office_id=office_id, track_key=track_key,
@@ -193,7 +211,7 @@ def _queue_for_review(session: Session, a: Assembly, rules: Rules, tracks: Itera
                       evidence_dir: Path | None, retention_days: int) -> None:
     """Unknown tracks, and tracks of a known person that never reached the confidence bar, become
     review items once they have min_frames frames (a single stray detection is not worth HR's time)."""
-    candidates = []
+    candidates: list[tuple[SightingTrack, str | None]] = []   # (track, review kind; None: update only)
     for t in tracks:
         unknown = t.identity_key == UNKNOWN and t.confirmed_by is None
         low = t.identity_key != UNKNOWN and t.confirmed_by is None and t.confident_frames < rules.min_frames
@@ -306,7 +324,7 @@ def _aware(dt: datetime | None) -> datetime | None:
         return None
     if isinstance(dt, str):   # SQLite aggregates come back as text: MIN()/MAX() skip the column type
         dt = datetime.fromisoformat(dt)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def record_view(rec: AttendanceRecord, employee: Employee | None = None, tz_name: str | None = None) -> dict[str, Any]:

@@ -17,10 +17,9 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from attendance.models import AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
-
 from attendance.assemblies.lookups import get_assembly
 from attendance.errors import NotFound
+from attendance.models import AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 from attendance.reports.common import categories_for, local_time, status_sums
 from attendance.rules import TIERS
 
@@ -126,7 +125,7 @@ class ApelReport:
 def apel_report(session: Session, assembly_id: int, office_ids: list[int] | None = None) -> ApelReport:
     """office_ids=None: every office taking part; else only those (an operator's own office)."""
     a = get_assembly(session, assembly_id)
-    rs: RuleSet = session.get(RuleSet, a.ruleset_id)
+    rs = session.get_one(RuleSet, a.ruleset_id)
 
     office_q = (select(AssemblyOffice, Office).join(Office, Office.id == AssemblyOffice.office_id)
                 .where(AssemblyOffice.assembly_id == assembly_id).order_by(Office.code))
@@ -238,7 +237,7 @@ def apel_people(session: Session, assembly_id: int, office_id: int, *, status: s
                                                       AssemblyOffice.office_id == office_id)).scalar_one_or_none()
     if ao is None:
         raise NotFound("not_found", f"office {office_id} does not take part in apel {assembly_id}")
-    office = session.get(Office, office_id)
+    office = session.get_one(Office, office_id)  # exists: the apel's office row refers to it
     q = (select(R, Employee).join(Employee, Employee.id == R.employee_id)
          .where(R.assembly_id == assembly_id, R.office_id == office_id))
     if status:

@@ -1,26 +1,27 @@
 """Turn report figures into a translated `ReportDocument` the CSV/XLSX/PDF writers print.
 
-The kop surat (institution lines on top) comes from APEL_REPORT_INSTITUTION, lines separated by
-"|" (e.g. "PEMERINTAH PROVINSI BALI|BADAN KEPEGAWAIAN DAERAH"), and APEL_REPORT_ADDRESS.
+The kop surat (institution lines on top) comes from `ReportSettings`, which the service fills from
+APEL_REPORT_INSTITUTION (lines separated by "|", e.g. "PEMERINTAH PROVINSI BALI|BADAN KEPEGAWAIAN
+DAERAH") and APEL_REPORT_ADDRESS.
 Each document also prints the audit log's tip at the time of printing ("checkpoint"): kept on paper
 it lets `apel audit verify --checkpoint ID:HASH` prove later that the log was not cut short.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attendance.i18n import t
-from attendance.reports.exports import Column, Heading, ReportDocument, Table
 from attendance.models import AuditEntry
-
-from attendance.reports.apel import ApelReport, PersonRow
+from attendance.reports.apel import ApelReport, Figures, PersonRow
 from attendance.reports.common import local_time
+from attendance.reports.exports import Column, Heading, ReportDocument, Table
+from attendance.reports.exports.document import Cell
+from attendance.reports.recap import Counts, MonthlyRecap
 from attendance.rules import TIERS
-from attendance.reports.recap import MonthlyRecap
 
 LABEL_KEYS = ("page", "sig.title", "sig.signer", "sig.fingerprint", "sig.time", "sig.document", "sig.verify",
               "sig.verify_how")
@@ -32,14 +33,16 @@ MONTHS = {
 }
 
 
-class ReportSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="APEL_", env_file=".env", extra="ignore")
+@dataclass(frozen=True)
+class ReportSettings:
+    """The kop surat printed on every report; the caller passes it in (the domain reads no environment)."""
 
-    report_institution: str | None = None
+    report_institution: str | None = None   # lines separated by "|"; None: the translated default
     report_address: str | None = None
 
 
 def heading(lang: str, settings: ReportSettings | None = None, office_name: str | None = None) -> Heading:
+    """No settings: the translated default institution and no address."""
     s = settings or ReportSettings()
     lines = [x.strip() for x in (s.report_institution or t("rep.institution", lang)).split("|") if x.strip()]
     if office_name:
@@ -70,7 +73,7 @@ def month_label(month: str, lang: str) -> str:
 
 
 def _printed(lang: str, tz: str) -> str:
-    return local_time(datetime.now(timezone.utc), tz, "%Y-%m-%d %H:%M") or ""
+    return local_time(datetime.now(UTC), tz, "%Y-%m-%d %H:%M") or ""
 
 
 def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
@@ -91,8 +94,8 @@ def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
     cols += [Column(t("rep.c.mask", lang), 1.5, "R"), Column(t("rep.c.mask_pct", lang), 1.1, "R"),
              Column(t("rep.c.alerts", lang), 1.5, "R")]
 
-    def fig_cells(f) -> list:
-        cells = [f.roster, f.present, f.late, *[f.tiers[x] for x in TIERS], f.tk,
+    def fig_cells(f: Figures) -> list[Cell]:
+        cells: list[Cell] = [f.roster, f.present, f.late, *[f.tiers[x] for x in TIERS], f.tk,
                  *[f.excused.get(c["code"], 0) for c in cats]]
         if show_unseen:
             cells.append(f.not_seen)
@@ -112,7 +115,7 @@ def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
                  Column(t("rep.c.frames", lang), 0.9, "R"), Column(t("rep.c.confidence", lang), 1.3, "R"),
                  Column(t("rep.c.mask", lang), 1.3, "R"), Column(t("rep.c.alerts", lang), 1.4, "R")]
         cat_names = {c["code"]: _cat_label(c, lang) for c in cats}
-        prow = []
+        prow: list[list[Cell]] = []
         for i, p in enumerate(people[o.office_id], start=1):
             prow.append([i, p.nip, p.name, t(f"rep.st.{p.status}", lang), p.tier or "",
                          p.late_minutes if p.late_minutes is not None else "",
@@ -147,7 +150,7 @@ def recap_document(session: Session, recap: MonthlyRecap, lang: str, *, office_l
                    settings: ReportSettings | None = None) -> ReportDocument:
     cats = recap.categories
 
-    def count_cells(c) -> list:
+    def count_cells(c: Counts) -> list[Cell]:
         return [c.apels, c.present, c.late, *[c.tiers[x] for x in TIERS], c.tk,
                 *[c.excused.get(cat["code"], 0) for cat in cats], c.late_minutes]
 

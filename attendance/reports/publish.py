@@ -12,7 +12,7 @@ from attendance.errors import Invalid
 from attendance.i18n import LANGS
 from attendance.models import Office
 from attendance.reports.apel import apel_people, apel_report
-from attendance.reports.documents import apel_document, recap_document
+from attendance.reports.documents import ReportSettings, apel_document, recap_document
 from attendance.reports.exports import FORMATS, SignedExport, render_signed
 from attendance.reports.recap import monthly_recap
 from attendance.reports.signing import Signer
@@ -38,12 +38,12 @@ def _record_export(session: Session, exp: SignedExport, *, actor: str, what: str
 
 def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, signer: Signer, actor: str,
                 tz: str = "Asia/Makassar", office_ids: list[int] | None = None, detail: bool = True,
-                basename: str | None = None) -> SignedExport:
+                basename: str | None = None, report_settings: ReportSettings | None = None) -> SignedExport:
     _check(fmt, lang)
     report = apel_report(session, assembly_id, office_ids)
     people = ({o.office_id: apel_people(session, assembly_id, o.office_id)[1] for o in report.offices}
               if detail else None)
-    doc = apel_document(session, report, lang, tz=tz, people=people)
+    doc = apel_document(session, report, lang, tz=tz, people=people, settings=report_settings)
     suffix = f"-{report.offices[0].code}" if len(report.offices) == 1 and office_ids is not None else ""
     exp = render_signed(doc, fmt, signer,
                         basename=_safe_name(basename or f"laporan-apel-{assembly_id}{suffix}-{lang}"))
@@ -54,7 +54,8 @@ def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, sign
 
 def export_recap(session: Session, month: str, *, fmt: str, lang: str, signer: Signer, actor: str,
                  tz: str = "Asia/Makassar", office_ids: list[int] | None = None,
-                 with_employees: bool = True, basename: str | None = None) -> SignedExport:
+                 with_employees: bool = True, basename: str | None = None,
+                 report_settings: ReportSettings | None = None) -> SignedExport:
     _check(fmt, lang)
     recap = monthly_recap(session, month, tz=tz, office_ids=office_ids, with_employees=with_employees)
     label = None
@@ -63,7 +64,7 @@ def export_recap(session: Session, month: str, *, fmt: str, lang: str, signer: S
         office = session.get(Office, office_ids[0])
         if office is not None:
             label, suffix = f"{office.code} {office.name}", f"-{office.code}"
-    doc = recap_document(session, recap, lang, office_label=label)
+    doc = recap_document(session, recap, lang, office_label=label, settings=report_settings)
     exp = render_signed(doc, fmt, signer, basename=_safe_name(basename or f"rekap-{month}{suffix}-{lang}"))
     _record_export(session, exp, actor=actor, what="recap",
                    params={"month": month, "office_ids": office_ids, "format": fmt, "lang": lang})

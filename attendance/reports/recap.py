@@ -13,17 +13,16 @@ Only closed apels count: an open apel's figures are not final (not_seen is not y
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from attendance.models import Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
-
 from attendance.errors import Invalid
+from attendance.models import Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 from attendance.reports.common import categories_for, status_sums, zone
 from attendance.rules import TIERS
 
@@ -42,7 +41,7 @@ def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
     z = zone(tz)
     lo = datetime(year, mon, 1, tzinfo=z)
     hi = datetime(year + (mon == 12), 1 if mon == 12 else mon + 1, 1, tzinfo=z)
-    return lo.astimezone(timezone.utc), hi.astimezone(timezone.utc)
+    return lo.astimezone(UTC), hi.astimezone(UTC)
 
 
 @dataclass
@@ -112,8 +111,8 @@ def _counts_at(v: Sequence[Any], codes: list[str]) -> Counts:
     """From the aggregate columns by position (apels, present, late, TL1-4, tk, not_seen, categories,
     late minutes): name lookups on 10,000 rows cost more than the SQL that made them."""
     n = len(codes)   # COUNT/SUM of integers: ints on both databases, never NULL inside a group
-    return Counts(apels=v[0], present=v[1], late=v[2], tiers=dict(zip(TIERS, v[3:7])), tk=v[7],
-                  excused=dict(zip(codes, v[9:9 + n])), late_minutes=v[9 + n])
+    return Counts(apels=v[0], present=v[1], late=v[2], tiers=dict(zip(TIERS, v[3:7], strict=True)), tk=v[7],
+                  excused=dict(zip(codes, v[9:9 + n], strict=True)), late_minutes=v[9 + n])
 
 
 def _add(total: Counts, c: Counts) -> None:

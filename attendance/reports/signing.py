@@ -13,8 +13,8 @@ The scheme (why it is built this way):
   HR-provided key, or public keys dropped in `<data_dir>/signing/trusted/`): a forger can always
   sign a changed file with a key of their own, so "valid" alone would mean nothing.
 - One key per installation, generated on first use in `<data_dir>/signing/` (private key mode
-  0600, created atomically so two processes cannot race), unless HR provides one through
-  APEL_SIGNING_KEY_PATH (PEM, PKCS#8; APEL_SIGNING_KEY_PASSWORD if encrypted).
+  0600, created atomically so two processes cannot race), unless HR provides one (`SigningSettings`;
+  the service fills it from APEL_SIGNING_KEY_PATH, APEL_SIGNING_KEY_PASSWORD and APEL_SIGNER_NAME).
 """
 from __future__ import annotations
 
@@ -26,28 +26,27 @@ import os
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SIG_VERSION = 1
 SIG_SUFFIX = ".sig"
 MAX_SIG_BYTES = 64 * 1024
 
 
-class SigningSettings(BaseSettings):
-    """Read from the environment next to app.settings (same APEL_ prefix)."""
+@dataclass(frozen=True)
+class SigningSettings:
+    """Which key signs and the name printed as signer; the caller passes them in (the domain reads no
+    environment). Without a key path the installation's own key is used."""
 
-    model_config = SettingsConfigDict(env_prefix="APEL_", env_file=".env", extra="ignore")
-
-    signing_key_path: Path | None = None
-    signing_key_password: str | None = None
-    signer_name: str | None = None
+    signing_key_path: Path | None = None       # HR's Ed25519 key, PEM (PKCS#8)
+    signing_key_password: str | None = None    # when that key is encrypted
+    signer_name: str | None = None             # None: load_signer's default name
 
 
 def fingerprint(public_key: Ed25519PublicKey) -> str:
@@ -92,7 +91,7 @@ class Signer:
         self.fingerprint = fingerprint(self.public_key)
 
     def claims(self, *, now: datetime | None = None) -> SignatureClaims:
-        at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+        at = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         return SignatureClaims(document_id=uuid.uuid4().hex, signer=self.name,
                                key_fingerprint=self.fingerprint, signed_at=at.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
@@ -203,6 +202,16 @@ class Verification:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class _SigInfo(TypedDict):
+    """What a .sig says about its document, carried into every Verification made from it."""
+
+    signer: str
+    signed_at: str
+    document_id: str
+    key_fingerprint: str
+    filename: str
+
+
 def parse_sig(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_SIG_BYTES:
         raise ValueError("signature file is too large")
@@ -228,8 +237,8 @@ def verify_bytes(data: bytes, sig_raw: bytes, trusted: dict[str, str]) -> Verifi
         sig = parse_sig(sig_raw)
     except ValueError as exc:
         return Verification(False, "malformed", str(exc))
-    info = dict(signer=str(sig["signer"]), signed_at=str(sig["signed_at"]), document_id=str(sig["document_id"]),
-                key_fingerprint=str(sig["key_fingerprint"]), filename=str(sig["filename"]))
+    info = _SigInfo(signer=str(sig["signer"]), signed_at=str(sig["signed_at"]), document_id=str(sig["document_id"]),
+                    key_fingerprint=str(sig["key_fingerprint"]), filename=str(sig["filename"]))
     try:
         raw_pub = base64.b64decode(sig["public_key"], validate=True)
         signature = base64.b64decode(sig["signature"], validate=True)

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from attendance.errors import ApelError, Invalid
 from attendance.models import Employee
 from attendance.roster.bulk_csv import RosterRow, parse_roster_csv
 from attendance.roster.bulk_zip import read_photo_zip
 from attendance.roster.common import valid_nip
 from attendance.roster.employees import check_employee_input, create_employee, employee_by_nip, employee_dict
-from attendance.errors import ApelError, Invalid
 from attendance.roster.offices import office_by_code
 from attendance.roster.photos import PHOTO_SUFFIXES, AnalysedPhoto, PhotoLimits
 from attendance.roster.templates import PendingPhoto, find_duplicate, store_templates
@@ -106,10 +106,10 @@ def apply_bulk(session: Session, plan: BulkPlan, analysed: list[AnalysedPhoto], 
         created.append(employee_dict(emp))
     pending: list[PendingPhoto] = []
     enrolled = []
-    for (member, nip, blob), photo in zip(plan.photos, analysed):
-        emp = employee_by_nip(session, nip)
-        assert emp is not None  # plan_bulk checked it
-        _, p = store_templates(session, emp, photo, actor=actor, keep_dir=keep_dir, data=blob)
+    for (_member, nip, blob), photo in zip(plan.photos, analysed, strict=True):
+        person = employee_by_nip(session, nip)
+        assert person is not None  # plan_bulk checked it
+        _, p = store_templates(session, person, photo, actor=actor, keep_dir=keep_dir, data=blob)
         pending += p
         enrolled.append({"nip": nip, **photo.summary()})
     return {"created": created, "enrolled": enrolled}, pending

@@ -98,7 +98,7 @@ def parse_roster_csv(data: bytes, *, default_office: str | None = None,
             if len(values) != len(cols):
                 errors.append(f"line {line}: {len(values)} fields, expected {len(cols)}")
                 continue
-            rec = {c: v.strip() for c, v in zip(cols, values)}
+            rec = {c: v.strip() for c, v in zip(cols, values, strict=True)}
             active_word = rec.get("active", "").lower()
             if active_word not in TRUE_WORDS | FALSE_WORDS:
                 errors.append(f"line {line}: active must be yes/no (ya/tidak), got {rec['active']!r}")

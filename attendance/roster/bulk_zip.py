@@ -7,8 +7,8 @@ import stat
 import zipfile
 from pathlib import PurePosixPath
 
-from attendance.roster.common import valid_nip
 from attendance.errors import Invalid, TooLarge
+from attendance.roster.common import valid_nip
 from attendance.roster.photos import PHOTO_SUFFIXES, PhotoLimits
 
 MAX_ZIP_RATIO = 50  # uncompressed/compressed: photos barely compress, a zip bomb compresses enormously

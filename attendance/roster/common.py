@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from attendance.errors import Conflict, Invalid
 from attendance.models import User
 from attendance.nip import InvalidNip, parse_nip
-from attendance.errors import Conflict, Invalid
 
 
 def actor_name(actor: User | str | None) -> str:
@@ -17,15 +17,20 @@ def actor_name(actor: User | str | None) -> str:
     return actor if isinstance(actor, str) else actor.username
 
 
-def clean_text(value: Any, what: str, *, max_len: int, required: bool = True) -> str | None:
+def clean_text(value: Any, what: str, *, max_len: int) -> str:
+    """A required text field, whitespace collapsed, at most `max_len` characters."""
+    s = optional_text(value, what, max_len=max_len)
+    if s is None:
+        raise Invalid(f"{what}_missing", f"{what} is required")
+    return s
+
+
+def optional_text(value: Any, what: str, *, max_len: int) -> str | None:
+    """An optional text field, whitespace collapsed; None when empty."""
     if value is None:
-        if required:
-            raise Invalid(f"{what}_missing", f"{what} is required")
         return None
     s = " ".join(str(value).split())
     if not s:
-        if required:
-            raise Invalid(f"{what}_missing", f"{what} is required")
         return None
     if len(s) > max_len:
         raise Invalid(f"{what}_too_long", f"{what} is longer than {max_len} characters")

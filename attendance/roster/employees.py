@@ -10,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attendance import audit
-from attendance.models import Employee, FaceTemplate, User
-from attendance.roster.common import actor_name, clean_text, flush_or_conflict, valid_nip
 from attendance.errors import Conflict, Invalid, NotFound
+from attendance.models import Employee, FaceTemplate, User
+from attendance.roster.common import actor_name, clean_text, flush_or_conflict, optional_text, valid_nip
 from attendance.roster.offices import get_office
 
 
@@ -72,7 +72,7 @@ def check_employee_input(session: Session, *, nip: str, name: str, office_id: in
                          position: str | None = None, active: bool = True) -> EmployeeInput:
     nip_n = valid_nip(nip)
     name_n = clean_text(name, "name", max_len=200)
-    pos = clean_text(position, "position", max_len=200, required=False)
+    pos = optional_text(position, "position", max_len=200)
     get_office(session, office_id)
     return EmployeeInput(nip=nip_n, name=name_n or "", office_id=office_id, position=pos, active=bool(active))
 
@@ -102,9 +102,9 @@ def update_employee(session: Session, employee_id: int, *, actor: User | str | N
         raise Invalid("unknown_fields", f"cannot change: {', '.join(sorted(unknown))}")
     before = employee_dict(emp)
     if "name" in changes:
-        emp.name = clean_text(changes["name"], "name", max_len=200) or ""
+        emp.name = clean_text(changes["name"], "name", max_len=200)
     if "position" in changes:
-        emp.position = clean_text(changes["position"], "position", max_len=200, required=False)
+        emp.position = optional_text(changes["position"], "position", max_len=200)
     if changes.get("office_id") is not None:
         emp.office_id = get_office(session, int(changes["office_id"])).id
     if changes.get("active") is not None:

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attendance import audit
+from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import Employee, Office, User
 from attendance.roster.common import actor_name, clean_text, flush_or_conflict
-from attendance.errors import Conflict, Invalid, NotFound
 from attendance.vision.config import BACK_ROW_M, CAMERA_HEIGHT_M, HFOV_DEG, MIN_DISTANCE_M, check_row_lines
 
 
@@ -62,7 +62,7 @@ def list_offices(session: Session, *, only_id: int | None = None, active: bool |
 
 
 def _office_code(code: str) -> str:
-    c = clean_text(code, "code", max_len=32) or ""
+    c = clean_text(code, "code", max_len=32)
     c = c.upper()
     if not all(ch.isalnum() or ch in "-_" for ch in c):
         raise Invalid("code_chars", "office code may contain letters, digits, '-' and '_' only")

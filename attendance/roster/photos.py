@@ -95,7 +95,7 @@ def decode_image(data: bytes, limits: PhotoLimits) -> tuple[np.ndarray, str]:
         raise Invalid("not_image", "not a JPEG, PNG or WebP image")
     try:
         # Image.open reads only the header: the pixel count is known before any decoding.
-        img = Image.open(io.BytesIO(data), formats=[fmt])
+        img: Image.Image = Image.open(io.BytesIO(data), formats=[fmt])
         w, h = img.size
         if w * h > limits.max_pixels:
             raise TooLarge("too_many_pixels", f"image is {w}x{h} = {w * h:,} pixels; the limit is "

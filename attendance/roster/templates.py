@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from attendance import audit
+from attendance.errors import Conflict
 from attendance.models import Employee, FaceTemplate
 from attendance.roster.common import actor_name
-from attendance.errors import Conflict
 from attendance.roster.photos import FORMATS, AnalysedPhoto, PhotoLimits, analyse_photo
 from attendance.vision.config import backend_name
 

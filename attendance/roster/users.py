@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attendance import audit
-from attendance.models import Role, User
-from attendance.roster.common import actor_name, clean_text, flush_or_conflict
 from attendance.errors import Conflict, Invalid, NotFound
+from attendance.models import Role, User
+from attendance.roster.common import actor_name, clean_text, flush_or_conflict, optional_text
 from attendance.roster.offices import get_office
 from attendance.roster.passwords import hash_password
 
@@ -36,7 +36,7 @@ def _role(role: str, office_id: int | None, session: Session) -> tuple[str, int 
 
 
 def _username(name: str) -> str:
-    u = (clean_text(name, "username", max_len=64) or "").lower()
+    u = clean_text(name, "username", max_len=64).lower()
     if not all(ch.isalnum() or ch in "._-" for ch in u):
         raise Invalid("username_chars", "username may contain letters, digits, '.', '_' and '-' only")
     return u
@@ -68,7 +68,7 @@ def create_user(session: Session, *, actor: User | str | None, username: str, pa
     if user_by_username(session, uname) is not None:
         raise Conflict("user_exists", f"username {uname} is already taken")
     user = User(username=uname, password_hash=pw_hash, role=role_n, office_id=office_n,
-                full_name=clean_text(full_name, "full_name", max_len=200, required=False), active=True)
+                full_name=optional_text(full_name, "full_name", max_len=200), active=True)
     session.add(user)
     flush_or_conflict(session, "user_exists", f"username {uname} is already taken")
     audit.record(session, actor=actor_name(actor), action="user.create", entity="user", entity_id=user.id,
@@ -89,7 +89,7 @@ def update_user(session: Session, user_id: int, *, actor: User | str | None, rol
             raise Invalid("self_deactivate", "you cannot deactivate your own account")
         user.active = bool(active)
     if full_name is not None:
-        user.full_name = clean_text(full_name, "full_name", max_len=200, required=False)
+        user.full_name = optional_text(full_name, "full_name", max_len=200)
     changed_password = False
     if password is not None:
         try:

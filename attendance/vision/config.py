@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from numbers import Real
 from pathlib import Path
 from typing import cast
@@ -113,7 +114,7 @@ def check_row_lines(lines: object) -> tuple[float, ...]:
     if not 1 <= len(lines) <= ROW_LINES_MAX:
         raise ValueError(f"give between 1 and {ROW_LINES_MAX} row lines, got {len(lines)}")
     out = tuple(sorted(float(x) for x in lines))
-    for a, b in zip(out, out[1:]):
+    for a, b in pairwise(out):
         if b - a < ROW_LINES_MIN_GAP_M - 1e-9:
             raise ValueError(f"row lines must be at least {ROW_LINES_MIN_GAP_M:g} m apart, got {a:g} and {b:g}")
     return out
@@ -157,7 +158,7 @@ def rows_at_the_limit(lines: list[float] | tuple[float, ...] | None,
     the operator should know that distancing between those rows rests on centimetres the camera
     cannot judge, and that marking the rows further apart is what keeps them apart."""
     ordered = sorted(float(x) for x in lines or ())
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in pairwise(ordered):
         if b - a < ROWS_AT_LIMIT_FACTOR * min_distance_m - 1e-9:
             return a, b
     return None

@@ -13,7 +13,14 @@ from numpy.typing import NDArray
 
 from attendance.vision.config import DEFAULT_RECOGNISER, DLIB_BACKEND
 from attendance.vision.faces import (
-    MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask, recogniser_chip, sharpness)
+    MASK_COLOURS_RGB,
+    face_chip,
+    landmarks5,
+    landmarks68,
+    paint_mask,
+    recogniser_chip,
+    sharpness,
+)
 from attendance.vision.recognise import dlib_models
 from attendance.vision.recognise.recognisers import Recogniser, make_recogniser
 
@@ -70,7 +77,7 @@ def _hog_on_padded(image_rgb: NDArray[np.uint8], pad_frac: float, longest: tuple
         padded, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     rects, scores, _ = dlib_models.hog_detector().run(work, 1, threshold)
     found = []
-    for r, s in zip(rects, scores):
+    for r, s in zip(rects, scores, strict=True):
         x, y = r.left() / scale - pad, r.top() / scale - pad
         bw, bh = r.width() / scale, r.height() / scale
         x0, y0 = max(0.0, x), max(0.0, y)
@@ -97,7 +104,7 @@ def detect_enrolment_faces(image_rgb: np.ndarray) -> list[tuple[tuple[int, int, 
 
 
 def enrol_face(image_rgb: np.ndarray, *, min_face_px: int = 80, masked_variants: bool = True,
-               recogniser: "str | Recogniser" = DEFAULT_RECOGNISER) -> EnrolledFace:
+               recogniser: str | Recogniser = DEFAULT_RECOGNISER) -> EnrolledFace:
     """One photo -> one template (plus masked variants). Raises FaceRejected. `recogniser` is a
     make_recogniser spec ("dlib+faceres", "dlib", an ONNX model path) or a Recogniser; the live
     pipeline must use the same one, or the templates never match."""

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -16,7 +16,14 @@ from attendance.vision.geometry.fit import fit_frame
 from attendance.vision.geometry.violations import violations
 from attendance.vision.mask import default_classifier
 from attendance.vision.recognise.recognisers import (
-    FusedRecogniser, Gallery, MatchThresholds, Recogniser, aggregate, assign, make_recogniser)
+    FusedRecogniser,
+    Gallery,
+    MatchThresholds,
+    Recogniser,
+    aggregate,
+    assign,
+    make_recogniser,
+)
 from attendance.vision.track import Track, associate, follow, likeness, patch
 from attendance.vision.types import FaceResult, FrameResult, RosterPerson
 
@@ -58,7 +65,8 @@ class OfficePipeline:
             min_views=fitted.min_views)
         self.switch_distance = (self.config.switch_distance if self.config.switch_distance is not None
                                 else SWITCH_SHARE_OF_ACCEPT * fitted.accept)
-        self.detector = DetectorConfig(min_face_px=self.config.min_face_px, max_work_pixels=self.config.max_detect_pixels,
+        self.detector = DetectorConfig(min_face_px=self.config.min_face_px,
+                                       max_work_pixels=self.config.max_detect_pixels,
                                        use_haar=self.config.detector_use_haar, use_eyes=self.config.detector_use_eyes,
                                        use_blazeface=self.config.detector_use_blazeface)
         self.masks = default_classifier()
@@ -282,9 +290,9 @@ class OfficePipeline:
         # rather than run the network again.
         same_chips = isinstance(self.recogniser, FusedRecogniser) and tuple(self.recogniser.chip) == DLIB_CHIP
         faceres = FusedRecogniser.faceres_of(embs) if same_chips else None
-        for tr, p in zip(due, self.masks.predict_proba(chips, faceres=faceres)):
+        for tr, p in zip(due, self.masks.predict_proba(chips, faceres=faceres), strict=True):
             tr.add_mask(float(p))
-        for tr, e in zip(due, embs):
+        for tr, e in zip(due, embs, strict=True):
             if tr.embeddings and float(np.linalg.norm(e - np.mean(tr.embeddings, axis=0))) > self.switch_distance:
                 # Someone else now stands where the track was (or a new photo in a folder of
                 # images): start a new track rather than mixing two people's views.
@@ -308,7 +316,7 @@ class OfficePipeline:
         cost = np.stack([aggregate(self.gallery, np.stack(list(t.embeddings))) for t in named])
         decisions = assign(cost, self.thresholds, [len(t.embeddings) for t in named], [t.last_t == t_s for t in named],
                            photos=self.gallery.photos)
-        for t, d in zip(named, decisions):
+        for t, d in zip(named, decisions, strict=True):
             t.person, t.distance, t.confidence = d.person, d.distance, d.confidence
 
     def _result(self, seen: list[Track], t_s: float, width: int, height: int) -> FrameResult:
@@ -331,20 +339,22 @@ class OfficePipeline:
             places, close = fit.positions, fit.violations
             # Only a face measured by its own eye spacing says anything of the person (a track
             # without a depth got the box-width fallback).
-            ipd_samples = [s if tr.depth_m is not None else None for s, tr in zip(fit.ipd_samples_m, seen)]
+            ipd_samples = [s if tr.depth_m is not None else None for s, tr in zip(fit.ipd_samples_m, seen, strict=True)]
             eye_samples = fit.eye_offset_samples_m
         else:
-            places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs)]
-        for tr, pid, place, mask, ipd_s, eye_s in zip(seen, ids, places, masked, ipd_samples, eye_samples):
+            places = [position_m(cx, cy, z, f, width, height) for (cx, cy), z in zip(centres, zs, strict=True)]
+        for tr, pid, place, mask, ipd_s, eye_s in zip(seen, ids, places, masked, ipd_samples, eye_samples, strict=True):
             x, y, w, h = tr.box
             pos = (round(place[0], 3), round(place[1], 3), round(place[2], 3))
             faces.append(FaceResult(
                 box=(int(x), int(y), int(w), int(h)), track_id=tr.track_id, person_id=pid,
-                confidence=round(tr.confidence, 3), distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
+                confidence=round(tr.confidence, 3),
+                distance=round(float(tr.distance), 4) if np.isfinite(tr.distance) else -1.0,
                 mask=mask, mask_p=round(tr.mask_p, 3), position_m=pos,
                 embedding=np.mean(tr.embeddings, axis=0).astype(np.float32)
                 if tr.embeddings and tr.last_embed_t == t_s else None,
-                ipd_sample_m=ipd_s if pid is not None else None, eye_offset_sample_m=eye_s if pid is not None else None))
+                ipd_sample_m=ipd_s if pid is not None else None,
+                eye_offset_sample_m=eye_s if pid is not None else None))
         if close is None:
             close = violations([fc.position_m for fc in faces], cfg.min_distance_m)
         return FrameResult(t_s=t_s, faces=faces, violations=close)

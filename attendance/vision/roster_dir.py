@@ -2,15 +2,15 @@
 into RosterPerson templates, as `apel analyze` and the benchmarks use it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
 from attendance.errors import Invalid
-from attendance.vision.enrol import FaceRejected, enrol_face
 from attendance.vision.config import DEFAULT_RECOGNISER
+from attendance.vision.enrol import FaceRejected, enrol_face
 from attendance.vision.recognise.recognisers import Recogniser
 from attendance.vision.types import RosterPerson
 
@@ -44,7 +44,7 @@ def roster_photos(root: Path) -> dict[str, list[Path]]:
 def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = True,
                  exclude: set[Path] | None = None, limit_per_person: int | None = None,
                  on_skip: Callable[[Path, str], None] | None = None,
-                 recogniser: "str | Recogniser" = DEFAULT_RECOGNISER) -> list[RosterPerson]:
+                 recogniser: str | Recogniser = DEFAULT_RECOGNISER) -> list[RosterPerson]:
     """Enrol every photo. strict: any photo without exactly one usable face is an error naming
     it (HR should know); otherwise such photos are skipped (reported via on_skip)."""
     out = []

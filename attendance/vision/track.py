@@ -62,7 +62,7 @@ def associate(tracks: list[Track], boxes: list[Box], min_iou: float = 0.15) -> t
             else:
                 cost[i, j] = 1e6
     rows, cols = linear_sum_assignment(cost)
-    pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < 1e5]
+    pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e5]
     matched = {c for _, c in pairs}
     return pairs, [j for j in range(len(boxes)) if j not in matched]
 

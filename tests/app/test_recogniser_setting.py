@@ -32,13 +32,13 @@ def test_default_recogniser_needs_faceres_files(tmp_path: Path, sqlite_url: str,
 
 def test_onnx_enrolment_and_live_roster_use_one_backend(tmp_path: Path, sqlite_url: str, settings_factory,
                                                          shared_data: Path) -> None:
-    from attendance.roster.live_roster import roster_for_office
-    from attendance.vision.config import backend_name
     from attendance.db import make_engine, make_session_factory
+    from attendance.roster.employees import create_employee
+    from attendance.roster.live_roster import roster_for_office
+    from attendance.roster.offices import create_office
     from attendance.roster.photos import PhotoLimits, analyse_photo
     from attendance.roster.templates import store_templates
-    from attendance.roster.employees import create_employee
-    from attendance.roster.offices import create_office
+    from attendance.vision.config import backend_name
 
     model = tmp_path / "tiny.onnx"
     _tiny_onnx(model)

@@ -2,15 +2,26 @@
 excuses, and Indonesia's three time zones."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from attendance.rules import (
-    EXCUSED, LATE, NOT_SEEN, PRESENT, TK, Rules, decide, late_minutes, lateness_tier, local_to_utc, to_local,
-    zone_label)
+    EXCUSED,
+    LATE,
+    NOT_SEEN,
+    PRESENT,
+    TK,
+    Rules,
+    decide,
+    late_minutes,
+    lateness_tier,
+    local_to_utc,
+    to_local,
+    zone_label,
+)
 
-START = datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)
+START = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
 R = Rules(grace_minutes=5, tl1_max_minutes=30, tl2_max_minutes=60, tl3_max_minutes=90, min_frames=3,
           min_confidence=0.6)
 
@@ -88,9 +99,9 @@ def test_three_time_zones() -> None:
     wib = local_to_utc(day, seven_thirty, "Asia/Jakarta")
     wita = local_to_utc(day, seven_thirty, "Asia/Makassar")
     wit = local_to_utc(day, seven_thirty, "Asia/Jayapura")
-    assert wib == datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)
-    assert wita == datetime(2026, 11, 29, 23, 30, tzinfo=timezone.utc)
-    assert wit == datetime(2026, 11, 29, 22, 30, tzinfo=timezone.utc)
+    assert wib == datetime(2026, 11, 30, 0, 30, tzinfo=UTC)
+    assert wita == datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
+    assert wit == datetime(2026, 11, 29, 22, 30, tzinfo=UTC)
     assert [zone_label(z) for z in ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")] == ["WIB", "WITA", "WIT"]
     # One instant, three wall clocks.
     assert to_local(wib, "Asia/Jayapura").strftime("%H:%M") == "09:30"

@@ -4,6 +4,7 @@ a screenshot of it is saved to tests/_artifacts/."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from pathlib import Path
@@ -50,13 +51,14 @@ async def test_office_page_joins_and_console_shows_people_present(chromium, sqli
         await console.goto(f"{world.url}/live/join")   # same origin, to log in with the session cookie
         status = await console.eval(
             "fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-            f" body: JSON.stringify({{username: 'leader', password: '{world.users['leader']}'}})}}).then(r => r.status)")
+            f" body: JSON.stringify({{username: 'leader', password: '{world.users['leader']}'}})}})"
+            ".then(r => r.status)")
         assert status == 200
         await console.goto(f"{world.url}/live/assemblies/{world.assembly_id}")
         ids = sorted(world.people.values())
-        marked = ("(() => { const ids = %s; return ids.every(id => { const li = document.querySelector("
-                  "`li[data-employee-id=\"${id}\"]`); return li && ['present', 'late'].includes(li.dataset.status); }); })()"
-                  % ids)
+        marked = ("(() => { const ids = " + json.dumps(ids) + "; return ids.every(id => {"
+                  " const li = document.querySelector(`li[data-employee-id=\"${id}\"]`);"
+                  " return li && ['present', 'late'].includes(li.dataset.status); }); })()")
         ok = await console.wait_for(marked, 120, 0.5)
         await console.eval("new Promise(r => setTimeout(r, 1500))")   # let the mosaic show the overlays
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

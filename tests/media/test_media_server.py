@@ -60,7 +60,7 @@ async def test_offices_stream_and_leader_is_encoded_once() -> None:
         received_before = [c.frames for c in collectors]
         await asyncio.sleep(2.0)
         encoded = enc.frames_encoded - n_before
-        received = [c.frames - b for c, b in zip(collectors, received_before)]
+        received = [c.frames - b for c, b in zip(collectors, received_before, strict=True)]
         assert 15 <= encoded <= 40, encoded               # ~15 fps source for 2 s, encoded ONCE
         assert all(r >= encoded * 0.6 for r in received), (encoded, received)
         # the leader sees the mosaic of the offices

@@ -14,12 +14,18 @@ from sqlalchemy import select
 from app.web.deps import CurrentUser, DbSession, LeaderUser, SettingsDep
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import AssemblyOut, OfficeTokenOut, RecordOut, RollcallOut
-from attendance.models import AttendanceRecord, Employee
 from attendance.assemblies.lifecycle import (
-    assembly_view, create_assembly, end_assembly, issue_office_token, list_assemblies, start_assembly)
+    assembly_view,
+    create_assembly,
+    end_assembly,
+    issue_office_token,
+    list_assemblies,
+    start_assembly,
+)
 from attendance.assemblies.lookups import get_assembly, get_assembly_office
 from attendance.assemblies.sightings import live_rollcall, record_view
 from attendance.db.unit_of_work import run_in_transaction
+from attendance.models import AttendanceRecord, Employee
 
 router = APIRouter(prefix="/api/v1/assemblies", tags=["assemblies"])
 
@@ -27,12 +33,14 @@ router = APIRouter(prefix="/api/v1/assemblies", tags=["assemblies"])
 class AssemblyIn(BaseModel):
     kind: str = Field(description="pagi | sore | disiplin | upacara")
     title: str = Field(min_length=1, max_length=200)
-    scheduled_start: datetime | None = Field(None, description="One instant for all offices, with zone, e.g. 2026-11-30T00:30:00Z")
+    scheduled_start: datetime | None = Field(
+        None, description="One instant for all offices, with zone, e.g. 2026-11-30T00:30:00Z")
     local_date: date | None = Field(None, description="With local_time: the same wall-clock time in each office's zone")
     local_time: time | None = None
     office_ids: list[int] = Field(min_length=1, max_length=1000)
     duration_minutes: int = Field(60, ge=1, le=1440)
-    ruleset_name: str | None = Field(None, max_length=32, description="Rule family; default: one named after the kind, else 'default'")
+    ruleset_name: str | None = Field(None, max_length=32,
+                                     description="Rule family; default: one named after the kind, else 'default'")
 
 
 class TokenIn(BaseModel):
@@ -93,6 +101,7 @@ def token(assembly_id: int, office_id: int, user: LeaderUser, db: DbSession, set
     plaintext = run_in_transaction(db, lambda: issue_office_token(db, assembly_id, office_id, actor=user,
                                                                   ttl_minutes=ttl))
     ao = get_assembly_office(db, assembly_id, office_id)
+    assert ao.token_expires_at is not None  # issue_office_token has just set it
     code = ao.office.code
     return {"assembly_id": assembly_id, "office_id": office_id, "office_code": code, "token": plaintext,
             "expires_at": ao.token_expires_at.isoformat(),

@@ -12,9 +12,10 @@ from app.web.deps import CurrentUser, DbSession, OptionalUser, SettingsDep
 from app.web.login import authenticate, start_session
 from app.web.schemas.auth import LoginOut, MeOut
 from app.web.schemas.common import Ok
-from app.web.security import issue_token, verify_password
+from app.web.security import issue_token
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.errors import Forbidden
+from attendance.roster.passwords import verify_password
 from attendance.roster.users import update_user, user_dict
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])

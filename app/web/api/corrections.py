@@ -11,12 +11,17 @@ from sqlalchemy.orm import Session
 from app.web.deps import CurrentUser, DbSession, HrUser
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import CorrectionOut, RecordOut
-from attendance.errors import Forbidden
-from attendance.models import AttendanceRecord, User
 from attendance.assemblies.corrections import (
-    correct_record, correction_view, excuse_employee, get_record, list_corrections)
+    correct_record,
+    correction_view,
+    excuse_employee,
+    get_record,
+    list_corrections,
+)
 from attendance.assemblies.sightings import record_view
 from attendance.db.unit_of_work import run_in_transaction
+from attendance.errors import Forbidden
+from attendance.models import AttendanceRecord, User
 
 router = APIRouter(prefix="/api/v1", tags=["corrections"])
 
@@ -83,5 +88,5 @@ def corrections(user: CurrentUser, db: DbSession, assembly_id: int | None = None
         ensure_takes_part(db, user, assembly_id)
         own = user.office_id
         return [correction_view(c) for c in list_corrections(db, assembly_id=assembly_id, limit=limit)
-                if db.get(AttendanceRecord, c.record_id).office_id == own]
+                if db.get_one(AttendanceRecord, c.record_id).office_id == own]
     return [correction_view(c) for c in list_corrections(db, assembly_id=assembly_id, limit=limit)]

@@ -11,13 +11,20 @@ from sqlalchemy.orm import Session
 from app.web.deps import DbSession, HrUser, require_roles
 from app.web.office_scope import ensure_office_access
 from app.web.schemas.roster import EmployeeWithPhotos, TemplateOut
-from attendance.errors import Invalid
-from attendance.roster.templates import remove_photo_files, template_dict
-from attendance.models import Employee, FaceTemplate, Role, User
 from attendance.db.unit_of_work import run_in_transaction
+from attendance.errors import Invalid
+from attendance.models import Employee, FaceTemplate, Role, User
 from attendance.roster.employees import (
-    create_employee, delete_employee, employee_dict, get_employee, list_employees, template_counts, update_employee)
+    create_employee,
+    delete_employee,
+    employee_dict,
+    get_employee,
+    list_employees,
+    template_counts,
+    update_employee,
+)
 from attendance.roster.offices import office_by_code
+from attendance.roster.templates import remove_photo_files, template_dict
 
 router = APIRouter(prefix="/api/v1/employees", tags=["employees"])
 

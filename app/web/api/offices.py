@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from app.web.deps import CurrentUser, DbSession, HrUser
 from app.web.office_scope import ensure_office_access
 from app.web.schemas.roster import OfficeOut
-from attendance.models import Role
 from attendance.db.unit_of_work import run_in_transaction
+from attendance.models import Role
 from attendance.roster.offices import create_office, delete_office, get_office, list_offices, office_dict, update_office
 from attendance.vision.config import CAMERA_HEIGHT_M, ROW_LINE_M, ROW_LINES_MAX, ROW_LINES_MIN_GAP_M
 
@@ -31,7 +31,8 @@ class OfficeIn(BaseModel):
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m), if known.")
-    camera_height_m: float | None = Field(None, description=f"Camera's height above the floor (m, {CAMERA_HEIGHT_M.lo:g}-{CAMERA_HEIGHT_M.hi:g}), if measured.")
+    camera_height_m: float | None = Field(None, description="Camera's height above the floor "
+                                          f"(m, {CAMERA_HEIGHT_M.lo:g}-{CAMERA_HEIGHT_M.hi:g}), if measured.")
     row_lines_m: RowLines = Field(None, description="The formation's row lines: each one's distance from the camera "
                                   f"along the floor (m, {ROW_LINE_M.lo:g}-{ROW_LINE_M.hi:g}, at least "
                                   f"{ROW_LINES_MIN_GAP_M:g} apart), front row first, if measured.")
@@ -43,7 +44,8 @@ class OfficePatch(BaseModel):
     camera_hfov_deg: float | None = None
     min_distance_m: float | None = None
     back_row_m: float | None = Field(None, description="Back row's distance from the camera (m); null: unknown.")
-    camera_height_m: float | None = Field(None, description=f"Camera's height above the floor (m, {CAMERA_HEIGHT_M.lo:g}-{CAMERA_HEIGHT_M.hi:g}); null: unknown.")
+    camera_height_m: float | None = Field(None, description="Camera's height above the floor "
+                                          f"(m, {CAMERA_HEIGHT_M.lo:g}-{CAMERA_HEIGHT_M.hi:g}); null: unknown.")
     row_lines_m: RowLines = Field(None, description="The formation's row lines from the camera "
                                   f"(m, {ROW_LINE_M.lo:g}-{ROW_LINE_M.hi:g}, at least {ROW_LINES_MIN_GAP_M:g} apart), "
                                   "front row first; null: unknown.")

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query, Response
 
 from app.web.deps import DbSession, HrUser
 from app.web.schemas.roster import GeometryForgotten, TemplatesErased
-from attendance.roster.privacy import erase_templates, export_person
-from attendance.roster.templates import remove_photo_files
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.roster.learned_geometry import forget_geometry
+from attendance.roster.privacy import erase_templates, export_person
+from attendance.roster.templates import remove_photo_files
 
 router = APIRouter(prefix="/api/v1/employees", tags=["privacy"])
 

@@ -18,16 +18,16 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from app.settings import Settings
 from app.web.deps import CurrentUser, DbSession
 from app.web.office_scope import ensure_office_access, is_operator, scope_offices
-from app.settings import Settings
 from app.web.schemas.errors import ErrorBody
 from app.web.schemas.reports import ApelPeopleOut, ApelReportOut, RecapOut, SigningKeyOut
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.errors import ApelError, NotFound
 from attendance.i18n import Lang
-from attendance.reports.exports import SignedExport
 from attendance.reports.apel import apel_people, apel_report
+from attendance.reports.exports import SignedExport
 from attendance.reports.publish import export_apel, export_recap
 from attendance.reports.recap import monthly_recap
 from attendance.reports.signing import Signer, load_signer, short_fingerprint
@@ -55,8 +55,9 @@ def signed_download(exp: SignedExport, bundle: bool) -> Response:
 
 def installation_signer(request: Request) -> Signer:
     """The installation's key; a key that cannot be loaded is the installation's fault (500), said plainly."""
+    settings: Settings = request.app.state.settings
     try:
-        return load_signer(request.app.state.settings.data_dir)
+        return load_signer(settings.data_dir, settings.signing_settings)
     except ValueError as exc:
         raise ApelError("signing_key", str(exc), 500) from exc
 
@@ -98,7 +99,7 @@ def apel_report_export(assembly_id: int, request: Request, user: CurrentUser, db
     offices = scope_offices(user, office_id)
     exp = run_export(request, db, lambda signer, s: export_apel(
         db, assembly_id, fmt=format, lang=lang, signer=signer, actor=user.username, tz=s.default_timezone,
-        office_ids=offices, detail=detail))
+        office_ids=offices, detail=detail, report_settings=s.report_settings))
     return signed_download(exp, bundle)
 
 
@@ -120,7 +121,7 @@ def recap_export(request: Request, user: CurrentUser, db: DbSession, month: str 
     offices = scope_offices(user, office_id)
     exp = run_export(request, db, lambda signer, s: export_recap(
         db, month, fmt=format, lang=lang, signer=signer, actor=user.username, tz=s.default_timezone,
-        office_ids=offices, with_employees=employees))
+        office_ids=offices, with_employees=employees, report_settings=s.report_settings))
     return signed_download(exp, bundle)
 
 

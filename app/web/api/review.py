@@ -9,11 +9,17 @@ from pydantic import BaseModel, Field
 
 from app.web.deps import DbSession, HrUser
 from app.web.schemas.attendance import RecordOut, ReviewItemOut
-from attendance.errors import NotFound
 from attendance.assemblies.review import (
-    assign_review_item, dismiss_review_item, evidence_path, list_review_items, purge_expired, review_view)
+    assign_review_item,
+    dismiss_review_item,
+    evidence_path,
+    list_review_items,
+    purge_expired,
+    review_view,
+)
 from attendance.assemblies.sightings import record_view
 from attendance.db.unit_of_work import run_in_transaction
+from attendance.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
 

@@ -18,5 +18,6 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 async def verify_upload(request: Request, _limit: VerifyBody, user: CurrentUser) -> dict:
     """Valid only when the file's bytes match the signature and the key is trusted by this installation."""
     _, data, sig = await read_pair(request)
-    result = verify_bytes(data, sig, trusted_fingerprints(request.app.state.settings.data_dir))
+    settings = request.app.state.settings
+    result = verify_bytes(data, sig, trusted_fingerprints(settings.data_dir, settings.signing_settings))
     return verification_dict(result, lang_of(request))

@@ -14,20 +14,30 @@ from app.web.deps import DbSession, OptionalUser
 from app.web.errors import flash_refusal
 from app.web.office_scope import ensure_takes_part, scoped_office
 from app.web.rendering import add_nav, flash, lang_of, render, require_page_user
-from attendance.errors import ApelError, StaleVersion
-from attendance.i18n import t
-from attendance.models.users import HR_ROLES, LEADER_ROLES
-from attendance.models import Assembly, AssemblyKind, Employee, Office, Role
-from attendance.rules import TIERS, format_local, to_local, zone_label
-from attendance.assemblies.lifecycle import (
-    create_assembly, end_assembly, issue_office_token, list_assemblies, start_assembly)
-from attendance.assemblies.lookups import get_assembly
 from attendance.assemblies.corrections import correct_record, excuse_employee, get_record, list_corrections
+from attendance.assemblies.lifecycle import (
+    create_assembly,
+    end_assembly,
+    issue_office_token,
+    list_assemblies,
+    start_assembly,
+)
+from attendance.assemblies.lookups import get_assembly
 from attendance.assemblies.review import (
-    assign_review_item, dismiss_review_item, list_review_items, purge_expired, review_view)
+    assign_review_item,
+    dismiss_review_item,
+    list_review_items,
+    purge_expired,
+    review_view,
+)
 from attendance.assemblies.rulesets import create_ruleset_version, list_rulesets
 from attendance.assemblies.sightings import live_rollcall, record_view
 from attendance.db.unit_of_work import run_in_transaction
+from attendance.errors import ApelError, StaleVersion
+from attendance.i18n import t
+from attendance.models import Assembly, AssemblyKind, Employee, Office, Role
+from attendance.models.users import HR_ROLES, LEADER_ROLES
+from attendance.rules import TIERS, format_local, to_local, zone_label
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,7 +65,7 @@ def _int(v: str | None) -> int | None:
 def _category_label(categories: list[dict], code: str | None, lang: str) -> str:
     for c in categories:
         if c.get("code") == code:
-            return c.get(lang) or c.get("id") or code
+            return c.get(lang) or c.get("id") or code or ""
     return code or ""
 
 
@@ -161,7 +171,7 @@ async def apel_action(assembly_id: int, action: str, request: Request, user: Opt
             ttl = _int(form.get("ttl_minutes")) or request.app.state.settings.office_token_ttl_minutes
             token = run_in_transaction(db, lambda: issue_office_token(db, assembly_id, office_id or 0, actor=user,
                                                                       ttl_minutes=ttl))
-            code = db.get(Office, office_id).code
+            code = db.get_one(Office, office_id).code
             # Shown in this answer only (not redirected: the plaintext never goes into the session cookie).
             flash(request, t("att.flash.token", lang_of(request)))
             return _detail_page(request, user, db, assembly_id, None, new_token={

@@ -2,7 +2,7 @@
 (app.web.office_scope); downloads link to the API export, which signs and audits."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -14,10 +14,10 @@ from app.web.rendering import add_nav, lang_of, render, require_page_user
 from app.web.verification import VerifyBody, read_pair, verification_dict
 from attendance.models import Assembly, AssemblyOffice, Office, Role
 from attendance.reports.apel import apel_people, apel_report
-from attendance.reports.recap import monthly_recap
 from attendance.reports.common import local_time
-from attendance.rules import STATUSES, TIERS
+from attendance.reports.recap import monthly_recap
 from attendance.reports.signing import trusted_fingerprints, verify_bytes
+from attendance.rules import STATUSES, TIERS
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,7 +39,7 @@ def reports_home(request: Request, user: OptionalUser, db: DbSession) -> Respons
     if user.role == Role.operator.value:
         offices = [o for o in offices if o.id == user.office_id]
     rows = [{"a": a, "local": local_time(a.scheduled_start, tz, "%Y-%m-%d %H:%M")} for a in apels]
-    this_month = datetime.now(timezone.utc).strftime("%Y-%m")
+    this_month = datetime.now(UTC).strftime("%Y-%m")
     return render(request, "reports/index.html", {"apels": rows, "offices": offices, "month": this_month}, user=user)
 
 
@@ -95,7 +95,8 @@ async def verify_submit(request: Request, _limit: VerifyBody, user: OptionalUser
     """CSRF is checked by optional_user (the form carries csrf_token); size capped in read_pair."""
     user = require_page_user(request, user, *READERS)
     name, data, sig = await read_pair(request)
-    result = verify_bytes(data, sig, trusted_fingerprints(request.app.state.settings.data_dir))
+    settings = request.app.state.settings
+    result = verify_bytes(data, sig, trusted_fingerprints(settings.data_dir, settings.signing_settings))
     return render(request, "reports/verify.html",
                   {"result": verification_dict(result, lang_of(request)), "uploaded": name},
                   user=user, status_code=200)

@@ -17,22 +17,28 @@ from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_
 from app.web.errors import flash_refusal, refusal_text
 from app.web.login import authenticate, start_session
 from app.web.office_scope import ensure_office_access
-from app.web.security import same_secret
 from app.web.rendering import add_nav, flash, lang_of, render, require_page_user
+from app.web.security import same_secret
 from app.web.uploads import read_upload
+from attendance.db.unit_of_work import run_in_transaction
 from attendance.errors import ApelError, Invalid
 from attendance.i18n import LANGS, t
+from attendance.models import Employee, FaceTemplate, Office, Role, User
+from attendance.models.users import HR_ROLES
+from attendance.roster.employees import (
+    create_employee,
+    delete_employee,
+    get_employee,
+    list_employees,
+    template_counts,
+    update_employee,
+)
+from attendance.roster.learned_geometry import forget_geometry, learned_roll_calls
+from attendance.roster.offices import create_office, delete_office, list_offices, update_office
 from attendance.roster.privacy import erase_templates
 from attendance.roster.templates import remove_photo_files, template_dict
-from attendance.models.users import HR_ROLES
-from attendance.models import Employee, FaceTemplate, Office, Role, User
-from attendance.db.unit_of_work import run_in_transaction
-from attendance.roster.employees import (
-    create_employee, delete_employee, get_employee, list_employees, template_counts, update_employee)
-from attendance.roster.offices import create_office, delete_office, list_offices, update_office
 from attendance.roster.users import create_user, list_users, update_user
 from attendance.vision.config import format_row_lines, parse_row_lines, rows_at_the_limit_advice
-from attendance.roster.learned_geometry import forget_geometry, learned_roll_calls
 
 router = APIRouter(include_in_schema=False)
 
@@ -137,8 +143,9 @@ def dashboard(request: Request, user: OptionalUser, db: DbSession) -> Response:
     if office_filter is not None:
         emp_q = emp_q.where(Employee.office_id == office_filter)
         enrolled_q = enrolled_q.where(Employee.office_id == office_filter)
+    sees_offices = user.role != Role.operator.value or office_filter
     stats = {
-        "offices": len(list_offices(db, only_id=office_filter)) if user.role != Role.operator.value or office_filter else 0,
+        "offices": len(list_offices(db, only_id=office_filter)) if sees_offices else 0,
         "employees": db.execute(emp_q).scalar_one(),
         "enrolled": db.execute(enrolled_q).scalar_one(),
     }
@@ -219,8 +226,9 @@ async def employees_create(request: Request, user: OptionalUser, db: DbSession) 
     f = await _form(request)
     try:
         office_id = int(f["office_id"]) if f.get("office_id", "").isdigit() else 0
-        emp = run_in_transaction(db, lambda: create_employee(db, actor=user, nip=f.get("nip", ""), name=f.get("name", ""),
-                                                             office_id=office_id, position=f.get("position")))
+        emp = run_in_transaction(db, lambda: create_employee(
+            db, actor=user, nip=f.get("nip", ""), name=f.get("name", ""), office_id=office_id,
+            position=f.get("position")))
         flash(request, lang_t(request, "employees.created", name=emp.name))
         return _see_other(f"/employees/{emp.id}")
     except ApelError as exc:
@@ -340,8 +348,9 @@ async def users_create(request: Request, user: OptionalUser, db: DbSession) -> R
     f = await _form(request)
     try:
         if f.get("user_id", "").isdigit():
-            run_in_transaction(db, lambda: update_user(db, int(f["user_id"]), actor=user, active=f.get("active") == "on",
-                                                       password=f.get("password") or None))
+            run_in_transaction(db, lambda: update_user(
+                db, int(f["user_id"]), actor=user, active=f.get("active") == "on",
+                password=f.get("password") or None))
         else:
             run_in_transaction(db, lambda: create_user(
                 db, actor=user, username=f.get("username", ""), password=f.get("password", ""),

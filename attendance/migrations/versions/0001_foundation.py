@@ -1,15 +1,15 @@
 """foundation: offices, employees, templates, users, audit
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-import attendance.models.base
+from alembic import op
 
+import attendance.models.base
 
 revision = '0001'
 down_revision = None
@@ -56,7 +56,8 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', attendance.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', attendance.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_employees_office_id_offices'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['office_id'], ['offices.id'],
+                            name=op.f('fk_employees_office_id_offices'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_employees')),
     sa.UniqueConstraint('nip', name=op.f('uq_employees_nip'))
     )
@@ -72,7 +73,8 @@ def upgrade() -> None:
     sa.Column('office_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', attendance.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['office_id'], ['offices.id'], name=op.f('fk_users_office_id_offices'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['office_id'], ['offices.id'],
+                            name=op.f('fk_users_office_id_offices'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
@@ -87,7 +89,8 @@ def upgrade() -> None:
     sa.Column('photo_path', sa.Text(), nullable=True),
     sa.Column('created_at', attendance.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=True),
-    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_face_templates_employee_id_employees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'],
+                            name=op.f('fk_face_templates_employee_id_employees'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_face_templates'))
     )
     with op.batch_alter_table('face_templates', schema=None) as batch_op:

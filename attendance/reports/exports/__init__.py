@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from attendance.reports.signing import Signer, sig_bytes
-
 from attendance.reports.exports.document import Column, Heading, ReportDocument, Table
 from attendance.reports.exports.pdf import to_pdf
 from attendance.reports.exports.tabular import to_csv, to_xlsx
+from attendance.reports.signing import Signer, sig_bytes
 
 Format = Literal["csv", "xlsx", "pdf"]
 FORMATS: tuple[str, ...] = ("csv", "xlsx", "pdf")

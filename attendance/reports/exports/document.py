@@ -6,11 +6,11 @@ document into bytes, so the three formats cannot disagree about a figure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from attendance.reports.signing import SignatureClaims
 
-Cell = Union[str, int, float, None]
+Cell = str | int | float | None
 Align = Literal["L", "C", "R"]
 
 

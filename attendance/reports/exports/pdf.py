@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.util import Padding
 
 from attendance.reports.exports.document import ReportDocument
 from attendance.reports.exports.tabular import signature_lines
@@ -108,7 +109,10 @@ class _TableDrawer:
     def wrap(self, text: str, w: float) -> list[str]:
         if not text or self.width(text) <= w - 2 * self.pad:
             return [text]
-        return self.pdf.multi_cell(w, 1, text, dry_run=True, output="LINES", padding=(0, self.pad)) or [text]
+        lines = self.pdf.multi_cell(w, 1, text, dry_run=True, output="LINES",
+                                    padding=Padding(top=0, right=self.pad, bottom=0, left=self.pad))
+        assert isinstance(lines, list)  # output="LINES" returns the lines alone
+        return lines or [text]
 
     def begin_segment(self) -> None:
         y = self.pdf.get_y()
@@ -126,7 +130,7 @@ class _TableDrawer:
     def row(self, cells: list[str], *, aligns: list[str] | None = None, fill: tuple[int, int, int] | None = None,
             bottom: float, on_break=None) -> None:
         pdf, line_h = self.pdf, self.line_h
-        lines = [self.wrap(text, w) for text, w in zip(cells, self.widths)]
+        lines = [self.wrap(text, w) for text, w in zip(cells, self.widths, strict=True)]
         n = max(len(x) for x in lines)
         h = n * line_h
         if on_break is not None and pdf.get_y() + h > bottom:
@@ -137,7 +141,7 @@ class _TableDrawer:
         if fill is not None:
             pdf.set_fill_color(*fill)
             pdf.rect(self.xs[0], y0, self.xs[-1] - self.xs[0], h, style="F")
-        for i, (cell_lines, a) in enumerate(zip(lines, aligns or self.aligns)):
+        for i, (cell_lines, a) in enumerate(zip(lines, aligns or self.aligns, strict=True)):
             x, w = self.xs[i], self.widths[i]
             for k, text in enumerate(cell_lines):
                 if not text:

@@ -39,7 +39,7 @@ class DetectorConfig:
     mask_hog_offset: float = 0.0  # its threshold is hog_threshold + this (0: the operating point chosen in training)
     # The photo pass (`photo_faces`): large faces the main pass cannot see, because the frame's edge
     # cuts them or the head is tilted. Off in live looks (no angles); photo looks use PHOTO_ANGLES.
-    use_blazeface: bool = False   # stills: BlazeFace on the whole image for large turned/tilted/masked faces (blazeface.py)
+    use_blazeface: bool = False   # stills: BlazeFace on the whole image, large turned/tilted/masked faces
     blazeface_zoom_out: bool = True   # ... and again at half size (blazeface.ZOOM_OUT), its surer faces only
     photo_angles: tuple[float, ...] = ()  # in-plane rotations (degrees, 0 = upright) searched on the padded frame
     photo_pad: float = 0.25       # grey border each side, a fraction of the frame's shorter side
@@ -88,7 +88,7 @@ def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: in
         kinds = ["hog"] * len(rects)
     s = scale  # dlib maps boxes back through its own upsampling: they are in `work` coordinates
     return [((int(r.left() / s), int(r.top() / s), int(r.width() / s), int(r.height() / s)), float(sc), k)
-            for r, sc, k in zip(rects, scores, kinds)]
+            for r, sc, k in zip(rects, scores, kinds, strict=True)]
 
 
 # DetectorConfig.photo_angles for photos (selfies, product shots). Upright (0: faces the frame's edge
@@ -141,8 +141,8 @@ def photo_faces(rgb: np.ndarray, cfg: DetectorConfig, threshold: float,
             b = (int(round(cx / s - pad - fw / 2)), int(round(cy / s - pad - fh / 2)), int(round(fw)), int(round(fh)))
             inside = max(0, min(w, b[0] + b[2]) - max(0, b[0])) * max(0, min(h, b[1] + b[3]) - max(0, b[1]))
             cut = b[0] < 0 or b[1] < 0 or b[0] + b[2] > w or b[1] + b[3] > h
-            holds = any(o[2] < 0.6 * b[2] and b[0] <= o[0] + o[2] / 2 <= b[0] + b[2] and b[1] <= o[1] + o[3] / 2 <= b[1] + b[3]
-                        for o in known)
+            holds = any(o[2] < 0.6 * b[2] and b[0] <= o[0] + o[2] / 2 <= b[0] + b[2]
+                        and b[1] <= o[1] + o[3] / 2 <= b[1] + b[3] for o in known)
             if (b[2] > cfg.photo_max_face * side if angle else not cut) or holds:
                 continue
             if inside >= cfg.photo_inside * b[2] * b[3]:
@@ -200,7 +200,7 @@ def verify(rgb: np.ndarray, box: Box, threshold: float = -0.9) -> float | None:
     crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
     rects, scores, _ = dlib_models.hog_detector().run(crop, 0, threshold)
     best = None
-    for r, sc in zip(rects, scores):
+    for r, sc in zip(rects, scores, strict=True):
         b = (int(r.left() / s) + x0, int(r.top() / s) + y0, int(r.width() / s), int(r.height() / s))
         if iou(b, box) > 0.2 and (best is None or sc > best):
             best = float(sc)
@@ -239,7 +239,7 @@ def cnn_verify(rgb: np.ndarray, boxes: list[Box], min_confidence: float = 0.0) -
     crops = [_cnn_crop(rgb, b) for b in boxes]
     dets = dlib_models.cnn_detector()([c[0] for c in crops], 0, len(crops))
     out: list[tuple[float, Box] | None] = []
-    for b, (_, x0, y0, s), ds in zip(boxes, crops, dets):
+    for b, (_, x0, y0, s), ds in zip(boxes, crops, dets, strict=True):
         best = None
         for d in ds:
             r = d.rect
@@ -270,7 +270,8 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
     thr.update(photo=thr["hog"], photo_mask=thr["hog_mask"])
     low = min(thr.values()) if cfg.use_mask_hog else cfg.hog_threshold
     low = min(low, cfg.cnn_candidate_threshold) if cfg.cnn_active else low
-    hog = hog_faces_cues(rgb, scale, low, masked=cfg.use_mask_hog)  # one HOG pass: its threshold only filters what it reports
+    # One HOG pass: its threshold only filters what it reports.
+    hog = hog_faces_cues(rgb, scale, low, masked=cfg.use_mask_hog)
     if cfg.photo_active:
         hog += photo_faces(rgb, cfg, low, [b for b, s, k in hog if s >= thr[k]])
     cands: list[tuple[Box, float, str]] = [(b, s + 1.0, k) for b, s, k in hog if s >= thr[k]]
@@ -300,7 +301,8 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
                   if b[2] >= cfg.min_face_px and all(iou(b, o) <= 0.3 for o in taken)]
         if cfg.blazeface_zoom_out:
             taken = [c[0] for c in cands]
-            cands += [(b, s, "blaze_far") for b, s in bf.detect(rgb, blazeface.ZOOM_OUT_MIN_SCORE, zoom_out=blazeface.ZOOM_OUT)
+            far = bf.detect(rgb, blazeface.ZOOM_OUT_MIN_SCORE, zoom_out=blazeface.ZOOM_OUT)
+            cands += [(b, s, "blaze_far") for b, s in far
                       if b[2] >= cfg.min_face_px and all(overlap_of_smaller(b, o) <= 0.3 for o in taken)]
     if cfg.cnn_active and near:
         taken = [c[0] for c in cands]
@@ -310,7 +312,7 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
                 break
             if all(iou(b, o) <= 0.3 for o in taken) and all(iou(b, o) <= 0.3 for o, _ in todo):
                 todo.append((b, s))
-        for (b, s), c in zip(todo, cnn_verify(rgb, [b for b, _ in todo], cfg.cnn_min_confidence)):
+        for (_, s), c in zip(todo, cnn_verify(rgb, [b for b, _ in todo], cfg.cnn_min_confidence), strict=True):
             if c is not None and all(iou(c[1], o) <= 0.3 for o in taken):
                 cands.append((c[1], s + 1.0, "cnn"))
     return nms(cands, cfg.nms_iou)

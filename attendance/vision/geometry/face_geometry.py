@@ -24,11 +24,12 @@ for distancing, and deletes them with the templates."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import median
-from typing import Iterable
 
-from attendance.vision.geometry.camera import IPD_SD_M as POPULATION_IPD_SD_M, MEAN_IPD_M as POPULATION_IPD_M
+from attendance.vision.geometry.camera import IPD_SD_M as POPULATION_IPD_SD_M
+from attendance.vision.geometry.camera import MEAN_IPD_M as POPULATION_IPD_M
 from attendance.vision.types import FaceGeometry
 
 # How far one person's eyes sit above or below the office's average (adults, men and women).

@@ -18,11 +18,30 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from attendance.vision.geometry.camera import (
-    EYE_PX_SD, EYE_SPACING_REL_SD, IPD_SD_M, MASKED_EYE_SPACING_REL_SD, MEAN_IPD_M, normalised_x, position_m)
+    EYE_PX_SD,
+    EYE_SPACING_REL_SD,
+    IPD_SD_M,
+    MASKED_EYE_SPACING_REL_SD,
+    MEAN_IPD_M,
+    normalised_x,
+    position_m,
+)
 from attendance.vision.geometry.plane import (
-    OUTLIER_SD, PLANE_PRIOR_N, fit_head_plane, floor_distance, floor_slope, with_head_plane)
+    OUTLIER_SD,
+    PLANE_PRIOR_N,
+    fit_head_plane,
+    floor_distance,
+    floor_slope,
+    with_head_plane,
+)
 from attendance.vision.geometry.rows import (
-    ROW_LINE_SD_M, ROW_SPACING_SD_M, evenly_spaced_ok, loose_rows_apart, match_row_lines, segment_rows)
+    ROW_LINE_SD_M,
+    ROW_SPACING_SD_M,
+    evenly_spaced_ok,
+    loose_rows_apart,
+    match_row_lines,
+    segment_rows,
+)
 from attendance.vision.geometry.violations import VIOLATION_P_MIN, likely_violations
 from attendance.vision.types import FaceGeometry
 
@@ -367,7 +386,8 @@ def positions_with_rows(centres_px: Sequence[tuple[float, float]], eye_y_px: Seq
     c, ey = _centres_and_rows(centres_px, eye_y_px, z_m)
     zr = refine_depths(np.asarray(z_m, np.float64), ey, f_px, height, row_sd_m=row_sd_m, rel_sd=rel_sd,
                        head_sd_m=head_sd_m, eye_x_px=c[:, 0], width_px=width)
-    return [position_m(float(cx), float(cy), float(zz), f_px, width, height) for (cx, cy), zz in zip(c, zr)]
+    return [position_m(float(cx), float(cy), float(zz), f_px, width, height)
+            for (cx, cy), zz in zip(c, zr, strict=True)]
 
 
 
@@ -414,7 +434,8 @@ def fit_frame(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[floa
     own = _OwnGeometry.of(geometry, len(z), ipd_m) if geometry is not None else None
     zr, cov, _, fit = _refine(z, ey, f_px, height, c[:, 0], width, row_sd_m=row_sd_m, rel_sd=rel,
                               head_sd_m=head_sd_m, camera_above_m=camera_above_m, row_lines_m=row_lines_m, own=own)
-    pos = [position_m(float(cx), float(cy), float(zz), f_px, width, height) for (cx, cy), zz in zip(c, zr)]
+    pos = [position_m(float(cx), float(cy), float(zz), f_px, width, height)
+           for (cx, cy), zz in zip(c, zr, strict=True)]
     ipd: list[float | None] = [None] * len(z)
     eye: list[float | None] = [None] * len(z)
     if fit is not None:

@@ -58,4 +58,4 @@ def likely_violations(positions: Sequence[tuple[float, float, float]] | ArrayLik
     sd = np.sqrt(np.maximum(var, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         prob = np.where(sd > 0, ndtr((min_distance_m - d) / np.where(sd > 0, sd, 1.0)), (d < min_distance_m) * 1.0)
-    return [(int(a), int(b), round(float(dd), 3)) for a, b, dd, pr in zip(i, j, d, prob) if pr > p_min]
+    return [(int(a), int(b), round(float(dd), 3)) for a, b, dd, pr in zip(i, j, d, prob, strict=True) if pr > p_min]

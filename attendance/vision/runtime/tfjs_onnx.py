@@ -136,7 +136,8 @@ def build_onnx(g: TfjsGraph, outputs: dict[str, list[str | int]], prep: list[onn
         if op in ("Conv2D", "DepthwiseConv2dNative"):
             conv(nname, node, emit(ins[0]), np.asarray(g.consts[ins[1]], np.float32), None, op != "Conv2D")
         elif op == "_FusedConv2D":
-            fused = [base64.b64decode(s).decode() for s in node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])]
+            fused_ops = node.get("attr", {}).get("fused_ops", {}).get("list", {}).get("s", [])
+            fused = [base64.b64decode(s).decode() for s in fused_ops]
             if fused not in (["BiasAdd"], ["BiasAdd", "Relu"]):
                 raise ModelError(f"{nname}: fused ops {fused} not supported")
             relu = fused[-1] == "Relu"
@@ -150,7 +151,8 @@ def build_onnx(g: TfjsGraph, outputs: dict[str, list[str | int]], prep: list[onn
         elif op in ("Relu", "Identity"):
             nodes.append(helper.make_node(op, [emit(ins[0])], [nname]))
         elif op == "MaxPool":
-            nodes.append(helper.make_node("MaxPool", [emit(ins[0])], [nname], kernel_shape=_attr_ints(node, "ksize")[1:3],
+            nodes.append(helper.make_node("MaxPool", [emit(ins[0])], [nname],
+                                          kernel_shape=_attr_ints(node, "ksize")[1:3],
                                           strides=_attr_ints(node, "strides")[1:3], auto_pad=_padding(node)))
         elif op == "Pad":
             p = np.asarray(g.consts[ins[1]]).reshape(4, 2)[[0, 3, 1, 2]]     # NHWC (before, after) -> NCHW

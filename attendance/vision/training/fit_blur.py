@@ -30,7 +30,10 @@ def main() -> None:
     sharp: list[float] = []
     blurred: dict[float, list[float]] = {1.5: [], 2.5: [], 4.0: []}
     for p in paths:
-        img = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(str(p))
+        if bgr is None:
+            raise FileNotFoundError(f"{p}: not a readable image")
+        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         s = chip_sharpness(img)
         if s is None:
             continue
@@ -41,9 +44,11 @@ def main() -> None:
             b = chip_sharpness(cv2.GaussianBlur(img, (0, 0), k))
             if b is not None:
                 blurred[sigma].append(b)
-    print(f"real photos: n={len(sharp)} min={min(sharp):.1f} p1={np.percentile(sharp, 1):.1f} median={np.median(sharp):.1f}")
+    print(f"real photos: n={len(sharp)} min={min(sharp):.1f} p1={np.percentile(sharp, 1):.1f} "
+          f"median={np.median(sharp):.1f}")
     for sigma, v in blurred.items():
-        print(f"blur sigma {sigma}: n={len(v)} max={max(v):.1f} p99={np.percentile(v, 99):.1f} median={np.median(v):.1f}")
+        print(f"blur sigma {sigma}: n={len(v)} max={max(v):.1f} p99={np.percentile(v, 99):.1f} "
+              f"median={np.median(v):.1f}")
     sys.stdout.flush()
 
 

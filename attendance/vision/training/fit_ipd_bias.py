@@ -37,6 +37,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -45,9 +46,9 @@ from scipy.optimize import least_squares
 
 from attendance.vision.detect.boxes import iou
 from attendance.vision.detect.detector import DetectorConfig, detect_faces
-from attendance.vision.geometry.camera import eye_distance_px
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import landmarks5
+from attendance.vision.geometry.camera import eye_distance_px
 from attendance.vision.roster_dir import read_image_rgb
 from attendance.vision.training.protocol import DATA
 
@@ -75,7 +76,8 @@ def photos(every: int) -> list[tuple[str, Path]]:
     srcs = {
         "lfw10": sorted((DATA / "faces/lfw10").glob("*/*.jpg")),
         "rmfd": sorted((DATA / "faces/rmfd").glob("*/*.jpg")),
-        "fr_examples": sorted(p for p in (DATA / "faces/fr_examples/knn_examples/train").glob("*/*") if p.suffix.lower() in (".jpg", ".png"))
+        "fr_examples": sorted(p for p in (DATA / "faces/fr_examples/knn_examples/train").glob("*/*")
+                              if p.suffix.lower() in (".jpg", ".png"))
         + [DATA / "faces/fr_examples" / n for n in ("alex-lacamoire.png", "lin-manuel-miranda.png", "obama-1080p.jpg")],
         "openface": sorted((DATA / "faces/openface").glob("*.jpg")),
     }
@@ -117,8 +119,11 @@ def measure(rgb: np.ndarray, box: tuple[int, int, int, int], ref_px: float, targ
     small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
     sx, sy = size[0] / crop.shape[1], size[1] / crop.shape[0]
     if jpeg:
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        small = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        _, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise ValueError("the JPEG copy does not decode")
+        small = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     expect = (m * sx, m * sy, w * sx, h * sy)
     # The pipeline searches a 1080p frame down to 32 px faces (or smaller, with a back row set).
     cfg = DetectorConfig(min_face_px=int(min(PIPELINE_MIN_FACE_PX, max(16, 0.8 * expect[2]))))
@@ -151,7 +156,7 @@ def table(samples: list[Sample], d0: float, p: float) -> list[dict[str, object]]
     r = np.array([s.measured_px / s.true_px for s in samples])
     rows = []
     edges = [7, 9, 11, 13, 15, 18, 21, 25, 30, 36, 42, 50]
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in pairwise(edges):
         k = (d >= lo) & (d < hi)
         if k.sum() < 5:
             continue
@@ -189,23 +194,27 @@ def main() -> None:
                 continue
             samples.append(Sample(source, str(path.relative_to(DATA)), ref_px, got[0], got[1], got[2], jpeg))
     d0, p = fit(samples)
+
+    def fitted(sub: list[Sample]) -> dict[str, float]:
+        sub_d0, sub_p = fit(sub)
+        return {"d0_px": round(sub_d0, 4), "p": round(sub_p, 4), "n": len(sub)}
+
     by_source = {}
     for src in sorted({s.source for s in samples}):
         sub = [s for s in samples if s.source == src]
         if len(sub) >= 30:
-            by_source[src] = dict(zip(("d0_px", "p"), (round(v, 4) for v in fit(sub))), n=len(sub))
+            by_source[src] = fitted(sub)
     jp = {}
     for flag in (False, True):
-        sub = [s for s in samples if s.jpeg == flag]
-        jp["jpeg" if flag else "plain"] = dict(zip(("d0_px", "p"), (round(v, 4) for v in fit(sub))), n=len(sub))
+        jp["jpeg" if flag else "plain"] = fitted([s for s in samples if s.jpeg == flag])
     box_ratio = float(np.median([s.box_w / s.true_px for s in samples]))
     out = {
         "model": "measured / true eye spacing = 1 - (d0_px / measured_px) ** p; true = measured / that",
         "d0_px": round(d0, 4), "p": round(p, 4),
         "valid_measured_px": [8.0, 60.0],
         "fitted_on": ("real photos in ../shared/data: faces/lfw10, faces/rmfd, faces/fr_examples, faces/openface, "
-                      "masks/synthetic_pairs (unmasked and masked); each downscaled (INTER_AREA, half of them JPEG q80) "
-                      "so the eye spacing is 8-45 px, found by detect_faces and measured by landmarks5 "
+                      "masks/synthetic_pairs (unmasked and masked); each downscaled (INTER_AREA, half of them "
+                      "JPEG q80) so the eye spacing is 8-45 px, found by detect_faces and measured by landmarks5 "
                       "against the same photo at full resolution; by attendance/vision/training/fit_ipd_bias.py"),
         "selection": f"every {a.every}th photo of each source, reference spacing >= {MIN_REF_PX:g} px",
         "photos": used, "samples": len(samples), "not_found": missed,

@@ -12,8 +12,8 @@ bench/bench_recognition.py.
 The acceptance distance of names given by elimination (`elimination_accept`, see
 recognisers.assign) is not searched for: it is the distance that at most ELIMINATION_IMPOSTOR_RATE
 of different people's pairs reach on rmfd (a 2-photo track against a centroid of 1, 2 or 3
-photos: one value each, since fewer photos put everybody further), because in those rounds the margin no longer guards against a stranger
-(a visitor) taking the name of someone absent.
+photos: one value each, since fewer photos put everybody further), because in those rounds the
+margin no longer guards against a stranger (a visitor) taking the name of someone absent.
 
 Accept and margin are searched without that limit, and the limit is added after: searched with
 the limit in place, the grid loosens the margin, because the wrong names the limit prevents are
@@ -35,9 +35,8 @@ from numpy.typing import NDArray
 
 from attendance.vision.config import backend_name
 from attendance.vision.recognise.recognisers import MODELS_DIR, Gallery, MatchThresholds, aggregate
-from attendance.vision.types import RosterPerson
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
-
+from attendance.vision.types import RosterPerson
 
 # The limits are met with a quarter to spare on the photos fitted on, so that they still hold
 # on photos not seen (a point fitted to the very edge sits on it only on average).
@@ -80,7 +79,8 @@ def evaluate(th: MatchThresholds, data: Embeddings, name: str, roster_n: int, n_
     return tot
 
 
-def elimination_accept(data: Embeddings, rate: float = ELIMINATION_IMPOSTOR_RATE, trials: int = 30, seed: int = 0) -> list[float]:
+def elimination_accept(data: Embeddings, rate: float = ELIMINATION_IMPOSTOR_RATE, trials: int = 30,
+                       seed: int = 0) -> list[float]:
     """For people enrolled from 1, 2 and 3 photos: the `rate` quantile of the distances between a
     person's 2-photo track and other people's centroids of that many photos, over the whole
     set's offices (rounded down to 0.005). A centroid of fewer photos lies further from
@@ -133,7 +133,7 @@ def main() -> None:
             res = [evaluate(th, c[1], c[0], c[2], c[3], c[4], c[5]) for c in conditions(lfw, rmfd)]
             ok = all((r.wrong + r.impostor_named) / max(1, r.probes + r.impostors)
                      <= a.headroom * (0.005 if c[0].startswith("lfw") else 0.01)
-                     for r, c in zip(res, conditions(lfw, rmfd)))
+                     for r, c in zip(res, conditions(lfw, rmfd), strict=True))
             ident = float(np.mean([r.identified / max(1, r.probes) for r in res]))
             if ok and (best is None or ident > best[0]):
                 best = (ident, th, res)
@@ -141,10 +141,11 @@ def main() -> None:
         sys.exit("no threshold meets the wrong-rate limits")
     ident, th, res = best
     print(f"chosen accept={th.accept:.3f} margin={th.margin:.3f} (mean identified {ident:.3f})")
-    for (cname, *_), r in zip(conditions(lfw, rmfd), res):
+    for (cname, *_), r in zip(conditions(lfw, rmfd), res, strict=True):
         print(f"  {cname}: {r.rates()}")
     elim = elimination_accept(rmfd)
-    print(f"elimination_accept {elim} for 1/2/3+ photos ({ELIMINATION_IMPOSTOR_RATE:.0%} of rmfd's different-people pairs)")
+    print(f"elimination_accept {elim} for 1/2/3+ photos "
+          f"({ELIMINATION_IMPOSTOR_RATE:.0%} of rmfd's different-people pairs)")
     data[name] = {"accept": th.accept, "margin": th.margin, "min_views": 1, "elimination_accept": elim,
                   "fitted_on": "shared/data faces/lfw10 + faces/rmfd by attendance/vision/training/fit_thresholds.py"}
     path.write_text(json.dumps(data, indent=1) + "\n")

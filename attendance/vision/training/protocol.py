@@ -18,8 +18,8 @@ from attendance.vision.config import backend_name, is_dlib_spec
 from attendance.vision.enrol import FaceRejected, enrol_face
 from attendance.vision.faces import DLIB_CHIP, embed_chips
 from attendance.vision.recognise.recognisers import Gallery, MatchThresholds, aggregate, assign
-from attendance.vision.types import RosterPerson
 from attendance.vision.roster_dir import IMAGE_EXTS, read_image_rgb
+from attendance.vision.types import RosterPerson
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 CACHE = Path("/tmp/apel-vision-embeddings")
@@ -85,7 +85,7 @@ class Outcome:
     def probes(self) -> int:
         return self.identified + self.wrong + self.abstained
 
-    def add(self, o: "Outcome") -> None:
+    def add(self, o: Outcome) -> None:
         for k in ("identified", "wrong", "abstained", "impostor_named", "impostors", "absent_named", "absent"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
 
@@ -138,7 +138,7 @@ def run_office(ids: list[str], embs: dict[str, list[np.ndarray]], masked: dict[s
         decisions = [d.person for d in assign(cost, th, [probe_len] * len(probes), rounds=rounds, photos=g.photos)]
     else:
         decisions = [d.person for i in range(len(probes)) for d in assign(cost[i:i + 1], th, [probe_len])]
-    for dec, t in zip(decisions, truth):
+    for dec, t in zip(decisions, truth, strict=True):
         name = g.ids[dec] if dec is not None else None
         out.absent_named += name in absent
         if t is None:

@@ -23,9 +23,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from attendance.vision.geometry.camera import focal_px
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import landmarks5, landmarks68, paint_mask
+from attendance.vision.geometry.camera import focal_px
 from attendance.vision.roster_dir import read_image_rgb, roster_photos
 
 CAMERA_HEIGHT_M = 2.6
@@ -74,12 +74,13 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
     out: list[tuple[float, float, int]] = []
     prev: np.ndarray | None = None
     prev_z: np.ndarray | None = None
-    for r, (z, c) in enumerate(zip(zs, counts)):
+    for r, (z, c) in enumerate(zip(zs, counts, strict=True)):
         if c <= 0:
             continue
         gaps = []
         for _ in range(c - 1):
-            gaps.append(rng.uniform(0.55, 0.85) * min_distance if rng.random() < 0.22 else rng.uniform(1.25, 1.6) * min_distance)
+            close = rng.random() < 0.22
+            gaps.append(rng.uniform(0.55, 0.85) * min_distance if close else rng.uniform(1.25, 1.6) * min_distance)
         xs = np.concatenate([[0.0], np.cumsum(gaps)]) if gaps else np.array([0.0])
         if xs[-1] > 0.9 * width[r]:  # squeeze a row that would not fit in the view
             xs = xs * (0.9 * width[r] / xs[-1])
@@ -92,9 +93,8 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
             # keeps people in neighbouring rows clearly apart or clearly too close, never
             # ambiguous at the minimum distance itself.
             dz = zr[:, None] - prev_z[None, :]
-            before = prev
 
-            def worst(shift: float) -> float:
+            def worst(shift: float, xs: np.ndarray = xs, before: np.ndarray = prev, dz: np.ndarray = dz) -> float:
                 d = np.hypot(xs[:, None] + shift - before[None, :], dz) / min_distance
                 return float(np.min(np.abs(d - 1.0)))
             # ... and never out of the picture (the view is width / 0.8 wide at this depth).
@@ -102,7 +102,7 @@ def _layout(n: int, hfov: float, rng: np.random.Generator, min_distance: float,
             shifts = [sh for sh in np.arange(-0.8, 0.81, 0.05) if np.max(np.abs(xs + sh)) <= half_view]
             xs = xs + (max(shifts, key=worst) if shifts else 0.0)
         prev, prev_z = xs, zr
-        out += [(float(x), float(zz), r) for x, zz in zip(xs, zr)]
+        out += [(float(x), float(zz), r) for x, zz in zip(xs, zr, strict=True)]
     return out
 
 
@@ -191,7 +191,7 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
         return (xw, drop * cp - zw * sp, drop * sp + zw * cp)
 
     persons, sprites, floor = [], [], []
-    for k, (pid, (x, z, row)) in enumerate(zip(ids, spots)):
+    for k, (pid, (x, z, row)) in enumerate(zip(ids, spots, strict=True)):
         hh = float(heads[k])
         ipd = float(rng.normal(IPD_MEAN_M, IPD_SD_M))   # drawn in any case: masks and arrivals stay as without traits
         if traits_seed is not None:
@@ -263,7 +263,8 @@ def make_office(roster: Path, people: int, seconds: float, out: Path, truth: Pat
             "head_heights_m": {"mean": HEAD_HEIGHT_M, "sd": HEAD_HEIGHT_SD_M, "range": list(HEAD_HEIGHT_RANGE_M)},
             "row_depth_sd_m": ROW_DEPTH_SD_M, "row_lines_m": row_lines_m(people, rows_m), "traits_seed": traits_seed,
             "same_places": same_places,
-            "people": [dict(asdict(p), floor_m=[round(floor[i][0], 4), round(floor[i][1], 4)]) for i, p in enumerate(persons)],
+            "people": [dict(asdict(p), floor_m=[round(floor[i][0], 4), round(floor[i][1], 4)])
+                       for i, p in enumerate(persons)],
             "violations": viol}
     truth.parent.mkdir(parents=True, exist_ok=True)
     tmp = truth.with_suffix(truth.suffix + ".part")

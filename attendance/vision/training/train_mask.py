@@ -44,10 +44,12 @@ def chips_of(path: Path, cnn_check: bool = True) -> list[np.ndarray]:
     if bgr is None:
         return []
     s = min(1.0, 800 / max(bgr.shape[:2]))
-    rgb = cv2.cvtColor(cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else bgr, cv2.COLOR_BGR2RGB)
+    small = cv2.resize(bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else bgr
+    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
     pad = int(0.3 * max(rgb.shape[:2]))
     padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    boxes = [b for b, _ in detect_faces(padded, DetectorConfig(min_face_px=60, max_work_pixels=2e6, use_cnn_check=cnn_check))]
+    cfg = DetectorConfig(min_face_px=60, max_work_pixels=2e6, use_cnn_check=cnn_check)
+    boxes = [b for b, _ in detect_faces(padded, cfg)]
     if not boxes:
         boxes = [(b[0] + pad, b[1] + pad, b[2], b[3]) for b, _ in detect_enrolment_faces(rgb)]
     boxes = sorted(boxes, key=lambda b: -b[2])[:3]
@@ -122,10 +124,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2, help="processes that find the faces")
     ap.add_argument("--l2", type=float, help="L2 strength (default: chosen by cross-validation on the training photos)")
-    ap.add_argument("--features", type=Path, help="cache: load the features from this .npz if it exists, else save them there")
+    ap.add_argument("--features", type=Path,
+                    help="cache: load the features from this .npz if it exists, else save them there")
     ap.add_argument("--synthetic-weight", type=float, default=0.1,
                     help="weight of a synthetic pair photo relative to a real one (pasted masks are easy and many)")
-    ap.add_argument("--no-cnn-check", action="store_true", help="find faces without the detector's CNN check (for comparison)")
+    ap.add_argument("--no-cnn-check", action="store_true",
+                    help="find faces without the detector's CNN check (for comparison)")
     ap.add_argument("--dry-run", action="store_true", help="print the figures, do not write the weights")
     ap.add_argument("--without-faceres", action="store_true",
                     help="edges and colours only: the fallback for installations without FaceRes (mask_lr.npz)")
@@ -140,7 +144,7 @@ def main() -> None:
               for label, folder in ((1, "with_mask"), (0, "without_mask")) for p in sorted((synth / folder).glob("*"))]
     if a.features and a.features.exists():
         d = np.load(a.features)
-        feats = [f if ok else None for f, ok in zip(d["x"], d["ok"])]
+        feats = [f if ok else None for f, ok in zip(d["x"], d["ok"], strict=True)]
         assert len(feats) == len(items), "feature cache is for another data set"
     else:
         with multiprocessing.get_context("spawn").Pool(a.jobs) as pool:
@@ -151,15 +155,15 @@ def main() -> None:
         feats = [next(x_found) if c is not None else None for c in chips]
         if a.features:
             dim = next(f for f in feats if f is not None).shape[0]
-            np.savez_compressed(a.features, x=np.stack([f if f is not None else np.zeros(dim, np.float32) for f in feats]),
-                                ok=np.array([f is not None for f in feats]))
+            cache_x = np.stack([f if f is not None else np.zeros(dim, np.float32) for f in feats])
+            np.savez_compressed(a.features, x=cache_x, ok=np.array([f is not None for f in feats]))
     train_x: list[np.ndarray] = []
     test_x: list[np.ndarray] = []
     train_y: list[int] = []
     test_y: list[int] = []
     groups: list[str] = []
     real_train: list[bool] = []
-    for (p, label, part), f in zip(items, feats):
+    for (p, label, part), f in zip(items, feats, strict=True):
         if f is None:
             continue
         (test_x if part == "test" else train_x).append(f)
@@ -178,7 +182,8 @@ def main() -> None:
     p_test = 1 / (1 + np.exp(-(tx @ w + b)))
     p_train = 1 / (1 + np.exp(-(((x - mu) / sd) @ w + b)))
     print(f"train n={len(y)} balanced accuracy {balanced_accuracy(p_train, y):.3f}")
-    print(f"masks/real held-out n={len(ty)} (mask {int(ty.sum())}) balanced accuracy {balanced_accuracy(p_test, ty):.3f}")
+    print(f"masks/real held-out n={len(ty)} (mask {int(ty.sum())}) "
+          f"balanced accuracy {balanced_accuracy(p_test, ty):.3f}")
     if a.dry_run:
         return
     out.parent.mkdir(parents=True, exist_ok=True)

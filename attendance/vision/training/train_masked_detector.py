@@ -48,16 +48,17 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import dlib
 import numpy as np
 
-from attendance.vision.recognise import dlib_models
-from attendance.vision.runtime.dlib_onnx import pack_float, unpack_int
 from attendance.vision.detect.boxes import Box, iou
 from attendance.vision.detect.detector import DetectorConfig
 from attendance.vision.faces import landmarks68, paint_mask
+from attendance.vision.recognise import dlib_models
+from attendance.vision.runtime.dlib_onnx import pack_float, unpack_int
 from attendance.vision.training.protocol import DATA
 from attendance.vision.training.train_mask import is_test
 
@@ -119,7 +120,8 @@ def save(rgb: np.ndarray, boxes: list[Box], ignore: list[Box], name: str, group:
     keep: list[Box] = []
     drop: list[Box] = []
     for b in sc:
-        inside = b[0] >= -0.1 * b[2] and b[1] >= -0.1 * b[3] and b[0] + b[2] <= W + 0.1 * b[2] and b[1] + b[3] <= H + 0.1 * b[3]
+        inside = (b[0] >= -0.1 * b[2] and b[1] >= -0.1 * b[3]
+                  and b[0] + b[2] <= W + 0.1 * b[2] and b[1] + b[3] <= H + 0.1 * b[3])
         (keep if b[2] >= MIN_FACE and inside else drop).append(b)
     if not keep:
         return None
@@ -152,12 +154,13 @@ def synthetic_pairs() -> tuple[list[Sample], list[Sample]]:
             lo = (slice(max(0, y + h // 2), max(0, y + h)), slice(max(0, x), max(0, x + w)))
             diff = np.abs(plain[lo].astype(np.int16) - masked[lo].astype(np.int16)).mean() if plain[lo].size else 0
             (good if diff > 12 else other).append(b)
-        group = "pair/" + Path(row["unmasked"]).stem
-        smp = save(masked, good, other + hog_boxes(masked, -0.5), "pair_" + Path(row["unmasked"]).stem, group, "synthetic_pairs")
+        stem = Path(row["unmasked"]).stem
+        group = "pair/" + stem
+        smp = save(masked, good, other + hog_boxes(masked, -0.5), "pair_" + stem, group, "synthetic_pairs")
         if smp:
             pos.append(smp)
             if val_group(group):
-                negp = save(plain, boxes, boxes, "plain_" + Path(row["unmasked"]).stem, group, "unmasked")
+                negp = save(plain, boxes, boxes, "plain_" + stem, group, "unmasked")
                 if negp:
                     negp.ignore, negp.boxes = negp.ignore + negp.boxes, []
                     neg.append(negp)
@@ -188,7 +191,8 @@ def real_with_mask() -> list[Sample]:
         for d in dets:
             r = d.rect
             w = r.width() / MMOD_TO_HOG[2]
-            b = (int(round(r.left() + MMOD_TO_HOG[0] * w)), int(round(r.top() + MMOD_TO_HOG[1] * w)), int(round(w)), int(round(w)))
+            left, top = int(round(r.left() + MMOD_TO_HOG[0] * w)), int(round(r.top() + MMOD_TO_HOG[1] * w))
+            b = (left, top, int(round(w)), int(round(w)))
             (boxes if d.confidence >= 0.3 else ignore).append(b)
         img = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         smp = save(img, boxes, ignore, "real_" + p.stem, "real/" + p.stem, "real/with_mask")
@@ -200,8 +204,9 @@ def real_with_mask() -> list[Sample]:
 def painted(rng: np.random.Generator) -> list[Sample]:
     out = []
     faces = DATA / "faces"
-    paths = sorted(faces.glob("lfw10/*/*.jpg")) + sorted(faces.glob("rmfd/*/*.jpg")) \
-        + sorted(faces.glob("openface/*.jpg")) + sorted(p for p in faces.glob("fr_examples/*") if p.suffix in (".jpg", ".png"))
+    paths = (sorted(faces.glob("lfw10/*/*.jpg")) + sorted(faces.glob("rmfd/*/*.jpg"))
+             + sorted(faces.glob("openface/*.jpg"))
+             + sorted(p for p in faces.glob("fr_examples/*") if p.suffix in (".jpg", ".png")))
     for p in paths:
         rgb = read_rgb(p)
         if rgb is None:
@@ -221,7 +226,8 @@ def painted(rng: np.random.Generator) -> list[Sample]:
             work = paint_mask(work, landmarks68(work, b), colour)
         person = p.parent.name if p.parent.name not in ("openface", "fr_examples") else p.stem.split("-")[0]
         group = "person/" + person
-        smp = save(work, boxes, hog_boxes(rgb, -0.5), f"paint_{p.parent.name}_{p.stem}", group, "painted/" + p.parts[-3 if 'rmfd' in p.parts or 'lfw10' in p.parts else -2])
+        collection = p.parts[-3 if "rmfd" in p.parts or "lfw10" in p.parts else -2]
+        smp = save(work, boxes, hog_boxes(rgb, -0.5), f"paint_{p.parent.name}_{p.stem}", group, "painted/" + collection)
         if smp:
             out.append(smp)
     return out
@@ -273,9 +279,9 @@ def blobs(rng: np.random.Generator, n: int = 40) -> tuple[list[Sample], list[Sam
             c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
             ax = (int(rng.integers(6, 60)), int(rng.integers(6, 60)))
             colour = np.array(rng.uniform(0, 255, 3), np.float32)
-            m = np.zeros((h, w), np.float32)
-            cv2.ellipse(m, c, ax, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
-            m = cv2.GaussianBlur(m, (0, 0), float(rng.uniform(0.5, 8)))[:, :, None]
+            spot = np.zeros((h, w), np.float32)
+            cv2.ellipse(spot, c, ax, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+            m = cv2.GaussianBlur(spot, (0, 0), float(rng.uniform(0.5, 8)))[:, :, None]
             img = img * (1 - m) + colour[None, None, :] * m
         for _ in range(int(rng.integers(0, 4))):
             p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
@@ -299,11 +305,16 @@ def degraded(samples: list[Sample], rng: np.random.Generator) -> list[Sample]:
     out = []
     for s in samples:
         img = cv2.imread(str(s.file))
+        if img is None:
+            raise FileNotFoundError(f"{s.file}: not a readable image")
         k = float(rng.choice([2.0, 2.5, 3.0, 3.5, 4.0, 4.5]))
         h, w = img.shape[:2]
         small = cv2.resize(img, (max(1, round(w / k)), max(1, round(h / k))), interpolation=cv2.INTER_AREA)
-        ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 91))])
-        big = cv2.resize(cv2.imdecode(jpg, cv2.IMREAD_COLOR), (w, h), interpolation=cv2.INTER_LINEAR)
+        _, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 91))])
+        decoded = cv2.imdecode(jpg, cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise ValueError(f"{s.file}: the JPEG copy does not decode")
+        big = cv2.resize(decoded, (w, h), interpolation=cv2.INTER_LINEAR)
         f = s.file.with_name(s.file.stem + "_deg.png")
         cv2.imwrite(str(f), big)
         out.append(Sample(f, list(s.boxes), list(s.ignore), s.group, s.source + "/degraded"))
@@ -315,7 +326,8 @@ def write_xml(samples: list[Sample], path: Path) -> None:
     for s in samples:
         lines.append(f"  <image file='{s.file}'>")
         for b, ig in [(b, False) for b in s.boxes] + [(b, True) for b in s.ignore]:
-            lines.append(f"    <box top='{b[1]}' left='{b[0]}' width='{b[2]}' height='{b[3]}'" + (" ignore='1'/>" if ig else "/>"))
+            end = " ignore='1'/>" if ig else "/>"
+            lines.append(f"    <box top='{b[1]}' left='{b[0]}' width='{b[2]}' height='{b[3]}'" + end)
         lines.append("  </image>")
     lines += ["</images>", "</dataset>"]
     path.write_text("\n".join(lines))
@@ -325,8 +337,7 @@ def prepare() -> tuple[list[Sample], list[Sample]]:
     cache = WORK / "samples.json"
     if cache.exists():
         d = json.loads(cache.read_text())
-        mk = lambda L: [Sample(Path(s["file"]), [tuple(b) for b in s["boxes"]], [tuple(b) for b in s["ignore"]], s["group"], s["source"]) for s in L]  # noqa: E731
-        return mk(d["pos"]), mk(d["neg"])
+        return _from_json(d["pos"]), _from_json(d["neg"])
     rng = np.random.default_rng(SEED)
     t = time.time()
     pos, neg = synthetic_pairs()
@@ -338,9 +349,17 @@ def prepare() -> tuple[list[Sample], list[Sample]]:
     paint = painted(rng)
     print(f"painted masks on faces/*: {len(paint)} images ({time.time() - t:.0f} s)")
     pos = pos + real + paint
-    ser = lambda L: [dict(file=str(s.file), boxes=s.boxes, ignore=s.ignore, group=s.group, source=s.source) for s in L]  # noqa: E731
-    cache.write_text(json.dumps(dict(pos=ser(pos), neg=ser(neg))))
+    cache.write_text(json.dumps(dict(pos=_to_json(pos), neg=_to_json(neg))))
     return pos, neg
+
+
+def _to_json(samples: list[Sample]) -> list[dict[str, Any]]:
+    return [dict(file=str(s.file), boxes=s.boxes, ignore=s.ignore, group=s.group, source=s.source) for s in samples]
+
+
+def _from_json(rows: list[dict[str, Any]]) -> list[Sample]:
+    return [Sample(Path(s["file"]), [tuple(b) for b in s["boxes"]], [tuple(b) for b in s["ignore"]], s["group"],
+                   s["source"]) for s in rows]
 
 
 def options(c: float) -> dlib.simple_object_detector_training_options:
@@ -355,7 +374,11 @@ def options(c: float) -> dlib.simple_object_detector_training_options:
     return o
 
 
-def detections(det, samples: list[Sample], low: float) -> list[tuple[int, list[tuple[float, int]]]]:
+Detections = list[tuple[int, list[tuple[float, int]]]]
+
+
+def detections(det: dlib.fhog_object_detector | list[dlib.fhog_object_detector], samples: list[Sample],
+               low: float) -> Detections:
     """Per image: (number of masked faces, [(score, i)]) with i the face a detection matches
     (IoU >= 0.5), -1 a false detection, -2 a detection on an ignored face (neither)."""
     out = []
@@ -366,7 +389,7 @@ def detections(det, samples: list[Sample], low: float) -> list[tuple[int, list[t
         else:
             rects, scores, _ = det.run(img, 0, low)
         ds = []
-        for r, sc in zip(rects, scores):
+        for r, sc in zip(rects, scores, strict=True):
             b = (r.left(), r.top(), r.width(), r.height())
             m = [i for i, g in enumerate(s.boxes) if iou(b, g) >= 0.5]
             ds.append((float(sc), m[0] if m else (-2 if any(iou(b, g) >= 0.3 for g in s.ignore + s.boxes) else -1)))
@@ -374,7 +397,7 @@ def detections(det, samples: list[Sample], low: float) -> list[tuple[int, list[t
     return out
 
 
-def at(dets, t: float) -> tuple[float, float, int]:
+def at(dets: Detections, t: float) -> tuple[float, float, int]:
     """(recall, precision, false detections) at threshold t."""
     tp = fp = n = 0
     for nb, ds in dets:
@@ -417,30 +440,33 @@ def main() -> None:
     every = va + va_neg
     fr = detections(dlib_models.hog_detector(), every, -1.6)
     r, p, _ = at(fr[:len(va)], ref)
-    print(f"dlib frontal at {ref:+.2f}: recall {r:.3f} precision {p:.3f} on the masked validation faces; false detections: "
-          + ", ".join(f"{at(fr, t)[2]} at {t:+.1f}" for t in (-1.5, -1.2, -0.9, -0.6, -0.3)))
+    print(f"dlib frontal at {ref:+.2f}: recall {r:.3f} precision {p:.3f} on the masked validation faces; "
+          "false detections: " + ", ".join(f"{at(fr, t)[2]} at {t:+.1f}" for t in (-1.5, -1.2, -0.9, -0.6, -0.3)))
     tail = [t for t in np.arange(-1.6, ref + 1e-9, 0.05) if 3 <= at(fr, t)[2] <= 300]
     assert len(tail) >= 3, "too few false detections to calibrate on"
-    best = None
+    best: tuple[float, float, float] | None = None
     for c in a.c:
         t0 = time.time()
         f = WORK / f"val_C{c:g}.svm"
         dlib.train_simple_object_detector(str(WORK / "train.xml"), str(f), options(c))
         det = dlib.fhog_object_detector(str(f))
         dm = detections(det, every, -2.0)
-        err = {}
+        err: dict[float, float] = {}
         for d in np.arange(-1.5, 2.0, 0.01):
             err[round(float(d), 2)] = sum((np.log1p(at(dm, t + d)[2]) - np.log1p(at(fr, t)[2])) ** 2 for t in tail)
-        shift = min(err, key=err.get)
+        shift = min(err, key=err.__getitem__)
         t_m = ref + shift
         r, p, fp = at(dm[:len(va)], t_m)
-        print(f"C {c:g} (fit {time.time() - t0:.0f} s): threshold {t_m:+.2f} (false detections matched to the frontal's "
-              f"from {tail[0]:+.2f} to {tail[-1]:+.2f}): recall {r:.3f} precision {p:.3f}, false detections {at(dm, t_m)[2]}; "
+        print(f"C {c:g} (fit {time.time() - t0:.0f} s): threshold {t_m:+.2f} "
+              f"(false detections matched to the frontal's from {tail[0]:+.2f} to {tail[-1]:+.2f}): "
+              f"recall {r:.3f} precision {p:.3f}, false detections {at(dm, t_m)[2]}; "
               + ", ".join(f"{at(dm, t)[2]} at {t:+.1f}" for t in (t_m - 1.2, t_m - 0.9, t_m - 0.6, t_m - 0.3)))
         if best is None or r > best[0]:
             best = (r, c, t_m)
+    assert best is not None, "--c takes at least one value"
     r, c, t = best
-    print(f"chosen C {c:g}, threshold {t:+.2f} (validation recall {r:.3f} at the frontal filter's false-detection rate)")
+    print(f"chosen C {c:g}, threshold {t:+.2f} "
+          f"(validation recall {r:.3f} at the frontal filter's false-detection rate)")
     if a.dry_run:
         return
     raw = WORK / "final_raw.svm"
@@ -448,7 +474,8 @@ def main() -> None:
     shift_threshold(raw, OUT, ref - t)
     check_shift(raw, OUT, ref - t, va[:20])
     print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB): C {c:g}, fitted on all {len(pos)} masked images and "
-          f"{len(bg_tr) + len(bg_va)} face-free images, scores shifted by {ref - t:+.2f} so that {t:+.2f} becomes {ref:+.2f}")
+          f"{len(bg_tr) + len(bg_va)} face-free images, scores shifted by {ref - t:+.2f} "
+          f"so that {t:+.2f} becomes {ref:+.2f}")
 
 
 # dlib's serialisation of the detector ends with its last weight (the bias, "thresh": score = w.x - thresh)

@@ -7,17 +7,16 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
-import pytest
 
+from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
 from attendance.db.unit_of_work import committed
 from attendance.models import Employee, FaceTemplate, Office, User
 from attendance.vision.config import DEFAULT_RECOGNISER, backend_name
-from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
 
 
 def free_port() -> int:
@@ -92,14 +91,15 @@ def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, 
 
     `min_confidence`: a new version of the default rule set (an admin's change, as in the product)."""
     from app.web.app import create_app
-    from app.web.security import hash_password
+    from attendance.roster.passwords import hash_password
 
     s = settings_factory(db_url, **settings)
     app = create_app(s)
     users = {"leader": "leader-pass-123", "hr": "hr-pass-1234", "operator": "op-pass-1234"}
     with app.state.session_factory() as db:
         office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Makassar", camera_hfov_deg=OFFICE_HFOV)
-        others = [Office(code=f"OPD{i + 2}", name=f"Dinas {i + 2}", timezone="Asia/Makassar") for i in range(extra_offices)]
+        others = [Office(code=f"OPD{i + 2}", name=f"Dinas {i + 2}", timezone="Asia/Makassar")
+                  for i in range(extra_offices)]
         db.add_all([office, *others])
         db.flush()
         people = {}
@@ -126,7 +126,7 @@ def build_live_world(db_url: str, settings_factory, photos: dict[str, Path], *, 
                                               min_confidence=min_confidence)
         a = committed(create_assembly)(
             db, actor=leader, kind=_kind(), title="Apel pagi",
-            scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
+            scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
             office_ids=[office.id, *[o.id for o in others]], ruleset_name="default")
         committed(start_assembly)(db, a.id, actor=leader)
         tokens = {o.code: committed(issue_office_token)(db, a.id, o.id, actor=leader, ttl_minutes=60)
@@ -162,7 +162,8 @@ OFFICE_HFOV = 45.0   # a normal lens on a 720p office camera puts 3-4 m faces at
 LIVE_MIN_CONFIDENCE = 0.5
 
 
-def office_clip(shared_data: Path, workdir: Path, people: int = OFFICE_PEOPLE, seconds: int = 8) -> tuple[Path, dict[str, Path]]:
+def office_clip(shared_data: Path, workdir: Path, people: int = OFFICE_PEOPLE,
+                seconds: int = 8) -> tuple[Path, dict[str, Path]]:
     """A synthetic office rendered by `apel synth-office` from real lfw10 photos, and the photo each
     person is enrolled from."""
     import json

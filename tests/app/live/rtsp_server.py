@@ -86,7 +86,7 @@ class RtspCamera:
             while not self._stop.is_set():
                 try:
                     chunk = conn.recv(4096)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not chunk:
                     return
@@ -95,7 +95,8 @@ class RtspCamera:
                     head, buf = buf.split(b"\r\n\r\n", 1)
                     lines = head.decode("latin-1").split("\r\n")
                     method, url = lines[0].split(" ")[:2]
-                    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+                    headers = {k.strip().lower(): v.strip()
+                               for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
                     self.requests.append(method)
                     cseq = headers.get("cseq", "0")
                     extra, body = "", ""
@@ -129,7 +130,8 @@ class RtspCamera:
             conn.close()
 
     @staticmethod
-    def _reply(conn: socket.socket, lock: threading.Lock, status: str, cseq: str, extra: str = "", body: str = "") -> None:
+    def _reply(conn: socket.socket, lock: threading.Lock, status: str, cseq: str, extra: str = "",
+               body: str = "") -> None:
         with lock:
             conn.sendall(f"RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n{extra}\r\n{body}".encode("latin-1"))
 
@@ -142,7 +144,7 @@ class RtspCamera:
             while playing.is_set():
                 try:
                     pkt = rtp_in.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     return

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
 from tests.media.helpers import wait_for
+
+from .conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
 from .rtsp_server import RtspCamera
 from .test_live_presence import MARKED, RollcallWatcher, records
 
@@ -47,8 +48,9 @@ async def test_ip_camera_over_rtsp_marks_its_people(sqlite_url, settings_factory
                 out, err = _stop(cli)
                 live = getattr(world.server.app.state, "live", None)
                 media = live.media_status(world.assembly_id) if live else None
-                pytest.fail(f"not all marked: {watcher.statuses()}; media {media}; camera requests {camera.requests}, frames "
-                            f"{camera.frames_sent}; apel camera said: {out[-2000:]} {err[-3000:]}")
+                pytest.fail(f"not all marked: {watcher.statuses()}; media {media}; "
+                            f"camera requests {camera.requests}, frames {camera.frames_sent}; "
+                            f"apel camera said: {out[-2000:]} {err[-3000:]}")
             assert {"DESCRIBE", "SETUP", "PLAY"} <= set(camera.requests)
             got = records(world)
             assert set(got) == everyone and all(c == 1 for _, _, c in got.values())
@@ -69,7 +71,8 @@ def test_camera_that_does_not_answer_is_a_clear_error(tmp_path) -> None:
     s.close()   # nothing listens there now
     url = f"rtsp://127.0.0.1:{port}/office"
     p = subprocess.run([sys.executable, "-m", "app.cli", "camera", "--server", "http://127.0.0.1:9", "--office", "X",
-                        "--token", "t", "--max-retries", "1", url], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                        "--token", "t", "--max-retries", "1", url],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert p.stderr.count(f"cannot open the camera {url}") == 2, p.stderr   # tried, retried once, gave up
     assert "giving up" in p.stderr and "Traceback" not in p.stderr, p.stderr

@@ -121,7 +121,6 @@ def _tiny_clip(path: Path, seconds: int = 2) -> None:
 
 async def test_leader_console_joins_and_ending_the_apel_closes_the_room(world) -> None:
     from media.client import connect_peer
-
     from tests.media.helpers import Collector, PatternTrack, wait_for
 
     leader = world.login("leader")

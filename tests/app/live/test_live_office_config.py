@@ -2,7 +2,7 @@
 back row, camera height above the floor, row lines) reach the vision pipeline that analyses its feed."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -45,10 +45,10 @@ async def test_join_passes_the_offices_camera_settings_to_the_pipeline(db_url, s
                                                                        camera_height, row_lines) -> None:
     from app.live.service import LiveService
     from app.web.app import create_app
+    from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
+    from attendance.db.unit_of_work import committed
     from attendance.models import AssemblyKind, User
     from attendance.roster.offices import create_office
-    from attendance.db.unit_of_work import committed
-    from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
 
     app = create_app(settings_factory(db_url), migrate=False)
     with app.state.session_factory() as db:
@@ -59,7 +59,7 @@ async def test_join_passes_the_offices_camera_settings_to_the_pipeline(db_url, s
         db.add(leader)
         db.commit()
         a = committed(create_assembly)(db, actor=leader, kind=list(AssemblyKind)[0].value, title="Apel pagi",
-                                       scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
+                                       scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
                                        office_ids=[office.id])
         committed(start_assembly)(db, a.id, actor=leader)
         token = committed(issue_office_token)(db, a.id, office.id, actor=leader, ttl_minutes=60)

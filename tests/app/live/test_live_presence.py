@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from attendance.models import AssemblyOffice, AttendanceRecord, AuditEntry, LearnedFaceGeometry
 from media.client import PreEncodedTrack, connect_peer, encode_clip_vp8
+from tests.media.helpers import wait_for
 
 from .conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip, restart
-from tests.media.helpers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 MARKED = {"present", "late"}
@@ -100,8 +100,8 @@ def lessons_logged(caplog) -> list[str]:
 
 def join_count(world) -> int:
     with world.server.app.state.session_factory() as db:
-        return db.execute(select(AssemblyOffice.join_count).where(AssemblyOffice.assembly_id == world.assembly_id,
-                                                                  AssemblyOffice.office_id == world.office_id)).scalar_one()
+        return db.execute(select(AssemblyOffice.join_count).where(
+            AssemblyOffice.assembly_id == world.assembly_id, AssemblyOffice.office_id == world.office_id)).scalar_one()
 
 
 async def test_people_marked_present_and_records_survive_rejoin_and_restart(db_url, settings_factory, shared_data,

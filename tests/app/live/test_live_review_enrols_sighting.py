@@ -5,24 +5,24 @@ becomes a "sighting" template of the live recogniser's backend, and the next ape
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
+from app.cli.vision import video_frames
 from app.live.streams import StreamInfo
 from app.live.translate import sightings_from_result
-from app.cli.vision import video_frames
-from attendance.db.unit_of_work import committed
-from attendance.models import Employee, FaceTemplate, Office, ReviewItem, User
 from attendance.assemblies.lifecycle import create_assembly, start_assembly
 from attendance.assemblies.review import assign_review_item
 from attendance.assemblies.sightings import record_sightings
+from attendance.db.unit_of_work import committed
+from attendance.models import Employee, FaceTemplate, Office, ReviewItem, User
 from attendance.roster.live_roster import roster_for_office
-from attendance.vision.pipeline import OfficePipeline
-from attendance.vision.enrol import enrol_face
 from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig, backend_name
+from attendance.vision.enrol import enrol_face
+from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.recognise.recognisers import MatchThresholds
 from attendance.vision.roster_dir import read_image_rgb
 
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.shared_data]
 def _apel(session, office: Office, leader: User, clip, roster):
     """One apel: the clip through the pipeline, every result recorded as the live path does."""
     a = committed(create_assembly)(session, actor=leader, kind="pagi", title="Apel pagi",
-                                   scheduled_start=datetime.now(timezone.utc), office_ids=[office.id])
+                                   scheduled_start=datetime.now(UTC), office_ids=[office.id])
     committed(start_assembly)(session, a.id, actor=leader)
     info = StreamInfo(f"{a.id}/{office.code}", a.id, office.id, 0, office.code, track_prefix=f"t{a.id}",
                       names={}, joined_at=0.0, backend=backend_name(DEFAULT_RECOGNISER))
@@ -51,11 +51,12 @@ def _apel(session, office: Office, leader: User, clip, roster):
 def test_hr_confirmed_unknown_face_becomes_a_template_that_names_them_next_time(session, shared_data, tmp_path):
     clip, photos = office_clip(shared_data, tmp_path)
     office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Jakarta", camera_hfov_deg=OFFICE_HFOV)
-    leader, hr = User(username="leader", password_hash="x", role="leader"), User(username="hr", password_hash="x", role="hr")
+    leader = User(username="leader", password_hash="x", role="leader")
+    hr = User(username="hr", password_hash="x", role="hr")
     session.add_all([office, leader, hr])
     session.flush()
     people = {}
-    for n, (name, photo) in enumerate(sorted(photos.items())):
+    for n, name in enumerate(sorted(photos)):
         people[name] = Employee(nip=f"19800101200501{n + 1:04d}", name=name, office_id=office.id)
         session.add(people[name])
     session.flush()

@@ -1,6 +1,8 @@
 """The live writer keeps sightings through a database error: it retries, in order, on the real database."""
 from __future__ import annotations
 
+from datetime import UTC
+
 from sqlalchemy import func, select, text
 
 
@@ -34,16 +36,16 @@ async def test_an_orderly_stop_writes_the_sightings_still_queued(db_url: str, se
     """A restart or redeploy during the apel (SIGTERM: app.cli.main's graceful shutdown, then
     LiveService.stop): sightings that vision produced but the writer has not written yet reach the
     database before the service ends."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from app.live.service import LiveService
     from app.live.streams import StreamInfo
     from app.web.app import create_app
-    from attendance.models import AssemblyKind, AttendanceRecord, Employee, User
-    from attendance.roster.offices import create_office
-    from attendance.db.unit_of_work import committed
     from attendance.assemblies.lifecycle import create_assembly, start_assembly
     from attendance.assemblies.sightings import Sighting
+    from attendance.db.unit_of_work import committed
+    from attendance.models import AssemblyKind, AttendanceRecord, Employee, User
+    from attendance.roster.offices import create_office
 
     from .test_live_office_config import RecordingPool
 
@@ -55,7 +57,7 @@ async def test_an_orderly_stop_writes_the_sightings_still_queued(db_url: str, se
         db.add_all([leader, *people])
         db.commit()
         a = committed(create_assembly)(db, actor=leader, kind=list(AssemblyKind)[0].value, title="Apel pagi",
-                                       scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
+                                       scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
                                        office_ids=[office.id])
         committed(start_assembly)(db, a.id, actor=leader)
         db.commit()
@@ -64,7 +66,7 @@ async def test_an_orderly_stop_writes_the_sightings_still_queued(db_url: str, se
     await service.start()
     info = StreamInfo(stream_key=f"{assembly_id}/OPD1", assembly_id=assembly_id, office_id=office_id,
                       assembly_office_id=0, office_code="OPD1", track_prefix="t", names={}, joined_at=0.0)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # Queued, as the bridge queues each analysed frame's sightings; the writer has not run yet.
     for k, emp in enumerate(ids):
         service.writer.put(info, [Sighting(employee_id=emp, track_key=f"t{k}", at=now, confidence=0.9,

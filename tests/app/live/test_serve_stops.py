@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_serve_stops_promptly_with_a_console_watching(tmp_path: Path) -> None:
-    from app.web.app import create_app
     from app.settings import Settings
+    from app.web.app import create_app
+    from attendance.assemblies.lifecycle import create_assembly, start_assembly
+    from attendance.db.unit_of_work import committed
     from attendance.models import AssemblyKind
     from attendance.roster.offices import create_office
     from attendance.roster.users import create_user
-    from attendance.db.unit_of_work import committed
-    from attendance.assemblies.lifecycle import create_assembly, start_assembly
 
     env = {**os.environ, "APEL_DATA_DIR": str(tmp_path), "APEL_DATABASE_URL": f"sqlite:///{tmp_path / 'apel.db'}",
            "APEL_SECRET_KEY": "test-secret-key-for-serve"}
@@ -38,7 +38,7 @@ def test_serve_stops_promptly_with_a_console_watching(tmp_path: Path) -> None:
         office = create_office(db, actor="test", code="OPD1", name="Dinas Satu")
         leader = create_user(db, actor="test", username="leader", password="a long password", role="leader")
         a = committed(create_assembly)(db, actor=leader, kind=list(AssemblyKind)[0].value, title="Apel pagi",
-                                       scheduled_start=datetime.now(timezone.utc) + timedelta(minutes=30),
+                                       scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
                                        office_ids=[office.id])
         committed(start_assembly)(db, a.id, actor=leader)
         db.commit()

@@ -3,7 +3,7 @@ user of every role, on the real database of each kind (the `db_url` fixture)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,7 +58,7 @@ def world(session: Session, factory: sessionmaker) -> World:
     return build_world(session, factory)
 
 
-T0 = datetime(2026, 11, 30, 0, 30, tzinfo=timezone.utc)   # 07:30 WIB, 08:30 WITA, 09:30 WIT
+T0 = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)   # 07:30 WIB, 08:30 WITA, 09:30 WIT
 
 
 def at(minutes: float = 0.0, seconds: float = 0.0) -> datetime:

@@ -6,13 +6,19 @@ from datetime import date, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from attendance.db.unit_of_work import committed
-from attendance.audit import verify_chain
-from attendance.models import AssemblyOffice, AttendanceRecord, AuditEntry
-from attendance.errors import Conflict, Forbidden, Invalid
 from attendance.assemblies.lifecycle import (
-    create_assembly, end_assembly, issue_office_token, mark_office_joined, start_assembly, token_digest,
-    verify_office_token)
+    create_assembly,
+    end_assembly,
+    issue_office_token,
+    mark_office_joined,
+    start_assembly,
+    token_digest,
+    verify_office_token,
+)
+from attendance.audit import verify_chain
+from attendance.db.unit_of_work import committed
+from attendance.errors import Conflict, Forbidden, Invalid
+from attendance.models import AssemblyOffice, AttendanceRecord, AuditEntry
 
 from .conftest import T0, World
 

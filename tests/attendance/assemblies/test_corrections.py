@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from attendance.db.unit_of_work import committed
-from attendance.audit import verify_chain
-from attendance.models import AttendanceRecord, AuditEntry, Correction, FaceTemplate, ReviewItem, User
-from attendance.errors import Conflict, Forbidden, Invalid, StaleVersion
-from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
 from attendance.assemblies.corrections import correct_record, excuse_employee, list_corrections
+from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
 from attendance.assemblies.review import assign_review_item, dismiss_review_item, purge_expired
 from attendance.assemblies.rulesets import create_ruleset_version, current_ruleset
 from attendance.assemblies.sightings import record_sightings
+from attendance.audit import verify_chain
+from attendance.db.unit_of_work import committed
+from attendance.errors import Conflict, Forbidden, Invalid, StaleVersion
+from attendance.models import AttendanceRecord, AuditEntry, Correction, FaceTemplate, ReviewItem, User
 
 from .conftest import T0, World, at
 from .test_sightings import rec, seen
@@ -259,7 +259,7 @@ def test_confirmed_track_keeps_counting_while_open(session, world: World) -> Non
 
 def test_review_on_an_old_apel_uses_its_pinned_rules(session, world: World) -> None:
     e1 = world.staff["JKT"][0]
-    a = _closed_apel(session, world, seen(None, "u", at(20), n=3))          # judged by v1: grace 0
+    _closed_apel(session, world, seen(None, "u", at(20), n=3))              # judged by v1: grace 0
     committed(create_ruleset_version)(
         session, actor=world.users["admin"], reason="toleransi 25 menit", grace_minutes=25,
         tl1_max_minutes=40)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from attendance.assemblies.sightings import record_sightings
 from attendance.db.unit_of_work import committed
+from attendance.errors import Conflict
 from attendance.models import AttendanceRecord, AuditEntry, Employee
 from attendance.roster.employees import delete_employee
-from attendance.errors import Conflict
-from attendance.assemblies.sightings import record_sightings
 
 from .conftest import World, at
 from .test_sightings import _open_apel, seen

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from app.web.app import create_app
 from app.web.security import issue_token
-from attendance.db.unit_of_work import committed
 from attendance.assemblies.sightings import record_sightings
+from attendance.db.unit_of_work import committed
 
 from .conftest import T0, World, at
 from .test_sightings import seen
@@ -46,7 +46,8 @@ def test_apel_lifecycle_roles(client: TestClient, world: World) -> None:
     assert client.post(f"/api/v1/assemblies/{aid}/start", headers=auth(world, "leader")).json()["status"] == "open"
     tok = client.post(f"/api/v1/assemblies/{aid}/offices/{world.offices['JKT'].id}/token",
                       headers=auth(world, "leader"), json={"ttl_minutes": 30})
-    assert tok.status_code == 201 and tok.json()["token"] and tok.json()["join_path"].startswith("/live/join?office=JKT")
+    assert tok.status_code == 201 and tok.json()["token"]
+    assert tok.json()["join_path"].startswith("/live/join?office=JKT")
     assert client.post(f"/api/v1/assemblies/{aid}/offices/{world.offices['PAPUA'].id}/token",
                        headers=auth(world, "leader")).status_code == 404   # Papua is not taking part
     assert client.post(f"/api/v1/assemblies/{aid}/end", headers=auth(world, "observer")).status_code == 403
@@ -57,16 +58,18 @@ def test_apel_lifecycle_roles(client: TestClient, world: World) -> None:
 
 def test_bad_requests_are_clear(client: TestClient, world: World) -> None:
     h = auth(world, "leader")
-    r = client.post("/api/v1/assemblies", headers=h, json={"kind": "pesta", "title": "x", "scheduled_start": T0.isoformat(),
+    r = client.post("/api/v1/assemblies", headers=h, json={"kind": "pesta", "title": "x",
+                                                            "scheduled_start": T0.isoformat(),
                                                             "office_ids": [world.offices["JKT"].id]})
     assert r.status_code == 422 and "kind must be one of" in r.json()["detail"]["message"]
     r = client.post("/api/v1/assemblies", headers=h, json={"kind": "pagi", "title": "x",
                                                             "scheduled_start": "2026-11-30T07:30:00",
                                                             "office_ids": [world.offices["JKT"].id]})
     assert r.status_code == 422 and "time zone" in r.json()["detail"]["message"]
-    r = client.post("/api/v1/assemblies", headers=h, json={"kind": "pagi", "title": "x", "local_date": "2026-11-30",
-                                                            "local_time": "07:30", "office_ids": [world.offices["JKT"].id,
-                                                                                                  world.offices["PAPUA"].id]})
+    r = client.post("/api/v1/assemblies", headers=h, json={"kind": "pagi", "title": "x",
+                                                            "local_date": "2026-11-30", "local_time": "07:30",
+                                                            "office_ids": [world.offices["JKT"].id,
+                                                                           world.offices["PAPUA"].id]})
     assert r.status_code == 201
     offs = {o["code"]: o["scheduled_start"] for o in r.json()["offices"]}
     assert offs == {"JKT": "2026-11-30T00:30:00+00:00", "PAPUA": "2026-11-29T22:30:00+00:00"}
@@ -161,8 +164,8 @@ def test_review_and_rules_over_http(client: TestClient, world: World, factory) -
 
 def test_cookie_forms_need_the_csrf_token(client: TestClient, world: World, factory) -> None:
     """The browser path: a session cookie without the form's CSRF token is refused and changes nothing."""
-    from app.web.security import hash_password
     from attendance.models import User
+    from attendance.roster.passwords import hash_password
 
     with factory() as s:
         u = s.get(User, world.users["hr"].id)

@@ -8,12 +8,12 @@ from datetime import date, time, timedelta
 import numpy as np
 from sqlalchemy import func, select
 
-from attendance.db.unit_of_work import committed
-from attendance.db import make_engine, make_session_factory
-from attendance.models import AttendanceRecord, ReviewItem, SightingTrack
-from attendance.rules import local_to_utc
 from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
 from attendance.assemblies.sightings import Sighting, live_rollcall, record_sightings
+from attendance.db import make_engine, make_session_factory
+from attendance.db.unit_of_work import committed
+from attendance.models import AttendanceRecord, ReviewItem, SightingTrack
+from attendance.rules import local_to_utc
 
 from .conftest import T0, World, at
 

@@ -6,14 +6,12 @@ code under test."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from attendance.models import Assembly, AssemblyOffice, AttendanceRecord, Employee, Office, RuleSet
-
-UTC = timezone.utc
 
 # office code -> (name, tz)
 OFFICES = {

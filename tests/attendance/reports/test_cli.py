@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from app.cli.main import app as cli_app
 from app.cli.main import _register_all
+from app.cli.main import app as cli_app
 from app.settings import get_settings
 from attendance import audit
 

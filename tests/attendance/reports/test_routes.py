@@ -41,7 +41,7 @@ class Web:
 @pytest.fixture
 def web(db_url, settings_factory) -> Iterator[Web]:
     from app.web.app import create_app
-    from app.web.security import hash_password
+    from attendance.roster.passwords import hash_password
 
     app = create_app(settings_factory(db_url), migrate=False)
     pw = hash_password(PASSWORD)
@@ -69,12 +69,14 @@ def test_hr_sees_every_office_and_the_totals(web):
         assert r.status_code == 200, r.text
         body = r.json()
         assert [o["code"] for o in body["offices"]] == ["BKD", "DINKES", "DKI"]
-        assert body["total"]["roster"] == 12 and body["total"]["late_by_tier"] == {"TL1": 1, "TL2": 1, "TL3": 1, "TL4": 1}
+        assert body["total"]["roster"] == 12
+        assert body["total"]["late_by_tier"] == {"TL1": 1, "TL2": 1, "TL3": 1, "TL4": 1}
         bkd = body["offices"][0]
         assert bkd["scheduled_start_local"] == "2026-11-01 07:30:00 WITA"
         people = c.get(f"/api/v1/reports/apel/{web.ds.apels['nov1']}/offices/{web.ds.offices['DKI']}/people",
                        params={"status": "late"}).json()["people"]
-        assert [(p["name"], p["tier"], p["first_seen_local"]) for p in people] == [("Komang Ayu", "TL2", "2026-11-01 09:15:00 WIT")]
+        assert [(p["name"], p["tier"], p["first_seen_local"]) for p in people] == [
+            ("Komang Ayu", "TL2", "2026-11-01 09:15:00 WIT")]
         rc = c.get("/api/v1/reports/recap", params={"month": "2026-11"}).json()
         assert rc["total"]["present"] == 12 and len(rc["employees"]) == 12
 
@@ -200,7 +202,8 @@ def test_pages_render_and_verify_form(web):
         token = c.headers["X-CSRF-Token"]
         del c.headers["X-CSRF-Token"]
         ok = c.post("/verify", data={"csrf_token": token}, files={"file": (name, data), "sig": (name + ".sig", sig)})
-        assert ok.status_code == 200 and 'id="verify-result"' in ok.text and "SAH" in ok.text and "TIDAK SAH" not in ok.text
+        assert ok.status_code == 200 and 'id="verify-result"' in ok.text
+        assert "SAH" in ok.text and "TIDAK SAH" not in ok.text
         bad = c.post("/verify", data={"csrf_token": token},
                      files={"file": (name, data + b" "), "sig": (name + ".sig", sig)})
         assert "TIDAK SAH" in bad.text

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from attendance.db.unit_of_work import committed
 from attendance import audit
+from attendance.assemblies.corrections import correct_record, excuse_employee
+from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
+from attendance.assemblies.sightings import Sighting, record_sightings
+from attendance.db.unit_of_work import committed
 from attendance.models import AttendanceRecord, Employee, Office, User
 from attendance.reports.apel import apel_report
 from attendance.reports.recap import monthly_recap
-from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
-from attendance.assemblies.corrections import correct_record, excuse_employee
-from attendance.assemblies.sightings import Sighting, record_sightings
 
 
 def _seen(emp_id: int, start: datetime, minutes: float, frames: int = 5, mask: bool = True) -> list[Sighting]:

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from attendance.roster.photos import EnrolmentWorkers
 from attendance.models import AuditEntry, Employee, FaceTemplate, Office, User
+from attendance.roster.photos import EnrolmentWorkers
 
 PASSWORD = "correct horse battery"
 

@@ -64,7 +64,8 @@ def test_only_hr_and_admin_change_the_roster(env: Env) -> None:
             assert c.post("/api/v1/employees", json=new, headers=h).status_code == 403, who
             assert c.post("/api/v1/offices", json=office, headers=h).status_code == 403, who
             assert c.patch(f"/api/v1/offices/{env.offices['BKPSDM']}", json={"name": "x"}, headers=h).status_code == 403
-            assert c.post("/api/v1/enrolment/bulk", headers=h, files={"roster": ("r.csv", b"nip,name,office_code\n")}).status_code == 403
+            roster = {"roster": ("r.csv", b"nip,name,office_code\n")}
+            assert c.post("/api/v1/enrolment/bulk", headers=h, files=roster).status_code == 403
             assert c.get("/api/v1/users", headers=h).status_code == 403
     assert env.counts() == before
     with TestClient(env.app) as c:

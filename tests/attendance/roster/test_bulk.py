@@ -148,7 +148,8 @@ def test_zip_bomb_and_junk(env: Env, hr: dict) -> None:
 
 
 def test_zip_photo_for_unknown_nip(env: Env, hr: dict, photo) -> None:
-    _bad(env, hr, 422, "zip_unknown_nip", photos=_zip({f"{NIPS[4]}.jpg": photo("lfw10/Hugo_Chavez/Hugo_Chavez_0001.jpg")}))
+    photos = _zip({f"{NIPS[4]}.jpg": photo("lfw10/Hugo_Chavez/Hugo_Chavez_0001.jpg")})
+    _bad(env, hr, 422, "zip_unknown_nip", photos=photos)
 
 
 def test_one_bad_photo_rejects_the_whole_request(env: Env, hr: dict, photo) -> None:
@@ -160,7 +161,8 @@ def test_one_bad_photo_rejects_the_whole_request(env: Env, hr: dict, photo) -> N
                    f"{NIPS[2]}_2.jpg": good})  # the same photo twice in one ZIP
     d = _bad(env, hr, 422, "photos_rejected", roster=roster, photos=photos)
     codes = {r["file"]: r["code"] for r in d["details"]["rejected"]}
-    assert codes == {f"{NIPS[1]}.jpg": "several_faces", f"{NIPS[2]}.png": "no_face", f"{NIPS[2]}_2.jpg": "duplicate_photo"}
+    assert codes == {f"{NIPS[1]}.jpg": "several_faces", f"{NIPS[2]}.png": "no_face",
+                     f"{NIPS[2]}_2.jpg": "duplicate_photo"}
 
 
 def test_oversized_bulk_upload(db_url: str, settings_factory, workers, photo) -> None:

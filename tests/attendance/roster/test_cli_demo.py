@@ -71,7 +71,8 @@ def test_users_and_offices(run, db_url: str) -> None:
         bad = run("office", "create", "DISPAR", "Dinas Pariwisata", "--row-lines", typed)
         assert bad.exit_code == 1 and "--row-lines" in bad.output, bad.output   # refused, and nothing created
     assert "DISPAR" not in run("office", "list").output
-    r = run("user", "create", "--role", "operator", "--office", "DISKOMINFOS", "--password-stdin", "op1", input="a long password\n")
+    r = run("user", "create", "--role", "operator", "--office", "DISKOMINFOS", "--password-stdin", "op1",
+            input="a long password\n")
     assert r.exit_code == 0, r.output
     r = run("user", "create", "--role", "hr", "hr1", input="another password\nanother password\n")  # prompted twice
     assert r.exit_code == 0, r.output
@@ -83,7 +84,8 @@ def test_users_and_offices(run, db_url: str) -> None:
     assert _count(db_url, User) == 2
     eng = make_engine(db_url)
     with make_session_factory(eng)() as s:
-        assert s.execute(select(AuditEntry.actor).where(AuditEntry.action == "user.create")).scalars().first().startswith("cli")
+        actor = s.execute(select(AuditEntry.actor).where(AuditEntry.action == "user.create")).scalars().first()
+        assert actor.startswith("cli")
     eng.dispose()
 
 

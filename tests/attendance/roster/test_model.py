@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from attendance.audit import verify_chain
 from attendance.db.migrate import current_heads, downgrade, upgrade
+from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import AuditEntry, Employee, FaceTemplate
 from attendance.roster.employees import create_employee, delete_employee, update_employee
-from attendance.errors import Conflict, Invalid, NotFound
 from attendance.roster.offices import create_office, delete_office, update_office
 from attendance.roster.users import create_user
 
@@ -217,8 +217,9 @@ def test_migration_0005_adds_camera_height_to_a_database_at_0004(db_url: str) ->
     assert "camera_height_m" not in _office_columns(db_url) and "back_row_m" in _office_columns(db_url)
     eng = make_engine(db_url)
     with eng.begin() as c:
-        c.execute(text("INSERT INTO offices (code, name, timezone, camera_hfov_deg, min_distance_m, back_row_m, active, "
-                       "created_at) VALUES ('OLD', 'Kantor Lama', 'Asia/Makassar', 60, 1.5, 6, :t, CURRENT_TIMESTAMP)"),
+        c.execute(text("INSERT INTO offices (code, name, timezone, camera_hfov_deg, min_distance_m, back_row_m, "
+                       "active, created_at) "
+                       "VALUES ('OLD', 'Kantor Lama', 'Asia/Makassar', 60, 1.5, 6, :t, CURRENT_TIMESTAMP)"),
                   {"t": True})
     eng.dispose()
     upgrade(db_url, "0005")
@@ -226,7 +227,8 @@ def test_migration_0005_adds_camera_height_to_a_database_at_0004(db_url: str) ->
     assert "camera_height_m" in _office_columns(db_url)
     eng = make_engine(db_url)
     with eng.connect() as c:
-        row = c.execute(text("SELECT back_row_m, camera_hfov_deg, camera_height_m FROM offices WHERE code = 'OLD'")).one()
+        row = c.execute(text("SELECT back_row_m, camera_hfov_deg, camera_height_m FROM offices "
+                             "WHERE code = 'OLD'")).one()
     eng.dispose()
     assert tuple(row) == (6.0, 60.0, None)
     upgrade(db_url)
@@ -301,7 +303,8 @@ def test_concurrent_writers_all_land_and_the_chain_holds(engine) -> None:
         with factory() as s:
             try:
                 barrier.wait()
-                run_in_transaction(s, lambda: create_employee(s, actor=f"hr-{nip[-3:]}", nip=nip, name=nip, office_id=office_id))
+                run_in_transaction(s, lambda: create_employee(s, actor=f"hr-{nip[-3:]}", nip=nip, name=nip,
+                                                              office_id=office_id))
             except BaseException as exc:
                 errors.append(exc)
 

@@ -14,7 +14,8 @@ def _office(env: Env, c: TestClient, code: str) -> dict:
 
 def test_camera_height_over_the_api(env: Env, hr: dict[str, str]) -> None:
     c = env.client
-    r = c.post("/api/v1/offices", json={"code": "DINKES", "name": "Dinas Kesehatan", "camera_height_m": 3.1}, headers=hr)
+    r = c.post("/api/v1/offices", json={"code": "DINKES", "name": "Dinas Kesehatan", "camera_height_m": 3.1},
+               headers=hr)
     assert r.status_code == 201, r.text
     oid = r.json()["id"]
     assert r.json()["camera_height_m"] == 3.1
@@ -68,7 +69,8 @@ def test_camera_height_from_the_office_page(env: Env) -> None:
     assert "Tinggi kamera dari lantai (m)" in page.text and 'name="camera_height_m"' in page.text
     assert "ukur dengan meteran dari lantai sampai lensa kamera" in page.text
     # Created with a comma decimal, as typed on an Indonesian keyboard.
-    r = c.post("/offices", data={"code": "DINKES", "name": "Dinas Kesehatan", "camera_height_m": "2,5", "csrf_token": csrf})
+    r = c.post("/offices", data={"code": "DINKES", "name": "Dinas Kesehatan", "camera_height_m": "2,5",
+                                 "csrf_token": csrf})
     assert r.status_code == 200 and "DINKES" in r.text
     o = _office(env, c, "DINKES")
     assert o["camera_height_m"] == 2.5

@@ -125,7 +125,8 @@ def test_row_lines_from_the_office_page(env: Env) -> None:
     assert "Garis barisan 2.5 m dan 3.5 m berjarak 1 m, kurang dari 1,2 kali jarak minimum (1.0 m)" in r.text
     assert "Tandai barisan sedikitnya 1.2 m terpisah" in r.text
     c.get("/lang/en?next=/", follow_redirects=False)
-    assert "Row lines 2.5 m and 3.5 m are 1 m apart, less than 1.2 times the minimum distance (1.0 m)" in c.get("/offices").text
+    assert ("Row lines 2.5 m and 3.5 m are 1 m apart, less than 1.2 times the minimum distance (1.0 m)"
+            in c.get("/offices").text)
     c.get("/lang/id?next=/", follow_redirects=False)
     o = _office(env, c, "DINKES")
     r = c.post(f"/offices/{o['id']}", data={**_form(o, row_lines_m=""), "csrf_token": csrf})

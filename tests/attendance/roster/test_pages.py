@@ -71,8 +71,8 @@ def test_hr_manages_roster_from_pages(env: Env, shared_data: Path) -> None:
     photo = (shared_data / "faces/lfw10/Vladimir_Putin/Vladimir_Putin_0001.jpg").read_bytes()
     r = c.post(f"{emp_url}/photos", data={"csrf_token": csrf}, files={"photo": ("p.jpg", photo, "image/jpeg")})
     assert r.status_code == 200 and "Foto diterima" in r.text
-    r = c.post(f"{emp_url}/photos", data={"csrf_token": csrf},
-               files={"photo": ("p.jpg", (shared_data / "faces/fr_examples/two_people.jpg").read_bytes(), "image/jpeg")})
+    two_people = (shared_data / "faces/fr_examples/two_people.jpg").read_bytes()
+    r = c.post(f"{emp_url}/photos", data={"csrf_token": csrf}, files={"photo": ("p.jpg", two_people, "image/jpeg")})
     assert "beberapa wajah" in r.text
     # Bulk page with a CSV in the wrong encoding: the reason is shown, status 422.
     r = c.post("/enrolment", data={"csrf_token": csrf},

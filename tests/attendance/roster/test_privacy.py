@@ -20,11 +20,15 @@ def test_export_erase_delete_with_kept_photos(db_url: str, settings_factory, wor
     for env in make_env(db_url, settings_factory, workers, keep_enrolment_photos=True):
         hr = {"X-CSRF-Token": env.login("hr")}
         c = env.client
-        a = c.post("/api/v1/employees", json={"nip": NIPS[0], "name": "Made", "office_code": "DISKOMINFOS"}, headers=hr).json()["id"]
-        b = c.post("/api/v1/employees", json={"nip": NIPS[1], "name": "Ayu", "office_code": "BKPSDM"}, headers=hr).json()["id"]
-        for emp, rel in ((a, "lfw10/Ariel_Sharon/Ariel_Sharon_0001.jpg"), (a, "lfw10/Ariel_Sharon/Ariel_Sharon_0003.jpg"),
+        a = c.post("/api/v1/employees", json={"nip": NIPS[0], "name": "Made", "office_code": "DISKOMINFOS"},
+                   headers=hr).json()["id"]
+        b = c.post("/api/v1/employees", json={"nip": NIPS[1], "name": "Ayu", "office_code": "BKPSDM"},
+                   headers=hr).json()["id"]
+        for emp, rel in ((a, "lfw10/Ariel_Sharon/Ariel_Sharon_0001.jpg"),
+                         (a, "lfw10/Ariel_Sharon/Ariel_Sharon_0003.jpg"),
                          (b, "lfw10/Donald_Rumsfeld/Donald_Rumsfeld_0001.jpg")):
-            r = c.post(f"/api/v1/employees/{emp}/photos", files={"photo": ("p.jpg", (faces / rel).read_bytes())}, headers=hr)
+            r = c.post(f"/api/v1/employees/{emp}/photos", files={"photo": ("p.jpg", (faces / rel).read_bytes())},
+                       headers=hr)
             assert r.status_code == 201, r.text
         with env.app.state.session_factory() as s:
             kept = [Path(p) for p in s.execute(select(FaceTemplate.photo_path).where(
@@ -57,7 +61,8 @@ def test_export_erase_delete_with_kept_photos(db_url: str, settings_factory, wor
         assert c.get(f"/api/v1/employees/{b}", headers=hr).status_code == 404
         with env.app.state.session_factory() as s:
             assert s.execute(select(FaceTemplate).where(FaceTemplate.employee_id == b)).first() is None
-            actions = [(e.actor, e.action, e.reason) for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()]
+            entries = s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
+            actions = [(e.actor, e.action, e.reason) for e in entries]
             assert ("hr", "employee.export", None) in actions
             assert ("hr", "employee.erase_templates", None) in actions
             assert ("hr", "employee.delete", "resigned") in actions
@@ -74,9 +79,9 @@ def test_export_finds_records_in_tables_it_does_not_know(session) -> None:
     them from the live schema's foreign keys, so a new table cannot be forgotten."""
     from sqlalchemy import text
 
-    from attendance.roster.privacy import export_person
     from attendance.roster.employees import create_employee
     from attendance.roster.offices import create_office
+    from attendance.roster.privacy import export_person
 
     office = create_office(session, actor="t", code="SETDA", name="Setda")
     a = create_employee(session, actor="t", nip=NIPS[0], name="A", office_id=office.id)

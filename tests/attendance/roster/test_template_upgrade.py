@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from attendance.roster.photos import PhotoLimits, analyse_photo
 from attendance.models import AuditEntry, Employee, FaceTemplate, Office
+from attendance.roster.photos import PhotoLimits, analyse_photo
 from attendance.roster.templates import rebuild_from_kept_photos, store_templates, unrecognisable, warn_at_start
 
 pytestmark = [pytest.mark.shared_data]

@@ -21,13 +21,15 @@ def lfw(shared_data: Path) -> Path:
     return shared_data / "faces" / "lfw10"
 
 
-def annotated_group_photos(shared_data: Path, dogs: bool = True) -> Iterator[tuple[str, np.ndarray, list[tuple[int, int, int, int]]]]:
+def annotated_group_photos(shared_data: Path,
+                           dogs: bool = True) -> Iterator[tuple[str, np.ndarray, list[tuple[int, int, int, int]]]]:
     """groups/dlib_annotated: PASCAL VOC photos with every face boxed (dlib's own annotations),
     as (file name, RGB, boxes); with `dogs`, also dogs.jpg, which has no human face."""
     root = shared_data / "groups" / "dlib_annotated"
     for xml in ("training.xml", "testing.xml"):
         for im in ET.parse(root / xml).getroot().iter("image"):
-            gt = [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height"))) for b in im.iter("box")]
+            gt = [(int(b.get("left")), int(b.get("top")), int(b.get("width")), int(b.get("height")))
+                  for b in im.iter("box")]
             yield im.get("file"), read_rgb(root / im.get("file")), gt
     if dogs:
         yield "dogs.jpg", read_rgb(root / "dogs.jpg"), []

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.config import PipelineConfig
+from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.training.synth_office import make_office
 
 
@@ -38,7 +38,8 @@ def test_smallest_face_follows_the_back_row():
 def test_back_row_look_finds_the_same_people(formation):
     frame, truth = formation
     counts = {}
-    for name, cfg in (("default", PipelineConfig(hfov_deg=45)), ("back row 4 m", PipelineConfig(hfov_deg=45, back_row_m=4.0))):
+    for name, cfg in (("default", PipelineConfig(hfov_deg=45)),
+                      ("back row 4 m", PipelineConfig(hfov_deg=45, back_row_m=4.0))):
         res = OfficePipeline([], cfg).process(frame, 0.0)
         counts[name] = len(res.faces)
     assert counts["default"] >= 9, counts

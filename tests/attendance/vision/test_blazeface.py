@@ -96,7 +96,7 @@ def test_blazeface_at_half_size_finds_masked_faces_the_first_look_misses(shared_
         chips = [face_chip(rgb, landmarks5(rgb, b)) for b, _, _ in faces]
         masked = clf.predict_proba(chips) >= 0.5 if chips else np.zeros(0, bool)
         far += bool(masked.any())
-        near += bool(any(m for m, (_, _, k) in zip(masked, faces) if k != "blaze_far"))
+        near += bool(any(m for m, (_, _, k) in zip(masked, faces, strict=True) if k != "blaze_far"))
     assert far >= near + 6, (far, near)
     false = 0
     for _, rgb, truth in annotated_group_photos(shared_data):

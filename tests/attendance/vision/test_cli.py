@@ -58,7 +58,8 @@ def test_analyze_folder_of_images(cli, roster, frames_dir, tmp_path):
 
 @pytest.mark.parametrize("case", ["zero_byte", "not_image", "empty_roster", "roster_no_face", "hfov", "fps",
                                   "missing_source", "truncated_video", "min_distance", "camera_height", "eye_height",
-                                  "row_lines_close", "row_lines_range", "row_lines_text", "recogniser", "faceres_missing"])
+                                  "row_lines_close", "row_lines_range", "row_lines_text", "recogniser",
+                                  "faceres_missing"])
 def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path, case, monkeypatch):
     out = tmp_path / "out.json"
     src, ros, extra, expect = frames_dir, roster, [], ""
@@ -76,8 +77,8 @@ def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path
         ros = tmp_path / "r2"
         shutil.copytree(roster, ros, symlinks=True)
         (ros / "Nobody").mkdir()
-        import numpy as np
         import cv2
+        import numpy as np
         cv2.imwrite(str(ros / "Nobody" / "wall.png"), np.full((300, 300, 3), 127, np.uint8))
         expect = "wall.png"
     elif case == "hfov":

@@ -8,8 +8,18 @@ from dataclasses import replace
 import pytest
 
 from attendance.vision.config import (
-    BACK_ROW_M, CAMERA_HEIGHT_M, DEFAULT_RECOGNISER, EYE_HEIGHT_M, HFOV_DEG, MIN_DISTANCE_M, ROW_LINE_M, Bounds,
-    PipelineConfig, backend_name, check_row_lines)
+    BACK_ROW_M,
+    CAMERA_HEIGHT_M,
+    DEFAULT_RECOGNISER,
+    EYE_HEIGHT_M,
+    HFOV_DEG,
+    MIN_DISTANCE_M,
+    ROW_LINE_M,
+    Bounds,
+    PipelineConfig,
+    backend_name,
+    check_row_lines,
+)
 
 
 @pytest.mark.parametrize("bounds", [HFOV_DEG, MIN_DISTANCE_M, BACK_ROW_M, CAMERA_HEIGHT_M, EYE_HEIGHT_M, ROW_LINE_M])

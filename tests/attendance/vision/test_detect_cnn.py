@@ -37,7 +37,7 @@ def masked_faces(rgb: np.ndarray, faces) -> list:
         return []
     chips = [face_chip(rgb, landmarks5(rgb, f[0])) for f in faces]
     p = default_classifier().predict_proba(chips)
-    return [f for f, q in zip(faces, p) if q >= 0.5]
+    return [f for f, q in zip(faces, p, strict=True) if q >= 0.5]
 
 
 @pytest.mark.parametrize("rel", SCENES_HOG_MISSES)
@@ -69,7 +69,7 @@ def test_cnn_verify_rejects_clothes_and_background(shared_data):
         near = [b for b, s in hog_faces(rgb, 80 / 20, -1.0) if s < -0.3 and all(iou(b, g) < 0.1 for g in gt)]
         near = near[:6]
         checked += len(near)
-        confirmed = [b for b, c in zip(near, cnn_verify(rgb, near)) if c is not None]
+        confirmed = [b for b, c in zip(near, cnn_verify(rgb, near), strict=True) if c is not None]
         assert confirmed == [], (name, confirmed)
     assert checked >= 10, checked
 

@@ -12,9 +12,9 @@ import dlib
 import numpy as np
 import pytest
 
-from attendance.vision.recognise import dlib_models
 from attendance.vision.detect.boxes import iou
 from attendance.vision.detect.detector import PHOTO_ANGLES, DetectorConfig, detect_faces_cues, hog_faces, hog_faces_cues
+from attendance.vision.recognise import dlib_models
 from attendance.vision.workers import warm_up
 
 from .conftest import annotated_group_photos, read_rgb
@@ -224,8 +224,9 @@ def test_photo_look_finds_tilted_masked_faces_in_scenes(shared_data, rel):
     look = DetectorConfig(min_face_px=20, hog_threshold=-0.5, photo_angles=PHOTO_ANGLES)   # bench_masks.SCENES_CFG
 
     def masked(faces):
-        p = default_classifier().predict_proba([face_chip(rgb, landmarks5(rgb, b)) for b, _, _ in faces]) if faces else []
-        return [f for f, q in zip(faces, p) if q >= 0.5]
+        chips = [face_chip(rgb, landmarks5(rgb, b)) for b, _, _ in faces]
+        p = default_classifier().predict_proba(chips) if faces else []
+        return [f for f, q in zip(faces, p, strict=True) if q >= 0.5]
 
     assert masked(detect_faces_cues(rgb, replace(look, photo_angles=()))) == []
     assert [k for _, _, k in masked(detect_faces_cues(rgb, look))] in (["photo"], ["photo_mask"])

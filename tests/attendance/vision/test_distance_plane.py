@@ -11,7 +11,8 @@ import pytest
 
 from attendance.vision.geometry.camera import focal_px, position_m
 from attendance.vision.geometry.fit import positions_and_violations, positions_with_rows, refine_depths
-from attendance.vision.geometry.plane import fit_head_plane, head_plane_depths, floor_distance as plane_floor_distance
+from attendance.vision.geometry.plane import fit_head_plane, head_plane_depths
+from attendance.vision.geometry.plane import floor_distance as plane_floor_distance
 from attendance.vision.geometry.rows import segment_rows
 from attendance.vision.geometry.violations import likely_violations, violations
 
@@ -28,7 +29,7 @@ def office(rng, row_depths=(3.0, 4.0, 5.0, 6.0), per_row=(3, 4, 5, 7), *, camera
     positions (n, 3), floor positions (n, 2) and the row of each."""
     p, q = math.radians(pitch_deg), math.radians(roll_deg)
     pts, floor, rows = [], [], []
-    for r, (zw0, n) in enumerate(zip(row_depths, per_row)):
+    for r, (zw0, n) in enumerate(zip(row_depths, per_row, strict=True)):
         gaps = [0.7 if close_every and k % close_every == close_every - 1 else gap for k in range(n - 1)]
         xs = np.concatenate([[0.0], np.cumsum(gaps)])
         xs = xs - xs.mean() + (gap / 2 if r % 2 else 0.0)
@@ -210,8 +211,8 @@ def test_fewer_false_violations_and_no_lost_true_ones_on_offices():
         truth = {(i, j) for i in range(len(pts)) for j in range(i + 1, len(pts)) if d_true[i, j] < 0.9}
         far = {(i, j) for i in range(len(pts)) for j in range(i + 1, len(pts)) if d_true[i, j] > 1.1}
         true_pairs += len(truth)
-        raw = [position_m(a, b, c, F, W, H) for a, b, c in zip(u, v, z)]
-        _, new = positions_and_violations(list(zip(u, v)), list(v), z, F, W, H, 1.0)
+        raw = [position_m(a, b, c, F, W, H) for a, b, c in zip(u, v, z, strict=True)]
+        _, new = positions_and_violations(list(zip(u, v, strict=True)), list(v), z, F, W, H, 1.0)
         for k, pairs in (("raw", violations(raw, 1.0)), ("new", new)):
             got = {(i, j) for i, j, _ in pairs}
             tp[k] += len(got & truth)
@@ -226,8 +227,8 @@ def test_positions_and_violations_places_like_positions_with_rows():
     pts, _, _ = office(rng)
     u, v = image(pts)
     z = ipd_depths(pts, rng)
-    pos, close = positions_and_violations(list(zip(u, v)), None, z, F, W, H, 1.0)
-    np.testing.assert_allclose(pos, positions_with_rows(list(zip(u, v)), None, z, F, W, H), rtol=1e-12)
+    pos, close = positions_and_violations(list(zip(u, v, strict=True)), None, z, F, W, H, 1.0)
+    np.testing.assert_allclose(pos, positions_with_rows(list(zip(u, v, strict=True)), None, z, F, W, H), rtol=1e-12)
     assert all(0 <= i < j < len(pts) and d >= 0 for i, j, d in close)
     with pytest.raises(ValueError):
         positions_and_violations([(100.0, 500.0)] * 3, None, [4.0, 4.1], F, W, H, 1.0)
@@ -280,7 +281,8 @@ def test_measured_camera_height_shrinks_the_rows_depth_error():
         u, v = image(pts)
         z = ipd_depths(pts, rng)
         for name, above in (("unknown", None), ("measured", 1.0), ("5 cm off", 1.05)):
-            pos, _ = positions_and_violations(list(zip(u, v)), list(v), z, F, W, H, 1.0, camera_above_m=above)
+            pos, _ = positions_and_violations(list(zip(u, v, strict=True)), list(v), z, F, W, H, 1.0,
+                                              camera_above_m=above)
             zr = np.array([p[2] for p in pos])
             row_err = [np.mean(np.log(zr[rows == r] / pts[rows == r, 2])) for r in range(4)]
             centre[name] += row_err
@@ -317,9 +319,11 @@ def _row_floor_errors(seeds, lines_shift=0.0, row_depths=(3.0, 4.0, 5.0, 6.0), p
         u, v = image(pts)
         z = ipd_depths(pts, rng)
         for name, given in (("unknown", None), ("lines", np.array(lines or row_depths) + lines_shift)):
-            pos, _ = positions_and_violations(list(zip(u, v)), list(v), z, F, W, H, 1.0, row_lines_m=given)
+            pos, _ = positions_and_violations(list(zip(u, v, strict=True)), list(v), z, F, W, H, 1.0,
+                                              row_lines_m=given)
             got = floor_distance(np.array(pos))
-            out[name].append([float(np.mean(got[rows == r]) - np.mean(floor[rows == r, 1])) for r in range(len(row_depths))])
+            out[name].append([float(np.mean(got[rows == r]) - np.mean(floor[rows == r, 1]))
+                              for r in range(len(row_depths))])
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -345,7 +349,8 @@ def test_rows_match_lines_in_order_skipping_empty_lines_and_rows_on_none():
                             lines=[3.0, 4.0, 5.0, 6.0])
     lines = err["lines"]
     rms = {k: np.sqrt(np.mean(np.square(v), axis=0)) for k, v in err.items()}
-    assert np.all(rms["lines"][:3] < rms["unknown"][:3]) and np.all(rms["lines"][:3] < 0.08), rms   # held to their lines
+    assert np.all(rms["lines"][:3] < rms["unknown"][:3]), rms                    # held to their lines
+    assert np.all(rms["lines"][:3] < 0.08), rms
     back = lines[:, 3]
     assert rms["lines"][3] < 1.2 * rms["unknown"][3], rms
     assert np.all(np.abs(back) < 0.5), back                                        # not snapped to 6.0 m

@@ -36,7 +36,7 @@ def image(pts):
 
 
 def same_partition(a, b) -> bool:
-    return len(set(zip(a.tolist(), b.tolist()))) == len(set(a.tolist())) == len(set(b.tolist()))
+    return len(set(zip(a.tolist(), b.tolist(), strict=True))) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
 def test_two_rows_refined_depth_clearly_better_than_raw():
@@ -105,9 +105,9 @@ def test_positions_scale_x_with_the_refined_depth():
     pts, _ = scene([4.0, 5.0], 6, rng)
     z = pts[:, 2] * (1 + rng.normal(0, 0.05, len(pts)))
     u, v = image(pts)
-    out = positions_with_rows(list(zip(u, v)), list(v), z, F, W, H)
+    out = positions_with_rows(list(zip(u, v, strict=True)), list(v), z, F, W, H)
     zr = refine_depths(z, v, F, H, eye_x_px=u, width_px=W)   # the columns: roll, who stands side by side
-    for (x, y, zz), cx, cy, want in zip(out, u, v, zr):
+    for (x, y, zz), cx, cy, want in zip(out, u, v, zr, strict=True):
         assert zz == pytest.approx(want)
         assert x == pytest.approx((cx - W / 2) * zz / F)
         assert y == pytest.approx((cy - H / 2) * zz / F)
@@ -127,8 +127,8 @@ def test_fewer_false_violations_between_rows():
         pts[7:, 0] = pts[:7, 0] + 0.5
         z = pts[:, 2] * (1 + rng.normal(0, 0.05, len(pts)))
         u, v = image(pts)
-        raw = [position_m(a, b, c, F, W, H) for a, b, c in zip(u, v, z)]
-        ref = positions_with_rows(list(zip(u, v)), list(v), z, F, W, H)
+        raw = [position_m(a, b, c, F, W, H) for a, b, c in zip(u, v, z, strict=True)]
+        ref = positions_with_rows(list(zip(u, v, strict=True)), list(v), z, F, W, H)
         fp_raw += len(violations(raw, 1.0))
         fp_ref += len(violations(ref, 1.0))
     assert fp_raw > 20
@@ -155,7 +155,7 @@ def test_a_masked_face_leans_on_its_row_more():
     z = pts[:, 2] * np.exp(rng.normal(0, 0.02, len(pts)))
     z[2] = pts[2, 2] * 0.88                       # one face of the front row measured 12% too near
     u, v = image(pts)
-    centres = list(zip(u.tolist(), v.tolist()))
+    centres = list(zip(u.tolist(), v.tolist(), strict=True))
     plain, _ = positions_and_violations(centres, None, z.tolist(), F, W, H, 1.0)
     flagged = [i == 2 for i in range(len(pts))]
     masked, _ = positions_and_violations(centres, None, z.tolist(), F, W, H, 1.0, masked=flagged)

@@ -10,9 +10,9 @@ import dlib
 import numpy as np
 import pytest
 
+from attendance.vision import faces
 from attendance.vision.recognise import dlib_models
 from attendance.vision.runtime import dlib_onnx
-from attendance.vision import faces
 
 from .conftest import read_rgb
 
@@ -175,7 +175,7 @@ def test_compact_float_tensor_decoding():
 def test_parse_the_shipped_network():
     mean, layers = dlib_onnx.parse_dat(Path(faces.encoder_path()).read_bytes())
     assert np.allclose(mean, [122.782, 117.001, 104.298], atol=1e-3)
-    kinds = [l.kind for l in layers]
+    kinds = [layer.kind for layer in layers]
     assert kinds.count("con") == 29 and kinds.count("add_prev") == 14 and kinds[-2:] == ["avg_pool", "fc"]
     con = layers[0]
     assert con.arrays["w"].shape == (32, 3, 7, 7) and con.ints["stride_y"] == 2 and con.ints["pad_y"] == 0

@@ -34,7 +34,8 @@ def test_same_person_closer_than_different_person(lfw):
 
 
 def test_tight_crop_is_found(shared_data):
-    img = read_rgb(shared_data / "faces" / "rmfd" / "chenglong" / sorted(p.name for p in (shared_data / "faces" / "rmfd" / "chenglong").iterdir())[0])
+    person = shared_data / "faces" / "rmfd" / "chenglong"
+    img = read_rgb(person / sorted(p.name for p in person.iterdir())[0])
     assert enrol_face(img, masked_variants=False).embedding.shape == (128 + 1024,)
 
 

@@ -30,13 +30,14 @@ def one_day(ipd: np.ndarray, eye: np.ndarray, rng: np.random.Generator, *, rows=
             i = int(order[5 * r + k])
             zw = line + float(np.clip(rng.normal(0, 0.06), -0.15, 0.15))
             drop = 1.0 - eye[i]
-            pts.append((x, drop * math.cos(pitch) - zw * math.sin(pitch), drop * math.sin(pitch) + zw * math.cos(pitch)))
+            pts.append((x, drop * math.cos(pitch) - zw * math.sin(pitch),
+                        drop * math.sin(pitch) + zw * math.cos(pitch)))
             who.append(i)
     pts = np.array(pts)
     u = W / 2 + F * pts[:, 0] / pts[:, 2]
     v = H / 2 + F * pts[:, 1] / pts[:, 2] + rng.normal(0, 1.0, len(pts))
     z = pts[:, 2] * 0.063 / ipd[who] * np.exp(rng.normal(0, landmark_sd, len(pts)))
-    return pts, list(zip(u.tolist(), v.tolist())), v.tolist(), z.tolist(), who
+    return pts, list(zip(u.tolist(), v.tolist(), strict=True)), v.tolist(), z.tolist(), who
 
 
 def test_learns_each_persons_ipd_and_eye_height_and_places_them_better():
@@ -62,7 +63,7 @@ def test_learns_each_persons_ipd_and_eye_height_and_places_them_better():
                     ipd_err.append(g.ipd_m - ipd[i])
                     eye_err.append(g.eye_offset_m - (eye[i] - eye.mean()))
                 break
-            for i, a, b in zip(who, fit.ipd_samples_m, fit.eye_offset_samples_m):
+            for i, a, b in zip(who, fit.ipd_samples_m, fit.eye_offset_samples_m, strict=True):
                 learned[i] = learned.get(i, fg.GeometrySamples()).add(*fg.session_sample([(a, b)]))
     assert np.std(ipd_err) < 0.6 * 0.003, np.std(ipd_err)
     assert np.std(eye_err) < 0.5 * 0.06, np.std(eye_err)
@@ -75,7 +76,8 @@ def test_samples_only_where_the_frame_can_say():
     _, centres, v, z, _ = one_day(ipd, eye, rng)
     masked = [i == 3 for i in range(len(z))]
     fit = fit_frame(centres, v, z, F, W, H, 1.0, masked=masked)
-    assert fit.ipd_samples_m[3] is None and fit.eye_offset_samples_m[3] is not None   # a mask hides the eye spacing's scale
+    # a mask hides the eye spacing's scale
+    assert fit.ipd_samples_m[3] is None and fit.eye_offset_samples_m[3] is not None
     assert sum(s is not None for s in fit.ipd_samples_m) == len(z) - 1
     # Two people alone: no row to measure them against.
     pair = fit_frame(centres[:2], v[:2], z[:2], F, W, H, 1.0)

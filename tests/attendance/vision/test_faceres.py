@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attendance.vision.runtime import model_files
-from attendance.vision.runtime.model_files import ModelFileError
-from attendance.vision.recognise import faceres as faceres_onnx
-from attendance.vision.runtime import tfjs_onnx
-from attendance.vision.enrol import enrol_face
 from attendance.vision.config import backend_name
+from attendance.vision.enrol import enrol_face
+from attendance.vision.recognise import faceres as faceres_onnx
 from attendance.vision.recognise.recognisers import FusedRecogniser, MatchThresholds, make_recogniser
 from attendance.vision.roster_dir import read_image_rgb
+from attendance.vision.runtime import model_files, tfjs_onnx
+from attendance.vision.runtime.model_files import ModelFileError
 
 
 def _pattern_chip() -> np.ndarray:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attendance.vision.runtime.model_files import installed
 from attendance.vision.mask import WEIGHTS, WEIGHTS_FACERES, MaskClassifier, default_classifier, features
+from attendance.vision.runtime.model_files import installed
 from attendance.vision.training.train_mask import chips_of, is_test
 
 PER_CLASS = 12

@@ -10,14 +10,19 @@ import numpy as np
 import pytest
 
 from attendance.vision.config import PipelineConfig
-from attendance.vision.types import FaceGeometry, FrameResult, RosterPerson
-from attendance.vision.pipeline import OfficePipeline
-from attendance.vision.recognise.recognisers import OnnxRecogniser
-from attendance.vision.workers import VisionWorkerPool
 from attendance.vision.geometry.violations import violations
-from attendance.vision.recognise.recognisers import ELIMINATION_CONFIDENCE, Gallery, MatchThresholds, assign
+from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.recognise.recognisers import (
+    ELIMINATION_CONFIDENCE,
+    Gallery,
+    MatchThresholds,
+    OnnxRecogniser,
+    assign,
+)
 from attendance.vision.roster_dir import enrol_roster
 from attendance.vision.training.synth_office import make_office
+from attendance.vision.types import FaceGeometry, FrameResult, RosterPerson
+from attendance.vision.workers import VisionWorkerPool
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +291,7 @@ def test_state_is_bounded_by_people_in_view(office):
     pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=50, embed_interval_s=0.0, views_per_track=100))
     fs = list(frames(clip))
     t = 0.0
-    for k in range(3):                     # the clip three times over
+    for _ in range(3):                     # the clip three times over
         for _, f in fs:
             pipe.process(f, t)
             t += 0.2
@@ -307,7 +312,8 @@ def test_measured_office_geometry_reaches_the_distance_fit(office, setting):
     (row_lines_m, the office's own lines). People stay where the truth has them and the fit
     differs from the one without the setting."""
     clip, truth, roster = office
-    measured = {"camera height": dict(camera_height_m=truth["camera_height_m"], eye_height_m=truth["head_heights_m"]["mean"]),
+    measured = {"camera height": dict(camera_height_m=truth["camera_height_m"],
+                                      eye_height_m=truth["head_heights_m"]["mean"]),
                 "row lines": dict(row_lines_m=tuple(truth["row_lines_m"]))}[setting]
     fs = list(frames(clip))
     last = {}
@@ -330,10 +336,12 @@ def test_learned_face_geometry_reaches_the_fit_and_its_samples_come_back(office)
     samples, what the live service learns from); an unknown face carries none."""
     clip, truth, roster = office
     mean_head = float(np.mean([p["head_height_m"] for p in truth["people"]]))
-    geometry = {p["id"]: FaceGeometry(p["ipd_m"], 0.001, p["head_height_m"] - mean_head, 0.015, 5) for p in truth["people"]}
+    geometry = {p["id"]: FaceGeometry(p["ipd_m"], 0.001, p["head_height_m"] - mean_head, 0.015, 5)
+                for p in truth["people"]}
     fs = list(frames(clip))
     last = {}
-    for name, cfg in (("none", PipelineConfig(hfov_deg=50)), ("learned", PipelineConfig(hfov_deg=50, face_geometry=geometry))):
+    for name, cfg in (("none", PipelineConfig(hfov_deg=50)),
+                      ("learned", PipelineConfig(hfov_deg=50, face_geometry=geometry))):
         pipe = OfficePipeline(roster, cfg)
         for t, f in fs:
             res = pipe.process(f, t)
@@ -341,7 +349,8 @@ def test_learned_face_geometry_reaches_the_fit_and_its_samples_come_back(office)
     named = [fc for fc in last["none"].faces if fc.person_id]
     ipd = {fc.person_id: fc.ipd_sample_m for fc in named if fc.ipd_sample_m is not None}
     assert len(ipd) >= 3 and all(0.050 < v < 0.076 for v in ipd.values()), ipd
-    assert all(fc.ipd_sample_m is None and fc.eye_offset_sample_m is None for fc in last["none"].faces if not fc.person_id)
+    assert all(fc.ipd_sample_m is None and fc.eye_offset_sample_m is None
+               for fc in last["none"].faces if not fc.person_id)
     truth_z = {p["id"]: p["position_m"][2] for p in truth["people"]}
     placed = {fc.person_id: fc.position_m for fc in last["learned"].faces if fc.person_id}
     before = {fc.person_id: fc.position_m for fc in named}

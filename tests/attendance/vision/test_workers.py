@@ -45,7 +45,9 @@ def test_workers_exit_when_the_server_is_killed(tmp_path):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and any(_alive(p) for p in workers):
             time.sleep(0.2)
-        status = {p: [l for l in Path(f"/proc/{p}/status").read_text().splitlines() if l.startswith(("State", "PPid"))] for p in workers if _alive(p)}
+        status = {p: [line for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                      if line.startswith(("State", "PPid"))]
+                  for p in workers if _alive(p)}
         assert not status, f"vision workers outlived their server: {status} (server {server.pid})"
     finally:
         if server.poll() is None:

@@ -1,0 +1,44 @@
+"""The live apel's pages: the office operator's join page and the leader's and observers' console.
+They hold no media themselves: the browser client (static/live/) talks to app.web.api.live."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from app.web.deps import CONSOLE_ROLES, DbSession, OptionalUser
+from app.web.rendering import add_nav, render, require_page_user
+from attendance.models import Assembly, AssemblyStatus, Role
+
+router = APIRouter(include_in_schema=False)
+
+add_nav("live.nav", "/live", roles=CONSOLE_ROLES, order=30)
+
+
+@router.get("/live/join", response_class=HTMLResponse)
+async def office_page(request: Request, user: OptionalUser) -> HTMLResponse:
+    """The office operator's page. The token is read from the URL fragment (#token=...) or typed in,
+    so it never reaches server logs."""
+    return render(request, "live/office.html", {"office": request.query_params.get("office", "")}, user=user)
+
+
+@router.get("/live", response_class=HTMLResponse)
+def live_index(request: Request, user: OptionalUser, db: DbSession) -> HTMLResponse:
+    """The open apels, each a link to its console. A plain `def`: FastAPI runs it in a worker thread,
+    never on the event loop that carries the media."""
+    user = require_page_user(request, user, *CONSOLE_ROLES)
+    rows = db.execute(select(Assembly).where(Assembly.status == AssemblyStatus.open.value)
+                      .order_by(Assembly.id.desc())).scalars()
+    assemblies = [{"id": a.id, "title": a.title, "kind": a.kind} for a in rows]
+    return render(request, "live/index.html", {"assemblies": assemblies}, user=user)
+
+
+@router.get("/live/assemblies/{assembly_id}", response_class=HTMLResponse)
+async def console_page(assembly_id: int, request: Request, user: OptionalUser) -> HTMLResponse:
+    """Leaders and admins lead (camera out) unless they ask to observe (?observe=1); others observe."""
+    user = require_page_user(request, user, *CONSOLE_ROLES)
+    can_lead = user.role in (Role.admin.value, Role.leader.value)
+    want_observe = request.query_params.get("observe") == "1"
+    return render(request, "live/console.html",
+                  {"assembly_id": assembly_id, "mode": "leader" if can_lead and not want_observe else "observer"},
+                  user=user)

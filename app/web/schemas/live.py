@@ -1,0 +1,80 @@
+"""The live apel: ICE servers for the browser, the SDP answers to joins, and the live roll-call with
+the media status of each office's feed (what the consoles show next to the roll-call)."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.web.schemas.attendance import RollcallOut
+
+
+class IceServer(BaseModel):
+    urls: str = Field(examples=["stun:stun.example:3478"])
+    username: str | None = Field(None, description="TURN servers only.")
+    credential: str | None = Field(None, description="TURN servers only.")
+
+
+class IceServersOut(BaseModel):
+    # The name RTCConfiguration takes: the browser passes this list to RTCPeerConnection as it is.
+    iceServers: list[IceServer]
+
+
+class JoinOut(BaseModel):
+    """The server's SDP answer to a console's offer."""
+
+    sdp: str
+    type: str = Field(description="answer")
+    assembly_id: int
+    peer_id: str
+
+
+class OfficeJoinOut(JoinOut):
+    office: str = Field(description="Office code.")
+    roster_size: int = Field(description="How many people the office's camera can recognise (its enrolled staff).")
+
+
+class FeedStatus(BaseModel):
+    """One office's camera feed; the `*_frames` and `join_to_*` fields only while it is analysed."""
+
+    office: str = Field(description="Office code.")
+    label: str
+    connected: bool
+    frames: int = Field(description="Frames received.")
+    sampled: int = Field(description="Frames sampled for analysis.")
+    resolution: list[int] | None = Field(description="[width, height]")
+    seconds_since_frame: float | None
+    frozen: bool = Field(description="No frame for a while although connected.")
+    max_gap_s: float | None
+    analysed_frames: int | None = None
+    submitted_frames: int | None = None
+    replaced_before_analysis: int | None = Field(None, description="Sampled frames a newer one replaced before a "
+                                                 "vision worker was free.")
+    join_to_first_analysis_s: float | None = None
+    join_to_first_frame_s: float | None = None
+
+
+class LeaderStreamStatus(BaseModel):
+    frames_encoded: int
+    receivers: int
+    keyframes: int
+
+
+class PushLatency(BaseModel):
+    """Seconds from an office frame's arrival to the roll-call with its sightings on the consoles (the
+    last 500 roll-calls sent)."""
+
+    n: int
+    p50: float
+    max: float
+
+
+class MediaStatus(BaseModel):
+    room: str
+    leader_connected: bool
+    observers: int
+    offices: list[FeedStatus]
+    leader_stream: LeaderStreamStatus
+    sighting_to_console_s: PushLatency | None
+
+
+class LiveRollcallOut(RollcallOut):
+    media: MediaStatus | None = Field(description="Null while nobody is connected to the apel.")

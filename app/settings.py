@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     signing_key_password: str | None = None
     signer_name: str | None = Field(None, description='Printed as the signer on reports; default "Apel".')
 
+    # Database connections (docs/architecture.md, "Staying up under load")
+    db_pool_size: int = Field(10, ge=1, le=200, description="Connections kept open to the database.")
+    db_max_overflow: int = Field(20, ge=0, le=500, description="Extra connections opened under load.")
+    db_pool_timeout_s: float = Field(5.0, gt=0, le=60, description="How long a request waits for a free "
+                                     "connection before it is answered 503 with Retry-After.")
+
     session_max_age_s: int = Field(12 * 3600, ge=60)
     loop_stall_s: float = Field(2.0, ge=0, description="Log every thread's stack when the event loop is blocked "
                                                       "this long (0: off).")

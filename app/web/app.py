@@ -2,6 +2,7 @@
 so tests can build as many isolated apps as they like."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.settings import Settings, get_settings
@@ -20,11 +22,19 @@ STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 
 async def _warn_unrecognisable_staff(app: FastAPI) -> None:
-    """Staff whose templates another recogniser made are unknown live: say so in the log."""
+    """Staff whose templates another recogniser made are unknown live: say so in the log. A database
+    that cannot be reached at start-up is logged, not fatal: the service starts, /health says 503, and
+    requests work again as soon as the database is back."""
     from attendance.roster.templates import warn_at_start
 
-    with app.state.session_factory() as session:
-        warn_at_start(session, app.state.settings.recogniser_spec)
+    def check() -> None:
+        with app.state.session_factory() as session:
+            warn_at_start(session, app.state.settings.recogniser_spec)
+
+    try:
+        await asyncio.to_thread(check)
+    except OperationalError as exc:
+        log.error("the database cannot be reached at start-up (%s); starting anyway", exc.orig or exc)
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -32,7 +42,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     settings.ensure_dirs()
     if migrate:
         upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                         pool_timeout_s=settings.db_pool_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

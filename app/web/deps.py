@@ -57,7 +57,10 @@ async def _csrf_ok(request: Request) -> bool:
     return same_secret(sent, expected)
 
 
-async def optional_user(request: Request, db: DbSession, settings: SettingsDep) -> User | None:
+def _authenticated_user(request: Request, db: DbSession, settings: SettingsDep) -> User | None:
+    """Who sent the request, read from the database. A plain `def` on purpose: FastAPI runs it in its
+    threadpool, so the lookup (and a wait for a pooled connection) never blocks the event loop that
+    carries every request and the live video."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         parsed = read_token(settings.session_secret(), auth[7:].strip(), settings.session_max_age_s)
@@ -66,6 +69,7 @@ async def optional_user(request: Request, db: DbSession, settings: SettingsDep) 
                                 headers={"WWW-Authenticate": "Bearer"})
         uid, fp = parsed
         user = db.get(User, uid)
+        _release_connection(db)
         if user is None or not user.active or fp != password_fingerprint(user.password_hash):
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -74,10 +78,26 @@ async def optional_user(request: Request, db: DbSession, settings: SettingsDep) 
     if session_uid is None:
         return None
     user = db.get(User, int(session_uid))
+    _release_connection(db)
     if user is None or not user.active or request.session.get("fp") != password_fingerprint(user.password_hash):
         request.session.clear()
         return None
-    if request.method in UNSAFE and not await _csrf_ok(request):
+    return user
+
+
+def _release_connection(db: Session) -> None:
+    """End the lookup's read-only transaction: its connection goes back to the pool at once, so a route
+    that then waits (an event stream open for the whole apel, a slow upload) holds none. The user stays
+    loaded (the session does not expire objects on commit); the route's own work begins a new transaction."""
+    db.commit()
+
+
+async def optional_user(request: Request,
+                        user: Annotated[User | None, Depends(_authenticated_user)]) -> User | None:
+    """The signed-in user or None; a cookie-authenticated unsafe request must carry the CSRF token
+    (read from the form body, hence async; no database work here)."""
+    if user is not None and not request.headers.get("authorization", "").lower().startswith("bearer ") \
+            and request.method in UNSAFE and not await _csrf_ok(request):
         raise Forbidden("csrf", "missing or wrong CSRF token")
     return user
 

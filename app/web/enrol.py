@@ -1,11 +1,13 @@
-"""Enrolment as the API and the pages run it: photos are analysed in worker processes (never on the
-event loop, created on first use and closed with the app), then written in one transaction."""
+"""Enrolment as the API and the pages run it: photos are analysed in worker processes (created on first
+use and closed with the app), then written in one transaction. The database work, the ZIP and CSV
+checks and the photo files run in worker threads: the event loop only waits for them."""
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.web.uploads import body_limit
 from attendance.db.unit_of_work import run_in_transaction
@@ -28,7 +30,7 @@ def enrolment_workers(app: FastAPI) -> EnrolmentWorkers:
         app.state.enrolment_workers = workers
 
         async def _close(_app: FastAPI) -> None:
-            workers.close()
+            await run_in_threadpool(workers.close)   # waits for the worker processes to exit
             _app.state.enrolment_workers = None
 
         app.state.shutdown_hooks.append(_close)
@@ -39,7 +41,7 @@ async def enrol_one(request: Request, db: Session, user: User, employee_id: int,
                     data: bytes) -> dict[str, Any]:
     """One photo for one employee: the employee, the photo's analysis and the templates written."""
     settings = request.app.state.settings
-    emp = get_employee(db, employee_id)
+    emp = await run_in_threadpool(get_employee, db, employee_id)
     photo = await enrolment_workers(request.app).analyse(data, PhotoLimits.from_settings(settings), filename)
     if not photo.ok:
         raise photo.refusal()
@@ -50,10 +52,13 @@ async def enrol_one(request: Request, db: Session, user: User, employee_id: int,
         check_not_duplicate(db, photo, employee)
         return store_templates(db, employee, photo, actor=user, keep_dir=keep_dir, data=data)
 
-    rows, pending = run_in_transaction(db, write)
-    write_pending(pending)
-    return {"employee_id": emp.id, "nip": emp.nip, "photo": photo.summary(),
-            "templates": [template_dict(t) for t in rows]}
+    def store() -> dict[str, Any]:
+        rows, pending = run_in_transaction(db, write)
+        write_pending(pending)
+        return {"employee_id": emp.id, "nip": emp.nip, "photo": photo.summary(),
+                "templates": [template_dict(t) for t in rows]}
+
+    return await run_in_threadpool(store)
 
 
 async def bulk_enrol(request: Request, db: Session, user: User, csv_bytes: bytes | None, zip_bytes: bytes | None,
@@ -62,11 +67,16 @@ async def bulk_enrol(request: Request, db: Session, user: User, csv_bytes: bytes
     analysed before anything is written."""
     settings = request.app.state.settings
     limits = PhotoLimits.from_settings(settings)
-    plan = plan_bulk(db, csv_bytes=csv_bytes, zip_bytes=zip_bytes, limits=limits,
-                     max_zip_bytes=settings.max_zip_bytes, max_files=settings.max_zip_files,
-                     default_office=office_code or None)
+    plan = await run_in_threadpool(plan_bulk, db, csv_bytes=csv_bytes, zip_bytes=zip_bytes, limits=limits,
+                                   max_zip_bytes=settings.max_zip_bytes, max_files=settings.max_zip_files,
+                                   default_office=office_code or None)
     analysed = await enrolment_workers(request.app).analyse_many([(m, b) for m, _, b in plan.photos], limits)
     keep_dir = settings.data_dir if settings.keep_enrolment_photos else None
-    report, pending = run_in_transaction(db, lambda: apply_bulk(db, plan, analysed, actor=user, keep_dir=keep_dir))
-    write_pending(pending)
-    return report
+
+    def store() -> dict[str, Any]:
+        report, pending = run_in_transaction(db, lambda: apply_bulk(db, plan, analysed, actor=user,
+                                                                    keep_dir=keep_dir))
+        write_pending(pending)
+        return report
+
+    return await run_in_threadpool(store)

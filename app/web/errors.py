@@ -17,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +26,7 @@ from attendance.errors import ApelError
 from attendance.i18n import error_hint
 
 MAX_LISTED_FIELDS = 5
+BUSY_RETRY_AFTER_S = 2
 
 
 def error_detail(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -91,6 +93,18 @@ def install_error_handlers(app: FastAPI) -> None:
             return _error_page(request, exc.status_code, message)
         return JSONResponse({"detail": error_detail(request, _status_code_name(exc.status_code), message)},
                             status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, exc: PoolTimeout) -> Response:
+        # Every database connection is in use: a quick refusal the client retries, not a request that waits
+        # (and holds a thread) until the server looks frozen.
+        message = "the server is busy: every database connection is in use, try again in a moment"
+        headers = {"Retry-After": str(BUSY_RETRY_AFTER_S)}
+        if _wants_page(request):
+            page = _error_page(request, 503, message)
+            page.headers.update(headers)
+            return page
+        return JSONResponse({"detail": error_detail(request, "busy", message)}, status_code=503, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -2,6 +2,7 @@
 username, and the message never says which half was wrong; a login starts a fresh session."""
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict, deque
 
@@ -19,29 +20,40 @@ WINDOW_S = 300.0
 
 
 class Throttle:
-    """Failed logins per (client, username) in a sliding window; in memory, per process."""
+    """Failed logins per (client, username) in a sliding window; in memory, per process. Logins run in
+    worker threads (the password check is slow on purpose), so a lock keeps the counts whole."""
 
     def __init__(self) -> None:
         self._fails: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
 
     def blocked(self, key: tuple[str, str]) -> bool:
-        q = self._fails[key]
-        now = time.monotonic()
-        while q and now - q[0] > WINDOW_S:
-            q.popleft()
-        return len(q) >= MAX_FAILURES
+        with self._lock:
+            q = self._fails[key]
+            now = time.monotonic()
+            while q and now - q[0] > WINDOW_S:
+                q.popleft()
+            return len(q) >= MAX_FAILURES
 
     def fail(self, key: tuple[str, str]) -> None:
-        self._fails[key].append(time.monotonic())
+        with self._lock:
+            self._fails[key].append(time.monotonic())
 
     def clear(self, key: tuple[str, str]) -> None:
-        self._fails.pop(key, None)
+        with self._lock:
+            self._fails.pop(key, None)
+
+
+_THROTTLE_CREATED = threading.Lock()
 
 
 def _throttle(request: Request) -> Throttle:
     th = getattr(request.app.state, "login_throttle", None)
     if th is None:
-        th = request.app.state.login_throttle = Throttle()
+        with _THROTTLE_CREATED:   # two first logins at once share one throttle
+            th = getattr(request.app.state, "login_throttle", None)
+            if th is None:
+                th = request.app.state.login_throttle = Throttle()
     return th
 
 

@@ -1,5 +1,6 @@
 """Server-rendered pages: one Jinja2 environment, one `render` that gives every template the same
-context (user, language, translations, CSRF token, navigation, flash messages).
+context (user, language, translations, CSRF token, navigation, flash messages), and the posted form
+as a dependency so that form routes need not run on the event loop.
 
 Other areas add their pages by extending `base.html` and their menu entries with `add_nav(...)`
 at import time of their page router module.
@@ -9,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
 
 from app.web.i18n import request_lang
 from app.web.security import new_csrf_token
@@ -84,6 +86,23 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
     }
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+async def posted_form(request: Request) -> FormData:
+    """The posted form. A dependency, so a page route that takes it can be a plain `def` (FastAPI runs
+    it in its threadpool, off the event loop): reading the body is the one part that needs the loop."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
+async def form_fields(form: PostedForm) -> dict[str, str]:
+    """The posted form's text fields (files left out), last value of each name."""
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
 
 
 def login_redirect(request: Request) -> RedirectResponse:

@@ -1,23 +1,41 @@
 """Checking a signed report, for the API and the verify page alike: the uploaded file and its `.sig`
 (or the downloaded ZIP holding both), capped while they stream (a report is at most a few MB;
-50 MB leaves room)."""
+50 MB leaves room). Only reading the upload runs on the event loop; unpacking, hashing and the
+signature check run in a worker thread."""
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.web.uploads import body_limit, require_multipart
 from attendance.errors import Invalid, TooLarge
 from attendance.i18n import t
-from attendance.reports.signing import MAX_SIG_BYTES, Verification, short_fingerprint, split_bundle
+from attendance.reports.signing import (
+    MAX_SIG_BYTES,
+    Verification,
+    short_fingerprint,
+    split_bundle,
+    trusted_fingerprints,
+    verify_bytes,
+)
 
 MAX_REPORT_BYTES = 50 * 1024 * 1024
 VerifyBody = Annotated[None, Depends(body_limit(lambda s: MAX_REPORT_BYTES + MAX_SIG_BYTES))]
 
 
-async def read_pair(request: Request) -> tuple[str, bytes, bytes]:
+async def check_upload(request: Request) -> tuple[str, Verification]:
+    """(file name, verification) of the uploaded report, against the keys this installation trusts."""
+    name, data, sig = await _read_pair(request)
+    settings = request.app.state.settings
+    result = await run_in_threadpool(
+        lambda: verify_bytes(data, sig, trusted_fingerprints(settings.data_dir, settings.signing_settings)))
+    return name, result
+
+
+async def _read_pair(request: Request) -> tuple[str, bytes, bytes]:
     """(file name, file bytes, sig bytes) from a multipart form with `file` and `sig`."""
     require_multipart(request, "'file' and 'sig'")
     form = await request.form(max_files=2, max_fields=10)
@@ -33,7 +51,7 @@ async def read_pair(request: Request) -> tuple[str, bytes, bytes]:
     if sig_file is None:
         # The ZIP as downloaded (report + .sig) may be uploaded alone.
         try:
-            bundle = split_bundle(data, MAX_REPORT_BYTES)
+            bundle = await run_in_threadpool(split_bundle, data, MAX_REPORT_BYTES)
         except ValueError as exc:
             raise TooLarge("too_large", str(exc)) from exc
         if bundle is None:

@@ -81,7 +81,10 @@ def install(app) -> None:   # app: a FastAPI (imported lazily by the caller)
         return
 
     async def _start(app) -> None:
-        app.state.loop_watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=threshold)
+        # Pinging at least twice per threshold catches every stall longer than about 1.5 thresholds, not
+        # only those that happen to cover a ping.
+        app.state.loop_watchdog = LoopWatchdog(asyncio.get_running_loop(), threshold_s=threshold,
+                                               interval_s=min(0.5, threshold / 2))
         app.state.loop_watchdog.start()
 
     async def _stop(app) -> None:

@@ -6,8 +6,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
-    kwargs: dict = {"echo": echo, "future": True}
+def make_engine(url: str, echo: bool = False, *, pool_size: int = 10, max_overflow: int = 20,
+                pool_timeout_s: float = 5.0) -> Engine:
+    """`pool_timeout_s` is how long a caller waits for a free connection before SQLAlchemy raises
+    TimeoutError: short, so a full pool is a quick refusal the edge answers with 503, never a queue
+    of requests that look like a frozen server."""
+    kwargs: dict = {"echo": echo, "future": True, "pool_size": pool_size, "max_overflow": max_overflow,
+                    "pool_timeout": pool_timeout_s}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:

@@ -1,11 +1,13 @@
 """Enrolment over the API: one photo for one employee, or a bulk roster CSV + ZIP of photos.
 
-Templates are computed in worker processes (never on the event loop). A bulk request is all or
+Templates are computed in worker processes and the database work runs in worker threads (never on
+the event loop; the routes are async only to read the upload and await them). A bulk request is all or
 nothing: every row and every photo is checked and analysed first, then everything is written in
 one transaction; any problem answers 4xx with every reason and writes nothing."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from app.web.deps import DbSession, HrUser
 from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_one
@@ -33,7 +35,7 @@ BULK_DOC = {"requestBody": {"content": {"multipart/form-data": {"schema": {
 @router.post("/employees/{employee_id}/photos", status_code=status.HTTP_201_CREATED, openapi_extra=PHOTO_DOC,
              response_model=PhotoEnrolled, response_model_exclude_unset=True)
 async def upload_photo(employee_id: int, request: Request, _limit: PhotoBody, user: HrUser, db: DbSession) -> dict:
-    get_employee(db, employee_id)  # 404 before reading a large body
+    await run_in_threadpool(get_employee, db, employee_id)  # 404 before reading a large body
     upload = await read_upload(request, ("photo", "file"), request.app.state.settings.max_upload_bytes, "the photo")
     if upload is None:
         raise Invalid("photo_missing", "no 'photo' file in the form")

@@ -1,6 +1,8 @@
 """HR pages for apels: the list and per-office detail (who was marked how and why), record detail
 with the correction form, the review queue, and the rules. Plain forms (post/redirect/get) calling
-the same services as the API, so the rules, the role checks and the audit are the same."""
+the same services as the API, so the rules, the role checks and the audit are the same. The routes
+are plain `def`s that FastAPI runs in its threadpool, never on the event loop (the form comes from the
+`FormFields` / `PostedForm` dependencies)."""
 from __future__ import annotations
 
 from datetime import date, time
@@ -13,7 +15,7 @@ from sqlalchemy import select
 from app.web.deps import DbSession, OptionalUser
 from app.web.errors import flash_refusal
 from app.web.office_scope import ensure_takes_part, scoped_office
-from app.web.rendering import add_nav, flash, lang_of, render, require_page_user
+from app.web.rendering import FormFields, PostedForm, add_nav, flash, lang_of, render, require_page_user
 from attendance.assemblies.corrections import correct_record, excuse_employee, get_record, list_corrections
 from attendance.assemblies.lifecycle import (
     create_assembly,
@@ -50,11 +52,6 @@ add_nav("att.nav.rules", "/rules", roles=ALL, order=80)
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def _int(v: str | None) -> int | None:
@@ -104,9 +101,8 @@ def apel_list(request: Request, user: OptionalUser, db: DbSession, status: str |
 
 
 @router.post("/apel")
-async def apel_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
+def apel_create(request: Request, user: OptionalUser, db: DbSession, form: PostedForm) -> Response:
     user = require_page_user(request, user, *LEADER_ROLES)
-    form = await request.form()
     office_ids = [int(v) for v in form.getlist("office_ids") if isinstance(v, str) and v.isdigit()]
     try:
         local_date = date.fromisoformat(str(form.get("local_date") or ""))
@@ -155,11 +151,11 @@ def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | 
 
 
 @router.post("/apel/{assembly_id}/{action}")
-async def apel_action(assembly_id: int, action: str, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def apel_action(assembly_id: int, action: str, request: Request, user: OptionalUser, db: DbSession,
+                form: FormFields) -> Response:
     if action not in ("start", "end", "token", "excuse"):
         raise HTTPException(404)
     user = require_page_user(request, user, *(HR_ROLES if action == "excuse" else LEADER_ROLES))
-    form = await _form(request)
     back = f"/apel/{assembly_id}"
     try:
         if action == "start":
@@ -215,9 +211,9 @@ def record_page(record_id: int, request: Request, user: OptionalUser, db: DbSess
 
 
 @router.post("/records/{record_id}/correct")
-async def record_correct(record_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def record_correct(record_id: int, request: Request, user: OptionalUser, db: DbSession,
+                   form: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
-    form = await _form(request)
     status = form.get("status", "")
     try:
         run_in_transaction(db, lambda: correct_record(
@@ -269,11 +265,11 @@ def review_page(request: Request, user: OptionalUser, db: DbSession, assembly_id
 
 
 @router.post("/review/{item_id}/{action}")
-async def review_action(item_id: int, action: str, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def review_action(item_id: int, action: str, request: Request, user: OptionalUser, db: DbSession,
+                  form: FormFields) -> Response:
     if action not in ("assign", "dismiss"):
         raise HTTPException(404)
     user = require_page_user(request, user, *HR_ROLES)
-    form = await _form(request)
     try:
         if action == "assign":
             run_in_transaction(db, lambda: assign_review_item(
@@ -301,9 +297,8 @@ def rules_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
 
 
 @router.post("/rules")
-async def rules_save(request: Request, user: OptionalUser, db: DbSession) -> Response:
+def rules_save(request: Request, user: OptionalUser, db: DbSession, form: FormFields) -> Response:
     user = require_page_user(request, user, Role.admin.value)
-    form = await _form(request)
     changes: dict[str, object] = {}
     for key in ("grace_minutes", "tl1_max_minutes", "tl2_max_minutes", "tl3_max_minutes", "min_frames"):
         if (form.get(key) or "").strip():

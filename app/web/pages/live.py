@@ -1,5 +1,7 @@
 """The live apel's pages: the office operator's join page and the leader's and observers' console.
-They hold no media themselves: the browser client (static/live/) talks to app.web.api.live."""
+They hold no media themselves: the browser client (static/live/) talks to app.web.api.live. Each is a
+plain `def`: FastAPI runs it (the database and the template) in a worker thread, never on the event loop
+that carries the media."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
@@ -16,7 +18,7 @@ add_nav("live.nav", "/live", roles=CONSOLE_ROLES, order=30)
 
 
 @router.get("/live/join", response_class=HTMLResponse)
-async def office_page(request: Request, user: OptionalUser) -> HTMLResponse:
+def office_page(request: Request, user: OptionalUser) -> HTMLResponse:
     """The office operator's page. The token is read from the URL fragment (#token=...) or typed in,
     so it never reaches server logs."""
     return render(request, "live/office.html", {"office": request.query_params.get("office", "")}, user=user)
@@ -24,8 +26,7 @@ async def office_page(request: Request, user: OptionalUser) -> HTMLResponse:
 
 @router.get("/live", response_class=HTMLResponse)
 def live_index(request: Request, user: OptionalUser, db: DbSession) -> HTMLResponse:
-    """The open apels, each a link to its console. A plain `def`: FastAPI runs it in a worker thread,
-    never on the event loop that carries the media."""
+    """The open apels, each a link to its console."""
     user = require_page_user(request, user, *CONSOLE_ROLES)
     rows = db.execute(select(Assembly).where(Assembly.status == AssemblyStatus.open.value)
                       .order_by(Assembly.id.desc())).scalars()
@@ -34,7 +35,7 @@ def live_index(request: Request, user: OptionalUser, db: DbSession) -> HTMLRespo
 
 
 @router.get("/live/assemblies/{assembly_id}", response_class=HTMLResponse)
-async def console_page(assembly_id: int, request: Request, user: OptionalUser) -> HTMLResponse:
+def console_page(assembly_id: int, request: Request, user: OptionalUser) -> HTMLResponse:
     """Leaders and admins lead (camera out) unless they ask to observe (?observe=1); others observe."""
     user = require_page_user(request, user, *CONSOLE_ROLES)
     can_lead = user.role in (Role.admin.value, Role.leader.value)

@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from app.web.deps import DbSession, OptionalUser
 from app.web.office_scope import scope_offices
 from app.web.rendering import add_nav, lang_of, render, require_page_user
-from app.web.verification import VerifyBody, read_pair, verification_dict
+from app.web.verification import VerifyBody, check_upload, verification_dict
 from attendance.models import Assembly, AssemblyOffice, Office, Role
 from attendance.reports.apel import apel_people, apel_report
 from attendance.reports.common import local_time
 from attendance.reports.recap import monthly_recap
-from attendance.reports.signing import trusted_fingerprints, verify_bytes
 from attendance.rules import STATUSES, TIERS
 
 router = APIRouter(include_in_schema=False)
@@ -92,11 +92,10 @@ def verify_page(request: Request, user: OptionalUser) -> Response:
 
 @router.post("/verify", response_class=HTMLResponse)
 async def verify_submit(request: Request, _limit: VerifyBody, user: OptionalUser) -> Response:
-    """CSRF is checked by optional_user (the form carries csrf_token); size capped in read_pair."""
+    """CSRF is checked by optional_user (the form carries csrf_token); size capped in check_upload.
+    Async only to read the upload; the check and the page run in worker threads."""
     user = require_page_user(request, user, *READERS)
-    name, data, sig = await read_pair(request)
-    settings = request.app.state.settings
-    result = verify_bytes(data, sig, trusted_fingerprints(settings.data_dir, settings.signing_settings))
-    return render(request, "reports/verify.html",
-                  {"result": verification_dict(result, lang_of(request)), "uploaded": name},
-                  user=user, status_code=200)
+    name, result = await check_upload(request)
+    return await run_in_threadpool(render, request, "reports/verify.html",
+                                   {"result": verification_dict(result, lang_of(request)), "uploaded": name},
+                                   user=user, status_code=200)

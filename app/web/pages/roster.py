@@ -2,22 +2,28 @@
 
 Plain HTML forms posting back to these routes (post/redirect/get); they call the same services as
 the API, so the rules and the audit are the same. CSRF: every POST carries the session's token in
-a hidden `csrf_token` field, checked by app.web.deps.optional_user (and here for the login form)."""
+a hidden `csrf_token` field, checked by app.web.deps.optional_user (and here for the login form).
+
+The routes are plain `def`s that FastAPI runs in its threadpool, never on the event loop (the form
+comes from the `FormFields` dependency); the two upload routes are async only to read the upload and
+await the face workers, and run their database work in worker threads."""
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.web.deps import DbSession, OptionalUser
 from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_one
 from app.web.errors import flash_refusal, refusal_text
 from app.web.login import authenticate, start_session
 from app.web.office_scope import ensure_office_access
-from app.web.rendering import add_nav, flash, lang_of, render, require_page_user
+from app.web.rendering import FormFields, add_nav, flash, form_fields, lang_of, render, require_page_user
 from app.web.security import same_secret
 from app.web.uploads import read_upload
 from attendance.db.unit_of_work import run_in_transaction
@@ -62,11 +68,6 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
 def _number(form: dict[str, str], key: str) -> float | None:
     """A number field as typed (a decimal comma is fine; empty: unknown). A slip in it is the field's
     own error, shown with the field's hint like a value out of range."""
@@ -102,8 +103,8 @@ def login_page(request: Request, user: OptionalUser, next: str = "/") -> Respons
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login_submit(request: Request, db: DbSession) -> Response:
-    form = await _form(request)
+def login_submit(request: Request, db: DbSession, form: FormFields) -> Response:
+    """A plain `def`: the password check (argon2) and the lookup run in a worker thread."""
     expected = request.session.get("csrf")
     nxt = _safe_next(form.get("next"))
     if not expected or not same_secret(form.get("csrf_token", ""), expected):
@@ -168,9 +169,8 @@ def offices_page(request: Request, user: OptionalUser, db: DbSession) -> Respons
 
 
 @router.post("/offices")
-async def offices_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
+def offices_create(request: Request, user: OptionalUser, db: DbSession, f: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
-    f = await _form(request)
     try:
         office = run_in_transaction(db, lambda: create_office(
             db, actor=user, code=f.get("code", ""), name=f.get("name", ""),
@@ -184,9 +184,8 @@ async def offices_create(request: Request, user: OptionalUser, db: DbSession) ->
 
 
 @router.post("/offices/{office_id}")
-async def offices_update(office_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def offices_update(office_id: int, request: Request, user: OptionalUser, db: DbSession, f: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
-    f = await _form(request)
     try:
         if f.get("action") == "delete":
             run_in_transaction(db, lambda: delete_office(db, office_id, actor=user))
@@ -221,9 +220,8 @@ def employees_page(request: Request, user: OptionalUser, db: DbSession, office_i
 
 
 @router.post("/employees")
-async def employees_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
+def employees_create(request: Request, user: OptionalUser, db: DbSession, f: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
-    f = await _form(request)
     try:
         office_id = int(f["office_id"]) if f.get("office_id", "").isdigit() else 0
         emp = run_in_transaction(db, lambda: create_employee(
@@ -257,9 +255,9 @@ def employee_page(employee_id: int, request: Request, user: OptionalUser, db: Db
 
 
 @router.post("/employees/{employee_id}")
-async def employee_update(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def employee_update(employee_id: int, request: Request, user: OptionalUser, db: DbSession,
+                    f: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
-    f = await _form(request)
     action = f.get("action", "save")
     try:
         if action == "delete":
@@ -290,8 +288,9 @@ async def employee_update(employee_id: int, request: Request, user: OptionalUser
 @router.post("/employees/{employee_id}/photos")
 async def employee_photo(employee_id: int, request: Request, _limit: PhotoBody, user: OptionalUser,
                          db: DbSession) -> Response:
+    # Async only to read the upload and await the face workers: the database work runs in worker threads.
     user = require_page_user(request, user, *HR_ROLES)
-    _readable_employee(db, user, employee_id)
+    await run_in_threadpool(_readable_employee, db, user, employee_id)
     try:
         upload = await read_upload(request, ("photo",), request.app.state.settings.max_upload_bytes, "the photo")
         if upload is None:
@@ -299,7 +298,7 @@ async def employee_photo(employee_id: int, request: Request, _limit: PhotoBody, 
         result = await enrol_one(request, db, user, employee_id, *upload)
         flash(request, lang_t(request, "enrol.accepted", quality=f"{result['photo']['quality']:.2f}"))
     except ApelError as exc:
-        flash_refusal(request, exc, db)
+        await run_in_threadpool(flash_refusal, request, exc, db)
     return _see_other(f"/employees/{employee_id}")
 
 
@@ -308,27 +307,37 @@ async def employee_photo(employee_id: int, request: Request, _limit: PhotoBody, 
 @router.get("/enrolment", response_class=HTMLResponse)
 def enrolment_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
-    return render(request, "roster/enrolment.html", {"offices": list_offices(db), "report": None}, user=user)
+    return _enrolment_form(request, user, db)
+
+
+def _enrolment_form(request: Request, user: User, db: Session, report: dict[str, Any] | None = None,
+                    error: ApelError | None = None) -> Response:
+    """The bulk enrolment form, with the last upload's report or every reason it was refused."""
+    if error is not None:
+        db.rollback()
+    return render(request, "roster/enrolment.html", {
+        "offices": list_offices(db), "report": report,
+        "error": refusal_text(request, error) if error else None,
+        "error_details": (error.details or {}) if error else {}}, user=user,
+        status_code=error.status if error else 200)
 
 
 @router.post("/enrolment", response_class=HTMLResponse)
 async def enrolment_submit(request: Request, _limit: BulkBody, user: OptionalUser, db: DbSession) -> Response:
+    # Async only to read the uploads and await the face workers: the database work and the page run in
+    # worker threads.
     user = require_page_user(request, user, *HR_ROLES)
     settings = request.app.state.settings
-    report, error, status_code = None, None, 200
+    report, error = None, None
     try:
         roster = await read_upload(request, ("roster",), MAX_CSV_BYTES, "the roster CSV")
         photos = await read_upload(request, ("photos",), settings.max_zip_bytes, "the ZIP")
-        form = await _form(request)
+        form = await form_fields(await request.form())
         report = await bulk_enrol(request, db, user, roster[1] if roster else None,
                                   photos[1] if photos else None, form.get("office_code") or None)
     except ApelError as exc:   # the form comes back with every reason, as the API gives them
-        db.rollback()
-        error, status_code = exc, exc.status
-    return render(request, "roster/enrolment.html", {
-        "offices": list_offices(db), "report": report,
-        "error": refusal_text(request, error) if error else None,
-        "error_details": (error.details or {}) if error else {}}, user=user, status_code=status_code)
+        error = exc
+    return await run_in_threadpool(_enrolment_form, request, user, db, report, error)
 
 
 # ---------------------------------------------------------------- users (admin)
@@ -343,9 +352,9 @@ def users_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
 
 
 @router.post("/users")
-async def users_create(request: Request, user: OptionalUser, db: DbSession) -> Response:
+def users_create(request: Request, user: OptionalUser, db: DbSession, f: FormFields) -> Response:
+    """A plain `def`: the password hash (argon2) and the database work run in a worker thread."""
     user = require_page_user(request, user, Role.admin.value)
-    f = await _form(request)
     try:
         if f.get("user_id", "").isdigit():
             run_in_transaction(db, lambda: update_user(

@@ -26,6 +26,8 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorBody, "description": "Refused; nothing was changed. Request validation errors (422, "
             "code `invalid_request`) have this shape too."},
+    503: {"model": ErrorBody, "description": "Busy (code `busy`: every database connection is in use; the "
+          "`Retry-After` header says when to try again) or a worker the request needs is not running."},
 }
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "A worker the request needs is busy or not running; try again."},

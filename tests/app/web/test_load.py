@@ -1,0 +1,145 @@
+"""The server stays up under concurrent logged-in requests: a real uvicorn server on loopback, a real
+database (SQLite file and PostgreSQL), the event-loop watchdog as the assertion.
+
+Before the user lookup ran in a thread, the event loop itself waited for a pooled connection: a few
+more concurrent authenticated requests than the pool held froze every request and the live video for
+the pool's timeout. The watchdog here records every stall of the loop longer than 100 ms."""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import create_engine
+
+from app.web.app import create_app
+from attendance.roster.users import create_user
+
+PASSWORD = "load-test-Passw0rd!"
+CONCURRENT = 48          # more than FastAPI's threadpool (40)
+POOL_SIZE = 2            # a pool far smaller than the concurrency: waiting for a connection must never freeze
+ROUNDS = 3
+STALL_LIMIT_S = 0.1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Running:
+    app: FastAPI
+    url: str
+
+
+@pytest.fixture
+def running(db_url: str, settings_factory) -> Iterator[Running]:
+    settings = settings_factory(db_url, loop_stall_s=STALL_LIMIT_S, db_pool_size=POOL_SIZE, db_max_overflow=0)
+    app = create_app(settings, migrate=False)
+    with app.state.session_factory() as s:
+        create_user(s, actor="test", username="hr", password=PASSWORD, role="hr", office_id=None)
+        s.commit()
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield Running(app, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        assert not thread.is_alive(), "the server did not stop"
+
+
+async def _load(url: str) -> tuple[list[int], float, float]:
+    """CONCURRENT authenticated reads at once, ROUNDS times, with /health asked in the middle of each
+    round. Returns every status, the slowest read and the slowest /health, in seconds."""
+    limits = httpx.Limits(max_connections=CONCURRENT + 4, max_keepalive_connections=CONCURRENT + 4)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        login = await client.post("/api/v1/auth/login", json={"username": "hr", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        async def read() -> tuple[int, float]:
+            t0 = time.monotonic()
+            r = await client.get("/api/v1/auth/me", headers=headers)
+            return r.status_code, time.monotonic() - t0
+
+        async def health() -> float:
+            await asyncio.sleep(0.05)
+            t0 = time.monotonic()
+            r = await client.get("/api/v1/health")
+            assert r.status_code == 200, r.text
+            return time.monotonic() - t0
+
+        statuses: list[int] = []
+        slowest = slowest_health = 0.0
+        for _ in range(ROUNDS):
+            results, health_s = await asyncio.gather(asyncio.gather(*(read() for _ in range(CONCURRENT))), health())
+            statuses += [code for code, _ in results]
+            slowest = max([slowest] + [took for _, took in results])
+            slowest_health = max(slowest_health, health_s)
+        return statuses, slowest, slowest_health
+
+
+def _load_in_this_process(url: str) -> tuple[list[int], float, float]:
+    return asyncio.run(_load(url))
+
+
+@pytest.mark.slow
+def test_concurrent_logged_in_reads_never_block_the_loop(running: Running) -> None:
+    # The clients run in another process, as real clients do: in this one they would compete with the
+    # server's loop for the interpreter lock and look like stalls of the server.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as clients:
+        statuses, slowest, slowest_health = clients.submit(_load_in_this_process, running.url).result(timeout=300)
+    dog = running.app.state.loop_watchdog
+    assert statuses == [200] * (CONCURRENT * ROUNDS), sorted(set(statuses))
+    assert dog.stalls == [], f"the event loop was blocked for {dog.stalls} s (limit {STALL_LIMIT_S} s)"
+    assert slowest < 15, f"a read took {slowest:.1f} s"
+    assert slowest_health < 3, f"/health took {slowest_health:.1f} s under load"
+
+
+@pytest.mark.slow
+def test_the_watchdog_sees_a_blocked_loop(running: Running) -> None:
+    """The assertion above can fail: a route that blocks the loop for 0.4 s is caught."""
+    async def blocking() -> dict[str, bool]:
+        time.sleep(0.4)   # deliberately on the loop
+        return {"blocked": True}
+
+    running.app.add_api_route("/test-only/block", blocking)
+    assert httpx.get(f"{running.url}/test-only/block", timeout=10).json() == {"blocked": True}
+    time.sleep(0.6)   # the watchdog records the stall when the loop answers again
+    assert running.app.state.loop_watchdog.stalls, "the watchdog missed a 0.4 s stall"
+
+
+def test_health_says_503_when_the_database_is_unreachable(settings_factory) -> None:
+    """A PostgreSQL URL where nothing listens: /health answers 503 quickly, the process stays up."""
+    from fastapi.testclient import TestClient
+
+    port = _free_port()   # nothing listens there
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres?connect_timeout=2"
+    create_engine(url).dispose()   # the URL parses
+    app = create_app(settings_factory(url), migrate=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        t0 = time.monotonic()
+        r = client.get("/api/v1/health")
+        took = time.monotonic() - t0
+    assert r.status_code == 503, r.text
+    assert r.json()["detail"]["code"] == "database_unreachable"
+    assert r.headers["retry-after"]
+    assert took < 5, f"/health took {took:.1f} s to say the database is unreachable"

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
                                      "connection before it is answered 503 with Retry-After.")
 
     session_max_age_s: int = Field(12 * 3600, ge=60)
+    cookie_secure: bool = Field(False, description="Send the session cookie over https only; turn on when "
+                                                   "Apel is served over https (directly or behind a proxy).")
     loop_stall_s: float = Field(2.0, ge=0, description="Log every thread's stack when the event loop is blocked "
                                                       "this long (0: off).")
 
@@ -127,7 +129,8 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'apel.db'}"
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data dir holds password hashes, face templates and keys: made private to this user."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def session_secret(self) -> str:
         """Stable across restarts (sessions survive a restart) without asking the admin for one."""

@@ -65,15 +65,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.shutdown_hooks = []
 
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(), session_cookie="apel_session",
-                       max_age=settings.session_max_age_s, same_site="lax", https_only=False)
+                       max_age=settings.session_max_age_s, same_site="lax", https_only=settings.cookie_secure)
 
     from app.web.errors import install_error_handlers
+    from app.web.headers import install as install_security_headers
     from app.web.routers import all_routers
     from app.web.schemas.errors import ERROR_RESPONSES
     from app.web.watchdog import install as install_watchdog
 
     install_error_handlers(app)
     install_watchdog(app)
+    install_security_headers(app)
 
     for router in all_routers():
         app.include_router(router, responses=ERROR_RESPONSES)   # every API route documents the one error body

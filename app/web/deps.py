@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
+from annotated_types import Interval
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
@@ -39,6 +40,20 @@ def get_db(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DbSession = Annotated[Session, Depends(get_db)]
+
+DB_ID_MAX = 2**31 - 1
+# Every id a client sends (path, query, body): a larger one would reach the database and fail there
+# (PostgreSQL's integer ends at DB_ID_MAX, SQLite's at 2**63 - 1); out of range it is a 422 instead.
+DbId = Annotated[int, Interval(ge=1, le=DB_ID_MAX)]
+
+
+def form_id(value: object) -> int | None:
+    """An id from a form field or a page's filter (where "" means none): None unless it can name a row."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text.isascii() or not text.isdigit():
+        return None
+    n = int(text)
+    return n if 1 <= n <= DB_ID_MAX else None
 
 
 async def _csrf_ok(request: Request) -> bool:

@@ -64,7 +64,9 @@ def authenticate(request: Request, db: Session, username: str, password: str) ->
     if throttle.blocked(key):
         raise ApelError("too_many_attempts", "too many failed logins; wait a few minutes", 429)
     user = user_by_username(db, username) if username.strip() else None
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    # The password is checked whether or not the account exists or is active: equal timing.
+    password_ok = verify_password(user.password_hash if user is not None else None, password)
+    if user is None or not user.active or not password_ok:
         throttle.fail(key)
         raise ApelError("bad_credentials", "wrong username or password", 401)
     throttle.clear(key)

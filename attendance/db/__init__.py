@@ -1,8 +1,11 @@
 """Engine and session factory. One place decides SQLite vs PostgreSQL; the models are the same."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -15,6 +18,7 @@ def make_engine(url: str, echo: bool = False, *, pool_size: int = 10, max_overfl
                     "pool_timeout": pool_timeout_s}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        _create_private_sqlite_file(url)
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
@@ -28,6 +32,20 @@ def make_engine(url: str, echo: bool = False, *, pool_size: int = 10, max_overfl
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
     return engine
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """SQLite would create the file world-readable (0644 under the usual umask), and it holds password
+    hashes and face templates: create it 0600 first. Its -wal and -shm files take the same mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir() and not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:   # another process made it first
+            pass
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

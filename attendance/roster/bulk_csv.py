@@ -6,6 +6,7 @@ import io
 from dataclasses import dataclass
 
 from attendance.errors import Invalid, TooLarge
+from attendance.roster.common import refuse_control_characters
 
 MAX_CSV_ROWS = 10_000
 
@@ -99,6 +100,12 @@ def parse_roster_csv(data: bytes, *, default_office: str | None = None,
                 errors.append(f"line {line}: {len(values)} fields, expected {len(cols)}")
                 continue
             rec = {c: v.strip() for c, v in zip(cols, values, strict=True)}
+            try:
+                for c, v in rec.items():
+                    refuse_control_characters(v, c)
+            except Invalid as exc:
+                errors.append(f"line {line}: {exc.message}")
+                continue
             active_word = rec.get("active", "").lower()
             if active_word not in TRUE_WORDS | FALSE_WORDS:
                 errors.append(f"line {line}: active must be yes/no (ya/tidak), got {rec['active']!r}")

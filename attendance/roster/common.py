@@ -1,6 +1,7 @@
 """Input cleaning and small helpers every roster use case shares, so each rule is written once."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,19 @@ def actor_name(actor: User | str | None) -> str:
     return actor if isinstance(actor, str) else actor.username
 
 
+# C0 and C1 control characters and DEL, but tab, line feed and carriage return, which are whitespace here.
+# Nobody types them, a spreadsheet cannot hold most of them and PostgreSQL refuses NUL.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def refuse_control_characters(value: str, what: str) -> None:
+    """Refuse text with a control character (an escape sequence, a bell, a NUL) before it is stored."""
+    found = CONTROL_CHARACTER.search(value)
+    if found is not None:
+        raise Invalid(f"{what}_control_character",
+                      f"{what} contains a control character (U+{ord(found.group()):04X}); remove it")
+
+
 def clean_text(value: Any, what: str, *, max_len: int) -> str:
     """A required text field, whitespace collapsed, at most `max_len` characters."""
     s = optional_text(value, what, max_len=max_len)
@@ -26,9 +40,10 @@ def clean_text(value: Any, what: str, *, max_len: int) -> str:
 
 
 def optional_text(value: Any, what: str, *, max_len: int) -> str | None:
-    """An optional text field, whitespace collapsed; None when empty."""
+    """An optional text field, whitespace collapsed; None when empty. Control characters are refused."""
     if value is None:
         return None
+    refuse_control_characters(str(value), what)
     s = " ".join(str(value).split())
     if not s:
         return None

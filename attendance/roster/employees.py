@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from attendance import audit
 from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import Employee, FaceTemplate, User
-from attendance.roster.common import actor_name, clean_text, flush_or_conflict, optional_text, valid_nip
+from attendance.roster.common import (
+    actor_name,
+    clean_text,
+    flush_or_conflict,
+    optional_text,
+    refuse_control_characters,
+    valid_nip,
+)
 from attendance.roster.offices import get_office
 
 
@@ -40,6 +47,7 @@ def list_employees(session: Session, *, office_id: int | None = None, q: str | N
     if active is not None:
         stmt = stmt.where(Employee.active == active)
     if q:
+        refuse_control_characters(q, "q")
         like = f"%{q.strip().lower()}%"
         stmt = stmt.where(or_(func.lower(Employee.name).like(like), Employee.nip.like(like)))
     return list(session.execute(stmt.limit(limit).offset(offset)).scalars())

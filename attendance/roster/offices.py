@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from attendance import audit
 from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import Employee, Office, User
-from attendance.roster.common import actor_name, clean_text, flush_or_conflict
+from attendance.roster.common import actor_name, clean_text, flush_or_conflict, refuse_control_characters
 from attendance.vision.config import BACK_ROW_M, CAMERA_HEIGHT_M, HFOV_DEG, MIN_DISTANCE_M, check_row_lines
 
 
@@ -46,6 +46,7 @@ def get_office(session: Session, office_id: int) -> Office:
 
 
 def office_by_code(session: Session, code: str) -> Office:
+    refuse_control_characters(code, "office_code")
     office = session.execute(select(Office).where(Office.code == code.strip().upper())).scalar_one_or_none()
     if office is None:
         raise NotFound("office_not_found", f"office {code!r} does not exist")

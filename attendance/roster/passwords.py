@@ -2,6 +2,8 @@
 created by domain services (CLI and API alike); the HTTP edge re-exports it."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -15,8 +17,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash no password is checked against for real; made once, on the first unknown user."""
+    return _hasher.hash("no such account")
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """None (no such account) still runs a full check, against a dummy hash, and answers False: a
+    login for an unknown name takes as long as a wrong password, so timing does not reveal usernames."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False

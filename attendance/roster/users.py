@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from attendance import audit
 from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import Role, User
-from attendance.roster.common import actor_name, clean_text, flush_or_conflict, optional_text
+from attendance.roster.common import CONTROL_CHARACTER, actor_name, clean_text, flush_or_conflict, optional_text
 from attendance.roster.offices import get_office
 from attendance.roster.passwords import hash_password
 
@@ -50,6 +50,8 @@ def get_user(session: Session, user_id: int) -> User:
 
 
 def user_by_username(session: Session, username: str) -> User | None:
+    if CONTROL_CHARACTER.search(username):   # no stored name has one, and PostgreSQL refuses a NUL
+        return None
     return session.execute(select(User).where(User.username == username.strip().lower())).scalar_one_or_none()
 
 

@@ -22,4 +22,13 @@
     const msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) ev.preventDefault();
   });
+  // No inline handlers (the Content-Security-Policy forbids them): <a data-open="id"> opens that
+  // <details>, <a data-back> goes back a page.
+  document.addEventListener("click", (ev) => {
+    const link = ev.target.closest && ev.target.closest("a[data-open], a[data-back]");
+    if (!link) return;
+    if (link.hasAttribute("data-back") && window.history.length > 1) { ev.preventDefault(); window.history.back(); }
+    const details = link.dataset.open && document.getElementById(link.dataset.open);
+    if (details) details.open = true;
+  });
 })();

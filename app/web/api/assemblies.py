@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
-from app.web.deps import CurrentUser, DbSession, LeaderUser, SettingsDep
+from app.web.deps import CurrentUser, DbId, DbSession, LeaderUser, SettingsDep
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import AssemblyOut, OfficeTokenOut, RecordOut, RollcallOut
 from attendance.assemblies.lifecycle import (
@@ -37,7 +37,7 @@ class AssemblyIn(BaseModel):
         None, description="One instant for all offices, with zone, e.g. 2026-11-30T00:30:00Z")
     local_date: date | None = Field(None, description="With local_time: the same wall-clock time in each office's zone")
     local_time: time | None = None
-    office_ids: list[int] = Field(min_length=1, max_length=1000)
+    office_ids: list[DbId] = Field(min_length=1, max_length=1000)
     duration_minutes: int = Field(60, ge=1, le=1440)
     ruleset_name: str | None = Field(None, max_length=32,
                                      description="Rule family; default: one named after the kind, else 'default'")
@@ -64,8 +64,8 @@ def create(body: AssemblyIn, user: LeaderUser, db: DbSession) -> dict:
 
 
 @router.get("", response_model=list[AssemblyOut])
-def index(user: CurrentUser, db: DbSession, status: str | None = None, office_id: int | None = None,
-          since: datetime | None = None, until: datetime | None = None,
+def index(user: CurrentUser, db: DbSession, status: str | None = None, office_id: DbId | None = None,
+          since: AwareDatetime | None = None, until: AwareDatetime | None = None,
           limit: int = Query(200, ge=1, le=1000)) -> list[dict]:
     office_id = scoped_office(user, office_id)
     return [_view_for(user, a) for a in list_assemblies(db, office_id=office_id, status=status, since=since,
@@ -73,19 +73,19 @@ def index(user: CurrentUser, db: DbSession, status: str | None = None, office_id
 
 
 @router.get("/{assembly_id}", response_model=AssemblyOut)
-def show(assembly_id: int, user: CurrentUser, db: DbSession) -> dict:
+def show(assembly_id: DbId, user: CurrentUser, db: DbSession) -> dict:
     a = get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
     return _view_for(user, a)
 
 
 @router.post("/{assembly_id}/start", response_model=AssemblyOut)
-def start(assembly_id: int, user: LeaderUser, db: DbSession) -> dict:
+def start(assembly_id: DbId, user: LeaderUser, db: DbSession) -> dict:
     return assembly_view(run_in_transaction(db, lambda: start_assembly(db, assembly_id, actor=user)))
 
 
 @router.post("/{assembly_id}/end", response_model=AssemblyOut)
-def end(assembly_id: int, user: LeaderUser, db: DbSession, request: Request) -> dict:
+def end(assembly_id: DbId, user: LeaderUser, db: DbSession, request: Request) -> dict:
     view = assembly_view(run_in_transaction(db, lambda: end_assembly(db, assembly_id, actor=user)))
     live = getattr(request.app.state, "live", None)
     if live is not None:   # disconnect the offices now rather than at the live service's next poll
@@ -94,7 +94,7 @@ def end(assembly_id: int, user: LeaderUser, db: DbSession, request: Request) -> 
 
 
 @router.post("/{assembly_id}/offices/{office_id}/token", status_code=201, response_model=OfficeTokenOut)
-def token(assembly_id: int, office_id: int, user: LeaderUser, db: DbSession, settings: SettingsDep,
+def token(assembly_id: DbId, office_id: DbId, user: LeaderUser, db: DbSession, settings: SettingsDep,
           body: TokenIn | None = None) -> dict:
     """The plaintext token is in this answer only; give it to the office operator (or `apel camera`)."""
     ttl = body.ttl_minutes if body is not None and body.ttl_minutes else settings.office_token_ttl_minutes
@@ -109,7 +109,7 @@ def token(assembly_id: int, office_id: int, user: LeaderUser, db: DbSession, set
 
 
 @router.get("/{assembly_id}/rollcall", response_model=RollcallOut, response_model_exclude_unset=True)
-def rollcall(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None) -> dict:
+def rollcall(assembly_id: DbId, user: CurrentUser, db: DbSession, office_id: DbId | None = None) -> dict:
     office_id = scoped_office(user, office_id)
     get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
@@ -117,7 +117,7 @@ def rollcall(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int 
 
 
 @router.get("/{assembly_id}/records", response_model=list[RecordOut], response_model_exclude_unset=True)
-def records(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None,
+def records(assembly_id: DbId, user: CurrentUser, db: DbSession, office_id: DbId | None = None,
             status: str | None = None) -> list[dict]:
     office_id = scoped_office(user, office_id)
     a = get_assembly(db, assembly_id)

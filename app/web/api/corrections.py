@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from app.web.deps import CurrentUser, DbSession, HrUser
+from app.web.deps import CurrentUser, DbId, DbSession, HrUser
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import CorrectionOut, RecordOut
 from attendance.assemblies.corrections import (
@@ -37,7 +37,7 @@ class CorrectionIn(BaseModel):
 
 
 class ExcuseIn(BaseModel):
-    employee_id: int
+    employee_id: DbId
     category: str = Field(max_length=32, description="sakit | izin | cuti | dinas_luar | tugas_belajar (per rule set)")
     reason: str = Field(min_length=1, max_length=2000)
     attachment_ref: str | None = Field(None, max_length=500)
@@ -51,13 +51,13 @@ def _readable_record(db: Session, user: User, record_id: int) -> AttendanceRecor
 
 
 @router.get("/records/{record_id}", response_model=RecordOut, response_model_exclude_unset=True)
-def show_record(record_id: int, user: CurrentUser, db: DbSession) -> dict:
+def show_record(record_id: DbId, user: CurrentUser, db: DbSession) -> dict:
     rec = _readable_record(db, user, record_id)
     return record_view(rec)
 
 
 @router.post("/records/{record_id}/corrections", response_model=RecordOut, response_model_exclude_unset=True)
-def correct(record_id: int, body: CorrectionIn, user: HrUser, db: DbSession) -> dict:
+def correct(record_id: DbId, body: CorrectionIn, user: HrUser, db: DbSession) -> dict:
     rec = run_in_transaction(db, lambda: correct_record(
         db, record_id, actor=user, expected_version=body.expected_version, status=body.status, tier=body.tier,
         late_minutes=body.late_minutes, excuse_category=body.excuse_category, reason=body.reason,
@@ -66,13 +66,13 @@ def correct(record_id: int, body: CorrectionIn, user: HrUser, db: DbSession) -> 
 
 
 @router.get("/records/{record_id}/corrections", response_model=list[CorrectionOut])
-def record_corrections(record_id: int, user: CurrentUser, db: DbSession) -> list[dict]:
+def record_corrections(record_id: DbId, user: CurrentUser, db: DbSession) -> list[dict]:
     _readable_record(db, user, record_id)
     return [correction_view(c) for c in list_corrections(db, record_id=record_id)]
 
 
 @router.post("/assemblies/{assembly_id}/excuses", response_model=RecordOut, response_model_exclude_unset=True)
-def excuse(assembly_id: int, body: ExcuseIn, user: HrUser, db: DbSession) -> dict:
+def excuse(assembly_id: DbId, body: ExcuseIn, user: HrUser, db: DbSession) -> dict:
     rec = run_in_transaction(db, lambda: excuse_employee(
         db, assembly_id, body.employee_id, actor=user, category=body.category, reason=body.reason,
         attachment_ref=body.attachment_ref, expected_version=body.expected_version))
@@ -80,7 +80,7 @@ def excuse(assembly_id: int, body: ExcuseIn, user: HrUser, db: DbSession) -> dic
 
 
 @router.get("/corrections", response_model=list[CorrectionOut])
-def corrections(user: CurrentUser, db: DbSession, assembly_id: int | None = None,
+def corrections(user: CurrentUser, db: DbSession, assembly_id: DbId | None = None,
                 limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
     if is_operator(user):
         if assembly_id is None:

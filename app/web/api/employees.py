@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from app.web.deps import DbSession, HrUser, require_roles
+from app.web.deps import DbId, DbSession, HrUser, require_roles
 from app.web.office_scope import ensure_office_access
 from app.web.schemas.roster import EmployeeWithPhotos, TemplateOut
 from attendance.db.unit_of_work import run_in_transaction
@@ -34,7 +34,7 @@ RosterReader = Annotated[User, Depends(require_roles(Role.admin, Role.hr, Role.l
 class EmployeeIn(BaseModel):
     nip: str = Field(min_length=1, max_length=40, examples=["198503122010011001"])
     name: str = Field(min_length=1, max_length=200)
-    office_id: int | None = None
+    office_id: DbId | None = None
     office_code: str | None = Field(None, max_length=32)
     position: str | None = Field(None, max_length=200)
     active: bool = True
@@ -42,7 +42,7 @@ class EmployeeIn(BaseModel):
 
 class EmployeePatch(BaseModel):
     name: str | None = Field(None, max_length=200)
-    office_id: int | None = None
+    office_id: DbId | None = None
     position: str | None = Field(None, max_length=200)
     active: bool | None = None
 
@@ -53,7 +53,7 @@ def _with_counts(db: Session, employees: list[Employee]) -> list[dict]:
 
 
 @router.get("", response_model=list[EmployeeWithPhotos])
-def employees(user: RosterReader, db: DbSession, office_id: int | None = None,
+def employees(user: RosterReader, db: DbSession, office_id: DbId | None = None,
               q: str | None = Query(None, max_length=100), active: bool | None = None,
               limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0)) -> list[dict]:
     if user.role == Role.operator.value:
@@ -77,14 +77,14 @@ def create(body: EmployeeIn, user: HrUser, db: DbSession) -> dict:
 
 
 @router.get("/{employee_id}", response_model=EmployeeWithPhotos)
-def read(employee_id: int, user: RosterReader, db: DbSession) -> dict:
+def read(employee_id: DbId, user: RosterReader, db: DbSession) -> dict:
     emp = get_employee(db, employee_id)
     ensure_office_access(user, emp.office_id)
     return _with_counts(db, [emp])[0]
 
 
 @router.get("/{employee_id}/templates", response_model=list[TemplateOut])
-def templates(employee_id: int, user: HrUser, db: DbSession) -> list[dict]:
+def templates(employee_id: DbId, user: HrUser, db: DbSession) -> list[dict]:
     """Template metadata (kind, quality, source hash); embeddings only via the personal-data export."""
     emp = get_employee(db, employee_id)
     return [template_dict(t) for t in db.query(FaceTemplate).filter(FaceTemplate.employee_id == emp.id)
@@ -92,14 +92,15 @@ def templates(employee_id: int, user: HrUser, db: DbSession) -> list[dict]:
 
 
 @router.patch("/{employee_id}", response_model=EmployeeWithPhotos)
-def patch(employee_id: int, body: EmployeePatch, user: HrUser, db: DbSession) -> dict:
+def patch(employee_id: DbId, body: EmployeePatch, user: HrUser, db: DbSession) -> dict:
     emp = run_in_transaction(db, lambda: update_employee(db, employee_id, actor=user,
                                                          **body.model_dump(exclude_unset=True)))
     return _with_counts(db, [emp])[0]
 
 
 @router.delete("/{employee_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(employee_id: int, user: HrUser, db: DbSession, reason: str | None = Query(None, max_length=500)) -> Response:
+def delete(employee_id: DbId, user: HrUser, db: DbSession,
+           reason: str | None = Query(None, max_length=500)) -> Response:
     """Deletes the employee and every face template (and kept photo files)."""
     result = run_in_transaction(db, lambda: delete_employee(db, employee_id, actor=user, reason=reason))
     remove_photo_files(result["photo_paths"])

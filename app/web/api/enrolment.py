@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from app.web.deps import DbSession, HrUser
+from app.web.deps import DbId, DbSession, HrUser
 from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_one
 from app.web.schemas.errors import UNAVAILABLE
 from app.web.schemas.roster import BulkEnrolled, PhotoEnrolled
@@ -34,7 +34,7 @@ BULK_DOC = {"requestBody": {"content": {"multipart/form-data": {"schema": {
 
 @router.post("/employees/{employee_id}/photos", status_code=status.HTTP_201_CREATED, openapi_extra=PHOTO_DOC,
              response_model=PhotoEnrolled, response_model_exclude_unset=True)
-async def upload_photo(employee_id: int, request: Request, _limit: PhotoBody, user: HrUser, db: DbSession) -> dict:
+async def upload_photo(employee_id: DbId, request: Request, _limit: PhotoBody, user: HrUser, db: DbSession) -> dict:
     await run_in_threadpool(get_employee, db, employee_id)  # 404 before reading a large body
     upload = await read_upload(request, ("photo", "file"), request.app.state.settings.max_upload_bytes, "the photo")
     if upload is None:

@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.live.service import LiveService, get_live
-from app.web.deps import ConsoleUser, LeaderUser, OptionalUser
+from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser
 from app.web.schemas.live import IceServersOut, JoinOut, LiveRollcallOut, OfficeJoinOut
 from attendance.errors import ApelError, NotFound
 from media.signaling import MAX_SDP_BYTES
@@ -70,13 +70,13 @@ async def office_join(body: OfficeJoinIn, live: Live) -> dict[str, Any]:
 
 
 @router.post("/api/v1/live/assemblies/{assembly_id}/leader", response_model=JoinOut)
-async def leader_join(assembly_id: int, body: SdpIn, live: Live, user: LeaderUser) -> dict[str, Any]:
+async def leader_join(assembly_id: DbId, body: SdpIn, live: Live, user: LeaderUser) -> dict[str, Any]:
     """The leader's console: camera and microphone out to every office, the office mosaic back."""
     return await live.join_leader(assembly_id, body.sdp, body.type)
 
 
 @router.post("/api/v1/live/assemblies/{assembly_id}/observe", response_model=JoinOut)
-async def observer_join(assembly_id: int, body: SdpIn, live: Live, user: ConsoleUser) -> dict[str, Any]:
+async def observer_join(assembly_id: DbId, body: SdpIn, live: Live, user: ConsoleUser) -> dict[str, Any]:
     """Read-only console: the office mosaic and the leader's voice, nothing sent."""
     return await live.join_observer(assembly_id, body.sdp, body.type)
 
@@ -92,13 +92,13 @@ async def _live_rollcall(live: LiveService, assembly_id: int) -> dict[str, Any]:
 # Unset fields stay out, as in the assemblies API's roll-call: a person not seen yet has no record fields.
 @router.get("/api/v1/live/assemblies/{assembly_id}/rollcall", response_model=LiveRollcallOut,
             response_model_exclude_unset=True)
-async def rollcall(assembly_id: int, live: Live, user: ConsoleUser) -> dict[str, Any]:
+async def rollcall(assembly_id: DbId, live: Live, user: ConsoleUser) -> dict[str, Any]:
     """The live roll-call and each office's feed, as the event stream's `rollcall` event carries it."""
     return await _live_rollcall(live, assembly_id)
 
 
 @router.get("/api/v1/live/assemblies/{assembly_id}/events")
-async def events(assembly_id: int, request: Request, live: Live, user: ConsoleUser) -> StreamingResponse:
+async def events(assembly_id: DbId, request: Request, live: Live, user: ConsoleUser) -> StreamingResponse:
     """Server-Sent Events: `rollcall` (the full live roll-call, within ~1 s of new sightings),
     `media` (joins, leaves, feed status every 2 s) and `closed` (the apel ended)."""
     first = await _live_rollcall(live, assembly_id)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from app.web.deps import CurrentUser, DbSession, HrUser
+from app.web.deps import CurrentUser, DbId, DbSession, HrUser
 from app.web.office_scope import ensure_office_access
 from app.web.schemas.roster import OfficeOut
 from attendance.db.unit_of_work import run_in_transaction
@@ -67,19 +67,19 @@ def create(body: OfficeIn, user: HrUser, db: DbSession) -> dict:
 
 
 @router.get("/{office_id}", response_model=OfficeOut)
-def read(office_id: int, user: CurrentUser, db: DbSession) -> dict:
+def read(office_id: DbId, user: CurrentUser, db: DbSession) -> dict:
     ensure_office_access(user, office_id)
     return office_dict(get_office(db, office_id))
 
 
 @router.patch("/{office_id}", response_model=OfficeOut)
-def patch(office_id: int, body: OfficePatch, user: HrUser, db: DbSession) -> dict:
+def patch(office_id: DbId, body: OfficePatch, user: HrUser, db: DbSession) -> dict:
     office = run_in_transaction(db, lambda: update_office(db, office_id, actor=user,
                                                          **body.model_dump(exclude_unset=True)))
     return office_dict(office)
 
 
 @router.delete("/{office_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete(office_id: int, user: HrUser, db: DbSession) -> Response:
+def delete(office_id: DbId, user: HrUser, db: DbSession) -> Response:
     run_in_transaction(db, lambda: delete_office(db, office_id, actor=user))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

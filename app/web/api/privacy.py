@@ -7,7 +7,7 @@ import json
 
 from fastapi import APIRouter, Query, Response
 
-from app.web.deps import DbSession, HrUser
+from app.web.deps import DbId, DbSession, HrUser
 from app.web.schemas.roster import GeometryForgotten, TemplatesErased
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.roster.learned_geometry import forget_geometry
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1/employees", tags=["privacy"])
 
 
 @router.get("/{employee_id}/export")
-def export(employee_id: int, user: HrUser, db: DbSession) -> Response:
+def export(employee_id: DbId, user: HrUser, db: DbSession) -> Response:
     """Everything stored about the person, as a JSON file to download."""
     data = run_in_transaction(db, lambda: export_person(db, employee_id, actor=user))  # audited
     body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
@@ -28,7 +28,7 @@ def export(employee_id: int, user: HrUser, db: DbSession) -> Response:
 
 
 @router.delete("/{employee_id}/templates", response_model=TemplatesErased)
-def erase(employee_id: int, user: HrUser, db: DbSession, reason: str | None = Query(None, max_length=500)) -> dict:
+def erase(employee_id: DbId, user: HrUser, db: DbSession, reason: str | None = Query(None, max_length=500)) -> dict:
     """Erase the person's face templates (and kept photos); the employee and their records stay."""
     paths = run_in_transaction(db, lambda: erase_templates(db, employee_id, actor=user, reason=reason))
     remove_photo_files(paths)
@@ -36,7 +36,7 @@ def erase(employee_id: int, user: HrUser, db: DbSession, reason: str | None = Qu
 
 
 @router.delete("/{employee_id}/learned-geometry", response_model=GeometryForgotten)
-def forget(employee_id: int, user: HrUser, db: DbSession, reason: str | None = Query(None, max_length=500)) -> dict:
+def forget(employee_id: DbId, user: HrUser, db: DbSession, reason: str | None = Query(None, max_length=500)) -> dict:
     """Forget what the cameras learned of the person's face geometry (the distancing check starts
     them afresh); their face templates stay."""
     n = run_in_transaction(db, lambda: forget_geometry(db, employee_id, actor=user, reason=reason))

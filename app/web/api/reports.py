@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
-from app.web.deps import CurrentUser, DbSession
+from app.web.deps import CurrentUser, DbId, DbSession
 from app.web.office_scope import ensure_office_access, is_operator, scope_offices
 from app.web.schemas.errors import ErrorBody
 from app.web.schemas.reports import ApelPeopleOut, ApelReportOut, RecapOut, SigningKeyOut
@@ -71,7 +71,7 @@ def run_export(request: Request, db: Session, build) -> SignedExport:
 
 
 @router.get("/apel/{assembly_id}", response_model=ApelReportOut)
-def apel_report_json(assembly_id: int, user: CurrentUser, db: DbSession, office_id: int | None = None) -> dict:
+def apel_report_json(assembly_id: DbId, user: CurrentUser, db: DbSession, office_id: DbId | None = None) -> dict:
     """Laporan apel: per office roster, present, late by tier, absent by category, masks, distancing, totals."""
     report = apel_report(db, assembly_id, scope_offices(user, office_id))
     if not report.offices and (office_id is not None or is_operator(user)):
@@ -80,7 +80,7 @@ def apel_report_json(assembly_id: int, user: CurrentUser, db: DbSession, office_
 
 
 @router.get("/apel/{assembly_id}/offices/{office_id}/people", response_model=ApelPeopleOut)
-def apel_people_json(assembly_id: int, office_id: int, user: CurrentUser, db: DbSession,
+def apel_people_json(assembly_id: DbId, office_id: DbId, user: CurrentUser, db: DbSession,
                      status_: str | None = Query(None, alias="status", max_length=16),
                      tier: str | None = Query(None, pattern="^TL[1-4]$"),
                      category: str | None = Query(None, max_length=32)) -> dict:
@@ -93,8 +93,8 @@ def apel_people_json(assembly_id: int, office_id: int, user: CurrentUser, db: Db
 
 
 @router.get("/apel/{assembly_id}/export")
-def apel_report_export(assembly_id: int, request: Request, user: CurrentUser, db: DbSession,
-                       format: Fmt = "pdf", lang: Lang = "id", office_id: int | None = None,
+def apel_report_export(assembly_id: DbId, request: Request, user: CurrentUser, db: DbSession,
+                       format: Fmt = "pdf", lang: Lang = "id", office_id: DbId | None = None,
                        detail: bool = True, bundle: bool = True) -> Response:
     offices = scope_offices(user, office_id)
     exp = run_export(request, db, lambda signer, s: export_apel(
@@ -105,7 +105,7 @@ def apel_report_export(assembly_id: int, request: Request, user: CurrentUser, db
 
 @router.get("/recap", response_model=RecapOut, response_model_exclude_unset=True)
 def recap_json(request: Request, user: CurrentUser, db: DbSession,
-               month: str = Query(..., examples=["2026-11"]), office_id: int | None = None,
+               month: str = Query(..., examples=["2026-11"]), office_id: DbId | None = None,
                employees: bool = True) -> dict:
     """Rekap kehadiran: per office and per employee, closed apels of the month (installation time zone)."""
     settings: Settings = request.app.state.settings
@@ -116,7 +116,7 @@ def recap_json(request: Request, user: CurrentUser, db: DbSession,
 
 @router.get("/recap/export")
 def recap_export(request: Request, user: CurrentUser, db: DbSession, month: str = Query(..., examples=["2026-11"]),
-                 format: Fmt = "xlsx", lang: Lang = "id", office_id: int | None = None,
+                 format: Fmt = "xlsx", lang: Lang = "id", office_id: DbId | None = None,
                  employees: bool = True, bundle: bool = True) -> Response:
     offices = scope_offices(user, office_id)
     exp = run_export(request, db, lambda signer, s: export_recap(

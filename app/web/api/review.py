@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from app.web.deps import DbSession, HrUser
+from app.web.deps import DbId, DbSession, HrUser
 from app.web.schemas.attendance import RecordOut, ReviewItemOut
 from attendance.assemblies.review import (
     assign_review_item,
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1/review", tags=["review"])
 
 
 class AssignIn(BaseModel):
-    employee_id: int
+    employee_id: DbId
     reason: str = Field(min_length=1, max_length=2000)
     expected_version: int | None = Field(None, ge=0, description="Version of the employee's record you saw, if any")
 
@@ -35,7 +35,7 @@ class DismissIn(BaseModel):
 
 
 @router.get("", response_model=list[ReviewItemOut])
-def queue(user: HrUser, db: DbSession, assembly_id: int | None = None, office_id: int | None = None,
+def queue(user: HrUser, db: DbSession, assembly_id: DbId | None = None, office_id: DbId | None = None,
           status: str | None = Query("open", description="open | assigned | dismissed; empty = all"),
           limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
     run_in_transaction(db, lambda: purge_expired(db))   # retention is enforced whenever the queue is read
@@ -44,19 +44,19 @@ def queue(user: HrUser, db: DbSession, assembly_id: int | None = None, office_id
 
 
 @router.post("/{item_id}/assign", response_model=RecordOut, response_model_exclude_unset=True)
-def assign(item_id: int, body: AssignIn, user: HrUser, db: DbSession) -> dict:
+def assign(item_id: DbId, body: AssignIn, user: HrUser, db: DbSession) -> dict:
     rec = run_in_transaction(db, lambda: assign_review_item(db, item_id, actor=user, employee_id=body.employee_id,
                                                             reason=body.reason, expected_version=body.expected_version))
     return record_view(rec)
 
 
 @router.post("/{item_id}/dismiss", response_model=ReviewItemOut)
-def dismiss(item_id: int, body: DismissIn, user: HrUser, db: DbSession) -> dict:
+def dismiss(item_id: DbId, body: DismissIn, user: HrUser, db: DbSession) -> dict:
     return review_view(run_in_transaction(db, lambda: dismiss_review_item(db, item_id, actor=user, reason=body.reason)))
 
 
 @router.get("/{item_id}/evidence", responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop"}})
-def evidence(item_id: int, user: HrUser, db: DbSession) -> FileResponse:
+def evidence(item_id: DbId, user: HrUser, db: DbSession) -> FileResponse:
     """The face crop, only when evidence keeping was on and the retention period has not ended."""
     path = evidence_path(db, item_id)
     if not path or not Path(path).is_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from app.web.deps import AdminUser, DbSession
+from app.web.deps import AdminUser, DbId, DbSession
 from app.web.schemas.roster import UserOut
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.roster.users import create_user, list_users, update_user, user_dict
@@ -16,13 +16,13 @@ class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=8, max_length=1024)
     role: str = Field(examples=["hr"])
-    office_id: int | None = None
+    office_id: DbId | None = None
     full_name: str | None = Field(None, max_length=200)
 
 
 class UserPatch(BaseModel):
     role: str | None = None
-    office_id: int | None = None
+    office_id: DbId | None = None
     clear_office: bool = False
     active: bool | None = None
     full_name: str | None = Field(None, max_length=200)
@@ -41,7 +41,7 @@ def create(body: UserIn, user: AdminUser, db: DbSession) -> dict:
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def patch(user_id: int, body: UserPatch, user: AdminUser, db: DbSession) -> dict:
+def patch(user_id: DbId, body: UserPatch, user: AdminUser, db: DbSession) -> dict:
     changed = run_in_transaction(db, lambda: update_user(db, user_id, actor=user,
                                                          **body.model_dump(exclude_unset=True)))
     return user_dict(changed)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from app.web.deps import DbSession, OptionalUser
+from app.web.deps import DbId, DbSession, OptionalUser, form_id
 from app.web.errors import flash_refusal
 from app.web.office_scope import ensure_takes_part, scoped_office
 from app.web.rendering import FormFields, PostedForm, add_nav, flash, lang_of, render, require_page_user
@@ -56,7 +56,7 @@ def _see_other(url: str) -> RedirectResponse:
 
 def _int(v: str | None) -> int | None:
     v = (v or "").strip()
-    return int(v) if v.isdigit() else None
+    return int(v) if v.isascii() and v.isdigit() else None
 
 
 def _category_label(categories: list[dict], code: str | None, lang: str) -> str:
@@ -84,7 +84,7 @@ def _start_label(a: Assembly) -> str:
 def apel_list(request: Request, user: OptionalUser, db: DbSession, status: str | None = None,
               office_id: str | None = None) -> Response:
     user = require_page_user(request, user, *ALL)
-    oid = scoped_office(user, _int(office_id))
+    oid = scoped_office(user, form_id(office_id))
     assemblies = list_assemblies(db, office_id=oid, status=status or None, limit=300)
     offices = list(db.execute(select(Office).where(Office.active.is_(True)).order_by(Office.code)).scalars())
     if oid is not None:
@@ -103,7 +103,7 @@ def apel_list(request: Request, user: OptionalUser, db: DbSession, status: str |
 @router.post("/apel")
 def apel_create(request: Request, user: OptionalUser, db: DbSession, form: PostedForm) -> Response:
     user = require_page_user(request, user, *LEADER_ROLES)
-    office_ids = [int(v) for v in form.getlist("office_ids") if isinstance(v, str) and v.isdigit()]
+    office_ids = [i for i in map(form_id, form.getlist("office_ids")) if i is not None]
     try:
         local_date = date.fromisoformat(str(form.get("local_date") or ""))
         local_time = time.fromisoformat(str(form.get("local_time") or ""))
@@ -123,10 +123,10 @@ def apel_create(request: Request, user: OptionalUser, db: DbSession, form: Poste
 
 
 @router.get("/apel/{assembly_id}", response_class=HTMLResponse)
-def apel_detail(assembly_id: int, request: Request, user: OptionalUser, db: DbSession,
+def apel_detail(assembly_id: DbId, request: Request, user: OptionalUser, db: DbSession,
                 office_id: str | None = None) -> Response:
     user = require_page_user(request, user, *ALL)
-    return _detail_page(request, user, db, assembly_id, _int(office_id))
+    return _detail_page(request, user, db, assembly_id, form_id(office_id))
 
 
 def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | None,
@@ -151,7 +151,7 @@ def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | 
 
 
 @router.post("/apel/{assembly_id}/{action}")
-def apel_action(assembly_id: int, action: str, request: Request, user: OptionalUser, db: DbSession,
+def apel_action(assembly_id: DbId, action: str, request: Request, user: OptionalUser, db: DbSession,
                 form: FormFields) -> Response:
     if action not in ("start", "end", "token", "excuse"):
         raise HTTPException(404)
@@ -163,7 +163,7 @@ def apel_action(assembly_id: int, action: str, request: Request, user: OptionalU
         elif action == "end":
             run_in_transaction(db, lambda: end_assembly(db, assembly_id, actor=user))
         elif action == "token":
-            office_id = _int(form.get("office_id"))
+            office_id = form_id(form.get("office_id"))
             ttl = _int(form.get("ttl_minutes")) or request.app.state.settings.office_token_ttl_minutes
             token = run_in_transaction(db, lambda: issue_office_token(db, assembly_id, office_id or 0, actor=user,
                                                                       ttl_minutes=ttl))
@@ -174,7 +174,7 @@ def apel_action(assembly_id: int, action: str, request: Request, user: OptionalU
                 "office": code, "token": token, "path": f"/live/join?office={quote(code)}#token={token}"})
         else:
             run_in_transaction(db, lambda: excuse_employee(
-                db, assembly_id, _int(form.get("employee_id")) or 0, actor=user, category=form.get("category", ""),
+                db, assembly_id, form_id(form.get("employee_id")) or 0, actor=user, category=form.get("category", ""),
                 reason=form.get("reason", ""), attachment_ref=form.get("attachment_ref")))
     except ApelError as exc:
         flash_refusal(request, exc, db)
@@ -205,13 +205,13 @@ def _record_page(request: Request, user, db, record_id: int, *, conflict: dict |
 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
-def record_page(record_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def record_page(record_id: DbId, request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *ALL)
     return _record_page(request, user, db, record_id)
 
 
 @router.post("/records/{record_id}/correct")
-def record_correct(record_id: int, request: Request, user: OptionalUser, db: DbSession,
+def record_correct(record_id: DbId, request: Request, user: OptionalUser, db: DbSession,
                    form: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
     status = form.get("status", "")
@@ -240,7 +240,7 @@ def review_page(request: Request, user: OptionalUser, db: DbSession, assembly_id
                 status: str | None = "open") -> Response:
     user = require_page_user(request, user, *HR_ROLES)
     run_in_transaction(db, lambda: purge_expired(db))
-    items = list_review_items(db, assembly_id=_int(assembly_id), status=status or None, limit=300)
+    items = list_review_items(db, assembly_id=form_id(assembly_id), status=status or None, limit=300)
     office_ids = {i.office_id for i in items}
     staff: dict[int, list[Employee]] = {}
     if office_ids:
@@ -265,7 +265,7 @@ def review_page(request: Request, user: OptionalUser, db: DbSession, assembly_id
 
 
 @router.post("/review/{item_id}/{action}")
-def review_action(item_id: int, action: str, request: Request, user: OptionalUser, db: DbSession,
+def review_action(item_id: DbId, action: str, request: Request, user: OptionalUser, db: DbSession,
                   form: FormFields) -> Response:
     if action not in ("assign", "dismiss"):
         raise HTTPException(404)
@@ -273,7 +273,8 @@ def review_action(item_id: int, action: str, request: Request, user: OptionalUse
     try:
         if action == "assign":
             run_in_transaction(db, lambda: assign_review_item(
-                db, item_id, actor=user, employee_id=_int(form.get("employee_id")) or 0, reason=form.get("reason", "")))
+                db, item_id, actor=user, employee_id=form_id(form.get("employee_id")) or 0,
+                reason=form.get("reason", "")))
         else:
             run_in_transaction(db, lambda: dismiss_review_item(db, item_id, actor=user, reason=form.get("reason", "")))
     except ApelError as exc:

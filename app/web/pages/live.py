@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from app.web.deps import CONSOLE_ROLES, DbSession, OptionalUser
+from app.web.deps import CONSOLE_ROLES, DbId, DbSession, OptionalUser
 from app.web.rendering import add_nav, render, require_page_user
 from attendance.models import Assembly, AssemblyStatus, Role
 
@@ -35,7 +35,7 @@ def live_index(request: Request, user: OptionalUser, db: DbSession) -> HTMLRespo
 
 
 @router.get("/live/assemblies/{assembly_id}", response_class=HTMLResponse)
-def console_page(assembly_id: int, request: Request, user: OptionalUser) -> HTMLResponse:
+def console_page(assembly_id: DbId, request: Request, user: OptionalUser) -> HTMLResponse:
     """Leaders and admins lead (camera out) unless they ask to observe (?observe=1); others observe."""
     user = require_page_user(request, user, *CONSOLE_ROLES)
     can_lead = user.role in (Role.admin.value, Role.leader.value)

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.web.deps import DbSession, OptionalUser
+from app.web.deps import DbId, DbSession, OptionalUser, form_id
 from app.web.office_scope import scope_offices
 from app.web.rendering import add_nav, lang_of, render, require_page_user
 from app.web.verification import VerifyBody, check_upload, verification_dict
@@ -44,7 +44,7 @@ def reports_home(request: Request, user: OptionalUser, db: DbSession) -> Respons
 
 
 @router.get("/reports/apel/{assembly_id}", response_class=HTMLResponse)
-def apel_page(assembly_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def apel_page(assembly_id: DbId, request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *READERS)
     report = apel_report(db, assembly_id, scope_offices(user, None))
     lang = lang_of(request)
@@ -55,7 +55,7 @@ def apel_page(assembly_id: int, request: Request, user: OptionalUser, db: DbSess
 
 
 @router.get("/reports/apel/{assembly_id}/office/{office_id}", response_class=HTMLResponse)
-def apel_office_page(assembly_id: int, office_id: int, request: Request, user: OptionalUser, db: DbSession,
+def apel_office_page(assembly_id: DbId, office_id: DbId, request: Request, user: OptionalUser, db: DbSession,
                      status: str | None = Query(None, max_length=16)) -> Response:
     user = require_page_user(request, user, *READERS)
     scope_offices(user, office_id)
@@ -74,7 +74,7 @@ def apel_office_page(assembly_id: int, office_id: int, request: Request, user: O
 def recap_page(request: Request, user: OptionalUser, db: DbSession, month: str = Query(..., max_length=7),
                office_id: str | None = Query(None, max_length=12)) -> Response:
     user = require_page_user(request, user, *READERS)
-    oid = int(office_id) if office_id and office_id.isdigit() else None
+    oid = form_id(office_id)
     scope = scope_offices(user, oid)
     show_people = scope is not None   # one office: every employee; all offices: the office table only
     recap = monthly_recap(db, month, tz=request.app.state.settings.default_timezone, office_ids=scope,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from app.web.deps import DbSession, OptionalUser
+from app.web.deps import DbId, DbSession, OptionalUser, form_id
 from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_one
 from app.web.errors import flash_refusal, refusal_text
 from app.web.login import authenticate, start_session
@@ -184,7 +184,7 @@ def offices_create(request: Request, user: OptionalUser, db: DbSession, f: FormF
 
 
 @router.post("/offices/{office_id}")
-def offices_update(office_id: int, request: Request, user: OptionalUser, db: DbSession, f: FormFields) -> Response:
+def offices_update(office_id: DbId, request: Request, user: OptionalUser, db: DbSession, f: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
     try:
         if f.get("action") == "delete":
@@ -208,7 +208,7 @@ def offices_update(office_id: int, request: Request, user: OptionalUser, db: DbS
 def employees_page(request: Request, user: OptionalUser, db: DbSession, office_id: str = "",
                    q: str = "") -> Response:
     user = require_page_user(request, user, *READERS)
-    oid = int(office_id) if office_id.isdigit() else None
+    oid = form_id(office_id)
     if user.role == Role.operator.value:
         oid = user.office_id
     offices = list_offices(db, only_id=oid if user.role == Role.operator.value else None)
@@ -223,7 +223,7 @@ def employees_page(request: Request, user: OptionalUser, db: DbSession, office_i
 def employees_create(request: Request, user: OptionalUser, db: DbSession, f: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
     try:
-        office_id = int(f["office_id"]) if f.get("office_id", "").isdigit() else 0
+        office_id = form_id(f.get("office_id")) or 0
         emp = run_in_transaction(db, lambda: create_employee(
             db, actor=user, nip=f.get("nip", ""), name=f.get("name", ""), office_id=office_id,
             position=f.get("position")))
@@ -241,7 +241,7 @@ def _readable_employee(db: Session, user: User, employee_id: int) -> Employee:
 
 
 @router.get("/employees/{employee_id}", response_class=HTMLResponse)
-def employee_page(employee_id: int, request: Request, user: OptionalUser, db: DbSession) -> Response:
+def employee_page(employee_id: DbId, request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *READERS)
     emp = _readable_employee(db, user, employee_id)
     templates = db.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)
@@ -255,7 +255,7 @@ def employee_page(employee_id: int, request: Request, user: OptionalUser, db: Db
 
 
 @router.post("/employees/{employee_id}")
-def employee_update(employee_id: int, request: Request, user: OptionalUser, db: DbSession,
+def employee_update(employee_id: DbId, request: Request, user: OptionalUser, db: DbSession,
                     f: FormFields) -> Response:
     user = require_page_user(request, user, *HR_ROLES)
     action = f.get("action", "save")
@@ -277,7 +277,7 @@ def employee_update(employee_id: int, request: Request, user: OptionalUser, db: 
         else:
             run_in_transaction(db, lambda: update_employee(
                 db, employee_id, actor=user, name=f.get("name"), position=f.get("position"),
-                office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None,
+                office_id=form_id(f.get("office_id")),
                 active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
     except ApelError as exc:
@@ -286,7 +286,7 @@ def employee_update(employee_id: int, request: Request, user: OptionalUser, db: 
 
 
 @router.post("/employees/{employee_id}/photos")
-async def employee_photo(employee_id: int, request: Request, _limit: PhotoBody, user: OptionalUser,
+async def employee_photo(employee_id: DbId, request: Request, _limit: PhotoBody, user: OptionalUser,
                          db: DbSession) -> Response:
     # Async only to read the upload and await the face workers: the database work runs in worker threads.
     user = require_page_user(request, user, *HR_ROLES)
@@ -356,15 +356,15 @@ def users_create(request: Request, user: OptionalUser, db: DbSession, f: FormFie
     """A plain `def`: the password hash (argon2) and the database work run in a worker thread."""
     user = require_page_user(request, user, Role.admin.value)
     try:
-        if f.get("user_id", "").isdigit():
+        if f.get("user_id", "").strip():
             run_in_transaction(db, lambda: update_user(
-                db, int(f["user_id"]), actor=user, active=f.get("active") == "on",
+                db, form_id(f["user_id"]) or 0, actor=user, active=f.get("active") == "on",
                 password=f.get("password") or None))
         else:
             run_in_transaction(db, lambda: create_user(
                 db, actor=user, username=f.get("username", ""), password=f.get("password", ""),
                 role=f.get("role", ""), full_name=f.get("full_name") or None,
-                office_id=int(f["office_id"]) if f.get("office_id", "").isdigit() else None))
+                office_id=form_id(f.get("office_id"))))
         flash(request, lang_t(request, "common.saved"))
     except ApelError as exc:
         flash_refusal(request, exc, db)

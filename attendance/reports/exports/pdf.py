@@ -14,6 +14,7 @@ from fpdf.enums import XPos, YPos
 from fpdf.util import Padding
 
 from attendance.reports.exports.document import ReportDocument
+from attendance.reports.exports.safety import printable
 from attendance.reports.exports.tabular import signature_lines
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
@@ -226,6 +227,7 @@ def _signature_block(pdf: _ReportPDF, doc: ReportDocument) -> None:
 
 
 def to_pdf(doc: ReportDocument) -> bytes:
+    doc = printable(doc)   # a control character prints as a box or breaks the line layout
     pdf = _ReportPDF(doc)
     pdf.add_page()
     _kop(pdf, doc)

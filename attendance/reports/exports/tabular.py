@@ -1,5 +1,5 @@
 """CSV and XLSX writers. Both print the heading, the tables and the visible signature block, and
-neutralise formula injection in every text cell (see safety.py)."""
+neutralise formula injection in every text cell and drop control characters (see safety.py)."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +12,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from attendance.reports.exports.document import Cell, ReportDocument
-from attendance.reports.exports.safety import neutralise
+from attendance.reports.exports.safety import neutralise, printable
 
 
 def signature_lines(doc: ReportDocument) -> list[tuple[str, str]]:
@@ -41,6 +41,7 @@ def _preamble(doc: ReportDocument) -> list[list[Cell]]:
 
 def to_csv(doc: ReportDocument) -> bytes:
     """UTF-8 with a BOM (so Excel reads the accents), CRLF rows, sections separated by blank rows."""
+    doc = printable(doc)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
@@ -92,6 +93,7 @@ def _set(ws, row: int, col: int, value: Cell, *, bold: bool = False):
 
 def to_xlsx(doc: ReportDocument) -> bytes:
     """One sheet per table, each with the heading on top and the signature block below."""
+    doc = printable(doc)
     wb = Workbook()
     wb.remove(wb.active)
     used: set[str] = set()

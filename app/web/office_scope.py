@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from attendance.errors import Forbidden
 from attendance.models import AssemblyOffice, Role, User
+from attendance.roster.users import can_see_office
 
 
 def is_operator(user: User) -> bool:
@@ -13,7 +14,7 @@ def is_operator(user: User) -> bool:
 
 
 def ensure_office_access(user: User, office_id: int) -> None:
-    if is_operator(user) and user.office_id != office_id:
+    if not can_see_office(user, office_id):
         raise Forbidden("forbidden", "operators may only access their own office")
 
 

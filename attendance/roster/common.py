@@ -31,6 +31,13 @@ def refuse_control_characters(value: str, what: str) -> None:
                       f"{what} contains a control character (U+{ord(found.group()):04X}); remove it")
 
 
+def refuse_unknown_fields(changes: dict[str, Any], allowed: set[str]) -> None:
+    """An update names only fields it may change: anything else is a client's mistake, not ignored."""
+    unknown = set(changes) - allowed
+    if unknown:
+        raise Invalid("unknown_fields", f"cannot change: {', '.join(sorted(unknown))}")
+
+
 def clean_text(value: Any, what: str, *, max_len: int) -> str:
     """A required text field, whitespace collapsed, at most `max_len` characters."""
     s = optional_text(value, what, max_len=max_len)

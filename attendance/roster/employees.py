@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from attendance import audit
-from attendance.errors import Conflict, Invalid, NotFound
+from attendance.errors import Conflict, NotFound
 from attendance.models import Employee, FaceTemplate, User
 from attendance.roster.common import (
     actor_name,
@@ -18,6 +18,7 @@ from attendance.roster.common import (
     flush_or_conflict,
     optional_text,
     refuse_control_characters,
+    refuse_unknown_fields,
     valid_nip,
 )
 from attendance.roster.offices import get_office
@@ -105,9 +106,7 @@ EMPLOYEE_FIELDS = {"name", "office_id", "position", "active"}
 def update_employee(session: Session, employee_id: int, *, actor: User | str | None, **changes: Any) -> Employee:
     """The NIP is the identity and is not editable: a wrong NIP means delete and re-enrol."""
     emp = get_employee(session, employee_id)
-    unknown = set(changes) - EMPLOYEE_FIELDS
-    if unknown:
-        raise Invalid("unknown_fields", f"cannot change: {', '.join(sorted(unknown))}")
+    refuse_unknown_fields(changes, EMPLOYEE_FIELDS)
     before = employee_dict(emp)
     if "name" in changes:
         emp.name = clean_text(changes["name"], "name", max_len=200)

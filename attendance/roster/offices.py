@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 from attendance import audit
 from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import Employee, Office, User
-from attendance.roster.common import actor_name, clean_text, flush_or_conflict, refuse_control_characters
+from attendance.roster.common import (
+    actor_name,
+    clean_text,
+    flush_or_conflict,
+    refuse_control_characters,
+    refuse_unknown_fields,
+)
 from attendance.vision.config import BACK_ROW_M, CAMERA_HEIGHT_M, HFOV_DEG, MIN_DISTANCE_M, check_row_lines
 
 
@@ -126,9 +132,7 @@ OFFICE_FIELDS = {"name", "timezone", "camera_hfov_deg", "min_distance_m", "back_
 
 def update_office(session: Session, office_id: int, *, actor: User | str | None, **changes: Any) -> Office:
     office = get_office(session, office_id)
-    unknown = set(changes) - OFFICE_FIELDS
-    if unknown:
-        raise Invalid("unknown_fields", f"cannot change: {', '.join(sorted(unknown))}")
+    refuse_unknown_fields(changes, OFFICE_FIELDS)
     before = office_dict(office)
     if "name" in changes:
         office.name = clean_text(changes["name"], "name", max_len=200)

@@ -23,8 +23,9 @@ class ReportAssembly(BaseModel):
     ended_at: str | None
 
 
-class Figures(BaseModel):
-    roster: int
+class StatusCounts(BaseModel):
+    """The counts an apel's figures and a month's recap share (attendance.reports.common counts them)."""
+
     present: int
     late: int
     attended: int
@@ -32,6 +33,10 @@ class Figures(BaseModel):
     tk: int
     excused: dict[str, int]
     excused_total: int
+
+
+class Figures(StatusCounts):
+    roster: int
     absent: int
     not_seen: int
     mask_known: int = Field(description="People whose mask state was seen")
@@ -103,15 +108,8 @@ class RecapApel(BaseModel):
     scheduled_start: str
 
 
-class RecapCounts(BaseModel):
+class RecapCounts(StatusCounts):
     apels: int
-    present: int
-    late: int
-    attended: int
-    late_by_tier: dict[str, int]
-    tk: int
-    excused: dict[str, int]
-    excused_total: int
     late_minutes: int
 
 

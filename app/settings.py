@@ -2,6 +2,7 @@
 no variable set means SQLite in ./apel-data, demo data optional, evidence keeping off."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -37,9 +38,11 @@ class Settings(BaseSettings):
     min_face_px: int = Field(80, ge=20, description="Smallest face width accepted for an enrolment photo.")
     keep_enrolment_photos: bool = Field(False, description="UU PDP: photos are not kept unless asked.")
 
-    # Evidence (face crops of unknown / low-confidence faces for HR review)
-    keep_evidence: bool = False
-    evidence_retention_days: int = Field(30, ge=1, le=3650)
+    # Evidence: face crops of faces not named automatically, kept for HR's review queue until
+    # reviewed or for the retention, whichever is first (UU PDP basis: docs/roster.md)
+    keep_evidence: bool = Field(True, description="APEL_KEEP_EVIDENCE=false: crops live only in memory "
+                                                  "during the apel and never reach the disk.")
+    evidence_retention_days: int = Field(14, ge=1, le=3650)
 
     # Vision
     recognizer: Literal["dlib+faceres", "dlib", "onnx"] = Field(
@@ -66,6 +69,8 @@ class Settings(BaseSettings):
                                                             "installation's own key, made in data_dir/signing.")
     signing_key_password: str | None = None
     signer_name: str | None = Field(None, description='Printed as the signer on reports; default "Apel".')
+    audit_checkpoint_poll_s: float = Field(30.0, gt=0, description="How often the service looks whether the "
+                                           "audit log needs a signed checkpoint (an apel ended, or a day passed).")
 
     # Database connections (docs/architecture.md, "Staying up under load")
     db_pool_size: int = Field(10, ge=1, le=200, description="Connections kept open to the database.")
@@ -76,6 +81,13 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(12 * 3600, ge=60)
     cookie_secure: bool = Field(False, description="Send the session cookie over https only; turn on when "
                                                    "Apel is served over https (directly or behind a proxy).")
+    login_hash_slots: int = Field(max(1, (os.cpu_count() or 2) // 2), ge=1, description="Password checks run "
+                                  "at once (each takes a core for ~0.2 s); default half the cores.")
+    login_hash_waiting: int = Field(16, ge=0, description="Logins that may wait for a password check; beyond, "
+                                    "a login gets 503 busy with Retry-After.")
+    trusted_proxies: str = Field("", description="Comma-separated IPs or CIDRs of reverse proxies whose "
+                                 "X-Forwarded-For names the client (e.g. 127.0.0.1 behind nginx on the same "
+                                 "machine); empty: the client is the connection's peer, forwarded headers are ignored.")
     loop_stall_s: float = Field(2.0, ge=0, description="Log every thread's stack when the event loop is blocked "
                                                       "this long (0: off).")
 
@@ -83,6 +95,16 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: str) -> str:
+        proxy_networks(v)   # a typo is refused at start-up, not found out when the lockout misfires
+        return v
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return proxy_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _recogniser_needs_its_model(self) -> Settings:
@@ -142,6 +164,22 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(spec: str) -> tuple[IPNetwork, ...]:
+    """"10.0.0.1, 192.168.1.0/24" as networks; a bad entry is a ValueError naming it."""
+    nets = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"APEL_TRUSTED_PROXIES: {part!r} is not an IP address or CIDR network") from None
+    return tuple(nets)
 
 
 @lru_cache

@@ -54,6 +54,14 @@ for learning: a person measured against the same row-mates every day learns thei
 relative to those row-mates, whose own average error then stays in. The learned values'
 errors against the truth are printed too.
 
+Distancing alerts over apels (`--apel N`, see "alerts over an apel" below): false alerts per
+office-apel on offices where everybody stands 1.0-1.2x the minimum apart, and recall on pairs at
+most 0.85x the minimum, for the alert rule (geometry.alerts) against the per-frame rule, each office
+a clip run frame by frame through the live pipeline:
+`nice -n 10 .venv/bin/python bench/bench_distance.py --apel 3 --people 16 --seconds 10 --cache DIR`
+(~4 min per office on a loaded machine); `--kinds apart` for one kind, `--all-cached` to score
+every office in DIR, `--sweep` to replay the rule with other settings.
+
 Run: .venv/bin/python bench/bench_distance.py [--seeds 8 --seed-offset 0 --seconds 4 --people 20 --rows 3,6]
 The offices are `make_office(seed=100 + seed-offset + k)`, k < seeds; or name them:
 `--offices 100-107,200-207,300-323,600-623,700-723` (the 88 BENCHMARKS.md reports).
@@ -424,8 +432,17 @@ def main() -> None:
     ap.add_argument("--as-cached", action="store_true",
                     help="take cached depths as they are "
                     "(by default depths cached before the eye-spacing correction are corrected)")
+    ap.add_argument("--apel", type=int, default=0,
+                    help="alerts over apels: this many 'apart' and as many 'close' offices (seeds 900 + k)")
+    ap.add_argument("--sweep", action="store_true", help="with --apel: replay the alert rule with other settings")
+    ap.add_argument("--kinds", default="apart,close", help="with --apel: which offices (apart, close)")
+    ap.add_argument("--all-cached", action="store_true",
+                    help="with --apel and --cache: score every office of this size in the cache")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-distance-"))
+    if a.apel or a.all_cached:
+        run_apel(a, work)
+        return
     seeds = seed_list(a.offices) if a.offices else [100 + a.seed_offset + k for k in range(a.seeds)]
     rows_m = tuple(float(x) for x in a.rows.split(","))
     names = NAMES
@@ -480,6 +497,258 @@ def main() -> None:
         w, x = r["split"][k, "within"], r["split"][k, "across"]
         print(f"{LABEL[k]:42s} within {pr(w[0], w[1])} / {pr(w[0], w[2])} ({tally(*w)}); "
               f"across {pr(x[0], x[1])} / {pr(x[0], x[2])} ({tally(*x)})")
+
+
+# --- alerts over an apel: what a leader sees ----------------------------------------------------
+#
+# `--apel N`: N offices where everybody stands at or beyond the minimum ("apart": rows and neighbours
+# 1.0-1.2x the minimum apart) and N where some neighbours stand clearly too close ("close": a
+# neighbour gap of 0.55-0.85x the minimum, one gap in five; the rest as "apart"), each a clip of
+# `--seconds` seconds run frame by frame (5 frames a second) through the live pipeline. Each
+# frame's inputs to the alert rule (track ids, positions, the fit's pair estimates) and the
+# per-frame violations are recorded, then scored:
+# - alert rule (geometry.alerts, what the pipeline reports in FrameResult.alerts): each episode is
+#   one alert, matched to the truth's pair by the faces' places in its first frame;
+# - baseline, the per-frame rule (FrameResult.violations, what the console counted before): a pair
+#   closer than the minimum in consecutive frames is one alert (pair episodes; as the console
+#   counted it, per face and per change of state, the figure is printed too).
+# False alerts: alerts on a pair whose true distance is at least the minimum (or on a face matching
+# nobody); per office-apel over the "apart" offices (the target's figure) and the "close" ones.
+# Recall: pairs at most 0.85x the minimum (both people detected) with at least one alert. Pairs
+# between 0.85x and 1.0x are borderline: their alerts are printed, not scored.
+
+APEL_GAP = (1.0, 1.2)        # neighbours' and rows' spacing, times the minimum
+APEL_CLOSE_GAP = (0.55, 0.85)
+APEL_CLOSE_SHARE = 0.2
+APEL_JITTER_SD_M = 0.04      # people stand a little off their row's line
+
+
+def apel_layout(kind: str, row_gap: float):
+    """A replacement for synth_office._layout (same signature) drawing an "apart" or "close"
+    office: rows `row_gap` x the minimum apart, as many per row as the view holds, alternate rows
+    shifted half a gap; redrawn until no pair but the intended close neighbours is under the minimum."""
+    def layout(n, hfov, rng, min_distance, jitter_rng=None, rows_m=(3.0, 6.0)):
+        for _ in range(200):
+            out, close_pairs = _apel_layout_once(n, hfov, rng, min_distance, jitter_rng, rows_m[0], row_gap, kind)
+            ok = True
+            for a in range(n):
+                for b in range(a + 1, n):
+                    d = math.hypot(out[a][0] - out[b][0], out[a][1] - out[b][1])
+                    if d < min_distance and (a, b) not in close_pairs:
+                        ok = False
+            if ok:
+                return out
+        raise RuntimeError(f"no {kind} layout of {n} people in 200 draws")
+    return layout
+
+
+def _apel_layout_once(n, hfov, rng, md, jitter_rng, front_m, row_gap, kind):
+    rows, left = [], n
+    z = front_m
+    while left > 0:
+        width = 0.9 * 2 * z * math.tan(math.radians(hfov) / 2) * 0.8
+        cap = max(1, int(width / (APEL_GAP[1] * md)) + 1)
+        rows.append((z, min(cap, left)))
+        left -= rows[-1][1]
+        z += row_gap * md
+    out, close_pairs = [], set()
+    for r, (z, c) in enumerate(rows):
+        gaps, close = [], []
+        for _ in range(c - 1):
+            tight = kind == "close" and rng.random() < APEL_CLOSE_SHARE
+            gaps.append(rng.uniform(*(APEL_CLOSE_GAP if tight else APEL_GAP)) * md)
+            close.append(tight)
+        xs = np.concatenate([[0.0], np.cumsum(gaps)]) if gaps else np.array([0.0])
+        xs = xs - xs.mean() + (0.5 * APEL_GAP[0] * md if r % 2 else 0.0)
+        zr = np.full(len(xs), float(z))
+        if jitter_rng is not None:
+            zr += np.clip(jitter_rng.normal(0.0, APEL_JITTER_SD_M, len(xs)), -0.08, 0.08)
+        base = len(out)
+        close_pairs |= {(base + k, base + k + 1) for k, t in enumerate(close) if t}
+        out += [(float(x), float(zz), r) for x, zz in zip(xs, zr, strict=True)]
+    return out, close_pairs
+
+
+class _Recording:
+    """Stands in for the pipeline's DistancingAlerts: records what the rule is given each frame and
+    answers as the rule does."""
+    def __init__(self, inner):
+        self.inner, self.frames = inner, []
+
+    def update(self, t_s, track_ids, positions, pairs=None):
+        self.frames.append({"t": t_s, "ids": list(track_ids), "pos": [list(p) for p in positions],
+                            "pairs": None if pairs is None else [[e.i, e.j, e.distance_m, e.sd_m, e.p_close]
+                                                                 for e in pairs]})
+        return self.inner.update(t_s, track_ids, positions, pairs)
+
+
+def observe_apel(work: Path, kind: str, seed: int, people: int, seconds: float) -> dict:
+    rng = np.random.default_rng([seed, 7])
+    row_gap = float(rng.uniform(*APEL_GAP))
+    real_layout = synth._layout
+    synth._layout = apel_layout(kind, row_gap)
+    try:
+        clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed, rows_m=(3.0, 3.0 + 3 * row_gap))
+    finally:
+        synth._layout = real_layout
+    pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
+    rec = _Recording(pipe.alerts)
+    pipe.alerts = rec
+    frames = []
+    for t, frame in read_frames(clip, 5.0, truth["fps"]):
+        res = pipe.process(frame, t)
+        frames.append({"t": t, "boxes": [list(fc.box) for fc in res.faces], "tracks": [fc.track_id for fc in res.faces],
+                       "violations": [[i, j] for i, j, _ in res.violations],
+                       "alerts": [[al.a, al.b, al.new] for al in res.alerts]})
+    for f, r in zip(frames, rec.frames, strict=True):
+        f["rule"] = r
+    return {"kind": kind, "seed": seed, "row_gap": row_gap, "truth": truth, "frames": frames}
+
+
+def load_or_observe_apel(cache: Path | None, work: Path, kind: str, seed: int, people: int, seconds: float) -> dict:
+    path = cache / f"apel_{kind}_{people}_{seconds:g}_{seed}.json" if cache else None
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    obs = observe_apel(work, kind, seed, people, seconds)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obs))
+    return obs
+
+
+def _true_distance(truth: dict) -> dict[frozenset, float]:
+    fl = {p["id"]: p["floor_m"] for p in truth["people"]}
+    ids = sorted(fl)
+    return {frozenset((a, b)): math.hypot(fl[a][0] - fl[b][0], fl[a][1] - fl[b][1])
+            for k, a in enumerate(ids) for b in ids[k + 1:]}
+
+
+def replay_alerts(obs: dict, **rule) -> list[list]:
+    """The alert rule over the recorded frames (each frame's alerts as [a, b, new]); with no
+    options, what the pipeline reported."""
+    from attendance.vision.geometry.alerts import DistancingAlerts
+    from attendance.vision.geometry.violations import PairEstimate
+    alerts = DistancingAlerts(obs["truth"]["min_distance_m"], **rule)
+    out = []
+    for f in obs["frames"]:
+        r = f["rule"]
+        pairs = None if r["pairs"] is None else [PairEstimate(int(i), int(j), d, sd, p)
+                                                 for i, j, d, sd, p in r["pairs"]]
+        now = alerts.update(r["t"], r["ids"], [tuple(p) for p in r["pos"]], pairs)
+        out.append([[al.a, al.b, al.new] for al in now])
+    return out
+
+
+def score_apel(obs: dict, alerts_per_frame: list[list] | None = None) -> dict:
+    """Alerts of the rule and of the per-frame baseline against the truth (see above)."""
+    truth = obs["truth"]
+    md = truth["min_distance_m"]
+    dist = _true_distance(truth)
+    _, pts = project(truth)
+    detected_pairs: set[frozenset] = set()
+    rule_hits: dict[frozenset | None, int] = {}
+    base_hits: dict[frozenset | None, int] = {}
+    base_prev: set[tuple[int, int]] = set()
+    console_prev: set[int] = set()
+    console = 0
+    for k, f in enumerate(obs["frames"]):
+        present = [p["id"] for p in truth["people"] if p["appear_s"] <= f["t"]]
+        m = match(f["boxes"], present, pts)
+        seen = sorted(m.values())
+        detected_pairs |= {frozenset((a, b)) for q, a in enumerate(seen) for b in seen[q + 1:]}
+
+        def who(i: int, j: int, m: dict = m) -> frozenset | None:
+            return frozenset((m[i], m[j])) if i in m and j in m else None
+        frame_alerts = f["alerts"] if alerts_per_frame is None else alerts_per_frame[k]
+        for a, b, new in frame_alerts:
+            if new:
+                key = who(a, b)
+                rule_hits[key] = rule_hits.get(key, 0) + 1
+        now = {(min(f["tracks"][i], f["tracks"][j]), max(f["tracks"][i], f["tracks"][j])): (i, j)
+               for i, j in f["violations"]}
+        for key, (i, j) in now.items():
+            if key not in base_prev:
+                pk = who(i, j)
+                base_hits[pk] = base_hits.get(pk, 0) + 1
+        base_prev = set(now)
+        faces_now = {f["tracks"][i] for i, j in f["violations"]} | {f["tracks"][j] for i, j in f["violations"]}
+        console += len(faces_now - console_prev)
+        console_prev = faces_now
+    out = {"console": console}
+    for name, hits in (("rule", rule_hits), ("baseline", base_hits)):
+        false = sum(n for key, n in hits.items() if key is None or dist[key] >= md)
+        border = sum(n for key, n in hits.items() if key is not None and 0.85 * md < dist[key] < md)
+        clear = [key for key in detected_pairs if dist[key] <= 0.85 * md]
+        found = sum(1 for key in clear if hits.get(key, 0) > 0)
+        out[name] = {"alerts": sum(hits.values()), "false": false, "borderline": border,
+                     "clear_pairs": len(clear), "found": found}
+    out["borderline_pairs"] = sum(1 for key in detected_pairs if 0.85 * md < dist[key] < md)
+    return out
+
+
+def report_apel(obs: list[dict], replayed: list[list[list]] | None = None) -> dict:
+    per = [score_apel(o, None if replayed is None else replayed[k]) for k, o in enumerate(obs)]
+    tot: dict = {}
+    for kind in ("apart", "close"):
+        sel = [p for p, o in zip(per, obs, strict=True) if o["kind"] == kind]
+        if not sel:
+            continue
+        for name in ("rule", "baseline"):
+            c = {q: sum(p[name][q] for p in sel) for q in sel[0][name]}
+            tot[kind, name] = dict(c, offices=len(sel))
+        tot[kind, "console"] = sum(p["console"] for p in sel)
+        tot[kind, "borderline_pairs"] = sum(p["borderline_pairs"] for p in sel)
+    return tot
+
+
+def print_apel(tot: dict, label: str) -> None:
+    print(label)
+    for kind in ("apart", "close"):
+        if (kind, "rule") not in tot:
+            continue
+        n = tot[kind, "rule"]["offices"]
+        print(f"  {kind} offices ({n}); borderline pairs (0.85-1.0x) detected: {tot[kind, 'borderline_pairs']}; "
+              f"the console's old count (per face, per change): {tot[kind, 'console']} "
+              f"({tot[kind, 'console'] / n:.1f} per office-apel)")
+        for name, title in (("baseline", "per-frame rule (before)"), ("rule", "alert rule (now)")):
+            c = tot[kind, name]
+            rec = f"{c['found'] / c['clear_pairs']:.1%}" if c["clear_pairs"] else "-"
+            print(f"    {title:24s} alerts {c['alerts']:4d}, false {c['false']:4d} "
+                  f"({c['false'] / n:.2f} per office-apel), "
+                  f"on borderline pairs {c['borderline']:3d}; recall on pairs <= 0.85x {rec} "
+                  f"({c['found']}/{c['clear_pairs']})")
+
+
+def run_apel(a, work: Path) -> None:
+    seeds = seed_list(a.offices) if a.offices else [900 + a.seed_offset + k for k in range(a.apel)]
+    kinds = a.kinds.split(",")
+    obs = []
+    for s in seeds:
+        for kind in kinds:
+            try:
+                obs.append(load_or_observe_apel(a.cache, work, kind, s, a.people, a.seconds))
+            except RuntimeError as exc:   # a seed whose rows cannot keep everybody apart: say so, go on
+                print(f"seed {s} ({kind}): {exc}, skipped")
+    if a.cache is not None and a.all_cached:   # every office of this size observed so far, e.g. by runs in parallel
+        obs = [json.loads(p.read_text()) for p in sorted(a.cache.glob(f"apel_*_{a.people}_{a.seconds:g}_*.json"))]
+        seeds = sorted({o["seed"] for o in obs})
+    print(f"{len(obs)} office-apels x {a.people} people (1920x1080, hfov 70, minimum 1 m), "
+          f"{a.seconds:g} s apels at 5 frames/s through the live pipeline; seeds {seeds[0]}-{seeds[-1]}")
+    # The rule's state never feeds back into the pipeline, so replaying it over the recorded inputs is
+    # what the pipeline reports with the current code (offices cached under other settings included).
+    replayed = [replay_alerts(o) for o in obs]
+    same = sum(r == [f["alerts"] for f in o["frames"]] for r, o in zip(replayed, obs, strict=True))
+    print(f"(alert rule replayed with the current settings; {same} of {len(obs)} as recorded)")
+    print_apel(report_apel(obs, replayed), "before (per-frame rule) and now (alert rule):")
+    if a.sweep:
+        for scale in (0.0, 0.05):
+            for p_min in (0.9, 0.95):
+                for hold in (2.0, 3.0):
+                    tot = report_apel(obs, [replay_alerts(o, p_min=p_min, hold_s=hold, scale_sd=scale) for o in obs])
+                    r, c = tot.get(("apart", "rule")), tot.get(("close", "rule"))
+                    print(f"  sweep scale_sd {scale} p_min {p_min} hold {hold} s: false per office-apel (apart) "
+                          + (f"{r['false'] / r['offices']:.2f}" if r else "-")
+                          + (f", recall {c['found']}/{c['clear_pairs']}" if c else ""))
 
 
 def robust_sd(v: list[float]) -> float:

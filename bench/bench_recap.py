@@ -169,7 +169,8 @@ def measure(label: str, url: str, args: argparse.Namespace) -> dict:
         assert ar.total.roster == args.employees
         assert len(rc.apels) == args.apels, len(rc.apels)
         assert len(rc.employees) == args.employees, len(rc.employees)
-        assert rc.total.apels == args.employees * args.apels
+        assert rc.total.apels == args.apels   # apels held, not people's records
+        assert sum(e.counts.apels for e in rc.employees) == args.employees * args.apels
         lo, hi = month_bounds(MONTH, TZ)
         rng = random.Random(7)
         sample = sorted(rng.sample([e.employee_id for e in rc.employees], min(args.baseline_sample, args.employees)))

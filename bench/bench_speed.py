@@ -10,8 +10,11 @@ recall, and how long after appearing each person was first named.
 The pipeline runs the product's default recogniser (dlib+faceres since 2026-11-29; `--recogniser
 dlib` for dlib alone); the naive loop uses face_recognition's own (plain dlib) embeddings.
 
+Absentees marked present (its own line): with `--absent K --visitors V`, K more people are
+enrolled who are not in the office and V of those in it are not enrolled (bench_vision_office).
+
 Run: .venv/bin/python bench/bench_speed.py --people 20 --seconds 30 [--sample-fps 5 --naive-frames 6]
-[--recogniser dlib]"""
+[--recogniser dlib] [--absent 4 --visitors 2]"""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_recognition import FUSED_NAME_ACCEPT_10 as NAME_ACCEPT_10
 from bench_vision_office import Scored, make_clip, project, read_frames, run_pipeline, score_frame
 
 from attendance.vision.config import DEFAULT_RECOGNISER
@@ -60,6 +65,14 @@ def naive(clip, truth, roster, times: set[float]) -> Scored:
     return sc
 
 
+def naming_line(label: str, sc: Scored, enrolled_people: list[dict]) -> str:
+    marked = [p for p in enrolled_people if p["id"] in sc.first_named]
+    delays = sorted(sc.first_named[p["id"]] - p["appear_s"] for p in marked)
+    return (f"{label}: enrolled people marked {len(marked)}/{len(enrolled_people)} (median delay "
+            f"{np.median(delays) if delays else float('nan'):.1f} s); person-frames named right {sc.named_right}, "
+            f"wrong {sc.named_wrong} of {sc.present}; {sc.absentees_line()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--people", type=int, default=20)
@@ -68,14 +81,20 @@ def main() -> None:
     ap.add_argument("--sample-fps", type=float, default=5.0, help="frames per second the pipeline analyses")
     ap.add_argument("--naive-frames", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--absent", type=int, default=0, help="people enrolled but not in the office")
+    ap.add_argument("--visitors", type=int, default=0, help="people in the office who are not enrolled")
+    ap.add_argument("--naming-baselines", action="store_true",
+                    help="also run the same clip with the naming rules before 2026-12-06 (same-run baselines)")
     ap.add_argument("--recogniser", default=DEFAULT_RECOGNISER,
                     help='the pipeline\'s: "dlib+faceres" (default) or "dlib"')
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="apel-bench-speed-"))
     clip, truth, roster, t_render, t_enrol = make_clip(work, a.people, a.seconds, a.fps, a.seed,
-                                                       recogniser=a.recogniser)
+                                                       recogniser=a.recogniser, absent=a.absent, visitors=a.visitors)
     exclude = {Path(p["photo"]).resolve() for p in truth["people"]}
-    plain_roster = enrol_roster(work / "roster", strict=False, exclude=exclude, limit_per_person=3,
+    enrolled_dir = work / (f"enrolled_{a.people}_{a.seconds}_{a.seed}_a{a.absent}v{a.visitors}"
+                           if a.absent or a.visitors else "roster")
+    plain_roster = enrol_roster(enrolled_dir, strict=False, exclude=exclude, limit_per_person=3,
                                 recogniser=PlainDlib())
     print(f"clip: {a.seconds:.0f} s, 1920x1080 @ {a.fps:g} fps, {a.people} people in rows 3-6 m "
           f"({sum(p['mask'] for p in truth['people'])} masked), rendered in {t_render:.0f} s; "
@@ -98,18 +117,30 @@ def main() -> None:
               f"named right {s.named_right / max(1, s.present):.1%}, "
               f"named wrong {s.named_wrong / max(1, s.present):.1%}")
     delays = []
-    for p in truth["people"]:
+    enrolled_people = [p for p in truth["people"] if p["id"] not in truth.get("visitor_ids", ())]
+    for p in enrolled_people:
         t = ours.first_named.get(p["id"])
         delays.append(None if t is None else t - p["appear_s"])
     marked = [d for d in delays if d is not None]
-    print(f"people marked (named right at least once): {len(marked)}/{len(delays)}; "
+    print(f"enrolled people marked (named right at least once): {len(marked)}/{len(delays)}; "
           f"delay after appearing: median {np.median(marked) if marked else float('nan'):.1f} s, "
           f"max {max(marked) if marked else float('nan'):.1f} s; "
           f"within 10 s: {sum(d <= 10 for d in marked)}/{len(delays)}")
     unmarked = [(p["id"], p["mask"], round(p["position_m"][2], 1))
-                for p, d in zip(truth["people"], delays, strict=True) if d is None]
+                for p, d in zip(enrolled_people, delays, strict=True) if d is None]
     if unmarked:
         print(f"never marked (id, masked, z m): {unmarked}")
+    print(f"whole clip, pipeline: {ours.absentees_line()}")
+    if a.naming_baselines:
+        # Before 2026-12-06 the pipeline built its thresholds from accept and margin only, so
+        # names by elimination went without elimination_accept. name_accept: tried, not adopted.
+        for label, naming in (("as the pipeline ran before 2026-12-06 (no elimination_accept)",
+                               lambda th: replace(th, elimination_accept=None, name_accept=None)),
+                              ("with name_accept at 10% (not adopted)",
+                               lambda th: replace(th, name_accept=NAME_ACCEPT_10))):
+            old, _ = run_pipeline(clip, truth, roster, a.sample_fps, recogniser=a.recogniser, naming=naming)
+            print(naming_line(f"same clip, {label}", old, enrolled_people))
+        print(naming_line("same clip, current rule", ours, enrolled_people))
     print(f"whole clip, pipeline: named wrong {ours.named_wrong} of {ours.present} person-frames; "
           f"depth median error {np.median(ours.depth_rel_err):.1%}")
 

@@ -4,11 +4,16 @@ the ground truth, and score identity, timing, distance and violations.
 
 Roster (../shared/data, read in place; symlinked into a temp folder): faces/lfw10 (10 people),
 faces/fr_examples knn train (5) and faces/rmfd (the first people with 5+ photos) up to N. The
-photo each person shows on camera is never one they are enrolled from."""
+photo each person shows on camera is never one they are enrolled from.
+
+Absentees and visitors (`make_clip(absent=K, visitors=V)`): K more people are enrolled but not
+in the clip, and V of the people in the clip are not enrolled. A face named as an absentee is an
+absent person marked present, the worst error (Scored.absent_*)."""
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig
 from attendance.vision.geometry.camera import focal_px
 from attendance.vision.pipeline import OfficePipeline
+from attendance.vision.recognise.recognisers import MatchThresholds
 from attendance.vision.roster_dir import enrol_roster
 from attendance.vision.training.protocol import DATA, identities
 from attendance.vision.training.synth_office import make_office
@@ -57,6 +63,20 @@ class Scored:
     viol_tp: int = 0
     viol_fp: int = 0
     viol_fn: int = 0
+    absent_ids: frozenset = frozenset()     # enrolled, not in the clip
+    visitor_ids: frozenset = frozenset()    # in the clip, not enrolled
+    absent_named_frames: int = 0            # faces given an absentee's name, over all frames
+    absentees_marked: set = field(default_factory=set)   # absentees named at least once
+    visitor_frames: int = 0
+    visitor_named_frames: int = 0
+
+    def absentees_line(self) -> str:
+        """The "absentees marked present" column: people (the record HR gets) and faces."""
+        if not self.absent_ids and not self.visitor_ids:
+            return "absentees marked present: none away"
+        return (f"absentees marked present {len(self.absentees_marked)} of {len(self.absent_ids)} "
+                f"({self.absent_named_frames} face-frames named as one); visitors named in "
+                f"{self.visitor_named_frames} of {self.visitor_frames} face-frames")
 
 
 def project(truth: dict) -> tuple[float, dict[str, tuple[float, float]]]:
@@ -91,6 +111,14 @@ def score_frame(sc: Scored, t: float, faces: list, violations: list, truth: dict
     m = match([f[0] for f in faces], present, pts)
     sc.present += len(present)
     sc.detected += len(m)
+    for f in faces:   # matched to someone in view or not, a face named as an absentee is false
+        sc.absent_named_frames += f[1] in sc.absent_ids
+        if f[1] in sc.absent_ids:
+            sc.absentees_marked.add(f[1])
+    for i, pid in m.items():
+        if pid in sc.visitor_ids:
+            sc.visitor_frames += 1
+            sc.visitor_named_frames += faces[i][1] is not None
     for i, pid in m.items():
         name = faces[i][1]
         if name == pid:
@@ -118,13 +146,30 @@ def score_frame(sc: Scored, t: float, faces: list, violations: list, truth: dict
 
 def make_clip(work: Path, people: int, seconds: float, fps: float, seed: int, size=(1920, 1080),
               recogniser: str = DEFAULT_RECOGNISER, rows_m: tuple[float, float] = (3.0, 6.0),
-              traits_seed: int | None = None, same_places: bool = False):
-    roster = build_roster_dir(people, work)
-    clip, truth_path = work / f"office_{people}_{seconds}_{seed}.mp4", work / f"office_{people}_{seconds}_{seed}.json"
+              traits_seed: int | None = None, same_places: bool = False, absent: int = 0, visitors: int = 0):
+    """Render the office and enrol its roster. With `absent`/`visitors`, `absent` more people
+    (drawn by `seed`) are enrolled but not in the clip and `visitors` of those in it are not
+    enrolled; truth["absent_ids"] / truth["visitor_ids"] name them."""
+    roster = build_roster_dir(people + absent, work)
+    tag = f"{people}_{seconds}_{seed}" + (f"_a{absent}v{visitors}" if absent or visitors else "")
+    clip, truth_path = work / f"office_{tag}.mp4", work / f"office_{tag}.json"
+    scene, away, strangers = roster, [], []
+    if absent or visitors:
+        pool = sorted(d.name for d in roster.iterdir())
+        order = [pool[i] for i in np.random.default_rng([seed, 7]).permutation(len(pool))]
+        away, strangers = sorted(order[people:]), sorted(order[:visitors])
+        scene, enrolled_dir = work / f"scene_{tag}", work / f"enrolled_{tag}"
+        for d, names in ((scene, order[:people]), (enrolled_dir, [n for n in pool if n not in strangers])):
+            d.mkdir(exist_ok=True)
+            for n in names:
+                if not (d / n).exists():
+                    (d / n).symlink_to((roster / n).resolve())
+        roster = enrolled_dir
     t = time.time()
-    truth = make_office(roster, people, seconds, clip, truth_path, fps=fps, size=size, seed=seed,
+    truth = make_office(scene, people, seconds, clip, truth_path, fps=fps, size=size, seed=seed,
                         arrive_within_s=min(seconds * 0.3, 8.0), rows_m=rows_m, traits_seed=traits_seed,
                         same_places=same_places)
+    truth["absent_ids"], truth["visitor_ids"] = away, strangers
     exclude = {Path(p["photo"]).resolve() for p in truth["people"]}
     t_render = time.time() - t
     t = time.time()
@@ -148,13 +193,18 @@ def read_frames(clip: Path, sample_fps: float, native_fps: float):
 
 
 def run_pipeline(clip: Path, truth: dict, roster, sample_fps: float, config: PipelineConfig | None = None,
-                 only: set[float] | None = None, recogniser: str = DEFAULT_RECOGNISER) -> tuple[Scored, Scored]:
-    """Whole clip through the pipeline; returns (all frames, only the frames in `only`)."""
+                 only: set[float] | None = None, recogniser: str = DEFAULT_RECOGNISER,
+                 naming: Callable[[MatchThresholds], MatchThresholds] | None = None) -> tuple[Scored, Scored]:
+    """Whole clip through the pipeline; returns (all frames, only the frames in `only`).
+    `naming` changes the pipeline's fitted thresholds (a same-run baseline of a naming rule)."""
     config = config or PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"],
                                       recogniser=recogniser)
     pipe = OfficePipeline(roster, config)
+    if naming is not None:
+        pipe.thresholds = naming(pipe.thresholds)
     _, pts = project(truth)
-    sc, sub = Scored(), Scored()
+    away, strangers = frozenset(truth.get("absent_ids", ())), frozenset(truth.get("visitor_ids", ()))
+    sc, sub = Scored(absent_ids=away, visitor_ids=strangers), Scored(absent_ids=away, visitor_ids=strangers)
     for t, frame in read_frames(clip, sample_fps, truth["fps"]):
         t0 = time.perf_counter()
         res = pipe.process(frame, t)

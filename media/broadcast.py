@@ -84,6 +84,13 @@ class EncodedTrack(MediaStreamTrack):
         self._wakeup.set()
 
 
+def _abandon(task: asyncio.Future[Any]) -> None:
+    """A read nobody will look at: cancel it, and take its end (a frame, or MediaStreamError if the
+    track ended meanwhile) so that asyncio does not report it."""
+    task.cancel()
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
 def hook_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
     """Make PLI/FIR arriving at `sender` reach the shared encoder (aiortc calls `_send_keyframe`)."""
     original = sender._send_keyframe
@@ -172,6 +179,12 @@ class SharedEncoder:
         changed = asyncio.ensure_future(self._source_changed.wait())
         try:
             done, _ = await asyncio.wait({recv, changed}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The encoder stops (the apel ended): its read of the source must not outlive it. Left
+            # running, it ends with MediaStreamError once the leader's track stops, and asyncio logs
+            # that as a traceback ("Task exception was never retrieved").
+            _abandon(recv)
+            raise
         finally:
             changed.cancel()
         if recv in done:
@@ -183,7 +196,7 @@ class SharedEncoder:
                 return None
             # Sources are decoded tracks (a camera, the slate); an encoded packet cannot be encoded again.
             return frame if isinstance(frame, av.frame.Frame) else None
-        recv.cancel()
+        _abandon(recv)
         self._source_changed.clear()
         return None
 

@@ -1,6 +1,8 @@
 """`apel camera`: attach an IP camera, a local video device or a video file to a running apel as one
 office, without a browser. Reconnects with backoff when the connection drops; a refused token is final
-(retrying a wrong or expired token cannot help)."""
+(retrying a wrong or expired token cannot help). While connected it prints the server's camera check
+(can this camera name its people, and what to change) whenever it changes. It sends what the source
+gives: the resolution is the camera's to set (`--size` for a video device)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +16,8 @@ import typer
 log = logging.getLogger("apel.camera")
 
 JOIN_PATH = "/api/v1/live/office/join"
+CHECK_PATH = "/api/v1/live/office/camera-check"
+CHECK_EVERY_S = 2.0     # the server makes a new check about this often
 
 
 class JoinRefused(Exception):
@@ -39,11 +43,15 @@ class CameraOptions:
     timeout_s: float = 15.0
     size: str | None = None
     framerate: str | None = None
+    lang: str = "id"
 
 
 def open_player(opts: CameraOptions):
-    """aiortc's MediaPlayer reads RTSP URLs, V4L2 devices and files alike; only options differ."""
+    """aiortc's MediaPlayer reads RTSP URLs and V4L2 devices; a file is played by media's FilePlayer
+    (it loops, and tells the file's end from a broken file)."""
     from aiortc.contrib.media import MediaPlayer
+
+    from media.file_source import FilePlayer
 
     src = opts.source
     if "://" not in src and not src.startswith("/dev/video") and not os.path.exists(src):
@@ -56,7 +64,9 @@ def open_player(opts: CameraOptions):
             if opts.size:
                 options["video_size"] = opts.size
             return MediaPlayer(src, format="v4l2", options=options)
-        return MediaPlayer(src, loop=opts.loop)
+        return FilePlayer(src, loop=opts.loop)
+    except ValueError as exc:   # a file with no video stream: retrying cannot help
+        raise JoinRefused(str(exc)) from exc
     except OSError as exc:   # PyAV's errors (connection refused, no such device, bad data) are OSErrors
         # Named here, because the camera being down and the server being down call for different people.
         raise CameraUnavailable(f"cannot open the camera {src}: {exc.strerror or exc}") from exc
@@ -73,8 +83,60 @@ def _reason(resp) -> str:
         return resp.text[:200]
 
 
+def _why_ended(player, source: str) -> str:
+    """The video track ended: "ended" for a file played to its end, else "failed: <why>". A live
+    camera's feed has no normal end, so its end is a failure (retried), never a clean exit."""
+    from media.file_source import FileVideoTrack
+
+    video = player.video
+    if isinstance(video, FileVideoTrack):
+        return f"failed: {video.error}" if video.error else "ended"
+    return f"failed: the camera {source} stopped sending video"
+
+
+def describe_check(report: dict | None, lang: str) -> list[str]:
+    """The camera check as lines of text in `lang` (the words of locales/camera.json)."""
+    from attendance.i18n import t
+
+    if report is None:
+        return [f"{t('camera.title', lang)}: {t('camera.state.waiting', lang)}"]
+    state = report.get("state", "waiting")
+    lines = [f"{t('camera.title', lang)}: {t(f'camera.state.short.{state}', lang)}. {t(f'camera.state.{state}', lang)}"]
+    figures = {"width": report.get("width"), "height": report.get("height"), "faces": report.get("faces"),
+               "median": report.get("median_face_px"), "smallest": report.get("smallest_face_px"),
+               "under": report.get("under_floor"), "floor": report.get("floor_px")}
+    lines.append("  " + t("camera.figures" if report.get("faces") else "camera.figures.none", lang, **figures))
+    floor = report.get("floor_px")
+    lines += [f"  - {t(f'camera.advice.{code}', lang, floor=floor)}" for code in report.get("advice", [])]
+    return lines
+
+
+async def watch_check(opts: CameraOptions, stop: asyncio.Event) -> None:
+    """Print the office's camera check when its state or advice changes, until `stop`."""
+    import httpx
+
+    url = opts.server.rstrip("/") + CHECK_PATH
+    headers = {"X-Office-Code": opts.office, "X-Office-Token": opts.token}
+    last: tuple | None = None
+    async with httpx.AsyncClient(timeout=opts.timeout_s) as http:
+        while not stop.is_set():
+            try:
+                resp = await http.get(url, headers=headers)
+                report = resp.json().get("camera") if resp.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                report = None
+            if report is not None and (report.get("state"), tuple(report.get("advice", []))) != last:
+                last = (report.get("state"), tuple(report.get("advice", [])))
+                typer.echo("\n".join(describe_check(report, opts.lang)))
+            try:
+                await asyncio.wait_for(stop.wait(), CHECK_EVERY_S)
+            except TimeoutError:
+                pass
+
+
 async def run_once(opts: CameraOptions) -> str:
-    """One connection, until it ends. Returns why it ended: "ended" (source finished) or "dropped"."""
+    """One connection, until it ends. Returns why it ended: "ended" (a file finished), "dropped" (the
+    connection) or "failed: <why>" (the source stopped for an error)."""
     import httpx
     from aiortc.mediastreams import MediaStreamError
 
@@ -119,14 +181,17 @@ async def run_once(opts: CameraOptions) -> str:
         try:
             return await original_recv()
         except MediaStreamError:
-            why["reason"] = "ended"
+            why["reason"] = _why_ended(player, opts.source)
             ended.set()
             raise
 
     player.video.recv = recv_watch  # notice the end of a file source
+    checking = asyncio.ensure_future(watch_check(opts, ended))
     try:
         await ended.wait()
     finally:
+        checking.cancel()
+        await asyncio.gather(checking, return_exceptions=True)
         await pc.close()
         _stop_player(player)
     return why["reason"]
@@ -146,8 +211,11 @@ async def run_camera(opts: CameraOptions) -> int:
             if reason == "ended":
                 typer.echo("source ended")
                 return 0
-            typer.echo("connection dropped", err=True)
-            attempt = 0  # it was connected: start the backoff again from the bottom
+            if reason.startswith("failed: "):   # counts towards --max-retries: never a clean exit
+                typer.echo(f"error: {reason.removeprefix('failed: ')}", err=True)
+            else:
+                typer.echo("connection dropped", err=True)
+                attempt = 0  # it was connected: start the backoff again from the bottom
         except JoinRefused as exc:
             typer.echo(f"error: {exc}", err=True)
             return 2
@@ -178,11 +246,13 @@ def register(app: typer.Typer) -> None:
         max_retries: int = typer.Option(-1, "--max-retries", help="Reconnection attempts (-1 = forever)."),
         size: str = typer.Option(None, "--size", help="Capture size for a video device, e.g. 1280x720."),
         framerate: str = typer.Option(None, "--framerate", help="Capture rate for a video device."),
+        lang: str = typer.Option("id", "--lang", help="Language of the camera check: id | en."),
     ) -> None:
         """Join an apel as an office from an IP camera, video device or video file."""
         logging.basicConfig(level=logging.WARNING)
         opts = CameraOptions(server=server, office=office, token=token, source=source, loop=loop,
-                             max_retries=None if max_retries < 0 else max_retries, size=size, framerate=framerate)
+                             max_retries=None if max_retries < 0 else max_retries, size=size, framerate=framerate,
+                             lang=lang)
         try:
             code = asyncio.run(run_camera(opts))
         except KeyboardInterrupt:

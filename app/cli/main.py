@@ -47,8 +47,10 @@ def serve(
         from app.cli.demo import seed_demo
 
         seed_demo(application)
+    # proxy_headers off: uvicorn would take X-Forwarded-For from any local peer as the client; the app
+    # reads it only from APEL_TRUSTED_PROXIES (app.web.login.client_address).
     uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info",
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, proxy_headers=False)
 
 
 def _register_all() -> None:

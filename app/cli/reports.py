@@ -14,17 +14,16 @@ report_app = typer.Typer(help="Attendance reports (signed CSV, XLSX, PDF).", no_
 
 
 def _settings():
-    from app.settings import get_settings
+    """The installation's settings; refused when its database does not exist (app.cli.database)."""
+    from app.cli.database import existing_settings
 
-    s = get_settings()
-    s.ensure_dirs()
-    return s
+    return existing_settings()
 
 
 def _session_factory(db_url: str):
-    from attendance.db import make_engine, make_session_factory
+    from app.cli.database import open_database
 
-    return make_session_factory(make_engine(db_url))
+    return open_database(say=False)[2]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -60,8 +59,14 @@ def verify(
         if not sig.is_file():
             _fail(f"no such file: {sig}")
         sig_raw = sig.read_bytes()
-    s = _settings()
-    trusted = trusted_fingerprints(s.data_dir, s.signing_settings)
+    from app.cli.database import installation_exists
+
+    # With --trust keys alone a report verifies anywhere; the installation's own key needs the installation.
+    if trust and not installation_exists():
+        trusted: dict[str, str] = {}
+    else:
+        s = _settings()
+        trusted = trusted_fingerprints(s.data_dir, s.signing_settings)
     for pem in trust:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -114,11 +119,14 @@ def audit_verify(
              "audit checkpoint printed on a signed report; "
              "fails if the log no longer holds it (catches a truncated tail)."),
 ) -> None:
-    """Recompute the hash chain of the audit log; exit 1 naming the first broken entry."""
+    """Recompute the hash chain of the audit log, check the signed checkpoints and every closed apel's
+    records against their seal; exit 1 naming what is broken."""
     from sqlalchemy import select
 
     from attendance.audit import verify_chain
+    from attendance.audit_seals import verify_seals
     from attendance.models import AuditEntry
+    from attendance.reports.signing import trusted_fingerprints
 
     s = _settings()
     wanted: list[tuple[int, str]] = []
@@ -144,9 +152,34 @@ def audit_verify(
             if row is None or len(h) < 16 or not row.hash.startswith(h):
                 typer.echo(f"BROKEN: checkpoint entry {i} ({h[:16]}...) is no longer in the log")
                 raise typer.Exit(1)
-    typer.echo(f"OK: {report.entries} entries, chain intact")
+        seals = verify_seals(session, trusted_fingerprints(s.data_dir, s.signing_settings))
+    for problem in seals.problems:
+        typer.echo(f"BROKEN: {problem}")
+    if not seals.ok:
+        raise typer.Exit(1)
+    typer.echo(f"OK: {report.entries} entries, chain intact; {seals.checkpoints} signed checkpoint(s) hold; "
+               f"{seals.sealed_apels} closed apel(s) match their sealed records")
+    for note in seals.notes:
+        typer.echo(f"  note: {note}")
     if tip:
         typer.echo(f"  tip: {tip.id}:{tip.hash}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(reason: str = typer.Option("by hand", "--reason", help="Why, kept in the log.")) -> None:
+    """Sign the audit log's tip now with the installation's key (the service also does it by itself)."""
+    from attendance.audit_seals import write_checkpoint
+    from attendance.db.unit_of_work import run_in_transaction
+    from attendance.reports.signing import load_signer
+
+    s = _settings()
+    signer = load_signer(s.data_dir, s.signing_settings)
+    with _session_factory(s.db_url)() as session:
+        entry = run_in_transaction(session, lambda: write_checkpoint(session, signer, reason))
+        if entry is None:
+            typer.echo("nothing to sign: the log's tip is already a signed checkpoint (or the log is empty)")
+            return
+        typer.echo(f"signed checkpoint {entry.id} over entry {entry.entity_id}")
 
 
 def _cli_actor() -> str:

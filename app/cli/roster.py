@@ -18,16 +18,11 @@ T = TypeVar("T")
 
 
 def _session():
-    """A session on the configured database, migrated to head first."""
-    from app.settings import get_settings
-    from attendance.db import make_engine, make_session_factory
-    from attendance.db.migrate import upgrade
+    """A session on the installation's database (named on standard error, never created here),
+    migrated to head first."""
+    from app.cli.database import open_database
 
-    s = get_settings()
-    s.ensure_dirs()
-    upgrade(s.db_url)
-    engine = make_engine(s.db_url)
-    return s, engine, make_session_factory(engine)
+    return open_database()
 
 
 def _actor() -> str:
@@ -206,7 +201,7 @@ def enroll(
                         rejected += len(person.photos)
                         continue
                     emp = write(partial(create_employee, db, actor=_actor(), nip=nip, name=name, office_id=office_id))
-                    typer.echo(f"{label}: created employee {emp.nip} {emp.name}")
+                    typer.echo(f"{label}: {'would create' if dry_run else 'created'} employee {emp.nip} {emp.name}")
                 for path in person.photos:
                     data = path.read_bytes()
                     photo = analyse_photo(data, limits, path.name)

@@ -35,7 +35,9 @@ def image_frames(root: Path, fps: float) -> tuple[list[Path], Iterator[tuple[str
 
     from attendance.vision.roster_dir import read_image_rgb
 
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    # A link whose target is gone is a photo the user meant to give: named, not skipped.
+    files = sorted(p for p in root.rglob("*") if (p.is_file() or p.is_symlink() and not p.exists())
+                   and not p.name.startswith("."))
     if not files:
         raise Invalid("bad_source", f"SOURCE {root}: folder has no files")
     for p in files:
@@ -44,12 +46,19 @@ def image_frames(root: Path, fps: float) -> tuple[list[Path], Iterator[tuple[str
                 raise ValueError(f"{p}: empty file (0 bytes)")
             if cv2.imdecode(np.fromfile(str(p), np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8) is None:
                 raise ValueError(f"{p}: not a readable image")
+        except OSError as e:
+            raise Invalid("bad_source", f"{p}: cannot be read ({e.strerror or e})") from e
         except ValueError as e:
             raise Invalid("bad_source", str(e)) from e
 
     def gen() -> Iterator[tuple[str, float, np.ndarray]]:
         for i, p in enumerate(files):
-            rgb = read_image_rgb(p)
+            try:   # the check above decodes at 1/8 size; the full decode can still fail
+                rgb = read_image_rgb(p)
+            except OSError as e:
+                raise Invalid("bad_source", f"{p}: cannot be read ({e.strerror or e})") from e
+            except ValueError as e:
+                raise Invalid("bad_source", str(e)) from e
             yield str(p.relative_to(root)), i / fps, rgb[:, :, ::-1].copy()
     return files, gen()
 
@@ -95,14 +104,21 @@ def video_frames(path: Path, fps: float | None) -> Iterator[tuple[int, float, np
 def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: float, min_distance: float,
                    with_frames: bool, workers: int = 1, back_row: float | None = None,
                    camera_height: float | None = None, eye_height: float | None = None,
-                   row_lines: tuple[float, ...] | None = None, recogniser: str = "dlib+faceres") -> dict:
+                   row_lines: tuple[float, ...] | None = None, recogniser: str = "dlib+faceres",
+                   sequence: bool = False) -> dict:
+    """Analyse a video, an image or a folder of images. A folder's photos are each judged on
+    their own (a fresh scene per photo: nothing is tracked from one unrelated photo to the next,
+    so one person's views never vote on another's photo), unless `sequence` says they are
+    consecutive frames of one scene; the roster and the networks are loaded once either way."""
+    from attendance.assemblies.counts import alert_marks, counts_from_tallies
     from attendance.vision.config import PipelineConfig
     from attendance.vision.pipeline import OfficePipeline
     from attendance.vision.roster_dir import enrol_roster
 
     if not source.exists():
         raise Invalid("bad_source", f"SOURCE {source}: does not exist")
-    roster = enrol_roster(roster_dir, recogniser=recogniser)
+    roster = enrol_roster(roster_dir, recogniser=recogniser, on_skip=lambda p, why: typer.secho(
+        f"warning: roster photo {p} skipped: {why}", fg=typer.colors.YELLOW, err=True))
     cfg = PipelineConfig(hfov_deg=hfov, min_distance_m=min_distance, back_row_m=back_row, camera_height_m=camera_height,
                          row_lines_m=row_lines, recogniser=recogniser)
     if eye_height is not None:
@@ -122,10 +138,17 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
     named_tracks: set[int] = set()
     all_tracks: set[int] = set()
     out_frames = []
+    track_alerts: dict[int, int] = {}   # per track, the alert episodes it was in (assemblies.counts)
     n = 0
+    own_scenes = source.is_dir() and not sequence
     for src, t_s, frame in frames:
+        if own_scenes:
+            pipeline.new_scene()
         res = pipeline.process(frame, t_s)
         n += 1
+        for k, marks in alert_marks(res).items():
+            tid = res.faces[k].track_id
+            track_alerts[tid] = track_alerts.get(tid, 0) + marks
         for f in res.faces:
             all_tracks.add(f.track_id)
             if f.person_id is not None:
@@ -139,9 +162,12 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
                 "source": src, "t_s": round(t_s, 3),
                 "faces": [{"box": list(f.box), "id": f.person_id, "distance": f.distance, "mask": bool(f.mask),
                            "mask_p": f.mask_p, "position_m": list(f.position_m)} for f in res.faces],
-                "violations": [{"a": a, "b": b, "distance_m": d} for a, b, d in res.violations]})
+                "violations": [{"a": a, "b": b, "distance_m": d} for a, b, d in res.violations],
+                "alerts": [{"a": al.a, "b": al.b, "distance_m": al.distance_m, "sd_m": al.sd_m, "new": al.new}
+                           for al in res.alerts]})
     if n == 0:
         raise Invalid("bad_source", f"SOURCE {source}: no frames")
+    counted = counts_from_tallies(((p["_mask"], p["frames"]) for p in people.values()), track_alerts.values())
     result = {
         "frames_analyzed": n,
         "seconds": round(time.perf_counter() - started, 3),
@@ -149,6 +175,9 @@ def analyze_source(source: Path, roster_dir: Path, *, fps: float | None, hfov: f
                            "mask_ratio": round(p["_mask"] / p["frames"], 3)} for p in people.values()),
                          key=lambda p: p["first_seen_s"]),
         "unknown_tracks": len(all_tracks - named_tracks),
+        "distancing_alerts": counted.distancing_alerts,
+        "mask_known": counted.mask_known, "masked": counted.masked,
+        "mask_compliance": None if counted.mask_compliance is None else round(counted.mask_compliance, 4),
     }
     if with_frames:
         result["frames"] = out_frames
@@ -190,7 +219,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("analyze")
     def analyze(
-        source: Path = typer.Argument(..., help="A video file, an image, or a folder of images (each one frame)."),
+        source: Path = typer.Argument(..., help="A video file, an image, or a folder of images (each judged on "
+                                      "its own; with --sequence, frames of one scene)."),
         roster: Path = typer.Option(..., "--roster",
                                     help="Folder with one subfolder of photos per person (subfolder name = id)."),
         json_out: Path = typer.Option(None, "--json", help="Write the JSON here (default: standard output)."),
@@ -216,6 +246,10 @@ def register(app: typer.Typer) -> None:
         recogniser: str = typer.Option("dlib+faceres", "--recogniser",
                                        help='"dlib+faceres" (default; needs `apel models fetch`), "dlib", '
                                        'or the path of an ONNX embedding model you supply.'),
+        sequence: bool = typer.Option(False, "--sequence",
+                                      help="SOURCE is a folder of consecutive frames of one scene (faces are "
+                                      "followed from one to the next and named over several); by default each "
+                                      "photo of a folder is judged on its own. A video is always a sequence."),
     ) -> None:
         """Recognise enrolled people in a recording; report attendance, masks and distancing as JSON."""
         if fps is not None and not fps > 0:
@@ -242,7 +276,7 @@ def register(app: typer.Typer) -> None:
         try:
             data = analyze_source(source, roster, fps=fps, hfov=hfov, min_distance=min_distance, with_frames=frames,
                                   back_row=back_row, camera_height=camera_height, eye_height=eye_height,
-                                  row_lines=lines, recogniser=recogniser)
+                                  row_lines=lines, recogniser=recogniser, sequence=sequence)
         except ApelError as e:
             _fail(e.message)
         if json_out is None:

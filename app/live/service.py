@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.live.bridge import FrameBridge, WorkerPool
+from app.live.crops import CropStore
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.lessons import GeometryLessons
@@ -31,7 +32,13 @@ from app.live.streams import StreamInfo
 from app.live.translate import overlay_from_result, sightings_from_result
 from app.live.writer import SightingsWriter
 from app.settings import Settings
-from attendance.assemblies.lifecycle import mark_office_joined, mark_office_left, verify_office_token
+from attendance.assemblies.lifecycle import (
+    mark_office_joined,
+    mark_office_left,
+    token_apel_finished,
+    verify_office_token,
+)
+from attendance.assemblies.review import keep_crops, purge_expired
 from attendance.assemblies.sightings import Sighting, live_rollcall, record_sightings
 from attendance.db.unit_of_work import committed, run_in_transaction
 from attendance.errors import ApelError
@@ -48,6 +55,7 @@ log = logging.getLogger("apel.live")
 
 STOP_DRAIN_S = 20.0     # an orderly stop waits this long for queued sightings to be written
 POOL_START_S = 60.0     # a stop waits this long for workers still starting, to close them
+PURGE_EVERY_TICKS = 3600   # housekeeping ticks (half seconds): the review retention is enforced every 30 min
 
 
 class LiveError(ApelError):
@@ -108,6 +116,7 @@ class LiveService:
         self.events = EventHub()
         self.rollcalls = RollcallPublisher(self.events, self.rollcall)
         self.lessons = GeometryLessons()
+        self.crops = CropStore()   # faces waiting for a person's answer, this apel only
         self.bridge = FrameBridge(self.streams, self._on_result)
         self.writer = SightingsWriter(self.db, self._record, self.rollcalls)
         cfg = media_config or MediaConfig()
@@ -164,6 +173,8 @@ class LiveService:
                       self.writer.queued)
         for assembly_id in self.lessons.apels():
             await self._learn_geometry(assembly_id)
+        for assembly_id in self.crops.apels():
+            await self._keep_crops(assembly_id)
         await self.writer.stop()
         if self._housekeeping_task is not None:
             self._housekeeping_task.cancel()
@@ -187,6 +198,8 @@ class LiveService:
         t0 = time.monotonic()
         found = await self.db.run(_joining_office, office_code, token)
         if found is None:
+            if await self.db.run(token_apel_finished, office_code, token):
+                raise LiveError("apel_finished", "the apel has ended", 409)
             raise LiveError("bad_token", "the office code or token is wrong, the token has expired, "
                             "or the apel is not open", 401)
         parse_offer(sdp, type_)   # refuse a bad offer before any work
@@ -255,6 +268,7 @@ class LiveService:
                 peer = room.offices.get(office["office"])
                 first = peer.tap.stats.first_frame_at if peer and peer.tap else None
                 office["join_to_first_frame_s"] = round(first - info.joined_at, 3) if first else None
+                office["camera"] = info.camera
         return status
 
     # -- an analysed frame (the bridge calls this on the loop)
@@ -265,6 +279,8 @@ class LiveService:
             self.writer.put(info, sightings)
         if self.settings.learn_face_geometry:
             self.lessons.keep(info.assembly_id, result)
+        self.crops.keep(info, result)
+        info.camera = result.camera or info.camera   # the camera check, for the consoles and the office
 
     def _record(self, session: Session, assembly_id: int, office_id: int, sightings: Sequence[Sighting]) -> object:
         # One attempt: the unit of work also reruns on any SQLite "database is locked" (not only a lost
@@ -305,7 +321,8 @@ class LiveService:
 
     async def _housekeeping(self) -> None:
         """Publishes roll-calls the throttle held back; the media status every 2 s; closes the rooms of
-        apels that ended elsewhere (another process) every 3 s."""
+        apels that ended elsewhere (another process) every 3 s; deletes review face data past its
+        retention at start and every 30 minutes (reading the queue does too)."""
         tick = 0
         while True:
             await asyncio.sleep(0.5)
@@ -320,6 +337,8 @@ class LiveService:
                 if tick % 6 == 0 and self.media.rooms:
                     for aid in await self.db.run(_not_open, [int(r) for r in self.media.rooms]):
                         await self.close_assembly(aid)
+                if tick % PURGE_EVERY_TICKS == 1:   # face crops and embeddings past their retention
+                    await self.db.run(committed(purge_expired))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -341,6 +360,20 @@ class LiveService:
         await self.rollcalls.publish_due()
         self.events.publish(assembly_id, {"event": "closed", "data": {"assembly_id": assembly_id}})
         await self._learn_geometry(assembly_id)
+        await self._keep_crops(assembly_id)
+
+    async def _keep_crops(self, assembly_id: int) -> None:
+        """The apel's faces leave memory; those nobody answered stay on disk for HR's review queue when
+        evidence keeping is on (APEL_KEEP_EVIDENCE), else they are gone. A failure costs only the crops."""
+        faces = [(f.office_id, f.track_key, f.jpeg) for f in self.crops.drop(assembly_id) if f.status == "open"]
+        if not faces or not self.settings.keep_evidence:
+            return
+        try:
+            n = await self.db.run(committed(keep_crops), assembly_id, faces, self.settings.data_dir / "evidence",
+                                  self.settings.evidence_retention_days)
+            log.info("apel %s: %d face crops kept for HR's review", assembly_id, n)
+        except Exception:
+            log.exception("apel %s: keeping the face crops for review failed", assembly_id)
 
 
 async def get_live(app: FastAPI) -> LiveService:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -22,3 +23,4 @@ class StreamInfo:
     results: int = 0
     submitted: int = 0
     not_submitted: int = 0                # sampled frames replaced by a newer one before a worker was free
+    camera: dict[str, Any] | None = None  # the latest camera check (attendance.vision.camera_check)

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 await hook(app)
             engine.dispose()
 
-    app = FastAPI(title="Apel", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Apel", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,   # app.web.api_docs
                   description="Virtual roll-call and attendance for Indonesian government offices.")
     app.state.settings = settings
     app.state.engine = engine
@@ -67,6 +67,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.add_middleware(SessionMiddleware, secret_key=settings.session_secret(), session_cookie="apel_session",
                        max_age=settings.session_max_age_s, same_site="lax", https_only=settings.cookie_secure)
 
+    from app.web.api_docs import install as install_api_docs
+    from app.web.audit_checkpoints import install as install_audit_checkpoints
     from app.web.errors import install_error_handlers
     from app.web.headers import install as install_security_headers
     from app.web.routers import all_routers
@@ -74,8 +76,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     from app.web.watchdog import install as install_watchdog
 
     install_error_handlers(app)
+    install_api_docs(app)
     install_watchdog(app)
     install_security_headers(app)
+    install_audit_checkpoints(app)
 
     for router in all_routers():
         app.include_router(router, responses=ERROR_RESPONSES)   # every API route documents the one error body

@@ -16,10 +16,10 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
-from app.web.security import password_fingerprint, read_token, same_secret
+from app.web.security import Claims, read_token, same_secret, still_valid
 from attendance.errors import Forbidden
 from attendance.models import Role, User
-from attendance.models.users import HR_ROLES, LEADER_ROLES
+from attendance.models.users import HR_ROLES, LEADER_ROLES, PEOPLE_ROLES
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -75,27 +75,36 @@ async def _csrf_ok(request: Request) -> bool:
 def _authenticated_user(request: Request, db: DbSession, settings: SettingsDep) -> User | None:
     """Who sent the request, read from the database. A plain `def` on purpose: FastAPI runs it in its
     threadpool, so the lookup (and a wait for a pooled connection) never blocks the event loop that
-    carries every request and the live video."""
+    carries every request and the live video. The same lookup checks that the cookie or token has not
+    been revoked (logout, password change): no second query."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        parsed = read_token(settings.session_secret(), auth[7:].strip(), settings.session_max_age_s)
-        if parsed is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
-                                headers={"WWW-Authenticate": "Bearer"})
-        uid, fp = parsed
-        user = db.get(User, uid)
-        _release_connection(db)
-        if user is None or not user.active or fp != password_fingerprint(user.password_hash):
+        claims = read_token(settings.session_secret(), auth[7:].strip(), settings.session_max_age_s)
+        user = _current(db, claims)
+        if user is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired token",
                                 headers={"WWW-Authenticate": "Bearer"})
         return user
-    session_uid = request.session.get("uid") if "session" in request.scope else None
-    if session_uid is None:
+    if "session" not in request.scope or request.session.get("uid") is None:
         return None
-    user = db.get(User, int(session_uid))
+    sess = request.session
+    try:
+        claims = Claims(int(sess["uid"]), str(sess.get("fp", "")), int(sess.get("tv", 0)))
+    except (TypeError, ValueError):
+        claims = None
+    user = _current(db, claims)
+    if user is None:
+        sess.clear()
+    return user
+
+
+def _current(db: Session, claims: Claims | None) -> User | None:
+    """The user the claims name, if they still hold (see app.web.security.still_valid)."""
+    if claims is None or not 1 <= claims.uid <= DB_ID_MAX:
+        return None
+    user = db.get(User, claims.uid)
     _release_connection(db)
-    if user is None or not user.active or request.session.get("fp") != password_fingerprint(user.password_hash):
-        request.session.clear()
+    if user is None or not still_valid(claims, user.active, user.password_hash, user.token_version):
         return None
     return user
 
@@ -146,3 +155,37 @@ LeaderUser = Annotated[User, Depends(require_roles(*LEADER_ROLES))]
 # The live console: leaders and admins lead (their camera out); HR and observers watch it read-only.
 CONSOLE_ROLES = (*LEADER_ROLES, Role.hr.value, Role.observer.value)
 ConsoleUser = Annotated[User, Depends(require_roles(*CONSOLE_ROLES))]
+
+
+def sees_people(user: User) -> bool:
+    """Whether the user may see who (names, NIPs, a person's record), not only how many."""
+    return user.role in PEOPLE_ROLES
+
+
+def ensure_sees_people(user: User) -> None:
+    if not sees_people(user):
+        raise Forbidden("observer_no_people", "observers see summary figures only, not people's names or NIPs")
+
+
+async def _people_reader(user: CurrentUser) -> User:
+    ensure_sees_people(user)
+    return user
+
+
+# A route that lists people (records, drill-downs, corrections): every role but observers.
+PeopleReader = Annotated[User, Depends(_people_reader)]
+
+
+def people_wanted(user: User, asked: bool | None) -> bool:
+    """A report's "with the people" switch: by default whatever the user may see; asking for people as
+    an observer is refused rather than quietly answered without them."""
+    if asked is None:
+        return sees_people(user)
+    if asked:
+        ensure_sees_people(user)
+    return asked
+
+
+def without_people(rollcall: dict) -> dict:
+    """A roll-call as an observer sees it: every office's figures, nobody's name."""
+    return {**rollcall, "offices": [{**o, "people": []} for o in rollcall.get("offices", [])]}

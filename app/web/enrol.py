@@ -15,7 +15,13 @@ from attendance.models import User
 from attendance.roster.bulk import apply_bulk, plan_bulk
 from attendance.roster.employees import get_employee
 from attendance.roster.photos import EnrolmentWorkers, PhotoLimits
-from attendance.roster.templates import check_not_duplicate, store_templates, template_dict, write_pending
+from attendance.roster.templates import (
+    check_not_duplicate,
+    same_face_elsewhere,
+    store_templates,
+    template_dict,
+    write_pending,
+)
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 PhotoBody = Annotated[None, Depends(body_limit(lambda s: s.max_upload_bytes))]
@@ -50,13 +56,16 @@ async def enrol_one(request: Request, db: Session, user: User, employee_id: int,
     def write() -> tuple:
         employee = get_employee(db, employee_id)
         check_not_duplicate(db, photo, employee)
-        return store_templates(db, employee, photo, actor=user, keep_dir=keep_dir, data=data)
+        warnings = same_face_elsewhere(db, photo, employee)
+        rows, pending = store_templates(db, employee, photo, actor=user, keep_dir=keep_dir, data=data,
+                                        same_face_as=[w["employee_id"] for w in warnings])
+        return rows, pending, warnings
 
     def store() -> dict[str, Any]:
-        rows, pending = run_in_transaction(db, write)
+        rows, pending, warnings = run_in_transaction(db, write)
         write_pending(pending)
         return {"employee_id": emp.id, "nip": emp.nip, "photo": photo.summary(),
-                "templates": [template_dict(t) for t in rows]}
+                "templates": [template_dict(t) for t in rows], "warnings": warnings}
 
     return await run_in_threadpool(store)
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -79,10 +79,15 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApelError)
     async def _refused(request: Request, exc: ApelError) -> Response:
+        # A refusal that ends by itself (a login throttle) says when, in details and as Retry-After.
+        retry = exc.details.get("retry_after_s") if isinstance(exc.details, dict) else None
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
         if _wants_page(request):
-            return _error_page(request, exc.status, refusal_text(request, exc))
+            page = _error_page(request, exc.status, refusal_text(request, exc))
+            page.headers.update(headers or {})
+            return page
         return JSONResponse({"detail": error_detail(request, exc.code, exc.message, exc.details)},
-                            status_code=exc.status)
+                            status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -105,6 +110,19 @@ def install_error_handlers(app: FastAPI) -> None:
             page.headers.update(headers)
             return page
         return JSONResponse({"detail": error_detail(request, "busy", message)}, status_code=503, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Response:
+        # A bug, not a refusal: Starlette's ServerErrorMiddleware answers with this and then re-raises, so
+        # the server still logs the traceback. The client gets the one error body (or the error page), never
+        # a bare "Internal Server Error".
+        message = "an unexpected error on the server; it has been logged"
+        if _wants_page(request):
+            try:
+                return _error_page(request, 500, message)
+            except Exception:   # the page itself cannot be rendered: say it plainly
+                return PlainTextResponse(message, status_code=500)
+        return JSONResponse({"detail": error_detail(request, "internal_error", message)}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:

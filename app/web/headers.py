@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Live pages show camera and WebRTC streams (srcObject) and talk to the server only (fetch, SSE).
+# Live pages show camera and WebRTC streams (srcObject) and talk to the server only (fetch, SSE). The API's
+# documentation (/docs, app.web.api_docs) is served from here too and needs nothing more.
 CSP = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -20,18 +21,6 @@ CSP = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
-# FastAPI's /docs and /redoc load Swagger UI and ReDoc from their CDN and start them with an inline script.
-DOCS_CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-    "font-src 'self' https://fonts.gstatic.com",
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-    "worker-src 'self' blob:",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "frame-ancestors 'none'",
-])
 HSTS = "max-age=31536000"
 
 
@@ -39,21 +28,19 @@ class SecurityHeaders:
     """Pure ASGI (no response buffering, so server-sent events still stream). A header a route set
     itself is left alone."""
 
-    def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.docs_paths = docs_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] in self.docs_paths else CSP
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", csp)
+                headers.setdefault("Content-Security-Policy", CSP)
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
@@ -65,5 +52,12 @@ class SecurityHeaders:
 
 
 def install(app: FastAPI) -> None:
-    docs = frozenset(p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p)
-    app.add_middleware(SecurityHeaders, docs_paths=docs)
+    """Wraps the whole middleware stack rather than joining it: Starlette's ServerErrorMiddleware sits
+    outside every added middleware and answers an unhandled exception (a 500) itself, so only the
+    outermost layer sees that answer too."""
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> ASGIApp:
+        return SecurityHeaders(build())
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ def all_routers() -> list[APIRouter]:
     from app.web.api import (
         assemblies,
         auth,
+        confirmations,
         corrections,
         employees,
         enrolment,
@@ -28,7 +29,7 @@ def all_routers() -> list[APIRouter]:
     from app.web.pages import reports as pages_reports
     from app.web.pages import roster as pages_roster
 
-    return [health.router, live.router, pages_live.router,
+    return [health.router, live.router, confirmations.router, pages_live.router,
             auth.router, offices.router, employees.router, enrolment.router, privacy.router, users.router,
             pages_roster.router,
             reports.router, verify.router, pages_reports.router,

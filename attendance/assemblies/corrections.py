@@ -23,6 +23,7 @@ from attendance.assemblies.sightings import record_view
 from attendance.errors import Forbidden, Invalid, NotFound, StaleVersion
 from attendance.models import AttendanceRecord, Correction, Employee, User, utcnow
 from attendance.models.users import HR_ROLES
+from attendance.roster.common import refuse_control_characters
 from attendance.rules import EXCUSED, FINAL_STATUSES, LATE, NOT_SEEN, TIERS, Rules
 
 TRACKED = ("status", "tier", "late_minutes", "excuse_category", "excuse_reason", "excuse_attachment")
@@ -46,7 +47,8 @@ def get_record(session: Session, record_id: int) -> AttendanceRecord:
 
 
 def checked_text(value: str | None, what: str, limit: int) -> str | None:
-    """Stripped, None when empty; longer than `limit` is refused."""
+    """Stripped, None when empty; longer than `limit` or with a control character is refused."""
+    refuse_control_characters(value or "", what)
     value = (value or "").strip()
     if len(value) > limit:
         raise Invalid("invalid", f"{what} is too long (at most {limit} characters)")
@@ -128,7 +130,7 @@ def correct_record(session: Session, record_id: int, *, actor: User, expected_ve
     """Set a record's status (present / late+tier / tk / excused+category) with a reason."""
     require_hr(actor)
     reason = checked_reason(reason)
-    attachment_ref = checked_text(attachment_ref, "attachment reference", 500)
+    attachment_ref = checked_text(attachment_ref, "attachment_ref", 500)
     rec = get_record(session, record_id)
     a = get_assembly(session, rec.assembly_id)
     values = _target(Rules.from_ruleset(a.ruleset), status, tier, late_minutes, excuse_category)
@@ -149,7 +151,7 @@ def excuse_employee(session: Session, assembly_id: int, employee_id: int, *, act
     during or after it; creates the record if the person has none yet."""
     require_hr(actor)
     reason = checked_reason(reason)
-    attachment_ref = checked_text(attachment_ref, "attachment reference", 500)
+    attachment_ref = checked_text(attachment_ref, "attachment_ref", 500)
     a = get_assembly(session, assembly_id)
     emp = session.get(Employee, employee_id)
     if emp is None:

@@ -37,6 +37,7 @@ from attendance.models import (
     utcnow,
 )
 from attendance.models.users import LEADER_ROLES
+from attendance.roster.common import refuse_control_characters
 from attendance.rules import LATE, PRESENT, TK, local_to_utc
 
 MAX_TTL_MINUTES = 7 * 24 * 60
@@ -80,6 +81,7 @@ def create_assembly(session: Session, *, actor: User, kind: str, title: str, sch
     kinds = {k.value for k in AssemblyKind}
     if kind not in kinds:
         raise Invalid("invalid", f"kind must be one of: {', '.join(sorted(kinds))}")
+    refuse_control_characters(title or "", "title")
     title = (title or "").strip()
     if not title or len(title) > 200:
         raise Invalid("invalid", "title is required (at most 200 characters)")
@@ -227,6 +229,17 @@ def verify_office_token(session: Session, office_code: str, token: str, *,
     if ao.assembly.status != AssemblyStatus.open.value:
         return None
     return ao
+
+
+def token_apel_finished(session: Session, office_code: str, token: str) -> bool:
+    """A token `verify_office_token` refused is the office's right token for an apel that has ended:
+    the office is told the apel is over (and stops trying), not that its token is wrong."""
+    if not office_code or not token or len(token) > 256:
+        return False
+    ao = session.execute(select(AssemblyOffice).join(Office, Office.id == AssemblyOffice.office_id)
+                         .where(AssemblyOffice.token_hash == token_digest(token), Office.code == office_code)
+                         ).scalar_one_or_none()
+    return ao is not None and ao.assembly.status == AssemblyStatus.closed.value
 
 
 def mark_office_joined(session: Session, assembly_office_id: int) -> AssemblyOffice:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -20,18 +22,22 @@ from sqlalchemy.orm import Session
 from attendance import audit
 from attendance.assemblies.corrections import checked_reason, jsonable, require_hr, snapshot
 from attendance.assemblies.lookups import get_assembly, lock_assembly
-from attendance.assemblies.sightings import record_view, refresh_records
+from attendance.assemblies.sightings import MAX_CROP_BYTES, record_view, refresh_records
+from attendance.assemblies.sightings import _write_crop as write_crop
 from attendance.errors import Conflict, NotFound, StaleVersion
 from attendance.models import (
     AssemblyStatus,
     AttendanceRecord,
+    AuditEntry,
     Correction,
     Employee,
     FaceTemplate,
     ReviewItem,
+    SightingTrack,
     User,
     utcnow,
 )
+from attendance.rules import NOT_SEEN, Rules
 
 
 def review_view(item: ReviewItem) -> dict[str, Any]:
@@ -67,7 +73,7 @@ def list_review_items(session: Session, *, assembly_id: int | None = None, offic
     return list(session.execute(q).scalars())
 
 
-def _drop_biometrics(item: ReviewItem) -> None:
+def drop_biometrics(item: ReviewItem) -> None:
     if item.evidence_path:
         try:
             os.remove(item.evidence_path)
@@ -88,6 +94,16 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
     emp = session.get(Employee, employee_id)
     if emp is None:
         raise NotFound("not_found", f"employee {employee_id} does not exist")
+    return assign_item(session, item, actor=actor, employee_id=employee_id, reason=reason,
+                       expected_version=expected_version)
+
+
+def assign_item(session: Session, item: ReviewItem, *, actor: User, employee_id: int, reason: str,
+                expected_version: int | None = None, action: str = "review.assign") -> AttendanceRecord:
+    """The one way a face becomes a person's, for HR's queue and the operator's live confirmation:
+    the track counts as theirs, the record is recomputed, the embedding becomes a "sighting"
+    template. The caller checked the right, the reason, the item's state and the employee. The
+    audit entry keeps the track as it was and the template made, which is what undoing needs."""
     lock_assembly(session, item.assembly_id)   # same order as record_sightings/end_assembly: apel first
     a = get_assembly(session, item.assembly_id)
     session.refresh(a)
@@ -101,9 +117,12 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
     version_before = rec.version if rec is not None else 0
     track = item.track
     previous_owner = track.employee_id
+    track_before = _track_state(track)
     track.employee_id = employee_id
     track.confirmed_by = actor.username
-    track.confident_frames = track.frames
+    # A person's word is enough evidence: a face answered while still young (fewer frames than the
+    # rules ask of the cameras alone) counts as the minimum.
+    track.confident_frames = max(track.frames, Rules.from_ruleset(a.ruleset).min_frames)
     track.first_confident_at = track.first_at
     closed = a.status == AssemblyStatus.closed.value
     affected = {employee_id} | ({previous_owner} if previous_owner and previous_owner != employee_id else set())
@@ -119,7 +138,7 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
         session.add(tpl)
         session.flush()
         template_id = tpl.id
-    _drop_biometrics(item)
+    drop_biometrics(item)
     item.status = "assigned"
     item.resolved_employee_id = employee_id
     item.resolved_by = actor.username
@@ -132,12 +151,73 @@ def assign_review_item(session: Session, item_id: int, *, actor: User, employee_
                                before=jsonable(before), after=jsonable(after), reason=reason, attachment_ref=None,
                                actor_id=actor.id, actor=actor.username, at=utcnow(), version_before=version_before,
                                version_after=rec.version))
-    audit.record(session, actor=actor.username, action="review.assign", entity="review_item", entity_id=item.id,
-                 before={"status": "open", "track_employee_id": previous_owner,
+    audit.record(session, actor=actor.username, action=action, entity="review_item", entity_id=item.id,
+                 before={"status": "open", "track_employee_id": previous_owner, "track": track_before,
                          "record": jsonable(before) if before else None},
                  after={"status": "assigned", "employee_id": employee_id, "record_id": rec.id,
                         "record": jsonable(after), "face_template_id": template_id}, reason=reason)
     return rec
+
+
+def _track_state(track: SightingTrack) -> dict[str, Any]:
+    return {"employee_id": track.employee_id, "confirmed_by": track.confirmed_by,
+            "confident_frames": track.confident_frames,
+            "first_confident_at": track.first_confident_at.isoformat() if track.first_confident_at else None}
+
+
+ASSIGN_ACTIONS = ("review.assign", "live.confirm")
+
+
+def undo_assignment(session: Session, item: ReviewItem, *, actor: User, reason: str,
+                    action: str = "review.unassign") -> None:
+    """A face confirmed as the wrong person: the track goes back to what it was before, the records
+    of both people are recomputed (a record the confirmation created and nothing else supports is
+    removed), and the learned template goes, its embedding back on the item so it can be answered
+    again. What the track was is read from the assignment's own audit entry. The caller checked the
+    right and that the item is assigned."""
+    entry = session.execute(select(AuditEntry).where(
+        AuditEntry.entity == "review_item", AuditEntry.entity_id == str(item.id),
+        AuditEntry.action.in_(ASSIGN_ACTIONS)).order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
+    if entry is None or not isinstance(entry.before, dict) or "track" not in entry.before:
+        raise Conflict("cannot_undo", "this answer was given before undoing was possible; correct the record instead")
+    lock_assembly(session, item.assembly_id)
+    a = get_assembly(session, item.assembly_id)
+    session.refresh(a)
+    employee_id = item.resolved_employee_id
+    state = entry.before["track"]
+    track = item.track
+    track.employee_id = state["employee_id"]
+    track.confirmed_by = state["confirmed_by"]
+    track.confident_frames = min(int(state["confident_frames"]), track.frames)
+    track.first_confident_at = datetime.fromisoformat(state["first_confident_at"]) \
+        if state["first_confident_at"] else None
+    template_id = (entry.after or {}).get("face_template_id")
+    tpl = session.get(FaceTemplate, template_id) if template_id else None
+    if tpl is not None:
+        item.embedding, item.embedding_backend = tpl.embedding, tpl.backend
+        session.delete(tpl)
+    closed = a.status == AssemblyStatus.closed.value
+    affected = {i for i in (employee_id, track.employee_id) if i}
+    refresh_records(session, a, affected, closed=closed)
+    removed = None
+    if employee_id and (entry.before or {}).get("record") is None:
+        rec = session.execute(select(AttendanceRecord).where(AttendanceRecord.assembly_id == a.id,
+                                                             AttendanceRecord.employee_id == employee_id)
+                              ).scalar_one_or_none()
+        if rec is not None and rec.frames == 0 and not rec.corrected and rec.status == NOT_SEEN:
+            removed = rec.id
+            session.delete(rec)
+    previous = {"status": item.status, "employee_id": employee_id, "resolved_by": item.resolved_by}
+    item.status = "open"
+    item.resolved_employee_id = None
+    item.resolved_by = None
+    item.resolved_at = None
+    item.note = None
+    session.flush()
+    audit.record(session, actor=actor.username, action=action, entity="review_item", entity_id=item.id,
+                 before=previous, after={"status": "open", "track_employee_id": track.employee_id,
+                                         "face_template_deleted": tpl is not None and template_id,
+                                         "record_removed": removed}, reason=reason)
 
 
 def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: str) -> ReviewItem:
@@ -147,7 +227,7 @@ def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: 
     item = get_item(session, item_id)
     if item.status != "open":
         raise Conflict("wrong_state", f"this review item is already {item.status}")
-    _drop_biometrics(item)
+    drop_biometrics(item)
     item.status = "dismissed"
     item.resolved_by = actor.username
     item.resolved_at = utcnow()
@@ -165,7 +245,7 @@ def purge_expired(session: Session, now: datetime | None = None) -> int:
         ReviewItem.expires_at.is_not(None), ReviewItem.expires_at <= now,
         or_(ReviewItem.embedding.is_not(None), ReviewItem.evidence_path.is_not(None)))).scalars())
     for item in items:
-        _drop_biometrics(item)
+        drop_biometrics(item)
     if items:
         audit.record(session, actor="system", action="review.purge", entity="review_item", entity_id=None,
                      after={"items": [i.id for i in items]}, reason="evidence retention period ended")
@@ -178,4 +258,45 @@ def evidence_path(session: Session, item_id: int) -> str | None:
     if item.evidence_path and item.expires_at and item.expires_at <= utcnow():
         return None
     return item.evidence_path
+
+
+def view_evidence(session: Session, item_id: int, *, actor: User) -> str | None:
+    """The crop's file for HR, each look audited (a face is biometric data: who saw it is recorded)."""
+    require_hr(actor)
+    path = evidence_path(session, item_id)
+    if path:
+        audit.record(session, actor=actor.username, action="review.evidence_view", entity="review_item",
+                     entity_id=item_id)
+    return path
+
+
+def keep_crops(session: Session, assembly_id: int, crops: Iterable[tuple[int, str, bytes]], evidence_dir: Path,
+               retention_days: int) -> int:
+    """The apel ended with faces nobody answered: their crops (office id, track key, JPEG) become the
+    evidence of their open review items, so HR sees the face. A face without an item (a stray
+    detection below the queue's minimum) or with a crop already is left alone; the item's retention
+    is at most `retention_days` from now. Returns how many were kept."""
+    wanted = {(office_id, key): jpeg for office_id, key, jpeg in crops if jpeg and len(jpeg) <= MAX_CROP_BYTES}
+    if not wanted:
+        return 0
+    rows = session.execute(select(ReviewItem, SightingTrack.office_id, SightingTrack.track_key)
+                           .join(SightingTrack, SightingTrack.id == ReviewItem.track_id)
+                           .where(ReviewItem.assembly_id == assembly_id, ReviewItem.status == "open",
+                                  ReviewItem.evidence_path.is_(None),
+                                  SightingTrack.track_key.in_(sorted({k for _, k in wanted})))).all()
+    latest = utcnow() + timedelta(days=retention_days)
+    kept = []
+    for item, office_id, key in rows:
+        jpeg = wanted.get((office_id, key))
+        if jpeg is None:
+            continue
+        item.evidence_path = write_crop(evidence_dir, assembly_id, item.track_id, jpeg)
+        if item.expires_at is None or item.expires_at > latest:
+            item.expires_at = latest
+        kept.append(item.id)
+    if kept:
+        session.flush()
+        audit.record(session, actor="system", action="review.evidence_keep", entity="review_item", entity_id=None,
+                     after={"items": kept}, reason=f"face crops kept for HR's review for at most {retention_days} days")
+    return len(kept)
 

@@ -15,6 +15,7 @@ from attendance import audit
 from attendance.errors import Conflict, Forbidden, Invalid, NotFound
 from attendance.models import Role, RuleSet, User
 from attendance.models.assembly import DEFAULT_EXCUSE_CATEGORIES
+from attendance.roster.common import refuse_control_characters
 from attendance.rules import Rules
 
 EDITABLE = ("grace_minutes", "tl1_max_minutes", "tl2_max_minutes", "tl3_max_minutes", "tk_after_minutes",
@@ -85,6 +86,7 @@ def create_ruleset_version(session: Session, *, actor: User, name: str = "defaul
         raise Forbidden("forbidden", "only an admin may change the rules")
     if not reason or not reason.strip():
         raise Invalid("invalid", "a reason is required to change the rules")
+    refuse_control_characters(reason, "reason")
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise Invalid("invalid", f"unknown rule fields: {', '.join(sorted(unknown))}")

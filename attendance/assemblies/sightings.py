@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from attendance.assemblies.counts import ApelCounts, office_counts, percent
 from attendance.assemblies.lookups import get_assembly, lock_open_assembly, roster_employees
 from attendance.errors import Invalid, NotFound
 from attendance.models import (
@@ -53,6 +54,7 @@ log = logging.getLogger("apel.sightings")
 UNKNOWN = "unknown"
 MAX_BATCH = 10_000
 MAX_CROP_BYTES = 512 * 1024
+MAX_NEW_ALERTS = 64   # alert episodes one face can begin in one frame (one per neighbour)
 
 
 @dataclass
@@ -66,6 +68,9 @@ class Sighting:
     face_crop_jpeg: bytes | None = None   # only kept when keep_evidence
     embedding: Any = None                 # optional float32 vector (np.ndarray or bytes): lets HR enrol an unknown face
     embedding_backend: str = "dlib-128"
+    # Distancing alert episodes that began in this frame with this face in the pair (the vision
+    # pipeline decides them; each episode marks both of its faces: see assemblies.counts).
+    new_alerts: int = 0
 
 
 @dataclass
@@ -88,6 +93,8 @@ def _validate(sightings: Sequence[Sighting]) -> None:
             raise Invalid("invalid", "confidence must be between 0 and 1")
         if s.employee_id is not None and int(s.employee_id) <= 0:
             raise Invalid("invalid", "employee_id must be positive")
+        if not isinstance(s.new_alerts, int) or not 0 <= s.new_alerts <= MAX_NEW_ALERTS:
+            raise Invalid("invalid", f"new_alerts must be a whole number from 0 to {MAX_NEW_ALERTS}")
 
 
 def _embedding_bytes(value: Any) -> bytes | None:
@@ -183,8 +190,9 @@ def _record_once(session: Session, assembly_id: int, office_id: int, sightings: 
                 track.mask_frames += 1 if s.mask else 0
             if s.distancing_violation:
                 track.violation_frames += 1
-                if newest and not track.in_violation:
-                    track.distancing_alerts += 1
+            # Counted as the pipeline marked them (episodes, not frames in violation): a face in two
+            # pairs at once, or a track whose name changed mid-episode, counts each episode once.
+            track.distancing_alerts += s.new_alerts
             if newest:
                 track.in_violation = bool(s.distancing_violation)
             emb = _embedding_bytes(s.embedding)
@@ -350,7 +358,8 @@ def record_view(rec: AttendanceRecord, employee: Employee | None = None, tz_name
 
 def live_rollcall(session: Session, assembly_id: int, office_id: int | None = None) -> dict[str, Any]:
     """What the leader console shows, per office: roster, present, late (by tier), not yet seen,
-    excused, TK, mask compliance, distancing alerts, unknown faces, and the people list.
+    excused, TK, mask compliance, distancing alerts (both by assemblies.counts, as every report
+    counts them), unknown faces, and the people list.
 
     While the apel is open the roster is the office's active staff; once closed it is the records
     written at close (a snapshot: later transfers do not change a closed apel)."""
@@ -374,11 +383,7 @@ def live_rollcall(session: Session, assembly_id: int, office_id: int | None = No
         extra = set(by_emp) - {e.id for e in people}
         if extra:
             people += list(session.execute(select(Employee).where(Employee.id.in_(extra))).scalars())
-    track_rows = session.execute(
-        select(SightingTrack.office_id, func.sum(SightingTrack.distancing_alerts),
-               func.sum(SightingTrack.mask_frames), func.sum(SightingTrack.mask_total))
-        .where(SightingTrack.assembly_id == a.id).group_by(SightingTrack.office_id)).all()
-    office_tracks = {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0)) for r in track_rows}
+    figures = office_counts(session, a.id, office_ids)   # the one count (assemblies.counts)
     unknown_rows = session.execute(
         select(ReviewItem.office_id, func.count()).where(ReviewItem.assembly_id == a.id, ReviewItem.status == "open")
         .group_by(ReviewItem.office_id)).all()
@@ -410,9 +415,9 @@ def live_rollcall(session: Session, assembly_id: int, office_id: int | None = No
             else:
                 plist.append({"id": None, "employee_id": e.id, "nip": e.nip, "name": e.name, "office_id": e.office_id,
                               "status": status, "tier": None, "frames": 0, "version": None})
-        alerts, mask_frames, mask_total = office_tracks.get(ao.office_id, (0, 0, 0))
-        counts["distancing_alerts"] = alerts
-        counts["mask_frames"], counts["mask_total"] = mask_frames, mask_total
+        fig = figures[ao.office_id]
+        counts["distancing_alerts"] = fig.distancing_alerts
+        counts["mask_known"], counts["masked"] = fig.mask_known, fig.masked
         counts["unknown_faces"] = unknown.get(ao.office_id, 0)
         _add(totals, counts)
         out_offices.append({
@@ -436,7 +441,7 @@ def live_rollcall(session: Session, assembly_id: int, office_id: int | None = No
 def _empty_counts() -> dict[str, Any]:
     return {"roster": 0, PRESENT: 0, LATE: 0, NOT_SEEN: 0, TK: 0, EXCUSED: 0,
             "late_by_tier": {t: 0 for t in TIERS}, "excused_by_category": {},
-            "distancing_alerts": 0, "mask_frames": 0, "mask_total": 0, "unknown_faces": 0}
+            "distancing_alerts": 0, "mask_known": 0, "masked": 0, "unknown_faces": 0}
 
 
 def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
@@ -451,5 +456,6 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
 def _finish(c: dict[str, Any]) -> dict[str, Any]:
     out = dict(c)
     out["not_yet_seen"] = c[NOT_SEEN]
-    out["mask_compliance"] = (c["mask_frames"] / c["mask_total"]) if c["mask_total"] else None
+    out["mask_compliance"] = ApelCounts(c["distancing_alerts"], c["mask_known"], c["masked"]).mask_compliance
+    out["mask_compliance_pct"] = percent(out["mask_compliance"])
     return out

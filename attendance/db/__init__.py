@@ -22,6 +22,9 @@ def make_engine(url: str, echo: bool = False, *, pool_size: int = 10, max_overfl
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)
+    # Every session that can commit gets the records-seal hook (a closed apel's records are sealed in
+    # the transaction that changes them); registering it here means no entry point can forget it.
+    import attendance.audit_seals  # noqa: F401
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:

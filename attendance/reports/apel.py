@@ -1,8 +1,9 @@
 """Laporan apel: per office taking part in one apel, the roster and how it was marked.
 
-Every figure comes from one GROUP BY over attendance_records (SUM(CASE ...) per status, tier and
-excuse category), never from a Python loop over people, so an apel of the whole province costs
-one indexed scan.
+Every figure comes from grouped queries (SUM(CASE ...) per status, tier and excuse category over
+attendance_records; distancing alerts and mask compliance from assemblies.counts, the one count
+the console and `apel analyze` use too), never from a Python loop over people, so an apel of the
+whole province costs a few indexed scans.
 
 Roster: every employee with a record in this apel. While an apel is not closed, active employees of
 a taking-part office who have no record yet are added to the roster as "not yet seen" (a second
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
+from attendance.assemblies.counts import office_counts
 from attendance.assemblies.lookups import get_assembly
 from attendance.errors import NotFound
 from attendance.models import AssemblyOffice, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
@@ -37,9 +39,9 @@ class Figures:
     tk: int = 0
     excused: dict[str, int] = field(default_factory=dict)
     not_seen: int = 0
-    mask_known: int = 0        # people whose mask state was seen
+    mask_known: int = 0        # people whose mask state was seen (assemblies.counts)
     masked: int = 0            # of those, wearing a mask in at least half of their frames
-    distancing_alerts: int = 0  # episodes
+    distancing_alerts: int = 0  # episodes of a pair too close, each counted once (assemblies.counts)
     people_with_alerts: int = 0
     corrected: int = 0
 
@@ -142,19 +144,17 @@ def apel_report(session: Session, assembly_id: int, office_ids: list[int] | None
     categories = categories_for([rs.excuse_categories or []], extra_codes=extra)
     codes = [c["code"] for c in categories]
 
-    masked_person = and_(R.mask_total > 0, R.mask_frames * 2 >= R.mask_total)
     cols = [
         R.office_id.label("office_id"),
         func.count().label("records"),
         *status_sums(R, codes),
-        func.sum(case((R.mask_total > 0, 1), else_=0)).label("mask_known"),
-        func.sum(case((masked_person, 1), else_=0)).label("masked"),
-        func.coalesce(func.sum(R.distancing_alerts), 0).label("distancing_alerts"),
         func.sum(case((R.distancing_alerts > 0, 1), else_=0)).label("people_with_alerts"),
         func.sum(case((R.corrected.is_(True), 1), else_=0)).label("corrected"),
     ]
     grouped = {row.office_id: row for row in session.execute(
         select(*cols).where(R.assembly_id == assembly_id, R.office_id.in_(ids)).group_by(R.office_id))}
+
+    counted = office_counts(session, assembly_id, ids)   # the one count (assemblies.counts)
 
     missing: dict[int, int] = {}
     if a.status != AssemblyStatus.closed.value and ids:
@@ -174,9 +174,10 @@ def apel_report(session: Session, assembly_id: int, office_ids: list[int] | None
                                                    int(g.not_seen or 0))
             f.tiers = {t: int(getattr(g, t.lower()) or 0) for t in TIERS}
             f.excused = {c: int(getattr(g, f"ex_{i}") or 0) for i, c in enumerate(codes)}
-            f.mask_known, f.masked = int(g.mask_known or 0), int(g.masked or 0)
-            f.distancing_alerts, f.people_with_alerts = int(g.distancing_alerts or 0), int(g.people_with_alerts or 0)
+            f.people_with_alerts = int(g.people_with_alerts or 0)
             f.corrected = int(g.corrected or 0)
+        c = counted[ao.office_id]
+        f.mask_known, f.masked, f.distancing_alerts = c.mask_known, c.masked, c.distancing_alerts
         extra_unseen = missing.get(ao.office_id, 0)
         f.roster += extra_unseen
         f.not_seen += extra_unseen

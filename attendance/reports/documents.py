@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from attendance.i18n import t
 from attendance.models import AuditEntry
 from attendance.reports.apel import ApelReport, Figures, PersonRow
-from attendance.reports.common import local_time
+from attendance.reports.common import local_time, zone
+from attendance.reports.corrections_note import correction_notes, keterangan
 from attendance.reports.exports import Column, Heading, ReportDocument, Table
 from attendance.reports.exports.document import Cell
 from attendance.reports.recap import Counts, MonthlyRecap
@@ -115,15 +116,18 @@ def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
                  Column(t("rep.c.frames", lang), 0.9, "R"), Column(t("rep.c.confidence", lang), 1.3, "R"),
                  Column(t("rep.c.mask", lang), 1.3, "R"), Column(t("rep.c.alerts", lang), 1.4, "R")]
         cat_names = {c["code"]: _cat_label(c, lang) for c in cats}
+        notes = correction_notes(session, record_ids=[p.record_id for p in people[o.office_id]
+                                                      if p.corrected and p.record_id is not None])
         prow: list[list[Cell]] = []
         for i, p in enumerate(people[o.office_id], start=1):
             prow.append([i, p.nip, p.name, t(f"rep.st.{p.status}", lang), p.tier or "",
                          p.late_minutes if p.late_minutes is not None else "",
-                         cat_names.get(p.excuse_category or "", p.excuse_category or ""),
+                         keterangan(notes.get(p.record_id or 0), lang, cat_names)
+                         or cat_names.get(p.excuse_category or "", p.excuse_category or ""),
                          local_time(p.first_seen_at, o.timezone, "%H:%M:%S") or "",
-                         p.frames, "" if p.best_confidence is None else f"{p.best_confidence:.2f}",
+                         p.frames, "" if p.best_confidence is None else round(float(p.best_confidence), 2),
                          f"{p.mask_frames}/{p.mask_total}" if p.mask_total else "", p.distancing_alerts])
-        tables.append(Table(t("rep.t.people", lang, office=f"{o.code} {o.name}"), pcols, prow))
+        tables.append(Table(t("rep.t.people", lang, office=f"{o.code} {o.name}"), pcols, prow, sheet=o.code))
 
     sched_tz = single.timezone if single else tz
     meta = [
@@ -169,7 +173,13 @@ def recap_document(session: Session, recap: MonthlyRecap, lang: str, *, office_l
         ecols = [Column(t("rep.c.no", lang), 0.7, "R"), Column(t("rep.c.nip", lang), 2.3),
                  Column(t("rep.c.name", lang), 3), Column(t("rep.c.code", lang), 1.1),
                  Column(t("rep.c.apels", lang), 0.9, "R"), *tail]
-        erows = [[i, e.nip, e.name, e.office_code, *count_cells(e.counts)]
+        cat_names = {c["code"]: _cat_label(c, lang) for c in cats}
+        apel_day = {a["id"]: datetime.fromisoformat(a["scheduled_start"]).astimezone(zone(recap.timezone))
+                    .strftime("%d/%m") for a in recap.apels}
+        ecols.append(Column(t("rep.c.category", lang), 4))
+        erows = [[i, e.nip, e.name, e.office_code, *count_cells(e.counts),
+                  "; ".join(keterangan(n, lang, cat_names, prefix=f"{apel_day.get(n.assembly_id, '')}: ")
+                            for n in e.corrections)]
                  for i, e in enumerate(recap.employees, start=1)]
         tables.append(Table(t("rep.t.recap_employees", lang), ecols, erows))
     meta = [

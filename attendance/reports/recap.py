@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from attendance.errors import Invalid
 from attendance.models import Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 from attendance.reports.common import categories_for, status_sums, zone
+from attendance.reports.corrections_note import CorrectionNote, correction_notes
 from attendance.rules import TIERS
 
 R = AttendanceRecord
@@ -72,6 +73,8 @@ class EmployeeRecap:
     nip: str
     name: str
     counts: Counts
+    # Their records HR corrected this month (the recap's Keterangan), by apel
+    corrections: list[CorrectionNote] = field(default_factory=list)
 
 
 @dataclass
@@ -102,7 +105,11 @@ class MonthlyRecap:
         }
         if with_employees:
             out["employees"] = [{"office_id": e.office_id, "office_code": e.office_code,
-                                 "employee_id": e.employee_id, "nip": e.nip, "name": e.name, **e.counts.as_dict()}
+                                 "employee_id": e.employee_id, "nip": e.nip, "name": e.name, **e.counts.as_dict(),
+                                 "corrections": [{"assembly_id": n.assembly_id, "record_id": n.record_id,
+                                                  "status": n.status, "tier": n.tier,
+                                                  "excuse_category": n.excuse_category, "reason": n.reason,
+                                                  "document": n.document} for n in e.corrections]}
                                 for e in self.employees]
         return out
 
@@ -180,10 +187,24 @@ def monthly_recap(session: Session, month: str, *, tz: str = "Asia/Makassar", of
                     .where(*base_filter).group_by(R.office_id))
         for row in session.execute(office_q):
             per_office[row[0]] = (int(row[1]), _counts_at(row[2:], codes))
+    # An office's (and the month's) "apels" is how many apels it took part in, not the sum of its
+    # people's: those sums stay the records' (present + late + TK + excused + unseen add up to them).
+    held: dict[int, int] = {oid: n for oid, n in session.execute(
+        select(R.office_id, func.count(func.distinct(R.assembly_id))).where(*base_filter).group_by(R.office_id))}
+    if employees:
+        order = {a.id: i for i, a in enumerate(apel_rows)}
+        by_employee: dict[int, list[CorrectionNote]] = {}
+        for note in correction_notes(session, assembly_ids=apel_ids).values():
+            by_employee.setdefault(note.employee_id, []).append(note)
+        for e in employees:
+            e.corrections = sorted(by_employee.get(e.employee_id, []), key=lambda n: order.get(n.assembly_id, 0))
     offices = []
     for oid, (n, c) in per_office.items():
         o = offices_by_id[oid]
-        offices.append(OfficeRecap(o.id, o.code, o.name, n, c))
         _add(total, c)
+        c.apels = int(held.get(oid, 0))
+        offices.append(OfficeRecap(o.id, o.code, o.name, n, c))
+    total.apels = int(session.execute(select(func.count(func.distinct(R.assembly_id))).where(*base_filter))
+                      .scalar_one())
     offices.sort(key=lambda o: o.code)
     return MonthlyRecap(month, tz, apels, categories, offices, employees, total)

@@ -111,6 +111,14 @@ class Signer:
                 "public_key": base64.b64encode(_raw_public(self.public_key)).decode(),
                 "signature": base64.b64encode(signature).decode()}
 
+    def sign_claim(self, canonical: bytes) -> str:
+        """A bare Ed25519 signature (base64) over bytes the caller made canonical: for records that are
+        not files, such as the audit log's checkpoints."""
+        return base64.b64encode(self._key.sign(canonical)).decode()
+
+    def public_key_b64(self) -> str:
+        return base64.b64encode(_raw_public(self.public_key)).decode()
+
     def public_pem(self) -> bytes:
         return self.public_key.public_bytes(serialization.Encoding.PEM,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)

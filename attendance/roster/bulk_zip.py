@@ -8,24 +8,24 @@ import zipfile
 from pathlib import PurePosixPath
 
 from attendance.errors import Invalid, TooLarge
+from attendance.nip import normalise_nip, split_leading_nip
 from attendance.roster.common import valid_nip
 from attendance.roster.photos import PHOTO_SUFFIXES, PhotoLimits
 
 MAX_ZIP_RATIO = 50  # uncompressed/compressed: photos barely compress, a zip bomb compresses enormously
-NIP_IN_NAME = re.compile(r"^\s*([0-9][0-9 .\-]{16,30}[0-9])")
 
 
 def _nip_from_name(member: PurePosixPath) -> str | None:
-    """`<NIP>.jpg`, `<NIP>_2.jpg`, `<NIP> (2).png` or `<NIP>/<anything>.jpg`."""
-    for candidate in (member.stem, member.parent.name if member.parent.name else ""):
-        m = NIP_IN_NAME.match(candidate)
-        if m:
-            digits = "".join(ch for ch in m.group(1) if ch.isdigit())
-            if len(digits) == 18:
-                return digits
-        if candidate and candidate.split("_")[0].split(" ")[0].isdigit():
-            return candidate.split("_")[0].split(" ")[0]
-    return None
+    """`<NIP>.jpg`, `<NIP>_2.jpg`, `<NIP> (2).png` or `<NIP>/<anything>.jpg`. A folder named by a NIP
+    decides whatever its photos are called: a phone names them by date and time (`20240315_083012.jpg`),
+    which starts with digits too. None when no name starts with digits; otherwise the digits found, so
+    that a wrong NIP is refused with its reason."""
+    names = [*reversed(member.parts[:-1]), member.stem]   # the nearest folder first, the file name last
+    found = [normalise_nip(split_leading_nip(n)[0]) for n in names]
+    for digits in found:
+        if len(digits) == 18 and digits.isdigit():
+            return digits
+    return next((d for d in found if d), None)
 
 
 def _unsafe_member_name(name: str) -> bool:
@@ -36,9 +36,24 @@ def _unsafe_member_name(name: str) -> bool:
 
 def read_photo_zip(data: bytes, *, limits: PhotoLimits, max_zip_bytes: int,
                    max_files: int) -> list[tuple[str, str, bytes]]:
-    """A ZIP of photos named by NIP -> [(member name, nip, bytes)]. Checks, before extracting
-    anything: total size, entry count, path traversal, symlinks, encryption, declared and actual
-    sizes and compression ratio (zip bombs). Raises Invalid (TooLarge for size) for the whole ZIP."""
+    """Like `scan_photo_zip`, refusing the ZIP when any entry is wrong."""
+    out, errors = scan_photo_zip(data, limits=limits, max_zip_bytes=max_zip_bytes, max_files=max_files)
+    if errors:
+        raise entry_problems(errors)
+    return out
+
+
+def entry_problems(errors: list[str]) -> Invalid:
+    return Invalid("zip_entries", f"{len(errors)} problem(s) in the ZIP: " + "; ".join(errors[:20]),
+                   details={"errors": errors})
+
+
+def scan_photo_zip(data: bytes, *, limits: PhotoLimits, max_zip_bytes: int,
+                   max_files: int) -> tuple[list[tuple[str, str, bytes]], list[str]]:
+    """A ZIP of photos named by NIP -> ([(member name, nip, bytes)], [problem of one entry]). Checks,
+    before extracting anything: total size, entry count, path traversal, symlinks, encryption, declared
+    and actual sizes and compression ratio (zip bombs); raises Invalid (TooLarge for size) when the
+    whole ZIP is refused. An entry's problem is listed, not raised, so that HR sees every one at once."""
     if len(data) > max_zip_bytes:
         raise TooLarge("zip_too_large", f"the ZIP is {len(data):,} bytes; the limit is {max_zip_bytes:,}")
     try:
@@ -79,7 +94,7 @@ def read_photo_zip(data: bytes, *, limits: PhotoLimits, max_zip_bytes: int,
                           f"{info.file_size / info.compress_size:.0f}:1 is not a photo")
         nip = _nip_from_name(member)
         if nip is None:
-            errors.append(f"{info.filename}: the file name must start with the employee's NIP")
+            errors.append(f"{info.filename}: the file name (or its folder's) must start with the employee's NIP")
             continue
         try:
             nip = valid_nip(nip)
@@ -96,7 +111,4 @@ def read_photo_zip(data: bytes, *, limits: PhotoLimits, max_zip_bytes: int,
             errors.append(f"{info.filename}: larger than {limits.max_bytes:,} bytes")
             continue
         out.append((info.filename, nip, blob))
-    if errors:
-        raise Invalid("zip_entries", f"{len(errors)} problem(s) in the ZIP: " + "; ".join(errors[:20]),
-                      details={"errors": errors})
-    return out
+    return out, errors

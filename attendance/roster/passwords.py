@@ -1,19 +1,47 @@
-"""Password hashing (argon2id via argon2-cffi). Lives in the domain because user accounts are
-created by domain services (CLI and API alike); the HTTP edge re-exports it."""
+"""Password hashing (argon2id via argon2-cffi) and the password policy. Lives in the domain because user
+accounts are created by domain services (CLI and API alike); the HTTP edge re-exports it.
+
+The policy is what NIST SP 800-63B asks of a memorised secret: a minimum length and no password from a
+list of ones attackers try first. No composition rules (a digit, a capital): they make passwords harder
+to remember, not to guess. The list is Django's (data/README.md names its source and licence)."""
 from __future__ import annotations
 
+import gzip
 from functools import lru_cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from attendance.errors import Invalid
+
 _hasher = PasswordHasher()
-MIN_LENGTH = 8
+MIN_LENGTH = 10
+COMMON_PASSWORDS = Path(__file__).with_name("data") / "common-passwords.txt.gz"
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The list, lowercased, read once (a few hundred kilobytes in memory)."""
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as f:
+        return frozenset(line.strip().lower() for line in f if line.strip())
+
+
+def check_password(password: str, username: str | None = None) -> None:
+    """Refuse a password an attacker would guess early; every way of setting one (API, pages, command
+    line, demo seeding) goes through the user use cases, which call this."""
+    if len(password) < MIN_LENGTH:
+        raise Invalid("password_too_short", f"the password must be at least {MIN_LENGTH} characters long",
+                      details={"min_length": MIN_LENGTH})
+    folded = password.strip().lower()
+    if folded in common_passwords():
+        raise Invalid("password_common", "this password is on a list of commonly used passwords; choose another")
+    if username and folded == username.strip().lower():
+        raise Invalid("password_is_username", "the password must not be the username")
 
 
 def hash_password(password: str) -> str:
-    if len(password) < MIN_LENGTH:
-        raise ValueError(f"password must be at least {MIN_LENGTH} characters")
+    """Only the hashing: the policy is check_password's (tests and benchmarks hash fixed passwords directly)."""
     return _hasher.hash(password)
 
 

@@ -159,31 +159,45 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 class EnrolmentWorkers:
-    """A small process pool for template computation, so the event loop never waits on dlib."""
+    """Process pools for template computation, so the event loop never waits on dlib. Two lanes, each
+    its own pool made on first use: single photos, and bulk uploads. A bulk upload is hundreds of
+    photos of up to the pixel limit each; in one queue, another HR's single photo would wait behind
+    all of them. Each lane is FIFO within itself."""
+
+    LANES = ("single", "bulk")
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = max(1, workers)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: dict[str, ProcessPoolExecutor] = {}
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
+    def _executor(self, lane: str) -> ProcessPoolExecutor:
+        pool = self._pools.get(lane)
+        if pool is None:
             # spawn: a forked copy of a threaded server (uvicorn, aiortc) can deadlock.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_exit_when_orphaned, initargs=(os.getpid(),))
-        return self._pool
+            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_exit_when_orphaned, initargs=(os.getpid(),))
+            self._pools[lane] = pool
+        return pool
 
-    async def analyse(self, data: bytes, limits: PhotoLimits, name: str = "photo") -> AnalysedPhoto:
+    def processes(self) -> list[int]:
+        """The worker processes' pids (for the tests that kill the server)."""
+        return [p.pid for pool in self._pools.values() for p in (pool._processes or {}).values() if p.pid]
+
+    async def _run(self, lane: str, data: bytes, limits: PhotoLimits, name: str) -> AnalysedPhoto:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor(), analyse_photo, data, limits, name)
+            return await loop.run_in_executor(self._executor(lane), analyse_photo, data, limits, name)
         except BrokenProcessPool:
-            self._pool = None  # the next request gets a fresh pool
+            self._pools.pop(lane, None)  # the next request gets a fresh pool
             raise Unavailable("worker_crashed", "the face worker stopped; try again") from None
 
+    async def analyse(self, data: bytes, limits: PhotoLimits, name: str = "photo") -> AnalysedPhoto:
+        return await self._run("single", data, limits, name)
+
     async def analyse_many(self, items: list[tuple[str, bytes]], limits: PhotoLimits) -> list[AnalysedPhoto]:
-        return list(await asyncio.gather(*(self.analyse(data, limits, name) for name, data in items)))
+        return list(await asyncio.gather(*(self._run("bulk", data, limits, name) for name, data in items)))
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -25,7 +25,7 @@ from attendance.errors import Conflict
 from attendance.models import Employee, FaceTemplate
 from attendance.roster.common import actor_name
 from attendance.roster.photos import FORMATS, AnalysedPhoto, PhotoLimits, analyse_photo
-from attendance.vision.config import backend_name
+from attendance.vision.config import backend_name, same_person_limit
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,37 @@ def check_not_duplicate(session: Session, photo: AnalysedPhoto, employee: Employ
     raise Conflict("duplicate_photo", f"{photo.name}: this exact photo is already enrolled for {who}")
 
 
+def same_face_elsewhere(session: Session, photo: AnalysedPhoto, employee: Employee) -> list[dict[str, Any]]:
+    """Other active employees whose photos show, by the recogniser, the same face as `photo`: the
+    same picture re-encoded, or a mix-up of two people's photos. A warning for HR, not a refusal
+    (twins exist), nearest first; the live recogniser would confuse the two as they are."""
+    limit = same_person_limit(photo.backend or "")
+    if limit is None or photo.embedding is None:
+        return []
+    rows = session.execute(
+        select(FaceTemplate.employee_id, FaceTemplate.embedding)
+        .join(Employee, Employee.id == FaceTemplate.employee_id)
+        .where(FaceTemplate.backend == photo.backend, FaceTemplate.kind.in_(("photo", "sighting")),
+               FaceTemplate.employee_id != employee.id, Employee.active.is_(True))).all()
+    probe = np.frombuffer(photo.embedding, dtype="<f4")
+    rows = [r for r in rows if len(r.embedding) == len(photo.embedding)]
+    if not rows:
+        return []
+    dist = np.linalg.norm(np.stack([np.frombuffer(r.embedding, dtype="<f4") for r in rows]) - probe, axis=1)
+    best: dict[int, float] = {}
+    for r, d in zip(rows, dist.tolist(), strict=True):
+        if d <= limit and d < best.get(r.employee_id, np.inf):
+            best[r.employee_id] = d
+    out = []
+    for emp_id, d in sorted(best.items(), key=lambda kv: kv[1]):
+        other = session.get_one(Employee, emp_id)
+        out.append({"code": "same_face", "employee_id": other.id, "nip": other.nip, "name": other.name,
+                    "distance": round(d, 3),
+                    "message": f"{photo.name}: this face matches NIP {other.nip} ({other.name}); "
+                               f"check that the photo is of the right person"})
+    return out
+
+
 @dataclass
 class PendingPhoto:
     """A photo file to write after the transaction commits (only when photos are kept)."""
@@ -57,8 +88,10 @@ class PendingPhoto:
 
 def store_templates(session: Session, employee: Employee, photo: AnalysedPhoto, *, actor: Any,
                     keep_dir: Path | None = None,
-                    data: bytes | None = None) -> tuple[list[FaceTemplate], list[PendingPhoto]]:
-    """Write one analysed photo as FaceTemplate rows (photo + masked variants), audited."""
+                    data: bytes | None = None,
+                   same_face_as: list[int] | None = None) -> tuple[list[FaceTemplate], list[PendingPhoto]]:
+    """Write one analysed photo as FaceTemplate rows (photo + masked variants), audited (with the
+    employees the face matched, when HR enrolled it despite the warning)."""
     if not photo.ok or photo.embedding is None:
         raise photo.refusal()
     pending: list[PendingPhoto] = []
@@ -77,7 +110,8 @@ def store_templates(session: Session, employee: Employee, photo: AnalysedPhoto, 
     session.flush()
     audit.record(session, actor=who, action="employee.enrol_photo", entity="employee", entity_id=employee.id,
                  after={"nip": employee.nip, "sha256": photo.sha256, "quality": round(photo.quality, 3),
-                        "templates": [t.id for t in rows], "photo_kept": photo_path is not None})
+                        "templates": [t.id for t in rows], "photo_kept": photo_path is not None,
+                        **({"same_face_as": same_face_as} if same_face_as else {})})
     return rows, pending
 
 

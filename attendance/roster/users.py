@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from attendance import audit
@@ -11,7 +11,7 @@ from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import Role, User
 from attendance.roster.common import CONTROL_CHARACTER, actor_name, clean_text, flush_or_conflict, optional_text
 from attendance.roster.offices import get_office
-from attendance.roster.passwords import hash_password
+from attendance.roster.passwords import check_password, hash_password
 
 
 def user_dict(u: User) -> dict[str, Any]:
@@ -63,10 +63,8 @@ def create_user(session: Session, *, actor: User | str | None, username: str, pa
                 office_id: int | None = None, full_name: str | None = None) -> User:
     uname = _username(username)
     role_n, office_n = _role(role, office_id, session)
-    try:
-        pw_hash = hash_password(password or "")
-    except ValueError as exc:
-        raise Invalid("password", str(exc)) from None
+    check_password(password or "", uname)
+    pw_hash = hash_password(password)
     if user_by_username(session, uname) is not None:
         raise Conflict("user_exists", f"username {uname} is already taken")
     user = User(username=uname, password_hash=pw_hash, role=role_n, office_id=office_n,
@@ -94,10 +92,9 @@ def update_user(session: Session, user_id: int, *, actor: User | str | None, rol
         user.full_name = optional_text(full_name, "full_name", max_len=200)
     changed_password = False
     if password is not None:
-        try:
-            user.password_hash = hash_password(password)
-        except ValueError as exc:
-            raise Invalid("password", str(exc)) from None
+        check_password(password, user.username)
+        user.password_hash = hash_password(password)
+        user.token_version += 1   # the old password's sessions and tokens end with it
         changed_password = True
     session.flush()
     after = user_dict(user)
@@ -105,6 +102,17 @@ def update_user(session: Session, user_id: int, *, actor: User | str | None, rol
         audit.record(session, actor=actor_name(actor), action="user.update", entity="user", entity_id=user.id,
                      before=before, after=after, reason="password changed" if changed_password else None)
     return user
+
+
+def revoke_sessions(session: Session, user_id: int) -> int:
+    """End every session and bearer token of this user (logging out ends them all, on every device:
+    one version per user, not a list of sessions to keep). Returns the new version. One UPDATE, so two
+    logouts at once both count."""
+    session.execute(update(User).where(User.id == user_id).values(token_version=User.token_version + 1))
+    version = session.execute(select(User.token_version).where(User.id == user_id)).scalar_one_or_none()
+    if version is None:
+        raise NotFound("user_not_found", f"user {user_id} does not exist")
+    return int(version)
 
 
 def can_see_office(user: User, office_id: int) -> bool:

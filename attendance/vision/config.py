@@ -253,3 +253,19 @@ class PipelineConfig:
                 raise ValueError(f"row_lines_m: {e}") from None
         if self.min_face_px < MIN_FACE_PX:
             raise ValueError(f"min_face_px must be at least {MIN_FACE_PX}, got {self.min_face_px}")
+
+
+def same_person_limit(backend: str) -> float | None:
+    """The face distance under which two templates of `backend` are taken for one person: the
+    recogniser's one-photo elimination distance (the distance only a small share of different
+    people's pairs reach; fitted with the thresholds in models/thresholds.json), else its accept
+    distance. None for a backend without fitted thresholds. Read here so the roster can warn of a
+    face enrolled twice without loading the recognisers."""
+    import json
+
+    path = Path(__file__).resolve().parent / "models" / "thresholds.json"
+    fitted = json.loads(path.read_text()).get(backend) if path.is_file() else None
+    if not fitted:
+        return None
+    elim = fitted.get("elimination_accept")
+    return float(elim[0]) if elim else float(fitted["accept"])

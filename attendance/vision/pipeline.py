@@ -8,9 +8,11 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from attendance.vision import camera_check, crops
 from attendance.vision.config import PipelineConfig
 from attendance.vision.detect.detector import DetectorConfig, detect_faces
 from attendance.vision.faces import DLIB_CHIP, face_chip, landmarks5, recogniser_chip
+from attendance.vision.geometry.alerts import DistancingAlerts
 from attendance.vision.geometry.camera import depth_m, eye_distance_px, focal_px, position_m, unbiased_eye_px
 from attendance.vision.geometry.fit import fit_frame
 from attendance.vision.geometry.violations import violations
@@ -59,10 +61,12 @@ class OfficePipeline:
         self.config.validate()
         self.recogniser = recogniser or make_recogniser(self.config.recogniser)
         fitted = MatchThresholds.load(self.recogniser.name)
-        self.thresholds = MatchThresholds(
+        # Every fitted limit reaches the pipeline (elimination_accept and name_accept as well as
+        # accept and margin): the benchmarks measure assign with all of them.
+        self.thresholds = replace(
+            fitted,
             accept=self.config.accept if self.config.accept is not None else fitted.accept,
-            margin=self.config.margin if self.config.margin is not None else fitted.margin,
-            min_views=fitted.min_views)
+            margin=self.config.margin if self.config.margin is not None else fitted.margin)
         self.switch_distance = (self.config.switch_distance if self.config.switch_distance is not None
                                 else SWITCH_SHARE_OF_ACCEPT * fitted.accept)
         self.detector = DetectorConfig(min_face_px=self.config.min_face_px,
@@ -81,6 +85,7 @@ class OfficePipeline:
         self._frames_seen = 0
         self._motion_ref: np.ndarray | None = None
         self._frame_width = 0
+        self.alerts = DistancingAlerts(self.config.min_distance_m)   # pairs too close over time
         self.set_roster(roster)
 
     def set_roster(self, roster: Sequence[RosterPerson]) -> None:
@@ -88,12 +93,31 @@ class OfficePipeline:
         for t in self.tracks:  # re-vote on the next frame with the new roster
             t.person, t.confidence = None, 0.0
 
+    def new_scene(self) -> None:
+        """Forget what was in view: the next frame is a scene of its own (another photo of a
+        folder that is not a sequence), so no face is followed into it and no track's views mix
+        with another photo's. The roster, the loaded networks and the thresholds stay; track
+        ids keep counting, so a face is never given an id another scene used."""
+        self.tracks = []
+        self._last_full = -1e9
+        self._detect_every = self.config.detect_interval_s
+        self._since_whole = 0
+        self._frames_since_full = 0
+        self._last_t = float("inf")
+        self._busy = False
+        self._frames_seen = 0
+        self._motion_ref = None
+        self.alerts = DistancingAlerts(self.config.min_distance_m)
+
     # -- one frame -------------------------------------------------------------------------
     def process(self, frame_bgr: np.ndarray, t_s: float) -> FrameResult:
         cfg = self.config
         rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
         grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
         if frame_bgr.shape[1] != self._frame_width:
+            # Another resolution (a camera rejoining with another one): the tracks' boxes are in the
+            # old pixels, so start the scene over rather than follow faces where they are not.
+            self.new_scene()
             self._frame_width = frame_bgr.shape[1]
             self.detector = replace(self.detector, min_face_px=self.smallest_face_px(self._frame_width))
         seen: list[Track] = []
@@ -115,7 +139,8 @@ class OfficePipeline:
         self.tracks = [t for t in self.tracks if t.last_t == t_s or t_s - t.last_t <= cfg.track_max_age_s]
         self._observe(rgb, grey, seen, t_s)
         self._decide(t_s)
-        return self._result(seen, t_s, frame_bgr.shape[1], frame_bgr.shape[0])
+        result = crops.attach(self._result(seen, t_s, frame_bgr.shape[1], frame_bgr.shape[0]), frame_bgr, self)
+        return camera_check.attach(result, grey, self)   # what this camera can do (the camera check)
 
     @property
     def _quick_first(self) -> bool:
@@ -327,6 +352,7 @@ class OfficePipeline:
         zs = [tr.depth_m if tr.depth_m is not None else depth_m(tr.box[2] * 0.40, f, cfg.ipd_m) for tr in seen]
         masked = [tr.mask_p >= cfg.mask_threshold for tr in seen]
         close = None
+        pairs = None
         ids = [self.gallery.ids[tr.person] if tr.person is not None else None for tr in seen]
         ipd_samples: list[float | None] = [None] * len(seen)
         eye_samples: list[float | None] = [None] * len(seen)
@@ -336,7 +362,7 @@ class OfficePipeline:
             fit = fit_frame(centres, None, zs, f, width, height, cfg.min_distance_m, masked=masked,
                             camera_above_m=above, row_lines_m=cfg.row_lines_m, ipd_m=cfg.ipd_m,
                             geometry=[known.get(pid) if pid is not None else None for pid in ids] if known else None)
-            places, close = fit.positions, fit.violations
+            places, close, pairs = fit.positions, fit.violations, fit.pairs
             # Only a face measured by its own eye spacing says anything of the person (a track
             # without a depth got the box-width fallback).
             ipd_samples = [s if tr.depth_m is not None else None for s, tr in zip(fit.ipd_samples_m, seen, strict=True)]
@@ -357,4 +383,5 @@ class OfficePipeline:
                 eye_offset_sample_m=eye_s if pid is not None else None))
         if close is None:
             close = violations([fc.position_m for fc in faces], cfg.min_distance_m)
-        return FrameResult(t_s=t_s, faces=faces, violations=close)
+        alerts = self.alerts.update(t_s, [fc.track_id for fc in faces], [fc.position_m for fc in faces], pairs)
+        return FrameResult(t_s=t_s, faces=faces, violations=close, alerts=alerts)

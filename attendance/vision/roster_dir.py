@@ -2,6 +2,7 @@
 into RosterPerson templates, as `apel analyze` and the benchmarks use it."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from attendance.vision.enrol import FaceRejected, enrol_face
 from attendance.vision.recognise.recognisers import Recogniser
 from attendance.vision.types import RosterPerson
 
+log = logging.getLogger(__name__)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -41,16 +43,26 @@ def roster_photos(root: Path) -> dict[str, list[Path]]:
     return people
 
 
+def _warn_skipped(path: Path, why: str) -> None:
+    log.warning("roster photo %s skipped: %s", path, why)
+
+
 def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = True,
                  exclude: set[Path] | None = None, limit_per_person: int | None = None,
                  on_skip: Callable[[Path, str], None] | None = None,
                  recogniser: str | Recogniser = DEFAULT_RECOGNISER) -> list[RosterPerson]:
-    """Enrol every photo. strict: any photo without exactly one usable face is an error naming
-    it (HR should know); otherwise such photos are skipped (reported via on_skip)."""
+    """Enrol every photo. A photo without exactly one usable face (none, several, small, blurry,
+    unreadable) is skipped and reported via on_skip (by default a logged warning naming it): one bad
+    photo among a person's several must not stop an analysis. strict: a person left with no usable
+    photo at all is an error naming every such person and why each of their photos failed; otherwise
+    they are left out."""
+    report = on_skip or _warn_skipped
     out = []
+    hopeless: list[str] = []
     for pid, photos in roster_photos(root).items():
         rows, kinds = [], []
         used = 0
+        reasons: list[str] = []
         for p in photos:
             if exclude and p.resolve() in exclude:
                 continue
@@ -60,10 +72,8 @@ def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = Tru
                 face = enrol_face(read_image_rgb(p), masked_variants=masked_variants, recogniser=recogniser)
             except (FaceRejected, ValueError) as e:
                 msg = e.message if isinstance(e, FaceRejected) else str(e)
-                if strict:
-                    raise Invalid("roster_photo", f"roster photo {p}: {msg}") from e
-                if on_skip:
-                    on_skip(p, msg)
+                reasons.append(f"{p.name}: {msg}")
+                report(p, msg)
                 continue
             used += 1
             rows.append(face.embedding)
@@ -74,7 +84,10 @@ def enrol_roster(root: Path, *, masked_variants: bool = True, strict: bool = Tru
         if rows:
             out.append(RosterPerson(pid, np.stack(rows).astype(np.float32), tuple(kinds)))
         elif strict:
-            raise Invalid("roster_no_usable_photo", f"roster {root / pid}: no usable photo")
+            hopeless.append(f"{pid} ({'; '.join(reasons) or 'no photo'})")
+    if hopeless:
+        raise Invalid("roster_no_usable_photo", f"roster {root}: no usable photo for {len(hopeless)} "
+                      f"person(s): " + ", ".join(hopeless), details={"people": hopeless})
     if not out:
         raise Invalid("roster_no_usable_photo", f"roster {root}: no usable photos")
     return out

@@ -3,6 +3,7 @@ processes can send them back, and light enough for the roster and the live servi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,11 +50,32 @@ class FaceResult:
     # (face_geometry.session_sample). Not part of `apel analyze`'s JSON.
     ipd_sample_m: float | None = None
     eye_offset_sample_m: float | None = None
+    # A small JPEG of the face when it needs a person's answer (unknown or unsure), once per track
+    # and once more for a clearly better view (vision.crops): what the operator and HR look at.
+    crop_jpeg: bytes | None = None
+
+
+@dataclass(frozen=True)
+class DistancingAlert:
+    """Two faces of a frame (indices into its faces, a < b) that have stood too close long enough,
+    and surely enough, to alert (geometry.alerts): their estimated distance and its standard
+    deviation (0 when unknown). `new`: this frame began the episode, the one frame that counts it."""
+    a: int
+    b: int
+    distance_m: float
+    sd_m: float
+    new: bool = False
 
 
 @dataclass
 class FrameResult:
-    """Everything the pipeline says about one frame: its faces and the pairs too close."""
+    """Everything the pipeline says about one frame: its faces, the pairs this frame alone places
+    too close (`violations`), and the distancing alerts standing (`alerts`: what people are shown
+    and what is counted)."""
     t_s: float
     faces: list[FaceResult] = field(default_factory=list)
     violations: list[tuple[int, int, float]] = field(default_factory=list)
+    alerts: list[DistancingAlert] = field(default_factory=list)
+    # The camera check (vision.camera_check): can this camera name its people, and what to change
+    # if not; plain data for the consoles, None until the stream's first report.
+    camera: dict[str, Any] | None = None

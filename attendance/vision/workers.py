@@ -2,17 +2,25 @@
 
 Each stream lives in one worker. At most one frame per stream is in flight: `submit` drops a
 frame while the previous one is still being worked on, so a slow worker means a lower
-sampling rate, never a growing queue (memory stays flat however long the feed runs)."""
+sampling rate, never a growing queue (memory stays flat however long the feed runs).
+
+Nothing here may keep a process from ending: frames go to a worker through a queue whose feeder
+thread is never waited for (at close or at exit), each worker answers on its own pipe (so one
+worker killed mid-write cannot block the others), and the reader thread watches the workers'
+process sentinels, so a dead worker is noticed at once, its frame failed and the worker replaced."""
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
 import os
-import queue
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as mp_wait
 from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue as MPQueue
 from typing import Any
 
 import numpy as np
@@ -45,11 +53,26 @@ def warm_up(recogniser: str = DEFAULT_RECOGNISER) -> None:
     default_classifier().predict_proba([blank], faceres=faceres)
 
 
-def _worker_main(inbox: mp.Queue[Any], outbox: mp.Queue[Any], parent: int,
+def _exit_with(parent: int) -> None:
+    """A worker's watch on its server: once the server is gone (killed: no cleanup ran), end at once,
+    whatever the worker is doing (loading its models, or a frame): nobody will take its results."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+class _PoolGone(Exception):
+    """The worker's result pipe is closed: the pool closed it, or the server is gone."""
+
+
+def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
                  recogniser: str = DEFAULT_RECOGNISER) -> None:
     """`parent`: the server's pid, passed in because the server may already be gone (and this
     process adopted) by the time a worker has imported its modules. `recogniser`: the one to
-    warm up (the service's)."""
+    warm up (the service's). `results`: this worker's own pipe to the pool's reader, written
+    directly (no feeder thread): a send to a server that is gone fails, and the worker ends."""
+    threading.Thread(target=_exit_with, args=(parent,), name="apel-parent-watch", daemon=True).start()
     from attendance.vision.pipeline import OfficePipeline
 
     try:
@@ -57,49 +80,118 @@ def _worker_main(inbox: mp.Queue[Any], outbox: mp.Queue[Any], parent: int,
     except Exception:  # a model that fails to load will fail again, with its message, on the first frame
         log.exception("vision worker warm-up failed")
     pipelines: dict[str, OfficePipeline] = {}
-    while True:
+
+    def send(msg: tuple[str, str, object]) -> None:
         try:
-            msg = inbox.get(timeout=2.0)
-        except queue.Empty:
-            if os.getppid() != parent:   # the server was killed: do not linger as an orphan
-                outbox.cancel_join_thread()   # nobody will read what is still queued
+            results.send(msg)
+        except OSError as exc:
+            raise _PoolGone from exc
+
+    try:
+        while True:
+            msg = inbox.get()   # a server that is gone ends this process from its watch thread
+            if msg is None:
                 return
-            continue
-        if msg is None:
-            return
-        kind, key = msg[0], msg[1]
-        try:
-            if kind == "configure":
-                roster, config = msg[2], msg[3]
-                if key in pipelines and pipelines[key].config == config:
-                    pipelines[key].set_roster(roster)
-                else:
-                    pipelines[key] = OfficePipeline(roster, config)
-                outbox.put(("configured", key, None))
-            elif kind == "remove":
-                pipelines.pop(key, None)
-            elif kind == "frame":
-                frame, t_s = msg[2], msg[3]
-                p = pipelines.get(key)
-                if p is None:
-                    outbox.put(("error", key, f"stream {key!r} is not configured"))
-                else:
-                    outbox.put(("result", key, p.process(frame, t_s)))
-        except Exception:  # a bad frame must not take the worker (and other offices) down
-            outbox.put(("error", key, traceback.format_exc(limit=3)))
+            kind, key = msg[0], msg[1]
+            try:
+                if kind == "configure":
+                    roster, config = msg[2], msg[3]
+                    if key in pipelines and pipelines[key].config == config:
+                        pipelines[key].set_roster(roster)
+                    else:
+                        pipelines[key] = OfficePipeline(roster, config)
+                    send(("configured", key, None))
+                elif kind == "remove":
+                    pipelines.pop(key, None)
+                elif kind == "frame":
+                    frame, t_s = msg[2], msg[3]
+                    p = pipelines.get(key)
+                    if p is None:
+                        send(("error", key, f"stream {key!r} is not configured"))
+                    else:
+                        send(("result", key, p.process(frame, t_s)))
+            except _PoolGone:
+                raise
+            except Exception:  # a bad frame must not take the worker (and other offices) down
+                send(("error", key, traceback.format_exc(limit=3)))
+    except _PoolGone:   # the pool closed our pipe, or the server is gone: nobody wants what we would send
+        return
 
 
 # Called once per frame the pool took (`submit` returned True), from the pool's reader thread: the
-# frame's result, or None when the worker failed on it (the message is in `VisionWorkerPool.errors`).
-# Either way the stream may take its next frame.
+# frame's result, or None when the worker failed on it or died (the message is in
+# `VisionWorkerPool.errors`). Either way the stream may take its next frame.
 ResultCallback = Callable[[str, FrameResult | None], None]
+
+RESTARTS_ALLOWED = 3       # a worker that dies is started again, at most this often ...
+RESTART_WINDOW_S = 60.0    # ... within this many seconds (a crash on start would otherwise loop)
+STOP_WAIT_S = 5.0          # close() lets workers finish their frame this long, then terminates them
+
+
+class _Inbox(MPQueue):  # type: ignore[type-arg]
+    """A worker's inbox. Its feeder thread writes frames into a pipe; if the worker is gone that
+    write can block forever (the pool still holds the pipe's read end). So nothing ever waits for
+    the feeder (`cancel_join_thread` at once: a frame for a dead or stopping worker is worth
+    nothing), and `abandon` closes the read end, which ends a blocked write."""
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx=ctx)
+        self._ignore_epipe = True   # a broken pipe means the worker is gone: the feeder just ends
+        self.cancel_join_thread()
+
+    def abandon(self) -> None:
+        try:
+            self._reader.close()   # type: ignore[attr-defined]
+        except OSError:
+            pass
+        self.close()
+
+
+class _Slot:
+    """One worker process with its inbox and its result pipe."""
+
+    def __init__(self, ctx: Any, index: int, recogniser: str) -> None:
+        self.index = index
+        self.inbox = _Inbox(ctx)
+        self.results, send_end = ctx.Pipe(duplex=False)
+        self.process: BaseProcess = ctx.Process(
+            target=_worker_main, args=(self.inbox, send_end, os.getpid(), recogniser),
+            name=f"apel-vision-{index}", daemon=True)
+        self.process.start()
+        send_end.close()   # the worker holds the only write end: its death is EOF here
+        self.eof = False    # its result pipe is at its end
+        self.dead = False   # it died and was not started again: its streams' frames are dropped
+
+    def put(self, msg: object) -> None:
+        try:
+            self.inbox.put(msg)
+        except (ValueError, AssertionError):   # abandoned (the worker died, or the pool closed)
+            pass
+
+    def stop(self, deadline: float) -> None:
+        """Wait for a worker that was told to stop, until `deadline`; then terminate, then kill it."""
+        self.process.join(max(0.0, deadline - time.monotonic()))
+        for end in (self.process.terminate, self.process.kill):
+            if not self.process.is_alive():
+                break
+            end()
+            self.process.join(2.0)
+        if self.process.is_alive():
+            log.error("vision worker %s (pid %s) did not end", self.index, self.process.pid)
+
+    def release(self) -> None:
+        self.inbox.abandon()
+        self.results.close()
+        self.eof = True   # the reader waits on it no more
 
 
 class VisionWorkerPool:
     """Streams spread over worker processes; results are pushed to the `on_result` given to `start`.
 
-    One reader thread per pool blocks on the workers' shared outbox and calls `on_result`: the caller
-    (the live bridge) hands each result to its own event loop, so nothing here knows about asyncio."""
+    One reader thread per pool waits on every worker's result pipe and on the workers themselves
+    and calls `on_result`: the caller (the live bridge) hands each result to its own event loop, so
+    nothing here knows about asyncio. A worker that dies (killed, out of memory) fails the frame it
+    had and is started again with its streams' pipelines; nothing, at close or at exit, waits on it."""
 
     def __init__(self, workers: int = 1, recogniser: str = DEFAULT_RECOGNISER) -> None:
         if workers < 1:
@@ -107,28 +199,31 @@ class VisionWorkerPool:
         self.n = workers
         self.recogniser = recogniser
         self._ctx = mp.get_context("spawn")
-        self._procs: list[BaseProcess] = []
-        self._inboxes: list[mp.Queue[Any]] = []
-        self._outbox: mp.Queue[Any] | None = None
+        self._slots: list[_Slot] = []
         self._reader: threading.Thread | None = None
-        self._lock = threading.Lock()   # _home and _busy: the caller's thread and the reader share them
+        self._wake: tuple[Connection, Connection] | None = None
+        self._closing = False
+        # _home, _busy, _configs and _slots: the caller's thread and the reader share them
+        self._lock = threading.Lock()
         self._home: dict[str, int] = {}
         self._busy: set[str] = set()
+        self._configs: dict[str, tuple[list[RosterPerson], PipelineConfig]] = {}
+        self._restarts: dict[int, list[float]] = {}
         self.errors: list[tuple[str, str]] = []   # (stream, message), last 100
         self.dropped = 0
+        self.restarts = 0
+
+    @property
+    def _procs(self) -> list[BaseProcess]:
+        return [s.process for s in self._slots]
 
     def start(self, on_result: ResultCallback) -> None:
-        if self._procs:
+        if self._slots:
             return
-        self._outbox = self._ctx.Queue()
-        for _ in range(self.n):
-            inbox: mp.Queue[Any] = self._ctx.Queue()
-            p = self._ctx.Process(target=_worker_main, args=(inbox, self._outbox, os.getpid(), self.recogniser),
-                                  daemon=True)
-            p.start()
-            self._procs.append(p)
-            self._inboxes.append(inbox)
-        self._reader = threading.Thread(target=self._read_results, args=(self._outbox, on_result),
+        self._closing = False
+        self._slots = [_Slot(self._ctx, i, self.recogniser) for i in range(self.n)]
+        self._wake = self._ctx.Pipe(duplex=False)
+        self._reader = threading.Thread(target=self._read_results, args=(self._wake[0], on_result),
                                         name="apel-vision-results", daemon=True)
         self._reader.start()
 
@@ -140,82 +235,141 @@ class VisionWorkerPool:
 
     def configure(self, stream_key: str, roster: Sequence[RosterPerson], config: PipelineConfig) -> None:
         config.validate()
-        if not self._procs:
+        if not self._slots:
             raise RuntimeError("call start() first")
         with self._lock:
             worker = self._worker_for(stream_key)
-        self._inboxes[worker].put(("configure", stream_key, list(roster), config))
+            self._configs[stream_key] = (list(roster), config)   # to configure a restarted worker
+            self._slots[worker].put(("configure", stream_key, list(roster), config))
 
     def submit(self, stream_key: str, frame_bgr: np.ndarray, t_s: float) -> bool:
         """Hand a frame to the stream's worker; False (the frame dropped) while its previous frame is
         still in work. KeyError for a stream that is not configured (or was removed)."""
         with self._lock:
-            if stream_key not in self._home or not self._procs:
+            if stream_key not in self._home or not self._slots:
                 raise KeyError(f"stream {stream_key!r} is not configured")
-            if stream_key in self._busy:
+            slot = self._slots[self._home[stream_key]]
+            if stream_key in self._busy or slot.dead:
                 self.dropped += 1
                 return False
             self._busy.add(stream_key)
-            worker = self._home[stream_key]
-        self._inboxes[worker].put(("frame", stream_key, np.ascontiguousarray(frame_bgr), float(t_s)))
+            # Under the lock, so a worker's replacement (the reader thread) cannot come in between.
+            slot.put(("frame", stream_key, np.ascontiguousarray(frame_bgr), float(t_s)))
         return True
 
-    def _read_results(self, outbox: mp.Queue[Any], on_result: ResultCallback) -> None:
-        """The reader thread: blocks on the outbox until `close` puts its end marker there."""
+    def _read_results(self, wake: Connection, on_result: ResultCallback) -> None:
+        """The reader thread: until `close` wakes it, takes every worker's results and notices a
+        worker's death the moment it happens (its process sentinel)."""
         while True:
-            try:
-                msg = outbox.get()
-            except (EOFError, OSError):   # the queue was closed under us
-                return
-            if msg is None:
-                return
-            kind, key, payload = msg
-            if kind not in ("result", "error"):
-                continue
             with self._lock:
-                self._busy.discard(key)
-                known = key in self._home
-            if kind == "error":
-                self.errors = (self.errors + [(key, str(payload))])[-100:]
-                log.warning("vision worker error on stream %s: %s", key, payload)
-            if known:   # a removed stream's last result goes nowhere
-                try:
-                    on_result(key, payload if kind == "result" else None)
-                except Exception:
-                    log.exception("delivering a vision result for %s failed", key)
+                slots = list(self._slots)
+            waits: list[Any] = [wake]
+            waits += [s.results for s in slots if not s.eof] + [s.process.sentinel for s in slots if not s.dead]
+            ready = mp_wait(waits)
+            if wake in ready or self._closing:
+                return
+            for s in slots:
+                if not s.eof and s.results in ready:
+                    self._take(s, on_result)
+            for s in slots:
+                if not s.dead and s.process.sentinel in ready:
+                    while not s.eof and s.results.poll():   # what it sent before it died counts
+                        self._take(s, on_result)
+                    self._worker_died(s, on_result)
+
+    def _take(self, slot: _Slot, on_result: ResultCallback) -> None:
+        try:
+            msg = slot.results.recv()
+        except (EOFError, OSError):
+            slot.eof = True   # the worker is gone; its sentinel says so too
+            return
+        kind, key, payload = msg
+        if kind in ("result", "error"):
+            self._deliver(key, payload if kind == "result" else None, None if kind == "result" else str(payload),
+                          on_result)
+
+    def _deliver(self, key: str, result: FrameResult | None, error: str | None, on_result: ResultCallback) -> None:
+        with self._lock:
+            self._busy.discard(key)
+            known = key in self._home
+        if error is not None:
+            self.errors = (self.errors + [(key, error)])[-100:]
+            log.warning("vision worker error on stream %s: %s", key, error)
+        if known:   # a removed stream's last result goes nowhere
+            try:
+                on_result(key, result)
+            except Exception:
+                log.exception("delivering a vision result for %s failed", key)
+
+    def _worker_died(self, slot: _Slot, on_result: ResultCallback) -> None:
+        """Fail the frame it had and start a new worker in its place with its streams' pipelines."""
+        if self._closing or slot.dead:
+            return
+        code = slot.process.exitcode
+        now = time.monotonic()
+        recent = [t for t in self._restarts.get(slot.index, []) if now - t < RESTART_WINDOW_S]
+        fresh = None
+        if len(recent) < RESTARTS_ALLOWED:
+            self._restarts[slot.index] = [*recent, now]
+            try:
+                fresh = _Slot(self._ctx, slot.index, self.recogniser)
+            except Exception:
+                log.exception("vision worker %s could not be started again", slot.index)
+        with self._lock:   # one step for submit(): a frame goes to the old worker and fails below, or to the new
+            streams = [k for k, w in self._home.items() if w == slot.index]
+            busy = [k for k in streams if k in self._busy]
+            if fresh is not None and not self._closing:
+                self._slots[self._slots.index(slot)] = fresh
+                for key in streams:
+                    if key in self._configs:
+                        fresh.put(("configure", key, *self._configs[key]))
+                self.restarts += 1
+            else:
+                slot.dead = True
+                if fresh is not None:   # closing meanwhile: close() stops it with the others
+                    fresh.put(None)
+                    self._slots.append(fresh)
+        log.error("vision worker %s (pid %s) died with exit code %s; its streams: %s; %s",
+                  slot.index, slot.process.pid, code, ", ".join(streams) or "none",
+                  "started again" if fresh is not None and not slot.dead else "not started again")
+        slot.release()
+        for key in busy:
+            self._deliver(key, None, f"the vision worker died (exit code {code}) while analysing this frame",
+                          on_result)
 
     def remove(self, stream_key: str) -> None:
         with self._lock:
             w = self._home.pop(stream_key, None)
             self._busy.discard(stream_key)
-        if w is not None and self._procs:
-            self._inboxes[w].put(("remove", stream_key))
+            self._configs.pop(stream_key, None)
+            if w is not None and self._slots:
+                self._slots[w].put(("remove", stream_key))
 
     def close(self) -> None:
-        """Stop the workers, then the reader. The reader keeps draining the outbox while the workers
-        exit (a worker flushes what it has queued before it ends); nothing waits on a dead one."""
+        """Stop the workers (each finishes its frame, for a few seconds at most), then the reader.
+        Nothing here waits on a dead worker or on a frame still being written to one."""
         with self._lock:
-            self._home, self._busy = {}, set()   # results still arriving are delivered nowhere
-        for q in self._inboxes:
-            try:
-                q.put(None)
-            except Exception:
-                pass
-        for p in self._procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=2)
-        if self._outbox is not None:
-            # A worker terminated while writing may have left the outbox's write lock taken: then this
-            # end marker never arrives, and neither the reader nor the process exit may wait for it.
-            self._outbox.cancel_join_thread()
-            self._outbox.put(None)
+            self._closing = True
+            self._home, self._busy, self._configs = {}, set(), {}   # results still arriving go nowhere
+            slots = list(self._slots)
+        for s in slots:
+            s.put(None)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for s in slots:
+            s.stop(deadline)
+        if self._wake is not None:
+            self._wake[1].send(None)
         if self._reader is not None:
             self._reader.join(timeout=5)
             if self._reader.is_alive():
                 log.warning("the vision result reader did not stop; leaving it (a daemon thread)")
-        for q in self._inboxes:
-            q.cancel_join_thread()   # a dead worker's inbox may still hold frames nobody will take
-            q.close()
-        self._procs, self._inboxes, self._outbox, self._reader = [], [], None, None
+        with self._lock:
+            slots = list(self._slots)   # a worker started again while closing is among them
+            self._slots = []
+        for s in slots:
+            s.stop(time.monotonic())
+            s.release()
+        if self._wake is not None:
+            for end in self._wake:
+                end.close()
+        self._reader, self._wake = None, None

@@ -45,7 +45,7 @@ const Live = (() => {
     return (await res.json()).iceServers || [];
   }
   // Faces must keep their pixels: ask the browser to lower the frame rate, not the resolution,
-  // when bandwidth or CPU is short, and give it enough bitrate for 720p.
+  // when bandwidth or CPU is short (no silent downscale to 960x540 under load), and give it enough bitrate.
   async function keepResolution(sender, maxBitrate) {
     try {
       const p = sender.getParameters();

@@ -77,10 +77,12 @@
     for (const o of data.offices) {
       const [feedText, feedState] = feedLabel(o.code);
       const tr = el("tr", {"data-office": o.code});
-      const mask = o.mask_compliance === null || o.mask_compliance === undefined ? "-" : `${Math.round(o.mask_compliance * 100)}%`;
+      // Rounded by the server (counts.percent), as the apel page and the reports round it.
+      const mask = o.mask_compliance_pct === null || o.mask_compliance_pct === undefined ? "-" : `${o.mask_compliance_pct}%`;
       [[`${o.code} ${o.name}`], [feedText, {"data-feed": feedState}], [o.roster], [o.present, {"class": "n-present"}],
        [o.late], [o.not_yet_seen], [mask], [o.distancing_alerts], [o.unknown_faces]]
         .forEach(([v, attrs]) => tr.appendChild(el("td", attrs, v)));
+      if (window.CameraCheckUI) CameraCheckUI.badge(tr.children[1], feeds[o.code] && feeds[o.code].camera);
       tbody.appendChild(tr);
       const box = el("details", {open: "", "data-office": o.code});
       box.appendChild(el("summary", {}, `${o.code} ${o.name}`));

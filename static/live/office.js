@@ -1,4 +1,5 @@
-// The office operator's page: camera up (720p, resolution kept), the leader's audio and video down,
+// The office operator's page: camera up (1080p where the camera has it, resolution kept), the leader's
+// audio and video down, the camera check shown while connected (camera_check.js),
 // automatic rejoin with backoff when the connection drops (attendance continues on the server).
 "use strict";
 (() => {
@@ -12,14 +13,17 @@
   const hash = new URLSearchParams(location.hash.slice(1));
   if (hash.get("token")) tokenEl.value = hash.get("token");
   if (hash.get("office")) officeEl.value = hash.get("office");
-  let pc = null, stream = null, wanted = false, attempt = 0, retryTimer = null;
+  let pc = null, stream = null, wanted = false, attempt = 0, retryTimer = null, stopCheck = null;
+  const checkEl = document.getElementById("camera-check");
+  const BITRATE = 4000000;   // enough for 1080p at 15 fps
 
   async function camera() {
     if (stream) return stream;
     Live.setStatus("camera", "camera");
     stream = await navigator.mediaDevices.getUserMedia({
       audio: false,
-      video: {width: {ideal: 1280}, height: {ideal: 720}, frameRate: {ideal: 15, max: 15}},
+      // Faces need pixels (the camera check's floor): 1080p where the camera has it, else its best.
+      video: {width: {ideal: 1920}, height: {ideal: 1080}, frameRate: {ideal: 15, max: 15}},
     });
     const track = stream.getVideoTracks()[0];
     if ("contentHint" in track) track.contentHint = "detail";
@@ -37,7 +41,7 @@
     pc = conn;
     const track = s.getVideoTracks()[0];
     const tx = conn.addTransceiver(track, {direction: "sendrecv", streams: [s],
-                                           sendEncodings: [{maxBitrate: 2500000}]});
+                                           sendEncodings: [{maxBitrate: BITRATE}]});
     conn.addTransceiver("audio", {direction: "recvonly"});
     const remote = new MediaStream();
     conn.ontrack = (ev) => { remote.addTrack(ev.track); leaderVideo.srcObject = remote; };
@@ -51,7 +55,9 @@
     const answer = await Live.postJSON("/api/v1/live/office/join",
       {office, token, sdp: conn.localDescription.sdp, type: conn.localDescription.type});
     await conn.setRemoteDescription({sdp: answer.sdp, type: answer.type});
-    await Live.keepResolution(tx.sender, 2500000);
+    await Live.keepResolution(tx.sender, BITRATE);
+    if (stopCheck) stopCheck();
+    stopCheck = CameraCheckUI.poll(checkEl, auth, () => wanted);
   }
 
   function scheduleRetry() {
@@ -67,11 +73,15 @@
     try {
       await connect();
     } catch (err) {
-      if (err.status === 401 || err.status === 400 || err.status === 403) {
+      // A refusal is final (retrying cannot help): the apel is over, or the code or token is wrong.
+      const over = err.code === "apel_finished";
+      if (over || err.status === 401 || err.status === 400 || err.status === 403) {
         wanted = false;
-        Live.setStatus("refused", "refused", {reason: err.message});
+        if (over) Live.setStatus("closed", "closed");
+        else Live.setStatus("refused", "refused", {reason: err.code === "bad_token" ? Live.fmt("bad_token") : err.message});
         joinBtn.disabled = false; leaveBtn.disabled = true;
         if (pc) { pc.close(); pc = null; }
+        if (over && stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; preview.srcObject = null; }
         return;
       }
       console.warn("join failed", err);
@@ -88,6 +98,7 @@
   leaveBtn.addEventListener("click", () => {
     wanted = false;
     if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+    if (stopCheck) { stopCheck(); stopCheck = null; }
     if (pc) { pc.close(); pc = null; }
     Live.setStatus("idle", "idle");
     joinBtn.disabled = false; leaveBtn.disabled = true;

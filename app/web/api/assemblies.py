@@ -1,5 +1,6 @@
 """Apels over HTTP: schedule, start, end (leader/admin), office join tokens (leader/admin), and the
-roll-call and records (every logged-in role; operators only for their own office)."""
+roll-call and records (every logged-in role; operators only for their own office; observers get the
+roll-call's figures without the people, and no records)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -11,7 +12,17 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
-from app.web.deps import CurrentUser, DbId, DbSession, LeaderUser, SettingsDep
+from app.web.audit_checkpoints import sign_now
+from app.web.deps import (
+    CurrentUser,
+    DbId,
+    DbSession,
+    LeaderUser,
+    PeopleReader,
+    SettingsDep,
+    sees_people,
+    without_people,
+)
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import AssemblyOut, OfficeTokenOut, RecordOut, RollcallOut
 from attendance.assemblies.lifecycle import (
@@ -87,6 +98,7 @@ def start(assembly_id: DbId, user: LeaderUser, db: DbSession) -> dict:
 @router.post("/{assembly_id}/end", response_model=AssemblyOut)
 def end(assembly_id: DbId, user: LeaderUser, db: DbSession, request: Request) -> dict:
     view = assembly_view(run_in_transaction(db, lambda: end_assembly(db, assembly_id, actor=user)))
+    sign_now(request.app, db, f"apel {assembly_id} ended")
     live = getattr(request.app.state, "live", None)
     if live is not None:   # disconnect the offices now rather than at the live service's next poll
         anyio.from_thread.run(live.close_assembly, assembly_id)
@@ -113,11 +125,12 @@ def rollcall(assembly_id: DbId, user: CurrentUser, db: DbSession, office_id: DbI
     office_id = scoped_office(user, office_id)
     get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
-    return live_rollcall(db, assembly_id, office_id)
+    view = live_rollcall(db, assembly_id, office_id)
+    return view if sees_people(user) else without_people(view)
 
 
 @router.get("/{assembly_id}/records", response_model=list[RecordOut], response_model_exclude_unset=True)
-def records(assembly_id: DbId, user: CurrentUser, db: DbSession, office_id: DbId | None = None,
+def records(assembly_id: DbId, user: PeopleReader, db: DbSession, office_id: DbId | None = None,
             status: str | None = None) -> list[dict]:
     office_id = scoped_office(user, office_id)
     a = get_assembly(db, assembly_id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from app.web.deps import CurrentUser, DbId, DbSession, HrUser
+from app.web.deps import DbId, DbSession, HrUser, PeopleReader
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import CorrectionOut, RecordOut
 from attendance.assemblies.corrections import (
@@ -51,7 +51,7 @@ def _readable_record(db: Session, user: User, record_id: int) -> AttendanceRecor
 
 
 @router.get("/records/{record_id}", response_model=RecordOut, response_model_exclude_unset=True)
-def show_record(record_id: DbId, user: CurrentUser, db: DbSession) -> dict:
+def show_record(record_id: DbId, user: PeopleReader, db: DbSession) -> dict:
     rec = _readable_record(db, user, record_id)
     return record_view(rec)
 
@@ -66,7 +66,7 @@ def correct(record_id: DbId, body: CorrectionIn, user: HrUser, db: DbSession) ->
 
 
 @router.get("/records/{record_id}/corrections", response_model=list[CorrectionOut])
-def record_corrections(record_id: DbId, user: CurrentUser, db: DbSession) -> list[dict]:
+def record_corrections(record_id: DbId, user: PeopleReader, db: DbSession) -> list[dict]:
     _readable_record(db, user, record_id)
     return [correction_view(c) for c in list_corrections(db, record_id=record_id)]
 
@@ -80,7 +80,7 @@ def excuse(assembly_id: DbId, body: ExcuseIn, user: HrUser, db: DbSession) -> di
 
 
 @router.get("/corrections", response_model=list[CorrectionOut])
-def corrections(user: CurrentUser, db: DbSession, assembly_id: DbId | None = None,
+def corrections(user: PeopleReader, db: DbSession, assembly_id: DbId | None = None,
                 limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
     if is_operator(user):
         if assembly_id is None:

@@ -3,7 +3,8 @@ event stream (Server-Sent Events). The pages that use them are app.web.pages.liv
 
 Who may do what: an office joins with its per-apel token (no login: the camera operator may be a
 device); the leader's console (camera out) is for leaders and admins; HR and observers get the
-read-only console. Starting and ending an apel are the assemblies API's (leader/admin only)."""
+read-only console (observers' roll-call without the people: figures only). Starting and ending an apel
+are the assemblies API's (leader/admin only)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,8 +17,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.live.service import LiveService, get_live
-from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser
-from app.web.schemas.live import IceServersOut, JoinOut, LiveRollcallOut, OfficeJoinOut
+from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser, sees_people, without_people
+from app.web.schemas.live import IceServersOut, JoinOut, LiveRollcallOut, OfficeCameraOut, OfficeJoinOut
 from attendance.errors import ApelError, NotFound
 from media.signaling import MAX_SDP_BYTES
 
@@ -69,6 +70,32 @@ async def office_join(body: OfficeJoinIn, live: Live) -> dict[str, Any]:
     return await live.join_office(body.office.strip(), body.token.strip(), body.sdp, body.type)
 
 
+def _office_stream(session: Any, code: str, token: str) -> tuple[int, str] | None:
+    """The apel and the office code a valid office token is for, or None."""
+    from attendance.assemblies.lifecycle import verify_office_token
+    from attendance.models import Office
+
+    ao = verify_office_token(session, code, token)
+    office = session.get(Office, ao.office_id) if ao is not None else None
+    return None if ao is None or office is None else (ao.assembly_id, office.code)
+
+
+@router.get("/api/v1/live/office/camera-check", response_model=OfficeCameraOut)
+async def office_camera_check(live: Live, x_office_code: Annotated[str | None, Header()] = None,
+                              x_office_token: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    """The office's camera check (can its camera name its people, and what to change), as its feed's
+    last seconds give it; the office's own page and `apel camera` ask for it with the office's code
+    and token, the consoles get every office's in the media status."""
+    found = await live.db.run(_office_stream, (x_office_code or "").strip(), (x_office_token or "").strip())
+    if found is None:
+        raise ApelError("bad_token", "send the office's code and token for an open apel as X-Office-Code and "
+                        "X-Office-Token", 401)
+    assembly_id, code = found
+    info = live.streams.get(f"{assembly_id}/{code}")
+    return {"office": code, "assembly_id": assembly_id, "joined": info is not None,
+            "camera": info.camera if info is not None else None}
+
+
 @router.post("/api/v1/live/assemblies/{assembly_id}/leader", response_model=JoinOut)
 async def leader_join(assembly_id: DbId, body: SdpIn, live: Live, user: LeaderUser) -> dict[str, Any]:
     """The leader's console: camera and microphone out to every office, the office mosaic back."""
@@ -93,20 +120,28 @@ async def _live_rollcall(live: LiveService, assembly_id: int) -> dict[str, Any]:
 @router.get("/api/v1/live/assemblies/{assembly_id}/rollcall", response_model=LiveRollcallOut,
             response_model_exclude_unset=True)
 async def rollcall(assembly_id: DbId, live: Live, user: ConsoleUser) -> dict[str, Any]:
-    """The live roll-call and each office's feed, as the event stream's `rollcall` event carries it."""
-    return await _live_rollcall(live, assembly_id)
+    """The live roll-call and each office's feed, as the event stream's `rollcall` event carries it
+    (for observers without the people: figures only)."""
+    view = await _live_rollcall(live, assembly_id)
+    return view if sees_people(user) else without_people(view)
 
 
-@router.get("/api/v1/live/assemblies/{assembly_id}/events")
+@router.get("/api/v1/live/assemblies/{assembly_id}/events", response_class=StreamingResponse,
+            responses={200: {"description": "Server-Sent Events",
+                             "content": {"text/event-stream": {"schema": {
+                                 "type": "object", "required": ["event", "data"],
+                                 "properties": {"event": {"enum": ["rollcall", "media", "closed"]},
+                                                "data": {"type": "string", "description": "JSON"}}}}}}})
 async def events(assembly_id: DbId, request: Request, live: Live, user: ConsoleUser) -> StreamingResponse:
     """Server-Sent Events: `rollcall` (the full live roll-call, within ~1 s of new sightings),
     `media` (joins, leaves, feed status every 2 s) and `closed` (the apel ended)."""
     first = await _live_rollcall(live, assembly_id)
     queue = live.events.subscribe(assembly_id)
+    people = sees_people(user)
 
     async def stream() -> AsyncIterator[str]:
         try:
-            yield _sse("rollcall", first)
+            yield _sse("rollcall", first if people else without_people(first))
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), 15.0)
@@ -115,7 +150,10 @@ async def events(assembly_id: DbId, request: Request, live: Live, user: ConsoleU
                         return
                     yield ": keep-alive\n\n"
                     continue
-                yield _sse(event["event"], event["data"])
+                data = event["data"]
+                if event["event"] == "rollcall" and not people:
+                    data = without_people(data)
+                yield _sse(event["event"], data)
         finally:
             live.events.unsubscribe(assembly_id, queue)
 

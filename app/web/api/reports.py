@@ -2,8 +2,9 @@
 downloads in CSV, XLSX and PDF.
 
 Who sees what: admin, HR, leaders and observers see every office; an operator only their own office
-(asking for another one is 403, and reports are cut to their office). All of these are reads;
-every download is signed with the installation key and leaves an audit entry naming its SHA-256.
+(asking for another one is 403, and reports are cut to their office). Observers see figures only: no
+drill-down, no per-person rows in exports or the recap (asking for them is 403 `observer_no_people`).
+All of these are reads; every download is signed with the installation key and leaves an audit entry naming its SHA-256.
 
 Downloads: `bundle=true` (default) gives a ZIP with the report and its `.sig`; `bundle=false` gives
 the file alone with the signature JSON base64-encoded in the `X-Apel-Signature` header.
@@ -19,10 +20,10 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
-from app.web.deps import CurrentUser, DbId, DbSession
+from app.web.deps import CurrentUser, DbId, DbSession, PeopleReader, people_wanted
 from app.web.office_scope import ensure_office_access, is_operator, scope_offices
 from app.web.schemas.errors import ErrorBody
-from app.web.schemas.reports import ApelPeopleOut, ApelReportOut, RecapOut, SigningKeyOut
+from app.web.schemas.reports import SIGNED_DOWNLOAD, ApelPeopleOut, ApelReportOut, RecapOut, SigningKeyOut
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.errors import ApelError, NotFound
 from attendance.i18n import Lang
@@ -80,7 +81,7 @@ def apel_report_json(assembly_id: DbId, user: CurrentUser, db: DbSession, office
 
 
 @router.get("/apel/{assembly_id}/offices/{office_id}/people", response_model=ApelPeopleOut)
-def apel_people_json(assembly_id: DbId, office_id: DbId, user: CurrentUser, db: DbSession,
+def apel_people_json(assembly_id: DbId, office_id: DbId, user: PeopleReader, db: DbSession,
                      status_: str | None = Query(None, alias="status", max_length=16),
                      tier: str | None = Query(None, pattern="^TL[1-4]$"),
                      category: str | None = Query(None, max_length=32)) -> dict:
@@ -92,36 +93,41 @@ def apel_people_json(assembly_id: DbId, office_id: DbId, user: CurrentUser, db: 
             "people": [p.as_dict(office.timezone) for p in people]}
 
 
-@router.get("/apel/{assembly_id}/export")
+@router.get("/apel/{assembly_id}/export", response_class=Response, responses=SIGNED_DOWNLOAD)
 def apel_report_export(assembly_id: DbId, request: Request, user: CurrentUser, db: DbSession,
                        format: Fmt = "pdf", lang: Lang = "id", office_id: DbId | None = None,
-                       detail: bool = True, bundle: bool = True) -> Response:
+                       detail: bool | None = None, bundle: bool = True) -> Response:
+    """`detail` (each person's row) defaults to whether the user may see people: observers may not."""
     offices = scope_offices(user, office_id)
+    with_people = people_wanted(user, detail)
     exp = run_export(request, db, lambda signer, s: export_apel(
         db, assembly_id, fmt=format, lang=lang, signer=signer, actor=user.username, tz=s.default_timezone,
-        office_ids=offices, detail=detail, report_settings=s.report_settings))
+        office_ids=offices, detail=with_people, report_settings=s.report_settings))
     return signed_download(exp, bundle)
 
 
 @router.get("/recap", response_model=RecapOut, response_model_exclude_unset=True)
 def recap_json(request: Request, user: CurrentUser, db: DbSession,
                month: str = Query(..., examples=["2026-11"]), office_id: DbId | None = None,
-               employees: bool = True) -> dict:
-    """Rekap kehadiran: per office and per employee, closed apels of the month (installation time zone)."""
+               employees: bool | None = None) -> dict:
+    """Rekap kehadiran: per office and per employee, closed apels of the month (installation time zone).
+    `employees` defaults to whether the user may see people: observers get the offices' figures only."""
     settings: Settings = request.app.state.settings
+    employees = people_wanted(user, employees)
     recap = monthly_recap(db, month, tz=settings.default_timezone, office_ids=scope_offices(user, office_id),
                           with_employees=employees)
     return recap.as_dict(with_employees=employees)
 
 
-@router.get("/recap/export")
+@router.get("/recap/export", response_class=Response, responses=SIGNED_DOWNLOAD)
 def recap_export(request: Request, user: CurrentUser, db: DbSession, month: str = Query(..., examples=["2026-11"]),
                  format: Fmt = "xlsx", lang: Lang = "id", office_id: DbId | None = None,
-                 employees: bool = True, bundle: bool = True) -> Response:
+                 employees: bool | None = None, bundle: bool = True) -> Response:
     offices = scope_offices(user, office_id)
+    with_employees = people_wanted(user, employees)
     exp = run_export(request, db, lambda signer, s: export_recap(
         db, month, fmt=format, lang=lang, signer=signer, actor=user.username, tz=s.default_timezone,
-        office_ids=offices, with_employees=employees, report_settings=s.report_settings))
+        office_ids=offices, with_employees=with_employees, report_settings=s.report_settings))
     return signed_download(exp, bundle)
 
 

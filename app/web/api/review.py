@@ -12,10 +12,10 @@ from app.web.schemas.attendance import RecordOut, ReviewItemOut
 from attendance.assemblies.review import (
     assign_review_item,
     dismiss_review_item,
-    evidence_path,
     list_review_items,
     purge_expired,
     review_view,
+    view_evidence,
 )
 from attendance.assemblies.sightings import record_view
 from attendance.db.unit_of_work import run_in_transaction
@@ -58,7 +58,7 @@ def dismiss(item_id: DbId, body: DismissIn, user: HrUser, db: DbSession) -> dict
 @router.get("/{item_id}/evidence", responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop"}})
 def evidence(item_id: DbId, user: HrUser, db: DbSession) -> FileResponse:
     """The face crop, only when evidence keeping was on and the retention period has not ended."""
-    path = evidence_path(db, item_id)
+    path = run_in_transaction(db, lambda: view_evidence(db, item_id, actor=user))   # each look audited
     if not path or not Path(path).is_file():
         raise NotFound("no_evidence", "no face crop is kept for this item (evidence keeping is off or it expired)")
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=8, max_length=1024)
+    password: str = Field(min_length=1, max_length=1024, description="At least 10 characters, not a common password")
     role: str = Field(examples=["hr"])
     office_id: DbId | None = None
     full_name: str | None = Field(None, max_length=200)
@@ -26,7 +26,7 @@ class UserPatch(BaseModel):
     clear_office: bool = False
     active: bool | None = None
     full_name: str | None = Field(None, max_length=200)
-    password: str | None = Field(None, min_length=8, max_length=1024)
+    password: str | None = Field(None, min_length=1, max_length=1024)
 
 
 @router.get("", response_model=list[UserOut])

@@ -12,7 +12,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from app.web.deps import DbId, DbSession, OptionalUser, form_id
+from app.web.audit_checkpoints import sign_now
+from app.web.deps import DbId, DbSession, OptionalUser, form_id, sees_people, without_people
 from app.web.errors import flash_refusal
 from app.web.office_scope import ensure_takes_part, scoped_office
 from app.web.rendering import FormFields, PostedForm, add_nav, flash, lang_of, render, require_page_user
@@ -38,7 +39,7 @@ from attendance.db.unit_of_work import run_in_transaction
 from attendance.errors import ApelError, StaleVersion
 from attendance.i18n import t
 from attendance.models import Assembly, AssemblyKind, Employee, Office, Role
-from attendance.models.users import HR_ROLES, LEADER_ROLES
+from attendance.models.users import HR_ROLES, LEADER_ROLES, PEOPLE_ROLES
 from attendance.rules import TIERS, format_local, to_local, zone_label
 
 router = APIRouter(include_in_schema=False)
@@ -135,6 +136,8 @@ def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | 
     a = get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
     roll = live_rollcall(db, assembly_id, oid)
+    if not sees_people(user):   # observers: each office's figures, nobody's name
+        roll = without_people(roll)
     lang = lang_of(request)
     categories = a.ruleset.excuse_categories or []
     for o in roll["offices"]:
@@ -162,6 +165,7 @@ def apel_action(assembly_id: DbId, action: str, request: Request, user: Optional
             run_in_transaction(db, lambda: start_assembly(db, assembly_id, actor=user))
         elif action == "end":
             run_in_transaction(db, lambda: end_assembly(db, assembly_id, actor=user))
+            sign_now(request.app, db, f"apel {assembly_id} ended")
         elif action == "token":
             office_id = form_id(form.get("office_id"))
             ttl = _int(form.get("ttl_minutes")) or request.app.state.settings.office_token_ttl_minutes
@@ -201,12 +205,14 @@ def _record_page(request: Request, user, db, record_id: int, *, conflict: dict |
         "scheduled_local": format_local(next((ao.scheduled_start for ao in a.offices if ao.office_id == rec.office_id),
                                              a.scheduled_start), office.timezone, "%Y-%m-%d %H:%M"),
         "history": history, "categories": categories, "tiers": TIERS, "can_correct": user.role in HR_ROLES,
-        "conflict": conflict}, user=user, status_code=status_code)
+        "conflict": conflict,
+        "local": lambda instant: format_local(instant, office.timezone)},   # the history in the page's zone
+        user=user, status_code=status_code)
 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(record_id: DbId, request: Request, user: OptionalUser, db: DbSession) -> Response:
-    user = require_page_user(request, user, *ALL)
+    user = require_page_user(request, user, *PEOPLE_ROLES)
     return _record_page(request, user, db, record_id)
 
 

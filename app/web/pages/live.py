@@ -1,4 +1,5 @@
-"""The live apel's pages: the office operator's join page and the leader's and observers' console.
+"""The live apel's pages: an operator's list of their office's open apels, the office join page, and the
+leader's and observers' console.
 They hold no media themselves: the browser client (static/live/) talks to app.web.api.live. Each is a
 plain `def`: FastAPI runs it (the database and the template) in a worker thread, never on the event loop
 that carries the media."""
@@ -10,11 +11,13 @@ from sqlalchemy import select
 
 from app.web.deps import CONSOLE_ROLES, DbId, DbSession, OptionalUser
 from app.web.rendering import add_nav, render, require_page_user
-from attendance.models import Assembly, AssemblyStatus, Role
+from attendance.models import Assembly, AssemblyOffice, AssemblyStatus, Office, Role
+from attendance.models.base import utcnow
+from attendance.rules import format_local, zone_label
 
 router = APIRouter(include_in_schema=False)
 
-add_nav("live.nav", "/live", roles=CONSOLE_ROLES, order=30)
+add_nav("live.nav", "/live", roles=(*CONSOLE_ROLES, Role.operator.value), order=30)
 
 
 @router.get("/live/join", response_class=HTMLResponse)
@@ -26,12 +29,33 @@ def office_page(request: Request, user: OptionalUser) -> HTMLResponse:
 
 @router.get("/live", response_class=HTMLResponse)
 def live_index(request: Request, user: OptionalUser, db: DbSession) -> HTMLResponse:
-    """The open apels, each a link to its console."""
-    user = require_page_user(request, user, *CONSOLE_ROLES)
+    """The open apels, each a link to its console; an operator sees their office's, each with a Join button."""
+    user = require_page_user(request, user, *CONSOLE_ROLES, Role.operator.value)
+    if user.role == Role.operator.value:
+        return render(request, "live/operator.html",
+                      {"apels": _office_apels(db, user.office_id), "has_office": user.office_id is not None}, user=user)
     rows = db.execute(select(Assembly).where(Assembly.status == AssemblyStatus.open.value)
                       .order_by(Assembly.id.desc())).scalars()
     assemblies = [{"id": a.id, "title": a.title, "kind": a.kind} for a in rows]
     return render(request, "live/index.html", {"assemblies": assemblies}, user=user)
+
+
+def _office_apels(db: DbSession, office_id: int | None) -> list[dict[str, object]]:
+    """The open apels the office takes part in, with what the operator needs to join: the office code
+    (the join page's), its local start and whether the leader has issued a token still valid (the
+    token itself is shown only once, to the leader, who hands it over)."""
+    if office_id is None:
+        return []
+    rows = db.execute(select(Assembly, AssemblyOffice, Office)
+                      .join(AssemblyOffice, AssemblyOffice.assembly_id == Assembly.id)
+                      .join(Office, Office.id == AssemblyOffice.office_id)
+                      .where(Assembly.status == AssemblyStatus.open.value, AssemblyOffice.office_id == office_id)
+                      .order_by(Assembly.id.desc())).all()
+    now = utcnow()
+    return [{"id": a.id, "title": a.title, "kind": a.kind, "office_code": o.code, "office_name": o.name,
+             "start": format_local(ao.scheduled_start, o.timezone, "%Y-%m-%d %H:%M"), "zone": zone_label(o.timezone),
+             "token_ready": ao.token_hash is not None and ao.token_expires_at is not None and ao.token_expires_at > now}
+            for a, ao, o in rows]
 
 
 @router.get("/live/assemblies/{assembly_id}", response_class=HTMLResponse)

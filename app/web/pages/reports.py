@@ -9,11 +9,12 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.web.deps import DbId, DbSession, OptionalUser, form_id
+from app.web.deps import DbId, DbSession, OptionalUser, form_id, sees_people
 from app.web.office_scope import scope_offices
 from app.web.rendering import add_nav, lang_of, render, require_page_user
 from app.web.verification import VerifyBody, check_upload, verification_dict
 from attendance.models import Assembly, AssemblyOffice, Office, Role
+from attendance.models.users import PEOPLE_ROLES
 from attendance.reports.apel import apel_people, apel_report
 from attendance.reports.common import local_time
 from attendance.reports.recap import monthly_recap
@@ -57,7 +58,7 @@ def apel_page(assembly_id: DbId, request: Request, user: OptionalUser, db: DbSes
 @router.get("/reports/apel/{assembly_id}/office/{office_id}", response_class=HTMLResponse)
 def apel_office_page(assembly_id: DbId, office_id: DbId, request: Request, user: OptionalUser, db: DbSession,
                      status: str | None = Query(None, max_length=16)) -> Response:
-    user = require_page_user(request, user, *READERS)
+    user = require_page_user(request, user, *PEOPLE_ROLES)   # a list of people: not for observers
     scope_offices(user, office_id)
     report = apel_report(db, assembly_id, [office_id])
     office, people = apel_people(db, assembly_id, office_id, status=status or None)
@@ -76,7 +77,8 @@ def recap_page(request: Request, user: OptionalUser, db: DbSession, month: str =
     user = require_page_user(request, user, *READERS)
     oid = form_id(office_id)
     scope = scope_offices(user, oid)
-    show_people = scope is not None   # one office: every employee; all offices: the office table only
+    # One office: every employee; all offices: the office table only. Observers: figures only, always.
+    show_people = scope is not None and sees_people(user)
     recap = monthly_recap(db, month, tz=request.app.state.settings.default_timezone, office_ids=scope,
                           with_employees=show_people)
     return render(request, "reports/recap.html", {"rc": recap, "tiers": TIERS, "cats": recap.categories,

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from app.web.deps import DbId, DbSession, OptionalUser, form_id
 from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_one
 from app.web.errors import flash_refusal, refusal_text
-from app.web.login import authenticate, start_session
+from app.web.login import authenticate, end_session, start_session
 from app.web.office_scope import ensure_office_access
 from app.web.rendering import FormFields, add_nav, flash, form_fields, lang_of, render, require_page_user
 from app.web.security import same_secret
@@ -31,6 +31,7 @@ from attendance.errors import ApelError, Invalid
 from attendance.i18n import LANGS, t
 from attendance.models import Employee, FaceTemplate, Office, Role, User
 from attendance.models.users import HR_ROLES
+from attendance.nip import explain_nip, format_nip, normalise_nip, parse_nip
 from attendance.roster.employees import (
     create_employee,
     delete_employee,
@@ -93,6 +94,17 @@ def lang_t(request: Request, key: str, **kw: object) -> str:
     return t(key, lang_of(request), **kw)
 
 
+def _refused(request: Request, db: Session, exc: ApelError, typed: dict[str, str]) -> dict[str, Any]:
+    """A refused form comes back as it was typed, with the reason beside it (a redirect would empty
+    it): forget the half-done work, keep the fields (never a password). A refused NIP also shows
+    which of its digits are wrong."""
+    db.rollback()
+    form = {k: v for k, v in typed.items() if k not in ("password", "csrf_token")}
+    nip_problem = explain_nip(form.get("nip", "")) if exc.code.startswith("nip_") else None
+    return {"form": form, "form_error": refusal_text(request, exc), "form_status": exc.status,
+            "nip_problem": nip_problem}
+
+
 # ---------------------------------------------------------------- login, language, dashboard
 
 @router.get("/login", response_class=HTMLResponse)
@@ -113,16 +125,19 @@ def login_submit(request: Request, db: DbSession, form: FormFields) -> Response:
         user = authenticate(request, db, form.get("username", ""), form.get("password", ""))
     except ApelError as exc:   # the login form shows its own words for a refused login
         key = "login.throttled" if exc.status == 429 else "login.failed"
-        return render(request, "roster/login.html", {"next": nxt, "error": key,
+        page = render(request, "roster/login.html", {"next": nxt, "error": key,
                                                      "username": form.get("username", "")},
                       status_code=exc.status)
+        if isinstance(exc.details, dict) and "retry_after_s" in exc.details:
+            page.headers["Retry-After"] = str(exc.details["retry_after_s"])
+        return page
     start_session(request, user)
     return _see_other(nxt)
 
 
 @router.post("/logout")
-def logout_submit(request: Request, user: OptionalUser) -> Response:
-    request.session.clear()
+def logout_submit(request: Request, user: OptionalUser, db: DbSession) -> Response:
+    end_session(request, db, user)
     return _see_other("/login")
 
 
@@ -159,13 +174,24 @@ def dashboard(request: Request, user: OptionalUser, db: DbSession) -> Response:
 @router.get("/offices", response_class=HTMLResponse)
 def offices_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *READERS)
+    return _offices_view(request, user, db)
+
+
+def _offices_view(request: Request, user: User, db: Session, refused: dict[str, Any] | None = None,
+                  edit_id: int | None = None) -> Response:
+    """The offices page; `refused`: a form that was refused, shown again as typed (the new-office form,
+    or the edit form of office `edit_id`, opened)."""
     only = user.office_id if user.role == Role.operator.value else None
     offices = list_offices(db, only_id=only) if (only or user.role != Role.operator.value) else []
     counts = dict(db.execute(select(Employee.office_id, func.count()).group_by(Employee.office_id)).all())
     at_limit = {o.id: advice for o in offices if (advice := rows_at_the_limit_advice(o.row_lines_m, o.min_distance_m))}
+    refused = refused or {}
     return render(request, "roster/offices.html", {"offices": offices, "counts": counts,
                                                    "can_edit": user.role in HR_ROLES,
-                                                   "row_lines_text": format_row_lines, "at_limit": at_limit}, user=user)
+                                                   "row_lines_text": format_row_lines, "at_limit": at_limit,
+                                                   "edit_id": edit_id, "form": refused.get("form", {}),
+                                                   "form_error": refused.get("form_error")},
+                  user=user, status_code=refused.get("form_status", 200))
 
 
 @router.post("/offices")
@@ -179,7 +205,7 @@ def offices_create(request: Request, user: OptionalUser, db: DbSession, f: FormF
             camera_height_m=_number(f, "camera_height_m"), row_lines_m=_row_lines_or_none(f.get("row_lines_m"))))
         flash(request, lang_t(request, "offices.created", code=office.code))
     except ApelError as exc:
-        flash_refusal(request, exc, db)
+        return _offices_view(request, user, db, _refused(request, db, exc, f))
     return _see_other("/offices")
 
 
@@ -198,7 +224,10 @@ def offices_update(office_id: DbId, request: Request, user: OptionalUser, db: Db
                 row_lines_m=_row_lines_or_none(f.get("row_lines_m")), active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
     except ApelError as exc:
-        flash_refusal(request, exc, db)
+        if f.get("action") == "delete":
+            flash_refusal(request, exc, db)
+        else:
+            return _offices_view(request, user, db, _refused(request, db, exc, f), edit_id=office_id)
     return _see_other("/offices")
 
 
@@ -208,15 +237,25 @@ def offices_update(office_id: DbId, request: Request, user: OptionalUser, db: Db
 def employees_page(request: Request, user: OptionalUser, db: DbSession, office_id: str = "",
                    q: str = "") -> Response:
     user = require_page_user(request, user, *READERS)
-    oid = form_id(office_id)
+    return _employees_view(request, user, db, form_id(office_id), q)
+
+
+def _employees_view(request: Request, user: User, db: Session, oid: int | None, q: str,
+                    refused: dict[str, Any] | None = None) -> Response:
     if user.role == Role.operator.value:
         oid = user.office_id
     offices = list_offices(db, only_id=oid if user.role == Role.operator.value else None)
-    employees = list_employees(db, office_id=oid, q=q[:100] or None, limit=1000)
+    # A NIP pasted as printed ("19850312 201001 1 001") finds the person stored as digits.
+    typed_nip = normalise_nip(q)
+    search = typed_nip if typed_nip.isdigit() else q[:100]
+    employees = list_employees(db, office_id=oid, q=search[:100] or None, limit=1000)
     counts = template_counts(db, [e.id for e in employees])
+    refused = refused or {}
     return render(request, "roster/employees.html", {
         "employees": employees, "offices": offices, "office_map": {o.id: o for o in offices},
-        "counts": counts, "office_id": oid, "q": q, "can_edit": user.role in HR_ROLES}, user=user)
+        "counts": counts, "office_id": oid, "q": q, "can_edit": user.role in HR_ROLES,
+        "form": refused.get("form", {}), "form_error": refused.get("form_error"),
+        "nip_problem": refused.get("nip_problem")}, user=user, status_code=refused.get("form_status", 200))
 
 
 @router.post("/employees")
@@ -230,8 +269,24 @@ def employees_create(request: Request, user: OptionalUser, db: DbSession, f: For
         flash(request, lang_t(request, "employees.created", name=emp.name))
         return _see_other(f"/employees/{emp.id}")
     except ApelError as exc:
-        flash_refusal(request, exc, db)
-    return _see_other("/employees")
+        return _employees_view(request, user, db, form_id(f.get("office_id")), "", _refused(request, db, exc, f))
+
+
+@router.get("/employees/nip-check")
+def nip_check(request: Request, user: OptionalUser, nip: str = "") -> JSONResponse:
+    """Checks a NIP as it is typed, before the rest of the form (the employees page asks on each
+    change): what it encodes, or which digits are wrong and why, in the person's language."""
+    user = require_page_user(request, user, *HR_ROLES)
+    problem = explain_nip(nip[:64])
+    if problem is None:
+        info = parse_nip(nip)
+        return JSONResponse({"ok": True, "nip": info.nip, "printed": format_nip(info.nip),
+                             "text": lang_t(request, "employees.nip_ok", birth=info.birth_date.isoformat(),
+                                            appointed=f"{info.appointment_year:04d}-{info.appointment_month:02d}",
+                                            gender=lang_t(request, f"employees.gender_{info.gender}"))})
+    return JSONResponse({"ok": False, "code": f"nip_{problem.code}",
+                         "text": f"{lang_t(request, 'err.nip_' + problem.code)} ({problem.message})",
+                         "groups": [[[d, wrong] for d, wrong in g] for g in problem.groups]})
 
 
 def _readable_employee(db: Session, user: User, employee_id: int) -> Employee:
@@ -243,7 +298,13 @@ def _readable_employee(db: Session, user: User, employee_id: int) -> Employee:
 @router.get("/employees/{employee_id}", response_class=HTMLResponse)
 def employee_page(employee_id: DbId, request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, *READERS)
+    return _employee_view(request, user, db, employee_id)
+
+
+def _employee_view(request: Request, user: User, db: Session, employee_id: int,
+                   refused: dict[str, Any] | None = None) -> Response:
     emp = _readable_employee(db, user, employee_id)
+    refused = refused or {}
     templates = db.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)
                            .order_by(FaceTemplate.id)).scalars().all()
     return render(request, "roster/employee.html", {
@@ -251,7 +312,9 @@ def employee_page(employee_id: DbId, request: Request, user: OptionalUser, db: D
         "masked_count": sum(1 for t in templates if t.kind == "masked"),
         "learned_roll_calls": learned_roll_calls(db, emp.id),
         "offices": list_offices(db), "can_edit": user.role in HR_ROLES,
-        "max_mb": request.app.state.settings.max_upload_bytes / 1024 / 1024}, user=user)
+        "max_mb": request.app.state.settings.max_upload_bytes / 1024 / 1024,
+        "form": refused.get("form", {}), "form_error": refused.get("form_error")},
+        user=user, status_code=refused.get("form_status", 200))
 
 
 @router.post("/employees/{employee_id}")
@@ -281,7 +344,10 @@ def employee_update(employee_id: DbId, request: Request, user: OptionalUser, db:
                 active=f.get("active") == "on"))
             flash(request, lang_t(request, "common.saved"))
     except ApelError as exc:
-        flash_refusal(request, exc, db)
+        if action != "save":
+            flash_refusal(request, exc, db)
+        else:
+            return _employee_view(request, user, db, employee_id, _refused(request, db, exc, f))
     return _see_other(f"/employees/{employee_id}")
 
 
@@ -297,6 +363,8 @@ async def employee_photo(employee_id: DbId, request: Request, _limit: PhotoBody,
             raise Invalid("photo_missing", "no photo was chosen")
         result = await enrol_one(request, db, user, employee_id, *upload)
         flash(request, lang_t(request, "enrol.accepted", quality=f"{result['photo']['quality']:.2f}"))
+        for w in result["warnings"]:
+            flash(request, lang_t(request, "enrol.same_face", nip=w["nip"], name=w["name"]), "warn")
     except ApelError as exc:
         await run_in_threadpool(flash_refusal, request, exc, db)
     return _see_other(f"/employees/{employee_id}")
@@ -345,10 +413,18 @@ async def enrolment_submit(request: Request, _limit: BulkBody, user: OptionalUse
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, user: OptionalUser, db: DbSession) -> Response:
     user = require_page_user(request, user, Role.admin.value)
+    return _users_view(request, user, db)
+
+
+def _users_view(request: Request, user: User, db: Session, refused: dict[str, Any] | None = None) -> Response:
     offices = list_offices(db)
+    refused = refused or {}
     return render(request, "roster/users.html", {"users": list_users(db), "offices": offices,
                                                  "office_map": {o.id: o for o in offices},
-                                                 "roles": [r.value for r in Role]}, user=user)
+                                                 "roles": [r.value for r in Role],
+                                                 "form": refused.get("form", {}),
+                                                 "form_error": refused.get("form_error")},
+                  user=user, status_code=refused.get("form_status", 200))
 
 
 @router.post("/users")
@@ -367,7 +443,10 @@ def users_create(request: Request, user: OptionalUser, db: DbSession, f: FormFie
                 office_id=form_id(f.get("office_id"))))
         flash(request, lang_t(request, "common.saved"))
     except ApelError as exc:
-        flash_refusal(request, exc, db)
+        if f.get("user_id", "").strip():
+            flash_refusal(request, exc, db)
+        else:   # the new-user form comes back as typed, but for the password
+            return _users_view(request, user, db, _refused(request, db, exc, f))
     return _see_other("/users")
 
 

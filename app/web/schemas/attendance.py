@@ -119,12 +119,13 @@ class RollcallCounts(BaseModel):
     excused: int
     late_by_tier: dict[str, int]
     excused_by_category: dict[str, int]
-    distancing_alerts: int
-    mask_frames: int
-    mask_total: int
+    distancing_alerts: int = Field(description="Episodes of a pair too close, each counted once (docs/reports.md)")
+    mask_known: int = Field(description="People whose mask state was seen")
+    masked: int = Field(description="Of those, masked in at least half of their frames")
     unknown_faces: int
     not_yet_seen: int
-    mask_compliance: float | None
+    mask_compliance: float | None = Field(description="masked / mask_known: a share of people, not frames")
+    mask_compliance_pct: int | None = Field(description="mask_compliance as the whole percent every page shows")
 
 
 class RollcallOffice(RollcallCounts):

@@ -1,5 +1,6 @@
 """The one error body of the API. Every refusal (a domain `ApelError`, an HTTP error, a request that
-fails validation) answers {"detail": {"code", "message", "hint"?, "details"?}}: see app.web.errors."""
+fails validation) and every server fault answers {"detail": {"code", "message", "hint"?, "details"?}}:
+see app.web.errors."""
 from __future__ import annotations
 
 from typing import Any
@@ -28,6 +29,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
             "code `invalid_request`) have this shape too."},
     503: {"model": ErrorBody, "description": "Busy (code `busy`: every database connection is in use; the "
           "`Retry-After` header says when to try again) or a worker the request needs is not running."},
+    500: {"model": ErrorBody, "description": "A fault on the server (code `internal_error`), logged there: not "
+          "something a different request would fix."},
 }
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "A worker the request needs is busy or not running; try again."},

@@ -32,6 +32,36 @@ class OfficeJoinOut(JoinOut):
     roster_size: int = Field(description="How many people the office's camera can recognise (its enrolled staff).")
 
 
+class CameraCheckOut(BaseModel):
+    """Can this office's camera name its people (attendance.vision.camera_check), from the last few
+    seconds of its feed. Advice codes translate as `camera.advice.<code>` (locales/camera.json)."""
+
+    state: str = Field(description="ok | warn | bad")
+    advice: list[str] = Field(description="What to change, most important first: zoom_in, closer, send_1080p, "
+                              "back_row, more_light, backlit, blurry, no_faces.")
+    width: int = Field(description="Resolution actually received (pixels).")
+    height: int
+    faces: int = Field(description="Faces in view.")
+    median_face_px: int | None = Field(description="Median face box width (pixels); null without faces.")
+    smallest_face_px: int | None
+    under_floor: int = Field(description="Faces narrower than the floor below which faces are seldom named.")
+    floor_px: int
+    masked_floor_px: int
+    brightness: float = Field(description="Mean grey level of the frame, 0-255.")
+    face_brightness: float | None
+    sharpness: float | None
+    t_s: float = Field(description="Frame time of the check (seconds of the stream).")
+
+
+class OfficeCameraOut(BaseModel):
+    """An office's own camera check, for its join page and `apel camera`."""
+
+    office: str
+    assembly_id: int
+    joined: bool = Field(description="The office's feed has joined this apel on this server.")
+    camera: CameraCheckOut | None = Field(description="Null until the first analysed frames.")
+
+
 class FeedStatus(BaseModel):
     """One office's camera feed; the `*_frames` and `join_to_*` fields only while it is analysed."""
 
@@ -50,6 +80,7 @@ class FeedStatus(BaseModel):
                                                  "vision worker was free.")
     join_to_first_analysis_s: float | None = None
     join_to_first_frame_s: float | None = None
+    camera: CameraCheckOut | None = None
 
 
 class LeaderStreamStatus(BaseModel):

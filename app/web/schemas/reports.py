@@ -159,3 +159,13 @@ class VerificationOut(BaseModel):
     key_fingerprint_short: str | None
     filename: str | None
     details: dict[str, Any]
+
+
+_BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+# A signed download's 200 answer (app.web.api.reports.signed_download): the route answers with a file, not
+# JSON, and says which kinds.
+SIGNED_DOWNLOAD: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The signed report: a ZIP of the file and its `.sig` (`bundle=true`, the default), or the "
+                   "file alone (`bundle=false`) with its signature base64-encoded in `X-Apel-Signature`.",
+    "content": {"application/zip": _BINARY, "text/csv": _BINARY, "application/pdf": _BINARY,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": _BINARY}}}

@@ -68,11 +68,23 @@ class PhotoSummary(BaseModel):
     reason: str | None = None
 
 
+class FaceWarning(BaseModel):
+    """The enrolled face matches another employee's (the same photo re-encoded, or a mix-up)."""
+
+    code: str
+    employee_id: int
+    nip: str
+    name: str
+    distance: float
+    message: str
+
+
 class PhotoEnrolled(BaseModel):
     employee_id: int
     nip: str
     photo: PhotoSummary
     templates: list[TemplateOut]
+    warnings: list[FaceWarning] = []
 
 
 class BulkPhoto(PhotoSummary):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from attendance.reports.signing import SignatureClaims
 
-Cell = str | int | float | None
+Cell = str | int | float | None   # a float is a measured value: two decimals in CSV and PDF, a number in XLSX
 Align = Literal["L", "C", "R"]
 
 
@@ -27,6 +27,7 @@ class Table:
     columns: list[Column]
     rows: list[list[Cell]]
     total: list[Cell] | None = None   # printed bold after the rows
+    sheet: str | None = None          # a short XLSX sheet name (Excel allows 31 characters); default: the title
 
     def __post_init__(self) -> None:
         n = len(self.columns)

@@ -15,7 +15,7 @@ from fpdf.util import Padding
 
 from attendance.reports.exports.document import ReportDocument
 from attendance.reports.exports.safety import printable
-from attendance.reports.exports.tabular import signature_lines
+from attendance.reports.exports.tabular import cell_text, signature_lines
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 FONT = "DejaVu"
@@ -157,6 +157,42 @@ class _TableDrawer:
         pdf.set_xy(self.xs[0], y0 + h)
 
 
+LONGEST_WORDS = 24    # per column, the longest words (by characters) measured for its least width
+SMALLEST_SIZE = 5.5   # pt: a table shrinks its font to here before it breaks a word
+
+
+def _longest_words(texts: list[str]) -> list[str]:
+    words = {w for text in texts for w in text.split()}
+    return sorted(words, key=len, reverse=True)[:LONGEST_WORDS]
+
+
+def _fit_widths(pdf: _ReportPDF, table, rows: list[list[str]], size: float) -> list[float] | None:
+    """Column widths in mm that keep every word on one line (an 18-digit NIP, "Permission" in a
+    header): each column gets at least its longest word, the rest of the page is shared by the declared
+    relative widths. None when the words alone are wider than the page at this size."""
+    pad = 2 * 0.8 + 0.4
+    least: list[float] = []
+    for j, col in enumerate(table.columns):
+        pdf.set_font(FONT, "B", size)
+        w = max((pdf.get_string_width(x) for x in _longest_words([col.label])), default=0.0)
+        pdf.set_font(FONT, "", size)
+        cells = [r[j] for r in rows] + ([str(table.total[j] or "")] if table.total else [])
+        w = max([w, *(pdf.get_string_width(x) for x in _longest_words(cells))])
+        least.append(w + pad)
+    if sum(least) > pdf.epw:
+        return None
+    weights = [c.width for c in table.columns]
+    fixed: set[int] = set()
+    while True:   # columns below their least width take it; the others share what is left by weight
+        free = pdf.epw - sum(least[j] for j in fixed)
+        share = sum(weights[j] for j in range(len(weights)) if j not in fixed)
+        widths = [least[j] if j in fixed else free * weights[j] / share for j in range(len(weights))]
+        short = {j for j, w in enumerate(widths) if j not in fixed and w < least[j]}
+        if not short:
+            return widths
+        fixed |= short
+
+
 def _table(pdf: _ReportPDF, table) -> None:
     """A titled table; the header row is repeated after every page break."""
     pdf.set_font(FONT, "B", 10)
@@ -164,9 +200,16 @@ def _table(pdf: _ReportPDF, table) -> None:
         pdf.add_page()
     pdf.cell(0, 6, table.title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     n = len(table.columns)
-    size = 8 if n <= 10 else 7
-    total_w = sum(c.width for c in table.columns)
-    d = _TableDrawer(pdf, [pdf.epw * c.width / total_w for c in table.columns], [c.align for c in table.columns], size)
+    rows = [["" if v is None else str(cell_text(v)) for v in r] for r in table.rows]
+    size = 8.0 if n <= 10 else 7.0
+    widths = _fit_widths(pdf, table, rows, size)
+    while widths is None and size > SMALLEST_SIZE:
+        size -= 0.5
+        widths = _fit_widths(pdf, table, rows, size)
+    if widths is None:   # too many columns for the page: words must break
+        total_w = sum(c.width for c in table.columns)
+        widths = [pdf.epw * c.width / total_w for c in table.columns]
+    d = _TableDrawer(pdf, widths, [c.align for c in table.columns], size)
     header = [c.label for c in table.columns]
     bottom = pdf.h - pdf.b_margin
     pdf.set_auto_page_break(False)
@@ -182,8 +225,8 @@ def _table(pdf: _ReportPDF, table) -> None:
     if pdf.get_y() + 4 * d.line_h > bottom:
         pdf.add_page()
     draw_header()
-    for r in table.rows:
-        d.row(["" if v is None else str(v) for v in r], bottom=bottom, on_break=draw_header)
+    for r in rows:
+        d.row(r, bottom=bottom, on_break=draw_header)
     if table.total:
         def bold_header() -> None:
             draw_header()

@@ -46,7 +46,7 @@ def to_csv(doc: ReportDocument) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
     def put(row: list[Cell]) -> None:
-        w.writerow(["" if c is None else neutralise(c) for c in row])
+        w.writerow(["" if c is None else neutralise(cell_text(c)) for c in row])
 
     for row in _preamble(doc):
         put(row)
@@ -65,14 +65,25 @@ def to_csv(doc: ReportDocument) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
+def cell_text(value: Cell) -> Cell:
+    """A cell as text writers print it: a float (a confidence) with two decimals."""
+    return f"{value:.2f}" if isinstance(value, float) else value
+
+
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+SHEET_MAX = 31   # Excel's limit on a sheet name
 
 
 def _sheet_title(title: str, used: set[str]) -> str:
-    base = _SHEET_BAD.sub(" ", title).strip()[:28] or "Sheet"
+    """A unique sheet name within Excel's limit, cut at a word (not "Rincian pegawai  BAPPEDA Bad")."""
+    base = " ".join(_SHEET_BAD.sub(" ", title).split()) or "Sheet"
+    if len(base) > SHEET_MAX:
+        cut = base[:SHEET_MAX + 1].rsplit(" ", 1)[0]
+        base = (cut if len(cut) >= 8 else base[:SHEET_MAX]).rstrip(" -–—")
     name, n = base, 2
     while name.lower() in used:
-        name, n = f"{base[:26]} {n}", n + 1
+        suffix = f" {n}"
+        name, n = f"{base[:SHEET_MAX - len(suffix)]}{suffix}", n + 1
     used.add(name.lower())
     return name
 
@@ -86,6 +97,8 @@ def _set(ws, row: int, col: int, value: Cell, *, bold: bool = False):
         cell.data_type = TYPE_STRING
     else:
         cell.value = value
+        if isinstance(value, float):   # a number Excel can sort and average, shown as printed
+            cell.number_format = "0.00"
     if bold:
         cell.font = Font(bold=True)
     return cell
@@ -98,7 +111,7 @@ def to_xlsx(doc: ReportDocument) -> bytes:
     wb.remove(wb.active)
     used: set[str] = set()
     for table in doc.tables:
-        ws = wb.create_sheet(_sheet_title(table.title, used))
+        ws = wb.create_sheet(_sheet_title(table.sheet or table.title, used))
         r = 1
         for i, row in enumerate(_preamble(doc)):
             for j, value in enumerate(row, start=1):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,7 @@ from attendance.vision.geometry.rows import (
     match_row_lines,
     segment_rows,
 )
-from attendance.vision.geometry.violations import VIOLATION_P_MIN, likely_violations
+from attendance.vision.geometry.violations import VIOLATION_P_MIN, PairEstimate, pair_estimates
 from attendance.vision.types import FaceGeometry
 
 FloatArray = NDArray[np.float64]
@@ -396,11 +396,14 @@ class FrameFit:
     """One frame's positions, its likely violations, and for each face what the fit measured of
     the person's own geometry (`face_geometry`): the IPD that would put their eye spacing at their
     row's depth, and how far their eyes sit above the heads' plane at that depth; None where the
-    frame cannot say (a row of fewer than three, a masked face's eye spacing, no heads' plane)."""
+    frame cannot say (a row of fewer than three, a masked face's eye spacing, no heads' plane).
+    `pairs`: the pairs near the minimum with their distance's uncertainty, from which distancing
+    alerts are decided over frames (alerts.py)."""
     positions: list[tuple[float, float, float]]
     violations: list[tuple[int, int, float]]
     ipd_samples_m: list[float | None]
     eye_offset_samples_m: list[float | None]
+    pairs: list[PairEstimate] = field(default_factory=list)
 
 
 _SAMPLE_MIN_ROW = 3     # a smaller row's depth is mostly the person's own: it says little of them
@@ -451,7 +454,9 @@ def fit_frame(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[floa
                 ipd[i] = float(ipd_m / W[r] / z[i])
             if fit["eye"] and fit["eye_used"][q]:
                 eye[i] = float((fit["a"] * W[r] + fit["b"] + fit["c"] * fit["xn"][i] - yn[i]) / (root * W[r]))
-    return FrameFit(pos, likely_violations(pos, cov, min_distance_m, p_min), ipd, eye)
+    pairs = pair_estimates(pos, cov, min_distance_m)
+    close = [(e.i, e.j, e.distance_m) for e in pairs if e.p_close > p_min]
+    return FrameFit(pos, close, ipd, eye, pairs)
 
 
 def positions_and_violations(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[float] | None,

@@ -1,11 +1,14 @@
 """Which pairs of people stand closer than the office's minimum distance.
 
-Two answers: `violations`, every pair closer than the minimum as placed, and `likely_violations`,
-the pairs closer with a probability above a bar given how well the fit knows each depth, so a pair
-at the limit is reported only when the evidence is strong."""
+Three answers: `violations`, every pair closer than the minimum as placed; `pair_estimates`, the
+pairs near the minimum with their distance's uncertainty and the probability they are too close;
+and `likely_violations`, the pairs closer with a probability above a bar, so a pair at the limit is
+reported only when the evidence is strong. Whether a pair becomes an alert a leader sees is
+decided over time, in alerts.py."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -30,17 +33,28 @@ def violations(positions: Sequence[tuple[float, float, float]] | ArrayLike,
     return out
 
 
-def likely_violations(positions: Sequence[tuple[float, float, float]] | ArrayLike, cov_log_z: ArrayLike,
-                      min_distance_m: float, p_min: float = VIOLATION_P_MIN) -> list[tuple[int, int, float]]:
-    """Pairs closer than the minimum with probability above `p_min`, given the covariance of the
-    log depths (`cov_log_z`, n x n). Each person's error moves them along their own ray, so the
-    pair's distance d varies by (P_i . u) dlog z_i - (P_j . u) dlog z_j (u the unit vector from j
-    to i), with the covariance of the two: small for two people side by side in one row (their
-    common row error moves both alike and the distance between them is mostly across the
-    picture, which is measured well), larger for people in different rows, whose row errors do
-    not cancel. With p_min = 0.5 this is d < min_distance_m; above it, a pair is reported only
-    when the evidence is strong, which drops mostly the between-row pairs at the limit.
-    A pair with an unknown depth falls back to d < min_distance_m."""
+@dataclass(frozen=True)
+class PairEstimate:
+    """Two faces of one frame (indices into its faces), their estimated distance, its standard
+    deviation from the fit's uncertainty (0 when unknown), and the probability that they stand
+    closer than the minimum: what a distancing alert is decided from and what the overlay shows."""
+    i: int
+    j: int
+    distance_m: float
+    sd_m: float
+    p_close: float
+
+
+def pair_estimates(positions: Sequence[tuple[float, float, float]] | ArrayLike, cov_log_z: ArrayLike,
+                   min_distance_m: float, *, within: float = 1.5) -> list[PairEstimate]:
+    """Every pair estimated closer than `within` times the minimum, with the distance's standard
+    deviation and P(closer than the minimum), given the covariance of the log depths (`cov_log_z`,
+    n x n). Each person's error moves them along their own ray, so the pair's distance d varies by
+    (P_i . u) dlog z_i - (P_j . u) dlog z_j (u the unit vector from j to i), with the covariance of
+    the two: small for two people side by side in one row (their common row error moves both alike
+    and the distance between them is mostly across the picture, which is measured well), larger
+    for people in different rows, whose row errors do not cancel. A pair with an unknown depth has
+    sd 0 and P 1 or 0 by d < min_distance_m."""
     p = np.asarray(positions, np.float64).reshape(-1, 3)
     cov = np.asarray(cov_log_z, np.float64)
     n = len(p)
@@ -49,6 +63,8 @@ def likely_violations(positions: Sequence[tuple[float, float, float]] | ArrayLik
     i, j = np.triu_indices(n, 1)   # every pair at once: this runs on every analysed frame
     diff = p[i] - p[j]
     d = np.linalg.norm(diff, axis=1)
+    near = d < within * min_distance_m
+    i, j, diff, d = i[near], j[near], diff[near], d[near]
     u = diff / np.maximum(d, 1e-9)[:, None]
     gi, gj = np.einsum("kd,kd->k", p[i], u), -np.einsum("kd,kd->k", p[j], u)
     cii, cjj, cij = cov[i, i], cov[j, j], cov[i, j]
@@ -58,4 +74,14 @@ def likely_violations(positions: Sequence[tuple[float, float, float]] | ArrayLik
     sd = np.sqrt(np.maximum(var, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         prob = np.where(sd > 0, ndtr((min_distance_m - d) / np.where(sd > 0, sd, 1.0)), (d < min_distance_m) * 1.0)
-    return [(int(a), int(b), round(float(dd), 3)) for a, b, dd, pr in zip(i, j, d, prob, strict=True) if pr > p_min]
+    return [PairEstimate(int(a), int(b), round(float(dd), 3), round(float(s), 3), float(pr))
+            for a, b, dd, s, pr in zip(i, j, d, sd, prob, strict=True)]
+
+
+def likely_violations(positions: Sequence[tuple[float, float, float]] | ArrayLike, cov_log_z: ArrayLike,
+                      min_distance_m: float, p_min: float = VIOLATION_P_MIN) -> list[tuple[int, int, float]]:
+    """Pairs closer than the minimum with probability above `p_min` (`pair_estimates`). With
+    p_min = 0.5 this is d < min_distance_m; above it, a pair is reported only when the evidence is
+    strong, which drops mostly the between-row pairs at the limit."""
+    return [(e.i, e.j, e.distance_m) for e in pair_estimates(positions, cov_log_z, min_distance_m, within=1.0)
+            if e.p_close > p_min]

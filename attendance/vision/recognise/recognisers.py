@@ -199,6 +199,13 @@ class MatchThresholds:
     # number of the person's photos, 1, 2, ... (a centroid of fewer photos lies further from
     # everybody, its own face included); the last serves more photos. None: `accept`.
     elimination_accept: tuple[float, ...] | None = None
+    # Every name, the first round's too, must be closer than this (per number of photos, as
+    # elimination_accept): the distance that only a small share of different people's tracks
+    # reach. `accept` was fitted where the margin over the other people on the roster keeps
+    # strangers out; a stranger whose look-alike is absent (or a small roster) has no such
+    # rival, and then only a limit a stranger seldom reaches keeps the absent from being
+    # marked present. None: `accept`.
+    name_accept: tuple[float, ...] | None = None
 
     @classmethod
     def load(cls, backend: str = "dlib-128") -> MatchThresholds:
@@ -206,18 +213,22 @@ class MatchThresholds:
         if p.is_file():
             d = json.loads(p.read_text()).get(backend)
             if d:
-                elim = d.get("elimination_accept")
+                elim, name = d.get("elimination_accept"), d.get("name_accept")
                 return cls(accept=float(d["accept"]), margin=float(d["margin"]), min_views=int(d.get("min_views", 1)),
-                           elimination_accept=tuple(float(x) for x in elim) if elim else None)
+                           elimination_accept=tuple(float(x) for x in elim) if elim else None,
+                           name_accept=tuple(float(x) for x in name) if name else None)
         return cls()
 
     def accept_in_round(self, first: bool, photos: int | None = None) -> float:
         """The acceptance distance of assign's first round, or of its rounds of elimination for a
         person enrolled from `photos` photos (None: as many as the limits know)."""
-        elim = self.elimination_accept
-        if first or not elim:
-            return self.accept
-        return min(self.accept, elim[-1] if photos is None else elim[min(max(int(photos), 1), len(elim)) - 1])
+        def per_photos(limits: tuple[float, ...] | None) -> float:
+            if not limits:
+                return self.accept
+            return limits[-1] if photos is None else limits[min(max(int(photos), 1), len(limits)) - 1]
+
+        limit = min(self.accept, per_photos(self.name_accept))
+        return limit if first else min(limit, per_photos(self.elimination_accept))
 
 
 # Templates averaged into a person's centroid (masked variants have a centroid of their own).

@@ -58,10 +58,19 @@ class RtspCamera:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Every thread ends. Closing a socket does not wake a thread blocked in its accept() (Linux);
+        shutting it down does, and the accept loop also wakes on its own timeout."""
         self._stop.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
-        for t in self._threads:
-            t.join(timeout=5)
+        for _ in range(2):   # a thread may have started another while we waited
+            for t in list(self._threads):
+                t.join(timeout=5)
+        alive = [t.name for t in self._threads if t.is_alive()]
+        assert not alive, f"the test RTSP server's threads did not end: {alive}"
 
     def _spawn(self, fn, *args) -> None:
         t = threading.Thread(target=fn, args=args, daemon=True)
@@ -69,9 +78,12 @@ class RtspCamera:
         self._threads.append(t)
 
     def _accept(self) -> None:
+        self.sock.settimeout(0.5)
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self._spawn(self._serve, conn)

@@ -76,3 +76,18 @@ def test_camera_that_does_not_answer_is_a_clear_error(tmp_path) -> None:
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert p.stderr.count(f"cannot open the camera {url}") == 2, p.stderr   # tried, retried once, gave up
     assert "giving up" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def test_the_test_rtsp_server_ends_its_threads(tmp_path) -> None:
+    """A thread left in accept() kept the test suite from exiting."""
+    import socket
+    import time
+
+    with RtspCamera(tmp_path / "no-clip.mp4") as camera:
+        with socket.create_connection(("127.0.0.1", camera.port), timeout=5) as client:   # a client's thread too
+            client.sendall(f"OPTIONS {camera.url} RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
+            assert client.recv(4096).startswith(b"RTSP/1.0 200 OK")
+        time.sleep(0.2)
+        threads = list(camera._threads)
+        assert len(threads) == 2
+    assert not [t for t in threads if t.is_alive()]

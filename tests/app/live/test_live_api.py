@@ -146,7 +146,10 @@ async def test_leader_console_joins_and_ending_the_apel_closes_the_room(world) -
             # an ended apel takes no office and no console
             r = await http.post(f"{world.url}/api/v1/live/office/join",
                                 json={"office": "OPD1", "token": world.tokens["OPD1"], "sdp": "v=0\r\n"})
-            assert r.status_code == 401
+            assert r.status_code == 409 and r.json()["detail"]["code"] == "apel_finished"   # not "wrong token"
+            r = await http.post(f"{world.url}/api/v1/live/office/join",
+                                json={"office": "OPD1", "token": "wrong", "sdp": "v=0\r\n"})
+            assert r.status_code == 401 and r.json()["detail"]["code"] == "bad_token"
             r = await http.post(f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/leader",
                                 json={"sdp": "v=0\r\n", "type": "offer"}, headers=leader)
             assert r.status_code == 409 and r.json()["detail"]["code"] == "apel_not_open"
@@ -169,6 +172,7 @@ def test_pages(world) -> None:
     assert r.status_code == 200 and 'data-mode="leader"' in r.text and "end-apel" in r.text
     r = httpx.get(f"{world.url}/live/assemblies/{world.assembly_id}?observe=1", headers=leader)
     assert 'data-mode="observer"' in r.text
-    assert httpx.get(f"{world.url}/live", headers=world.login("operator")).status_code == 403
+    r = httpx.get(f"{world.url}/live", headers=world.login("operator"))   # their office's apels, to join
+    assert r.status_code == 200 and 'href="/live/join?office=OPD1"' in r.text and "Apel pagi" in r.text
     for asset in ("common.js", "office.js", "console.js", "live.css"):
         assert httpx.get(f"{world.url}/static/live/{asset}").status_code == 200

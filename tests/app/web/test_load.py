@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -151,3 +152,70 @@ def test_health_says_503_when_the_database_is_unreachable(settings_factory) -> N
     assert r.json()["detail"]["code"] == "database_unreachable"
     assert r.headers["retry-after"]
     assert took < 5, f"/health took {took:.1f} s to say the database is unreachable"
+
+
+STREAMS = 8   # four times the pool
+
+
+async def _streams_then_reads(url: str, assembly_id: int) -> tuple[list[int], list[int], float]:
+    """Open STREAMS console event streams and keep them open while CONCURRENT reads and /health run.
+    Returns the streams' statuses, the reads' statuses and the slowest read or /health, in seconds."""
+    limits = httpx.Limits(max_connections=STREAMS + CONCURRENT + 4)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        login = await client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        stream_status: list[int] = []
+        opened = asyncio.Event()
+        release = asyncio.Event()
+
+        async def stream() -> None:
+            async with client.stream("GET", f"/api/v1/live/assemblies/{assembly_id}/events", headers=headers) as r:
+                stream_status.append(r.status_code)
+                if r.status_code == 200:
+                    async for line in r.aiter_lines():
+                        if line.startswith("event: rollcall"):
+                            break   # the first event came: the stream is open and idle from here
+                if len(stream_status) == STREAMS:
+                    opened.set()
+                await release.wait()
+
+        async def read(path: str) -> tuple[int, float]:
+            t0 = time.monotonic()
+            r = await client.get(path, headers=headers)
+            return r.status_code, time.monotonic() - t0
+
+        tasks = [asyncio.create_task(stream()) for _ in range(STREAMS)]
+        await asyncio.wait_for(opened.wait(), 60)
+        results = await asyncio.gather(*(read("/api/v1/auth/me") for _ in range(CONCURRENT)),
+                                       read("/api/v1/health"))
+        release.set()
+        await asyncio.gather(*tasks)
+        return stream_status, [code for code, _ in results], max(took for _, took in results)
+
+
+def _streams_in_this_process(url: str, assembly_id: int) -> tuple[list[int], list[int], float]:
+    return asyncio.run(_streams_then_reads(url, assembly_id))
+
+
+@pytest.mark.slow
+def test_open_console_streams_hold_no_database_connection(running: Running) -> None:
+    """Each open event stream once held a pooled connection: a few consoles exhausted the pool and every
+    other request waited or failed. With a pool of two, eight idle streams leave it free."""
+    from attendance.assemblies.lifecycle import create_assembly, start_assembly
+    from attendance.roster.offices import create_office
+
+    with running.app.state.session_factory() as s:
+        admin = create_user(s, actor="test", username="admin", password=PASSWORD, role="admin", office_id=None)
+        office = create_office(s, actor="test", code="BKD", name="Badan Kepegawaian Daerah")
+        s.flush()
+        a = create_assembly(s, actor=admin, kind="pagi", title="Apel pagi", office_ids=[office.id],
+                            scheduled_start=datetime.now(UTC))
+        start_assembly(s, a.id, actor=admin)
+        s.commit()
+        assembly_id = a.id
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as clients:
+        streams, reads, slowest = clients.submit(_streams_in_this_process, running.url, assembly_id).result(timeout=300)
+    assert streams == [200] * STREAMS
+    assert reads == [200] * (CONCURRENT + 1), sorted(set(reads))
+    assert slowest < 10, f"with {STREAMS} consoles open a read took {slowest:.1f} s"

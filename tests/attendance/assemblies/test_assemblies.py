@@ -42,14 +42,14 @@ def test_lifecycle_and_audit(session, world: World) -> None:
     recs = session.execute(select(AttendanceRecord).where(AttendanceRecord.assembly_id == a.id)).scalars().all()
     assert len(recs) == 9 and {r.status for r in recs} == {"tk"}
     actions = session.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars().all()
-    assert actions == ["assembly.create", "assembly.start", "assembly.end"]
+    assert actions == ["assembly.create", "assembly.start", "assembly.end", "apel.records_sealed"]
     assert verify_chain(session).ok
     # A closed apel cannot be reopened; ending again changes nothing.
     with pytest.raises(Conflict) as refused:
         committed(start_assembly)(session, a.id, actor=world.users["leader"])
     assert refused.value.code == "wrong_state"
     committed(end_assembly)(session, a.id, actor=world.users["leader"])
-    assert session.execute(select(func.count()).select_from(AuditEntry)).scalar() == 3
+    assert session.execute(select(func.count()).select_from(AuditEntry)).scalar() == 4   # nothing new
 
 
 @pytest.mark.parametrize("role", ["hr", "operator", "observer"])

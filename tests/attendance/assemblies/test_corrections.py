@@ -154,6 +154,9 @@ def test_rule_change_does_not_rewrite_closed_apels(session, world: World) -> Non
         committed(create_ruleset_version)(session, actor=world.users["hr"], reason="x", grace_minutes=25)
     with pytest.raises(Invalid):
         committed(create_ruleset_version)(session, actor=world.users["admin"], reason="bad", tl1_max_minutes=100)
+    with pytest.raises(Invalid) as refused:   # a NUL would be a 500 on PostgreSQL
+        committed(create_ruleset_version)(session, actor=world.users["admin"], reason="Perbup\x00", grace_minutes=25)
+    assert refused.value.code == "reason_control_character"
     new = committed(create_ruleset_version)(
         session, actor=world.users["admin"], reason="Perbup 2026: toleransi 25 menit",
         grace_minutes=25, tl1_max_minutes=40)
@@ -313,8 +316,9 @@ def test_concurrent_corrections_both_land_and_the_chain_holds(db_url: str, world
         assert s.get(AttendanceRecord, ids[2]).status == "excused"
         report = verify_chain(s)
         assert report.ok, report.problem
-        assert [e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()][-2:] == \
-            ["attendance.status", "attendance.status"]
+        # Each correction of the closed apel is followed by the seal of its records in the same commit.
+        assert [e.action for e in s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()][-4:] == \
+            ["attendance.status", "apel.records_sealed", "attendance.status", "apel.records_sealed"]
 
 
 def test_review_assign_refuses_a_stale_record_version(session, world: World) -> None:

@@ -93,7 +93,7 @@ def test_operator_sees_only_their_office(client: TestClient, world: World, facto
     recs = client.get(f"/api/v1/assemblies/{aid}/records", headers=auth(world, "leader"))
     assert recs.status_code == 200
     client.post(f"/api/v1/assemblies/{aid}/end", headers=auth(world, "leader"))
-    all_recs = client.get(f"/api/v1/assemblies/{aid}/records", headers=auth(world, "observer")).json()
+    all_recs = client.get(f"/api/v1/assemblies/{aid}/records", headers=auth(world, "hr")).json()
     assert len(all_recs) == 6
     mine = client.get(f"/api/v1/assemblies/{aid}/records", headers=op).json()
     assert len(mine) == 3 and {r["office_id"] for r in mine} == {world.offices["JKT"].id}
@@ -120,7 +120,7 @@ def test_corrections_over_http(client: TestClient, world: World) -> None:
     assert r.status_code == 409
     detail = r.json()["detail"]
     assert detail["code"] == "stale_version" and detail["details"]["status"] == "excused"
-    hist = client.get(f"/api/v1/records/{rec['id']}/corrections", headers=auth(world, "observer")).json()
+    hist = client.get(f"/api/v1/records/{rec['id']}/corrections", headers=auth(world, "leader")).json()
     assert len(hist) == 1 and hist[0]["before"]["status"] == "tk" and hist[0]["actor"] == "hr"
     bad = client.post(f"/api/v1/records/{rec['id']}/corrections", headers=auth(world, "hr"),
                       json={"expected_version": rec["version"] + 1, "status": "late", "reason": "x"})

@@ -108,6 +108,7 @@ def test_idempotent_and_restart_safe(db_url: str, world: World) -> None:
     jkt = world.offices["JKT"]
     e1, e2, _ = world.staff["JKT"]
     batch = seen(e1.id, "j1:7", at(-2), n=4, violation=True) + seen(None, "j1:8", at(-2), n=4, mask=False)
+    batch[0].new_alerts = 1   # an alert episode began with this face: counted once however often re-sent
     r = committed(record_sightings)(s1, a.id, jkt.id, batch)
     assert (r.accepted, r.duplicates) == (8, 0)
     r = committed(record_sightings)(s1, a.id, jkt.id, batch)               # the same batch again
@@ -137,16 +138,40 @@ def test_idempotent_and_restart_safe(db_url: str, world: World) -> None:
     eng2.dispose()
 
 
-def test_distancing_alerts_are_episodes(session, world: World) -> None:
+def test_distancing_alerts_are_episodes_of_pairs(session, world: World) -> None:
+    """The pipeline marks an episode's first frame on both faces of the pair (FrameResult.alerts,
+    translate): the office counts the episode once, each person counts it as theirs. Frames in
+    violation are not alerts (they were counted per change of state and per face before, which
+    is how one pair swaying at the limit made the console count dozens)."""
     a = _open_apel(session, world)
-    e1 = world.staff["JKT"][0]
-    pattern = [True, True, False, True, True, True, False, False, True]
-    sightings = [Sighting(e1.id, "t", at(0, i), 0.9, True, v) for i, v in enumerate(pattern)]
-    committed(record_sightings)(session, a.id, world.offices["JKT"].id, sightings)
-    r = rec(session, a, e1)
-    assert r.distancing_alerts == 3
+    e1, e2, _ = world.staff["JKT"]
+    flags = [True, True, False, True, True, True, False, False, True]
+    marks = [1, 0, 0, 0, 0, 0, 0, 0, 1]    # two episodes: frames 0-5 (swaying) and 8
+    batch = []
+    for emp, key in ((e1, "t1"), (e2, "t2")):
+        batch += [Sighting(emp.id, key, at(0, i), 0.9, True, v, new_alerts=m)
+                  for i, (v, m) in enumerate(zip(flags, marks, strict=True))]
+    batch += [Sighting(None, "t3", at(0, 8), 0.9, False, True, new_alerts=1)]   # e1 and an unknown: one more
+    batch[8].new_alerts = 2
+    committed(record_sightings)(session, a.id, world.offices["JKT"].id, batch)
+    assert (rec(session, a, e1).distancing_alerts, rec(session, a, e2).distancing_alerts) == (3, 2)
     roll = live_rollcall(session, a.id)
     assert roll["totals"]["distancing_alerts"] == 3
+
+
+def test_bad_alert_marks_are_refused(session, world: World) -> None:
+    import pytest
+
+    from attendance.errors import Invalid
+
+    a = _open_apel(session, world)
+    e1 = world.staff["JKT"][0]
+    for bad in (-1, 10_000, 1.5):
+        with pytest.raises(Invalid):
+            record_sightings(session, a.id, world.offices["JKT"].id,
+                             [Sighting(e1.id, "t", at(0), 0.9, True, True, new_alerts=bad)])
+    session.rollback()
+    assert session.execute(select(func.count()).select_from(SightingTrack)).scalar() == 0
 
 
 def test_closed_apel_ignores_sightings(session, world: World) -> None:

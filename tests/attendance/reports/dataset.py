@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from attendance.models import Assembly, AssemblyOffice, AttendanceRecord, Employee, Office, RuleSet
+from attendance.models import Assembly, AssemblyOffice, AttendanceRecord, Employee, Office, RuleSet, SightingTrack
 
 # office code -> (name, tz)
 OFFICES = {
@@ -51,6 +51,11 @@ APEL2 = {i: P for i in range(1, 13)} | {
 APEL_DEC = {i: ("tk", None, None, None, 0, 0, 0) for i in range(1, 13)}   # December: not in the November recap
 APEL_OCT = {i: ("tk", None, None, None, 0, 0, 0) for i in range(1, 13)}   # 2026-10-31 07:30 WITA: October
 APEL_OPEN = {1: P, 6: ("late", "TL1", 10, None, 3, 3, 0)}                 # others have no record yet
+# The tracks behind the alerts (assemblies.counts: each episode marks both faces of its pair, the
+# office counts half the marks): per apel, (office, employee or None for an unknown face, marks).
+# nov1: BKD Ayu-Citra once and Ayu-unknown once (2 episodes; Ayu 2, Citra 1), DINKES Hana-unknown
+# three times (3 episodes): 5 in all.
+ALERT_TRACKS = {"nov1": [("BKD", 1, 2), ("BKD", 3, 1), ("BKD", None, 1), ("DINKES", 9, 3), ("DINKES", None, 3)]}
 
 
 @dataclass
@@ -95,6 +100,13 @@ def seed(session: Session) -> Dataset:
                 last_seen_at=first + timedelta(minutes=20) if first else None,
                 frames=12 if seen else 0, best_confidence=0.91 if seen else None,
                 mask_frames=mf, mask_total=mt, distancing_alerts=alerts, corrected=bool(cat)))
+        for k, (code, who, marks) in enumerate(ALERT_TRACKS.get(key, [])):
+            session.add(SightingTrack(
+                assembly_id=a.id, office_id=ds.offices[code], track_key=f"j1-{k}",
+                identity_key=str(ds.employees[who]) if who else "unknown",
+                employee_id=ds.employees[who] if who else None, first_at=start, last_at=start, frames=10,
+                confident_frames=10 if who else 0, best_confidence=0.9, mask_frames=0, mask_total=0,
+                violation_frames=marks * 3, distancing_alerts=marks, in_violation=False))
         session.flush()
 
     apel("nov1", datetime(2026, 10, 31, 23, 30, tzinfo=UTC), "closed", APEL1)

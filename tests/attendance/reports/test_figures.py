@@ -23,7 +23,8 @@ def test_apel_report_per_office_and_total(session, ds):
     assert bkd.excused["sakit"] == 1 and bkd.excused_total == 1 and bkd.absent == 2
     # masks: Ayu 10/10 yes, Bagus 2/10 no, Citra 5/10 yes (half counts), the rest unknown
     assert (bkd.mask_known, bkd.masked) == (3, 2)
-    assert (bkd.distancing_alerts, bkd.people_with_alerts) == (3, 2)
+    # alerts: pair episodes, each once (Ayu-Citra, Ayu-unknown), not the people's 2 + 1
+    assert (bkd.distancing_alerts, bkd.people_with_alerts) == (2, 2)
     dinkes = _office(r, "DINKES").figures
     assert (dinkes.roster, dinkes.present, dinkes.late) == (4, 2, 1)
     assert (dinkes.tiers["TL4"], dinkes.excused["dinas_luar"]) == (1, 1)
@@ -33,7 +34,7 @@ def test_apel_report_per_office_and_total(session, ds):
     assert (t.roster, t.present, t.late, t.tk, t.excused_total, t.not_seen) == (12, 3, 4, 2, 3, 0)
     assert t.tiers == {"TL1": 1, "TL2": 1, "TL3": 1, "TL4": 1}
     assert t.present + t.late + t.tk + t.excused_total == t.roster
-    assert (t.mask_known, t.masked, t.distancing_alerts) == (7, 5, 6)
+    assert (t.mask_known, t.masked, t.distancing_alerts) == (7, 5, 5)
     assert t.mask_compliance == pytest.approx(5 / 7)
 
 
@@ -86,12 +87,17 @@ def test_monthly_recap_counts_only_closed_apels_of_the_local_month(session, ds):
     assert (indra.excused["cuti"], indra.excused["tugas_belajar"], indra.present) == (1, 1, 0)
     assert by_name["Hana Wijaya"].tiers["TL4"] == 1 and by_name["Hana Wijaya"].late_minutes == 120
     t = rc.total
-    assert (t.apels, t.present, t.late, t.tk) == (24, 12, 5, 2)
+    # "Apel" counts apels (two in the month), not people's records (24): it showed 13 and 10 per office.
+    assert (t.apels, t.present, t.late, t.tk) == (2, 12, 5, 2)
     assert t.tiers == {"TL1": 2, "TL2": 1, "TL3": 1, "TL4": 1}
     assert t.excused == {"sakit": 1, "izin": 1, "cuti": 1, "dinas_luar": 1, "tugas_belajar": 1}
     assert t.late_minutes == 5 + 75 + 120 + 45 + 1
     offices = {o.code: o for o in rc.offices}
-    assert offices["BKD"].employees == 5 and offices["BKD"].counts.apels == 10
+    assert offices["BKD"].employees == 5 and offices["BKD"].counts.apels == 2
+    assert all(o.counts.apels == 2 for o in rc.offices)
+    no_people = monthly_recap(session, "2026-11", tz=TZ, with_employees=False)
+    assert [o.counts.apels for o in no_people.offices] == [2] * len(no_people.offices)
+    assert no_people.total.apels == 2
     assert offices["DKI"].counts.tk == 1
     assert sum(o.counts.present for o in rc.offices) == t.present
 

@@ -172,3 +172,49 @@ def test_oversized_bulk_upload(db_url: str, settings_factory, workers, photo) ->
         big = _zip({f"{NIPS[0]}_{i}.jpg": img + bytes([i]) * 10 for i in range(4)})
         assert len(big) > 40_000
         _bad(env, hr, 413, "too_large", roster=_csv(f"{NIPS[0]},Made,DISKOMINFOS,"), photos=big)
+
+
+def test_a_folder_named_by_nip_decides_for_phone_named_photos(env: Env, hr: dict, photo) -> None:
+    """A phone names its photos by date and time, which starts with digits: inside `<NIP>/` the folder
+    decides (before, `20240315_083012.jpg` was refused as a NIP of 8 digits)."""
+    roster = _csv(f"{NIPS[0]},Made Wirawan,DISKOMINFOS,", f"{NIPS[1]},Ni Luh Ayu,DISKOMINFOS,")
+    chirac = photo("lfw10/Jacques_Chirac/Jacques_Chirac_0001.jpg")
+    photos = _zip({f"{NIPS[0]}/20240315_083012.jpg": photo("lfw10/Hugo_Chavez/Hugo_Chavez_0001.jpg"),
+                   f"foto/{NIPS[1]} - Ni Luh/IMG_20240316_0812.jpg": chirac})
+    r = _post(env, hr, roster, photos)
+    assert r.status_code == 201, r.text
+    assert sorted(e["nip"] for e in r.json()["enrolled"]) == sorted(NIPS[:2])
+
+
+def test_every_problem_of_an_upload_is_reported_at_once(env: Env, hr: dict, photo) -> None:
+    """A bad CSV line, a badly named ZIP entry, a photo for nobody and a photo without a face: one
+    answer lists all four (before, HR saw the CSV's problems, fixed them, then the ZIP's, then the photos')."""
+    roster = _csv(f"{NIPS[0]},Made,DISKOMINFOS,", "19850312201001100,Short NIP,DISKOMINFOS,")
+    photos = _zip({f"{NIPS[0]}.jpg": photo("lfw10/Hugo_Chavez/Hugo_Chavez_0001.jpg"),
+                   f"{NIPS[0]}_2.png": faceless_png(),
+                   "IMG_0001.jpg": photo("lfw10/Jacques_Chirac/Jacques_Chirac_0001.jpg"),
+                   f"{NIPS[4]}.jpg": photo("lfw10/Gerhard_Schroeder/Gerhard_Schroeder_0001.jpg")})
+    d = _bad(env, hr, 422, "bulk_rejected", roster=roster, photos=photos)
+    text = " ".join(d["details"]["errors"])
+    assert "line 3" in text and "18 digits" in text                 # the CSV
+    assert "IMG_0001.jpg" in text                                   # the ZIP's names
+    assert f"{NIPS[4]}.jpg: no employee" in text                    # a photo for nobody
+    assert {r["file"]: r["code"] for r in d["details"]["rejected"]} == {f"{NIPS[0]}_2.png": "no_face"}
+    assert [p["code"] for p in d["details"]["problems"]] == ["csv_rows", "zip_entries", "zip_unknown_nip",
+                                                             "photos_rejected"]
+    # A CSV that cannot be read at all does not hide the photos' problems either.
+    d = _bad(env, hr, 422, "bulk_rejected", roster=_csv(f"{NIPS[0]},Made", header="nip,name\n"),
+             photos=_zip({f"{NIPS[0]}.png": faceless_png()}))
+    assert [p["code"] for p in d["details"]["problems"]] == ["csv_columns", "photos_rejected"]
+
+
+def test_the_page_lists_every_problem_at_once(env: Env, hr: dict, photo) -> None:
+    csrf = hr["X-CSRF-Token"]
+    before = env.counts()
+    photos = _zip({"IMG_0001.jpg": photo("lfw10/Hugo_Chavez/Hugo_Chavez_0001.jpg"), f"{NIPS[0]}.png": faceless_png()})
+    r = env.client.post("/enrolment", data={"csrf_token": csrf},
+                        files={"roster": ("r.csv", _csv("19850312201001100,Short NIP,DISKOMINFOS,"), "text/csv"),
+                               "photos": ("p.zip", photos, "application/zip")})
+    assert r.status_code == 422
+    assert "line 2" in r.text and "IMG_0001.jpg" in r.text and f"{NIPS[0]}.png" in r.text
+    assert env.counts() == before

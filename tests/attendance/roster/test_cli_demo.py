@@ -107,6 +107,8 @@ def test_enroll_folder_reports_each_photo(run, db_url: str, tmp_path: Path, shar
 
     dry = run("enroll", str(root), "--office", "DISKOMINFOS", "--dry-run")
     assert dry.exit_code == 0, dry.output
+    assert f"would create employee {NIPS[0]} Made Wirawan" in dry.output, dry.output   # not "created"
+    assert "created employee" not in dry.output and "nothing written" in dry.output
     assert _count(db_url, Employee) == 0 and _count(db_url, FaceTemplate) == 0
 
     r = run("enroll", str(root), "--office", "DISKOMINFOS")

@@ -78,9 +78,10 @@ def test_camera_height_from_the_office_page(env: Env) -> None:
     # Out of range: an error on the page, nothing changed or audited.
     before = env.counts()
     r = c.post(f"/offices/{o['id']}", data={**_form(o, camera_height_m="0.3", name="Diubah"), "csrf_token": csrf})
-    assert r.status_code == 200 and "between 0.5 and 20 metres" in r.text
+    assert r.status_code == 422 and "between 0.5 and 20 metres" in r.text   # the form comes back as typed
+    assert 'value="0.3"' in r.text and 'value="Diubah"' in r.text
     r = c.post("/offices", data={"code": "TINGGI", "name": "x", "camera_height_m": "30", "csrf_token": csrf})
-    assert "between 0.5 and 20 metres" in r.text
+    assert r.status_code == 422 and "between 0.5 and 20 metres" in r.text and 'value="TINGGI"' in r.text
     assert env.counts() == before
     assert _office(env, c, "DINKES") == o
     # Changed, then cleared by emptying the field.

@@ -3,6 +3,8 @@ set, read, cleared and refused over the API and from the office page, on both re
 refused value changes nothing. The rule itself (attendance.vision.config) is checked here too."""
 from __future__ import annotations
 
+import html
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -113,9 +115,10 @@ def test_row_lines_from_the_office_page(env: Env) -> None:
     for typed, says in (("3; 3,1", "0.3 m apart"), ("3, 4, 5", "semicolons"), ("3; empat", "semicolons"),
                         ("0,2; 3", "between 0.5 and 30")):
         r = c.post(f"/offices/{o['id']}", data={**_form(o, row_lines_m=typed, name="Diubah"), "csrf_token": csrf})
-        assert r.status_code == 200 and "Garis barisan" in r.text and says in r.text, typed
+        assert r.status_code == 422 and "Garis barisan" in r.text and says in r.text, typed
+        assert html.escape(typed, quote=True) in r.text   # the form comes back as typed
     r = c.post("/offices", data={"code": "BARIS", "name": "x", "row_lines_m": "4 4", "csrf_token": csrf})
-    assert "0.3 m apart" in r.text
+    assert r.status_code == 422 and "0.3 m apart" in r.text and 'value="4 4"' in r.text
     assert env.counts() == before
     assert _office(env, c, "DINKES") == o
     # Changed (spaces and dots do too), then cleared by emptying the field. Rows 1 m apart at a 1 m

@@ -24,13 +24,15 @@ from attendance.vision.workers import VisionWorkerPool
 def main():
     enrol = EnrolmentWorkers(1)
     buf = io.BytesIO(); Image.new("RGB", (64, 64), "grey").save(buf, "PNG")
-    try:
-        asyncio.run(enrol.analyse(buf.getvalue(), PhotoLimits()))
-    except Exception:
-        pass   # a grey square has no face: the worker exists all the same
+    for work in (enrol.analyse(buf.getvalue(), PhotoLimits()),
+                 enrol.analyse_many([("a.png", buf.getvalue())], PhotoLimits())):
+        try:
+            asyncio.run(work)
+        except Exception:
+            pass   # a grey square has no face: the workers (one per lane) exist all the same
     vision = VisionWorkerPool(workers=1, recogniser="dlib")
     vision.start(lambda key, result: None)
-    pids = [p.pid for p in enrol._pool._processes.values()] + [p.pid for p in vision._procs]
+    pids = enrol.processes() + [p.pid for p in vision._procs]
     print(" ".join(map(str, pids)), flush=True)
     time.sleep(600)
 
@@ -57,7 +59,7 @@ def test_workers_exit_when_their_server_is_killed() -> None:
         assert owner.stdout is not None
         line = owner.stdout.readline()
         pids = [int(p) for p in line.split()]
-        assert len(pids) == 2, f"expected an enrolment and a vision worker, got {line!r}"
+        assert len(pids) == 3, f"expected two enrolment workers (one per lane) and a vision worker, got {line!r}"
         assert all(_alive(p) for p in pids)
         owner.send_signal(signal.SIGKILL)
         owner.wait(timeout=10)

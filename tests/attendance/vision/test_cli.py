@@ -171,3 +171,107 @@ def test_synth_office_cli(cli, shared_data, tmp_path):
     bad = cli("synth-office", "--roster", ros, "--people", 2, "--seconds", 1, "--out", tmp_path / "x.mp4",
               "--truth", tmp_path / "x.json", "--hfov", 200)
     assert bad.exit_code != 0 and "--hfov" in bad.output
+
+
+# Seven lfw10 people; their probe photos sorted by name put look-alikes one after another (the
+# order that mixed Rumsfeld's views into Bush's photos when a folder was one video).
+STILLS_PEOPLE = ("Donald_Rumsfeld", "George_W_Bush", "Gerhard_Schroeder", "Hugo_Chavez", "Jacques_Chirac",
+                 "Tony_Blair", "Vladimir_Putin")
+
+
+@pytest.fixture(scope="module")
+def stills(shared_data, tmp_path_factory) -> tuple[Path, Path]:
+    """(roster enrolled from photos 1-2 of each person, folder of their photos 3-4)."""
+    root = tmp_path_factory.mktemp("stills")
+    roster, probes = root / "roster", root / "probes"
+    probes.mkdir()
+    for name in STILLS_PEOPLE:
+        (roster / name).mkdir(parents=True)
+        for i in (1, 2):
+            (roster / name / f"{i}.jpg").symlink_to(shared_data / "faces" / "lfw10" / name / f"{name}_000{i}.jpg")
+        for i in (3, 4):
+            (probes / f"{name}_{i}.jpg").symlink_to(shared_data / "faces" / "lfw10" / name / f"{name}_000{i}.jpg")
+    return roster, probes
+
+
+def test_folder_of_photos_is_judged_photo_by_photo(cli, stills, tmp_path, monkeypatch):
+    """A folder of unrelated photos gives each photo the names it gets analysed alone (a fresh
+    pipeline per photo), and loads the roster and networks once: one pipeline, a new scene per
+    photo. As one video, faces were followed from photo to photo and their views mixed."""
+    import numpy as np
+
+    from attendance.vision import pipeline
+    from attendance.vision.config import PipelineConfig
+    from attendance.vision.roster_dir import enrol_roster, read_image_rgb
+
+    roster, probes = stills
+    built, scenes = [], []
+
+    class Recording(pipeline.OfficePipeline):
+        def __init__(self, roster, config=None, recogniser=None):
+            built.append(config)
+            super().__init__(roster, config, recogniser)
+
+        def new_scene(self) -> None:
+            scenes.append(1)
+            super().new_scene()
+
+    monkeypatch.setattr(pipeline, "OfficePipeline", Recording)
+    out = tmp_path / "out.json"
+    r = cli("analyze", probes, "--roster", roster, "--json", out, "--frames")
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert len(built) == 1 and len(scenes) == data["frames_analyzed"] == 2 * len(STILLS_PEOPLE)
+    folder = {fr["source"]: sorted(f["id"] or "" for f in fr["faces"]) for fr in data["frames"]}
+
+    monkeypatch.undo()
+    enrolled = enrol_roster(roster)
+    config = PipelineConfig().for_stills()
+    recogniser = None
+    for p in sorted(probes.iterdir()):
+        alone = pipeline.OfficePipeline(enrolled, config, recogniser)
+        recogniser = alone.recogniser
+        res = alone.process(np.ascontiguousarray(read_image_rgb(p)[:, :, ::-1]), 0.0)
+        assert folder[p.name] == sorted(f.person_id or "" for f in res.faces), p.name
+        named = {f for f in folder[p.name] if f}
+        assert named <= {p.name.rsplit("_", 1)[0]}, (p.name, named)   # nobody else's name
+    right = sum(p.rsplit("_", 1)[0] in ids for p, ids in folder.items())
+    assert right >= 0.9 * len(folder), folder
+
+
+def test_sequence_flag_follows_faces_across_photos(cli, roster, shared_data, tmp_path):
+    """--sequence: the folder is frames of one scene, so the same face in three frames is one
+    track (one unknown person); without it, three photos with a face each are three."""
+    d = tmp_path / "seq"
+    d.mkdir()
+    # Not on `roster`, and nearer none of its three people than they are to him (left unknown).
+    stranger = shared_data / "faces" / "lfw10" / "Vladimir_Putin" / "Vladimir_Putin_0003.jpg"
+    for i in range(3):
+        (d / f"frame{i}.jpg").symlink_to(stranger)
+    counts = {}
+    for flag in ([], ["--sequence"]):
+        out = tmp_path / f"out{len(flag)}.json"
+        r = cli("analyze", d, "--roster", roster, "--json", out, *flag)
+        assert r.exit_code == 0, r.output
+        data = json.loads(out.read_text())
+        assert data["frames_analyzed"] == 3 and data["people"] == []
+        counts[bool(flag)] = data["unknown_tracks"]
+    assert counts == {False: 3, True: 1}
+
+
+@pytest.mark.parametrize("case", ["truncated", "corrupt", "dangling_link"])
+def test_one_unreadable_photo_in_a_folder_is_named(cli, roster, frames_dir, tmp_path, case):
+    """One bad photo among good ones stops the whole folder with its name, exit 2, no JSON."""
+    good = (frames_dir / "Tony_Blair.jpg").read_bytes()
+    bad = frames_dir / "zz_bad.jpg"
+    if case == "truncated":
+        bad.write_bytes(good[: len(good) // 2])
+    elif case == "corrupt":
+        bad.write_bytes(good[:600] + bytes(200) + good[800:])
+    else:
+        bad.symlink_to(tmp_path / "gone.jpg")
+    out = tmp_path / "out.json"
+    r = cli("analyze", frames_dir, "--roster", roster, "--json", out)
+    assert r.exit_code == 2, r.output
+    assert "zz_bad.jpg" in r.output, r.output
+    assert not out.exists() and not (tmp_path / "out.json.part").exists()

@@ -162,6 +162,41 @@ def test_elimination_limit_follows_the_persons_number_of_photos():
     assert th.accept_in_round(True, 1) == 0.5 and th.accept_in_round(False, 2) == 0.40
 
 
+def test_a_visitor_whose_lookalike_is_away_is_not_named_outright():
+    """Face 0 is a visitor nearest to A, who is away; nobody else on the roster is close, so the
+    margin does not stop the name in the first round. Every name must also be closer than
+    name_accept (a distance strangers seldom reach, per number of photos): the visitor stays
+    unknown, a face as close as A's own photos are is still named, and elimination keeps its
+    own, stricter limit."""
+    visitor = np.array([[0.42, 0.70, 0.90],
+                        [0.60, 0.20, 0.90]], np.float32)
+    loose = MatchThresholds(accept=0.5, margin=0.06)
+    assert [x.person for x in assign(visitor, loose, [2, 2])] == [0, 1]       # A "present"
+    th = MatchThresholds(accept=0.5, margin=0.06, elimination_accept=(0.35,), name_accept=(0.45, 0.40))
+    assert [x.person for x in assign(visitor, th, [2, 2], photos=[3, 3, 3])] == [None, 1]
+    assert [x.person for x in assign(visitor, th, [2, 2], photos=[1, 3, 3])] == [0, 1]   # A from 1 photo: 0.45
+    own = visitor.copy()
+    own[0, 0] = 0.30
+    assert [x.person for x in assign(own, th, [2, 2], photos=[3, 3, 3])] == [0, 1]
+    assert th.accept_in_round(True, 3) == 0.40 and th.accept_in_round(False, 3) == 0.35
+    assert MatchThresholds(accept=0.5, margin=0.06).accept_in_round(True, 3) == 0.5
+
+
+def test_the_pipeline_names_with_every_fitted_limit(office):
+    """The live pipeline built its thresholds from accept and margin alone, so its names by
+    elimination went without elimination_accept: the benchmarks' rule never reached an office.
+    Every fitted limit is there, and a configured accept or margin replaces only itself."""
+    _, _, roster = office
+    pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=50))
+    fitted = MatchThresholds.load(pipe.recogniser.name)
+    assert fitted.elimination_accept
+    assert pipe.thresholds == fitted
+    tuned = OfficePipeline(roster, PipelineConfig(hfov_deg=50, accept=0.9), recogniser=pipe.recogniser)
+    assert tuned.thresholds.accept == 0.9 and tuned.thresholds.margin == fitted.margin
+    assert tuned.thresholds.elimination_accept == fitted.elimination_accept
+    assert tuned.thresholds.name_accept == fitted.name_accept
+
+
 def test_fitted_thresholds_keep_elimination_stricter_than_acceptance():
     """models/thresholds.json: every recogniser's elimination limits are fitted, below its
     accept, and looser for fewer photos; the gallery counts each person's photos."""
@@ -170,6 +205,8 @@ def test_fitted_thresholds_keep_elimination_stricter_than_acceptance():
         lims = th.elimination_accept
         assert isinstance(lims, tuple) and len(lims) == 3, (backend, th)
         assert 0 < lims[2] <= lims[1] <= lims[0] < th.accept, (backend, th)
+        if th.name_accept:   # looser than elimination's (the margin still guards the first round)
+            assert all(e <= n <= th.accept for e, n in zip(lims, th.name_accept, strict=True)), (backend, th)
     g = Gallery.build([RosterPerson("a", np.zeros((3, 4), np.float32), ("photo", "masked", "sighting")),
                        RosterPerson("b", np.zeros((1, 4), np.float32), ("photo",))])
     assert g.photos == (2, 1)

@@ -57,3 +57,96 @@ def test_workers_exit_when_the_server_is_killed(tmp_path):
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# An owner of a pool (what `apel serve` is to it): a worker busy on one office's large frame, a second
+# office's frame half written into the same worker's inbox (a frame is larger than a pipe holds). Then
+# the test kills the worker with SIGKILL and tells the owner either to exit at once, without closing
+# the pool (an interpreter exit with a pool left open, as a test or a crashed service leaves it), or to
+# check the pool's recovery and close it.
+OWNER = """
+import sys, threading, time
+sys.path.insert(0, {root!r})
+import numpy as np
+from attendance.vision.config import PipelineConfig
+from attendance.vision.workers import VisionWorkerPool
+
+if __name__ == "__main__":
+    results = {{}}
+    arrived = threading.Condition()
+
+    def on_result(key, result):
+        with arrived:
+            results.setdefault(key, []).append(result)
+            arrived.notify_all()
+
+    def wait_for(key, n, timeout):
+        with arrived:
+            return arrived.wait_for(lambda: len(results.get(key, [])) >= n, timeout)
+
+    pool = VisionWorkerPool(1, recogniser="dlib")
+    pool.start(on_result)
+    for key in ("a", "b"):
+        pool.configure(key, [], PipelineConfig(hfov_deg=50))
+    small = np.zeros((120, 160, 3), np.uint8)
+    assert pool.submit("a", small, 0.0) and wait_for("a", 1, 300), "the worker never answered"
+    big = np.random.default_rng(0).integers(0, 255, (2160, 3840, 3), dtype=np.uint8)
+    assert pool.submit("a", big, 1.0) and pool.submit("b", big, 1.0)
+    time.sleep(0.5)   # the worker is inside the first frame; the second is still being written to it
+    print("ready", pool._procs[0].pid, flush=True)
+    mode = sys.stdin.readline().strip()
+    if mode == "exit":
+        sys.exit(0)   # no close(): nothing may hold the interpreter's exit
+    ok_failed = wait_for("a", 2, 20) and results["a"][1] is None and wait_for("b", 1, 20) and results["b"][0] is None
+    print("frames failed", ok_failed, pool.errors[-1][1] if pool.errors else "", flush=True)
+    again = pool.submit("a", small, 2.0) and wait_for("a", 3, 300)
+    print("restarted", pool.restarts, again and results["a"][2] is not None, pool._procs[0].pid, flush=True)
+    t0 = time.monotonic()
+    pool.close()
+    print("closed in", round(time.monotonic() - t0, 2), flush=True)
+"""
+
+
+def _owner(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER.format(root=str(ROOT)))
+    owner = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    assert line.startswith("ready"), (line, owner.stderr.read() if owner.poll() is not None else "")
+    return owner, int(line.split()[1])
+
+
+def test_owner_exits_at_once_after_its_worker_was_killed_mid_frame(tmp_path):
+    owner, worker = _owner(tmp_path)
+    try:
+        os.kill(worker, signal.SIGKILL)
+        t0 = time.monotonic()
+        owner.communicate("exit\n", timeout=15)
+        assert time.monotonic() - t0 < 10
+        assert owner.returncode == 0
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the pool's owner did not exit: it waits on a frame for a dead worker") from None
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.communicate()
+
+
+def test_a_killed_worker_fails_its_frames_and_is_replaced(tmp_path):
+    owner, worker = _owner(tmp_path)
+    try:
+        os.kill(worker, signal.SIGKILL)
+        out, err = owner.communicate("close\n", timeout=400)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.communicate()
+    lines = {ln.split(" ", 1)[0]: ln for ln in out.splitlines()}
+    assert owner.returncode == 0, (out, err)
+    assert lines["frames"].startswith("frames failed True") and "died" in lines["frames"], out   # not left busy
+    restarted = lines["restarted"].split()
+    assert restarted[1:3] == ["1", "True"] and int(restarted[3]) != worker, out   # a new worker analyses again
+    assert float(lines["closed"].split()[-1]) < 10, out
+    assert "Traceback" not in err, err

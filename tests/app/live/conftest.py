@@ -2,9 +2,6 @@
 an open apel and office tokens, for the live tests and the browser test."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,43 +14,9 @@ from attendance.assemblies.lifecycle import create_assembly, issue_office_token,
 from attendance.db.unit_of_work import committed
 from attendance.models import Employee, FaceTemplate, Office, User
 from attendance.vision.config import DEFAULT_RECOGNISER, backend_name
+from tests.servers import ServerThread, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerThread:
-    """uvicorn in a thread with its own event loop: the app's lifespan (and shutdown hooks) run for real."""
-
-    def __init__(self, app, port: int) -> None:
-        import uvicorn
-
-        self.app = app
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        from app.cli.main import GRACEFUL_SHUTDOWN_S
-
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """As SIGTERM does to `apel serve`: open streams get GRACEFUL_SHUTDOWN_S, then the app's
-        shutdown hooks run; a server that has not finished within the wait fails the test."""
-        self.server.should_exit = True
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the server did not stop"
+__all__ = ["ServerThread", "free_port"]   # the live tests import them from here
 
 
 def enrol_photo(path: Path, recogniser: str = DEFAULT_RECOGNISER) -> list[np.ndarray]:

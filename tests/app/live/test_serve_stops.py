@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,8 +13,7 @@ from pathlib import Path
 import httpx
 
 from app.cli.main import GRACEFUL_SHUTDOWN_S
-
-from .conftest import free_port
+from tests.servers import apel_serve
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -45,21 +42,7 @@ def test_serve_stops_promptly_with_a_console_watching(tmp_path: Path) -> None:
         assembly_id = a.id
     app.state.engine.dispose()
 
-    port = free_port()
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "serve.log").read_text()
-            time.sleep(0.3)
+    with apel_serve(env, tmp_path / "serve.log") as (url, proc):
         r = httpx.post(f"{url}/api/v1/auth/login", json={"username": "leader", "password": "a long password"})
         assert r.status_code == 200, r.text
         auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -84,8 +67,3 @@ def test_serve_stops_promptly_with_a_console_watching(tmp_path: Path) -> None:
         out = (tmp_path / "serve.log").read_text()
         assert "Application shutdown complete" in out, out[-2000:]
         assert took < GRACEFUL_SHUTDOWN_S + 25, took
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()

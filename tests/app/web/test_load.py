@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -19,24 +17,18 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import create_engine
 
 from app.web.app import create_app
 from attendance.roster.users import create_user
+from tests.servers import ServerThread, free_port
 
 PASSWORD = "load-test-Passw0rd!"
 CONCURRENT = 48          # more than FastAPI's threadpool (40)
 POOL_SIZE = 2            # a pool far smaller than the concurrency: waiting for a connection must never freeze
 ROUNDS = 3
 STALL_LIMIT_S = 0.1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -52,20 +44,8 @@ def running(db_url: str, settings_factory) -> Iterator[Running]:
     with app.state.session_factory() as s:
         create_user(s, actor="test", username="hr", password=PASSWORD, role="hr", office_id=None)
         s.commit()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield Running(app, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "the server did not stop"
+    with ServerThread(app) as server:
+        yield Running(app, server.url)
 
 
 async def _load(url: str) -> tuple[list[int], float, float]:
@@ -140,7 +120,7 @@ def test_health_says_503_when_the_database_is_unreachable(settings_factory) -> N
     """A PostgreSQL URL where nothing listens: /health answers 503 quickly, the process stays up."""
     from fastapi.testclient import TestClient
 
-    port = _free_port()   # nothing listens there
+    port = free_port()   # nothing listens there
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres?connect_timeout=2"
     create_engine(url).dispose()   # the URL parses
     app = create_app(settings_factory(url), migrate=False)

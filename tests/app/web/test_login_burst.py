@@ -3,17 +3,16 @@ once and `login_hash_waiting` wait; the rest get a quick 503 `busy` with Retry-A
 read answers meanwhile. Real uvicorn server on loopback, real SQLite file, real argon2."""
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import uvicorn
 
 from app.web.app import create_app
 from attendance.roster.users import create_user
+from tests.servers import ServerThread
 
-from .test_load import PASSWORD, _free_port
+from .test_load import PASSWORD
 
 BURST = 12
 
@@ -24,15 +23,9 @@ def test_a_burst_of_logins_is_bounded_and_reads_go_on(sqlite_url: str, settings_
         for i in range(BURST + 1):
             create_user(s, actor="test", username=f"staf{i}", password=PASSWORD, role="hr", office_id=None)
         s.commit()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
+    server = ServerThread(app)
+    server.start()
+    url = server.url
     try:
         first = httpx.post(f"{url}/api/v1/auth/login", json={"username": f"staf{BURST}", "password": PASSWORD},
                            timeout=30)
@@ -59,6 +52,4 @@ def test_a_burst_of_logins_is_bounded_and_reads_go_on(sqlite_url: str, settings_
         again = login(answers.index(busy[0]))   # the same person, a moment later
         assert again.status_code == 200
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        assert not thread.is_alive(), "the server did not stop"
+        server.stop()

@@ -4,9 +4,6 @@ counts only from a configured proxy. Every refusal says how long to wait, in Ret
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.web.login import PER_CLIENT, PER_CLIENT_AND_USER, PER_USER, WINDOW_S
-from tests.app.live.conftest import free_port
+from tests.servers import apel_serve
 
 PASSWORD = "correct horse battery"
 ROOT = Path(__file__).resolve().parents[3]
@@ -113,30 +110,8 @@ def test_apel_serve_takes_the_peer_not_the_forwarded_header(tmp_path: Path) -> N
         create_user(db, actor="test", username="hr", password=PASSWORD, role="hr")
         db.commit()
     app.state.engine.dispose()
-    port = free_port()
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "serve.log").read_text()
-            time.sleep(0.3)
+    with apel_serve(env, tmp_path / "serve.log") as (url, _proc):
         codes = [httpx.post(f"{url}/api/v1/auth/login", json={"username": "hr", "password": "wrong password"},
                             headers={"X-Forwarded-For": f"10.9.0.{i}"}, timeout=10).status_code
                  for i in range(PER_CLIENT_AND_USER + 1)]
         assert codes == [401] * PER_CLIENT_AND_USER + [429]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

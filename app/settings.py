@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     max_zip_bytes: int = Field(200 * 1024 * 1024, ge=1024)
     max_zip_files: int = Field(5000, ge=1)
     max_image_pixels: int = Field(40_000_000, ge=10_000)
+    max_upload_pixels: int = Field(2_000_000_000, ge=10_000, description="All the photos of one bulk upload "
+                                   "together (decoding cost, from their headers).")
     min_face_px: int = Field(80, ge=20, description="Smallest face width accepted for an enrolment photo.")
     keep_enrolment_photos: bool = Field(False, description="UU PDP: photos are not kept unless asked.")
 

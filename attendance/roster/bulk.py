@@ -18,7 +18,7 @@ from attendance.roster.bulk_zip import entry_problems, scan_photo_zip
 from attendance.roster.common import valid_nip
 from attendance.roster.employees import check_employee_input, create_employee, employee_by_nip, employee_dict
 from attendance.roster.offices import office_by_code
-from attendance.roster.photos import PHOTO_SUFFIXES, AnalysedPhoto, PhotoLimits
+from attendance.roster.photos import PHOTO_SUFFIXES, AnalysedPhoto, PhotoLimits, refuse_costly_upload
 from attendance.roster.templates import PendingPhoto, find_duplicate, store_templates
 
 
@@ -85,6 +85,8 @@ def plan_bulk(session: Session, *, csv_bytes: bytes | None, zip_bytes: bytes | N
         except ApelError as exc:   # refused as a whole (size, paths, a bomb)
             plan.problems.append(exc)
         else:
+            # Before any photo is decoded, and not as one problem among others: the analysis would pay it.
+            refuse_costly_upload([(member, data) for member, _, data in plan.photos], limits)
             if entry_errors:
                 plan.problems.append(entry_problems(entry_errors))
             known = {r.nip for r in plan.rows}

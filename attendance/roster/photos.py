@@ -32,13 +32,15 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 class PhotoLimits:
     max_bytes: int = 10 * 1024 * 1024
     max_pixels: int = 40_000_000
+    max_request_pixels: int = 2_000_000_000   # every photo of one bulk upload together, from their headers
     min_face_px: int = 80
     recogniser: str = "dlib+faceres"     # settings.recogniser_spec: "dlib+faceres", "dlib" or an ONNX model path
 
     @classmethod
     def from_settings(cls, settings: Any) -> PhotoLimits:
         return cls(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels,
-                   min_face_px=settings.min_face_px, recogniser=settings.recogniser_spec)
+                   max_request_pixels=settings.max_upload_pixels, min_face_px=settings.min_face_px,
+                   recogniser=settings.recogniser_spec)
 
 
 @dataclass
@@ -85,6 +87,31 @@ def sniff_format(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
     return None
+
+
+def declared_pixels(data: bytes) -> int:
+    """The pixel count an image's header declares (0 when it is not a readable image): what decoding
+    it will cost, known without decoding it."""
+    fmt = sniff_format(data)
+    if fmt is None:
+        return 0
+    try:
+        w, h = Image.open(io.BytesIO(data), formats=[fmt]).size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 0
+    return int(w) * int(h)
+
+
+def refuse_costly_upload(photos: list[tuple[str, bytes]], limits: PhotoLimits) -> None:
+    """One upload may not ask for more decoding than `max_request_pixels` in all: ten 36 MP images
+    compress to a few kilobytes each and cost the worker half a minute. Checked from the headers,
+    before any photo is decoded; a larger roster is uploaded in parts."""
+    total = sum(declared_pixels(data) for _, data in photos)
+    if total > limits.max_request_pixels:
+        raise TooLarge("upload_too_many_pixels",
+                       f"the photos of this upload add up to {total / 1e6:,.0f} megapixels; one upload may hold "
+                       f"at most {limits.max_request_pixels / 1e6:,.0f}: upload the roster in parts",
+                       details={"pixels": total, "limit": limits.max_request_pixels})
 
 
 def decode_image(data: bytes, limits: PhotoLimits) -> tuple[np.ndarray, str]:

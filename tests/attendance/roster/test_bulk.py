@@ -3,10 +3,13 @@ file or photo answers 4xx with every reason, and the database is exactly as befo
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from .conftest import NIPS, Env, make_env
 from .images import faceless_png
@@ -218,3 +221,18 @@ def test_the_page_lists_every_problem_at_once(env: Env, hr: dict, photo) -> None
     assert r.status_code == 422
     assert "line 2" in r.text and "IMG_0001.jpg" in r.text and f"{NIPS[0]}.png" in r.text
     assert env.counts() == before
+
+
+def test_an_upload_that_asks_for_too_much_decoding_is_refused_before_any(db_url: str, settings_factory,
+                                                                          workers) -> None:
+    """Ten 36 MP all-black PNGs are a few kilobytes each and cost the worker half a minute to decode and
+    search: the upload's pixels are added up from the headers and refused before any photo is decoded."""
+    black = io.BytesIO()
+    Image.fromarray(np.zeros((6000, 6000), np.uint8)).save(black, "PNG")
+    for env in make_env(db_url, settings_factory, workers, max_upload_pixels=300_000_000):
+        hr = {"X-CSRF-Token": env.login("hr")}
+        photos = _zip({f"{NIPS[0]}/{i}.png": black.getvalue() for i in range(10)}, compress=zipfile.ZIP_DEFLATED)
+        t0 = time.monotonic()
+        r = _bad(env, hr, 413, "upload_too_many_pixels", roster=_csv(f"{NIPS[0]},Made,DISKOMINFOS,"), photos=photos)
+        assert time.monotonic() - t0 < 10, "the photos were decoded before the refusal"
+        assert r["details"]["pixels"] == 360_000_000

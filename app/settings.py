@@ -8,6 +8,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     turn_username: str | None = None
     turn_password: str | None = None
     office_token_ttl_minutes: int = Field(240, ge=1)
+    public_url: str | None = Field(None, description="How the offices reach this service (e.g. "
+                                   "https://apel.example.go.id), for the join links and QR codes given to "
+                                   "operators; unset: the address the leader's own request came in on.")
 
     # Reports: the kop surat and the signature (docs/reports.md)
     report_institution: str | None = Field(None, description='Kop surat lines separated by "|"; default: the '
@@ -103,6 +107,17 @@ class Settings(BaseSettings):
     def _networks(cls, v: str) -> str:
         proxy_networks(v)   # a typo is refused at start-up, not found out when the lockout misfires
         return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        """Refused at start-up: a wrong base would be printed on every QR code handed out."""
+        if not v or not v.strip():
+            return None
+        parsed = urlsplit(v.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+            raise ValueError(f"APEL_PUBLIC_URL: {v!r} is not an http(s) address such as https://apel.example.go.id")
+        return v.strip().rstrip("/")
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:

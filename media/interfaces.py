@@ -74,6 +74,18 @@ class Overlay:
     frame_size: tuple[int, int] | None = None  # (w, h) the boxes refer to; None = the current frame's
 
 
+@dataclass(frozen=True)
+class MediaTexts:
+    """The words media/ draws into pictures itself. Media knows no language (the page's is the app's
+    business): the app passes these in translated (MediaConfig.texts); the English defaults serve
+    media/ on its own. Drawn with OpenCV's Hershey font, so ASCII only."""
+
+    waiting_for_leader: str = "Apel: waiting for the leader"
+    waiting_for_offices: str = "Waiting for offices"
+    no_video: str = "[no video]"
+    frozen: str = "[frozen]"
+
+
 class OverlaySource(Protocol):
     """Where the mosaic reads what to draw over each office's tile (called from the mosaic's thread)."""
 

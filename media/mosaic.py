@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media.interfaces import AV_FRAME_LOCK, Overlay, OverlaySource
+from media.interfaces import AV_FRAME_LOCK, MediaTexts, Overlay, OverlaySource
 from media.pacing import Pacer
 
 Tile = tuple[str, str, "av.VideoFrame | None", bool]   # stream_key, caption, latest frame, frozen?
+ENGLISH = MediaTexts()
 
 
 def grid_shape(n: int) -> tuple[int, int]:
@@ -50,11 +51,12 @@ def draw_overlay(tile: np.ndarray, overlay: Overlay, src_w: int, src_h: int) -> 
                     cv2.LINE_AA)
 
 
-def render_mosaic(tiles: list[Tile], overlays: OverlaySource, size: tuple[int, int]) -> np.ndarray:
+def render_mosaic(tiles: list[Tile], overlays: OverlaySource, size: tuple[int, int],
+                  texts: MediaTexts = ENGLISH) -> np.ndarray:
     w, h = size
     canvas = np.zeros((h, w, 3), np.uint8)
     if not tiles:
-        cv2.putText(canvas, "Waiting for offices", (24, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (200, 200, 200), 2)
+        cv2.putText(canvas, texts.waiting_for_offices, (24, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (200, 200, 200), 2)
         return canvas
     cols, rows = grid_shape(len(tiles))
     tw, th = (w // cols) & ~1, (h // rows) & ~1
@@ -72,7 +74,7 @@ def render_mosaic(tiles: list[Tile], overlays: OverlaySource, size: tuple[int, i
             ox, oy = x0 + (tw - fw) // 2, y0 + (th - fh) // 2
             canvas[oy:oy + fh, ox:ox + fw] = tile
         cv2.rectangle(canvas, (x0, y0), (x0 + tw - 1, y0 + th - 1), (80, 80, 80), 1)
-        label = caption + ("  [no video]" if frame is None else "  [frozen]" if frozen else "")
+        label = caption + (f"  {texts.no_video}" if frame is None else f"  {texts.frozen}" if frozen else "")
         cv2.putText(canvas, label, (x0 + 6, y0 + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 255, 255), 1, cv2.LINE_AA)
     return canvas
 
@@ -83,9 +85,10 @@ class MosaicTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(self, tiles: Callable[[], list[Tile]], overlays: OverlaySource, *,
-                 size: tuple[int, int] = (1280, 720), fps: float = 5.0) -> None:
+                 size: tuple[int, int] = (1280, 720), fps: float = 5.0, texts: MediaTexts = ENGLISH) -> None:
         super().__init__()
         self._tiles = tiles
+        self._texts = texts
         self._overlays = overlays
         self._size = size
         self._pacer = Pacer(fps)
@@ -96,7 +99,8 @@ class MosaicTrack(MediaStreamTrack):
             raise MediaStreamError
         await self._pacer.wait()
         tiles = self._tiles()
-        img = await asyncio.get_running_loop().run_in_executor(None, render_mosaic, tiles, self._overlays, self._size)
+        img = await asyncio.get_running_loop().run_in_executor(None, render_mosaic, tiles, self._overlays, self._size,
+                                                                self._texts)
         frame = av.VideoFrame.from_ndarray(img, format="bgr24")
         frame.pts = int((time.monotonic() - self._start) * 90000)
         frame.time_base = fractions.Fraction(1, 90000)

@@ -20,7 +20,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from attendance.errors import ApelError
 from media.broadcast import RawFrameFanout, SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
-from media.interfaces import FrameSink, NoOverlays, OverlaySource
+from media.interfaces import FrameSink, MediaTexts, NoOverlays, OverlaySource
 from media.mosaic import MosaicTrack, Tile
 from media.sampling import FrameTap
 from media.signaling import parse_offer, require
@@ -41,6 +41,7 @@ class MediaConfig:
     frozen_after_s: float = 2.0          # an office with no frame for this long is shown as frozen
     connect_timeout_s: float = 30.0      # a peer that never connects is dropped
     shared_encoding: bool = True         # False: aiortc's default, one encoder per office (baseline)
+    texts: MediaTexts = field(default_factory=MediaTexts)   # the words drawn into pictures, translated by the app
 
 
 def ice_servers_from_urls(urls: list[str], username: str | None = None,
@@ -94,10 +95,10 @@ class Room:
         self.room_id = room_id
         cfg = server.config
         fanout = SharedVideoEncoder if cfg.shared_encoding else RawFrameFanout
-        self.leader_video = fanout(idle_source=SlateTrack("Apel: waiting for the leader"), bitrate=cfg.leader_bitrate)
+        self.leader_video = fanout(idle_source=SlateTrack(cfg.texts.waiting_for_leader), bitrate=cfg.leader_bitrate)
         self.leader_audio = SharedAudioEncoder()
         self.mosaic = SharedVideoEncoder(MosaicTrack(self.tiles, server.overlays, size=cfg.mosaic_size,
-                                                     fps=cfg.mosaic_fps),
+                                                     fps=cfg.mosaic_fps, texts=cfg.texts),
                                          bitrate=cfg.mosaic_bitrate, pull_when_idle=False)
         self.offices: dict[str, Peer] = {}
         self.office_labels: dict[str, str] = {}

@@ -29,7 +29,7 @@ from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.lessons import GeometryLessons
 from app.live.streams import StreamInfo
-from app.live.translate import overlay_from_result, sightings_from_result
+from app.live.translate import media_texts, overlay_from_result, sightings_from_result
 from app.live.writer import SightingsWriter
 from app.settings import Settings
 from attendance.assemblies.lifecycle import (
@@ -121,6 +121,7 @@ class LiveService:
         self.writer = SightingsWriter(self.db, self._record, self.rollcalls)
         cfg = media_config or MediaConfig()
         cfg.ice_servers = ice_servers_from_urls(settings.ice_servers, settings.turn_username, settings.turn_password)
+        cfg.texts = media_texts(settings.language)
         self.media = MediaServer(self.bridge, self.overlays, cfg, on_event=self._on_media_event)
         self._pool = pool
         self._pool_ready: asyncio.Future[WorkerPool] | None = None
@@ -273,7 +274,8 @@ class LiveService:
 
     # -- an analysed frame (the bridge calls this on the loop)
     def _on_result(self, info: StreamInfo, result: FrameResult, frame_size: tuple[int, int] | None) -> None:
-        self.overlays.set(info.stream_key, overlay_from_result(info, result, frame_size))
+        self.overlays.set(info.stream_key, overlay_from_result(info, result, frame_size,
+                                                                  self.settings.language))
         sightings = sightings_from_result(info, result)
         if sightings:
             self.writer.put(info, sightings)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from app.live.streams import StreamInfo
 from attendance.assemblies.counts import alert_marks
 from attendance.assemblies.sightings import Sighting
+from attendance.i18n import t
 from attendance.vision.types import FrameResult
-from media.interfaces import Overlay, OverlayBox
+from media.interfaces import MediaTexts, Overlay, OverlayBox
 
 Colour = tuple[int, int, int]
 GREEN: Colour = (60, 200, 60)
@@ -46,7 +47,16 @@ def sightings_from_result(info: StreamInfo, result: FrameResult) -> list[Sightin
     ) for i, face in enumerate(result.faces)]
 
 
-def overlay_from_result(info: StreamInfo, result: FrameResult, frame_size: tuple[int, int] | None) -> Overlay:
+def media_texts(lang: str) -> MediaTexts:
+    """What media/ draws itself (the idle slate, the mosaic's tile labels), in the service's language
+    (APEL_LANGUAGE): the video has no page language of its own, and media/ cannot translate."""
+    return MediaTexts(waiting_for_leader=t("live.overlay.waiting_leader", lang),
+                      waiting_for_offices=t("live.overlay.waiting_offices", lang),
+                      no_video=t("live.overlay.no_video", lang), frozen=t("live.overlay.frozen", lang))
+
+
+def overlay_from_result(info: StreamInfo, result: FrameResult, frame_size: tuple[int, int] | None,
+                        lang: str = "id") -> Overlay:
     """Boxes (green: named, orange: named but unmasked, red: in a distancing alert, grey: unknown),
     lines between the people of each alert, each red face labelled with the estimated distance to
     its nearest alert partner and that estimate's uncertainty, and a count. `frame_size` (w, h):
@@ -58,9 +68,10 @@ def overlay_from_result(info: StreamInfo, result: FrameResult, frame_size: tuple
             if k not in nearest or al.distance_m < nearest[k][0]:
                 nearest[k] = (al.distance_m, al.sd_m)
     boxes = []
+    mask = t("live.overlay.mask", lang)
     for i, face in enumerate(result.faces):
         name = info.names.get(face.person_id, face.person_id) if face.person_id else "?"
-        label = f"{name}{' [mask]' if face.mask else ''}"
+        label = f"{name} {mask}" if face.mask else f"{name}"
         if i in nearest:
             label += f" {distance_label(*nearest[i])}"
         color = RED if i in in_violation else (GREEN if face.person_id else GREY)
@@ -74,8 +85,8 @@ def overlay_from_result(info: StreamInfo, result: FrameResult, frame_size: tuple
             a, b = result.faces[i].box, result.faces[j].box
             lines.append(((a[0] + a[2] // 2, a[1] + a[3] // 2), (b[0] + b[2] // 2, b[1] + b[3] // 2), RED))
     known = sum(1 for f in result.faces if f.person_id)
-    caption = f"{known}/{len(result.faces)} recognised"
+    caption = t("live.overlay.recognised", lang, known=known, total=len(result.faces))
     if result.alerts:
-        caption += f", {len(result.alerts)} too close"
+        caption += t("live.overlay.too_close", lang, n=len(result.alerts))
     return Overlay(boxes=boxes, lines=lines, caption=caption,
                    frame_size=frame_size)

@@ -78,7 +78,7 @@
       body.appendChild(search);
       body.appendChild(box);
       pickerButtons(face, box, search);
-      const visitor = el("button", "btn btn-ghost face-visitor", S.visitor);
+      const visitor = el("button", "btn btn-secondary face-visitor", S.visitor);
       visitor.type = "button";
       visitor.addEventListener("click", () => answer(face, "visitor"));
       body.appendChild(visitor);
@@ -89,7 +89,7 @@
         ? fmt("confirmed", {name: face.employee_name || ("#" + face.employee_id), by: face.by || ""})
         : fmt("is_visitor", {by: face.by || ""});
       body.appendChild(el("p", "face-answer", text));
-      const undo = el("button", "btn btn-ghost face-undo", S.undo);
+      const undo = el("button", "btn btn-secondary face-undo", S.undo);
       undo.type = "button";
       undo.addEventListener("click", () => answer(face, "undo"));
       body.appendChild(undo);

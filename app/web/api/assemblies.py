@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -23,6 +22,7 @@ from app.web.deps import (
     sees_people,
     without_people,
 )
+from app.web.join_link import join_path, join_url
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import AssemblyOut, OfficeTokenOut, RecordOut, RollcallOut
 from attendance.assemblies.lifecycle import (
@@ -107,7 +107,7 @@ def end(assembly_id: DbId, user: LeaderUser, db: DbSession, request: Request) ->
 
 @router.post("/{assembly_id}/offices/{office_id}/token", status_code=201, response_model=OfficeTokenOut)
 def token(assembly_id: DbId, office_id: DbId, user: LeaderUser, db: DbSession, settings: SettingsDep,
-          body: TokenIn | None = None) -> dict:
+          request: Request, body: TokenIn | None = None) -> dict:
     """The plaintext token is in this answer only; give it to the office operator (or `apel camera`)."""
     ttl = body.ttl_minutes if body is not None and body.ttl_minutes else settings.office_token_ttl_minutes
     plaintext = run_in_transaction(db, lambda: issue_office_token(db, assembly_id, office_id, actor=user,
@@ -117,7 +117,7 @@ def token(assembly_id: DbId, office_id: DbId, user: LeaderUser, db: DbSession, s
     code = ao.office.code
     return {"assembly_id": assembly_id, "office_id": office_id, "office_code": code, "token": plaintext,
             "expires_at": ao.token_expires_at.isoformat(),
-            "join_path": f"/live/join?office={quote(code)}#token={plaintext}"}
+            "join_path": join_path(code, plaintext), "join_url": join_url(request, settings, code, plaintext)}
 
 
 @router.get("/{assembly_id}/rollcall", response_model=RollcallOut, response_model_exclude_unset=True)

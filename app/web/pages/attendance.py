@@ -6,7 +6,6 @@ are plain `def`s that FastAPI runs in its threadpool, never on the event loop (t
 from __future__ import annotations
 
 from datetime import date, time
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from app.web.audit_checkpoints import sign_now
 from app.web.deps import DbId, DbSession, OptionalUser, form_id, sees_people, without_people
 from app.web.errors import flash_refusal
+from app.web.join_link import join_url, qr_data_uri
 from app.web.office_scope import ensure_takes_part, scoped_office
 from app.web.rendering import FormFields, PostedForm, add_nav, flash, lang_of, render, require_page_user
 from attendance.assemblies.corrections import correct_record, excuse_employee, get_record, list_corrections
@@ -174,8 +174,9 @@ def apel_action(assembly_id: DbId, action: str, request: Request, user: Optional
             code = db.get_one(Office, office_id).code
             # Shown in this answer only (not redirected: the plaintext never goes into the session cookie).
             flash(request, t("att.flash.token", lang_of(request)))
+            url = join_url(request, request.app.state.settings, code, token)
             return _detail_page(request, user, db, assembly_id, None, new_token={
-                "office": code, "token": token, "path": f"/live/join?office={quote(code)}#token={token}"})
+                "office": code, "token": token, "url": url, "qr": qr_data_uri(url)})
         else:
             run_in_transaction(db, lambda: excuse_employee(
                 db, assembly_id, form_id(form.get("employee_id")) or 0, actor=user, category=form.get("category", ""),

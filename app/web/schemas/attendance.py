@@ -50,6 +50,8 @@ class OfficeTokenOut(BaseModel):
     token: str = Field(description="Plaintext, in this answer only.")
     expires_at: str
     join_path: str
+    join_url: str = Field(description="The same link in full, from APEL_PUBLIC_URL (else the address this "
+                                      "request came in on); the token stays after `#`.")
 
 
 class RecordOut(BaseModel):

@@ -135,7 +135,7 @@ def test_overlay_shows_the_distance_with_its_uncertainty() -> None:
     result = FrameResult(1.0, faces, violations=[(0, 1, 0.7), (1, 2, 0.7)],
                          alerts=[DistancingAlert(0, 1, 0.7, 0.05, new=True)])
     info = StreamInfo("1/OPD", 1, 1, 1, "OPD", "j1", {"1": "Ayu", "2": "Budi", "3": "Citra"}, 0.0)
-    ov = overlay_from_result(info, result, (640, 360))
+    ov = overlay_from_result(info, result, (640, 360), "en")
     assert [b.label for b in ov.boxes] == ["Ayu [mask] 0.70+-0.05m", "Budi 0.70+-0.05m", "Citra"]
     assert len(ov.lines) == 1, "only the alert is drawn, not the frame's own flicker (1, 2)"
     s = sightings_from_result(info, result)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from attendance import audit
 from attendance.errors import Conflict, NotFound
 from attendance.models import Employee, FaceTemplate, User
+from attendance.nip import normalise_nip
 from attendance.roster.common import (
     actor_name,
     clean_text,
@@ -50,7 +51,10 @@ def list_employees(session: Session, *, office_id: int | None = None, q: str | N
     if q:
         refuse_control_characters(q, "q")
         like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(Employee.name).like(like), Employee.nip.like(like)))
+        # A NIP pasted as printed ("19850312 201001 1 001") finds the person stored as digits.
+        digits = normalise_nip(q)
+        nip_like = f"%{digits}%" if digits.isdigit() else like
+        stmt = stmt.where(or_(func.lower(Employee.name).like(like), Employee.nip.like(nip_like)))
     return list(session.execute(stmt.limit(limit).offset(offset)).scalars())
 
 

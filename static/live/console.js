@@ -60,14 +60,22 @@
     return e;
   };
   let feeds = {};
+  let ended = false;   // the apel has ended: no feed is live any more and it cannot be ended again
   function feedLabel(code) {
+    if (ended) return [S.feed_ended, "ended"];
     const f = feeds[code];
     if (!f || !f.connected) return [S.feed_off, "off"];
     return f.frozen ? [S.feed_frozen, "frozen"] : [S.feed_ok, "ok"];
   }
   let lastRollcall = null;
+  function markEnded() {
+    ended = true;
+    const btn = document.getElementById("end-apel");
+    if (btn) btn.hidden = true;
+  }
   function renderRollcall(data) {
     lastRollcall = data;
+    if (data.assembly.status === "closed") markEnded();
     document.getElementById("apel-title").textContent = `#${data.assembly.id} ${data.assembly.title}`;
     if (data.media) feeds = Object.fromEntries((data.media.offices || []).map((o) => [o.office, o]));
     const tbody = document.querySelector("#offices-table tbody");
@@ -107,7 +115,11 @@
         if (lastRollcall) renderRollcall(lastRollcall);
       }
     });
-    es.addEventListener("closed", () => { Live.setStatus("closed", "closed"); es.close(); if (pc) pc.close(); });
+    es.addEventListener("closed", () => {
+      Live.setStatus("closed", "closed"); es.close(); if (pc) pc.close();
+      markEnded();
+      if (lastRollcall) renderRollcall(lastRollcall);
+    });
   }
   const endBtn = document.getElementById("end-apel");
   if (endBtn) {

@@ -73,6 +73,15 @@ async def test_office_page_joins_and_console_shows_people_present(chromium, sqli
         assert await console.eval("document.getElementById('mosaic').videoWidth") > 0
         leader_rows = await console.eval("document.querySelector('#offices-table tbody tr').dataset.office")
         assert leader_rows == world.office_code
+        # The leader ends the apel: the console no longer offers "Akhiri apel" nor shows a live feed.
+        assert await console.eval("document.getElementById('end-apel').hidden") is False
+        ended = await console.eval(f"Live.postJSON('/api/v1/assemblies/{world.assembly_id}/end', {{}})"
+                                   ".then(() => 'ok', (e) => String(e))")
+        assert ended == "ok", ended
+        after = ("document.getElementById('end-apel').hidden && [...document.querySelectorAll("
+                 "'#offices-table td[data-feed]')].every(td => td.dataset.feed === 'ended') && 'yes'")
+        assert await console.wait_for(after, 30, 0.5) == "yes", await console.eval(
+            "document.querySelector('#offices-table tbody').innerText")
     finally:
         await browser.close()
         await asyncio.to_thread(gen.close)

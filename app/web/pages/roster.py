@@ -31,7 +31,7 @@ from attendance.errors import ApelError, Invalid
 from attendance.i18n import LANGS, t
 from attendance.models import Employee, FaceTemplate, Office, Role, User
 from attendance.models.users import HR_ROLES
-from attendance.nip import explain_nip, format_nip, normalise_nip, parse_nip
+from attendance.nip import explain_nip, format_nip, parse_nip
 from attendance.roster.employees import (
     create_employee,
     delete_employee,
@@ -245,10 +245,7 @@ def _employees_view(request: Request, user: User, db: Session, oid: int | None, 
     if user.role == Role.operator.value:
         oid = user.office_id
     offices = list_offices(db, only_id=oid if user.role == Role.operator.value else None)
-    # A NIP pasted as printed ("19850312 201001 1 001") finds the person stored as digits.
-    typed_nip = normalise_nip(q)
-    search = typed_nip if typed_nip.isdigit() else q[:100]
-    employees = list_employees(db, office_id=oid, q=search[:100] or None, limit=1000)
+    employees = list_employees(db, office_id=oid, q=q[:100] or None, limit=1000)
     counts = template_counts(db, [e.id for e in employees])
     refused = refused or {}
     return render(request, "roster/employees.html", {

@@ -98,6 +98,8 @@ def test_a_pasted_nip_is_accepted_everywhere(env: Env, tmp_path: Path) -> None:
     # The list finds a NIP searched as printed.
     page = env.client.get("/employees", params={"q": SPACED})
     assert "199107242013111005" in page.text and NIPS[1] not in page.text
+    found = env.client.get("/api/v1/employees", params={"q": SPACED}, headers=h)
+    assert [e["nip"] for e in found.json()] == ["199107242013111005"], found.text
 
 
 @pytest.mark.parametrize("typed", [SPACED, PASTED, "nip: 19910724-201311-1-005", "\u200b199107242013111005\ufeff"])

@@ -17,6 +17,7 @@ from attendance.models import Assembly, AssemblyOffice, Office, Role
 from attendance.models.users import PEOPLE_ROLES
 from attendance.reports.apel import apel_people, apel_report
 from attendance.reports.common import local_time
+from attendance.reports.corrections_note import correction_notes, keterangan
 from attendance.reports.recap import monthly_recap
 from attendance.rules import STATUSES, TIERS
 
@@ -62,10 +63,14 @@ def apel_office_page(assembly_id: DbId, office_id: DbId, request: Request, user:
     scope_offices(user, office_id)
     report = apel_report(db, assembly_id, [office_id])
     office, people = apel_people(db, assembly_id, office_id, status=status or None)
-    cats = {c["code"]: c.get(lang_of(request)) or c["code"] for c in report.categories}
+    lang = lang_of(request)
+    cats = {c["code"]: c.get(lang) or c["code"] for c in report.categories}
+    # A corrected record says so, as in the signed exports: HR's hand, not the camera's finding.
+    notes = correction_notes(db, record_ids=[p.record_id for p in people if p.corrected and p.record_id is not None])
     rows = [{"p": p, "first": local_time(p.first_seen_at, office.timezone, "%H:%M:%S"),
              "last": local_time(p.last_seen_at, office.timezone, "%H:%M:%S"),
-             "cat": cats.get(p.excuse_category or "", p.excuse_category)} for p in people]
+             "cat": cats.get(p.excuse_category or "", p.excuse_category),
+             "note": keterangan(notes.get(p.record_id or 0), lang, cats)} for p in people]
     return render(request, "reports/office.html", {
         "r": report, "o": report.offices[0] if report.offices else None, "office": office, "rows": rows,
         "status": status or "", "statuses": STATUSES, "tiers": TIERS}, user=user)

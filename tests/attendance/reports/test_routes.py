@@ -211,3 +211,18 @@ def test_pages_render_and_verify_form(web):
         assert c.get(f"/reports/apel/{a}/office/{web.ds.offices['DKI']}").status_code == 403
         page = c.get(f"/reports/apel/{a}").text
         assert "Badan Kepegawaian Daerah" in page and "Dinas Kesehatan" not in page
+
+
+def test_the_office_report_page_shows_a_correction_as_the_exports_do(web):
+    from attendance.models import AttendanceRecord
+
+    from .test_field_ready import _correct_dewa
+
+    with web.app.state.session_factory() as s:
+        _correct_dewa(s, web.ds)
+        office_id = s.execute(select(AttendanceRecord.office_id).where(
+            AttendanceRecord.assembly_id == web.ds.apels["nov1"],
+            AttendanceRecord.employee_id == web.ds.employees[4])).scalar_one()
+    with web.client("hr") as c:
+        page = c.get(f"/reports/apel/{web.ds.apels['nov1']}/office/{office_id}").text
+    assert "Dikoreksi: Sakit — surat dokter (dokumen 445/123/RSUD/XI/2026)" in page

@@ -117,7 +117,8 @@ class OfficePipeline:
         if frame_bgr.shape[1] != self._frame_width:
             # Another resolution (a camera rejoining with another one): the tracks' boxes are in the
             # old pixels, so start the scene over rather than follow faces where they are not.
-            self.new_scene()
+            if self._frame_width:
+                self.new_scene()
             self._frame_width = frame_bgr.shape[1]
             self.detector = replace(self.detector, min_face_px=self.smallest_face_px(self._frame_width))
         seen: list[Track] = []

@@ -394,3 +394,20 @@ def test_learned_face_geometry_reaches_the_fit_and_its_samples_come_back(office)
     assert set(placed) == set(before) and len(placed) >= 5
     assert float(np.median([abs(pos[2] / truth_z[pid] - 1) for pid, pos in placed.items()])) < 0.10
     assert any(abs(placed[p][2] - before[p][2]) > 1e-3 for p in placed)
+
+
+def test_a_new_resolution_starts_the_scene_over():
+    """A camera that rejoins at another resolution: the tracks' boxes were in the old pixels, so the
+    pipeline forgets them instead of following faces where they are not."""
+    import numpy as np
+
+    from attendance.vision.pipeline import OfficePipeline
+
+    p = OfficePipeline([])
+    p.process(np.zeros((720, 1280, 3), np.uint8), 0.0)
+    calls = []
+    p.new_scene = lambda: calls.append(1)   # type: ignore[method-assign]
+    p.process(np.zeros((720, 1280, 3), np.uint8), 0.5)
+    assert calls == []
+    p.process(np.zeros((1080, 1920, 3), np.uint8), 1.0)
+    assert calls == [1]

@@ -32,6 +32,18 @@ def _missing(reason: str, env: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium for the real-browser tests; CI installs it, and there its absence fails."""
+    from tests.e2e.cdp import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") or os.environ.get("APEL_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return CHROMIUM
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data: real third-party photos and clips. Never copied into the project."""
@@ -77,11 +89,13 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
-def _fresh_pg(template: str) -> Iterator[str]:
+def fresh_pg(template: str | None) -> Iterator[str]:
+    """A PostgreSQL database of its own for one test (a copy of `template`, or empty when None),
+    dropped afterwards."""
     admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
     name = f"apel_t_{uuid.uuid4().hex[:10]}"
     with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
@@ -98,7 +112,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
     else:
-        yield from _fresh_pg(request.getfixturevalue("pg_template"))
+        yield from fresh_pg(request.getfixturevalue("pg_template"))
 
 
 @pytest.fixture

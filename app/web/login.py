@@ -8,7 +8,8 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar, cast
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -66,17 +67,24 @@ class Throttle:
             self._fails.pop(key, None)
 
 
-_THROTTLE_CREATED = threading.Lock()
+_CREATING = threading.Lock()
+T = TypeVar("T")
+
+
+def _per_app(request: Request, name: str, make: Callable[[], T]) -> T:
+    """The app's one `name` (a throttle, a gate), made on first use: two first logins at once share it."""
+    found = getattr(request.app.state, name, None)
+    if found is None:
+        with _CREATING:
+            found = getattr(request.app.state, name, None)
+            if found is None:
+                found = make()
+                setattr(request.app.state, name, found)
+    return cast(T, found)
 
 
 def _throttle(request: Request) -> Throttle:
-    th = getattr(request.app.state, "login_throttle", None)
-    if th is None:
-        with _THROTTLE_CREATED:   # two first logins at once share one throttle
-            th = getattr(request.app.state, "login_throttle", None)
-            if th is None:
-                th = request.app.state.login_throttle = Throttle()
-    return th
+    return _per_app(request, "login_throttle", Throttle)
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -158,15 +166,9 @@ class HashingGate:
 
 
 def _gate(request: Request) -> HashingGate:
-    gate = getattr(request.app.state, "login_gate", None)
-    if gate is None:
-        with _THROTTLE_CREATED:
-            gate = getattr(request.app.state, "login_gate", None)
-            if gate is None:
-                settings = request.app.state.settings
-                gate = request.app.state.login_gate = HashingGate(settings.login_hash_slots,
-                                                                  settings.login_hash_waiting)
-    return gate
+    settings = request.app.state.settings
+    return _per_app(request, "login_gate",
+                    lambda: HashingGate(settings.login_hash_slots, settings.login_hash_waiting))
 
 
 def authenticate(request: Request, db: Session, username: str, password: str) -> User:

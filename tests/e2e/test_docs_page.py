@@ -12,7 +12,6 @@ from app.web.headers import CSP
 from tests.app.live.conftest import ServerThread, free_port
 
 from .cdp import Browser
-from .test_live_browser import chromium  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
@@ -36,7 +35,7 @@ def server(sqlite_url: str, settings_factory):
     app.state.engine.dispose()
 
 
-async def test_docs_render_every_operation_without_csp_violations(chromium, server, tmp_path) -> None:  # noqa: F811
+async def test_docs_render_every_operation_without_csp_violations(chromium, server, tmp_path) -> None:
     operations = sum(len(ops) for ops in server.app.openapi()["paths"].values())
     browser = Browser(tmp_path / "chrome-profile", [])
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,20 +12,11 @@ import pytest
 
 from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
 
-from .cdp import CHROMIUM, Browser
+from .cdp import Browser
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") or os.environ.get("APEL_REQUIRE_BROWSER"):
-            pytest.fail("chromium is not installed (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return CHROMIUM
 
 
 async def test_office_page_joins_and_console_shows_people_present(chromium, sqlite_url, settings_factory,
@@ -48,12 +38,7 @@ async def test_office_page_joins_and_console_shows_people_present(chromium, sqli
         assert state == "yes", (await office.eval("document.getElementById('status').textContent"), office.console)
 
         console = await browser.new_page()
-        await console.goto(f"{world.url}/live/join")   # same origin, to log in with the session cookie
-        status = await console.eval(
-            "fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-            f" body: JSON.stringify({{username: 'leader', password: '{world.users['leader']}'}})}})"
-            ".then(r => r.status)")
-        assert status == 200
+        await console.login(world.url, "leader", world.users["leader"], page="/live/join")
         await console.goto(f"{world.url}/live/assemblies/{world.assembly_id}")
         ids = sorted(world.people.values())
         marked = ("(() => { const ids = " + json.dumps(ids) + "; return ids.every(id => {"

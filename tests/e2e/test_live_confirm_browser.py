@@ -20,7 +20,6 @@ from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, build_live_world, offic
 from tests.app.live.test_live_confirmations import _newcomer_face
 
 from .cdp import Browser
-from .test_live_browser import chromium  # noqa: F401 - the fixture
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
@@ -36,17 +35,8 @@ def _add_newcomer(world, name: str) -> int:
         return e.id
 
 
-async def _login(page, world, username: str) -> None:
-    await page.goto(f"{world.url}/live/join")   # same origin, for the session cookie
-    status = await page.eval(
-        "fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-        f" body: JSON.stringify({{username: '{username}', password: '{world.users[username]}'}})}})"
-        ".then(r => r.status)")
-    assert status == 200
-
-
 async def test_operator_confirms_an_unknown_face_and_the_console_shows_them_present(
-        chromium, sqlite_url, settings_factory, shared_data, tmp_path) -> None:  # noqa: F811 - fixture
+        chromium, sqlite_url, settings_factory, shared_data, tmp_path) -> None:
     clip, photos = await asyncio.to_thread(office_clip, shared_data, tmp_path)
     newcomer, *enrolled = sorted(photos)
     y4m = await asyncio.to_thread(clip_to_y4m, clip, tmp_path / "office.y4m", fps=15, max_seconds=8)
@@ -61,7 +51,7 @@ async def test_operator_confirms_an_unknown_face_and_the_console_shows_them_pres
         new_id = await asyncio.to_thread(_add_newcomer, world, newcomer)
         await office_browser.start()
         office = await office_browser.new_page()
-        await _login(office, world, "operator")
+        await office.login(world.url, "operator", world.users["operator"], page="/live/join")
         await office.goto(f"{world.url}/live/join?office={world.office_code}"
                           f"#token={world.tokens[world.office_code]}&autojoin=1")
         state = await office.wait_for("document.getElementById('status').dataset.state === 'connected' && 'yes'", 40)
@@ -88,7 +78,7 @@ async def test_operator_confirms_an_unknown_face_and_the_console_shows_them_pres
 
         await leader_browser.start()
         console = await leader_browser.new_page()
-        await _login(console, world, "leader")
+        await console.login(world.url, "leader", world.users["leader"], page="/live/join")
         await console.goto(f"{world.url}/live/assemblies/{world.assembly_id}")
         marked = ("(() => { const li = document.querySelector('li[data-employee-id=\"" + str(new_id) + "\"]');"
                   " return li && ['present', 'late'].includes(li.dataset.status) && 'yes'; })()")

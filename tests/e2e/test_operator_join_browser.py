@@ -14,7 +14,6 @@ from attendance.i18n import t
 from tests.app.live.conftest import build_live_world
 
 from .cdp import Browser
-from .test_live_browser import chromium  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -23,7 +22,7 @@ COUNT_JOINS = """(() => { window.__joins = 0; const f = window.fetch;
   return true; })()"""
 
 
-async def test_operator_finds_the_apel_joins_and_is_told_it_ended(chromium, sqlite_url, settings_factory,  # noqa: F811
+async def test_operator_finds_the_apel_joins_and_is_told_it_ended(chromium, sqlite_url, settings_factory,
                                                                    tmp_path) -> None:
     gen = build_live_world(sqlite_url, settings_factory, {})
     world = await asyncio.to_thread(next, gen)
@@ -32,12 +31,7 @@ async def test_operator_finds_the_apel_joins_and_is_told_it_ended(chromium, sqli
     try:
         await browser.start()
         page = await browser.new_page()
-        await page.goto(f"{world.url}/live/join")   # same origin, to sign in with the session cookie
-        status = await page.eval(
-            "fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-            f" body: JSON.stringify({{username: 'operator', password: '{world.users['operator']}'}})}})"
-            ".then(r => r.status)")
-        assert status == 200
+        await page.login(world.url, "operator", world.users["operator"], page="/live/join")
         await page.goto(f"{world.url}/")
         await page.eval("document.querySelector('nav.mainnav a[href=\"/live\"]').click()")   # the menu entry
         assert await page.wait_for("document.getElementById('operator-apels') && location.pathname === '/live'", 20)

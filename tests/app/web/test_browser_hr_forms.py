@@ -3,35 +3,16 @@
 apel page asks first; answering "Cancel" leaves the apel open."""
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tests.app.live.conftest import ServerThread, free_port
-from tests.e2e.cdp import CHROMIUM, Browser
+from tests.e2e.cdp import Browser
 
 pytestmark = [pytest.mark.e2e]
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") or os.environ.get("APEL_REQUIRE_BROWSER"):
-            pytest.fail("chromium is not installed (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return CHROMIUM
-
-
-async def _login(page, url: str, username: str) -> None:
-    await page.goto(f"{url}/login")
-    status = await page.eval(
-        "fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-        f" body: JSON.stringify({{username: '{username}', password: '{PASSWORD}'}})}}).then(r => r.status)")
-    assert status == 200
 
 
 async def test_nip_checked_as_typed_and_end_asks(chromium, sqlite_url, settings_factory, tmp_path) -> None:
@@ -58,7 +39,7 @@ async def test_nip_checked_as_typed_and_end_asks(chromium, sqlite_url, settings_
     try:
         await browser.start()
         hr = await browser.new_page()
-        await _login(hr, server.url, "hr")
+        await hr.login(server.url, "hr", PASSWORD)
         await hr.goto(f"{server.url}/employees?lang=en")
         await hr.eval("(() => { const i = document.querySelector('input[name=nip]');"
                       " i.value = '19851312 201001 1 001'; i.dispatchEvent(new Event('input')); })()")
@@ -73,7 +54,7 @@ async def test_nip_checked_as_typed_and_end_asks(chromium, sqlite_url, settings_
         assert ok
 
         lead = await browser.new_page()
-        await _login(lead, server.url, "leader")
+        await lead.login(server.url, "leader", PASSWORD)
         await lead.goto(f"{server.url}/apel/{aid}?lang=en")
         # The user answers "Cancel" to the question the page asks.
         await lead.eval("window.confirm = (m) => { window.__asked = m; return false; }")

@@ -14,7 +14,7 @@ import pytest
 from tests.app.live.conftest import ServerThread, free_port
 from tests.e2e.cdp import Browser
 
-from .test_browser_hr_forms import PASSWORD, _login, chromium  # noqa: F401 - the fixture
+from .test_browser_hr_forms import PASSWORD
 
 pytestmark = [pytest.mark.e2e]
 PUBLIC = "https://apel.example.go.id"
@@ -29,7 +29,7 @@ async def _click(page, selector: str) -> None:
         await page.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
 
-async def test_copy_button_puts_the_full_join_link_on_the_clipboard(chromium, sqlite_url, settings_factory,  # noqa: F811
+async def test_copy_button_puts_the_full_join_link_on_the_clipboard(chromium, sqlite_url, settings_factory,
                                                                     tmp_path) -> None:
     from app.web.app import create_app
     from attendance.assemblies.lifecycle import create_assembly, start_assembly
@@ -57,7 +57,7 @@ async def test_copy_button_puts_the_full_join_link_on_the_clipboard(chromium, sq
         await page.send("Browser.grantPermissions", origin=server.url,
                         permissions=["clipboardReadWrite", "clipboardSanitizedWrite"])
         await page.send("Emulation.setFocusEmulationEnabled", enabled=True)   # headless: the page has the focus
-        await _login(page, server.url, "leader")
+        await page.login(server.url, "leader", PASSWORD)
         await page.goto(f"{server.url}/apel/{aid}")
         await page.eval("navigator.clipboard.writeText('nothing copied yet')")
         await page.eval("document.querySelector('form[action$=\"/token\"] button').click()")
@@ -78,7 +78,7 @@ async def test_copy_button_puts_the_full_join_link_on_the_clipboard(chromium, sq
 
         # "Tambah OPD": the fields of one row line up, whether a label wraps or a hint sits under a field.
         hr = await browser.new_page()
-        await _login(hr, server.url, "hr")
+        await hr.login(server.url, "hr", PASSWORD)
         await hr.goto(f"{server.url}/offices")
         rows = await hr.eval("""(() => { const form = document.querySelector('#add-office form.grid'), rows = {};
             const cols = getComputedStyle(form).gridTemplateColumns.split(' ').length;

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.live.conftest import ServerThread, free_port
-from tests.e2e.cdp import CHROMIUM, Browser
+from tests.e2e.cdp import Browser
 
 pytestmark = [pytest.mark.e2e]
 PASSWORD = "correct horse battery staple"
@@ -45,23 +45,6 @@ LAYOUT_JS = """((mustFit) => {
   });
   return problems;
 })(%s)"""
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") or os.environ.get("APEL_REQUIRE_BROWSER"):
-            pytest.fail("chromium is not installed (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return CHROMIUM
-
-
-async def _login(page, url: str, username: str) -> None:
-    await page.goto(f"{url}/login")
-    status = await page.eval(
-        "fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-        f" body: JSON.stringify({{username: '{username}', password: '{PASSWORD}'}})}}).then(r => r.status)")
-    assert status == 200
 
 
 async def test_pages_fit_laptop_and_phone(chromium, sqlite_url, settings_factory, tmp_path) -> None:
@@ -102,7 +85,7 @@ async def test_pages_fit_laptop_and_phone(chromium, sqlite_url, settings_factory
     try:
         await browser.start()
         page = await browser.new_page()
-        await _login(page, server.url, "admin")
+        await page.login(server.url, "admin", PASSWORD)
         for width, height in WIDTHS:
             await page.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
                             deviceScaleFactor=1, mobile=width < 600)

@@ -3,18 +3,15 @@ from another folder, `apel enroll` used to create an empty ./apel-data and then 
 not exist. Real SQLite files and a real PostgreSQL database."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from typer.testing import CliRunner
 
 from app.cli.main import _register_all
 from app.cli.main import app as cli
 from app.settings import get_settings
-from attendance.db import make_engine
 
 _register_all()
 
@@ -54,18 +51,9 @@ def test_enroll_elsewhere_names_the_data_dir_it_looked_in(tmp_path: Path) -> Non
 @pytest.fixture
 def pg_empty_url() -> Iterator[str]:
     """A PostgreSQL database that exists but was never migrated."""
-    from tests.conftest import PG_ADMIN_URL
+    from tests.conftest import fresh_pg
 
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    name = f"apel_empty_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from fresh_pg(None)
 
 
 @pytest.mark.postgres

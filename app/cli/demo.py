@@ -49,8 +49,19 @@ def _seed(db: Session, admin_pw: str, staff_pw: str) -> None:
         create_employee(db, actor="demo", nip=nip, name=name, office_id=offices[code].id, position=position)
 
 
-def seed_demo(app: FastAPI) -> dict[str, str] | None:
-    """Create demo data once; returns the generated credentials (None when data already existed)."""
+def server_url(host: str, port: int) -> str:
+    """The address to open in a browser: a wildcard bind (all interfaces) is reached on this machine as 127.0.0.1."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    if ":" in shown:   # an IPv6 literal
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def seed_demo(app: FastAPI, url: str | None = None) -> dict[str, str] | None:
+    """Create demo data once; returns the generated credentials (None when data already existed).
+
+    `url`: where the server will answer (`apel serve` passes its --host/--port, which override the
+    settings); without it, the configured APEL_HOST/APEL_PORT."""
     factory = app.state.session_factory
     with factory() as db:
         if db.execute(select(func.count()).select_from(User)).scalar_one():
@@ -59,7 +70,7 @@ def seed_demo(app: FastAPI) -> dict[str, str] | None:
         staff_pw = secrets.token_urlsafe(12)
         run_in_transaction(db, lambda: _seed(db, admin_pw, staff_pw))
     settings = app.state.settings
-    url = f"http://{settings.host}:{settings.port}/"
+    url = url or server_url(settings.host, settings.port)
     print("\n" + "=" * 64, flush=True)
     print("Apel demo data created. These passwords are shown ONLY ONCE:", flush=True)
     print(f"  admin     / {admin_pw}", flush=True)

@@ -1,6 +1,6 @@
 """The `apel` command. Each area registers its own sub-commands from its own module:
 roster/users (app.cli.roster), vision (app.cli.vision), reports and audit
-(app.cli.reports), live cameras (app.cli.camera)."""
+(app.cli.reports), live cameras (app.cli.camera), vision nodes (app.cli.node)."""
 from __future__ import annotations
 
 import typer
@@ -42,24 +42,26 @@ def serve(
     from app.web.app import create_app
 
     s = get_settings()
+    host, port = host or s.host, port or s.port
     application = create_app(s)
     if demo:
-        from app.cli.demo import seed_demo
+        from app.cli.demo import seed_demo, server_url
 
-        seed_demo(application)
+        seed_demo(application, server_url(host, port))   # the address this server answers on, --port included
     # proxy_headers off: uvicorn would take X-Forwarded-For from any local peer as the client; the app
     # reads it only from APEL_TRUSTED_PROXIES (app.web.login.client_address).
-    uvicorn.run(application, host=host or s.host, port=port or s.port, log_level="info",
+    uvicorn.run(application, host=host, port=port, log_level="info",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, proxy_headers=False)
 
 
 def _register_all() -> None:
     from app.cli import camera as cli_camera
+    from app.cli import node as cli_node
     from app.cli import reports as cli_reports
     from app.cli import roster as cli_roster
     from app.cli import vision as cli_vision
 
-    for module in (cli_roster, cli_vision, cli_reports, cli_camera):
+    for module in (cli_roster, cli_vision, cli_reports, cli_camera, cli_node):
         module.register(app)
 
 

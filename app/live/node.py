@@ -1,0 +1,336 @@
+"""A vision node (`apel node`): the vision pipeline for the office feeds it leases, on any machine that
+shares the PostgreSQL database (docs/nodes.md).
+
+The same parts as the web node's live service, without the media server:
+
+    heartbeat (every HEARTBEAT_S) --balance--> the leases this node holds (attendance.nodes.leases)
+    each held feed: FrameSource --> FrameBridge --> VisionWorkerPool --> translate --> SightingsWriter
+
+What makes two nodes never count one frame twice: a feed runs on a node only while that node holds
+its lease, each run names its tracks after the node and the lease's epoch, and each batch of
+sightings is written in a transaction that first checks (and on PostgreSQL share-locks) this run of
+the lease (`_FencedWriter`): a node that lost a feed writes nothing more for it, and the node that
+took it over starts its tracks after the take-over."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.live.bridge import FrameBridge, WorkerPool
+from app.live.db import DbThreads
+from app.live.events import EventHub, RollcallPublisher
+from app.live.node_sources import Feed, FrameSource, OpenFeed
+from app.live.streams import StreamInfo
+from app.live.translate import sightings_from_result
+from app.live.writer import SightingsWriter
+from app.settings import Settings
+from attendance.assemblies.sightings import Sighting, record_sightings
+from attendance.db.unit_of_work import committed, run_in_transaction
+from attendance.models import Office
+from attendance.nodes.leases import (
+    HEARTBEAT_S,
+    LEASE_S,
+    Balance,
+    Lease,
+    balance,
+    check_timing,
+    holds,
+    register_node,
+    stop_node,
+)
+from attendance.roster.learned_geometry import load_geometry
+from attendance.roster.live_roster import roster_for_office
+from attendance.vision.config import PipelineConfig, backend_name
+from attendance.vision.types import FrameResult
+
+log = logging.getLogger("apel.node")
+
+STOP_S = 2.5           # a clean stop takes at most this long (SIGTERM to exit: under 5 s)
+STOP_DRAIN_S = 1.5      # ... of which this for the sightings still queued
+OPEN_RETRY_S = 5.0      # a feed whose source could not be opened is tried again after this
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    capacity: int = 10                # offices this node analyses at most
+    lease_s: float = LEASE_S
+    heartbeat_s: float = HEARTBEAT_S
+
+    def validate(self) -> None:
+        check_timing(self.lease_s, self.heartbeat_s)
+
+
+@dataclass
+class NodeStream(StreamInfo):
+    """A feed's stream on a node: the run of the lease its sightings are written under."""
+
+    lease_epoch: int = 0
+
+
+@dataclass
+class _Running:
+    lease: Lease
+    info: NodeStream
+    feed: OpenFeed | None = None
+    failed_at: float | None = None     # monotonic: the source could not be opened
+
+
+SIGHTINGS_CHANNEL = "apel_sightings"   # PostgreSQL NOTIFY channel: payload the apel's id
+
+
+def notify_sightings(session: Session, assembly_id: int) -> None:
+    """Tell whoever listens (a web node's roll-call, on PostgreSQL LISTEN) that the apel has new
+    sightings; delivered when the transaction commits, so never for a batch that rolled back."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": SIGHTINGS_CHANNEL, "payload": str(assembly_id)})
+
+
+class _FencedWriter(SightingsWriter):
+    """The live writer, each batch written only while this run of the feed's lease is this node's."""
+
+    def __init__(self, node: NodeRunner, *args: Any) -> None:
+        super().__init__(*args)
+        self._node = node
+
+    def _record_batch(self, info: StreamInfo, batch: list[Sighting], session: Session) -> object:
+        assert isinstance(info, NodeStream)
+        return self._node.record(session, info, batch)
+
+
+def _office_setup(session: Session, office_id: int, backend: str, settings: Settings) -> tuple[
+        str, list[Any], dict[str, str], PipelineConfig]:
+    """What a feed's pipeline needs of the office, read when the node takes it (as a join does)."""
+    office = session.get(Office, office_id)
+    if office is None:
+        raise LookupError(f"office {office_id} does not exist")
+    roster, names = roster_for_office(session, office_id, backend)
+    geometry = None
+    if settings.learn_face_geometry and roster:
+        geometry = load_geometry(session, [int(p.person_id) for p in roster]) or None
+    config = PipelineConfig(
+        hfov_deg=office.camera_hfov_deg, min_distance_m=office.min_distance_m, back_row_m=office.back_row_m,
+        camera_height_m=office.camera_height_m, row_lines_m=tuple(office.row_lines_m) if office.row_lines_m else None,
+        face_geometry=geometry, recogniser=settings.recogniser_spec)
+    return office.code, roster, names, config
+
+
+class NodeRunner:
+    """One node's lifecycle: register, heartbeat and balance, run the held feeds, stop cleanly."""
+
+    def __init__(self, settings: Settings, session_factory: Callable[[], Session], source: FrameSource,
+                 options: NodeOptions | None = None, *, pool: WorkerPool | None = None,
+                 node_id: str | None = None) -> None:
+        self.settings = settings
+        self.options = options or NodeOptions()
+        self.options.validate()
+        self.id = node_id or secrets.token_hex(4)
+        self.source = source
+        self.db = DbThreads(session_factory)
+        self.streams: dict[str, StreamInfo] = {}
+        self.running: dict[tuple[int, int], _Running] = {}
+        self.bridge = FrameBridge(self.streams, self._on_result)
+        # A node has no consoles (the web node publishes the roll-call): a publisher with no subscribers.
+        self.writer = _FencedWriter(self, self.db, self._unused_record,
+                                    RollcallPublisher(EventHub(), self._no_rollcall))
+        self.backend = backend_name(settings.recogniser_spec)
+        self._pool = pool
+        self.last_balance: Balance | None = None
+        self.fenced = 0     # sightings refused because the lease was no longer this run's
+
+    # -- the writer's side
+    @staticmethod
+    def _unused_record(session: Session, assembly_id: int, office_id: int, sightings: Sequence[Sighting]) -> object:
+        raise AssertionError("the node's writer records through VisionNode.record")
+
+    @staticmethod
+    async def _no_rollcall(assembly_id: int) -> dict[str, Any]:
+        return {}   # a node has no consoles; the web node publishes the roll-call
+
+    def record(self, session: Session, info: NodeStream, sightings: list[Sighting]) -> object:
+        """One batch in one transaction, behind the lease's fence (one attempt: the writer retries)."""
+        lease = Lease(info.assembly_id, info.office_id, info.lease_epoch)
+
+        def work() -> object:
+            if not holds(session, self.id, lease):
+                self.fenced += len(sightings)
+                log.warning("node %s: %d sightings of %s not written: the lease (run %d) is no longer ours",
+                            self.id, len(sightings), info.stream_key, lease.epoch)
+                return None
+            result = record_sightings(session, info.assembly_id, info.office_id, sightings,
+                                      keep_evidence=self.settings.keep_evidence,
+                                      evidence_dir=self.settings.data_dir / "evidence",
+                                      retention_days=self.settings.evidence_retention_days)
+            notify_sightings(session, info.assembly_id)
+            return result
+        return run_in_transaction(session, work, attempts=1)
+
+    def _on_result(self, info: StreamInfo, result: FrameResult, frame_size: tuple[int, int] | None) -> None:
+        if self.streams.get(info.stream_key) is not info:
+            return   # a feed this node gave up meanwhile
+        sightings = sightings_from_result(info, result)
+        if sightings:
+            self.writer.put(info, sightings)
+        info.camera = result.camera or info.camera
+
+    # -- lifecycle
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: heartbeat, balance, run the held feeds. Then a clean stop."""
+        await self.db.run(committed(register_node), self.id, hostname=socket.gethostname(), pid=os.getpid(),
+                          capacity=self.options.capacity)
+        log.info("node %s registered (capacity %d offices, lease %.1f s, heartbeat %.1f s)",
+                 self.id, self.options.capacity, self.options.lease_s, self.options.heartbeat_s)
+        try:
+            await self._start_pool()
+            self.writer.start()
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("node %s: heartbeat failed (retrying)", self.id)
+                wait = max(0.0, self.options.heartbeat_s - (time.monotonic() - started))
+                try:
+                    await asyncio.wait_for(stop.wait(), wait)
+                except TimeoutError:
+                    pass
+        finally:
+            await self.shutdown()
+
+    async def _start_pool(self) -> None:
+        self.bridge.bind(asyncio.get_running_loop())
+
+        def start() -> WorkerPool:
+            pool = self._pool
+            if pool is None:
+                from attendance.vision.workers import VisionWorkerPool
+
+                pool = VisionWorkerPool(workers=self.settings.vision_workers, recogniser=self.settings.recogniser_spec)
+            pool.start(self.bridge.deliver)
+            return pool
+        self._pool = await asyncio.to_thread(start)
+        self.bridge.attach(self._pool)
+
+    async def tick(self) -> Balance:
+        """One heartbeat: renew and rebalance the leases, then run exactly the feeds held."""
+        b = await self.db.run(committed(balance), self.id, capacity=self.options.capacity,
+                              lease_s=self.options.lease_s)
+        self.last_balance = b
+        held = {(x.assembly_id, x.office_id): x for x in b.held}
+        for key, run in list(self.running.items()):
+            if held.get(key) != run.lease:
+                await self._stop_feed(key, "released" if run.lease in b.shed else "lease lost or apel ended")
+        for key, lease in held.items():
+            current = self.running.get(key)
+            try:
+                if current is None:
+                    await self._start_feed(lease)
+                elif current.feed is None and (current.failed_at is None
+                                               or time.monotonic() - current.failed_at > OPEN_RETRY_S):
+                    await self._open(current)
+            except Exception:   # one office's trouble must not keep the others from starting
+                log.exception("node %s: starting office %s of apel %d failed (retrying)", self.id, key[1], key[0])
+        return b
+
+    async def _start_feed(self, lease: Lease) -> None:
+        assert self._pool is not None
+        code, roster, names, config = await self.db.run(_office_setup, lease.office_id, self.backend, self.settings)
+        key = f"{lease.assembly_id}/{code}"
+        self._pool.configure(key, roster, config)
+        now = time.monotonic()
+        # assembly_office_id 0: a node never marks joins (the web node does)
+        info = NodeStream(key, lease.assembly_id, lease.office_id, 0, code,
+                          track_prefix=f"{self.id}-{lease.office_id}-{lease.epoch}", names=names,
+                          joined_at=now, joined_wall=time.time(), backend=self.backend, lease_epoch=lease.epoch)
+        self.streams[key] = info
+        run = _Running(lease, info)
+        self.running[(lease.assembly_id, lease.office_id)] = run
+        log.info("node %s: took office %s of apel %d (run %d, %d people)", self.id, code, lease.assembly_id,
+                 lease.epoch, len(roster))
+        await self._open(run)
+
+    async def _open(self, run: _Running) -> None:
+        info = run.info
+        feed = Feed(info.assembly_id, info.office_id, info.office_code, info.stream_key, run.lease.epoch)
+        try:
+            run.feed = await self.source.open(feed, self.bridge)
+            run.failed_at = None
+        except Exception as exc:
+            run.failed_at = time.monotonic()
+            log.error("node %s: the video of office %s cannot be opened (retrying in %.0f s): %s",
+                      self.id, info.office_code, OPEN_RETRY_S, exc)
+
+    async def _stop_feed(self, key: tuple[int, int], why: str) -> None:
+        run = self.running.pop(key)
+        if run.feed is not None:
+            try:
+                await run.feed.close()
+            except Exception:
+                log.exception("closing the video of %s failed", run.info.stream_key)
+        self.streams.pop(run.info.stream_key, None)
+        self.bridge.forget(run.info.stream_key)
+        if self._pool is not None:
+            try:
+                self._pool.remove(run.info.stream_key)
+            except Exception:
+                log.exception("removing stream %s from the pool failed", run.info.stream_key)
+        log.info("node %s: left office %s of apel %d (%s)", self.id, run.info.office_code, key[0], why)
+
+    async def shutdown(self) -> None:
+        """A clean stop, within STOP_S: no new frames, the queued sightings written (briefly), every
+        lease given back at once (the other nodes take the offices on their next heartbeat), and the
+        workers told to end. A worker still in a frame after that is not waited for: it is a daemon
+        process, terminated when this process exits."""
+        started = time.monotonic()
+        log.info("node %s: stopping", self.id)
+        for run in list(self.running.values()):
+            if run.feed is not None:
+                try:
+                    await run.feed.close()
+                except Exception:
+                    log.exception("closing the video of %s failed", run.info.stream_key)
+                run.feed = None
+        self.bridge.stop()   # a frame still at a worker is dropped: it was never recorded
+        pool_closed = threading.Event()
+        if self._pool is not None:
+            pool = self._pool
+
+            def close_pool() -> None:
+                try:
+                    pool.close()
+                finally:
+                    pool_closed.set()
+            # a daemon thread, not the loop's executor: exiting never waits for a worker in a frame
+            threading.Thread(target=close_pool, name="apel-node-pool-close", daemon=True).start()
+        else:
+            pool_closed.set()
+        if not await self.writer.drain(STOP_DRAIN_S):
+            log.warning("node %s: stopping with %d batches of sightings not written", self.id, self.writer.queued)
+        await self.writer.stop()
+        try:
+            n = await asyncio.wait_for(self.db.run(committed(stop_node), self.id), 2.0)
+            log.info("node %s: %d leases given back %.1f s after the stop began", self.id, n,
+                     time.monotonic() - started)
+        except Exception:
+            log.exception("node %s: giving the leases back failed (they lapse in %.0f s)", self.id,
+                          self.options.lease_s)
+        self.running.clear()
+        self.streams.clear()
+        left = STOP_S - (time.monotonic() - started)
+        if not await asyncio.to_thread(pool_closed.wait, max(0.1, left)):
+            log.warning("node %s: a vision worker is still in a frame; it ends with this process", self.id)
+        self._pool = None
+        self.db.close()
+        log.info("node %s: stopped in %.1f s", self.id, time.monotonic() - started)

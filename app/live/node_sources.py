@@ -1,0 +1,95 @@
+"""Where a vision node gets an office's video: a frame source opens one leased feed and pushes its
+sampled frames into a FrameSink (media's port; the node's FrameBridge is one), until closed.
+
+The node knows nothing of where the pixels come from. `make_source` turns the `apel node --source`
+spec into a source: `file:PATH` plays a video file for every office (PATH may hold `{office}`, the
+office's code), for tests, demos and benchmarks on real clips. A source of live video (an RTP
+forward from the media server) plugs in here the same way: a class with `open` and a spec prefix."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from attendance.errors import Invalid
+from media.interfaces import FrameSink
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One leased office feed, as a source needs it."""
+
+    assembly_id: int
+    office_id: int
+    office_code: str
+    stream_key: str      # the key its frames carry ("<apel id>/<office code>")
+    epoch: int           # the lease's run: a source may use it to tell a take-over from a rejoin
+
+
+class OpenFeed(Protocol):
+    """A feed a source is pushing frames of; `close` stops it (no frame is pushed after it returns)."""
+
+    async def close(self) -> None: ...
+
+
+class FrameSource(Protocol):
+    async def open(self, feed: Feed, sink: FrameSink) -> OpenFeed:
+        """Start pushing the feed's sampled frames into `sink` (on the running loop). Raises ApelError
+        (or OSError) when the feed cannot be opened; the node retries later."""
+        ...
+
+
+class _TapFeed:
+    def __init__(self, tap: object, track: object) -> None:
+        self._tap, self._track = tap, track
+
+    async def close(self) -> None:
+        await self._tap.stop()    # type: ignore[attr-defined]
+        self._track.stop()        # type: ignore[attr-defined]
+
+
+class FileFrameSource:
+    """Every office's camera is a video file, played at its own pace and looped (media.file_source),
+    sampled like an office track (media.sampling.FrameTap)."""
+
+    def __init__(self, pattern: str, *, sample_fps: float = 5.0) -> None:
+        self.pattern, self.sample_fps = pattern, sample_fps
+
+    def path_for(self, office_code: str) -> Path:
+        return Path(self.pattern.replace("{office}", office_code))
+
+    async def open(self, feed: Feed, sink: FrameSink) -> OpenFeed:
+        from media.file_source import FileVideoTrack
+        from media.sampling import FrameTap
+
+        path = self.path_for(feed.office_code)
+        if not path.is_file():
+            raise Invalid("bad_source", f"no video file {path} for office {feed.office_code}")
+        track = await asyncio.to_thread(FileVideoTrack, str(path), loop=True)
+        tap = FrameTap(feed.stream_key, track, sink, sample_fps=self.sample_fps)
+        tap.start()
+        return _TapFeed(tap, track)
+
+
+# spec prefix -> maker(rest of the spec, sample fps); a live source adds itself here
+SOURCES: dict[str, Callable[[str, float], FrameSource]] = {
+    "file": lambda rest, fps: FileFrameSource(rest, sample_fps=fps),
+}
+
+
+def make_source(spec: str, *, sample_fps: float = 5.0) -> FrameSource:
+    """`KIND:ARGS` (e.g. `file:/clips/{office}.mp4`) -> a frame source; a bad spec is refused at once."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in SOURCES:
+        raise Invalid("bad_source", f"frame source {spec!r}: give one of {', '.join(k + ':...' for k in SOURCES)}")
+    if not sample_fps > 0:
+        raise Invalid("invalid", "the sample rate must be above 0 frames a second")
+    if kind == "file":
+        probe = Path(rest.replace("{office}", "x"))
+        if "{office}" not in rest and not probe.is_file():
+            raise Invalid("bad_source", f"frame source {spec!r}: {rest} is not a file")
+        if "{office}" in rest and not probe.parent.is_dir():
+            raise Invalid("bad_source", f"frame source {spec!r}: the folder {probe.parent} does not exist")
+    return SOURCES[kind](rest, sample_fps)

@@ -1,0 +1,1 @@
+"""Vision nodes: the leases that give each office feed of an open apel to exactly one node."""

@@ -67,6 +67,20 @@ class Settings(BaseSettings):
                                    "https://apel.example.go.id), for the join links and QR codes given to "
                                    "operators; unset: the address the leader's own request came in on.")
 
+    # Media on Janus (docs/janus.md): embedded = the aiortc server in this process (the default)
+    media: Literal["embedded", "janus"] = Field("embedded", description="janus: the offices' and the leader's "
+                                                "media go through the Janus server at APEL_JANUS_URL.")
+    janus_url: str | None = Field(None, description="Janus's HTTP API, e.g. http://127.0.0.1:8088/janus; "
+                                  "reachable by Apel only, never by browsers.")
+    janus_api_secret: str | None = Field(None, description="Janus's api_secret (janus.jcfg), sent with every "
+                                         "request Apel makes.")
+    janus_admin_key: str | None = Field(None, description="The VideoRoom plugin's admin_key: creating rooms and "
+                                        "RTP forwards need it.")
+    janus_forward_host: str = Field("127.0.0.1", description="This machine's address as Janus reaches it: "
+                                    "where Janus forwards each office's video for analysis.")
+    janus_room_base: int = Field(0, ge=0, le=2**52, description="Janus room number = this + the apel's id "
+                                 "(two installations sharing one Janus take different bases).")
+
     # Reports: the kop surat and the signature (docs/reports.md)
     report_institution: str | None = Field(None, description='Kop surat lines separated by "|"; default: the '
                                                              "translated institution name.")
@@ -88,9 +102,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(False, description="Send the session cookie over https only; turn on when "
                                                    "Apel is served over https (directly or behind a proxy).")
     login_hash_slots: int = Field(max(1, (os.cpu_count() or 2) // 2), ge=1, description="Password checks run "
-                                  "at once (each takes a core for ~0.2 s); default half the cores.")
-    login_hash_waiting: int = Field(16, ge=0, description="Logins that may wait for a password check; beyond, "
-                                    "a login gets 503 busy with Retry-After.")
+                                  "at once (each takes a core for a few hundredths of a second); default half the "
+                                  "cores.")
+    login_hash_waiting: int = Field(256, ge=0, description="Logins that may wait for a password check (on the event "
+                                    "loop: no thread each); beyond, a login gets 503 busy with Retry-After.")
     trusted_proxies: str = Field("", description="Comma-separated IPs or CIDRs of reverse proxies whose "
                                  "X-Forwarded-For names the client (e.g. 127.0.0.1 behind nginx on the same "
                                  "machine); empty: the client is the connection's peer, forwarded headers are ignored.")
@@ -137,6 +152,16 @@ class Settings(BaseSettings):
                 raise ValueError("APEL_RECOGNIZER=onnx needs APEL_ONNX_MODEL_PATH (the model file you supply)")
             if not self.onnx_model_path.expanduser().is_file():
                 raise ValueError(f"APEL_ONNX_MODEL_PATH {self.onnx_model_path} is not a file")
+        return self
+
+    @model_validator(mode="after")
+    def _janus_needs_its_url(self) -> Settings:
+        """Refused at start-up: with APEL_MEDIA=janus and no Janus, every join would fail."""
+        if self.media == "janus":
+            url = urlsplit((self.janus_url or "").strip())
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise ValueError(f"APEL_MEDIA=janus needs APEL_JANUS_URL, Janus's HTTP API such as "
+                                 f"http://127.0.0.1:8088/janus (got {self.janus_url!r})")
         return self
 
     @property

@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Session
 
 from attendance.db import make_engine, make_session_factory
 from attendance.db.migrate import upgrade
+
+if TYPE_CHECKING:
+    from tests.janus_server import JanusServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("APEL_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -146,3 +150,21 @@ def settings_factory(tmp_path: Path):
         return Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret", **overrides)
 
     return make
+
+
+@pytest.fixture
+def janus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JanusServer]:
+    """A real Janus with a configuration of its own (tests/janus_server.py), stopped at the end. CI
+    installs Debian's `janus` (./dev), and there its absence fails."""
+    from tests.janus_server import JANUS_BIN, JanusServer
+
+    if not Path(JANUS_BIN).exists():
+        if os.environ.get("CI") or os.environ.get("APEL_REQUIRE_JANUS"):
+            pytest.fail("janus is not installed (apt-get install -y janus)")
+        pytest.skip("janus is not installed (apt-get install -y janus)")
+    server = JanusServer(tmp_path_factory.mktemp("janus"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -48,13 +48,16 @@ from attendance.roster.live_roster import roster_for_office
 from attendance.vision.config import PipelineConfig, backend_name
 from attendance.vision.types import FrameResult
 from media.interfaces import StaticOverlays
-from media.server import MediaConfig, MediaServer, ice_servers_from_urls
+from media.janus.rooms import JanusConfig, JanusMedia, JanusPeer
+from media.janus.videoroom import office_feed_id
+from media.server import MediaConfig, MediaServer, Peer, ice_servers_from_urls
 from media.signaling import parse_offer
 
 log = logging.getLogger("apel.live")
 
 STOP_DRAIN_S = 20.0     # an orderly stop waits this long for queued sightings to be written
 POOL_START_S = 60.0     # a stop waits this long for workers still starting, to close them
+LEADER_FEED_PATH = "/api/v1/live/office/leader-feed"   # APEL_MEDIA=janus: where an office asks for the leader
 PURGE_EVERY_TICKS = 3600   # housekeeping ticks (half seconds): the review retention is enforced every 30 min
 
 
@@ -122,7 +125,17 @@ class LiveService:
         cfg = media_config or MediaConfig()
         cfg.ice_servers = ice_servers_from_urls(settings.ice_servers, settings.turn_username, settings.turn_password)
         cfg.texts = media_texts(settings.language)
-        self.media = MediaServer(self.bridge, self.overlays, cfg, on_event=self._on_media_event)
+        self.media: MediaServer | JanusMedia
+        if settings.media == "janus":
+            assert settings.janus_url is not None   # the settings refuse janus without its URL
+            self.media = JanusMedia(self.bridge, JanusConfig(
+                url=settings.janus_url, api_secret=settings.janus_api_secret, admin_key=settings.janus_admin_key,
+                room_key=settings.session_secret(), room_base=settings.janus_room_base,
+                forward_host=settings.janus_forward_host, sample_fps=cfg.sample_fps,
+                frozen_after_s=cfg.frozen_after_s, connect_timeout_s=cfg.connect_timeout_s),
+                on_event=self._on_media_event)
+        else:
+            self.media = MediaServer(self.bridge, self.overlays, cfg, on_event=self._on_media_event)
         self._pool = pool
         self._pool_ready: asyncio.Future[WorkerPool] | None = None
         self._joins: dict[str, int] = defaultdict(int)
@@ -220,12 +233,48 @@ class LiveService:
             stream_key, found.assembly_id, found.office_id, found.assembly_office_id, found.code,
             track_prefix=f"{self.boot}-{found.office_id}-{self._joins[stream_key]}", names=names,
             joined_at=t0, joined_wall=time.time() - (time.monotonic() - t0), backend=backend)
-        answer, peer = await self.media.join_office(str(found.assembly_id), found.code, sdp, type_,
-                                                    label=f"{found.code} {found.name}")
+        peer: Peer | JanusPeer
+        if isinstance(self.media, JanusMedia):
+            answer, peer = await self.media.join_office(str(found.assembly_id), found.code, sdp, type_,
+                                                        label=f"{found.code} {found.name}",
+                                                        feed_id=office_feed_id(found.office_id))
+        else:
+            answer, peer = await self.media.join_office(str(found.assembly_id), found.code, sdp, type_,
+                                                        label=f"{found.code} {found.name}")
         await self.db.run(committed(mark_office_joined), found.assembly_office_id)
         self.rollcalls.mark_due(found.assembly_id)
-        return {"sdp": answer.sdp, "type": answer.type, "assembly_id": found.assembly_id, "office": found.code,
-                "peer_id": peer.id, "roster_size": len(roster)}
+        reply = {"sdp": answer.sdp, "type": answer.type, "assembly_id": found.assembly_id, "office": found.code,
+                 "peer_id": peer.id, "roster_size": len(roster)}
+        if isinstance(self.media, JanusMedia):   # the leader comes on a second connection Janus offers
+            reply.update(media="janus", leader_feed=LEADER_FEED_PATH)
+        return reply
+
+    async def _office_for_feed(self, office_code: str, token: str) -> _JoiningOffice:
+        """The office behind a leader-feed request: its token is checked here, before Janus sees anything."""
+        if not isinstance(self.media, JanusMedia):
+            raise LiveError("janus_mode_only", "the leader's feed comes with the join answer unless "
+                            "APEL_MEDIA=janus", 404)
+        found = await self.db.run(_joining_office, office_code, token)
+        if found is None:
+            raise LiveError("bad_token", "the office code or token is wrong, the token has expired, "
+                            "or the apel is not open", 401)
+        return found
+
+    async def subscribe_leader(self, office_code: str, token: str) -> dict[str, Any]:
+        """APEL_MEDIA=janus: Janus's SDP offer of the leader's feed for this office (it answers with
+        `answer_leader_feed`)."""
+        found = await self._office_for_feed(office_code, token)
+        assert isinstance(self.media, JanusMedia)
+        offer, peer = await self.media.subscribe_leader(str(found.assembly_id), found.code)
+        return {"sdp": offer["sdp"], "type": "offer", "assembly_id": found.assembly_id, "office": found.code,
+                "subscription": peer.id}
+
+    async def answer_leader_feed(self, office_code: str, token: str, subscription: str, sdp: object,
+                                 type_: object) -> dict[str, Any]:
+        found = await self._office_for_feed(office_code, token)
+        assert isinstance(self.media, JanusMedia)
+        await self.media.start_subscription(str(found.assembly_id), found.code, subscription, sdp, type_)
+        return {"assembly_id": found.assembly_id, "office": found.code, "subscription": subscription}
 
     async def _open_assembly(self, assembly_id: int) -> None:
         status = await self.db.run(_assembly_status, assembly_id)

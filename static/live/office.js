@@ -1,6 +1,8 @@
 // The office operator's page: camera up (1080p where the camera has it, resolution kept), the leader's
 // audio and video down, the camera check shown while connected (camera_check.js),
 // automatic rejoin with backoff when the connection drops (attendance continues on the server).
+// With the media on Janus (APEL_MEDIA=janus) the join's answer names `leader_feed`: the leader then
+// comes on a second connection, offered by Janus through Apel (the page never talks to Janus itself).
 "use strict";
 (() => {
   const form = document.getElementById("join-form");
@@ -14,6 +16,7 @@
   if (hash.get("token")) tokenEl.value = hash.get("token");
   if (hash.get("office")) officeEl.value = hash.get("office");
   let pc = null, stream = null, wanted = false, attempt = 0, retryTimer = null, stopCheck = null;
+  let feedPc = null, feedTimer = null;
   const checkEl = document.getElementById("camera-check");
   const BITRATE = 4000000;   // enough for 1080p at 15 fps
 
@@ -56,12 +59,50 @@
       {office, token, sdp: conn.localDescription.sdp, type: conn.localDescription.type});
     await conn.setRemoteDescription({sdp: answer.sdp, type: answer.type});
     await Live.keepResolution(tx.sender, BITRATE);
+    if (answer.leader_feed) leaderFeed(conn, answer.leader_feed, {office, token}, iceServers);
     if (stopCheck) stopCheck();
     stopCheck = CameraCheckUI.poll(checkEl, auth, () => wanted);
   }
 
+  function closeFeed() {
+    if (feedTimer) { clearTimeout(feedTimer); feedTimer = null; }
+    if (feedPc) { try { feedPc.close(); } catch (e) { /* already closed */ } feedPc = null; }
+  }
+
+  // The leader's audio and video from Janus: Janus offers (through Apel), this page answers. Until the
+  // leader sends (409 leader_not_live), or when this connection drops, it asks again a little later,
+  // for as long as the office's own connection `owner` is the current one.
+  async function leaderFeed(owner, path, auth, iceServers) {
+    closeFeed();
+    const again = () => {
+      if (wanted && owner === pc && !feedTimer) {
+        feedTimer = setTimeout(() => { feedTimer = null; leaderFeed(owner, path, auth, iceServers); }, 3000);
+      }
+    };
+    try {
+      const offer = await Live.postJSON(path, auth);
+      if (!wanted || owner !== pc) return;
+      const conn = new RTCPeerConnection({iceServers});
+      feedPc = conn;
+      const remote = new MediaStream();
+      conn.ontrack = (ev) => { remote.addTrack(ev.track); leaderVideo.srcObject = remote; };
+      conn.onconnectionstatechange = () => {
+        if (conn === feedPc && (conn.connectionState === "failed" || conn.connectionState === "closed")) again();
+      };
+      await conn.setRemoteDescription({sdp: offer.sdp, type: offer.type});
+      await conn.setLocalDescription(await conn.createAnswer());
+      await Live.waitIceComplete(conn);
+      await Live.postJSON(path + "/answer", Object.assign({subscription: offer.subscription,
+        sdp: conn.localDescription.sdp, type: conn.localDescription.type}, auth));
+    } catch (err) {
+      console.warn("leader feed", err);
+      again();
+    }
+  }
+
   function scheduleRetry() {
     if (!wanted || retryTimer) return;
+    closeFeed();
     if (pc) { try { pc.close(); } catch (e) { /* already closed */ } pc = null; }
     attempt += 1;
     const delay = Math.min(30, 2 ** (attempt - 1));
@@ -80,6 +121,7 @@
         if (over) Live.setStatus("closed", "closed");
         else Live.setStatus("refused", "refused", {reason: err.code === "bad_token" ? Live.fmt("bad_token") : err.message});
         joinBtn.disabled = false; leaveBtn.disabled = true;
+        closeFeed();
         if (pc) { pc.close(); pc = null; }
         if (over && stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; preview.srcObject = null; }
         return;
@@ -99,6 +141,7 @@
     wanted = false;
     if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
     if (stopCheck) { stopCheck(); stopCheck = null; }
+    closeFeed();
     if (pc) { pc.close(); pc = null; }
     Live.setStatus("idle", "idle");
     joinBtn.disabled = false; leaveBtn.disabled = true;

@@ -18,7 +18,15 @@ from pydantic import BaseModel, Field
 
 from app.live.service import LiveService, get_live
 from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser, sees_people, without_people
-from app.web.schemas.live import IceServersOut, JoinOut, LiveRollcallOut, OfficeCameraOut, OfficeJoinOut
+from app.web.schemas.live import (
+    IceServersOut,
+    JoinOut,
+    LeaderFeedOfferOut,
+    LeaderFeedStartedOut,
+    LiveRollcallOut,
+    OfficeCameraOut,
+    OfficeJoinOut,
+)
 from attendance.errors import ApelError, NotFound
 from media.signaling import MAX_SDP_BYTES
 
@@ -68,6 +76,32 @@ async def office_join(body: OfficeJoinIn, live: Live) -> dict[str, Any]:
     """An office's camera joins the open apel its token belongs to. Joining again replaces the
     previous connection of that office and continues its attendance."""
     return await live.join_office(body.office.strip(), body.token.strip(), body.sdp, body.type)
+
+
+class OfficeIn(BaseModel):
+    office: str = Field(..., min_length=1, max_length=32, description="Office code.")
+    token: str = Field(..., min_length=1, max_length=256, description="The office's token for this apel.")
+
+
+class LeaderFeedAnswerIn(OfficeIn):
+    subscription: str = Field(..., min_length=1, max_length=64)
+    sdp: str = Field(..., max_length=MAX_SDP_BYTES)
+    type: str = Field("answer", max_length=16)
+
+
+@router.post("/api/v1/live/office/leader-feed", response_model=LeaderFeedOfferOut)
+async def office_leader_feed(body: OfficeIn, live: Live) -> dict[str, Any]:
+    """APEL_MEDIA=janus: the leader's audio and video for an office, as an SDP offer (Janus's, through
+    Apel: the token is checked first, and nothing of Janus but the SDP is handed out). 409
+    `leader_not_live` until the leader sends."""
+    return await live.subscribe_leader(body.office.strip(), body.token.strip())
+
+
+@router.post("/api/v1/live/office/leader-feed/answer", response_model=LeaderFeedStartedOut)
+async def office_leader_feed_answer(body: LeaderFeedAnswerIn, live: Live) -> dict[str, Any]:
+    """The office's SDP answer to the leader feed's offer: the feed starts."""
+    return await live.answer_leader_feed(body.office.strip(), body.token.strip(), body.subscription, body.sdp,
+                                         body.type)
 
 
 def _office_stream(session: Any, code: str, token: str) -> tuple[int, str] | None:

@@ -30,6 +30,26 @@ class JoinOut(BaseModel):
 class OfficeJoinOut(JoinOut):
     office: str = Field(description="Office code.")
     roster_size: int = Field(description="How many people the office's camera can recognise (its enrolled staff).")
+    media: str = Field("embedded", description="embedded | janus (APEL_MEDIA).")
+    leader_feed: str | None = Field(None, description="APEL_MEDIA=janus: the leader's audio and video come on a "
+                                    "second connection; POST here (office, token) for its SDP offer, then "
+                                    "POST the answer to <leader_feed>/answer.")
+
+
+class LeaderFeedOfferOut(BaseModel):
+    """Janus's SDP offer of the leader's feed to one office (APEL_MEDIA=janus)."""
+
+    sdp: str
+    type: str = Field(description="offer")
+    assembly_id: int
+    office: str
+    subscription: str = Field(description="Send it back with the answer.")
+
+
+class LeaderFeedStartedOut(BaseModel):
+    assembly_id: int
+    office: str
+    subscription: str
 
 
 class CameraCheckOut(BaseModel):
@@ -105,6 +125,9 @@ class MediaStatus(BaseModel):
     offices: list[FeedStatus]
     leader_stream: LeaderStreamStatus
     sighting_to_console_s: PushLatency | None
+    media: str = Field("embedded", description="embedded | janus (APEL_MEDIA).")
+    media_error: str | None = Field(None, description="APEL_MEDIA=janus: why Janus cannot be reached now "
+                                    "(null while it works); the feeds through it are gone until it is back.")
 
 
 class LiveRollcallOut(RollcallOut):

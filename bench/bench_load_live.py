@@ -16,12 +16,16 @@ Reported, per phase:
 - event-loop stalls longer than APEL_LOOP_STALL_S (0.1 s here), from the watchdog's log lines in the
   server's stderr, with the loop thread's innermost frames.
 
-Phases, on one server, in this order: `baseline` (the same logins and reads, no live apel running: no
-camera, console or vision worker yet), `live-idle` (the live apel, no load: the feeds' own gaps on this
-machine) and `live+load`.
+Phases, on one server, in this order: the reads alone and then the logins with the reads, both before
+any live apel (no camera, console or vision worker yet: the same-run baselines); the live apel with no
+load (the feeds' own gaps on this machine); the live apel with the reads alone; the live apel with the
+logins and the reads (the target). Each phase also reports the CPU the server and its vision workers
+used and the machine's load average: the machine is shared, and a phase starved of CPU says so.
+
+The client sends plain HTTP/1.1, one connection a request, from its own process (`_request`).
 
     .venv/bin/python bench/bench_load_live.py [--db sqlite|postgresql] [--logins 200] [--reads 2000]
-        [--seconds 60] [--spread 30] [--people 10]
+        [--seconds 60] [--spread 30] [--people 10] [--cache DIR]
 
 Targets (issue 21): 0 errors, p99 < 2 s, no feed gap > 2 s, the loop never blocked > 100 ms.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import re
@@ -61,32 +66,57 @@ FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 # -- the client process: logins and reads ------------------------------------------------------------
 
+async def _request(host: str, port: int, method: str, path: str, headers: dict[str, str], body: bytes | None,
+                   timeout_s: float) -> str:
+    """One HTTP/1.1 request on its own connection (Connection: close); the status code, or the error's
+    name. Raw asyncio streams, not httpx: httpx's connection pool spends CPU per queued request on every
+    request it assigns, and with a few hundred requests in flight the client process, not the server,
+    was the bottleneck (the server idle at 0% CPU while the client ran flat out)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
+             *(f"{k}: {v}" for k, v in headers.items())]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+    async def exchange() -> str:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(raw)
+            await writer.drain()
+            status = (await reader.readline()).split(b" ", 2)
+            while await reader.read(65536):   # the whole answer, until the server closes
+                pass
+            return status[1].decode() if len(status) > 1 else "NoStatus"
+        finally:
+            writer.close()
+
+    try:
+        return await asyncio.wait_for(exchange(), timeout_s)
+    except OSError as exc:   # TimeoutError included
+        return exc.__class__.__name__
+
+
 async def _load(base: str, usernames: list[str], login_spread_s: float, reads: int, spread_s: float,
                 read_headers: list[dict[str, str]], paths: list[str], timeout_s: float) -> dict[str, Any]:
-    import httpx
+    host, port = base.removeprefix("http://").split(":")
+    t_start = time.monotonic()
 
-    limits = httpx.Limits(max_connections=len(usernames) + 400, max_keepalive_connections=len(usernames) + 400)
-    async with httpx.AsyncClient(base_url=base, timeout=timeout_s, limits=limits) as http:
-        t_start = time.monotonic()
+    async def call(kind: str, method: str, path: str, delay: float, headers: dict[str, str],
+                   body: bytes | None = None) -> tuple[str, str, float, str]:
+        await asyncio.sleep(delay)
+        t0 = time.monotonic()
+        outcome = await _request(host, int(port), method, path, headers, body, timeout_s)
+        return kind, path, time.monotonic() - t0, outcome
 
-        async def call(kind: str, method: str, path: str, delay: float, **kw: Any) -> tuple[str, str, float, str]:
-            await asyncio.sleep(delay)
-            t0 = time.monotonic()
-            try:
-                r = await http.request(method, path, **kw)
-                outcome = str(r.status_code)
-            except httpx.HTTPError as exc:
-                outcome = exc.__class__.__name__
-            return kind, path, time.monotonic() - t0, outcome
-
-        gap = login_spread_s / len(usernames) if usernames else 0.0
-        tasks = [call("login", "POST", "/api/v1/auth/login", i * gap, json={"username": u, "password": LOGIN_PASSWORD})
-                 for i, u in enumerate(usernames)]
-        step = spread_s / reads if reads else 0.0
-        tasks += [call("read", "GET", paths[i % len(paths)], i * step, headers=read_headers[i % len(read_headers)])
-                  for i in range(reads)]
-        rows = await asyncio.gather(*tasks)
-        return {"rows": rows, "wall_s": time.monotonic() - t_start}
+    gap = login_spread_s / len(usernames) if usernames else 0.0
+    tasks = [call("login", "POST", "/api/v1/auth/login", i * gap, {},
+                  json.dumps({"username": u, "password": LOGIN_PASSWORD}).encode())
+             for i, u in enumerate(usernames)]
+    step = spread_s / reads if reads else 0.0
+    tasks += [call("read", "GET", paths[i % len(paths)], i * step, read_headers[i % len(read_headers)])
+              for i in range(reads)]
+    rows = await asyncio.gather(*tasks)
+    return {"rows": rows, "wall_s": time.monotonic() - t_start}
 
 
 def run_load(*args: Any) -> dict[str, Any]:
@@ -143,6 +173,47 @@ class ServerLog:
                 if t0 <= t <= t1:
                     found.append((float(m.group(1)), where))
         return found
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and every live descendant (the server and its vision
+    workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[int, float] = {}
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:   # gone meanwhile
+            continue
+        used[int(d.name)] = (int(fields[11]) + int(fields[12])) / tick   # utime + stime
+        children.setdefault(int(fields[1]), []).append(int(d.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += used.get(p, 0.0)
+        todo += children.get(p, [])
+    return total
+
+
+def _stat_cpu_s(path: Path) -> float:
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_parts(pid: int) -> dict[str, float]:
+    """Where the server's CPU went so far: its event loop's thread (the main thread), its other threads
+    (request threads, aiortc's codecs, the live apel's database threads) and its child processes (the
+    vision workers). One process's Python threads share one interpreter lock: loop + threads near one
+    core means the process, not the machine, is the limit."""
+    try:
+        own = _stat_cpu_s(Path(f"/proc/{pid}/stat"))
+        loop = _stat_cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
+    except OSError:
+        return {"loop": 0.0, "threads": 0.0, "workers": 0.0}
+    return {"loop": loop, "threads": own - loop, "workers": tree_cpu_s(pid) - own}
 
 
 def pg_database() -> tuple[str, str]:
@@ -302,6 +373,11 @@ def show(name: str, s: dict[str, Any] | None, stalls: list[tuple[float, str]], f
     print(f"[{name}]" + (f" completed in {s['wall_s']:.1f} s (limit {limit_s:g} s)" if s else ""))
     if s is not None:
         ok &= s["wall_s"] <= limit_s
+        if "server_cpu_s" in s:
+            print(f"  server (and its vision workers) used {s['server_cpu_s']:.1f} CPU-s "
+                  f"({s['server_cpu_s'] / s['phase_s']:.2f} cores: event loop {s['cores']['loop']:.2f}, other "
+                  f"threads {s['cores']['threads']:.2f}, vision workers {s['cores']['workers']:.2f}); load average "
+                  f"{s['load'][0]:.1f} -> {s['load'][1]:.1f}")
         for kind in ("login", "read"):
             k = s[kind]
             ok &= k["errors"] == 0 and (k["p99_s"] or 0) < P99_TARGET_S
@@ -352,7 +428,9 @@ async def main(args: argparse.Namespace) -> int:
     clients = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     try:
         t0 = time.monotonic()
-        clip, _ = make_office_clip(work, args.people, args.clip_seconds)
+        clip_dir = Path(args.cache) if args.cache else work
+        clip_dir.mkdir(parents=True, exist_ok=True)
+        clip, _ = make_office_clip(clip_dir, args.people, args.clip_seconds)
         packets = encode_clip_vp8(str(clip), size=(1280, 720), fps=15)
         info = seed(work / "data", 2, people_dirs, 0.5)
         from app.settings import Settings
@@ -389,17 +467,29 @@ async def main(args: argparse.Namespace) -> int:
             read_headers = [leader, hr]
             # warm the client process (spawn and imports) outside the measurement
             await asyncio.wrap_future(clients.submit(run_load, base, [], 0.0, 1, 0.0, read_headers, paths, 30.0))
-            ok = True
+            results: dict[str, dict[str, Any]] = {}
+            watch: FeedWatch | None = None
 
-            # 1. baseline: no live apel
-            b0 = time.monotonic()
-            s = await load_phase(clients, base, usernames, args, read_headers, paths)
-            b1 = time.monotonic()
-            await asyncio.sleep(1.0)
-            ok &= show("baseline, no live apel", s, log.stalls(b0, b1 + 1.0), None, args.seconds)
-            results = {"baseline": s}
+            async def phase(name: str, users: list[str]) -> bool:
+                """One load phase, measured from its start to 2 s after its last answer (the feeds after
+                the load, the last watchdog line)."""
+                parts0 = cpu_parts(server.pid)
+                cpu0, load0, t0 = tree_cpu_s(server.pid), os.getloadavg()[0], time.monotonic()
+                s = await load_phase(clients, base, users, args, read_headers, paths)
+                await asyncio.sleep(2.0)
+                t1 = time.monotonic()
+                s["server_cpu_s"], s["load"] = tree_cpu_s(server.pid) - cpu0, (load0, os.getloadavg()[0])
+                s["phase_s"] = t1 - t0
+                s["cores"] = {k: (v - parts0[k]) / (t1 - t0) for k, v in cpu_parts(server.pid).items()}
+                results[name] = s
+                return show(name, s, log.stalls(t0, t1), watch.window(t0, t1) if watch else None, args.seconds)
+
+            # 1. baselines, no live apel: the reads alone, then the logins and the reads
+            await phase("reads alone, no live apel", [])
+            await phase("logins + reads, no live apel", usernames)
 
             # 2. the live apel: vision workers, the leader's console, two cameras, two event streams
+            b1 = time.monotonic()
             await http.get("/api/v1/live/ice-servers", headers=leader)
             await asyncio.sleep(3)
 
@@ -432,29 +522,31 @@ async def main(args: argparse.Namespace) -> int:
             print(f"live apel up after {time.monotonic() - b1:.0f} s: {watch.latest()}; consoles "
                   f"{[ev[:1] for ev in console_events]}", flush=True)
 
-            i0 = time.monotonic()
+            parts0 = cpu_parts(server.pid)
+            cpu0, load0, i0 = tree_cpu_s(server.pid), os.getloadavg()[0], time.monotonic()
             await asyncio.sleep(args.idle)
             i1 = time.monotonic()
+            ok = True
             if args.idle > 0:
                 ok &= show("live apel, no load", None, log.stalls(i0, i1), watch.window(i0, i1), args.seconds)
+                cores = {k: (v - parts0[k]) / (i1 - i0) for k, v in cpu_parts(server.pid).items()}
+                print(f"  the live apel alone used {(tree_cpu_s(server.pid) - cpu0) / (i1 - i0):.2f} cores (event "
+                      f"loop {cores['loop']:.2f}, other threads {cores['threads']:.2f}, vision workers "
+                      f"{cores['workers']:.2f}); load average {load0:.1f} -> {os.getloadavg()[0]:.1f}")
 
-            # 3. the same load with the live apel running
-            l0 = time.monotonic()
-            s = await load_phase(clients, base, usernames, args, read_headers, paths)
-            await asyncio.sleep(2.0)   # the feeds after the load, and the last watchdog line
-            l1 = time.monotonic()
-            feeds = watch.window(l0, l1)
+            # 3. the live apel with the reads alone, then with the logins and the reads: the target
+            await phase("live apel + reads alone", [])
+            ok &= await phase("live apel + logins + reads (the target)", usernames)
             await watch.stop()
-            ok &= show("live apel + load", s, log.stalls(l0, l1), feeds, args.seconds)
-            results["live"] = s
             streams_ok = all(ev and ev[0] == "status 200" for ev in console_events)
             print(f"consoles' event streams: {[(ev[0] if ev else 'none', len(ev) - 1) for ev in console_events]} "
                   f"(status, events received)")
             ok &= streams_ok
-            b, li = results["baseline"], results["live"]
-            for kind in ("login", "read"):
-                if b[kind]["p99_s"] and li[kind]["p99_s"]:
-                    print(f"{kind} p99 live / baseline: {li[kind]['p99_s'] / b[kind]['p99_s']:.2f}")
+            base_reads = results["reads alone, no live apel"]["read"]["p99_s"]
+            for name, res in results.items():
+                if base_reads and res["read"]["p99_s"]:
+                    print(f"reads p99 / reads alone without the live apel: {res['read']['p99_s'] / base_reads:5.1f}x"
+                          f"  ({name})")
             print(f"load average at the end {os.getloadavg()[0]:.1f}; server log {work / 'server.log'}")
             print("ALL TARGETS MET" if ok else "TARGETS NOT MET", flush=True)
             return 0 if ok else 1
@@ -497,6 +589,8 @@ if __name__ == "__main__":
     ap.add_argument("--people", type=int, default=10)
     ap.add_argument("--clip-seconds", type=int, default=12)
     ap.add_argument("--port", type=int, default=8771)
+    ap.add_argument("--cache", help="keep the synthetic office clip in this directory and reuse it (it is made "
+                    "for --people and --clip-seconds: use one directory per pair)")
     args = ap.parse_args()
     if args.spread is None:
         args.spread = args.seconds / 2

@@ -3,12 +3,15 @@
 ends every session and token of the user."""
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import TypeVar, cast
 
 from fastapi import Request
@@ -19,8 +22,10 @@ from app.web.security import new_csrf_token, password_fingerprint
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.errors import ApelError
 from attendance.models import User
-from attendance.roster.passwords import verify_password
-from attendance.roster.users import revoke_sessions, user_by_username
+from attendance.roster.passwords import hash_parameters, verify_and_update
+from attendance.roster.users import revoke_sessions, upgrade_password_hash, user_by_username
+
+log = logging.getLogger("apel.login")
 
 WINDOW_S = 300.0
 # Failed logins allowed in WINDOW_S, per key:
@@ -139,27 +144,60 @@ def _refuse_while_throttled(throttle: Throttle, client: str, username: str) -> N
 
 
 class HashingGate:
-    """A password check takes a core for a fifth of a second on purpose (argon2), and logins arrive in
-    bursts (a whole office at 07:25). Unbounded, a burst takes every core and every request thread from
-    the reads and the live video. At most `slots` checks run at once; at most `waiting` more logins wait
-    for a slot (each holds a request thread meanwhile); a login beyond that gets a quick 503 `busy`
-    with Retry-After instead of a freeze for everybody."""
+    """A password check takes a core for a few hundredths of a second on purpose (argon2), and logins
+    arrive in bursts (a whole office at 07:25). Unbounded, a burst takes every core and every request
+    thread from the reads and the live video. At most `slots` logins are past the gate at once (so at
+    most `slots` checks run, and a burst holds at most `slots` request threads); up to `waiting` more
+    wait for their turn on the event loop, where a waiting login costs a coroutine, not a thread. A login
+    beyond that gets a quick 503 `busy` with Retry-After instead of a freeze for everybody.
+
+    The login routes take their turn with the `login_turn` dependency before FastAPI hands them to a
+    request thread; `verify` bounds the checks again for any caller that did not (same limits)."""
 
     def __init__(self, slots: int, waiting: int) -> None:
-        self.slots = threading.BoundedSemaphore(max(1, slots))
-        self.limit = max(1, slots) + max(0, waiting)
+        self.slot_count = max(1, slots)
+        self.limit = self.slot_count + max(0, waiting)
+        self.slots = threading.BoundedSemaphore(self.slot_count)
         self._admitted = 0
         self._lock = threading.Lock()
+        self._queued = 0   # logins in turn(); touched on the event loop only
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._turns: asyncio.Semaphore | None = None
 
-    def verify(self, password_hash: str | None, password: str) -> bool:
+    @staticmethod
+    def _busy() -> ApelError:
+        return ApelError("busy", "many people are logging in at this moment; try again in a few seconds", 503,
+                         details={"retry_after_s": 2})
+
+    def _turns_here(self) -> asyncio.Semaphore:
+        """The turns' semaphore for the running loop (an asyncio primitive belongs to one loop; a test
+        client starts a loop per client)."""
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._loop is not loop:
+            self._loop, self._turns = loop, asyncio.Semaphore(self.slot_count)
+        return self._turns
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._queued >= self.limit:
+            raise self._busy()
+        self._queued += 1
+        try:
+            async with self._turns_here():
+                yield
+        finally:
+            self._queued -= 1
+
+    def verify(self, password_hash: str | None, password: str) -> tuple[bool, str | None]:
+        """verify_and_update in a slot: whether the password is right, and its rehash if one is due (the
+        rehash is a second check's worth of CPU, so it takes the same slot)."""
         with self._lock:
             if self._admitted >= self.limit:
-                raise ApelError("busy", "many people are logging in at this moment; try again in a few seconds",
-                                503, details={"retry_after_s": 2})
+                raise self._busy()
             self._admitted += 1
         try:
             with self.slots:
-                return verify_password(password_hash, password)
+                return verify_and_update(password_hash, password)
         finally:
             with self._lock:
                 self._admitted -= 1
@@ -169,6 +207,13 @@ def _gate(request: Request) -> HashingGate:
     settings = request.app.state.settings
     return _per_app(request, "login_gate",
                     lambda: HashingGate(settings.login_hash_slots, settings.login_hash_waiting))
+
+
+async def login_turn(request: Request) -> AsyncIterator[None]:
+    """A login route's dependency: its turn at the gate (HashingGate), waited for on the event loop
+    before the route gets a request thread, held until the route is done."""
+    async with _gate(request).turn():
+        yield
 
 
 def authenticate(request: Request, db: Session, username: str, password: str) -> User:
@@ -183,12 +228,33 @@ def authenticate(request: Request, db: Session, username: str, password: str) ->
     # session does not expire objects on commit), so a burst of logins never holds the pool.
     db.commit()
     # The password is checked whether or not the account exists or is active: equal timing.
-    password_ok = _gate(request).verify(user.password_hash if user is not None else None, password)
+    password_ok, new_hash = _gate(request).verify(user.password_hash if user is not None else None, password)
     if user is None or not user.active or not password_ok:
         throttle.fail(_keys(client, name))
         raise ApelError("bad_credentials", "wrong username or password", 401)
     throttle.clear(_keys(client, name)[0][0])
+    if new_hash is not None:
+        _store_rehash(db, user, new_hash)
     return user
+
+
+def _store_rehash(db: Session, user: User, new_hash: str) -> None:
+    """Existing accounts move to the current hashing parameters silently, at their next login. A failure
+    to store the rehash never fails the login (the old hash still works; the next login tries again).
+    The user is re-read either way, so the session about to start carries the stored hash's fingerprint
+    (one side effect, as on a password change: the user's other sessions and tokens end once)."""
+    old_hash = user.password_hash
+    try:
+        stored = run_in_transaction(db, lambda: upgrade_password_hash(db, user.id, old_hash, new_hash))
+        db.refresh(user)
+        db.commit()
+    except Exception:
+        log.exception("could not store %s's password rehash; the old hash stays", user.username)
+        db.rollback()
+        return
+    if stored:
+        log.info("%s's password hash moved from %s to %s", user.username, hash_parameters(old_hash),
+                 hash_parameters(new_hash))
 
 
 def start_session(request: Request, user: User) -> str:

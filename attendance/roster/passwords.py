@@ -10,12 +10,21 @@ import gzip
 from functools import lru_cache
 from pathlib import Path
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from attendance.errors import Invalid
 
-_hasher = PasswordHasher()
+# argon2id with OWASP's Password Storage Cheat Sheet parameters (its first choice: 19 MiB, 2 passes, 1 lane),
+# not argon2-cffi's defaults (64 MiB, 3 passes, 4 lanes): those cost ~9x the CPU per check, and a whole
+# office logs in within minutes on a 2-core server (BENCHMARKS.md, "Load with a live apel"). Explicit, so a
+# library upgrade cannot change them silently; hashes made with other parameters still verify and are
+# redone at their owner's next successful login (verify_and_update).
+TIME_COST = 2
+MEMORY_COST_KIB = 19 * 1024
+PARALLELISM = 1
+_hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_COST_KIB, parallelism=PARALLELISM,
+                         hash_len=32, salt_len=16, type=Type.ID)
 MIN_LENGTH = 10
 COMMON_PASSWORDS = Path(__file__).with_name("data") / "common-passwords.txt.gz"
 
@@ -58,3 +67,29 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters (or another argon2 variant) than ours."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+def verify_and_update(password_hash: str | None, password: str) -> tuple[bool, str | None]:
+    """verify_password, and for a right password whose hash has other parameters than ours, its new hash
+    (else None): the only moment the password is at hand to redo it. The caller stores it."""
+    ok = verify_password(password_hash, password)
+    if ok and password_hash is not None and needs_rehash(password_hash):
+        return True, hash_password(password)
+    return ok, None
+
+
+def hash_parameters(password_hash: str) -> str:
+    """"argon2id m=19456,t=2,p=1": what a hash was made with, for logs and the audit (never the hash)."""
+    try:
+        p = extract_parameters(password_hash)
+    except InvalidHashError:
+        return "unknown"
+    return f"argon2{p.type.name.lower()} m={p.memory_cost},t={p.time_cost},p={p.parallelism}"

@@ -1,9 +1,9 @@
 """User accounts and their roles: the use cases admins run, each audited in the caller's transaction."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from attendance import audit
@@ -11,7 +11,7 @@ from attendance.errors import Conflict, Invalid, NotFound
 from attendance.models import Role, User
 from attendance.roster.common import CONTROL_CHARACTER, actor_name, clean_text, flush_or_conflict, optional_text
 from attendance.roster.offices import get_office
-from attendance.roster.passwords import check_password, hash_password
+from attendance.roster.passwords import check_password, hash_parameters, hash_password
 
 
 def user_dict(u: User) -> dict[str, Any]:
@@ -113,6 +113,23 @@ def revoke_sessions(session: Session, user_id: int) -> int:
     if version is None:
         raise NotFound("user_not_found", f"user {user_id} does not exist")
     return int(version)
+
+
+def upgrade_password_hash(session: Session, user_id: int, old_hash: str, new_hash: str) -> bool:
+    """Store a new hash of the same password, made at a successful login because the stored one has other
+    argon2 parameters than ours (attendance.roster.passwords.verify_and_update). Only if the stored hash
+    is still `old_hash`: a password changed meanwhile, or a concurrent login that stored its own rehash
+    first, wins. Audited (the parameters, never a hash): the credential changed though the password did
+    not. Returns whether this call stored it."""
+    stmt = (update(User).where(User.id == user_id, User.password_hash == old_hash).values(password_hash=new_hash)
+            .execution_options(synchronize_session=False))
+    if cast(CursorResult, session.execute(stmt)).rowcount != 1:
+        return False
+    username = session.execute(select(User.username).where(User.id == user_id)).scalar_one()
+    audit.record(session, actor=username, action="user.password_rehash", entity="user", entity_id=user_id,
+                 before={"hash_parameters": hash_parameters(old_hash)},
+                 after={"hash_parameters": hash_parameters(new_hash)}, reason="new hashing parameters, at login")
+    return True
 
 
 def can_see_office(user: User, office_id: int) -> bool:

@@ -6,11 +6,11 @@ throttled (per address and username, per address, per username; app.web.login), 
 says which half was wrong. Logging out revokes every session and token of the user, on every device."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from app.web.deps import CurrentUser, DbSession, OptionalUser, SettingsDep
-from app.web.login import authenticate, end_session, start_session
+from app.web.login import authenticate, end_session, login_turn, start_session
 from app.web.schemas.auth import LoginOut, MeOut
 from app.web.schemas.common import Ok
 from app.web.security import issue_token
@@ -27,7 +27,7 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-@router.post("/login", response_model=LoginOut)
+@router.post("/login", response_model=LoginOut, dependencies=[Depends(login_turn)])
 def login(body: LoginIn, request: Request, db: DbSession, settings: SettingsDep) -> dict:
     user = authenticate(request, db, body.username, body.password)
     csrf = start_session(request, user)

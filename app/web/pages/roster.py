@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from app.web.deps import DbId, DbSession, OptionalUser, form_id
 from app.web.enrol import MAX_CSV_BYTES, BulkBody, PhotoBody, bulk_enrol, enrol_one
 from app.web.errors import flash_refusal, refusal_text
-from app.web.login import authenticate, end_session, start_session
+from app.web.login import authenticate, end_session, login_turn, start_session
 from app.web.office_scope import ensure_office_access
 from app.web.rendering import FormFields, add_nav, flash, form_fields, lang_of, render, require_page_user
 from app.web.security import same_secret
@@ -114,7 +114,7 @@ def login_page(request: Request, user: OptionalUser, next: str = "/") -> Respons
     return render(request, "roster/login.html", {"next": _safe_next(next)})
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(login_turn)])
 def login_submit(request: Request, db: DbSession, form: FormFields) -> Response:
     """A plain `def`: the password check (argon2) and the lookup run in a worker thread."""
     expected = request.session.get("csrf")

@@ -15,7 +15,10 @@
     if (mode === "leader") {
       Live.setStatus("camera", "camera");
       const local = await navigator.mediaDevices.getUserMedia({audio: true, video: {width: {ideal: 1280}, height: {ideal: 720}}});
-      document.getElementById("self").srcObject = local;
+      // Shown only with the leader's own picture in it: an empty one was a stray white box.
+      const selfView = document.getElementById("self");
+      selfView.srcObject = local;
+      selfView.hidden = false;
       const v = local.getVideoTracks()[0], a = local.getAudioTracks()[0];
       const tx = conn.addTransceiver(v, {direction: "sendrecv", streams: [local]});
       if (a) conn.addTransceiver(a, {direction: "sendonly", streams: [local]});

@@ -30,6 +30,7 @@ class Page:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
         self.console: list[str] = []
+        self.dialogs: list[dict] = []   # window.confirm/alert/prompt as they open (click_then_answer answers them)
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
@@ -41,6 +42,8 @@ class Page:
                 elif msg.get("method") == "Runtime.consoleAPICalled":
                     args = msg["params"].get("args", [])
                     self.console.append(" ".join(str(a.get("value", a.get("description", ""))) for a in args))
+                elif msg.get("method") == "Page.javascriptDialogOpening":
+                    self.dialogs.append(msg["params"])
                 elif msg.get("method") == "Runtime.exceptionThrown":
                     self.console.append("EXCEPTION " + json.dumps(msg["params"]["exceptionDetails"])[:500])
         except websockets.ConnectionClosed:
@@ -97,6 +100,32 @@ class Page:
                 pass
             await asyncio.sleep(interval)
         return last
+
+    async def choose_files(self, selector: str, *paths: Path) -> None:
+        """Choose files in an <input type=file>, as a person does in the browser's file picker."""
+        r = await self.send("Runtime.evaluate", expression=f"document.querySelector({json.dumps(selector)})")
+        object_id = r.get("result", {}).get("objectId")
+        if not object_id:
+            raise CdpError(f"no element {selector}")
+        await self.send("DOM.setFileInputFiles", files=[str(p) for p in paths], objectId=object_id)
+
+    async def click_then_answer(self, selector: str, accept: bool = True, timeout: float = 10.0) -> str:
+        """Click what opens a window.confirm (or alert) and answer it as the person would; returns the
+        question. The click is queued, not awaited: the page is blocked until the dialog is answered."""
+        seen = len(self.dialogs)
+        await self.eval(f"setTimeout(() => document.querySelector({json.dumps(selector)}).click(), 0); true")
+        deadline = time.monotonic() + timeout
+        while len(self.dialogs) == seen:
+            if time.monotonic() > deadline:
+                raise CdpError(f"clicking {selector} opened no dialog")
+            await asyncio.sleep(0.05)
+        await self.send("Page.handleJavaScriptDialog", accept=accept)
+        return str(self.dialogs[seen].get("message", ""))
+
+    async def allow_downloads(self, folder: Path) -> None:
+        """Downloads (an export link, a download form) go to `folder` instead of being refused."""
+        folder.mkdir(parents=True, exist_ok=True)
+        await self.send("Page.setDownloadBehavior", behavior="allow", downloadPath=str(folder))
 
     async def screenshot(self, path: Path) -> None:
         r = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)

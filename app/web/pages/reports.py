@@ -2,7 +2,7 @@
 (app.web.office_scope); downloads link to the API export, which signs and audits."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -13,12 +13,13 @@ from app.web.deps import DbId, DbSession, OptionalUser, form_id, sees_people
 from app.web.office_scope import scope_offices
 from app.web.rendering import add_nav, lang_of, render, require_page_user
 from app.web.verification import VerifyBody, check_upload, verification_dict
+from attendance.errors import Invalid
 from attendance.models import Assembly, AssemblyOffice, Office, Role
 from attendance.models.users import PEOPLE_ROLES
 from attendance.reports.apel import apel_people, apel_report
-from attendance.reports.common import local_time
+from attendance.reports.common import local_time, zone
 from attendance.reports.corrections_note import correction_notes, keterangan
-from attendance.reports.recap import monthly_recap
+from attendance.reports.recap import MONTH_RE, monthly_recap
 from attendance.rules import STATUSES, TIERS
 
 router = APIRouter(include_in_schema=False)
@@ -41,8 +42,8 @@ def reports_home(request: Request, user: OptionalUser, db: DbSession) -> Respons
     if user.role == Role.operator.value:
         offices = [o for o in offices if o.id == user.office_id]
     rows = [{"a": a, "local": local_time(a.scheduled_start, tz, "%Y-%m-%d %H:%M")} for a in apels]
-    this_month = datetime.now(UTC).strftime("%Y-%m")
-    return render(request, "reports/index.html", {"apels": rows, "offices": offices, "month": this_month}, user=user)
+    return render(request, "reports/index.html", {"apels": rows, "offices": offices, "month": _this_month(request)},
+                  user=user)
 
 
 @router.get("/reports/apel/{assembly_id}", response_class=HTMLResponse)
@@ -76,10 +77,28 @@ def apel_office_page(assembly_id: DbId, office_id: DbId, request: Request, user:
         "status": status or "", "statuses": STATUSES, "tiers": TIERS}, user=user)
 
 
+def _this_month(request: Request) -> str:
+    """The current month where the installation is (WITA by default), not in UTC: on the 1st before
+    08:00 WITA, UTC is still in the previous month."""
+    return datetime.now(zone(request.app.state.settings.default_timezone)).strftime("%Y-%m")
+
+
+def _month_or_refuse(month: str | None, request: Request) -> str:
+    """No month (a bookmarked or typed /reports/recap): this month. A month that is not YYYY-MM: refused on
+    the page in the person's language (err.bad_month), not FastAPI's English validation text."""
+    month = (month or "").strip()
+    if not month:
+        return _this_month(request)
+    if not MONTH_RE.match(month):
+        raise Invalid("bad_month", f"month must be YYYY-MM (e.g. {_this_month(request)}), got {month[:32]!r}")
+    return month
+
+
 @router.get("/reports/recap", response_class=HTMLResponse)
-def recap_page(request: Request, user: OptionalUser, db: DbSession, month: str = Query(..., max_length=7),
+def recap_page(request: Request, user: OptionalUser, db: DbSession, month: str | None = Query(None, max_length=64),
                office_id: str | None = Query(None, max_length=12)) -> Response:
     user = require_page_user(request, user, *READERS)
+    month = _month_or_refuse(month, request)
     oid = form_id(office_id)
     scope = scope_offices(user, oid)
     # One office: every employee; all offices: the office table only. Observers: figures only, always.

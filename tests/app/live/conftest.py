@@ -126,18 +126,21 @@ LIVE_MIN_CONFIDENCE = 0.5
 
 
 def office_clip(shared_data: Path, workdir: Path, people: int = OFFICE_PEOPLE,
-                seconds: int = 8) -> tuple[Path, dict[str, Path]]:
-    """A synthetic office rendered by `apel synth-office` from real lfw10 photos, and the photo each
-    person is enrolled from."""
+                seconds: int = 8, *, roster: Path | None = None, name: str = "office",
+                masked_fraction: float | None = None) -> tuple[Path, dict[str, Path]]:
+    """A synthetic office rendered by `apel synth-office` from real lfw10 photos (or `roster`, a folder
+    of such people), and the photo each person is enrolled from. `name`: the clip's file name, so two
+    offices can be rendered into one folder."""
     import json
     import subprocess
     import sys
 
-    roster = shared_data / "faces" / "lfw10"
-    clip, truth = workdir / "office.mp4", workdir / "truth.json"
+    roster = roster or shared_data / "faces" / "lfw10"
+    clip, truth = workdir / f"{name}.mp4", workdir / f"{name}-truth.json"
     cmd = [sys.executable, "-m", "app.cli", "synth-office", "--roster", str(roster), "--people", str(people),
            "--seconds", str(seconds), "--out", str(clip), "--truth", str(truth),
-           "--width", "1280", "--height", "720", "--fps", "15", "--hfov", str(OFFICE_HFOV)]
+           "--width", "1280", "--height", "720", "--fps", "15", "--hfov", str(OFFICE_HFOV),
+           *(["--masked-fraction", str(masked_fraction)] if masked_fraction is not None else [])]
     p = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=300)
     if p.returncode != 0 and "No such command" in (p.stderr + p.stdout):
         # Before `apel synth-office` exists: a real clip with two people whose reference photos ship

@@ -5,7 +5,9 @@ confident: a person confirmed it), recomputes the record by the apel's pinned ru
 item carries a face embedding, enrols it as a kind="sighting" FaceTemplate so the person is
 recognised next time. On a closed apel the resulting change is a correction (kept and audited like
 any other). Dismissing an item, and its retention expiry, delete its embedding and face crop
-(UU PDP: biometric data is kept only while a feature needs it).
+(UU PDP: biometric data is kept only while a feature needs it). An answer given wrongly, by HR here
+or by an operator during the apel, is taken back from the queue (undo_review_item): the record is
+recomputed without it and the template it taught is deleted.
 """
 from __future__ import annotations
 
@@ -198,7 +200,17 @@ def undo_assignment(session: Session, item: ReviewItem, *, actor: User, reason: 
         session.delete(tpl)
     closed = a.status == AssemblyStatus.closed.value
     affected = {i for i in (employee_id, track.employee_id) if i}
+    rec = session.execute(select(AttendanceRecord).where(AttendanceRecord.assembly_id == a.id,
+                                                         AttendanceRecord.employee_id == employee_id)
+                          ).scalar_one_or_none() if employee_id else None
+    before, version_before = (snapshot(rec), rec.version) if rec is not None else (None, 0)
     refresh_records(session, a, affected, closed=closed)
+    if closed and rec is not None and before is not None and snapshot(rec) != before:
+        # A closed apel's record changed: a correction like the assignment that is undone.
+        session.add(Correction(record_id=rec.id, assembly_id=a.id, employee_id=rec.employee_id,
+                               kind="review_unassign", before=jsonable(before), after=jsonable(snapshot(rec)),
+                               reason=reason, attachment_ref=None, actor_id=actor.id, actor=actor.username,
+                               at=utcnow(), version_before=version_before, version_after=rec.version))
     removed = None
     if employee_id and (entry.before or {}).get("record") is None:
         rec = session.execute(select(AttendanceRecord).where(AttendanceRecord.assembly_id == a.id,
@@ -218,6 +230,28 @@ def undo_assignment(session: Session, item: ReviewItem, *, actor: User, reason: 
                  before=previous, after={"status": "open", "track_employee_id": track.employee_id,
                                          "face_template_deleted": tpl is not None and template_id,
                                          "record_removed": removed}, reason=reason)
+
+
+def undo_review_item(session: Session, item_id: int, *, actor: User, reason: str) -> ReviewItem:
+    """HR takes an answer back from the queue, whoever gave it (HR here, or an operator during the
+    apel): a confirmation is undone as the operator's undo does (the record goes back, the learned
+    template goes); a dismissal reopens the item (its face data was dropped and stays so). Either way
+    the item is open again, to be answered rightly."""
+    require_hr(actor)
+    reason = checked_reason(reason)
+    item = get_item(session, item_id)
+    if item.status == "open":
+        raise Conflict("not_answered", f"review item {item_id} has no answer to undo")
+    if item.status == "assigned":
+        undo_assignment(session, item, actor=actor, reason=reason)
+        return item
+    previous = {"status": item.status, "resolved_by": item.resolved_by, "note": item.note}
+    item.status = "open"
+    item.resolved_by = item.resolved_at = item.note = None
+    session.flush()
+    audit.record(session, actor=actor.username, action="review.undismiss", entity="review_item",
+                 entity_id=item.id, before=previous, after={"status": "open"}, reason=reason)
+    return item
 
 
 def dismiss_review_item(session: Session, item_id: int, *, actor: User, reason: str) -> ReviewItem:

@@ -15,6 +15,7 @@ from attendance.assemblies.review import (
     list_review_items,
     purge_expired,
     review_view,
+    undo_review_item,
     view_evidence,
 )
 from attendance.assemblies.sightings import record_view
@@ -32,6 +33,10 @@ class AssignIn(BaseModel):
 
 class DismissIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class UndoIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why the answer was wrong")
 
 
 @router.get("", response_model=list[ReviewItemOut])
@@ -53,6 +58,14 @@ def assign(item_id: DbId, body: AssignIn, user: HrUser, db: DbSession) -> dict:
 @router.post("/{item_id}/dismiss", response_model=ReviewItemOut)
 def dismiss(item_id: DbId, body: DismissIn, user: HrUser, db: DbSession) -> dict:
     return review_view(run_in_transaction(db, lambda: dismiss_review_item(db, item_id, actor=user, reason=body.reason)))
+
+
+@router.post("/{item_id}/undo", response_model=ReviewItemOut)
+def undo(item_id: DbId, body: UndoIn, user: HrUser, db: DbSession) -> dict:
+    """Take an answer back, HR's or an operator's: a confirmed face's record goes back to what the
+    cameras alone say and its learned face template is deleted; a dismissed face is reopened. The item
+    is open again (409 `not_answered` when it was never answered)."""
+    return review_view(run_in_transaction(db, lambda: undo_review_item(db, item_id, actor=user, reason=body.reason)))
 
 
 @router.get("/{item_id}/evidence", responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop"}})

@@ -32,6 +32,7 @@ from attendance.assemblies.review import (
     list_review_items,
     purge_expired,
     review_view,
+    undo_review_item,
 )
 from attendance.assemblies.rulesets import create_ruleset_version, list_rulesets
 from attendance.assemblies.sightings import live_rollcall, record_view
@@ -274,7 +275,7 @@ def review_page(request: Request, user: OptionalUser, db: DbSession, assembly_id
 @router.post("/review/{item_id}/{action}")
 def review_action(item_id: DbId, action: str, request: Request, user: OptionalUser, db: DbSession,
                   form: FormFields) -> Response:
-    if action not in ("assign", "dismiss"):
+    if action not in ("assign", "dismiss", "undo"):
         raise HTTPException(404)
     user = require_page_user(request, user, *HR_ROLES)
     try:
@@ -282,6 +283,8 @@ def review_action(item_id: DbId, action: str, request: Request, user: OptionalUs
             run_in_transaction(db, lambda: assign_review_item(
                 db, item_id, actor=user, employee_id=form_id(form.get("employee_id")) or 0,
                 reason=form.get("reason", "")))
+        elif action == "undo":
+            run_in_transaction(db, lambda: undo_review_item(db, item_id, actor=user, reason=form.get("reason", "")))
         else:
             run_in_transaction(db, lambda: dismiss_review_item(db, item_id, actor=user, reason=form.get("reason", "")))
     except ApelError as exc:

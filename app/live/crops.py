@@ -23,6 +23,8 @@ from attendance.vision.crops import needs_person
 from attendance.vision.types import FrameResult
 
 MAX_FACES_PER_APEL = 400
+# Two tracks in view together for longer than this are two people (one frame's jitter is less).
+TOGETHER_S = 1.0
 
 
 @dataclass
@@ -60,8 +62,8 @@ class CropStore:
         self._by_id: dict[str, LiveFace] = {}
         self._lock = threading.Lock()
 
-    def keep(self, info: StreamInfo, result: FrameResult) -> None:
-        now = time.time()
+    def keep(self, info: StreamInfo, result: FrameResult, *, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         with self._lock:
             faces = self._apels.setdefault(info.assembly_id, OrderedDict())
             for face in result.faces:
@@ -99,6 +101,30 @@ class CropStore:
         with self._lock:
             return [f for f in self._apels.get(assembly_id, {}).values()
                     if f.status != "named" and (office_id is None or f.office_id == office_id)]
+
+    def needing_answer(self, assembly_id: int, office_id: int | None, unseen: set[int]) -> list[LiveFace]:
+        """What the operator is shown: answered faces (to undo), faces with no suggestion, faces whose
+        suggested person is not yet present, and faces suggested as someone already present who was in
+        view at the same time (a person is not in two places: this face is somebody else, perhaps a
+        colleague not yet seen). An unsure face of a present person seen at another time (a broken track
+        of them) needs nobody's answer and stays hidden."""
+        with self._lock:
+            faces = [f for f in self._apels.get(assembly_id, {}).values()
+                     if office_id is None or f.office_id == office_id]
+        spans: dict[tuple[int, int], list[tuple[float, float]]] = {}
+        for f in faces:
+            person = f.employee_id if f.status == "confirmed" else (
+                int(f.suggested) if f.status == "named" and f.suggested else None)
+            if person is not None:
+                spans.setdefault((f.office_id, person), []).append((f.first_seen, f.last_seen))
+
+        def together(f: LiveFace, person: int) -> bool:
+            return any(min(f.last_seen, b) - max(f.first_seen, a) > TOGETHER_S
+                       for a, b in spans.get((f.office_id, person), []))
+
+        return [f for f in faces if f.status != "named" and (
+            f.status != "open" or f.suggested is None or int(f.suggested) in unseen
+            or together(f, int(f.suggested)))]
 
     def answered(self, face_id: str, status: str, employee_id: int | None, by: str | None) -> None:
         with self._lock:

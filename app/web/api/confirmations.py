@@ -93,8 +93,7 @@ async def faces(live: Live, user: CurrentUser, assembly_id: DbId | None = None,
 
     candidates, names = await live.db.run(picker)
     unseen = {c["employee_id"] for people in candidates.values() for c in people}
-    # An unsure face of someone already marked present needs nobody's answer.
-    shown = [f for f in held if f.status != "open" or f.suggested is None or int(f.suggested) in unseen]
+    shown = [f for f in live.crops.needing_answer(assembly_id, office_id, unseen) if can_confirm(user, f.office_id)]
     return {"assembly_id": assembly_id, "candidates": candidates,
             "faces": [{**f.view(), "crop_url": f"/api/v1/live/faces/{f.face_id}/crop",
                        "employee_name": names.get(f.employee_id) if f.employee_id else None,

@@ -50,3 +50,21 @@ def test_bounded_answered_faces_go_first() -> None:
     assert store.get(first["b-5-1-2"]) is None
     store.keep(info, FrameResult(2.0, [_face(5)]))   # all open: the oldest goes
     assert [f.track_key for f in store.faces(1)] == ["b-5-1-3", "b-5-1-4", "b-5-1-5"]
+
+
+def test_unsure_face_of_a_present_person_shown_only_when_seen_beside_them() -> None:
+    """Person 9 is present (named on track 1). An unsure track suggested as 9 while 9 stood in view is
+    someone else (perhaps colleague 7, not yet seen): the operator must see it. An unsure track of 9 at
+    another time is 9's broken track: nobody needs to answer it."""
+    store = CropStore()
+    info = _info()
+    for t in range(0, 6):                      # 9 named on track 1, an unsure face beside them on track 2
+        store.keep(info, FrameResult(float(t), [_face(1, person="9", conf=0.9), _face(2, person="9", conf=0.4)]),
+                   now=100.0 + t)
+    for t in range(10, 14):                    # later, 9's track breaks: an unsure track 3 alone
+        store.keep(info, FrameResult(float(t), [_face(3, person="9", conf=0.4)]), now=100.0 + t)
+    shown = {f.track_key for f in store.needing_answer(1, 5, unseen={7})}
+    assert shown == {"b-5-1-2"}
+    # Were 9 not yet present, both unsure faces would be theirs to confirm.
+    assert {f.track_key for f in store.needing_answer(1, 5, unseen={7, 9})} == {"b-5-1-2", "b-5-1-3"}
+    assert store.needing_answer(1, 6, unseen={9}) == []

@@ -60,7 +60,9 @@ most 0.85x the minimum, for the alert rule (geometry.alerts) against the per-fra
 a clip run frame by frame through the live pipeline:
 `nice -n 10 .venv/bin/python bench/bench_distance.py --apel 3 --people 16 --seconds 10 --cache DIR`
 (~4 min per office on a loaded machine); `--kinds apart` for one kind, `--all-cached` to score
-every office in DIR, `--sweep` to replay the rule with other settings.
+every office in DIR, `--sweep` to replay the rule with other settings, `--refit` to rerun the
+current fit on each frame's recorded inputs (offices rendered since 2026-12-06 keep them) rather
+than replay the pair estimates recorded, so a change to the distance code is judged in seconds.
 
 Run: .venv/bin/python bench/bench_distance.py [--seeds 8 --seed-offset 0 --seconds 4 --people 20 --rows 3,6]
 The offices are `make_office(seed=100 + seed-offset + k)`, k < seeds; or name them:
@@ -84,6 +86,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_vision_office import make_clip, match, project, read_frames
 
+from attendance.vision import pipeline as pipeline_module
 from attendance.vision.config import PipelineConfig
 from attendance.vision.geometry import face_geometry
 from attendance.vision.geometry.camera import MEAN_IPD_M, depth_m, focal_px, position_m, unbiased_eye_px
@@ -435,6 +438,9 @@ def main() -> None:
     ap.add_argument("--apel", type=int, default=0,
                     help="alerts over apels: this many 'apart' and as many 'close' offices (seeds 900 + k)")
     ap.add_argument("--sweep", action="store_true", help="with --apel: replay the alert rule with other settings")
+    ap.add_argument("--refit", action="store_true",
+                    help="with --apel: rerun the current fit on each frame's recorded inputs (what the pipeline would "
+                    "report now) instead of replaying the recorded fit's pair estimates")
     ap.add_argument("--kinds", default="apart,close", help="with --apel: which offices (apart, close)")
     ap.add_argument("--all-cached", action="store_true",
                     help="with --apel and --cache: score every office of this size in the cache")
@@ -577,8 +583,8 @@ class _Recording:
 
     def update(self, t_s, track_ids, positions, pairs=None):
         self.frames.append({"t": t_s, "ids": list(track_ids), "pos": [list(p) for p in positions],
-                            "pairs": None if pairs is None else [[e.i, e.j, e.distance_m, e.sd_m, e.p_close]
-                                                                 for e in pairs]})
+                            "pairs": None if pairs is None else [[e.i, e.j, e.distance_m, e.sd_m, e.p_close,
+                                                                  [list(m) for m in e.modes]] for e in pairs]})
         return self.inner.update(t_s, track_ids, positions, pairs)
 
 
@@ -595,11 +601,29 @@ def observe_apel(work: Path, kind: str, seed: int, people: int, seconds: float) 
     rec = _Recording(pipe.alerts)
     pipe.alerts = rec
     frames = []
-    for t, frame in read_frames(clip, 5.0, truth["fps"]):
-        res = pipe.process(frame, t)
-        frames.append({"t": t, "boxes": [list(fc.box) for fc in res.faces], "tracks": [fc.track_id for fc in res.faces],
-                       "violations": [[i, j] for i, j, _ in res.violations],
-                       "alerts": [[al.a, al.b, al.new] for al in res.alerts]})
+    # The fit's inputs of each frame too, so `--refit` can rerun the current fit on them (the fit
+    # feeds nothing back into tracking or recognition: the replay is what the pipeline would do).
+    fit_inputs: list[dict] = []
+    real_fit = pipeline_module.fit_frame
+
+    def recording_fit(centres, eye_y_px, z_m, f_px, width, height, min_distance_m, **kw):
+        fit_inputs.append({"centres": [list(map(float, c)) for c in centres], "z": [float(z) for z in z_m],
+                           "masked": [bool(m) for m in kw.get("masked") or []], "f": f_px, "w": width, "h": height,
+                           "ipd_m": kw.get("ipd_m", MEAN_IPD_M)})
+        return real_fit(centres, eye_y_px, z_m, f_px, width, height, min_distance_m, **kw)
+
+    pipeline_module.fit_frame = recording_fit
+    try:
+        for t, frame in read_frames(clip, 5.0, truth["fps"]):
+            n_fit = len(fit_inputs)
+            res = pipe.process(frame, t)
+            frames.append({"t": t, "boxes": [list(fc.box) for fc in res.faces],
+                           "tracks": [fc.track_id for fc in res.faces],
+                           "violations": [[i, j] for i, j, _ in res.violations],
+                           "alerts": [[al.a, al.b, al.new] for al in res.alerts],
+                           "fit": fit_inputs[-1] if len(fit_inputs) > n_fit else None})
+    finally:
+        pipeline_module.fit_frame = real_fit
     for f, r in zip(frames, rec.frames, strict=True):
         f["rule"] = r
     return {"kind": kind, "seed": seed, "row_gap": row_gap, "truth": truth, "frames": frames}
@@ -632,9 +656,35 @@ def replay_alerts(obs: dict, **rule) -> list[list]:
     out = []
     for f in obs["frames"]:
         r = f["rule"]
-        pairs = None if r["pairs"] is None else [PairEstimate(int(i), int(j), d, sd, p)
-                                                 for i, j, d, sd, p in r["pairs"]]
+        # (offices recorded before the row doubt: five fields, one assignment)
+        pairs = None if r["pairs"] is None else [PairEstimate(int(q[0]), int(q[1]), q[2], q[3], q[4],
+                                                              tuple(tuple(m) for m in q[5]) if len(q) > 5 else ())
+                                                 for q in r["pairs"]]
         now = alerts.update(r["t"], r["ids"], [tuple(p) for p in r["pos"]], pairs)
+        out.append([[al.a, al.b, al.new] for al in now])
+    return out
+
+
+def refit_alerts(obs: dict, **rule) -> list[list]:
+    """The current fit (`fit_frame`) rerun on each frame's recorded inputs, then the alert rule
+    (each frame's alerts as [a, b, new]): what the pipeline would report with the current
+    distance code. Offices recorded before the inputs were kept (no "fit") cannot be refitted."""
+    from attendance.vision.geometry.alerts import DistancingAlerts
+    md = obs["truth"]["min_distance_m"]
+    alerts = DistancingAlerts(md, **rule)
+    out = []
+    for f in obs["frames"]:
+        x = f.get("fit")
+        if x is None and f["tracks"]:
+            raise ValueError(f"office {obs['kind']} {obs['seed']} was recorded without the fit's inputs: "
+                             "render it again")
+        if x is None:
+            now = alerts.update(f["t"], [], [], [])
+        else:
+            fit = fit_frame([tuple(c) for c in x["centres"]], None, x["z"], x["f"], x["w"], x["h"], md,
+                            masked=x["masked"], ipd_m=x["ipd_m"])
+            pos = [tuple(round(v, 3) for v in p) for p in fit.positions]
+            now = alerts.update(f["t"], f["tracks"], pos, fit.pairs)
         out.append([[al.a, al.b, al.new] for al in now])
     return out
 
@@ -736,15 +786,17 @@ def run_apel(a, work: Path) -> None:
           f"{a.seconds:g} s apels at 5 frames/s through the live pipeline; seeds {seeds[0]}-{seeds[-1]}")
     # The rule's state never feeds back into the pipeline, so replaying it over the recorded inputs is
     # what the pipeline reports with the current code (offices cached under other settings included).
-    replayed = [replay_alerts(o) for o in obs]
+    replay = refit_alerts if a.refit else replay_alerts
+    replayed = [replay(o) for o in obs]
     same = sum(r == [f["alerts"] for f in o["frames"]] for r, o in zip(replayed, obs, strict=True))
-    print(f"(alert rule replayed with the current settings; {same} of {len(obs)} as recorded)")
+    print(f"(alert rule replayed with the current settings{', on the current fit' if a.refit else ''}; "
+          f"{same} of {len(obs)} as recorded)")
     print_apel(report_apel(obs, replayed), "before (per-frame rule) and now (alert rule):")
     if a.sweep:
         for scale in (0.0, 0.05):
             for p_min in (0.9, 0.95):
                 for hold in (2.0, 3.0):
-                    tot = report_apel(obs, [replay_alerts(o, p_min=p_min, hold_s=hold, scale_sd=scale) for o in obs])
+                    tot = report_apel(obs, [replay(o, p_min=p_min, hold_s=hold, scale_sd=scale) for o in obs])
                     r, c = tot.get(("apart", "rule")), tot.get(("close", "rule"))
                     print(f"  sweep scale_sd {scale} p_min {p_min} hold {hold} s: false per office-apel (apart) "
                           + (f"{r['false'] / r['offices']:.2f}" if r else "-")

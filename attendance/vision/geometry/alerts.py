@@ -110,10 +110,15 @@ class DistancingAlerts:
         return float(np.hypot(e.sd_m, self.scale_sd * e.distance_m))
 
     def _p_close(self, e: PairEstimate) -> float:
-        sd = self._sd(e)
-        if self.scale_sd == 0 or sd <= 0:
+        """P(too close) with each row assignment's sd widened by `scale_sd` (a pair whose rows are
+        in doubt is a mixture: `PairEstimate.modes`)."""
+        if self.scale_sd == 0:
             return e.p_close
-        return float(ndtr((self.min_distance_m - e.distance_m) / sd))
+        p = 0.0
+        for w, d, sd in e.components():
+            s = float(np.hypot(sd, self.scale_sd * d))
+            p += w * (float(ndtr((self.min_distance_m - d) / s)) if s > 0 else float(d < self.min_distance_m))
+        return p
 
     def _alert(self, e: PairEstimate, *, new: bool) -> DistancingAlert:
         return DistancingAlert(a=e.i, b=e.j, distance_m=e.distance_m, sd_m=round(self._sd(e), 3), new=new)

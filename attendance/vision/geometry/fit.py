@@ -40,6 +40,7 @@ from attendance.vision.geometry.rows import (
     evenly_spaced_ok,
     loose_rows_apart,
     match_row_lines,
+    row_alternatives,
     segment_rows,
 )
 from attendance.vision.geometry.violations import VIOLATION_P_MIN, PairEstimate, pair_estimates
@@ -170,7 +171,16 @@ def _refine(z: FloatArray, eye_y_px: FloatArray, f_px: float, height_px: int, ey
         w, cw, info = _joint(w_ipd, xn[k], yn[k], lab, even=True, **kw)
     out[k] = 1.0 / w
     cov[np.ix_(k, k)] = cw / np.outer(w, w)     # of log z = -log w
-    return out, cov, labels, dict(info, k=k, labels=lab, xn=xn, eye=eye)
+    # Which other rows each person may stand in (their own cues against the rows fitted), as the
+    # depths they would stand at there: the row's depth, keeping their own step off it.
+    W = np.maximum(info["W"], 1e-6)
+    var_log_W = np.maximum(np.diag(info["cov_W"]), 0.0) / W ** 2
+    alt_rows = row_alternatives(np.log(np.where(ok, zc, 1.0))[k], np.where(ok, s2, np.inf)[k], xn[k], lab, W,
+                                var_log_W, row_sd_m)
+    alternatives: list[list[tuple[float, float]]] = [[] for _ in range(len(z))]
+    for q, i in enumerate(k):
+        alternatives[i] = [(wt, float(out[i] * W[lab[q]] / W[r])) for r, wt in alt_rows[q]]
+    return out, cov, labels, dict(info, k=k, labels=lab, xn=xn, eye=eye, alternatives=alternatives)
 
 
 
@@ -454,7 +464,7 @@ def fit_frame(centres_px: Sequence[tuple[float, float]], eye_y_px: Sequence[floa
                 ipd[i] = float(ipd_m / W[r] / z[i])
             if fit["eye"] and fit["eye_used"][q]:
                 eye[i] = float((fit["a"] * W[r] + fit["b"] + fit["c"] * fit["xn"][i] - yn[i]) / (root * W[r]))
-    pairs = pair_estimates(pos, cov, min_distance_m)
+    pairs = pair_estimates(pos, cov, min_distance_m, alternatives=fit["alternatives"] if fit is not None else None)
     close = [(e.i, e.j, e.distance_m) for e in pairs if e.p_close > p_min]
     return FrameFit(pos, close, ipd, eye, pairs)
 

@@ -33,21 +33,32 @@ _ROW_LINE_MAX_SD = 3.0
 # weighted by their depth's variance plus the row's own spread) for a price per row: a split
 # must reduce the chi-square by more than _ROW_SPLIT_COST (two true rows 1 m apart reduce it by
 # tens; splitting one row at its most favourable point reduces it by ~2 ln n, 6-8). Exact by
-# dynamic programming. Two people side by side closer than _SIDE_BY_SIDE_M (head centres) cannot
-# be in one row: heads and shoulders take more room; that keeps staggered neighbouring rows from
-# being merged. Rows whose centres come closer than _ROW_MIN_GAP_M are not two rows.
+# dynamic programming. Two people side by side closer than SIDE_BY_SIDE_M (head centres) cannot
+# be in one row: head centre to head centre, two people side by side stand at least a shoulder
+# width apart (adults' shoulders are 0.36-0.45 m across, arms and clothes add to it), so a row that
+# would put two of them closer is two rows seen merged (a person of the row behind, standing half
+# a gap aside, whose face says a depth between the rows). Rows whose centres come closer than
+# _ROW_MIN_GAP_M are not two rows.
 _ROW_SPLIT_COST = 12.0
 _ROW_MIN_GAP_M = 0.5
+SIDE_BY_SIDE_M = 0.45
+# Closer than this nobody stands side by side (a hard rule); between it and SIDE_BY_SIDE_M only
+# shoulder to shoulder, which an apel's rows never are: each such pair in a row costs
+# _SIDE_BY_SIDE_COST (chi-square units), so the depths can still overrule it.
 _SIDE_BY_SIDE_M = 0.3
+_SIDE_BY_SIDE_COST = 9.0
 _MAX_ROWS = 12
 
 
 def segment_rows(z: FloatArray, var_log: FloatArray | float, xn: FloatArray | None = None, *, row_sd_m: float = 0.08,
                  split_cost: float = _ROW_SPLIT_COST, min_gap_m: float = _ROW_MIN_GAP_M,
-                 side_by_side_m: float = _SIDE_BY_SIDE_M) -> IntArray:
+                 side_by_side_m: float = _SIDE_BY_SIDE_M, shoulder_m: float = SIDE_BY_SIDE_M,
+                 shoulder_cost: float = _SIDE_BY_SIDE_COST) -> IntArray:
     """Row label per person (0..k-1, front row first; -1 for a depth that is not positive and
     finite), from depths `z` whose logs have variance `var_log`, and (optional) each person's
-    normalised picture column xn = (u - W/2) / f, which tells who stands side by side."""
+    normalised picture column xn = (u - W/2) / f, which tells who stands side by side: no row
+    holds two people closer than `side_by_side_m`, and each pair closer than `shoulder_m` costs
+    `shoulder_cost`."""
     z = np.asarray(z, np.float64).ravel()
     var = np.broadcast_to(np.asarray(var_log, np.float64), z.shape)
     labels = np.full(len(z), -1, int)
@@ -64,19 +75,27 @@ def segment_rows(z: FloatArray, var_log: FloatArray | float, xn: FloatArray | No
     S2 = np.concatenate([[0.0], np.cumsum(wt * lz ** 2)])
     # lim[j]: a run idx[i:j] holds no side-by-side pair iff i > lim[j].
     lim = np.full(n + 1, -1)
+    # tight[i, j]: pairs closer than `shoulder_m` within the run idx[i:j].
+    tight = np.zeros((n + 1, n + 1))
     if xn is not None:
         x = np.asarray(xn, np.float64).ravel()[idx]
         zz = z[idx]
-        close = np.abs(x[:, None] - x[None, :]) * np.sqrt(zz[:, None] * zz[None, :]) < side_by_side_m
+        gap_m = np.abs(x[:, None] - x[None, :]) * np.sqrt(zz[:, None] * zz[None, :])
+        close = gap_m < side_by_side_m
         for q in range(n):
             ps = np.flatnonzero(close[:q, q])
             lim[q + 1] = max(lim[q], int(ps.max()) if len(ps) else -1)
         for j in range(1, n + 1):
             lim[j] = max(lim[j], lim[j - 1])
+        near = (gap_m < shoulder_m).astype(float)
+        for j in range(2, n + 1):
+            # pairs (a, j-1) with a in [i, j-1), for every i: a suffix sum of column j-1
+            col = np.concatenate([np.cumsum(near[:j - 1, j - 1][::-1])[::-1], [0.0]])
+            tight[:j, j] = tight[:j, j - 1] + col[:j]
 
     def cost(i: int, j: int) -> float:
         sw = S0[j] - S0[i]
-        return float(S2[j] - S2[i] - (S1[j] - S1[i]) ** 2 / sw)
+        return float(S2[j] - S2[i] - (S1[j] - S1[i]) ** 2 / sw + shoulder_cost * tight[i, j])
 
     kmax = min(n, _MAX_ROWS)
     best = np.full((kmax + 1, n + 1), np.inf)
@@ -225,3 +244,53 @@ def match_row_lines(D: FloatArray, var_D: FloatArray, sizes: IntArray, lines: Fl
             i -= 1
     return out
 
+
+
+# A row other than the fit's is kept as a possibility for a person when its posterior weight is
+# at least this (smaller ones change no probability the alerts are judged at).
+_ALTERNATIVE_MIN_WEIGHT = 0.005
+
+
+def row_alternatives(lz: FloatArray, var_lz: FloatArray, xn: FloatArray, labels: IntArray, W: FloatArray,
+                     var_log_W: FloatArray, row_sd_m: float,
+                     side_by_side_m: float = SIDE_BY_SIDE_M) -> list[list[tuple[int, float]]]:
+    """Per person, the other rows they may stand in and each one's posterior weight, [(row,
+    weight)] (empty: their row is sure), the fit's row keeping the rest of the weight.
+
+    Why: once a person is put in a row, the fit measures their depth by the whole row's, so their
+    depth's variance is the row's (a few cm) whether the row was right or not. A person whose own
+    face says a depth between two rows (their IPD or height far from the average) can be put in
+    the wrong one, and then stands, with a few cm of claimed error, half a row gap from the people
+    of the row in front or behind: a steady, confident and false pair. The honest answer is a
+    mixture over the rows their own cues allow: each row q weighs in by how well the person's own
+    log depth `lz` (variance `var_lz`: eye spacing combined with the heads' plane, before any row)
+    agrees with the row's fitted depth (inverse depths `W`, the variances of their logs
+    `var_log_W`, a person's step off the row `row_sd_m`), the two rows nearest their own depth
+    and the fit's; a row in which they would stand closer than `side_by_side_m` to one of its
+    members (`xn`: normalised picture columns) is out. People standing alone (a row of one) are
+    measured by their own cues already and get none."""
+    n = len(labels)
+    out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    R = len(W)
+    if R < 2:
+        return out
+    Z = 1.0 / np.maximum(W, 1e-6)
+    lZ = np.log(Z)
+    sizes = np.bincount(labels, minlength=R)
+    for i in range(n):
+        r = int(labels[i])
+        if sizes[r] < 2 or not (np.isfinite(lz[i]) and np.isfinite(var_lz[i])):
+            continue
+        near = np.argsort(np.abs(lZ - lz[i]))[:2]
+        rows = sorted({r, *(int(q) for q in near)})
+        chi = np.array([(lz[i] - lZ[q]) ** 2 / (var_lz[i] + (row_sd_m / Z[q]) ** 2 + var_log_W[q]) for q in rows])
+        weight = np.exp(-0.5 * (chi - chi.min()))
+        for k, q in enumerate(rows):
+            if q == r:
+                continue
+            others = np.flatnonzero((labels == q) & (np.arange(n) != i))
+            if others.size and np.min(np.abs(xn[others] - xn[i])) * Z[q] < side_by_side_m:
+                weight[k] = 0.0
+        weight /= weight.sum()
+        out[i] = [(q, float(w)) for q, w in zip(rows, weight, strict=True) if q != r and w >= _ALTERNATIVE_MIN_WEIGHT]
+    return out

@@ -7,11 +7,12 @@ reported only when the evidence is strong. Whether a pair becomes an alert a lea
 decided over time, in alerts.py."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
 # A pair is reported when it is closer than the minimum with at least this probability.
@@ -43,10 +44,22 @@ class PairEstimate:
     distance_m: float
     sd_m: float
     p_close: float
+    # When a row assignment is in doubt (`pair_estimates`' `alternatives`): each assignment of the
+    # two as (weight, distance_m, sd_m), the fit's first; `distance_m` is then the fit's, `sd_m` the
+    # whole mixture's spread about it and `p_close` its probability. Empty: one assignment.
+    modes: tuple[tuple[float, float, float], ...] = ()
+
+    def components(self) -> tuple[tuple[float, float, float], ...]:
+        """(weight, distance_m, sd_m) of each row assignment of the pair (one when it is sure)."""
+        return self.modes or ((1.0, self.distance_m, self.sd_m),)
+
+
+Alternatives = Sequence[Sequence[tuple[float, float]]]
 
 
 def pair_estimates(positions: Sequence[tuple[float, float, float]] | ArrayLike, cov_log_z: ArrayLike,
-                   min_distance_m: float, *, within: float = 1.5) -> list[PairEstimate]:
+                   min_distance_m: float, *, within: float = 1.5,
+                   alternatives: Alternatives | None = None) -> list[PairEstimate]:
     """Every pair estimated closer than `within` times the minimum, with the distance's standard
     deviation and P(closer than the minimum), given the covariance of the log depths (`cov_log_z`,
     n x n). Each person's error moves them along their own ray, so the pair's distance d varies by
@@ -54,7 +67,13 @@ def pair_estimates(positions: Sequence[tuple[float, float, float]] | ArrayLike, 
     the two: small for two people side by side in one row (their common row error moves both alike
     and the distance between them is mostly across the picture, which is measured well), larger
     for people in different rows, whose row errors do not cancel. A pair with an unknown depth has
-    sd 0 and P 1 or 0 by d < min_distance_m."""
+    sd 0 and P 1 or 0 by d < min_distance_m.
+
+    `alternatives`: per person, the other depths they may stand at when their row is in doubt and
+    each one's weight, [(weight, z_m)] (`rows.row_alternatives`), the fit's depth keeping the rest.
+    A pair of which one is in doubt is judged over every assignment of the two (each moved along
+    their own ray), each with the fit's sd: P(too close) is the mixture's, so a pair too close only
+    if somebody stands in the row the fit guessed is not reported as surely too close."""
     p = np.asarray(positions, np.float64).reshape(-1, 3)
     cov = np.asarray(cov_log_z, np.float64)
     n = len(p)
@@ -74,8 +93,31 @@ def pair_estimates(positions: Sequence[tuple[float, float, float]] | ArrayLike, 
     sd = np.sqrt(np.maximum(var, 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         prob = np.where(sd > 0, ndtr((min_distance_m - d) / np.where(sd > 0, sd, 1.0)), (d < min_distance_m) * 1.0)
-    return [PairEstimate(int(a), int(b), round(float(dd), 3), round(float(s), 3), float(pr))
-            for a, b, dd, s, pr in zip(i, j, d, sd, prob, strict=True)]
+    out = [PairEstimate(int(a), int(b), round(float(dd), 3), round(float(s), 3), float(pr))
+           for a, b, dd, s, pr in zip(i, j, d, sd, prob, strict=True)]
+    if alternatives is not None and any(alternatives):
+        out = [_with_alternatives(e, p, alternatives, min_distance_m) if alternatives[e.i] or alternatives[e.j] else e
+               for e in out]
+    return out
+
+
+def _with_alternatives(e: PairEstimate, p: NDArray[np.float64], alternatives: Alternatives,
+                       min_distance_m: float) -> PairEstimate:
+    """`e` judged over every row assignment of its two people (see `pair_estimates`)."""
+    def options(k: int) -> list[tuple[float, NDArray[np.float64]]]:
+        alt = alternatives[k]
+        return [(1.0 - sum(w for w, _ in alt), p[k])] + [(w, p[k] * (z / p[k][2])) for w, z in alt]
+
+    modes = [(wi * wj, float(np.linalg.norm(pi - pj)), e.sd_m) for wi, pi in options(e.i) for wj, pj in options(e.j)]
+    w = np.array([m[0] for m in modes])
+    d = np.array([m[1] for m in modes])
+    if e.sd_m > 0:
+        p_close = float(w @ ndtr((min_distance_m - d) / e.sd_m))
+    else:
+        p_close = float(w @ (d < min_distance_m))
+    spread = math.sqrt(float(w @ ((d - e.distance_m) ** 2)) + e.sd_m ** 2)
+    return PairEstimate(e.i, e.j, e.distance_m, round(spread, 3), p_close,
+                        tuple((round(float(a), 4), round(float(b), 3), c) for a, b, c in modes))
 
 
 def likely_violations(positions: Sequence[tuple[float, float, float]] | ArrayLike, cov_log_z: ArrayLike,

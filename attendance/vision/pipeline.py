@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 
 import cv2
+import dlib
 import numpy as np
 
 from attendance.vision import camera_check, crops
@@ -17,6 +19,7 @@ from attendance.vision.geometry.camera import depth_m, eye_distance_px, focal_px
 from attendance.vision.geometry.fit import fit_frame
 from attendance.vision.geometry.violations import violations
 from attendance.vision.mask import default_classifier
+from attendance.vision.recognise.occluded import covered_chips, covered_distances, covered_thresholds
 from attendance.vision.recognise.recognisers import (
     FusedRecogniser,
     Gallery,
@@ -26,7 +29,7 @@ from attendance.vision.recognise.recognisers import (
     assign,
     make_recogniser,
 )
-from attendance.vision.track import Track, associate, follow, likeness, patch
+from attendance.vision.track import MAX_VIEWS, Track, associate, follow, likeness, patch
 from attendance.vision.types import FaceResult, FrameResult, RosterPerson
 
 # Motion outside the followed faces, on a small blurred copy of the frame: a pixel has changed
@@ -74,6 +77,10 @@ class OfficePipeline:
                                        use_haar=self.config.detector_use_haar, use_eyes=self.config.detector_use_eyes,
                                        use_blazeface=self.config.detector_use_blazeface)
         self.masks = default_classifier()
+        # Masked faces are compared covered (recognise/occluded.py) where this recogniser has
+        # thresholds for it: per track, the embeddings of its covered views.
+        self.covered_thresholds = covered_thresholds(self.recogniser.name)
+        self._covered: dict[int, deque[np.ndarray]] = {}
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
         self._last_full = -1e9
@@ -99,6 +106,7 @@ class OfficePipeline:
         with another photo's. The roster, the loaded networks and the thresholds stay; track
         ids keep counting, so a face is never given an id another scene used."""
         self.tracks = []
+        self._covered = {}
         self._last_full = -1e9
         self._detect_every = self.config.detect_interval_s
         self._since_whole = 0
@@ -304,9 +312,10 @@ class OfficePipeline:
         if not due:
             return
         f = focal_px(rgb.shape[1], cfg.hfov_deg)
-        chips, rec_chips = [], []
+        chips, rec_chips, shapes = [], [], []
         for tr in due:
             shape = landmarks5(rgb, tr.box)
+            shapes.append(shape)
             pts = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
             tr.add_depth(depth_m(unbiased_eye_px(eye_distance_px(pts)), f, cfg.ipd_m))
             chips.append(face_chip(rgb, shape))
@@ -330,6 +339,18 @@ class OfficePipeline:
             tr.last_embed_t = t_s
             tr.suspect = False
             tr.template = patch(grey, tr.box)   # what the face looked like when last recognised
+        self._observe_covered(rgb, due, shapes)
+
+    def _observe_covered(self, rgb: np.ndarray, due: list[Track], shapes: list[dlib.full_object_detection]) -> None:
+        """The covered view (recognise/occluded.py) of each face due a look that is masked."""
+        if self.covered_thresholds is None or self.gallery.masked is None or not self.gallery.masked.any():
+            return
+        masked = [(tr, s) for tr, s in zip(due, shapes, strict=True) if tr.mask_p >= self.config.mask_threshold]
+        if not masked:
+            return
+        embs = self.recogniser.embed([covered_chips(rgb, tr.box, s, self.recogniser.chip)[0] for tr, s in masked])
+        for (tr, _), e in zip(masked, embs, strict=True):
+            self._covered.setdefault(tr.track_id, deque(maxlen=MAX_VIEWS)).append(e)
 
     def _decide(self, t_s: float) -> None:
         """Vote each track over its views, then assign people to the tracks alive now (only
@@ -339,9 +360,18 @@ class OfficePipeline:
             for t in named:
                 t.person = None
             return
-        cost = np.stack([aggregate(self.gallery, np.stack(list(t.embeddings))) for t in named])
-        decisions = assign(cost, self.thresholds, [len(t.embeddings) for t in named], [t.last_t == t_s for t in named],
-                           photos=self.gallery.photos)
+        alive = {t.track_id for t in self.tracks}
+        self._covered = {k: v for k, v in self._covered.items() if k in alive}
+        rows, face_th = [], []
+        for t in named:   # a masked face with covered views: compared covered, with its own limits
+            cov = self._covered.get(t.track_id) if t.mask_p >= self.config.mask_threshold else None
+            if cov:
+                rows.append(covered_distances(self.gallery, np.stack(list(t.embeddings)), np.stack(list(cov))))
+            else:
+                rows.append(aggregate(self.gallery, np.stack(list(t.embeddings))))
+            face_th.append(self.covered_thresholds if cov else None)
+        decisions = assign(np.stack(rows), self.thresholds, [len(t.embeddings) for t in named],
+                           [t.last_t == t_s for t in named], photos=self.gallery.photos, face_thresholds=face_th)
         for t, d in zip(named, decisions, strict=True):
             t.person, t.distance, t.confidence = d.person, d.distance, d.confidence
 

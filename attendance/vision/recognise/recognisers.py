@@ -245,10 +245,11 @@ class Gallery:
     centroids: np.ndarray   # (R, D)
     owner: np.ndarray       # (R,) int index into ids
     photos: tuple[int, ...] = ()   # per person, photos and confirmed sightings behind the centroid
+    masked: np.ndarray | None = None   # (R,) bool: the row is a centroid of masked variants
 
     @classmethod
     def build(cls, roster: Sequence[RosterPerson]) -> Gallery:
-        ids, rows, owner, photos = [], [], [], []
+        ids, rows, owner, photos, masked = [], [], [], [], []
         for p in roster:
             e = np.asarray(p.embeddings, np.float32)
             if e.ndim != 2 or len(e) == 0:
@@ -261,18 +262,27 @@ class Gallery:
                 if any(sel):
                     rows.append(e[np.asarray(sel)].mean(axis=0))
                     owner.append(len(ids) - 1)
+                    masked.append(group == ("masked",))
         if not rows:
-            return cls((), np.zeros((0, 128), np.float32), np.zeros(0, np.int64))
-        return cls(tuple(ids), np.stack(rows).astype(np.float32), np.asarray(owner, np.int64), tuple(photos))
+            return cls((), np.zeros((0, 128), np.float32), np.zeros(0, np.int64), masked=np.zeros(0, bool))
+        return cls(tuple(ids), np.stack(rows).astype(np.float32), np.asarray(owner, np.int64), tuple(photos),
+                   np.asarray(masked, bool))
 
-    def person_distances(self, probes: np.ndarray) -> np.ndarray:
-        """(n_probes, n_people): distance from each probe to each person's nearest centroid."""
+    def person_distances(self, probes: np.ndarray, masked_only: bool = False, photos_only: bool = False) -> np.ndarray:
+        """(n_probes, n_people): distance from each probe to each person's nearest centroid, or,
+        `masked_only`, to the centroid of their masked variants, or, `photos_only`, to the
+        centroid of their photos (inf for a person without one): the two halves of a masked
+        face's comparison (occluded.covered_distances)."""
         n = len(self.ids)
         out = np.full((len(probes), n), np.inf, np.float32)
         if n == 0 or len(probes) == 0:
             return out
-        d = np.linalg.norm(probes[:, None, :] - self.centroids[None, :, :], axis=2)
-        np.minimum.at(out.T, self.owner, d.T)
+        rows = np.ones(len(self.owner), bool)
+        if masked_only or photos_only:
+            is_masked = self.masked if self.masked is not None else np.zeros(len(self.owner), bool)
+            rows = is_masked if masked_only else ~is_masked
+        d = np.linalg.norm(probes[:, None, :] - self.centroids[None, rows, :], axis=2)
+        np.minimum.at(out.T, self.owner[rows], d.T)
         return out
 
 
@@ -305,7 +315,8 @@ ELIMINATION_CONFIDENCE = 0.55
 
 
 def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present: Sequence[bool] | None = None,
-           rounds: int = 8, photos: Sequence[int] | None = None) -> list[Decision]:
+           rounds: int = 8, photos: Sequence[int] | None = None,
+           face_thresholds: Sequence[MatchThresholds | None] | None = None) -> list[Decision]:
     """One person per face: Hungarian assignment on (n_faces, n_people) distances; each assigned
     pair must pass the acceptance distance and the margin over that face's runner-up.
 
@@ -323,7 +334,9 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
     colleague who looks a little like them. They carry at most ELIMINATION_CONFIDENCE: an office whose
     rules ask for more confidence than that (min_confidence) sends them to HR review with the
     name suggested instead of counting them. `rounds=1` is the single assignment (the
-    benchmarks' baseline)."""
+    benchmarks' baseline). `face_thresholds`: per face, thresholds of its own instead of `th`
+    (None: `th`): a masked face compared covered (occluded.py) lies at distances of another
+    scale, with limits fitted for them."""
     n_faces, n_people = cost.shape
     out = [Decision(None, float(np.min(cost[i])) if n_people else float("inf"), 0.0) for i in range(n_faces)]
     present = [True] * n_faces if present is None else list(present)
@@ -343,9 +356,10 @@ def assign(cost: np.ndarray, th: MatchThresholds, views: Sequence[int], present:
             rivals = ~gone
             rivals[person] = False
             runner = float(cost[f, rivals].min()) if rivals.any() else float("inf")
-            acc = th.accept_in_round(first, photos[person] if photos else None)
-            if d < acc and runner - d >= th.margin and views[f] >= th.min_views:
-                conf = calibrated_confidence(d, runner, th)
+            t = (face_thresholds[f] or th) if face_thresholds is not None else th
+            acc = t.accept_in_round(first, photos[person] if photos else None)
+            if d < acc and runner - d >= t.margin and views[f] >= t.min_views:
+                conf = calibrated_confidence(d, runner, t)
                 out[f] = Decision(person, d, conf if first else min(conf, ELIMINATION_CONFIDENCE))
                 named.append((f, person))
         if not named:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     onnx_model_path: Path | None = Field(None, description="An ArcFace/SFace-class model you supply; never downloaded.")
     vision_workers: int = Field(default_factory=lambda: max(1, min(64, os.cpu_count() or 1)), ge=1, le=64,
                                 description="Vision worker processes; default one per core (they sleep between apels).")
+    vision_nice: int = Field(5, ge=0, le=19, description="How far below the server the vision workers run (nice): "
+                             "when the cores are short, pages, the API and the media go first and analysis, which "
+                             "samples frames, catches up; 0: the same priority.")
     learn_face_geometry: bool = Field(True, description="Learn each person's IPD and eye height from their roll-calls "
                                       "to place them better for the distancing check (two numbers per person, erased "
                                       "with their face data); false: neither learn nor use.")

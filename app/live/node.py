@@ -217,7 +217,8 @@ class NodeRunner:
             if pool is None:
                 from attendance.vision.workers import VisionWorkerPool
 
-                pool = VisionWorkerPool(workers=self.settings.vision_workers, recogniser=self.settings.recogniser_spec)
+                pool = VisionWorkerPool(workers=self.settings.vision_workers, recogniser=self.settings.recogniser_spec,
+                                        nice=self.settings.vision_nice)
             pool.start(self.bridge.deliver)
             return pool
         self._pool = await asyncio.to_thread(start)

@@ -157,7 +157,8 @@ class LiveService:
             else:
                 from attendance.vision.workers import VisionWorkerPool
 
-                pool = VisionWorkerPool(workers=self.settings.vision_workers, recogniser=self.settings.recogniser_spec)
+                pool = VisionWorkerPool(workers=self.settings.vision_workers, recogniser=self.settings.recogniser_spec,
+                                        nice=self.settings.vision_nice)
             pool.start(self.bridge.deliver)
             return pool
         try:

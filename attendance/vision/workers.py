@@ -67,11 +67,16 @@ class _PoolGone(Exception):
 
 
 def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
-                 recogniser: str = DEFAULT_RECOGNISER) -> None:
+                 recogniser: str = DEFAULT_RECOGNISER, nice: int = 0) -> None:
     """`parent`: the server's pid, passed in because the server may already be gone (and this
     process adopted) by the time a worker has imported its modules. `recogniser`: the one to
     warm up (the service's). `results`: this worker's own pipe to the pool's reader, written
-    directly (no feeder thread): a send to a server that is gone fails, and the worker ends."""
+    directly (no feeder thread): a send to a server that is gone fails, and the worker ends.
+    `nice`: how far below the server this worker runs. Analysis samples frames and catches up when
+    it is behind; a request or a media packet that waits for the CPU is a late page or a frozen
+    feed. When the cores are short, the server goes first."""
+    if nice > 0:
+        os.nice(nice)
     threading.Thread(target=_exit_with, args=(parent,), name="apel-parent-watch", daemon=True).start()
     from attendance.vision.pipeline import OfficePipeline
 
@@ -150,12 +155,12 @@ class _Inbox(MPQueue):  # type: ignore[type-arg]
 class _Slot:
     """One worker process with its inbox and its result pipe."""
 
-    def __init__(self, ctx: Any, index: int, recogniser: str) -> None:
+    def __init__(self, ctx: Any, index: int, recogniser: str, nice: int = 0) -> None:
         self.index = index
         self.inbox = _Inbox(ctx)
         self.results, send_end = ctx.Pipe(duplex=False)
         self.process: BaseProcess = ctx.Process(
-            target=_worker_main, args=(self.inbox, send_end, os.getpid(), recogniser),
+            target=_worker_main, args=(self.inbox, send_end, os.getpid(), recogniser, nice),
             name=f"apel-vision-{index}", daemon=True)
         self.process.start()
         send_end.close()   # the worker holds the only write end: its death is EOF here
@@ -193,11 +198,14 @@ class VisionWorkerPool:
     nothing here knows about asyncio. A worker that dies (killed, out of memory) fails the frame it
     had and is started again with its streams' pipelines; nothing, at close or at exit, waits on it."""
 
-    def __init__(self, workers: int = 1, recogniser: str = DEFAULT_RECOGNISER) -> None:
+    def __init__(self, workers: int = 1, recogniser: str = DEFAULT_RECOGNISER, nice: int = 0) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
+        if not 0 <= nice <= 19:
+            raise ValueError("nice must be 0..19")
         self.n = workers
         self.recogniser = recogniser
+        self.nice = nice
         self._ctx = mp.get_context("spawn")
         self._slots: list[_Slot] = []
         self._reader: threading.Thread | None = None
@@ -221,7 +229,7 @@ class VisionWorkerPool:
         if self._slots:
             return
         self._closing = False
-        self._slots = [_Slot(self._ctx, i, self.recogniser) for i in range(self.n)]
+        self._slots = [_Slot(self._ctx, i, self.recogniser, self.nice) for i in range(self.n)]
         self._wake = self._ctx.Pipe(duplex=False)
         self._reader = threading.Thread(target=self._read_results, args=(self._wake[0], on_result),
                                         name="apel-vision-results", daemon=True)
@@ -312,7 +320,7 @@ class VisionWorkerPool:
         if len(recent) < RESTARTS_ALLOWED:
             self._restarts[slot.index] = [*recent, now]
             try:
-                fresh = _Slot(self._ctx, slot.index, self.recogniser)
+                fresh = _Slot(self._ctx, slot.index, self.recogniser, self.nice)
             except Exception:
                 log.exception("vision worker %s could not be started again", slot.index)
         with self._lock:   # one step for submit(): a frame goes to the old worker and fails below, or to the new

@@ -150,3 +150,28 @@ def test_a_killed_worker_fails_its_frames_and_is_replaced(tmp_path):
     assert restarted[1:3] == ["1", "True"] and int(restarted[3]) != worker, out   # a new worker analyses again
     assert float(lines["closed"].split()[-1]) < 10, out
     assert "Traceback" not in err, err
+
+
+def test_workers_run_below_the_server_and_a_bad_nice_is_refused() -> None:
+    """When the cores are short the server (pages, API, media) must go first: the workers run at the
+    pool's `nice` below their parent, set by each worker itself (a restarted one too)."""
+    import pytest
+
+    from attendance.vision.workers import VisionWorkerPool
+
+    with pytest.raises(ValueError, match="nice"):
+        VisionWorkerPool(1, nice=20)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    want = min(19, own + 4)
+    pool = VisionWorkerPool(1, recogniser="dlib", nice=4)
+    pool.start(lambda key, result: None)
+    try:
+        pid = pool._procs[0].pid
+        assert pid is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and os.getpriority(os.PRIO_PROCESS, pid) != want:
+            time.sleep(0.1)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == want
+        assert os.getpriority(os.PRIO_PROCESS, 0) == own   # the server's own priority is untouched
+    finally:
+        pool.close()

@@ -243,7 +243,7 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
     clip, truth_path = work / f"day_{o.seed}_{day}.mp4", work / f"day_{o.seed}_{day}.json"
     truth = make_office(scene, len(present), a_args.seconds, clip, truth_path, fps=FPS, size=size,
                         hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M, seed=day_seed(o.seed, day),
-                        arrive_within_s=min(a_args.seconds * 0.3, 8.0), rows_m=(3.0, 6.0), traits_seed=o.seed)
+                        arrive_within_s=min(a_args.seconds * 0.3, 8.0), rows_m=a_args.rows_m, traits_seed=o.seed)
     _, pts = project(truth)
     backend = backend_name(DEFAULT_RECOGNISER)
     with factory() as s:
@@ -391,6 +391,9 @@ def main() -> None:
     ap.add_argument("--absent", type=int, default=2, help="staff absent each day")
     ap.add_argument("--size", type=int, default=1080, choices=sorted(SIZES))
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--rows-m", type=lambda v: tuple(float(x) for x in v.split(",")), default=(3.0, 6.0),
+                    help="nearest and farthest row from the camera, e.g. 2.5,4.5 for faces that pass the camera "
+                         "check at 1080p")
     ap.add_argument("--seed-base", type=int, default=5000)
     ap.add_argument("--work", type=Path, default=None, help="folder for clips and the database (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=None, help="write the per-office, per-day rows here")

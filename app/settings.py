@@ -81,6 +81,8 @@ class Settings(BaseSettings):
                                         "RTP forwards need it.")
     janus_forward_host: str = Field("127.0.0.1", description="This machine's address as Janus reaches it: "
                                     "where Janus forwards each office's video for analysis.")
+    janus_analyse: bool = Field(True, description="APEL_MEDIA=janus: this web node analyses every office's video "
+                                "itself; false when `apel node` processes do (docs/nodes.md).")
     janus_room_base: int = Field(0, ge=0, le=2**52, description="Janus room number = this + the apel's id "
                                  "(two installations sharing one Janus take different bases).")
 

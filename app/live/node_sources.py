@@ -74,8 +74,28 @@ class FileFrameSource:
 
 
 # spec prefix -> maker(rest of the spec, sample fps); a live source adds itself here
+def _janus_source(rest: str, fps: float) -> FrameSource:
+    """`janus:` (or `janus:ADDRESS`, this node's address as Janus reaches it; default
+    APEL_JANUS_FORWARD_HOST): each leased office's video forwarded by Janus to this node. Janus's URL
+    and keys come from the same settings as the web node's."""
+    from app.settings import get_settings
+    from media.janus.feed_source import JanusFeedSource
+
+    s = get_settings()
+    if not s.janus_url:
+        raise Invalid("bad_source", "frame source janus: needs APEL_JANUS_URL (and the web node's "
+                                    "APEL_JANUS_API_SECRET, APEL_JANUS_ADMIN_KEY, APEL_SECRET_KEY)")
+    if not s.secret_key and not (s.data_dir / "secret_key").is_file():
+        raise Invalid("bad_source", "frame source janus: set APEL_SECRET_KEY to the web node's (Janus rooms' keys "
+                                    "come from it); this node has neither it nor the web node's data folder")
+    return JanusFeedSource(s.janus_url, room_key=s.session_secret(), api_secret=s.janus_api_secret,
+                           admin_key=s.janus_admin_key, room_base=s.janus_room_base,
+                           node_address=rest.strip() or s.janus_forward_host, sample_fps=fps)
+
+
 SOURCES: dict[str, Callable[[str, float], FrameSource]] = {
     "file": lambda rest, fps: FileFrameSource(rest, sample_fps=fps),
+    "janus": _janus_source,
 }
 
 

@@ -131,7 +131,8 @@ class LiveService:
             self.media = JanusMedia(self.bridge, JanusConfig(
                 url=settings.janus_url, api_secret=settings.janus_api_secret, admin_key=settings.janus_admin_key,
                 room_key=settings.session_secret(), room_base=settings.janus_room_base,
-                forward_host=settings.janus_forward_host, sample_fps=cfg.sample_fps,
+                forward_host=settings.janus_forward_host, analyse=settings.janus_analyse,
+                sample_fps=cfg.sample_fps,
                 frozen_after_s=cfg.frozen_after_s, connect_timeout_s=cfg.connect_timeout_s),
                 on_event=self._on_media_event)
         else:

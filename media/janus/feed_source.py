@@ -105,7 +105,7 @@ class JanusFeedSource:
             raise
         if mid is None:
             raise ApelError("office_not_publishing", f"office {feed.stream_key} sends no video to Janus", 409)
-        track = RtpForwardTrack(address="127.0.0.1")
+        track = RtpForwardTrack(address=self.node_address)   # where Janus sends it: this machine
         track.start()
         try:
             forward_id = await control.rtp_forward(room, keys, feed_id, self.node_address, track.port, video_mid=mid)

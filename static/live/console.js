@@ -1,5 +1,6 @@
 // Leader / observer console: the office mosaic (with overlays drawn by the server) and the live
-// roll-call per office from the server's event stream.
+// roll-call per office from the server's event stream; the office tiles, the large view and the
+// table's sort and filter are console_grid.js's.
 "use strict";
 (() => {
   const root = document.getElementById("console");
@@ -71,6 +72,9 @@
     return f.frozen ? [S.feed_frozen, "frozen"] : [S.feed_ok, "ok"];
   }
   let lastRollcall = null;
+  let mediaMode = null;   // embedded | janus, as the media status says (null until anyone is connected)
+  let mediaError = null;  // janus: why the media server cannot be reached now
+  const peopleOpen = new Map();   // office code -> its people list opened (true) or closed by the person
   function markEnded() {
     ended = true;
     const btn = document.getElementById("end-apel");
@@ -80,22 +84,33 @@
     lastRollcall = data;
     if (data.assembly.status === "closed") markEnded();
     document.getElementById("apel-title").textContent = `#${data.assembly.id} ${data.assembly.title}`;
-    if (data.media) feeds = Object.fromEntries((data.media.offices || []).map((o) => [o.office, o]));
+    if (data.media) {
+      feeds = Object.fromEntries((data.media.offices || []).map((o) => [o.office, o]));
+      mediaMode = data.media.media || "embedded";   // the schema's default: the embedded server leaves it out
+      mediaError = data.media.media_error || null;
+    }
+    ConsoleGrid.update({offices: data.offices, feeds, ended, media: mediaMode, mediaError});
     const tbody = document.querySelector("#offices-table tbody");
     tbody.replaceChildren();
     const people = document.getElementById("people");
     people.replaceChildren();
-    for (const o of data.offices) {
+    for (const o of ConsoleGrid.arrange(data.offices)) {
       const [feedText, feedState] = feedLabel(o.code);
+      const pct = ConsoleGrid.percentOf(o);
       const tr = el("tr", {"data-office": o.code});
       // Rounded by the server (counts.percent), as the apel page and the reports round it.
       const mask = o.mask_compliance_pct === null || o.mask_compliance_pct === undefined ? "-" : `${o.mask_compliance_pct}%`;
       [[`${o.code} ${o.name}`], [feedText, {"data-feed": feedState}], [o.roster], [o.present, {"class": "n-present"}],
-       [o.late], [o.not_yet_seen], [mask], [o.distancing_alerts], [o.unknown_faces]]
+       [pct === null ? "-" : `${pct}%`, {"class": "n-percent"}], [o.late], [o.not_yet_seen], [mask], [o.distancing_alerts], [o.unknown_faces]]
         .forEach(([v, attrs]) => tr.appendChild(el("td", attrs, v)));
-      if (window.CameraCheckUI) CameraCheckUI.badge(tr.children[1], feeds[o.code] && feeds[o.code].camera);
+      // The camera check's state for a feed there is (none before the office joins or after the apel).
+      if (typeof CameraCheckUI !== "undefined" && feeds[o.code] && !ended) CameraCheckUI.badge(tr.children[1], feeds[o.code].camera);
       tbody.appendChild(tr);
-      const box = el("details", {open: "", "data-office": o.code});
+      // Open when a few offices fit on a screen; with a province's 41 each stays one line until opened,
+      // and stays as the person left it across the roll-calls that rebuild it.
+      const isOpen = peopleOpen.has(o.code) ? peopleOpen.get(o.code) : data.offices.length <= 8;
+      const box = el("details", isOpen ? {open: "", "data-office": o.code} : {"data-office": o.code});
+      box.addEventListener("toggle", () => peopleOpen.set(o.code, box.open));
       box.appendChild(el("summary", {}, `${o.code} ${o.name}`));
       const ul = el("ul", {"class": "live-people"});
       for (const p of o.people) {
@@ -115,6 +130,8 @@
       const d = JSON.parse(ev.data);
       if (d.type === "status" && d.offices) {
         feeds = Object.fromEntries(d.offices.map((o) => [o.office, o]));
+        mediaMode = d.media || "embedded";
+        mediaError = d.media_error || null;
         if (lastRollcall) renderRollcall(lastRollcall);
       }
     });
@@ -137,6 +154,7 @@
       }
     });
   }
+  ConsoleGrid.init(() => { if (lastRollcall) renderRollcall(lastRollcall); });
   listen();
   connect().catch(onError);
 })();

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -125,3 +126,23 @@ class FrameTap:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+
+
+class _HasTap(Protocol):
+    tap: FrameTap | None
+
+
+def office_status(office: str, label: str, peer: _HasTap | None, frozen_after_s: float) -> dict[str, Any]:
+    """One office's feed in a room's status, the same fields whichever media server carries it (the
+    embedded one or Janus's forwards): the console and the capacity benches read them."""
+    tap = peer.tap if peer else None
+    since = tap.seconds_since_frame() if tap else None
+    return {
+        "office": office, "label": label, "connected": peer is not None,
+        "frames": tap.stats.frames_in if tap else 0,
+        "sampled": tap.stats.frames_sampled if tap else 0,
+        "resolution": [tap.stats.width, tap.stats.height] if tap and tap.stats.width else None,
+        "seconds_since_frame": round(since, 2) if since is not None else None,
+        "frozen": since is not None and since > frozen_after_s,
+        "max_gap_s": round(tap.stats.max_gap_s, 2) if tap else None,
+    }

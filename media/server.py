@@ -22,7 +22,7 @@ from attendance.errors import ApelError
 from media.broadcast import RawFrameFanout, SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
 from media.interfaces import FrameSink, MediaTexts, NoOverlays, OverlaySource
 from media.mosaic import MosaicTrack, Tile
-from media.sampling import FrameTap
+from media.sampling import FrameTap, office_status
 from media.signaling import parse_offer, require
 
 log = logging.getLogger("apel.media")
@@ -124,20 +124,8 @@ class Room:
         return [p for p in [self.leader, *self.offices.values(), *self.observers.values()] if p is not None]
 
     def status(self) -> dict[str, Any]:
-        offices = []
-        for key in sorted(self.office_labels):
-            peer = self.offices.get(key)
-            tap = peer.tap if peer else None
-            since = tap.seconds_since_frame() if tap else None
-            offices.append({
-                "office": key, "label": self.office_labels[key], "connected": peer is not None,
-                "frames": tap.stats.frames_in if tap else 0,
-                "sampled": tap.stats.frames_sampled if tap else 0,
-                "resolution": [tap.stats.width, tap.stats.height] if tap and tap.stats.width else None,
-                "seconds_since_frame": round(since, 2) if since is not None else None,
-                "frozen": since is not None and since > self.server.config.frozen_after_s,
-                "max_gap_s": round(tap.stats.max_gap_s, 2) if tap else None,
-            })
+        offices = [office_status(key, self.office_labels[key], self.offices.get(key), self.server.config.frozen_after_s)
+                   for key in sorted(self.office_labels)]
         return {"room": self.room_id, "leader_connected": self.leader is not None,
                 "observers": len(self.observers), "offices": offices,
                 "leader_stream": {"frames_encoded": self.leader_video.frames_encoded,

@@ -30,7 +30,7 @@ from media.interfaces import FrameSink
 from media.janus import videoroom as vr
 from media.janus.client import JanusClient, JanusError, JanusHandle, JanusSession, JanusUnavailable
 from media.janus.rtp_source import RtpForwardTrack
-from media.sampling import FrameTap
+from media.sampling import FrameTap, office_status
 from media.signaling import parse_offer, require
 
 log = logging.getLogger("apel.media.janus")
@@ -108,20 +108,8 @@ class JanusRoom:
 
     def status(self) -> dict[str, Any]:
         """The embedded room's status fields, from the forwarded feeds' taps, plus Janus's health."""
-        offices = []
-        for key in sorted(self.office_labels):
-            peer = self.offices.get(key)
-            tap = peer.tap if peer else None
-            since = tap.seconds_since_frame() if tap else None
-            offices.append({
-                "office": key, "label": self.office_labels[key], "connected": peer is not None,
-                "frames": tap.stats.frames_in if tap else 0,
-                "sampled": tap.stats.frames_sampled if tap else 0,
-                "resolution": [tap.stats.width, tap.stats.height] if tap and tap.stats.width else None,
-                "seconds_since_frame": round(since, 2) if since is not None else None,
-                "frozen": since is not None and since > self.media.config.frozen_after_s,
-                "max_gap_s": round(tap.stats.max_gap_s, 2) if tap else None,
-            })
+        offices = [office_status(key, self.office_labels[key], self.offices.get(key), self.media.config.frozen_after_s)
+                   for key in sorted(self.office_labels)]
         return {"room": self.room_id, "leader_connected": self.leader is not None, "observers": 0,
                 "offices": offices, "media": "janus", "media_error": self.media.lost,
                 "leader_stream": {"frames_encoded": 0, "receivers": len(self.subscribers), "keyframes": 0}}

@@ -88,6 +88,14 @@ class Page:
             f" body: JSON.stringify({body})}}).then(r => r.status)")
         assert status == 200, f"{username} could not sign in ({status})"
 
+    async def join_office(self, base_url: str, office_code: str, token: str, timeout: float = 40.0) -> None:
+        """Open the office's join link with autojoin, as an operator's laptop does, and wait until its
+        camera is connected (the page's status says why when it is not)."""
+        await self.goto(f"{base_url}/live/join?office={office_code}#token={token}&autojoin=1")
+        state = await self.wait_for("document.getElementById('status').dataset.state === 'connected' && 'yes'",
+                                    timeout)
+        assert state == "yes", (await self.eval("document.getElementById('status').textContent"), self.console)
+
     async def wait_for(self, expression: str, timeout: float = 30.0, interval: float = 0.25):
         deadline = time.monotonic() + timeout
         last = None
@@ -135,6 +143,12 @@ class Page:
     async def close(self) -> None:
         self._reader.cancel()
         await self.ws.close()
+
+
+def fake_camera(y4m: Path | None = None) -> list[str]:
+    """Chromium flags for a camera nobody has to allow: the test pattern, or `y4m` played as the camera."""
+    flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    return [*flags, f"--use-file-for-fake-video-capture={y4m}"] if y4m is not None else flags
 
 
 class Browser:

@@ -16,7 +16,7 @@ from tests.app.live.conftest import build_live_world, office_clip
 from tests.janus_server import ADMIN_KEY, API_SECRET
 from tests.media.helpers import PatternTrack, wait_for
 
-from .cdp import Browser
+from .cdp import Browser, fake_camera
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
@@ -29,18 +29,12 @@ async def test_office_page_joins_through_janus_and_receives_the_leader(chromium,
     gen = build_live_world(sqlite_url, settings_factory, photos, media="janus", janus_url=janus.url,
                            janus_api_secret=API_SECRET, janus_admin_key=ADMIN_KEY)
     world = await asyncio.to_thread(next, gen)
-    browser = Browser(tmp_path / "chrome-profile", [
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
-    ])
+    browser = Browser(tmp_path / "chrome-profile", fake_camera(y4m))
     pcs = []
     try:
         await browser.start()
         office = await browser.new_page()
-        await office.goto(f"{world.url}/live/join?office={world.office_code}"
-                          f"#token={world.tokens[world.office_code]}&autojoin=1")
-        state = await office.wait_for("document.getElementById('status').dataset.state === 'connected' && 'yes'", 40)
-        assert state == "yes", (await office.eval("document.getElementById('status').textContent"), office.console)
+        await office.join_office(world.url, world.office_code, world.tokens[world.office_code])
         live = world.server.app.state.live
 
         def frames() -> int:

@@ -29,7 +29,7 @@ from attendance.i18n import t
 from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, OFFICE_HFOV, office_clip
 from tests.servers import ROOT, ServerThread
 
-from .cdp import Browser, Page
+from .cdp import Browser, Page, fake_camera
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
@@ -285,10 +285,9 @@ async def test_first_apel_from_enrolment_to_export(chromium, sqlite_url, setting
     # What the administrator set up before the first day; the offices' clips are the rooms in front of the cameras.
     server = await asyncio.to_thread(_server, sqlite_url, settings_factory)
     y4m = tmp_path / "opd1.y4m"
-    camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
     browsers = {"hr": Browser(tmp_path / "hr-profile", []),
-                "leader": Browser(tmp_path / "leader-profile", camera),   # the console sends the leader's camera
-                "office": Browser(tmp_path / "office-profile", [*camera, f"--use-file-for-fake-video-capture={y4m}"])}
+                "leader": Browser(tmp_path / "leader-profile", fake_camera()),   # the console sends the leader's camera
+                "office": Browser(tmp_path / "office-profile", fake_camera(y4m))}
     cli = None
     try:
         clips = await _clips(shared_data, tmp_path)

@@ -12,7 +12,7 @@ import pytest
 
 from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
 
-from .cdp import Browser
+from .cdp import Browser, fake_camera
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
@@ -25,17 +25,11 @@ async def test_office_page_joins_and_console_shows_people_present(chromium, sqli
     y4m = await asyncio.to_thread(clip_to_y4m, clip, tmp_path / "office.y4m", fps=15, max_seconds=8)
     gen = build_live_world(sqlite_url, settings_factory, photos, min_confidence=LIVE_MIN_CONFIDENCE)
     world = await asyncio.to_thread(next, gen)
-    browser = Browser(tmp_path / "chrome-profile", [
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
-    ])
+    browser = Browser(tmp_path / "chrome-profile", fake_camera(y4m))
     try:
         await browser.start()
         office = await browser.new_page()
-        await office.goto(f"{world.url}/live/join?office={world.office_code}"
-                          f"#token={world.tokens[world.office_code]}&autojoin=1")
-        state = await office.wait_for("document.getElementById('status').dataset.state === 'connected' && 'yes'", 40)
-        assert state == "yes", (await office.eval("document.getElementById('status').textContent"), office.console)
+        await office.join_office(world.url, world.office_code, world.tokens[world.office_code])
 
         console = await browser.new_page()
         await console.login(world.url, "leader", world.users["leader"], page="/live/join")

@@ -19,7 +19,7 @@ from attendance.vision.roster_dir import read_image_rgb
 from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
 from tests.app.live.test_live_confirmations import _newcomer_face
 
-from .cdp import Browser
+from .cdp import Browser, fake_camera
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
@@ -43,19 +43,14 @@ async def test_operator_confirms_an_unknown_face_and_the_console_shows_them_pres
     gen = build_live_world(sqlite_url, settings_factory, {n: photos[n] for n in enrolled},
                            min_confidence=LIVE_MIN_CONFIDENCE)
     world = await asyncio.to_thread(next, gen)
-    fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                   f"--use-file-for-fake-video-capture={y4m}"]
-    office_browser = Browser(tmp_path / "office-profile", fake_camera)
-    leader_browser = Browser(tmp_path / "leader-profile", fake_camera)   # its own cookies: another person
+    office_browser = Browser(tmp_path / "office-profile", fake_camera(y4m))
+    leader_browser = Browser(tmp_path / "leader-profile", fake_camera(y4m))   # its own cookies: another person
     try:
         new_id = await asyncio.to_thread(_add_newcomer, world, newcomer)
         await office_browser.start()
         office = await office_browser.new_page()
         await office.login(world.url, "operator", world.users["operator"], page="/live/join")
-        await office.goto(f"{world.url}/live/join?office={world.office_code}"
-                          f"#token={world.tokens[world.office_code]}&autojoin=1")
-        state = await office.wait_for("document.getElementById('status').dataset.state === 'connected' && 'yes'", 40)
-        assert state == "yes", (await office.eval("document.getElementById('status').textContent"), office.console)
+        await office.join_office(world.url, world.office_code, world.tokens[world.office_code])
 
         # Which of the faces on the page is the newcomer: the person in the room knows; the test
         # knows from their photo (never stored).

@@ -4,35 +4,23 @@ apel page asks first; answering "Cancel" leaves the apel open."""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.app.live.conftest import ServerThread, free_port
 from tests.e2e.cdp import Browser
 
+from .browser_seed import PASSWORD, open_apel
+
 pytestmark = [pytest.mark.e2e]
-PASSWORD = "correct horse battery staple"
 
 
 async def test_nip_checked_as_typed_and_end_asks(chromium, sqlite_url, settings_factory, tmp_path) -> None:
     from app.web.app import create_app
-    from attendance.assemblies.lifecycle import create_assembly, start_assembly
-    from attendance.db.unit_of_work import committed
-    from attendance.roster.offices import create_office
-    from attendance.roster.users import create_user
 
     app = create_app(settings_factory(sqlite_url))
     with app.state.session_factory() as db:
-        office = create_office(db, actor="test", code="BKPSDM", name="Badan Kepegawaian")
-        create_user(db, actor="test", username="hr", password=PASSWORD, role="hr")
-        leader = create_user(db, actor="test", username="leader", password=PASSWORD, role="leader")
-        db.commit()
-        a = committed(create_assembly)(db, actor=leader, kind="pagi", title="Apel pagi",
-                                       scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
-                                       office_ids=[office.id], ruleset_name="default")
-        committed(start_assembly)(db, a.id, actor=leader)
-        aid = a.id
+        aid = open_apel(db).assembly_id
     server = ServerThread(app, free_port())
     server.start()
     browser = Browser(tmp_path / "chrome-profile", [])

@@ -13,44 +13,37 @@ from sqlalchemy import func, select
 from tests.app.live.conftest import ServerThread, free_port
 from tests.e2e.cdp import Browser
 
+from .browser_seed import PASSWORD, open_apel
+
 pytestmark = [pytest.mark.e2e]
-PASSWORD = "correct horse battery staple"
 
 
 async def test_undo_in_the_review_queue_asks_first(chromium, sqlite_url, settings_factory, tmp_path) -> None:
     from app.web.app import create_app
     from attendance.assemblies.confirmations import LiveFaceRef, confirm_face
-    from attendance.assemblies.lifecycle import create_assembly, end_assembly, start_assembly
+    from attendance.assemblies.lifecycle import end_assembly
     from attendance.assemblies.sightings import Sighting, record_sightings
     from attendance.db.unit_of_work import committed
-    from attendance.models import Employee, FaceTemplate, ReviewItem
-    from attendance.roster.offices import create_office
-    from attendance.roster.users import create_user
+    from attendance.models import Employee, FaceTemplate, ReviewItem, User
 
     app = create_app(settings_factory(sqlite_url))
     with app.state.session_factory() as db:
-        office = create_office(db, actor="test", code="BKPSDM", name="Badan Kepegawaian")
-        create_user(db, actor="test", username="hr", password=PASSWORD, role="hr")
-        leader = create_user(db, actor="test", username="leader", password=PASSWORD, role="leader")
-        operator = create_user(db, actor="test", username="operator", password=PASSWORD, role="operator",
-                               office_id=office.id)
-        emp = Employee(nip="198503122010011001", name="Siti Rahayu", office_id=office.id)
+        seeded = open_apel(db, operator=True)
+        office_id, aid = seeded.office_id, seeded.assembly_id
+        leader, operator = db.get(User, seeded.users["leader"]), db.get(User, seeded.users["operator"])
+        emp = Employee(nip="198503122010011001", name="Siti Rahayu", office_id=office_id)
         db.add(emp)
         db.commit()
-        a = committed(create_assembly)(db, actor=leader, kind="pagi", title="Apel pagi",
-                                       scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
-                                       office_ids=[office.id], ruleset_name="default")
-        committed(start_assembly)(db, a.id, actor=leader)
         now = datetime.now(UTC)
-        committed(record_sightings)(db, a.id, office.id, [
+        committed(record_sightings)(db, aid, office_id, [
             Sighting(employee_id=None, track_key="u1", at=now + timedelta(seconds=i), confidence=0.3, mask=True,
                      distancing_violation=False)
             for i in range(4)])
         emb = np.random.default_rng(3).normal(size=128).astype(np.float32)
-        committed(confirm_face)(db, LiveFaceRef(a.id, office.id, "u1", embedding=emb / np.linalg.norm(emb),
+        committed(confirm_face)(db, LiveFaceRef(aid, office_id, "u1", embedding=emb / np.linalg.norm(emb),
                                                 embedding_backend="dlib+faceres"),
                                 actor=operator, employee_id=emp.id)
-        committed(end_assembly)(db, a.id, actor=leader)
+        committed(end_assembly)(db, aid, actor=leader)
         item_id = db.execute(select(ReviewItem.id)).scalar_one()
 
     def state() -> tuple[str, int]:

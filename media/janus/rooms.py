@@ -5,8 +5,9 @@ to Apel, Apel (after its own checks) joins it to the apel's Janus room as a publ
 Janus's SDP; the media then flows between the peer and Janus.
 
 Browsers never reach Janus's API. What Apel hands out is an SDP answer (or, to an office that also
-wants the leader, Janus's SDP offer of the leader's feed, `subscribe_leader`), nothing else: no
-session, handle, room number, secret or PIN.
+wants the leader, Janus's SDP offer of the leader's feed, `subscribe_leader`; to the leader's console
+that opens an office large, Janus's SDP offer of that office's video, `watch_office`), nothing else:
+no session, handle, room number, secret or PIN.
 
 For the vision pipeline each office's video is forwarded by Janus (`rtp_forward`) to a UDP port of
 this process and decoded there (`RtpForwardTrack`), and a `FrameTap` samples it into the same
@@ -42,6 +43,7 @@ KEYFRAME_NUDGE_S = 0.25     # a forward without a frame asks for a keyframe this
 KEYFRAME_NUDGE_FOR_S = 15.0  # ... for at most this long
 FORWARD_WATCH_S = 1.0       # how often each room's RTP forwards are listed (see _watch_forwards)
 LEADER_START_WAIT_S = 5.0   # an office asking for the leader a moment after the leader joined waits this long
+MAX_WATCHERS = 32           # consoles' subscriptions to office videos per room (each costs Janus a forward)
 
 
 @dataclass
@@ -59,8 +61,8 @@ class JanusConfig:
 
 
 class JanusPeer:
-    """One Janus handle Apel holds for someone: an office or the leader publishing, or an office
-    subscribed to the leader."""
+    """One Janus handle Apel holds for someone: an office or the leader publishing, an office
+    subscribed to the leader, or a console watching an office (role "watcher", `viewer` says whose)."""
 
     def __init__(self, room: JanusRoom, role: str, handle: JanusHandle, *, feed_id: int | None = None,
                  office_key: str | None = None, label: str = "") -> None:
@@ -71,6 +73,8 @@ class JanusPeer:
         self.feed_id = feed_id
         self.office_key = office_key
         self.label = label
+        self.viewer: str | None = None           # a watcher's console (who asked for it)
+        self.video_mid: str | None = None        # an office publisher's video stream, for watchers
         self.tap: FrameTap | None = None
         self.source: RtpForwardTrack | None = None
         self.forward_id: int | None = None
@@ -92,6 +96,7 @@ class JanusRoom:
         self.office_labels: dict[str, str] = {}
         self.leader: JanusPeer | None = None
         self.subscribers: dict[str, JanusPeer] = {}     # peer id -> an office watching the leader
+        self.watchers: dict[str, JanusPeer] = {}        # peer id -> a console watching an office
         self.created_in: JanusSession | None = None     # the session the room was (re)created in
         self.watching: asyncio.Task[None] | None = None  # asks for keyframes when another process forwards
         self._next_feed = FIRST_OFFICE_FEED
@@ -104,7 +109,8 @@ class JanusRoom:
         return self._next_feed
 
     def peers(self) -> list[JanusPeer]:
-        return [p for p in [self.leader, *self.offices.values(), *self.subscribers.values()] if p is not None]
+        return [p for p in [self.leader, *self.offices.values(), *self.subscribers.values(),
+                            *self.watchers.values()] if p is not None]
 
     def status(self) -> dict[str, Any]:
         """The embedded room's status fields, from the forwarded feeds' taps, plus Janus's health."""
@@ -266,6 +272,7 @@ class JanusMedia:
         display = label or office_key
         handle, answer, joined = await self._publish(room, session, feed, display, offer)
         peer = JanusPeer(room, "office", handle, feed_id=feed, office_key=office_key, label=display)
+        peer.video_mid = vr.video_mid(joined, feed)
         room.offices[office_key] = peer
         room.office_labels[office_key] = display
         self._watch(peer)
@@ -382,6 +389,71 @@ class JanusMedia:
                 raise
             raise ApelError("negotiation_failed", f"Janus refused the answer: {exc.message}") from exc
 
+    async def watch_office(self, room_id: str, office_key: str, viewer: str) -> tuple[dict[str, str], JanusPeer]:
+        """Janus's offer of one office's video to a console that opens it large (the caller has checked
+        that `viewer` may). Video only: the leader's console has no use for each office's sound. The
+        viewer's previous subscription to this office is replaced. 409 `office_not_publishing` when
+        the office sends nothing to Janus (not joined, or gone), 503 when Janus is unreachable."""
+        session, _ = await self._connect()   # Janus down: JanusUnavailable (503), not "not publishing"
+        room = self.rooms.get(room_id)
+        office = room.offices.get(office_key) if room is not None and room.created_in is session else None
+        if office is not None and not office.connected.is_set():   # joined a moment ago: media starting
+            try:
+                await asyncio.wait_for(office.connected.wait(), LEADER_START_WAIT_S)
+            except TimeoutError:
+                pass
+        if room is None or office is None or office.closed or not office.connected.is_set() or office.feed_id is None:
+            raise ApelError("office_not_publishing", f"office {office_key} is not sending video to this apel", 409)
+        for old in [p for p in room.watchers.values() if p.viewer == viewer and p.office_key == office_key]:
+            await self.leave(old)
+        if len(room.watchers) >= MAX_WATCHERS:
+            raise ApelError("too_many_watchers", "too many office videos are open in this apel's consoles; "
+                            "close one first", 429)
+        try:
+            handle, offer = await vr.subscribe(session, room.number, room.keys, office.feed_id, mid=office.video_mid)
+        except JanusError as exc:
+            if vr.janus_code(exc) in (vr.NO_SUCH_FEED, vr.NO_SUCH_ROOM):
+                raise ApelError("office_not_publishing", f"office {office_key} is not sending video to this apel",
+                                409) from exc
+            if isinstance(exc, JanusUnavailable):
+                raise
+            raise ApelError("negotiation_failed", f"Janus refused the subscription: {exc.message}") from exc
+        peer = JanusPeer(room, "watcher", handle, feed_id=office.feed_id, office_key=office_key,
+                         label=f"{viewer} watching {office_key}")
+        peer.viewer = viewer
+        room.watchers[peer.id] = peer
+        self._watch(peer)
+        return offer, peer
+
+    def _watcher(self, room_id: str, viewer: str, peer_id: str) -> JanusPeer:
+        room = self.rooms.get(room_id)
+        peer = room.watchers.get(peer_id) if room is not None else None
+        if peer is None or peer.viewer != viewer:
+            raise ApelError("no_such_subscription", "no such office video subscription (ask for a new one)", 404)
+        return peer
+
+    async def start_watch(self, room_id: str, viewer: str, peer_id: str, sdp: object,
+                          type_: object = "answer") -> None:
+        """The console's answer to Janus's offer of an office's video; the office is asked for a
+        keyframe at once, so the picture does not wait for the room's periodic one."""
+        peer = self._watcher(room_id, viewer, peer_id)
+        if type_ != "answer" or not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
+            raise ApelError("not_an_answer", "expected an SDP answer to the office video's offer")
+        try:
+            await vr.start(peer.handle, {"sdp": sdp, "type": "answer"})
+        except JanusError as exc:
+            await self.leave(peer)
+            if isinstance(exc, JanusUnavailable):
+                raise
+            raise ApelError("negotiation_failed", f"Janus refused the answer: {exc.message}") from exc
+        office = peer.room.offices.get(peer.office_key or "")
+        if office is not None:
+            peer.tasks.append(asyncio.ensure_future(self._ask_keyframe(office)))
+
+    async def stop_watch(self, room_id: str, viewer: str, peer_id: str) -> None:
+        """The console closed the office's large view: Janus stops sending it."""
+        await self.leave(self._watcher(room_id, viewer, peer_id))
+
     # -- teardown
     async def leave(self, peer: JanusPeer, *, rejoining: bool = False) -> None:
         if peer.closed:
@@ -394,6 +466,8 @@ class JanusMedia:
             room.leader = None
         elif peer.role == "subscriber":
             room.subscribers.pop(peer.id, None)
+        elif peer.role == "watcher":
+            room.watchers.pop(peer.id, None)
         self._by_handle.pop(peer.handle.id, None)
         current = asyncio.current_task()
         others = [t for t in peer.tasks if t is not current]

@@ -82,11 +82,16 @@ class VideoRoomControl:
         return list(data.get("participants") or [])
 
     async def rtp_forward(self, room: int, keys: RoomKeys, publisher_id: int, host: str, port: int, *,
-                          video_mid: str, pt: int = 96, ssrc: int | None = None) -> int:
-        """Forwards the publisher's video stream (`video_mid`) as plain RTP to host:port; the stream id."""
+                          video_mid: str, pt: int = 96, ssrc: int | None = None,
+                          rtcp_port: int | None = None) -> int:
+        """Forwards the publisher's video stream (`video_mid`) as plain RTP to host:port; the stream id.
+        `rtcp_port`: the receiver's port for RTCP feedback; a keyframe request (PLI) sent from it to the
+        forward (Janus writes to it first, so the receiver learns where) is passed on to the publisher."""
         stream: dict[str, Any] = {"mid": video_mid, "port": port, "pt": pt}
         if ssrc is not None:
             stream["ssrc"] = ssrc
+        if rtcp_port is not None:
+            stream["rtcp_port"] = rtcp_port
         body: dict[str, Any] = {"request": "rtp_forward", "room": room, "publisher_id": publisher_id,
                                 "host": host, "host_family": "ipv4", "secret": keys.secret, "streams": [stream]}
         if self.admin_key:
@@ -127,12 +132,14 @@ async def publish(session: JanusSession, room: int, keys: RoomKeys, feed_id: int
 
 
 async def subscribe(session: JanusSession, room: int, keys: RoomKeys,
-                    feed_id: int) -> tuple[JanusHandle, dict[str, str]]:
-    """Subscribes to a publisher's feed: the handle and Janus's offer (the peer answers: `start`)."""
+                    feed_id: int, *, mid: str | None = None) -> tuple[JanusHandle, dict[str, str]]:
+    """Subscribes to a publisher's feed (only its stream `mid` if given): the handle and Janus's offer
+    (the peer answers: `start`)."""
+    stream: dict[str, Any] = {"feed": feed_id} if mid is None else {"feed": feed_id, "mid": mid}
     handle = await session.attach()
     try:
         _, jsep = await handle.message({"request": "join", "ptype": "subscriber", "room": room, "pin": keys.pin,
-                                        "streams": [{"feed": feed_id}], "use_msid": False})
+                                        "streams": [stream], "use_msid": False})
         if not jsep or jsep.get("type") != "offer":
             raise JanusError("janus_no_offer", f"Janus subscribed to feed {feed_id} without an SDP offer")
     except BaseException:

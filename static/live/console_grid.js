@@ -3,6 +3,7 @@
 // large view of the office a tile opens. Only the data the console already receives: the roll-call
 // (offices' counts) and the media status (each feed's state and camera check). console.js calls
 // update() on every roll-call or media event and asks arrange() for the offices to list, in order.
+// With APEL_MEDIA=janus the large view also shows the office's video with its overlays (office_video.js).
 "use strict";
 const ConsoleGrid = (() => {
   const node = document.getElementById("console-grid-strings");
@@ -107,7 +108,8 @@ const ConsoleGrid = (() => {
     bar.appendChild(fill);
     const figs = el("span", {"class": "tile-figs"}, figureLine(o));
     if (o.distancing_alerts > 0) figs.dataset.alert = "yes";
-    tile.replaceChildren(name, feed, cam, present, bar, figs);
+    const still = tile.querySelector(".tile-preview");   // janus: the office's still (office_video.js) stays
+    tile.replaceChildren(...(still ? [still] : []), name, feed, cam, present, bar, figs);
   }
 
   function renderTiles(shown) {
@@ -141,11 +143,14 @@ const ConsoleGrid = (() => {
     if (countEl) countEl.textContent = fmt("count", {shown: shown.length, total: last.offices.length});
   }
 
+  const video = () => (typeof OfficeVideo !== "undefined" ? OfficeVideo : null);
   function renderDetail() {
     if (!detail) return;
     const o = last.offices.find((x) => x.code === selected);
-    if (!o) { detail.hidden = true; return; }
+    if (!o) { detail.hidden = true; if (video()) video().sync(null); return; }
     const state = feedState(o, last.feeds, last.ended);
+    // Kept out of the redrawn part: the video plays on while the figures change.
+    if (video()) video().sync(detail.querySelector(".detail-video"), o.code, state, last.media, last.mediaError);
     const camera = last.feeds[o.code] && last.feeds[o.code].camera;
     detail.hidden = false;
     detail.dataset.office = o.code;
@@ -166,8 +171,10 @@ const ConsoleGrid = (() => {
     const cam = el("div", {"class": "camera-check"});
     if (typeof CameraCheckUI !== "undefined") CameraCheckUI.render(cam, camera);
     const mode = last.media;
+    // Janus: the leader's console shows the office's video above; a read-only console has none yet.
+    const janusNote = video() && root.dataset.mode === "leader" ? video().strings.note : S["detail.janus"];
     const note = el("p", {"class": "detail-media", "data-media": mode || "unknown"},
-                    mode === "janus" ? S["detail.janus"] : mode === "embedded" ? S["detail.embedded"] : S["detail.waiting_media"]);
+                    mode === "janus" ? janusNote : mode === "embedded" ? S["detail.embedded"] : S["detail.waiting_media"]);
     detail.querySelector(".detail-body").replaceChildren(feed, dl, cam, note);
   }
 
@@ -184,6 +191,7 @@ const ConsoleGrid = (() => {
     const code = selected;
     selected = null;
     detail.hidden = true;
+    if (video()) video().sync(null);   // the office's video subscription ends with the large view
     tiles.forEach((li) => li.firstChild.setAttribute("aria-current", "false"));
     const tile = tiles.get(code);
     if (tile) tile.firstChild.focus();
@@ -199,6 +207,7 @@ const ConsoleGrid = (() => {
       lost.textContent = last.mediaError ? `${S.media_error} (${last.mediaError})` : "";
     }
     renderTiles(arrange(last.offices));
+    if (video()) video().stills(tiles, last.media);
     if (selected) renderDetail();
   }
 
@@ -227,7 +236,7 @@ const ConsoleGrid = (() => {
       const close = el("button", {type: "button", "class": "btn", id: "office-detail-close"}, S["detail.close"]);
       close.addEventListener("click", closeDetail);
       head.appendChild(close);
-      detail.replaceChildren(head, el("div", {"class": "detail-body"}));
+      detail.replaceChildren(head, el("div", {"class": "detail-video"}), el("div", {"class": "detail-body"}));
       detail.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeDetail(); });
     }
   }

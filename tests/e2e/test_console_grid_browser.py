@@ -240,12 +240,11 @@ async def test_console_for_41_offices(chromium, sqlite_url, settings_factory, tm
         shutil.rmtree(tmp_path / "chrome-profile", ignore_errors=True)
 
 
-async def test_console_in_janus_mode_says_there_is_no_office_video(chromium, sqlite_url, settings_factory, janus,
-                                                                   tmp_path) -> None:
-    """APEL_MEDIA=janus: the leader's connection brings no office video back. The tiles still show each
-    office's feed (from Janus's forward) and the large view says plainly that the video preview is not
-    available in this mode: no black mosaic box, no video element standing in for one. Janus lost
-    mid-apel is said above the grid."""
+async def test_console_in_janus_mode_has_no_mosaic(chromium, sqlite_url, settings_factory, janus, tmp_path) -> None:
+    """APEL_MEDIA=janus: the leader's connection brings no mosaic back (no black mosaic box). The tiles
+    still show each office's feed (from Janus's forward) and the large view says that the office's video
+    comes through Janus (it plays there: tests/e2e/test_console_janus_video.py). Janus lost mid-apel is
+    said above the grid."""
     from tests.janus_server import ADMIN_KEY, API_SECRET
 
     gen = build_live_world(sqlite_url, settings_factory, {}, extra_offices=2, media="janus", janus_url=janus.url,
@@ -259,7 +258,7 @@ async def test_console_in_janus_mode_says_there_is_no_office_video(chromium, sql
         await browser.start()
         page = await browser.new_page()
         await page.login(world.url, "leader", world.users["leader"], page="/live/join")
-        for lang, words in (("id", "belum tersedia"), ("en", "not available")):
+        for lang, words in (("id", "lewat server media"), ("en", "comes through the media server")):
             await page.goto(f"{world.url}/live/assemblies/{world.assembly_id}?lang={lang}")
             assert await page.wait_for(f"{TILES}.length === 3", 20)
             feed = await page.wait_for(OPD1_FEED, 30)
@@ -273,7 +272,7 @@ async def test_console_in_janus_mode_says_there_is_no_office_video(chromium, sql
             note = await page.eval("document.querySelector('#office-detail .detail-media').textContent")
             assert words in note and "Janus" in note, note
             assert await page.eval("getComputedStyle(document.getElementById('mosaic')).display") == "none"
-            assert await page.eval("document.querySelectorAll('#office-detail video').length") == 0
+            assert await page.eval("document.querySelectorAll('#office-detail .office-video video').length") == 1
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(ARTIFACTS / "console_grid_janus.png")
         # Janus lost mid-apel: the console says so above the grid instead of leaving the tiles silently dead.

@@ -12,10 +12,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.live import office_watch
 from app.live.service import LiveService, get_live
 from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser, sees_people, without_people
 from app.web.schemas.live import (
@@ -27,6 +28,7 @@ from app.web.schemas.live import (
     OfficeCameraOut,
     OfficeJoinOut,
 )
+from app.web.schemas.office_video import OfficeVideoClosedOut, OfficeVideoOfferOut, OfficeVideoStartedOut
 from attendance.errors import ApelError, NotFound
 from media.signaling import MAX_SDP_BYTES
 
@@ -140,6 +142,103 @@ async def leader_join(assembly_id: DbId, body: SdpIn, live: Live, user: LeaderUs
 async def observer_join(assembly_id: DbId, body: SdpIn, live: Live, user: ConsoleUser) -> dict[str, Any]:
     """Read-only console: the office mosaic and the leader's voice, nothing sent."""
     return await live.join_observer(assembly_id, body.sdp, body.type)
+
+
+OfficeCode = Annotated[str, Path(min_length=1, max_length=32, description="Office code.")]
+OVERLAY_POLL_S = 0.2    # how often an office's overlay stream looks for vision's newer findings
+
+
+class OfficeVideoIn(BaseModel):
+    console: str = Field("", max_length=32, pattern=r"^[A-Za-z0-9_-]*$",
+                         description="The console page's own id: two of the leader's pages each keep their own "
+                         "subscription to the same office instead of taking it from each other.")
+
+
+class OfficeVideoAnswerIn(OfficeVideoIn):
+    subscription: str = Field(..., min_length=1, max_length=64)
+    sdp: str = Field(..., max_length=MAX_SDP_BYTES)
+    type: str = Field("answer", max_length=16)
+
+
+class OfficeVideoCloseIn(OfficeVideoIn):
+    subscription: str = Field(..., min_length=1, max_length=64)
+
+
+def _viewer(user: Any, body: OfficeVideoIn) -> str:
+    """Whose subscription it is: only the same user's same console page may answer or close it."""
+    return f"user-{user.id}/{body.console}"
+
+
+@router.post("/api/v1/live/assemblies/{assembly_id}/offices/{office}/video", response_model=OfficeVideoOfferOut)
+async def office_video(assembly_id: DbId, office: OfficeCode, body: OfficeVideoIn, live: Live,
+                       user: LeaderUser) -> dict[str, Any]:
+    """APEL_MEDIA=janus: the office's video for the leader's console that opens it large, as Janus's SDP
+    offer (through Apel: leaders and admins only, nothing of Janus but the SDP). 409
+    `office_not_publishing` while the office sends no video, 503 `janus_unreachable`; 404
+    `janus_mode_only` in the embedded mode (the mosaic carries every office)."""
+    return await office_watch.watch_office(live, assembly_id, office.strip(), _viewer(user, body))
+
+
+@router.post("/api/v1/live/assemblies/{assembly_id}/offices/{office}/video/answer",
+             response_model=OfficeVideoStartedOut)
+async def office_video_answer(assembly_id: DbId, office: OfficeCode, body: OfficeVideoAnswerIn, live: Live,
+                              user: LeaderUser) -> dict[str, Any]:
+    """The console's SDP answer to the office video's offer: the video starts."""
+    return await office_watch.answer_watch(live, assembly_id, office.strip(), _viewer(user, body), body.subscription,
+                                           body.sdp, body.type)
+
+
+@router.post("/api/v1/live/assemblies/{assembly_id}/offices/{office}/video/close",
+             response_model=OfficeVideoClosedOut)
+async def office_video_close(assembly_id: DbId, office: OfficeCode, body: OfficeVideoCloseIn, live: Live,
+                             user: LeaderUser) -> dict[str, Any]:
+    """The large view closed: Janus stops sending the office's video (closing the connection does too)."""
+    await office_watch.stop_watch(live, assembly_id, _viewer(user, body), body.subscription)
+    return {"assembly_id": assembly_id, "office": office.strip(), "subscription": body.subscription}
+
+
+@router.get("/api/v1/live/assemblies/{assembly_id}/offices/{office}/overlay", response_class=StreamingResponse,
+            responses={200: {"description": "Server-Sent Events: `overlay`, data OfficeOverlayOut as JSON",
+                             "content": {"text/event-stream": {"schema": {
+                                 "type": "object", "required": ["event", "data"],
+                                 "properties": {"event": {"enum": ["overlay"]},
+                                                "data": {"type": "string", "description": "JSON"}}}}}}})
+async def office_overlay(assembly_id: DbId, office: OfficeCode, request: Request, live: Live,
+                         user: LeaderUser) -> StreamingResponse:
+    """APEL_MEDIA=janus: what vision finds in the office's feed (names, masks, distancing boxes and
+    lines, the caption) for the console to draw over the office's video, as the embedded mosaic draws
+    it: the current one at once, then each newer one. Leaders and admins only (it names people)."""
+    await office_watch.check_overlay(live, assembly_id)
+    code = office.strip()
+
+    async def stream() -> AsyncIterator[str]:
+        last: object = False
+        idle = 0.0
+        while True:
+            current = office_watch.office_overlay(live, assembly_id, code)
+            if current is not last:
+                last, idle = current, 0.0
+                yield _sse("overlay", {"office": code, **office_watch.overlay_json(current)})
+            elif idle >= 15.0:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(OVERLAY_POLL_S)
+            idle += OVERLAY_POLL_S
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/api/v1/live/assemblies/{assembly_id}/offices/{office}/preview", response_class=Response,
+            responses={200: {"description": "A small JPEG of the office's latest frame.",
+                             "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
+async def office_preview(assembly_id: DbId, office: OfficeCode, live: Live, user: LeaderUser) -> Response:
+    """APEL_MEDIA=janus: a still of the office's video for its tile (renewed at most every 2 s), leaders
+    and admins only. 409 `office_not_publishing` while the office sends nothing."""
+    jpeg = await office_watch.office_preview(live, assembly_id, office.strip())
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 async def _live_rollcall(live: LiveService, assembly_id: int) -> dict[str, Any]:

@@ -1,0 +1,133 @@
+"""APEL_MEDIA=janus: the leader's console opens one office large and sees its video with its overlays.
+
+In the embedded mode the server draws every office, with its overlays, into one mosaic the console
+receives; with Janus the offices' video never passes through Apel's media path, so the console
+subscribes to the office it opens (Janus's SDP offer, handed out by Apel after its own checks; the
+browser never reaches Janus's API) and draws the overlays itself, on a canvas, from what vision last
+found in that office (the same `Overlay` the embedded mosaic draws, `overlay_json`).
+
+The tiles show a still of each office every few seconds (`office_preview`): a small JPEG of the last
+frame the web node decoded from the office's RTP forward for vision, made at most once per office per
+`PREVIEW_EVERY_S` however many consoles ask, instead of a video subscription per tile.
+
+Who may: the routes allow leaders and admins only (the console that leads), and the overlays name
+people, which observers may not see."""
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from attendance.errors import ApelError
+from media.interfaces import AV_FRAME_LOCK, Overlay
+from media.janus.rooms import JanusMedia
+
+if TYPE_CHECKING:
+    import av
+
+    from app.live.service import LiveService
+
+PREVIEW_WIDTH = 320      # a tile's still: small enough for 41 at once
+PREVIEW_EVERY_S = 2.0    # at most one new still per office this often, shared by every console
+PREVIEW_QUALITY = 70
+
+
+@dataclass
+class _Still:
+    frame: object       # the decoded frame it was made from
+    jpeg: bytes
+    made_at: float
+
+
+_stills: weakref.WeakKeyDictionary[JanusMedia, dict[str, _Still]] = weakref.WeakKeyDictionary()
+
+
+def _janus(live: LiveService) -> JanusMedia:
+    if not isinstance(live.media, JanusMedia):
+        raise ApelError("janus_mode_only", "the office video comes in the console's mosaic unless APEL_MEDIA=janus",
+                        404)
+    return live.media
+
+
+async def watch_office(live: LiveService, assembly_id: int, office_code: str, viewer: str) -> dict[str, Any]:
+    """Janus's SDP offer of the office's video for this viewer's console; it answers with `answer_watch`."""
+    media = _janus(live)
+    await live._open_assembly(assembly_id)   # no such apel: 404; ended or not started: 409
+    offer, peer = await media.watch_office(str(assembly_id), office_code, viewer)
+    return {"sdp": offer["sdp"], "type": "offer", "assembly_id": assembly_id, "office": office_code,
+            "subscription": peer.id}
+
+
+async def answer_watch(live: LiveService, assembly_id: int, office_code: str, viewer: str, subscription: str,
+                       sdp: object, type_: object) -> dict[str, Any]:
+    media = _janus(live)
+    peer = media._watcher(str(assembly_id), viewer, subscription)
+    if peer.office_key != office_code:
+        raise ApelError("no_such_subscription", "no such office video subscription (ask for a new one)", 404)
+    await media.start_watch(str(assembly_id), viewer, subscription, sdp, type_)
+    return {"assembly_id": assembly_id, "office": office_code, "subscription": subscription}
+
+
+async def stop_watch(live: LiveService, assembly_id: int, viewer: str, subscription: str) -> None:
+    await _janus(live).stop_watch(str(assembly_id), viewer, subscription)
+
+
+def _css(bgr: tuple[int, int, int]) -> str:
+    b, g, r = bgr
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def overlay_json(overlay: Overlay | None) -> dict[str, Any]:
+    """The overlay the embedded mosaic draws (media.mosaic.draw_overlay), for a browser's canvas: boxes
+    and lines in the office frame's pixels (`frame_size`), colours as CSS."""
+    if overlay is None:
+        return {"frame_size": None, "boxes": [], "lines": [], "caption": ""}
+    return {"frame_size": list(overlay.frame_size) if overlay.frame_size else None,
+            "boxes": [{"box": list(b.box), "label": b.label, "color": _css(b.color_bgr)} for b in overlay.boxes],
+            "lines": [{"from": list(a), "to": list(c), "color": _css(col)} for a, c, col in overlay.lines],
+            "caption": overlay.caption}
+
+
+async def check_overlay(live: LiveService, assembly_id: int) -> None:
+    """Before an overlay stream starts: Janus mode (404 `janus_mode_only`), an open apel (404, 409)."""
+    _janus(live)
+    await live._open_assembly(assembly_id)
+
+
+def office_overlay(live: LiveService, assembly_id: int, office_code: str) -> Overlay | None:
+    """What vision last found in the office's feed (None: nothing yet, or the office left)."""
+    return live.overlays.overlay_for(f"{assembly_id}/{office_code}")
+
+
+def _jpeg(frame: av.VideoFrame) -> bytes:
+    height = max(2, round(frame.height * PREVIEW_WIDTH / max(frame.width, 1)) // 2 * 2)
+    with AV_FRAME_LOCK:   # vision may be converting the same frame at this moment
+        small = np.asarray(frame.reformat(width=PREVIEW_WIDTH, height=height, format="bgr24").to_ndarray(),
+                           dtype=np.uint8)
+    ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
+    if not ok:
+        raise ApelError("preview_failed", "the office's still could not be encoded", 500)
+    return bytes(data.tobytes())
+
+
+async def office_preview(live: LiveService, assembly_id: int, office_code: str) -> bytes:
+    """A small JPEG of the office's latest frame, for its tile. 409 `office_not_publishing` when the web
+    node has no frame of it (not sending, or its video is analysed on other nodes)."""
+    media = _janus(live)
+    room = media.rooms.get(str(assembly_id))
+    peer = room.offices.get(office_code) if room is not None else None
+    frame = peer.tap.latest if peer is not None and peer.tap is not None else None
+    if frame is None:
+        raise ApelError("office_not_publishing", f"office {office_code} is not sending video to this apel", 409)
+    stills = _stills.setdefault(media, {})
+    key = f"{assembly_id}/{office_code}"
+    still = stills.get(key)
+    now = time.monotonic()
+    if still is None or (still.frame is not frame and now - still.made_at >= PREVIEW_EVERY_S):
+        still = stills[key] = _Still(frame, await asyncio.to_thread(_jpeg, frame), now)
+    return still.jpeg

@@ -132,6 +132,18 @@ class CropStore:
             if entry is not None and (entry.status, entry.employee_id) != (status, employee_id):
                 entry.status, entry.employee_id, entry.by = status, employee_id, by   # the first to answer
 
+    def follow(self, face_id: str, seen: tuple[str, int | None], status: str, employee_id: int | None,
+               by: str | None) -> bool:
+        """The answer the review queue holds (HR answered or took an answer back there while the apel
+        runs), unless the face was answered here since `seen` (its status and person) was read: that
+        newer answer wins, and the next read follows the queue again."""
+        with self._lock:
+            entry = self._by_id.get(face_id)
+            if entry is None or (entry.status, entry.employee_id) != seen:
+                return False
+            entry.status, entry.employee_id, entry.by = status, employee_id, by
+            return True
+
     def apels(self) -> list[int]:
         with self._lock:
             return list(self._apels)

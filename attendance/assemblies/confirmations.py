@@ -11,8 +11,10 @@ the item answered and, if it said the same person, gets the same record back.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,8 @@ from sqlalchemy.orm import Session
 from attendance import audit
 from attendance.assemblies.lookups import get_assembly, lock_assembly, roster_employees
 from attendance.assemblies.review import assign_item, drop_biometrics, undo_assignment
-from attendance.assemblies.sightings import UNKNOWN
+from attendance.assemblies.sightings import MAX_CROP_BYTES, UNKNOWN
+from attendance.assemblies.sightings import _write_crop as write_crop
 from attendance.errors import Conflict, Forbidden, Invalid, NotFound
 from attendance.models import (
     AssemblyStatus,
@@ -49,6 +52,7 @@ class LiveFaceRef:
     embedding: Any = None
     embedding_backend: str | None = None
     confidence: float = 0.0
+    crop_jpeg: bytes | None = None         # the crop the person answering saw
 
 
 def can_confirm(actor: User | None, office_id: int) -> bool:
@@ -128,8 +132,10 @@ def _employee_of_office(session: Session, employee_id: int, office_id: int) -> E
 
 
 def confirm_face(session: Session, face: LiveFaceRef, *, actor: User | None, employee_id: int,
-                 retention_days: int = 14) -> AttendanceRecord:
-    """Say whose face this is. Returns the person's record after recomputation."""
+                 retention_days: int = 14, evidence_dir: Path | None = None) -> AttendanceRecord:
+    """Say whose face this is. Returns the person's record after recomputation. With `evidence_dir`
+    (APEL_KEEP_EVIDENCE on) the crop the operator saw becomes the item's evidence, so HR can check
+    the answer (and undo it) with the same picture in the review queue."""
     user = require_confirmer(actor, face.office_id)
     _open_apel(session, face.assembly_id)
     emp = _employee_of_office(session, employee_id, face.office_id)
@@ -147,7 +153,28 @@ def confirm_face(session: Session, face: LiveFaceRef, *, actor: User | None, emp
         raise Conflict("already_answered", f"{item.resolved_by} already answered this face ({item.status}); "
                        "undo that first", details={"status": item.status, "by": item.resolved_by})
     reason = f"confirmed by operator {user.username} during the apel"
-    return assign_item(session, item, actor=user, employee_id=emp.id, reason=reason, action="live.confirm")
+    rec = assign_item(session, item, actor=user, employee_id=emp.id, reason=reason, action="live.confirm")
+    if evidence_dir is not None:
+        _keep_confirmed_crop(session, item, face, evidence_dir, retention_days)
+    return rec
+
+
+def _keep_confirmed_crop(session: Session, item: ReviewItem, face: LiveFaceRef, evidence_dir: Path,
+                         retention_days: int) -> None:
+    """An operator's answer is checked by HR afterwards, and HR can only judge it from the face: the
+    crop is kept under the review queue's rules (HR and admins see it, each view audited; deleted
+    when HR answers the item again, dismissed, or at the item's retention, whichever is first)."""
+    jpeg = face.crop_jpeg
+    if not jpeg or len(jpeg) > MAX_CROP_BYTES:
+        return
+    item.evidence_path = write_crop(evidence_dir, face.assembly_id, item.track_id, jpeg)
+    latest = utcnow() + timedelta(days=retention_days)
+    if item.expires_at is None or item.expires_at > latest:
+        item.expires_at = latest
+    session.flush()
+    audit.record(session, actor="system", action="review.evidence_keep", entity="review_item", entity_id=None,
+                 after={"items": [item.id]},
+                 reason=f"the face the operator confirmed, kept for HR's check for at most {retention_days} days")
 
 
 def mark_visitor(session: Session, face: LiveFaceRef, *, actor: User | None, retention_days: int = 14) -> ReviewItem:
@@ -190,6 +217,36 @@ def undo_answer(session: Session, face: LiveFaceRef, *, actor: User | None) -> R
     audit.record(session, actor=user.username, action="live.unvisitor", entity="review_item", entity_id=item.id,
                  before={"status": "dismissed", "note": previous}, after={"status": "open"}, reason=reason)
     return item
+
+
+LIVE_STATUS = {"open": "open", "assigned": "confirmed", "dismissed": "visitor"}
+
+
+def live_answers(session: Session, assembly_id: int,
+                 faces: Iterable[tuple[int, str]]) -> dict[tuple[int, str], tuple[str, int | None, str | None]]:
+    """The answers the review queue holds for a running apel's faces, by (office id, track key): the
+    live face's status (open | confirmed | visitor), the person and who answered. The queue is the
+    truth: HR may answer or take an answer back there while the apel still runs, from any process, and
+    the faces held in memory follow it when they are next read. A track key filed under two
+    identities answers with whichever of its items is answered."""
+    wanted = set(faces)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(SightingTrack.office_id, SightingTrack.track_key, ReviewItem.status,
+               ReviewItem.resolved_employee_id, ReviewItem.resolved_by)
+        .join(ReviewItem, ReviewItem.track_id == SightingTrack.id)
+        .where(SightingTrack.assembly_id == assembly_id,
+               SightingTrack.track_key.in_(sorted({key for _, key in wanted})))).all()
+    out: dict[tuple[int, str], tuple[str, int | None, str | None]] = {}
+    for office_id, key, status, employee_id, by in rows:
+        face = (int(office_id), str(key))
+        live = LIVE_STATUS.get(str(status))
+        if face not in wanted or live is None or out.get(face, ("open",))[0] != "open":
+            continue
+        out[face] = (live, int(employee_id) if live == "confirmed" and employee_id else None,
+                     None if live == "open" else by)
+    return out
 
 
 def unseen_roster(session: Session, assembly_id: int, office_id: int) -> list[dict[str, Any]]:

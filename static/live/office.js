@@ -1,4 +1,5 @@
-// The office operator's page: camera up (1080p where the camera has it, resolution kept), the leader's
+// The office operator's page: camera up (1080p where the camera has it, resolution kept, the bandwidth
+// estimate started where 1080p fits), the leader's
 // audio and video down, the camera check shown while connected (camera_check.js),
 // automatic rejoin with backoff when the connection drops (attendance continues on the server).
 // With the media on Janus (APEL_MEDIA=janus) the join's answer names `leader_feed`: the leader then
@@ -19,6 +20,41 @@
   let feedPc = null, feedTimer = null;
   const checkEl = document.getElementById("camera-check");
   const BITRATE = 4000000;   // enough for 1080p at 15 fps
+  // Where the sender's bandwidth estimate starts (kbit/s). Chromium's own start is far below 1080p and
+  // the server's receiver (aiortc's REMB) lets it rise only from what already arrives, so a camera kept
+  // at 1080p sent only a few frames a second (tests/e2e/test_join_1080p_browser.py); the
+  // estimate still falls from here on a link that cannot carry it.
+  const START_KBPS = 2500;
+
+  // The answer's video codecs carry Chromium's start bitrate (x-google-start-bitrate, ignored by
+  // other browsers); retransmission and FEC payloads, and the other sections, are left alone.
+  function withStartBitrate(sdp, kbps) {
+    const out = [];
+    let section = [];
+    const flush = () => {
+      if (section.length && section[0].startsWith("m=video")) {
+        const codecs = section.map((l) => /^a=rtpmap:(\d+) (VP8|VP9|H264|AV1)\//i.exec(l))
+          .filter(Boolean).map((m) => m[1]);
+        for (const pt of codecs) {
+          const at = section.findIndex((l) => l.startsWith("a=fmtp:" + pt + " "));
+          if (at >= 0) {
+            if (!section[at].includes("x-google-start-bitrate")) section[at] += ";x-google-start-bitrate=" + kbps;
+          } else {
+            section.splice(section.findIndex((l) => l.startsWith("a=rtpmap:" + pt + " ")) + 1, 0,
+                           "a=fmtp:" + pt + " x-google-start-bitrate=" + kbps);
+          }
+        }
+      }
+      out.push(...section);
+      section = [];
+    };
+    for (const line of sdp.split("\r\n")) {
+      if (line.startsWith("m=")) flush();
+      section.push(line);
+    }
+    flush();
+    return out.join("\r\n");
+  }
 
   async function camera() {
     if (stream) return stream;
@@ -57,7 +93,7 @@
     await Live.waitIceComplete(conn);
     const answer = await Live.postJSON("/api/v1/live/office/join",
       {office, token, sdp: conn.localDescription.sdp, type: conn.localDescription.type});
-    await conn.setRemoteDescription({sdp: answer.sdp, type: answer.type});
+    await conn.setRemoteDescription({sdp: withStartBitrate(answer.sdp, START_KBPS), type: answer.type});
     await Live.keepResolution(tx.sender, BITRATE);
     if (answer.leader_feed) leaderFeed(conn, answer.leader_feed, {office, token}, iceServers);
     if (stopCheck) stopCheck();

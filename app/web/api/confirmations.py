@@ -25,6 +25,7 @@ from attendance.assemblies.confirmations import (
     LiveFaceRef,
     can_confirm,
     confirm_face,
+    live_answers,
     mark_visitor,
     undo_answer,
     unseen_roster,
@@ -57,7 +58,7 @@ def _face(live: Any, face_id: str, user: User) -> LiveFace:
 
 def _ref(face: LiveFace) -> LiveFaceRef:
     return LiveFaceRef(face.assembly_id, face.office_id, face.track_key, embedding=face.embedding,
-                       embedding_backend=face.backend, confidence=face.confidence)
+                       embedding_backend=face.backend, confidence=face.confidence, crop_jpeg=face.jpeg)
 
 
 @router.get("", response_model=LiveFacesOut)
@@ -83,15 +84,23 @@ async def faces(live: Live, user: CurrentUser, assembly_id: DbId | None = None,
     held = [f for f in live.crops.faces(assembly_id, office_id) if can_confirm(user, f.office_id)]
     offices = sorted({f.office_id for f in held} | ({office_id} if office_id else set()))
 
+    seen = {f.face_id: (f.status, f.employee_id) for f in held}   # before the queue is read (CropStore.follow)
     wanted = {i for f in held for i in (f.employee_id, int(f.suggested) if f.suggested else None) if i}
 
-    def picker(session: Session) -> tuple[dict[str, list[dict[str, Any]]], dict[int, str]]:
-        rows = session.execute(select(Employee.id, Employee.name).where(Employee.id.in_(wanted))).all() \
-            if wanted else []
+    def picker(session: Session) -> tuple[dict[str, list[dict[str, Any]]], dict[int, str],
+                                          dict[tuple[int, str], tuple[str, int | None, str | None]]]:
+        answers = live_answers(session, assembly_id, [(f.office_id, f.track_key) for f in held])
+        ids = wanted | {a[1] for a in answers.values() if a[1]}
+        rows = session.execute(select(Employee.id, Employee.name).where(Employee.id.in_(ids))).all() \
+            if ids else []
         names = {int(i): str(n) for i, n in rows}
-        return {str(o): unseen_roster(session, assembly_id, o) for o in offices}, names
+        return {str(o): unseen_roster(session, assembly_id, o) for o in offices}, names, answers
 
-    candidates, names = await live.db.run(picker)
+    candidates, names, answers = await live.db.run(picker)
+    for f in held:   # HR may have answered or undone in the review queue meanwhile: the queue is the truth
+        answer = answers.get((f.office_id, f.track_key))
+        if answer is not None and answer[:2] != seen[f.face_id]:
+            live.crops.follow(f.face_id, seen[f.face_id], *answer)
     unseen = {c["employee_id"] for people in candidates.values() for c in people}
     shown = [f for f in live.crops.needing_answer(assembly_id, office_id, unseen) if can_confirm(user, f.office_id)]
     return {"assembly_id": assembly_id, "candidates": candidates,
@@ -112,10 +121,12 @@ async def confirm(face_id: str, body: ConfirmIn, live: Live, user: CurrentUser) 
     """This face is this person of the office: they are present, and their face is learned."""
     face = _face(live, face_id, user)
     days = live.settings.evidence_retention_days
+    evidence = live.settings.data_dir / "evidence" if live.settings.keep_evidence else None
 
     def work(session: Session) -> dict[str, Any]:
         rec = run_in_transaction(session, lambda: confirm_face(session, _ref(face), actor=user,
-                                                               employee_id=body.employee_id, retention_days=days))
+                                                               employee_id=body.employee_id, retention_days=days,
+                                                               evidence_dir=evidence))
         return record_view(rec)
 
     out = await live.db.run(work)

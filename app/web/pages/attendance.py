@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from app.live.review_sync import review_answer_changed
 from app.web.audit_checkpoints import sign_now
 from app.web.deps import DbId, DbSession, OptionalUser, form_id, sees_people, without_people
 from app.web.errors import flash_refusal
@@ -29,6 +30,7 @@ from attendance.assemblies.lookups import get_assembly
 from attendance.assemblies.review import (
     assign_review_item,
     dismiss_review_item,
+    get_item,
     list_review_items,
     purge_expired,
     review_view,
@@ -290,6 +292,7 @@ def review_action(item_id: DbId, action: str, request: Request, user: OptionalUs
     except ApelError as exc:
         flash_refusal(request, exc, db)
         return _see_other("/review")
+    review_answer_changed(request.app, get_item(db, item_id).assembly_id)
     flash(request, t(f"att.flash.review_{action}", lang_of(request)))
     return _see_other("/review")
 

@@ -35,6 +35,10 @@ class EventHub:
     def has_subscribers(self, assembly_id: int) -> bool:
         return bool(self.subscribers.get(assembly_id))
 
+    def watched(self) -> list[int]:
+        """The apels some console is following."""
+        return [aid for aid, subs in list(self.subscribers.items()) if subs]
+
     def publish(self, assembly_id: int, event: Event) -> None:
         for q in list(self.subscribers.get(assembly_id, ())):
             if q.full():
@@ -56,6 +60,17 @@ class RollcallPublisher:
         self._last: dict[int, float] = {}               # apel -> monotonic time of its last roll-call
         self._unpublished_since: dict[int, float] = {}  # apel -> frame time (epoch) of its oldest unsent sighting
         self.push_lags_s: list[float] = []              # office frame received -> its sightings on the consoles
+        self._poked: asyncio.Task[None] | None = None
+
+    def poke(self, assembly_id: int) -> None:
+        """Another process wrote sightings of this apel (a vision node's NOTIFY): its roll-call is due,
+        published now if the throttle allows (one publishing task at a time however many pokes come;
+        what the throttle holds back goes out on the next publish_due)."""
+        if not self._hub.has_subscribers(assembly_id):
+            return
+        self.mark_due(assembly_id)
+        if self._poked is None or self._poked.done():
+            self._poked = asyncio.ensure_future(self.publish_due())
 
     def mark_due(self, assembly_id: int, *, sighting_at: float | None = None, now: bool = False) -> None:
         """The apel's roll-call changed (`sighting_at`: the frame time of new sightings); `now`: send
@@ -65,6 +80,15 @@ class RollcallPublisher:
             self._unpublished_since.setdefault(assembly_id, sighting_at)
         if now:
             self._last.pop(assembly_id, None)
+
+    async def close(self) -> None:
+        """The service stops: a publication a poke started is waited for (briefly), not left behind."""
+        task, self._poked = self._poked, None
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(task, 2.0)
+            except Exception:
+                pass
 
     async def publish_due(self) -> None:
         """Publish every due roll-call whose throttle allows it; the rest stay due for the next call."""

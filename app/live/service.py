@@ -28,6 +28,7 @@ from app.live.crops import CropStore
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.lessons import GeometryLessons
+from app.live.node_listen import SightingsListener, listen_for_nodes
 from app.live.streams import StreamInfo
 from app.live.translate import media_texts, overlay_from_result, sightings_from_result
 from app.live.writer import SightingsWriter
@@ -141,6 +142,7 @@ class LiveService:
         self._pool_ready: asyncio.Future[WorkerPool] | None = None
         self._joins: dict[str, int] = defaultdict(int)
         self._housekeeping_task: asyncio.Task[None] | None = None
+        self.node_listener: SightingsListener | None = None   # PostgreSQL: vision nodes' sightings
 
     # -- lifecycle
     async def start(self) -> None:
@@ -150,6 +152,7 @@ class LiveService:
         self._pool_ready = asyncio.ensure_future(self._start_pool())
         self.writer.start()
         self._housekeeping_task = asyncio.ensure_future(self._housekeeping())
+        self.node_listener = listen_for_nodes(self.settings.db_url, self.rollcalls, self.events)
 
     async def _start_pool(self) -> WorkerPool:
         def start() -> WorkerPool:
@@ -183,6 +186,10 @@ class LiveService:
         has: no new results are taken, the sightings waiting for the writer are written, and what
         the apel has measured so far of each person's face is stored (that apel's one lesson,
         learn_from_apel, so the frames after a restart add nothing to it). Then everything ends."""
+        if self.node_listener is not None:
+            await self.node_listener.stop()
+            self.node_listener = None
+        await self.rollcalls.close()
         self.bridge.stop()
         if not await self.writer.drain(STOP_DRAIN_S):
             log.error("stopping with %d batches of sightings not written (is the database reachable?)",

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from attendance import audit
 from attendance.assemblies.corrections import checked_reason, jsonable, require_hr, snapshot
@@ -49,7 +50,8 @@ def review_view(item: ReviewItem) -> dict[str, Any]:
         "status": item.status, "suggested_employee_id": item.suggested_employee_id,
         "best_confidence": item.best_confidence, "frames": t.frames if t else None,
         "first_at": t.first_at.isoformat() if t else None, "last_at": t.last_at.isoformat() if t else None,
-        "has_embedding": item.embedding is not None, "has_evidence": item.evidence_path is not None,
+        "has_embedding": item.embedding is not None,
+        "has_evidence": item.evidence_path is not None or item.has_evidence_jpeg,
         "expires_at": item.expires_at.isoformat() if item.expires_at else None,
         "resolved_employee_id": item.resolved_employee_id, "resolved_by": item.resolved_by,
         "resolved_at": item.resolved_at.isoformat() if item.resolved_at else None, "note": item.note,
@@ -82,6 +84,8 @@ def drop_biometrics(item: ReviewItem) -> None:
         except FileNotFoundError:
             pass
     item.evidence_path = None
+    item.evidence_jpeg = None
+    set_committed_value(item, "has_evidence_jpeg", False)
     item.embedding = None
 
 
@@ -277,7 +281,8 @@ def purge_expired(session: Session, now: datetime | None = None) -> int:
     now = now or utcnow()
     items = list(session.execute(select(ReviewItem).where(
         ReviewItem.expires_at.is_not(None), ReviewItem.expires_at <= now,
-        or_(ReviewItem.embedding.is_not(None), ReviewItem.evidence_path.is_not(None)))).scalars())
+        or_(ReviewItem.embedding.is_not(None), ReviewItem.evidence_path.is_not(None),
+            ReviewItem.evidence_jpeg.is_not(None)))).scalars())
     for item in items:
         drop_biometrics(item)
     if items:
@@ -287,15 +292,18 @@ def purge_expired(session: Session, now: datetime | None = None) -> int:
     return len(items)
 
 
-def evidence_path(session: Session, item_id: int) -> str | None:
+def evidence_path(session: Session, item_id: int) -> str | bytes | None:
+    """The crop: its file's path (the web node wrote it) or the JPEG itself (a vision node kept it in
+    the database); None when there is none or its retention has ended."""
     item = get_item(session, item_id)
-    if item.evidence_path and item.expires_at and item.expires_at <= utcnow():
+    if not (item.evidence_path or item.has_evidence_jpeg) or (item.expires_at and item.expires_at <= utcnow()):
         return None
-    return item.evidence_path
+    return item.evidence_path or item.evidence_jpeg
 
 
-def view_evidence(session: Session, item_id: int, *, actor: User) -> str | None:
-    """The crop's file for HR, each look audited (a face is biometric data: who saw it is recorded)."""
+def view_evidence(session: Session, item_id: int, *, actor: User) -> str | bytes | None:
+    """The crop for HR (its file's path, or the JPEG), each look audited (a face is biometric data: who
+    saw it is recorded)."""
     require_hr(actor)
     path = evidence_path(session, item_id)
     if path:
@@ -304,19 +312,20 @@ def view_evidence(session: Session, item_id: int, *, actor: User) -> str | None:
     return path
 
 
-def keep_crops(session: Session, assembly_id: int, crops: Iterable[tuple[int, str, bytes]], evidence_dir: Path,
-               retention_days: int) -> int:
+def keep_crops(session: Session, assembly_id: int, crops: Iterable[tuple[int, str, bytes]],
+               evidence_dir: Path | None, retention_days: int) -> int:
     """The apel ended with faces nobody answered: their crops (office id, track key, JPEG) become the
     evidence of their open review items, so HR sees the face. A face without an item (a stray
     detection below the queue's minimum) or with a crop already is left alone; the item's retention
-    is at most `retention_days` from now. Returns how many were kept."""
+    is at most `retention_days` from now. Returns how many were kept. `evidence_dir` None: the crops
+    go into the database (a vision node: the web node cannot read another machine's files)."""
     wanted = {(office_id, key): jpeg for office_id, key, jpeg in crops if jpeg and len(jpeg) <= MAX_CROP_BYTES}
     if not wanted:
         return 0
     rows = session.execute(select(ReviewItem, SightingTrack.office_id, SightingTrack.track_key)
                            .join(SightingTrack, SightingTrack.id == ReviewItem.track_id)
                            .where(ReviewItem.assembly_id == assembly_id, ReviewItem.status == "open",
-                                  ReviewItem.evidence_path.is_(None),
+                                  ReviewItem.evidence_path.is_(None), ReviewItem.evidence_jpeg.is_(None),
                                   SightingTrack.track_key.in_(sorted({k for _, k in wanted})))).all()
     latest = utcnow() + timedelta(days=retention_days)
     kept = []
@@ -324,7 +333,11 @@ def keep_crops(session: Session, assembly_id: int, crops: Iterable[tuple[int, st
         jpeg = wanted.get((office_id, key))
         if jpeg is None:
             continue
-        item.evidence_path = write_crop(evidence_dir, assembly_id, item.track_id, jpeg)
+        if evidence_dir is None:
+            item.evidence_jpeg = jpeg
+            set_committed_value(item, "has_evidence_jpeg", True)
+        else:
+            item.evidence_path = write_crop(evidence_dir, assembly_id, item.track_id, jpeg)
         if item.expires_at is None or item.expires_at > latest:
             item.expires_at = latest
         kept.append(item.id)

@@ -15,7 +15,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from attendance.models.base import Base, UTCDateTime, utcnow
 from attendance.models.roster import Employee, Office
@@ -213,6 +213,11 @@ class ReviewItem(Base):
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)   # float32 LE
     embedding_backend: Mapped[str | None] = mapped_column(String(32), nullable=True)
     evidence_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The crop itself, when a vision node kept it (its machine's files are not the web node's).
+    evidence_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    # Whether it is there, read with the row (the queue's list loads no pictures).
+    has_evidence_jpeg: Mapped[bool] = column_property(
+        evidence_jpeg.column.is_not(None))   # type: ignore[attr-defined]   # a MappedColumn in the class body
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # crop + embedding purge
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)     # open | assigned | dismissed
     resolved_employee_id: Mapped[int | None] = mapped_column(

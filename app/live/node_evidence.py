@@ -1,0 +1,93 @@
+"""What a vision node keeps of an apel beyond its sightings, as the web node keeps it for the offices
+it analyses itself (app.live.service): the crops of faces nobody named, for HR's review queue, and
+what the apel measured of each named person's face geometry (its one lesson, learned_geometry).
+
+Both are held in memory per apel, like the web node's, and settled when the apel has ended (the node
+notices on a heartbeat: the apel's leases are gone and it is no longer open) or when the node stops.
+An office the node lost or gave back mid-apel keeps its faces here until then: the tracks are this
+node's, nobody else will have their pictures.
+
+The crops go into the database (review_items.evidence_jpeg), not the node's data folder: the web
+node serves HR's queue and cannot read another machine's files. Only the crops of faces whose review
+item is still open are kept, under the same retention and deletion as the web node's (review.keep_crops,
+drop_biometrics, purge_expired); none at all with APEL_KEEP_EVIDENCE=false, and then none is even
+held in memory (a node has no live picker to show them in)."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.live.crops import CropStore
+from app.live.db import DbThreads
+from app.live.lessons import GeometryLessons
+from app.live.streams import StreamInfo
+from app.settings import Settings
+from attendance.assemblies.review import keep_crops
+from attendance.db.unit_of_work import committed
+from attendance.models import Assembly, AssemblyStatus
+from attendance.roster.learned_geometry import learn_from_apel
+from attendance.vision.types import FrameResult
+
+log = logging.getLogger("apel.node")
+
+
+def ended_apels(session: Session, ids: list[int]) -> list[int]:
+    """Those of `ids` that are no longer open (ended, or deleted)."""
+    open_ = set(session.execute(select(Assembly.id).where(
+        Assembly.id.in_(ids), Assembly.status == AssemblyStatus.open.value)).scalars())
+    return [i for i in ids if i not in open_]
+
+
+class NodeEvidence:
+    def __init__(self, settings: Settings, db: DbThreads) -> None:
+        self.settings = settings
+        self.db = db
+        self.crops = CropStore() if settings.keep_evidence else None
+        self.lessons = GeometryLessons() if settings.learn_face_geometry else None
+
+    def keep(self, info: StreamInfo, result: FrameResult) -> None:
+        """An analysed frame (on the loop, as the web node's _on_result)."""
+        if self.lessons is not None:
+            self.lessons.keep(info.assembly_id, result)
+        if self.crops is not None:
+            self.crops.keep(info, result)
+
+    def apels(self) -> set[int]:
+        return set(self.crops.apels() if self.crops is not None else ()) | set(
+            self.lessons.apels() if self.lessons is not None else ())
+
+    async def settle_ended(self, analysing: set[int]) -> None:
+        """On a heartbeat: the apels this node holds something of but no longer analyses are settled once
+        they have ended (one small query, only while there are such apels)."""
+        pending = sorted(self.apels() - analysing)
+        if not pending:
+            return
+        for assembly_id in await self.db.run(ended_apels, pending):
+            await self.settle(assembly_id)
+
+    async def settle_all(self) -> None:
+        """The node stops (as the web node's stop does: frames after a restart add nothing to the lesson)."""
+        for assembly_id in sorted(self.apels()):
+            await self.settle(assembly_id)
+
+    async def settle(self, assembly_id: int) -> None:
+        """Store the apel's lesson and its unanswered faces' crops; each failure costs only that part."""
+        if self.lessons is not None:
+            frames = self.lessons.take(assembly_id)
+            if frames:
+                try:
+                    n = await self.db.run(committed(learn_from_apel), assembly_id, frames)
+                    log.info("apel %s: face geometry learned for %d people", assembly_id, n)
+                except Exception:
+                    log.exception("apel %s: storing the learned face geometry failed", assembly_id)
+        if self.crops is not None:
+            faces = [(f.office_id, f.track_key, f.jpeg) for f in self.crops.drop(assembly_id) if f.status == "open"]
+            if faces:
+                try:
+                    n = await self.db.run(committed(keep_crops), assembly_id, faces, None,
+                                          self.settings.evidence_retention_days)
+                    log.info("apel %s: %d face crops kept for HR's review", assembly_id, n)
+                except Exception:
+                    log.exception("apel %s: keeping the face crops for review failed", assembly_id)

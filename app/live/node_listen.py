@@ -1,0 +1,140 @@
+"""The web node hears the vision nodes: a PostgreSQL LISTEN on the channel a node's sightings
+transaction NOTIFYs at commit (app.live.node.SIGHTINGS_CHANNEL, payload the apel's id), so the
+leader's roll-call follows sightings written by other processes and machines (docs/nodes.md).
+
+One dedicated connection (asyncio psycopg, never a pooled one: a LISTEN belongs to its session and
+must not be handed to a request), outside the SQLAlchemy pool. The connection can drop (a database
+restart, a failover, an admin's pg_terminate_backend, a cut network): the listener reconnects with
+backoff, and after each reconnect refreshes every apel it was told about, because notifications sent
+while nobody listened are lost. A silent network cut is found by a small query every HEALTH_S."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from app.live.events import EventHub, RollcallPublisher
+from app.live.node import SIGHTINGS_CHANNEL
+
+log = logging.getLogger("apel.live")
+
+HEALTH_S = 10.0          # no notification for this long: a query checks the connection is alive
+CONNECT_TIMEOUT_S = 5
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+def libpq_dsn(sqlalchemy_url: str) -> str | None:
+    """The psycopg connection string of a SQLAlchemy URL; None when the database is not PostgreSQL
+    (SQLite has no LISTEN, and one machine needs none: it writes its own sightings)."""
+    url = make_url(sqlalchemy_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class SightingsListener:
+    """LISTENs on the sightings channel and calls `on_apel(apel id)` on the event loop for every
+    notification; `on_reconnect()` after a reconnection (what was missed meanwhile is unknown)."""
+
+    def __init__(self, dsn: str, on_apel: Callable[[int], None], on_reconnect: Callable[[], None]) -> None:
+        self._dsn = dsn
+        self._on_apel = on_apel
+        self._on_reconnect = on_reconnect
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection | None = None
+        self.listening = asyncio.Event()   # set while a LISTEN is in place
+        self.backend_pid: int | None = None
+        self.connects = 0
+        self.notifications = 0
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        """Ends the task and closes its connection (nothing of it outlives the service)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._close()
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        self.listening.clear()
+        self.backend_pid = None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                pass
+
+    async def _run(self) -> None:
+        delay = BACKOFF_MIN_S
+        while True:
+            connects = self.connects
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if self.connects > connects:
+                    delay = BACKOFF_MIN_S   # it was listening: a drop, not a database that stays down
+                log.warning("roll-call across nodes: the LISTEN connection failed (%s); retrying in %.1f s",
+                            why, delay)
+            await self._close()
+            await asyncio.sleep(delay)
+            delay = min(BACKOFF_MAX_S, delay * 2)
+
+    def _notified(self, n: psycopg.Notify) -> None:
+        try:
+            assembly_id = int(n.payload)
+        except ValueError:
+            log.warning("roll-call across nodes: ignored a notification with payload %r", n.payload[:40])
+            return
+        self.notifications += 1
+        self._on_apel(assembly_id)
+
+    async def _listen(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                                                     application_name="apel-web-listen")
+        self._conn = conn
+        await conn.execute(f"LISTEN {SIGHTINGS_CHANNEL}")
+        self.backend_pid = conn.info.backend_pid
+        self.connects += 1
+        self.listening.set()
+        if self.connects > 1:
+            log.info("roll-call across nodes: listening again (connection %d)", self.connects)
+            self._on_reconnect()
+        else:
+            log.info("roll-call across nodes: listening on %s", SIGHTINGS_CHANNEL)
+        while True:
+            # Recent psycopg (3.3) keeps what arrives between two calls (during the health query) for the
+            # next; an older one may lose that one: the apel's next sightings refresh it again.
+            async for n in conn.notifies(timeout=HEALTH_S):
+                self._notified(n)
+            # raises when the connection is gone; a cut network that never answers is given up on
+            await asyncio.wait_for(conn.execute("SELECT 1"), CONNECT_TIMEOUT_S)
+
+
+def listen_for_nodes(db_url: str, publisher: RollcallPublisher, hub: EventHub) -> SightingsListener | None:
+    """Started with the live service on PostgreSQL: a node's sightings poke its apel's roll-call through
+    the throttled publisher; after a reconnect every followed apel's roll-call is refreshed."""
+    dsn = libpq_dsn(db_url)
+    if dsn is None:
+        return None
+
+    def caught_up() -> None:
+        for assembly_id in hub.watched():
+            publisher.poke(assembly_id)
+
+    listener = SightingsListener(dsn, publisher.poke, caught_up)
+    listener.start()
+    return listener

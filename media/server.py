@@ -20,6 +20,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from attendance.errors import ApelError
 from media.broadcast import RawFrameFanout, SharedAudioEncoder, SharedVideoEncoder, SlateTrack, hook_keyframe_requests
+from media.events import EventCallback, MediaEvents
 from media.interfaces import FrameSink, MediaTexts, NoOverlays, OverlaySource
 from media.mosaic import MosaicTrack, Tile
 from media.sampling import FrameTap, office_status
@@ -27,7 +28,6 @@ from media.signaling import parse_offer, require
 
 log = logging.getLogger("apel.media")
 
-EventCallback = Callable[[dict[str, object]], None]
 
 
 @dataclass
@@ -139,7 +139,7 @@ class Room:
             await enc.stop()
 
 
-class MediaServer:
+class MediaServer(MediaEvents):
     def __init__(self, sink: FrameSink, overlays: OverlaySource | None = None, config: MediaConfig | None = None,
                  on_event: EventCallback | None = None) -> None:
         self.sink = sink
@@ -150,13 +150,6 @@ class MediaServer:
         self._lock = asyncio.Lock()
 
     # -- helpers
-    def _emit(self, **event: object) -> None:
-        if self.on_event is not None:
-            try:
-                self.on_event(dict(event))
-            except Exception:
-                log.exception("event callback failed")
-
     def room(self, room_id: str) -> Room:
         room = self.rooms.get(room_id)
         if room is None:
@@ -306,11 +299,7 @@ class MediaServer:
         elif peer.role == "observer":
             room.observers.pop(peer.id, None)
         await peer.close()
-        if peer.role == "office":
-            self._emit(type="office_left", room=room.room_id, office=peer.office_key,
-                       stream=room.stream_key(peer.office_key or ""), rejoining=rejoining)
-        elif peer.role == "leader":
-            self._emit(type="leader_left", room=room.room_id)
+        self._emit_left(room.room_id, peer.role, peer.office_key, room.stream_key(peer.office_key or ""), rejoining)
 
     async def close_room(self, room_id: str) -> None:
         room = self.rooms.pop(room_id, None)

@@ -20,13 +20,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCSessionDescription
 
 from attendance.errors import ApelError
+from media.events import EventCallback, MediaEvents
 from media.interfaces import FrameSink
 from media.janus import videoroom as vr
 from media.janus.client import JanusClient, JanusError, JanusHandle, JanusSession, JanusUnavailable
@@ -36,7 +36,6 @@ from media.signaling import parse_offer, require
 
 log = logging.getLogger("apel.media.janus")
 
-EventCallback = Callable[[dict[str, object]], None]
 LEADER_FEED = 1
 FIRST_OFFICE_FEED = 100    # publisher ids for offices joined without one of their own (tests)
 KEYFRAME_NUDGE_S = 0.25     # a forward without a frame asks for a keyframe this often ...
@@ -121,7 +120,7 @@ class JanusRoom:
                 "leader_stream": {"frames_encoded": 0, "receivers": len(self.subscribers), "keyframes": 0}}
 
 
-class JanusMedia:
+class JanusMedia(MediaEvents):
     """The live service's media on Janus (see the module's docstring)."""
 
     def __init__(self, sink: FrameSink, config: JanusConfig, on_event: EventCallback | None = None) -> None:
@@ -138,13 +137,6 @@ class JanusMedia:
         self._leaving: set[asyncio.Task[None]] = set()   # leaves Janus's events started, awaited by close()
 
     # -- helpers
-    def _emit(self, **event: object) -> None:
-        if self.on_event is not None:
-            try:
-                self.on_event(dict(event))
-            except Exception:
-                log.exception("event callback failed")
-
     async def _connect(self) -> tuple[JanusSession, vr.VideoRoomControl]:
         """Apel's one Janus session (made again after Janus restarted or was unreachable)."""
         async with self._lock:
@@ -484,11 +476,7 @@ class JanusMedia:
         if peer.source is not None:
             await peer.source.close()
         await peer.handle.detach()
-        if peer.role == "office":
-            self._emit(type="office_left", room=room.room_id, office=peer.office_key,
-                       stream=room.stream_key(peer.office_key or ""), rejoining=rejoining)
-        elif peer.role == "leader":
-            self._emit(type="leader_left", room=room.room_id)
+        self._emit_left(room.room_id, peer.role, peer.office_key, room.stream_key(peer.office_key or ""), rejoining)
 
     async def close_room(self, room_id: str) -> None:
         """The apel ended: everyone is hung up and the room is destroyed in Janus."""

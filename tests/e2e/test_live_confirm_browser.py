@@ -13,27 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from attendance.models import Employee, FaceTemplate, SightingTrack
+from attendance.models import FaceTemplate, SightingTrack
 from attendance.vision.enrol import enrol_face
 from attendance.vision.roster_dir import read_image_rgb
 from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
-from tests.app.live.test_live_confirmations import _newcomer_face
+from tests.app.live.test_live_confirmations import NEW_NIP, _newcomer_face, add_newcomer
 
 from .cdp import Browser, fake_camera
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
-NEW_NIP = "198001012005019999"
-
-
-def _add_newcomer(world, name: str) -> int:
-    with world.server.app.state.session_factory() as db:
-        e = Employee(nip=NEW_NIP, name=name, office_id=world.office_id)
-        db.add(e)
-        db.commit()
-        return e.id
-
 
 async def test_operator_confirms_an_unknown_face_and_the_console_shows_them_present(
         chromium, sqlite_url, settings_factory, shared_data, tmp_path) -> None:
@@ -46,7 +36,7 @@ async def test_operator_confirms_an_unknown_face_and_the_console_shows_them_pres
     office_browser = Browser(tmp_path / "office-profile", fake_camera(y4m))
     leader_browser = Browser(tmp_path / "leader-profile", fake_camera(y4m))   # its own cookies: another person
     try:
-        new_id = await asyncio.to_thread(_add_newcomer, world, newcomer)
+        new_id = await asyncio.to_thread(add_newcomer, world, newcomer)
         await office_browser.start()
         office = await office_browser.new_page()
         await office.login(world.url, "operator", world.users["operator"], page="/live/join")

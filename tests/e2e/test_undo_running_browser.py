@@ -12,26 +12,16 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from attendance.models import Employee, ReviewItem
+from attendance.models import ReviewItem
 from attendance.vision.enrol import enrol_face
 from attendance.vision.roster_dir import read_image_rgb
 from tests.app.live.conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
-from tests.app.live.test_live_confirmations import _newcomer_face
+from tests.app.live.test_live_confirmations import NEW_NIP, _newcomer_face, add_newcomer
 
 from .cdp import Browser, fake_camera
 from .y4m import clip_to_y4m
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.shared_data]
-NEW_NIP = "198001012005019999"
-
-
-def _add_newcomer(world, name: str) -> int:
-    with world.server.app.state.session_factory() as db:
-        e = Employee(nip=NEW_NIP, name=name, office_id=world.office_id)
-        db.add(e)
-        db.commit()
-        return e.id
-
 
 def _assigned_item(world, employee_id: int) -> int:
     with world.server.app.state.session_factory() as db:
@@ -50,7 +40,7 @@ async def test_hr_undo_in_the_queue_reaches_the_operators_page(chromium, sqlite_
     office_browser = Browser(tmp_path / "office-profile", fake_camera(y4m))
     hr_browser = Browser(tmp_path / "hr-profile", fake_camera())
     try:
-        new_id = await asyncio.to_thread(_add_newcomer, world, newcomer)
+        new_id = await asyncio.to_thread(add_newcomer, world, newcomer)
         await office_browser.start()
         office = await office_browser.new_page()
         await office.login(world.url, "operator", world.users["operator"], page="/live/join")

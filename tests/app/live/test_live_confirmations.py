@@ -62,6 +62,18 @@ def _status(world, employee_id: int) -> str | None:
             AttendanceRecord.employee_id == employee_id)).scalar_one_or_none()
 
 
+NEW_NIP = "198001012005019999"
+
+
+def add_newcomer(world, name: str) -> int:
+    """A person HR adds to the office while the apel runs: on the roster, not yet enrolled."""
+    with world.server.app.state.session_factory() as db:
+        e = Employee(nip=NEW_NIP, name=name, office_id=world.office_id)
+        db.add(e)
+        db.commit()
+        return e.id
+
+
 async def _newcomer_face(world, headers: dict, truth: np.ndarray) -> str:
     """The open unknown face whose embedding is the newcomer's (their photo stands in for the person
     in the room who recognises them)."""

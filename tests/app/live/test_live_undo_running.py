@@ -22,25 +22,15 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from attendance.models import AttendanceRecord, AuditEntry, Employee, ReviewItem, utcnow
+from attendance.models import AttendanceRecord, AuditEntry, ReviewItem, utcnow
 from attendance.vision.enrol import enrol_face
 from attendance.vision.roster_dir import read_image_rgb
 
 from .conftest import LIVE_MIN_CONFIDENCE, build_live_world, office_clip
-from .test_live_confirmations import _newcomer_face
+from .test_live_confirmations import _newcomer_face, add_newcomer
 from .test_live_presence import join
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
-NEW_NIP = "198001012005019999"
-
-
-def _add_newcomer(world, name: str) -> int:
-    with world.server.app.state.session_factory() as db:
-        e = Employee(nip=NEW_NIP, name=name, office_id=world.office_id)
-        db.add(e)
-        db.commit()
-        return e.id
-
 
 def _status(world, employee_id: int) -> str | None:
     with world.server.app.state.session_factory() as db:
@@ -71,7 +61,7 @@ async def test_hr_undoes_a_confirmation_while_the_apel_runs(db_url, settings_fac
     world = await asyncio.to_thread(next, gen)
     pc = None
     try:
-        new_id = await asyncio.to_thread(_add_newcomer, world, newcomer)
+        new_id = await asyncio.to_thread(add_newcomer, world, newcomer)
         op, hr = [await asyncio.to_thread(world.login, u) for u in ("operator", "hr")]
         faces_url = f"{world.url}/api/v1/live/faces"
         pc, _, _ = await join(world, clip)
@@ -152,7 +142,7 @@ async def test_a_confirmed_face_has_no_crop_on_disk_without_evidence_keeping(sql
     world = await asyncio.to_thread(next, gen)
     pc = None
     try:
-        new_id = await asyncio.to_thread(_add_newcomer, world, newcomer)
+        new_id = await asyncio.to_thread(add_newcomer, world, newcomer)
         op, hr = [await asyncio.to_thread(world.login, u) for u in ("operator", "hr")]
         pc, _, _ = await join(world, clip)
         truth = enrol_face(read_image_rgb(photos[newcomer]), masked_variants=False).embedding

@@ -96,6 +96,11 @@ def server_main(conn, shared: bool, clip: str, fps: float, ingest: bool = False)
             if msg[0] == "join":
                 answer, _ = await server.join_office("bench", msg[1], msg[2], "offer")
                 conn.send(("answer", answer.sdp))
+            elif msg[0] == "leader":   # a real leader peer (bench_janus_fanout): decoded, encoded once
+                answer, _ = await server.join_leader("bench", msg[1], "offer")
+                conn.send(("answer", answer.sdp))
+            elif msg[0] == "status":   # the offices' feeds as the console sees them (bench_janus_fanout)
+                conn.send(("status", room.status()))
             elif msg[0] == "stats":
                 enc = room.leader_video
                 conn.send(("stats", {"frames_encoded": enc.frames_encoded, "receivers": enc.subscriber_count,

@@ -10,8 +10,11 @@ The tiles show a still of each office every few seconds (`office_preview`): a sm
 frame the web node decoded from the office's RTP forward for vision, made at most once per office per
 `PREVIEW_EVERY_S` however many consoles ask, instead of a video subscription per tile.
 
-Who may: the routes allow leaders and admins only (the console that leads), and the overlays name
-people, which observers may not see."""
+Who may: the office's video (and its tile's still) goes to leaders, admins and observers: an observer
+watching the embedded mode's console receives the mosaic of every office's video too (docs/roster.md),
+so the read-only console in this mode gets the same picture. The overlays name people, which observers
+may not see: their stream stays with leaders and admins, and an observer's large view shows the video
+without boxes or names."""
 from __future__ import annotations
 
 import asyncio
@@ -24,6 +27,8 @@ import cv2
 import numpy as np
 
 from attendance.errors import ApelError
+from attendance.models import Role
+from attendance.models.users import LEADER_ROLES
 from media.interfaces import AV_FRAME_LOCK, Overlay
 from media.janus.rooms import JanusMedia
 
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
     from app.live.service import LiveService
 
+VIDEO_ROLES = (*LEADER_ROLES, Role.observer.value)   # the video without names; the overlay is LEADER_ROLES
 PREVIEW_WIDTH = 320      # a tile's still: small enough for 41 at once
 PREVIEW_EVERY_S = 2.0    # at most one new still per office this often, shared by every console
 PREVIEW_QUALITY = 70

@@ -171,8 +171,8 @@ const ConsoleGrid = (() => {
     const cam = el("div", {"class": "camera-check"});
     if (typeof CameraCheckUI !== "undefined") CameraCheckUI.render(cam, camera);
     const mode = last.media;
-    // Janus: the leader's console shows the office's video above; a read-only console has none yet.
-    const janusNote = video() && root.dataset.mode === "leader" ? video().strings.note : S["detail.janus"];
+    // Janus: the console shows the office's video above (an observer's without the overlays).
+    const janusNote = video() && video().watches ? video().note : S["detail.janus"];
     const note = el("p", {"class": "detail-media", "data-media": mode || "unknown"},
                     mode === "janus" ? janusNote : mode === "embedded" ? S["detail.embedded"] : S["detail.waiting_media"]);
     detail.querySelector(".detail-body").replaceChildren(feed, dl, cam, note);

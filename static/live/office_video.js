@@ -6,6 +6,8 @@
 // not a moving picture says so in the box (not sending, Janus unreachable, connecting, stalled):
 // never a silent black box. Closing the large view closes the subscription. The tiles of offices that
 // send show a small still (.../offices/<code>/preview), renewed every few seconds while on screen.
+// A read-only observer's console gets the same video and stills but never the overlay stream (it names
+// people; the server refuses it to observers): their large view shows the picture without boxes or names.
 "use strict";
 const OfficeVideo = (() => {
   const root = document.getElementById("console");
@@ -13,7 +15,11 @@ const OfficeVideo = (() => {
   const S = node ? JSON.parse(node.textContent) : {};
   const fmt = (key, vars) => (S[key] || key).replace(/\{(\w+)\}/g, (_, k) => (vars && k in vars ? vars[k] : ""));
   const assemblyId = root.dataset.assembly;
-  const leads = root.dataset.mode === "leader";
+  // "names": video with the overlays (leaders, admins); "plain": video only (observers); "": none.
+  const access = root.dataset.officeVideo !== undefined ? root.dataset.officeVideo
+    : (root.dataset.mode === "leader" ? "names" : "");
+  const watches = access === "names" || access === "plain";
+  const names = access === "names";
   const CHECK_MS = 1000, STALL_S = 4;
   // This page's own subscriptions: another console page of the same leader keeps its own.
   const consoleId = Math.random().toString(36).slice(2, 14);
@@ -222,7 +228,7 @@ const OfficeVideo = (() => {
                lastT: -1, stillFor: 0, playing: false};
     cur = c;
     c.timer = setInterval(() => check(c), CHECK_MS);
-    listenOverlay(c);
+    if (names) listenOverlay(c);
     connect(c);
   }
 
@@ -230,7 +236,7 @@ const OfficeVideo = (() => {
   // the large view is closed), `code` its office, `feed` its feed state, `media` embedded | janus,
   // `mediaError` why Janus cannot be reached (said in the box at once, not after the picture stalls).
   function sync(parent, code, feed, media, mediaError) {
-    const on = leads && media === "janus" && code && parent;
+    const on = watches && media === "janus" && code && parent;
     if (!on) {
       want = null;
       stop();
@@ -269,7 +275,7 @@ const OfficeVideo = (() => {
   }
   // ConsoleGrid calls this after drawing the tiles (`tiles`: office code -> its list item).
   function stills(tiles, media) {
-    const on = leads && media === "janus";
+    const on = watches && media === "janus";
     for (const [code, li] of tiles) {
       const tile = li.firstChild;
       let img = tile.querySelector(".tile-preview");
@@ -291,5 +297,7 @@ const OfficeVideo = (() => {
   }
 
   window.addEventListener("pagehide", stop);
-  return {sync, stop, stills, strings: S};
+  // What the large view says about the video: with the overlays drawn here, or the picture alone.
+  const note = names ? S.note : (S.note_plain || S.note);
+  return {sync, stop, stills, strings: S, watches, note};
 })();

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from app.live import office_watch
 from app.live.service import LiveService, get_live
-from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser, sees_people, without_people
+from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser, require_roles, sees_people, without_people
 from app.web.schemas.live import (
     IceServersOut,
     JoinOut,
@@ -30,6 +30,7 @@ from app.web.schemas.live import (
 )
 from app.web.schemas.office_video import OfficeVideoClosedOut, OfficeVideoOfferOut, OfficeVideoStartedOut
 from attendance.errors import ApelError, NotFound
+from attendance.models import User
 from media.signaling import MAX_SDP_BYTES
 
 router = APIRouter(tags=["live"])
@@ -145,6 +146,8 @@ async def observer_join(assembly_id: DbId, body: SdpIn, live: Live, user: Consol
 
 
 OfficeCode = Annotated[str, Path(min_length=1, max_length=32, description="Office code.")]
+# The office's video (no names) for leaders, admins and observers; its overlay stream names people: LeaderUser.
+VideoUser = Annotated[User, Depends(require_roles(*office_watch.VIDEO_ROLES))]
 OVERLAY_POLL_S = 0.2    # how often an office's overlay stream looks for vision's newer findings
 
 
@@ -171,9 +174,10 @@ def _viewer(user: Any, body: OfficeVideoIn) -> str:
 
 @router.post("/api/v1/live/assemblies/{assembly_id}/offices/{office}/video", response_model=OfficeVideoOfferOut)
 async def office_video(assembly_id: DbId, office: OfficeCode, body: OfficeVideoIn, live: Live,
-                       user: LeaderUser) -> dict[str, Any]:
+                       user: VideoUser) -> dict[str, Any]:
     """APEL_MEDIA=janus: the office's video for the leader's console that opens it large, as Janus's SDP
-    offer (through Apel: leaders and admins only, nothing of Janus but the SDP). 409
+    offer (through Apel: leaders, admins and observers, nothing of Janus but the SDP; the overlay stream that
+    names people is for leaders and admins only). 409
     `office_not_publishing` while the office sends no video, 503 `janus_unreachable`; 404
     `janus_mode_only` in the embedded mode (the mosaic carries every office)."""
     return await office_watch.watch_office(live, assembly_id, office.strip(), _viewer(user, body))
@@ -182,7 +186,7 @@ async def office_video(assembly_id: DbId, office: OfficeCode, body: OfficeVideoI
 @router.post("/api/v1/live/assemblies/{assembly_id}/offices/{office}/video/answer",
              response_model=OfficeVideoStartedOut)
 async def office_video_answer(assembly_id: DbId, office: OfficeCode, body: OfficeVideoAnswerIn, live: Live,
-                              user: LeaderUser) -> dict[str, Any]:
+                              user: VideoUser) -> dict[str, Any]:
     """The console's SDP answer to the office video's offer: the video starts."""
     return await office_watch.answer_watch(live, assembly_id, office.strip(), _viewer(user, body), body.subscription,
                                            body.sdp, body.type)
@@ -191,7 +195,7 @@ async def office_video_answer(assembly_id: DbId, office: OfficeCode, body: Offic
 @router.post("/api/v1/live/assemblies/{assembly_id}/offices/{office}/video/close",
              response_model=OfficeVideoClosedOut)
 async def office_video_close(assembly_id: DbId, office: OfficeCode, body: OfficeVideoCloseIn, live: Live,
-                             user: LeaderUser) -> dict[str, Any]:
+                             user: VideoUser) -> dict[str, Any]:
     """The large view closed: Janus stops sending the office's video (closing the connection does too)."""
     await office_watch.stop_watch(live, assembly_id, _viewer(user, body), body.subscription)
     return {"assembly_id": assembly_id, "office": office.strip(), "subscription": body.subscription}
@@ -234,9 +238,9 @@ async def office_overlay(assembly_id: DbId, office: OfficeCode, request: Request
 @router.get("/api/v1/live/assemblies/{assembly_id}/offices/{office}/preview", response_class=Response,
             responses={200: {"description": "A small JPEG of the office's latest frame.",
                              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
-async def office_preview(assembly_id: DbId, office: OfficeCode, live: Live, user: LeaderUser) -> Response:
-    """APEL_MEDIA=janus: a still of the office's video for its tile (renewed at most every 2 s), leaders
-    and admins only. 409 `office_not_publishing` while the office sends nothing."""
+async def office_preview(assembly_id: DbId, office: OfficeCode, live: Live, user: VideoUser) -> Response:
+    """APEL_MEDIA=janus: a still of the office's video for its tile (renewed at most every 2 s), leaders,
+    admins and observers. 409 `office_not_publishing` while the office sends nothing."""
     jpeg = await office_watch.office_preview(live, assembly_id, office.strip())
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 

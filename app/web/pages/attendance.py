@@ -27,6 +27,7 @@ from attendance.assemblies.lifecycle import (
     start_assembly,
 )
 from attendance.assemblies.lookups import get_assembly
+from attendance.assemblies.record_crops import record_crops
 from attendance.assemblies.review import (
     assign_review_item,
     dismiss_review_item,
@@ -204,12 +205,13 @@ def _record_page(request: Request, user, db, record_id: int, *, conflict: dict |
     view = record_view(rec, rec.employee, office.timezone)
     view["category_label"] = _category_label(categories, rec.excuse_category, lang)
     history = list_corrections(db, record_id=record_id)
+    crops = record_crops(db, rec) if user.role in HR_ROLES else []   # faces are HR's and admins' only
     return render(request, "attendance/record.html", {
         "rec": view, "a": a, "office": office, "zone": zone_label(office.timezone),
         "scheduled_local": format_local(next((ao.scheduled_start for ao in a.offices if ao.office_id == rec.office_id),
                                              a.scheduled_start), office.timezone, "%Y-%m-%d %H:%M"),
         "history": history, "categories": categories, "tiers": TIERS, "can_correct": user.role in HR_ROLES,
-        "conflict": conflict,
+        "conflict": conflict, "crops": crops,
         "local": lambda instant: format_local(instant, office.timezone)},   # the history in the page's zone
         user=user, status_code=status_code)
 

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
     from app.live.service import LiveService
 
-VIDEO_ROLES = (*LEADER_ROLES, Role.observer.value)   # the video without names; the overlay is LEADER_ROLES
+VIDEO_ROLES = (*LEADER_ROLES, Role.hr.value, Role.observer.value)   # whoever watches the console (the embedded
+# mosaic shows them every office); the overlay names people: not observers
 PREVIEW_WIDTH = 320      # a tile's still: small enough for 41 at once
 PREVIEW_EVERY_S = 2.0    # at most one new still per office this often, shared by every console
 PREVIEW_QUALITY = 70

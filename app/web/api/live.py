@@ -18,7 +18,16 @@ from pydantic import BaseModel, Field
 
 from app.live import office_watch
 from app.live.service import LiveService, get_live
-from app.web.deps import ConsoleUser, DbId, LeaderUser, OptionalUser, require_roles, sees_people, without_people
+from app.web.deps import (
+    ConsoleUser,
+    DbId,
+    LeaderUser,
+    OptionalUser,
+    ensure_sees_people,
+    require_roles,
+    sees_people,
+    without_people,
+)
 from app.web.schemas.live import (
     IceServersOut,
     JoinOut,
@@ -146,7 +155,7 @@ async def observer_join(assembly_id: DbId, body: SdpIn, live: Live, user: Consol
 
 
 OfficeCode = Annotated[str, Path(min_length=1, max_length=32, description="Office code.")]
-# The office's video (no names) for leaders, admins and observers; its overlay stream names people: LeaderUser.
+# The office's video for every console role; its overlay stream names people: not observers (sees_people).
 VideoUser = Annotated[User, Depends(require_roles(*office_watch.VIDEO_ROLES))]
 OVERLAY_POLL_S = 0.2    # how often an office's overlay stream looks for vision's newer findings
 
@@ -208,10 +217,12 @@ async def office_video_close(assembly_id: DbId, office: OfficeCode, body: Office
                                  "properties": {"event": {"enum": ["overlay"]},
                                                 "data": {"type": "string", "description": "JSON"}}}}}}})
 async def office_overlay(assembly_id: DbId, office: OfficeCode, request: Request, live: Live,
-                         user: LeaderUser) -> StreamingResponse:
+                         user: VideoUser) -> StreamingResponse:
     """APEL_MEDIA=janus: what vision finds in the office's feed (names, masks, distancing boxes and
     lines, the caption) for the console to draw over the office's video, as the embedded mosaic draws
-    it: the current one at once, then each newer one. Leaders and admins only (it names people)."""
+    it: the current one at once, then each newer one. Leaders, admins and HR (it names people: 403
+    `observer_no_people` to observers)."""
+    ensure_sees_people(user)
     await office_watch.check_overlay(live, assembly_id)
     code = office.strip()
 

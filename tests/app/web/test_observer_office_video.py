@@ -54,7 +54,7 @@ async def test_observer_gets_the_video_never_the_names(sqlite_url, settings_fact
 
             # The overlay names people: refused to the observer before anything is streamed; the leader has it.
             status, body = await first_overlay(world, observer)
-            assert status == 403 and body is not None and body["detail"]["code"] == "forbidden", (status, body)
+            assert status == 403 and body is not None and body["detail"]["code"] == "observer_no_people", (status, body)
             assert (await first_overlay(world, leader))[0] == 200
             # An operator still gets no office video.
             assert (await http.post(video_url(world), headers=operator, json={})).status_code == 403

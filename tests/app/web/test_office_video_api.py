@@ -83,8 +83,8 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
             publisher = room.offices["OPD1"]
             assert await wait_for(publisher.connected.is_set, 20)
 
-            # Not the leader: refused by Apel, and Janus gets no subscriber.
-            for who, headers, status in (("anonymous", {}, 401), ("hr", hr, 403), ("operator", operator, 403)):
+            # Not a console role: refused by Apel, and Janus gets no subscriber.
+            for who, headers, status in (("anonymous", {}, 401), ("operator", operator, 403)):
                 r = await http.post(video_url(world), headers=headers, json={})
                 assert r.status_code == status, (who, r.status_code, r.text)
                 r = await http.post(video_url(world, tail="/answer"), headers=headers,
@@ -146,7 +146,7 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
             assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text[:200]
             still = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
             assert still is not None and still.shape == (180, 320, 3), None if still is None else still.shape
-            for headers, status in (({}, 401), (hr, 403), (operator, 403)):
+            for headers, status in (({}, 401), (operator, 403), (hr, 200)):
                 assert (await http.get(preview, headers=headers)).status_code == status
             r = await http.get(preview.replace("OPD1", "OPD2"), headers=leader)
             assert r.status_code == 409 and r.json()["detail"]["code"] == "office_not_publishing", r.text
@@ -156,6 +156,7 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
             assert status == 200 and overlay is not None
             OfficeOverlayOut.model_validate(overlay)
             assert overlay["office"] == "OPD1"
+            assert (await first_overlay(world, hr))[0] == 200     # HR names people everywhere: the overlay too
 
             # The large view closes: Janus stops sending.
             r = await http.post(video_url(world, tail="/close"), headers=leader,
@@ -182,13 +183,13 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
         await asyncio.to_thread(gen.close)
 
 
-def test_the_office_video_is_for_janus_mode_and_the_leader_only(sqlite_url, settings_factory) -> None:
+def test_the_office_video_is_for_janus_mode_and_console_roles_only(sqlite_url, settings_factory) -> None:
     """The embedded mode's mosaic carries every office: the endpoints say so (to the leader), and refuse
     everyone else first."""
     gen = build_live_world(sqlite_url, settings_factory, {})
     world = next(gen)
     try:
-        leader, hr = world.login("leader"), world.login("hr")
+        leader, operator = world.login("leader"), world.login("operator")
         r = httpx.post(video_url(world), headers=leader, json={}, timeout=30)
         assert r.status_code == 404 and r.json()["detail"]["code"] == "janus_mode_only", r.text
         r = httpx.get(f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/offices/OPD1/overlay", headers=leader,
@@ -197,7 +198,7 @@ def test_the_office_video_is_for_janus_mode_and_the_leader_only(sqlite_url, sett
         r = httpx.get(f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/offices/OPD1/preview", headers=leader,
                       timeout=30)
         assert r.status_code == 404 and r.json()["detail"]["code"] == "janus_mode_only", r.text
-        assert httpx.post(video_url(world), headers=hr, json={}, timeout=30).status_code == 403
+        assert httpx.post(video_url(world), headers=operator, json={}, timeout=30).status_code == 403
         assert httpx.post(video_url(world), json={}, timeout=30).status_code == 401
         r = httpx.post(video_url(world, "x" * 40), headers=leader, json={}, timeout=30)
         assert r.status_code == 422, r.text

@@ -30,13 +30,15 @@ from sqlalchemy.orm import Session
 from app.live.bridge import FrameBridge, WorkerPool
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
-from app.live.node_sources import Feed, FrameSource, OpenFeed
+from app.live.node_evidence import NodeEvidence
+from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed
 from app.live.streams import StreamInfo
 from app.live.translate import sightings_from_result
 from app.live.writer import SightingsWriter
 from app.settings import Settings
 from attendance.assemblies.sightings import Sighting, record_sightings
 from attendance.db.unit_of_work import committed, run_in_transaction
+from attendance.errors import ApelError
 from attendance.models import Office
 from attendance.nodes.leases import (
     HEARTBEAT_S,
@@ -59,6 +61,9 @@ log = logging.getLogger("apel.node")
 STOP_S = 2.5           # a clean stop takes at most this long (SIGTERM to exit: under 5 s)
 STOP_DRAIN_S = 1.5      # ... of which this for the sightings still queued
 OPEN_RETRY_S = 5.0      # a feed whose source could not be opened is tried again after this
+# ... except an office that sends no video yet (it has not joined): looked for this often, between
+# heartbeats too, so that its first frame does not wait for a retry or a heartbeat after its join
+WAITING_POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class _Running:
     info: NodeStream
     feed: OpenFeed | None = None
     failed_at: float | None = None     # monotonic: the source could not be opened
+    not_publishing: bool = False       # ... because the office sends no video yet: tried every WAITING_POLL_S
 
 
 SIGHTINGS_CHANNEL = "apel_sightings"   # PostgreSQL NOTIFY channel: payload the apel's id
@@ -149,6 +155,7 @@ class NodeRunner:
         self._pool = pool
         self.last_balance: Balance | None = None
         self.fenced = 0     # sightings refused because the lease was no longer this run's
+        self.evidence = NodeEvidence(settings, self.db)   # crops for HR's review, geometry lessons
 
     # -- the writer's side
     @staticmethod
@@ -184,6 +191,7 @@ class NodeRunner:
         if sightings:
             self.writer.put(info, sightings)
         info.camera = result.camera or info.camera
+        self.evidence.keep(info, result)
 
     # -- lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -201,11 +209,11 @@ class NodeRunner:
                     await self.tick()
                 except Exception:
                     log.exception("node %s: heartbeat failed (retrying)", self.id)
-                wait = max(0.0, self.options.heartbeat_s - (time.monotonic() - started))
-                try:
-                    await asyncio.wait_for(stop.wait(), wait)
-                except TimeoutError:
-                    pass
+                while not stop.is_set() and (wait := self.options.heartbeat_s - (time.monotonic() - started)) > 0:
+                    try:
+                        await asyncio.wait_for(stop.wait(), min(wait, WAITING_POLL_S))
+                    except TimeoutError:
+                        await self._open_waiting()
         finally:
             await self.shutdown()
 
@@ -238,11 +246,15 @@ class NodeRunner:
             try:
                 if current is None:
                     await self._start_feed(lease)
-                elif current.feed is None and (current.failed_at is None
+                elif current.feed is None and (current.failed_at is None or current.not_publishing
                                                or time.monotonic() - current.failed_at > OPEN_RETRY_S):
                     await self._open(current)
             except Exception:   # one office's trouble must not keep the others from starting
                 log.exception("node %s: starting office %s of apel %d failed (retrying)", self.id, key[1], key[0])
+        try:   # the crops and lessons of apels that ended
+            await self.evidence.settle_ended({aid for aid, _ in held})
+        except Exception:
+            log.exception("node %s: settling the crops and lessons of ended apels failed (retrying)", self.id)
         return b
 
     async def _start_feed(self, lease: Lease) -> None:
@@ -262,16 +274,36 @@ class NodeRunner:
                  lease.epoch, len(roster))
         await self._open(run)
 
+    async def _open_waiting(self) -> None:
+        """Between heartbeats: open the feeds of held offices that sent no video when last asked."""
+        for key, run in list(self.running.items()):
+            if run.feed is None and run.not_publishing and self.running.get(key) is run:
+                try:
+                    await self._open(run)
+                except Exception:
+                    log.exception("node %s: opening office %s of apel %d failed (retrying)", self.id, key[1], key[0])
+
     async def _open(self, run: _Running) -> None:
         info = run.info
         feed = Feed(info.assembly_id, info.office_id, info.office_code, info.stream_key, run.lease.epoch)
         try:
             run.feed = await self.source.open(feed, self.bridge)
-            run.failed_at = None
+            run.failed_at, run.not_publishing = None, False
+        except ApelError as exc:
+            if exc.code != NOT_PUBLISHING:
+                self._open_failed(run, exc)
+                return
+            if not run.not_publishing:   # said once; asked again every WAITING_POLL_S until it sends
+                log.info("node %s: office %s sends no video yet; waiting for it (%s)", self.id, info.office_code,
+                         exc.message)
+            run.failed_at, run.not_publishing = time.monotonic(), True
         except Exception as exc:
-            run.failed_at = time.monotonic()
-            log.error("node %s: the video of office %s cannot be opened (retrying in %.0f s): %s",
-                      self.id, info.office_code, OPEN_RETRY_S, exc)
+            self._open_failed(run, exc)
+
+    def _open_failed(self, run: _Running, exc: Exception) -> None:
+        run.failed_at, run.not_publishing = time.monotonic(), False
+        log.error("node %s: the video of office %s cannot be opened (retrying in %.0f s): %s",
+                  self.id, run.info.office_code, OPEN_RETRY_S, exc)
 
     async def _stop_feed(self, key: tuple[int, int], why: str) -> None:
         run = self.running.pop(key)
@@ -320,6 +352,10 @@ class NodeRunner:
         if not await self.writer.drain(STOP_DRAIN_S):
             log.warning("node %s: stopping with %d batches of sightings not written", self.id, self.writer.queued)
         await self.writer.stop()
+        try:   # after the sightings: the review items the crops belong to are written
+            await asyncio.wait_for(self.evidence.settle_all(), 1.0)
+        except Exception:
+            log.exception("node %s: keeping the crops and lessons at the stop failed", self.id)
         try:
             n = await asyncio.wait_for(self.db.run(committed(stop_node), self.id), 2.0)
             log.info("node %s: %d leases given back %.1f s after the stop began", self.id, n,

@@ -28,6 +28,12 @@ class Feed:
     epoch: int           # the lease's run: a source may use it to tell a take-over from a rejoin
 
 
+# The ApelError code a source raises while the office sends no video (it has not joined yet): the
+# node asks again within a fraction of a second (node.WAITING_POLL_S) rather than after its retry
+# pause, so a join is analysed at once; such a refusal should be cheap for the source.
+NOT_PUBLISHING = "office_not_publishing"
+
+
 class OpenFeed(Protocol):
     """A feed a source is pushing frames of; `close` stops it (no frame is pushed after it returns)."""
 
@@ -37,7 +43,8 @@ class OpenFeed(Protocol):
 class FrameSource(Protocol):
     async def open(self, feed: Feed, sink: FrameSink) -> OpenFeed:
         """Start pushing the feed's sampled frames into `sink` (on the running loop). Raises ApelError
-        (or OSError) when the feed cannot be opened; the node retries later."""
+        (or OSError) when the feed cannot be opened; the node retries later (ApelError NOT_PUBLISHING:
+        within a fraction of a second)."""
         ...
 
 

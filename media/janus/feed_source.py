@@ -5,14 +5,18 @@ with `close()`), built on Janus's RTP forward and `RtpForwardTrack`, sampled by 
 It finds everything from the feed and the shared settings (docs/janus.md): the room is
 `room_base + apel id`, its keys come from Apel's secret key, the office publishes as
 `office_feed_id(office id)`, and the video's mid is asked of Janus. An office that does not publish
-(yet) is an `ApelError` `office_not_publishing`, which the node retries later.
+(yet) is an `ApelError` `office_not_publishing`, which the node asks again several times a second: one
+listing of the room's publishers answers for every office of the room asked about meanwhile.
 
-The first frame needs a keyframe, and only the holder of the office's publisher handle (the web node's
-JanusMedia) can ask for one: it watches the room's forwards and asks as soon as a new one appears."""
+The first frame needs a keyframe, and Janus does not ask the office for one when a forward starts: the
+forward is made with an RTCP port of the node's (`RtpForwardTrack(feedback=True)`), from which the
+node asks for keyframes (PLI) itself until its first frame, the moment the forward exists. (The web
+node, which holds the office's publisher handle, also asks when it sees a new forward in the room.)"""
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +28,8 @@ from media.janus.rtp_source import RtpForwardTrack
 from media.sampling import FrameTap
 
 log = logging.getLogger("apel.media.janus.feed")
+
+PUBLISHERS_FRESH_S = 0.2   # a listing of a room's publishers answers the opens of this long after it
 
 
 class FeedRef(Protocol):
@@ -75,6 +81,7 @@ class JanusFeedSource:
         self._session: JanusSession | None = None
         self._control: vr.VideoRoomControl | None = None
         self._lock = asyncio.Lock()
+        self._publishers: dict[int, tuple[float, set[int]]] = {}   # room -> (monotonic, publisher ids)
 
     async def _connect(self) -> tuple[JanusSession, vr.VideoRoomControl]:
         async with self._lock:
@@ -91,12 +98,27 @@ class JanusFeedSource:
             self._session, self._control = session, control
             return session, control
 
+    async def _publishing(self, control: vr.VideoRoomControl, room: int) -> set[int]:
+        """The room's publishers, listed once for all the offices asked about within PUBLISHERS_FRESH_S."""
+        listed = self._publishers.get(room)
+        if listed is None or time.monotonic() - listed[0] > PUBLISHERS_FRESH_S:
+            try:
+                ids = {int(p["id"]) for p in await control.participants(room) if p.get("publisher")}
+            except JanusError as exc:
+                if vr.janus_code(exc) != vr.NO_SUCH_ROOM:
+                    raise
+                ids = set()   # no office has joined the apel yet (the web node makes the room then)
+            listed = self._publishers[room] = (time.monotonic(), ids)
+        return listed[1]
+
     async def open(self, feed: FeedRef, sink: FrameSink) -> JanusFeed:
         session, control = await self._connect()
         room = self.room_base + feed.assembly_id
         keys = vr.room_keys(self.room_key, room)
         feed_id = vr.office_feed_id(feed.office_id)
         try:
+            if feed_id not in await self._publishing(control, room):   # cheap while the office has not joined
+                raise ApelError("office_not_publishing", f"office {feed.stream_key} is not sending to Janus", 409)
             mid = await vr.publisher_video_mid(session, room, keys, feed_id)
         except JanusError as exc:
             if vr.janus_code(exc) in (vr.NO_SUCH_ROOM, vr.NO_SUCH_FEED):
@@ -105,13 +127,15 @@ class JanusFeedSource:
             raise
         if mid is None:
             raise ApelError("office_not_publishing", f"office {feed.stream_key} sends no video to Janus", 409)
-        track = RtpForwardTrack(address=self.node_address)   # where Janus sends it: this machine
+        track = RtpForwardTrack(address=self.node_address, feedback=True)   # where Janus sends it: this machine
         track.start()
         try:
-            forward_id = await control.rtp_forward(room, keys, feed_id, self.node_address, track.port, video_mid=mid)
+            forward_id = await control.rtp_forward(room, keys, feed_id, self.node_address, track.port, video_mid=mid,
+                                                   rtcp_port=track.rtcp_port)
         except BaseException:
             await track.close()
             raise
+        track.ask_keyframe()   # at once, if Janus's first RTCP packets are in (else the track asks again soon)
         tap = FrameTap(feed.stream_key, track, sink, sample_fps=self.sample_fps)
         tap.start()
         return JanusFeed(self, control, room, keys, feed_id, forward_id, track, tap)

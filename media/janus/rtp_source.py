@@ -10,12 +10,20 @@ ones (as the tap does), so a slow consumer never grows a queue.
 
 A forward that goes quiet (the office left, Janus restarted) is not an error: the reader waits and
 picks the stream up again when packets come back, and `seconds_since_frame` says how long it has
-been, for the consoles' frozen-feed marks."""
+been, for the consoles' frozen-feed marks.
+
+The first frame needs a keyframe, and Janus does not ask the office for one when a forward starts.
+With `feedback=True` the track has an RTCP port of its own (`rtcp_port`, given to Janus with the
+forward): Janus writes to it first, so the track learns the forward's RTCP address, and a PLI sent
+there is passed on to the office's encoder. Until the first frame is decoded the track asks so
+(`ask_keyframe`, and every KEYFRAME_ASK_S), so it needs no one who holds the office's publisher
+handle, nor the room's periodic keyframe."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+import struct
 import tempfile
 import threading
 import time
@@ -30,6 +38,8 @@ log = logging.getLogger("apel.media.janus.rtp")
 OPEN_TIMEOUT_S = 5.0     # how long one attempt to open the stream waits for its first packets
 READ_TIMEOUT_S = 1.0     # a read that waits longer gives up, so `close` is seen within about this
 KEEP_FRAMES = 3          # decoded frames waiting for the consumer; older ones are dropped
+KEYFRAME_ASK_S = 0.25    # with feedback: until the first frame, a keyframe is asked for this often ...
+KEYFRAME_ASK_FOR_S = 10.0   # ... for this long at most (by then the room's periodic one has come)
 
 
 def free_udp_port_pair(host: str = "0.0.0.0") -> int:
@@ -57,6 +67,11 @@ def vp8_sdp(port: int, *, pt: int = 96, address: str = "127.0.0.1") -> str:
             f"m=video {port} RTP/AVP {pt}\r\na=rtpmap:{pt} VP8/90000\r\na=recvonly\r\n")
 
 
+def pli_packet(sender_ssrc: int = 1, media_ssrc: int = 0) -> bytes:
+    """An RTCP Picture Loss Indication (RFC 4585: payload-specific feedback, FMT 1): "send a keyframe"."""
+    return struct.pack("!BBHII", 0x81, 206, 2, sender_ssrc, media_ssrc)
+
+
 class RtpForwardTrack(MediaStreamTrack):
     """Decoded frames of the RTP stream arriving on `port`. `port`: the one to ask Janus to forward to
     (chosen free when not given). Call `start()` before asking Janus to forward (so the first packets,
@@ -64,9 +79,20 @@ class RtpForwardTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, port: int | None = None, *, pt: int = 96, address: str = "127.0.0.1") -> None:
+    def __init__(self, port: int | None = None, *, pt: int = 96, address: str = "127.0.0.1",
+                 feedback: bool = False) -> None:
         super().__init__()
         self.port = port if port is not None else free_udp_port_pair()
+        self._rtcp: socket.socket | None = None
+        self.rtcp_port: int | None = None        # with feedback: give it to Janus with the forward
+        self._rtcp_peer: tuple[str, int] | None = None   # the forward's RTCP address, once Janus wrote
+        self._asking: asyncio.Task[None] | None = None
+        self.keyframes_asked = 0
+        if feedback:
+            self._rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._rtcp.bind(("0.0.0.0", 0))
+            self._rtcp.setblocking(False)
+            self.rtcp_port = int(self._rtcp.getsockname()[1])
         self.pt = pt
         self._dir = tempfile.TemporaryDirectory(prefix="apel-rtp-")
         self.sdp_path = Path(self._dir.name) / "forward.sdp"
@@ -90,11 +116,44 @@ class RtpForwardTrack(MediaStreamTrack):
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name=f"rtp-forward-{self.port}", daemon=True)
         self._thread.start()
+        if self._rtcp is not None:
+            self._asking = asyncio.ensure_future(self._ask_keyframes())
+
+    # -- keyframe requests (with feedback)
+    def ask_keyframe(self) -> bool:
+        """Sends a PLI to the forward, once Janus has written to this track's RTCP port; False before."""
+        if self._rtcp is None:
+            return False
+        while True:   # whatever Janus sent (its latching packets, reports): where the forward's RTCP is
+            try:
+                _, self._rtcp_peer = self._rtcp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:   # e.g. ICMP port unreachable from an earlier send: read on
+                continue
+        if self._rtcp_peer is None:
+            return False
+        try:
+            self._rtcp.sendto(pli_packet(), self._rtcp_peer)
+        except OSError as exc:
+            log.debug("asking the forward on port %d for a keyframe: %s", self.port, exc)
+            return False
+        self.keyframes_asked += 1
+        return True
+
+    async def _ask_keyframes(self) -> None:
+        deadline = time.monotonic() + KEYFRAME_ASK_FOR_S
+        while self.frames_decoded == 0 and time.monotonic() < deadline and not self._stop.is_set():
+            self.ask_keyframe()
+            await asyncio.sleep(KEYFRAME_ASK_S)
 
     def _open(self) -> av.container.InputContainer:
+        # fpsprobesize 0: libav's probe of the stream (in av.open) stops at the first decodable frame
+        # instead of reading 20 more to estimate a frame rate nobody here uses (the tap samples by the
+        # clock), which held every forward's first frame back by 20 frames' time.
         return av.open(str(self.sdp_path), format="sdp", timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S),
                        options={"protocol_whitelist": "file,udp,rtp", "reorder_queue_size": "64",
-                                "analyzeduration": "100000", "probesize": "500000"})
+                                "analyzeduration": "100000", "probesize": "500000", "fpsprobesize": "0"})
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -168,6 +227,8 @@ class RtpForwardTrack(MediaStreamTrack):
         super().stop()
         self._stop.set()
         self._wakeup.set()
+        if self._asking is not None:
+            self._asking.cancel()
 
     async def close(self) -> None:
         """Stops and waits for the reader thread to end, then removes the SDP file."""
@@ -176,4 +237,6 @@ class RtpForwardTrack(MediaStreamTrack):
             await asyncio.to_thread(self._thread.join, OPEN_TIMEOUT_S + READ_TIMEOUT_S + 2)
             if self._thread.is_alive():
                 log.error("the RTP reader on port %d did not stop", self.port)
+        if self._rtcp is not None:
+            self._rtcp.close()
         self._dir.cleanup()

@@ -127,10 +127,12 @@ LIVE_MIN_CONFIDENCE = 0.5
 
 def office_clip(shared_data: Path, workdir: Path, people: int = OFFICE_PEOPLE,
                 seconds: int = 8, *, roster: Path | None = None, name: str = "office",
-                masked_fraction: float | None = None) -> tuple[Path, dict[str, Path]]:
+                masked_fraction: float | None = None, size: tuple[int, int] = (1280, 720),
+                hfov: float = OFFICE_HFOV) -> tuple[Path, dict[str, Path]]:
     """A synthetic office rendered by `apel synth-office` from real lfw10 photos (or `roster`, a folder
     of such people), and the photo each person is enrolled from. `name`: the clip's file name, so two
-    offices can be rendered into one folder."""
+    offices can be rendered into one folder. `size` and `hfov`: a smaller frame with a narrower lens
+    keeps the faces as large in pixels (cheaper to render, send and analyse)."""
     import json
     import subprocess
     import sys
@@ -139,7 +141,7 @@ def office_clip(shared_data: Path, workdir: Path, people: int = OFFICE_PEOPLE,
     clip, truth = workdir / f"{name}.mp4", workdir / f"{name}-truth.json"
     cmd = [sys.executable, "-m", "app.cli", "synth-office", "--roster", str(roster), "--people", str(people),
            "--seconds", str(seconds), "--out", str(clip), "--truth", str(truth),
-           "--width", "1280", "--height", "720", "--fps", "15", "--hfov", str(OFFICE_HFOV),
+           "--width", str(size[0]), "--height", str(size[1]), "--fps", "15", "--hfov", str(hfov),
            *(["--masked-fraction", str(masked_fraction)] if masked_fraction is not None else [])]
     p = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=300)
     if p.returncode != 0 and "No such command" in (p.stderr + p.stdout):

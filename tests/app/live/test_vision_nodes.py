@@ -11,105 +11,42 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from attendance.assemblies.lifecycle import create_assembly, start_assembly
-from attendance.assemblies.rulesets import create_ruleset_version
 from attendance.db import make_engine, make_session_factory
 from attendance.db.unit_of_work import committed
-from attendance.models import AttendanceRecord, Employee, FaceTemplate, Office, SightingTrack, User, VisionNode
-from attendance.nodes.leases import leases_of
-from attendance.vision.config import backend_name
+from attendance.models import Employee, Office, SightingTrack, User, VisionNode
 from tests.conftest import ROOT, fresh_pg
 
-from .conftest import LIVE_MIN_CONFIDENCE, OFFICE_HFOV, enrol_photo, office_clip
+from .conftest import office_clip
+from .vision_nodes import (
+    MARKED,
+    analysed_by,
+    assert_counted_once,
+    balanced,
+    holders,
+    node_ids,
+    node_world,
+    start_node,
+    statuses,
+    tail,
+    until,
+)
 
 OFFICES = 4
 SAMPLE_FPS = 3.0
-MARKED = {"present", "late"}
-
-
-def _until(what: str, check: Callable[[], object], timeout: float, procs: list[subprocess.Popen],
-           logs: list[Path]) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        for p in procs:
-            assert p.poll() is None, f"a node ended ({p.returncode}) while waiting for {what}:\n{_tail(logs)}"
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{_tail(logs)}")
-
-
-def _tail(logs: list[Path]) -> str:
-    return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-25:])
-                     for p in logs if p.exists())
-
-
-def _world(url: str, recogniser: str, photos: dict[str, Path]) -> tuple[int, dict[int, list[int]]]:
-    """OFFICES offices, each with the clip's people enrolled as its own staff; an open apel."""
-    embeddings = {name: enrol_photo(photo, recogniser) for name, photo in photos.items()}
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as db:
-            offices = [Office(code=f"OPD{i + 1}", name=f"Dinas {i + 1}", timezone="Asia/Makassar",
-                              camera_hfov_deg=OFFICE_HFOV) for i in range(OFFICES)]
-            leader = User(username="leader", password_hash="-", role="leader")
-            admin = User(username="admin", password_hash="-", role="admin")
-            db.add_all([*offices, leader, admin])
-            db.flush()
-            staff: dict[int, list[int]] = {}
-            n = 0
-            for office in offices:
-                staff[office.id] = []
-                for name, embs in embeddings.items():
-                    n += 1
-                    e = Employee(nip=f"19800101200501{n:04d}", name=f"{name} ({office.code})", office_id=office.id)
-                    db.add(e)
-                    db.flush()
-                    for k, emb in enumerate(embs):
-                        db.add(FaceTemplate(employee_id=e.id, backend=backend_name(recogniser),
-                                            embedding=np.asarray(emb, "<f4").tobytes(),
-                                            kind="photo" if k == 0 else "masked", source_sha256=f"{n:02d}{k:062d}"))
-                    staff[office.id].append(e.id)
-            db.commit()
-            committed(create_ruleset_version)(db, actor=admin, name="default", reason="live test calibration",
-                                              min_confidence=LIVE_MIN_CONFIDENCE)
-            a = committed(create_assembly)(db, actor=leader, kind="pagi", title="Apel pagi",
-                                           scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
-                                           office_ids=[o.id for o in offices], ruleset_name="default")
-            committed(start_assembly)(db, a.id, actor=leader)
-            return a.id, staff
-    finally:
-        engine.dispose()
-
-
-def _start_node(url: str, data_dir: Path, clip: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "APEL_DATABASE_URL": url, "APEL_DATA_DIR": str(data_dir), "APEL_VISION_WORKERS": "1",
-           "APEL_KEEP_EVIDENCE": "false", "APEL_LANGUAGE": "en", "PYTHONUNBUFFERED": "1"}
-    with log.open("w") as out:   # the child keeps its own copy of the descriptor
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "node", "--source", f"file:{clip}",
-                                 "--sample-fps", str(SAMPLE_FPS)], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     yield from fresh_pg(pg_template)
-
-
-def _node_ids(factory: sessionmaker[Session]) -> dict[int, str]:
-    with factory() as s:
-        return {pid: nid for nid, pid in s.execute(select(VisionNode.id, VisionNode.pid))}
 
 
 @pytest.mark.slow
@@ -121,7 +58,8 @@ def test_killed_node_offices_taken_over(pg_url: str, shared_data: Path, tmp_path
     clips = tmp_path / "clips"
     clips.mkdir()
     logs = [tmp_path / "node-a.log", tmp_path / "node-b.log"]
-    procs = [_start_node(pg_url, tmp_path / f"data-{i}", clips / "{office}.mp4", log) for i, log in enumerate(logs)]
+    procs = [start_node(pg_url, tmp_path / f"data-{i}", f"file:{clips / '{office}.mp4'}", log, SAMPLE_FPS)
+             for i, log in enumerate(logs)]
     engine = make_engine(pg_url)
     factory = make_session_factory(engine)
     try:
@@ -129,87 +67,44 @@ def test_killed_node_offices_taken_over(pg_url: str, shared_data: Path, tmp_path
         for i in range(OFFICES):
             (clips / f"OPD{i + 1}.mp4").symlink_to(clip)
         recogniser = settings_factory(pg_url).recogniser_spec
-        apel, staff = _world(pg_url, recogniser, photos)
+        apel, staff, _ = node_world(pg_url, recogniser, photos, OFFICES)
 
-        def holders() -> dict[int, str | None]:
-            with factory() as s:
-                return {o: n for o, (n, _) in leases_of(s, apel).items()}
-
-        def balanced() -> dict[str, list[int]] | None:
-            by: dict[str, list[int]] = defaultdict(list)
-            for office, n in holders().items():
-                if n is not None:
-                    by[n].append(office)
-            return by if sorted(len(v) for v in by.values()) == [2, 2] else None
-
-        by_node = _until("both nodes holding two offices each", balanced, 90, procs, logs)
+        by_node = until("both nodes holding two offices each", lambda: balanced(factory, apel, [2, 2]), 90,
+                        procs, logs)
         assert isinstance(by_node, dict)
-        ids = _node_ids(factory)
+        ids = node_ids(factory)
         victim, survivor = ids[procs[0].pid], ids[procs[1].pid]
         victims_offices = by_node[victim]
 
-        def tracks() -> list[SightingTrack]:
-            with factory() as s:
-                return list(s.execute(select(SightingTrack).where(SightingTrack.assembly_id == apel)).scalars())
-
-        def analysed_by(node: str, offices: list[int]) -> bool:
-            seen = {t.office_id for t in tracks() if t.track_key.startswith(f"{node}-")}
-            return set(offices) <= seen
-
-        _until("the first node's sightings of its offices", lambda: analysed_by(victim, victims_offices),
-               90, procs, logs)
+        until("the first node's sightings of its offices", lambda: analysed_by(factory, apel, victim, victims_offices),
+              90, procs, logs)
         os.killpg(procs[0].pid, signal.SIGKILL)     # the node and its vision worker, no clean-up
         killed = time.monotonic()
         procs[0].wait(10)
-        _until("the survivor holding every office",
-               lambda: all(n == survivor for n in holders().values()), 15, procs[1:], logs)
+        until("the survivor holding every office",
+              lambda: all(n == survivor for n in holders(factory, apel).values()), 15, procs[1:], logs)
         takeover_s = time.monotonic() - killed
-        _until("the survivor's sightings of the dead node's offices",
-               lambda: analysed_by(survivor, victims_offices), 60, procs[1:], logs)
+        until("the survivor's sightings of the dead node's offices",
+              lambda: analysed_by(factory, apel, survivor, victims_offices), 60, procs[1:], logs)
         first_analysis_s = time.monotonic() - killed
         everyone = [e for ids_ in staff.values() for e in ids_]
-
-        def statuses() -> dict[int, str]:
-            with factory() as s:
-                return dict(s.execute(select(AttendanceRecord.employee_id, AttendanceRecord.status)
-                                      .where(AttendanceRecord.assembly_id == apel)).all())
-
-        _until("every person marked", lambda: all(statuses().get(e) in MARKED for e in everyone), 90,
-               procs[1:], logs)
+        until("every person marked", lambda: all(statuses(factory, apel).get(e) in MARKED for e in everyone), 90,
+              procs[1:], logs)
         print(f"\ntake-over {takeover_s:.1f} s, first analysis on the survivor {first_analysis_s:.1f} s after the kill",
               flush=True)
         assert takeover_s <= 10.0, takeover_s
 
         procs[1].send_signal(signal.SIGTERM)
         asked = time.monotonic()
-        assert procs[1].wait(10) == 0, _tail(logs)
+        assert procs[1].wait(10) == 0, tail(logs)
         stop_s = time.monotonic() - asked
-        assert stop_s <= 5.0, f"the node took {stop_s:.1f} s to stop\n{_tail(logs)}"
+        assert stop_s <= 5.0, f"the node took {stop_s:.1f} s to stop\n{tail(logs)}"
         print(f"clean stop {stop_s:.1f} s", flush=True)
-        assert all(n is None for n in holders().values())   # given back, not left to lapse
+        assert all(n is None for n in holders(factory, apel).values())   # given back, not left to lapse
         with factory() as s:
             assert s.execute(select(VisionNode.stopped_at).where(VisionNode.id == survivor)).scalar_one()
-
-        # Nothing counted twice: per office, the runs (node, lease epoch) never overlap in time ...
-        runs: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
-        all_tracks = tracks()
-        for t in all_tracks:
-            run = t.track_key.rsplit("-", 1)[0]
-            runs[t.office_id][run] += [t.first_at, t.last_at]
-            # ... and no track has more frames than were sampled in its time
-            span = (t.last_at - t.first_at).total_seconds()
-            assert t.frames <= span * SAMPLE_FPS * 1.5 + 1, (t.track_key, t.frames, span)
-        for office, by_run in runs.items():
-            spans = sorted((min(v), max(v)) for v in by_run.values())
-            for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
-                assert end < start, f"office {office}: two runs overlap: {spans}"
-        for office in victims_offices:
-            assert {r.split("-")[0] for r in runs[office]} == {victim, survivor}
-        keys = [(t.office_id, t.track_key, t.identity_key) for t in all_tracks]
-        assert len(keys) == len(set(keys))
-        with factory() as s:
-            recs = s.execute(select(AttendanceRecord.employee_id).where(AttendanceRecord.assembly_id == apel)).all()
-        assert sorted(r[0] for r in recs) == sorted(everyone)   # one record per person
+        assert_counted_once(factory, apel, SAMPLE_FPS, victim=victim, survivor=survivor,
+                            victims_offices=victims_offices, everyone=everyone)
     finally:
         for p in procs:
             if p.poll() is None:

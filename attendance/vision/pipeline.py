@@ -12,7 +12,7 @@ import numpy as np
 
 from attendance.vision import camera_check, crops
 from attendance.vision.config import PipelineConfig
-from attendance.vision.detect.detector import DetectorConfig, detect_faces
+from attendance.vision.detect.detector import VIDEO_TILE_FACES, DetectorConfig, detect_faces
 from attendance.vision.faces import DLIB_CHIP, face_chip, landmarks5, recogniser_chip
 from attendance.vision.geometry.alerts import DistancingAlerts
 from attendance.vision.geometry.camera import depth_m, eye_distance_px, focal_px, position_m, unbiased_eye_px
@@ -75,7 +75,9 @@ class OfficePipeline:
         self.detector = DetectorConfig(min_face_px=self.config.min_face_px,
                                        max_work_pixels=self.config.max_detect_pixels,
                                        use_haar=self.config.detector_use_haar, use_eyes=self.config.detector_use_eyes,
-                                       use_blazeface=self.config.detector_use_blazeface)
+                                       use_blazeface=self.config.detector_use_blazeface,
+                                       # video: the back rows' small faces HOG misses (off for stills)
+                                       tile_faces=0.0 if self.config.detector_use_blazeface else VIDEO_TILE_FACES)
         self.masks = default_classifier()
         # Masked faces are compared covered (recognise/occluded.py) where this recogniser has
         # thresholds for it: per track, the embeddings of its covered views.

@@ -84,18 +84,50 @@ class BlazeFace:
         square = np.zeros((side, side, 3), np.uint8)
         square[oy:oy + h, ox:ox + w] = rgb
         small = cv2.resize(square, (SIZE, SIZE), interpolation=cv2.INTER_AREA if side > SIZE else cv2.INTER_LINEAR)
-        s16, s32, b16, b32 = self.session.run(None, {"image": small[None]})
-        logits = np.concatenate([s16[0, :, 0], s32[0, :, 0]])
-        raw = np.concatenate([b16[0], b32[0]])
+        outs = self.session.run(None, {"image": small[None]})
+        return self._decode(outs, 0, side / SIZE, -ox, -oy, min_score, nms_iou)
+
+    def detect_tiles(self, rgb: np.ndarray, side: int, min_score: float = MIN_SCORE,
+                     nms_iou: float = 0.3) -> list[tuple[Box, float]]:
+        """Faces in square tiles of `side` pixels (overlapping by a quarter, each shown to the
+        network at its 256 px input): BlazeFace sees faces down to about a twelfth of
+        its input, so a whole 1080p frame at 256 px hides the small faces of an office's back
+        rows, while a tile of ~8 face widths shows them at a size it finds well (docs/vision.md,
+        "detection"). Boxes in frame coordinates, overlaps across tiles suppressed, best first."""
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
+            raise ValueError("empty image")
+        side = max(16, min(side, h, w))
+        step = max(1, (3 * side) // 4)
+        xs = sorted({min(x, w - side) for x in range(0, max(1, w - side + step), step)})
+        ys = sorted({min(y, h - side) for y in range(0, max(1, h - side + step), step)})
+        origins = [(x, y) for y in ys for x in xs]
+        interp = cv2.INTER_AREA if side > SIZE else cv2.INTER_LINEAR
+        found: list[tuple[Box, float]] = []
+        for x, y in origins:   # one at a time: the translated graph's reshapes fix the batch at 1
+            tile = cv2.resize(rgb[y:y + side, x:x + side], (SIZE, SIZE), interpolation=interp)
+            outs = self.session.run(None, {"image": tile[None]})
+            found += self._decode(outs, 0, side / SIZE, x, y, min_score, nms_iou)
+        kept: list[tuple[Box, float]] = []
+        for box, score in sorted(found, key=lambda f: -f[1]):
+            if all(iou(box, o) <= nms_iou for o, _ in kept):
+                kept.append((box, score))
+        return kept
+
+    def _decode(self, outs: list[np.ndarray], n: int, k: float, dx: float, dy: float, min_score: float,
+                nms_iou: float) -> list[tuple[Box, float]]:
+        """The faces of batch item `n`, boxes scaled by `k` from input pixels and moved by (dx, dy)."""
+        s16, s32, b16, b32 = outs
+        logits = np.concatenate([s16[n, :, 0], s32[n, :, 0]])
+        raw = np.concatenate([b16[n], b32[n]])
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
-        k = side / SIZE
         out: list[tuple[Box, float]] = []
         for i in np.argsort(-scores):
             if scores[i] < min_score:
                 break
             cx, cy = raw[i, 0] + self.anchors[i, 0], raw[i, 1] + self.anchors[i, 1]
             bw, bh = raw[i, 2], raw[i, 3]
-            box = (int(round((cx - bw / 2) * k - ox)), int(round((cy - bh / 2) * k - oy)),
+            box = (int(round((cx - bw / 2) * k + dx)), int(round((cy - bh / 2) * k + dy)),
                    int(round(bw * k)), int(round(bh * k)))
             if box[2] > 0 and box[3] > 0 and all(iou(box, o) <= nms_iou for o, _ in out):
                 out.append((box, float(scores[i])))

@@ -7,7 +7,9 @@ fills its 80 px window, dlib's five frontal filters and our masked-face filter o
 only when a second cue agrees or HOG confirms them on an upsampled crop (`verify`); for stills,
 BlazeFace (`use_blazeface`) and the photo pass for tilted heads (`photo_angles`); and dlib's CNN
 as a second opinion on HOG's best near miss (`cnn_verify`), which is costly without BLAS, so it
-runs once per whole-frame look and never in the pipeline's cheap "rows" look (`cnn_active`)."""
+runs once per whole-frame look and never in the pipeline's cheap "rows" look (`cnn_active`); and,
+in the live pipeline's whole-frame looks, BlazeFace on tiles for the back rows' small faces HOG
+scores too low (`tile_faces`), confirmed by HOG on a crop."""
 from __future__ import annotations
 
 import functools
@@ -21,6 +23,7 @@ import numpy as np
 from attendance.vision.detect import blazeface
 from attendance.vision.detect.boxes import Box, iou, nms, overlap_of_smaller
 from attendance.vision.recognise import dlib_models
+from attendance.vision.runtime import model_files
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,25 @@ class DetectorConfig:
     photo_min_face: float = 0.25  # smallest face it looks for, a fraction of the shorter side
     photo_max_face: float = 0.8   # largest face a turned copy may give, the same fraction
     photo_inside: float = 0.6     # share of a face box that must lie inside the frame
+    # The tiled look for small faces (`tile_faces`, cue "tile"): BlazeFace on tiles of
+    # `tile_faces` x min_face_px pixels (0 = off; the live pipeline sets VIDEO_TILE_FACES), in
+    # whole-frame looks only, like the CNN check, and not for stills (`use_blazeface` has its own
+    # look there). BlazeFace alone takes patterns
+    # of real scenes for small faces, so each of its faces (score >= `tile_min_score`) needs HOG,
+    # either filter, on an upsampled crop (`verify`): at least `tile_confirm_hog`, or
+    # `tile_sure_hog` when BlazeFace scores it `tile_sure_score` or more; and none is wider than a
+    # third of a tile (larger faces are HOG's; BlazeFace's large boxes in tiles were bodies).
+    tile_faces: float = 0.0
+    tile_min_score: float = 0.5
+    tile_confirm_hog: float = -0.5
+    tile_sure_score: float = 0.8
+    tile_sure_hog: float = -0.7
+
+    @property
+    def tiles_active(self) -> bool:
+        """The tiled look runs in whole-frame looks (cascades on) of video, where BlazeFace is installed."""
+        return (self.tile_faces > 0 and (self.use_haar or self.use_eyes) and not self.use_blazeface
+                and model_files.installed())
 
     @property
     def photo_active(self) -> bool:
@@ -90,6 +112,10 @@ def hog_faces_cues(rgb: np.ndarray, scale: float, threshold: float, upsample: in
     return [((int(r.left() / s), int(r.top() / s), int(r.width() / s), int(r.height() / s)), float(sc), k)
             for r, sc, k in zip(rects, scores, kinds, strict=True)]
 
+
+# DetectorConfig.tile_faces in the live pipeline's whole-frame looks: tiles of 8 smallest-face widths
+# (256 px at 32 px), where BlazeFace finds 35-45 px faces well (BENCHMARKS.md, "Back rows never detected").
+VIDEO_TILE_FACES = 8.0
 
 # DetectorConfig.photo_angles for photos (selfies, product shots). Upright (0: faces the frame's edge
 # cuts) is left out: it found no masked face the turned copies missed (docs/vision.md).
@@ -186,9 +212,10 @@ def eye_pair_faces(grey: np.ndarray, min_px: int) -> list[Box]:
     return out
 
 
-def verify(rgb: np.ndarray, box: Box, threshold: float = -0.9) -> float | None:
+def verify(rgb: np.ndarray, box: Box, threshold: float = -0.9, masked: bool = False) -> float | None:
     """HOG score of the best face on an upsampled crop around `box` (None = no face there).
-    Cheap (a ~200x200 image) and it turns noisy cascade hits into faces or nothing."""
+    Cheap (a ~200x200 image) and it turns noisy cascade hits into faces or nothing. With
+    `masked`, our masked-face filter scores too (the same pass)."""
     x, y, w, h = box
     m = int(0.6 * w)
     x0, y0 = max(0, x - m), max(0, y - m)
@@ -198,13 +225,34 @@ def verify(rgb: np.ndarray, box: Box, threshold: float = -0.9) -> float | None:
         return None
     s = 100.0 / max(1, w)
     crop = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR)
-    rects, scores, _ = dlib_models.hog_detector().run(crop, 0, threshold)
     best = None
-    for r, sc in zip(rects, scores, strict=True):
-        b = (int(r.left() / s) + x0, int(r.top() / s) + y0, int(r.width() / s), int(r.height() / s))
+    for b, sc, _ in hog_faces_cues(crop, 1.0, threshold, masked=masked):
+        b = (int(b[0] / s) + x0, int(b[1] / s) + y0, int(b[2] / s), int(b[3] / s))
         if iou(b, box) > 0.2 and (best is None or sc > best):
             best = float(sc)
     return best
+
+
+def tile_faces(rgb: np.ndarray, cfg: DetectorConfig, taken: Sequence[Box]) -> list[tuple[Box, float, str]]:
+    """Small faces the other cues missed, from BlazeFace on tiles (cue "tile").
+
+    Why: people of an office's back rows were never detected in whole apels although their faces
+    were above the smallest face searched: dlib's filters score many 35-47 px faces (East-Asian
+    ones most, and faces partly hidden by the row in front) under their threshold even on a crop
+    upsampled to their liking, while BlazeFace on tiles of ~8 face widths finds most of the
+    uncovered ones (BENCHMARKS.md, "Back rows never detected"). BlazeFace alone also takes
+    patterns of real scenes (letters, turned heads) for small faces, so each of its faces needs
+    HOG's agreement on an upsampled crop, and it adds no face another cue already has."""
+    side = int(round(cfg.tile_faces * cfg.min_face_px))
+    out: list[tuple[Box, float, str]] = []
+    for b, sc in blazeface.load().detect_tiles(rgb, side, cfg.tile_min_score):
+        if b[2] < 0.75 * cfg.min_face_px or b[2] > side / 3 or any(overlap_of_smaller(b, o) > 0.3 for o in taken):
+            continue
+        need = cfg.tile_sure_hog if sc >= cfg.tile_sure_score else cfg.tile_confirm_hog
+        v = verify(rgb, b, threshold=min(cfg.tile_sure_hog, cfg.tile_confirm_hog), masked=True)
+        if v is not None and v >= need:
+            out.append((b, sc, "tile"))
+    return out
 
 
 CNN_FACE_PX = 80     # face width in the CNN's crop (MMOD finds faces from ~80 px; smaller crops cost less)
@@ -294,6 +342,8 @@ def detect_faces_cues(rgb: np.ndarray, cfg: DetectorConfig = DetectorConfig()) -
             cands.append((b, v + 1.0, "verified"))
         elif agree >= 1:
             cands.append((b, 0.3, "cascades"))
+    if cfg.tiles_active:
+        cands += tile_faces(rgb, cfg, [c[0] for c in cands])
     if cfg.use_blazeface:
         bf = blazeface.load()
         taken = [c[0] for c in cands]

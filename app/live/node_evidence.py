@@ -11,7 +11,8 @@ The crops go into the database (review_items.evidence_jpeg), not the node's data
 node serves HR's queue and cannot read another machine's files. Only the crops of faces whose review
 item is still open are kept, under the same retention and deletion as the web node's (review.keep_crops,
 drop_biometrics, purge_expired); none at all with APEL_KEEP_EVIDENCE=false, and then none is even
-held in memory (a node has no live picker to show them in)."""
+held in memory. While the apel runs, the crops of faces needing an answer are written early (every
+few seconds, only changed ones) so that the web node's live picker shows them (app.live.node_faces)."""
 from __future__ import annotations
 
 import logging
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.live.crops import CropStore
 from app.live.db import DbThreads
 from app.live.lessons import GeometryLessons
+from app.live.node_faces import CropPublisher, publish_crops
 from app.live.streams import StreamInfo
 from app.settings import Settings
 from attendance.assemblies.review import keep_crops
@@ -46,6 +48,7 @@ class NodeEvidence:
         self.db = db
         self.crops = CropStore() if settings.keep_evidence else None
         self.lessons = GeometryLessons() if settings.learn_face_geometry else None
+        self.publisher = CropPublisher()   # the faces needing an answer, for the web node's live picker
 
     def keep(self, info: StreamInfo, result: FrameResult) -> None:
         """An analysed frame (on the loop, as the web node's _on_result)."""
@@ -58,9 +61,31 @@ class NodeEvidence:
         return set(self.crops.apels() if self.crops is not None else ()) | set(
             self.lessons.apels() if self.lessons is not None else ())
 
+    async def publish(self, assembly_id: int) -> int:
+        """The crops of this apel's faces needing an answer onto their review items, for the live picker
+        of the web node (app.live.node_faces); a failure is retried on a later heartbeat. Returns how
+        many open items hold a crop of this node's."""
+        if self.crops is None:
+            return 0
+        crops, changed, clear = self.publisher.round(self.crops, assembly_id)
+        if not crops and not clear:
+            return 0
+        try:
+            seen, held = await self.db.run(committed(publish_crops), assembly_id, crops, changed, clear,
+                                     self.settings.evidence_retention_days)
+        except Exception:
+            log.exception("apel %s: showing the face crops to the operators failed (retrying)", assembly_id)
+            return 0
+        self.publisher.done(assembly_id, crops, clear, seen)
+        return held
+
     async def settle_ended(self, analysing: set[int]) -> None:
-        """On a heartbeat: the apels this node holds something of but no longer analyses are settled once
-        they have ended (one small query, only while there are such apels)."""
+        """On a heartbeat: every few seconds the faces needing an answer are published (publish); the
+        apels this node holds something of but no longer analyses are settled once they have ended (one
+        small query, only while there are such apels)."""
+        if self.crops is not None and self.publisher.due():
+            for assembly_id in sorted(self.crops.apels()):
+                await self.publish(assembly_id)
         pending = sorted(self.apels() - analysing)
         if not pending:
             return
@@ -83,11 +108,14 @@ class NodeEvidence:
                 except Exception:
                     log.exception("apel %s: storing the learned face geometry failed", assembly_id)
         if self.crops is not None:
+            # the last changes first (a face named since: its picture goes); what it wrote is kept already
+            published = await self.publish(assembly_id)
+            self.publisher.forget(assembly_id)
             faces = [(f.office_id, f.track_key, f.jpeg) for f in self.crops.drop(assembly_id) if f.status == "open"]
             if faces:
                 try:
                     n = await self.db.run(committed(keep_crops), assembly_id, faces, None,
                                           self.settings.evidence_retention_days)
-                    log.info("apel %s: %d face crops kept for HR's review", assembly_id, n)
+                    log.info("apel %s: %d face crops kept for HR's review", assembly_id, n + published)
                 except Exception:
                     log.exception("apel %s: keeping the face crops for review failed", assembly_id)

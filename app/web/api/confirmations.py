@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.live.crops import LiveFace
+from app.live.node_faces import joined_apel, node_face, node_faces
 from app.web.api.live import Live
 from app.web.deps import CurrentUser, DbId
 from app.web.schemas.attendance import RecordOut
@@ -46,8 +47,10 @@ def _office_by_code(session: Session, code: str) -> int | None:
     return session.execute(select(Office.id).where(Office.code == code)).scalar_one_or_none()
 
 
-def _face(live: Any, face_id: str, user: User) -> LiveFace:
+async def _face(live: Any, face_id: str, user: User) -> LiveFace:
     face: LiveFace | None = live.crops.get(face_id)
+    if face is None:   # a face a vision node analysed: from the database (app.live.node_faces)
+        face = await live.db.run(node_face, face_id)
     if face is None:
         raise NotFound("no_such_face", "this face is not held any more (the apel ended, or the server restarted)")
     if not can_confirm(user, face.office_id):
@@ -79,6 +82,8 @@ async def faces(live: Live, user: CurrentUser, assembly_id: DbId | None = None,
         office_id = user.office_id
     if assembly_id is None and office_id is not None:
         assembly_id = next((i.assembly_id for i in live.streams.values() if i.office_id == office_id), None)
+        if assembly_id is None:   # joined through another web process, or vision nodes analyse it
+            assembly_id = await live.db.run(joined_apel, office_id)
     if assembly_id is None:
         return {"assembly_id": None, "faces": [], "candidates": {}}
     held = [f for f in live.crops.faces(assembly_id, office_id) if can_confirm(user, f.office_id)]
@@ -103,23 +108,48 @@ async def faces(live: Live, user: CurrentUser, assembly_id: DbId | None = None,
             live.crops.follow(f.face_id, seen[f.face_id], *answer)
     unseen = {c["employee_id"] for people in candidates.values() for c in people}
     shown = [f for f in live.crops.needing_answer(assembly_id, office_id, unseen) if can_confirm(user, f.office_id)]
+    shown += await _node_faces(live, user, assembly_id, office_id, unseen, candidates, names)
     return {"assembly_id": assembly_id, "candidates": candidates,
             "faces": [{**f.view(), "crop_url": f"/api/v1/live/faces/{f.face_id}/crop",
                        "employee_name": names.get(f.employee_id) if f.employee_id else None,
                        "suggested_name": names.get(int(f.suggested)) if f.suggested else None} for f in shown]}
 
 
+async def _node_faces(live: Any, user: User, assembly_id: int, office_id: int | None, unseen: set[int],
+                      candidates: dict[str, list[dict[str, Any]]], names: dict[int, str]) -> list[LiveFace]:
+    """The faces vision nodes analysed (their review items, app.live.node_faces), shown by the same
+    rule as the held ones; their offices' pickers and the names they need are added in place."""
+    faces = [f for f in await live.db.run(node_faces, assembly_id, office_id, f"{live.boot}-")
+             if can_confirm(user, f.office_id)]
+    faces = [f for f in faces if f.status != "open" or f.suggested is None or int(f.suggested) in unseen]
+    extra = sorted({f.office_id for f in faces} - {int(o) for o in candidates})
+    wanted = {i for f in faces for i in (f.employee_id, int(f.suggested) if f.suggested else None)
+              if i and i not in names}
+
+    def more(session: Session) -> None:
+        candidates.update({str(o): unseen_roster(session, assembly_id, o) for o in extra})
+        if wanted:
+            names.update({int(i): str(n) for i, n in session.execute(
+                select(Employee.id, Employee.name).where(Employee.id.in_(wanted))).all()})
+    if extra or wanted:
+        await live.db.run(more)
+    return faces
+
+
 @router.get("/{face_id}/crop", responses={200: {"content": {"image/jpeg": {}}, "description": "The face crop"}})
 async def crop(face_id: str, live: Live, user: CurrentUser) -> Response:
-    """The face's crop from memory (never written here), for whoever may answer it."""
-    face = _face(live, face_id, user)
+    """The face's crop from memory (never written here), or a vision node's from its review item, for
+    whoever may answer it."""
+    face = await _face(live, face_id, user)
+    if not face.jpeg:   # a node's face answered "visitor" (its picture dropped)
+        raise NotFound("no_crop", "this face's picture is not kept any more")
     return Response(face.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/{face_id}/confirm", response_model=RecordOut, response_model_exclude_unset=True)
 async def confirm(face_id: str, body: ConfirmIn, live: Live, user: CurrentUser) -> dict[str, Any]:
     """This face is this person of the office: they are present, and their face is learned."""
-    face = _face(live, face_id, user)
+    face = await _face(live, face_id, user)
     days = live.settings.evidence_retention_days
     evidence = live.settings.data_dir / "evidence" if live.settings.keep_evidence else None
 
@@ -138,7 +168,7 @@ async def confirm(face_id: str, body: ConfirmIn, live: Live, user: CurrentUser) 
 @router.post("/{face_id}/visitor", status_code=204)
 async def visitor(face_id: str, live: Live, user: CurrentUser) -> Response:
     """Not on the roster (a visitor): nobody's record changes and the face data is dropped."""
-    face = _face(live, face_id, user)
+    face = await _face(live, face_id, user)
     days = live.settings.evidence_retention_days
     await live.db.run(lambda s: run_in_transaction(s, lambda: mark_visitor(s, _ref(face), actor=user,
                                                                            retention_days=days)))
@@ -151,7 +181,7 @@ async def visitor(face_id: str, live: Live, user: CurrentUser) -> Response:
 async def undo(face_id: str, live: Live, user: CurrentUser) -> Response:
     """Take an answer back: the record goes back to what the cameras alone say and the learned face
     template is deleted."""
-    face = _face(live, face_id, user)
+    face = await _face(live, face_id, user)
     await live.db.run(lambda s: run_in_transaction(s, lambda: undo_answer(s, _ref(face), actor=user)))
     live.crops.answered(face_id, "open", None, None)
     live.rollcalls.mark_due(face.assembly_id, now=True)

@@ -268,7 +268,9 @@ def test_apel_node_process_keeps_an_unknown_face_for_hr(pg_url: str, settings_fa
             picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
             assert picture is not None and max(picture.shape[:2]) <= 160
         assert not (data / "evidence").exists()
-        assert "face crops kept for HR's review" in log.read_text()
+        # the crops reach the database while the apel runs (the live picker, test_node_faces_live): the
+        # settle after the end is what the log says
+        until("the node to settle the apel", lambda: "face crops kept for HR's review" in log.read_text(), 30)
         with factory() as s:   # the apel's lesson of the people it named
             lessons = s.execute(select(LearnedFaceGeometry).where(
                 LearnedFaceGeometry.last_assembly_id == apel)).scalars().all()

@@ -225,7 +225,7 @@ class OfficePipeline:
         square of the upscaling the smallest wanted face needs):
         - whole (nothing tracked, something moved outside the faces we follow, and every
           full_scale_every-th look): the whole frame down to min_face_px, with the cascades
-          (and the CNN check and the masked-face HOG filter, except on a stream's first frame
+          (and the CNN check, the masked-face HOG filter and the tiled look, except on a stream's first frame
           and while the worker is behind);
         - rows (the periodic check of a still scene): a band around the faces in view, for faces
           no smaller than 70% of the smallest one, without the cascades and the masked-face
@@ -239,11 +239,12 @@ class OfficePipeline:
         if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
             if self._busy or self._quick_first:
-                # The CNN check of HOG's best near miss (a masked face, often) and the masked-face
-                # HOG filter are the dear parts of a whole look: a joining office's first answer
-                # and a worker that is behind go without them (the cascades still look for masked
-                # faces); the next whole look, when the worker has caught up, makes them.
-                detector = replace(detector, use_cnn_check=False, use_mask_hog=False)
+                # The CNN check of HOG's best near miss (a masked face, often), the masked-face HOG
+                # filter and the tiled look for the back rows' small faces are the dear parts of a
+                # whole look: a joining office's first answer and a worker that is behind go without
+                # them (the cascades still look for masked faces); the next whole look, when the
+                # worker has caught up, makes them.
+                detector = replace(detector, use_cnn_check=False, use_mask_hog=False, tile_faces=0.0)
         else:
             smallest = min(t.box[2] for t in self.tracks)
             tallest = max(t.box[3] for t in self.tracks)

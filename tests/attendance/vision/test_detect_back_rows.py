@@ -126,3 +126,26 @@ def test_detect_tiles_boxes_are_in_frame_coordinates(office: tuple[np.ndarray, l
     assert blazeface.load().detect_tiles(np.full((300, 400, 3), 127, np.uint8), 256) == []
     with pytest.raises(ValueError, match="empty"):
         blazeface.load().detect_tiles(np.zeros((0, 10, 3), np.uint8), 256)
+
+
+def test_a_joining_office_first_answer_goes_without_the_tiles(office: tuple[np.ndarray, list[Box], list[Box]],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiled look is one of a whole look's dear parts: a joining office's first answer skips it (as
+    it skips the CNN check and the masked-face filter); a whole look that need not hurry makes it."""
+    import cv2
+
+    from attendance.vision import pipeline as pipeline_module
+
+    rgb, _, _ = office
+    looks: list[float] = []
+    real = pipeline_module.detect_faces
+
+    def spy(image: np.ndarray, cfg: DetectorConfig) -> list:
+        looks.append(cfg.tile_faces if cfg.use_haar or cfg.use_eyes else -1.0)   # -1: a rows look
+        return real(image, cfg)
+
+    monkeypatch.setattr(pipeline_module, "detect_faces", spy)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    OfficePipeline([], PipelineConfig()).process(bgr, 0.0)                          # a joining office
+    OfficePipeline([], PipelineConfig(quick_first_frame=False)).process(bgr, 0.0)   # a whole look at ease
+    assert looks[0] == 0.0 and looks[1] > 0, looks

@@ -42,6 +42,27 @@ class WorkerPool(Protocol):
     def close(self) -> None: ...
 
 
+class NoAnalysis:
+    """The pool of a web node that leaves every office to the vision nodes (APEL_MEDIA=janus with
+    APEL_JANUS_ANALYSE=false): no worker processes and no models in memory; joins configure it as
+    usual and it refuses every frame (none is offered: Janus forwards nothing to this node)."""
+
+    def start(self, on_result: ResultCallback) -> None:
+        pass
+
+    def configure(self, stream_key: str, roster: Sequence[RosterPerson], config: PipelineConfig) -> None:
+        pass
+
+    def submit(self, stream_key: str, frame_bgr: NDArray[np.uint8], t_s: float) -> bool:
+        return False
+
+    def remove(self, stream_key: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class FrameBridge:
     """A FrameSink for the media server; `deliver` is the pool's result callback."""
 

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ from app.live.bridge import FrameBridge, WorkerPool
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.node_evidence import NodeEvidence
-from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed
+from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed, WatchedFeed
 from app.live.streams import StreamInfo
 from app.live.translate import sightings_from_result
 from app.live.writer import SightingsWriter
@@ -90,6 +90,7 @@ class _Running:
     feed: OpenFeed | None = None
     failed_at: float | None = None     # monotonic: the source could not be opened
     not_publishing: bool = False       # ... because the office sends no video yet: tried every WAITING_POLL_S
+    stall_said: bool = False           # its feed's stall was logged (again only after a frame was analysed)
 
 
 SIGHTINGS_CHANNEL = "apel_sightings"   # PostgreSQL NOTIFY channel: payload the apel's id
@@ -156,6 +157,7 @@ class NodeRunner:
         self.last_balance: Balance | None = None
         self.fenced = 0     # sightings refused because the lease was no longer this run's
         self.evidence = NodeEvidence(settings, self.db)   # crops for HR's review, geometry lessons
+        self._closing: set[asyncio.Task[None]] = set()     # stalled feeds being closed (awaited at the stop)
 
     # -- the writer's side
     @staticmethod
@@ -275,13 +277,41 @@ class NodeRunner:
         await self._open(run)
 
     async def _open_waiting(self) -> None:
-        """Between heartbeats: open the feeds of held offices that sent no video when last asked."""
+        """Between heartbeats: open the feeds of held offices that sent no video when last asked, and
+        open again those whose feed stalled (the office rejoined: a live source's feed does not follow)."""
         for key, run in list(self.running.items()):
-            if run.feed is None and run.not_publishing and self.running.get(key) is run:
-                try:
+            try:
+                if run.feed is not None and self.running.get(key) is run:
+                    await self._reopen_if_stalled(run)
+                if run.feed is None and run.not_publishing and self.running.get(key) is run:
                     await self._open(run)
-                except Exception:
-                    log.exception("node %s: opening office %s of apel %d failed (retrying)", self.id, key[1], key[0])
+            except Exception:
+                log.exception("node %s: opening office %s of apel %d failed (retrying)", self.id, key[1], key[0])
+
+    async def _reopen_if_stalled(self, run: _Running) -> None:
+        feed = run.feed
+        if feed is None or not hasattr(feed, "stalled"):
+            return   # a source whose feeds never stall (a file)
+        why = await cast(WatchedFeed, feed).stalled()
+        info = run.info
+        if why is None:
+            if info.first_result_at is not None:
+                run.stall_said = False
+            return
+        if run.feed is not feed:
+            return   # closed meanwhile
+        if not run.stall_said:   # once per stall, not at every try while the office stays away
+            log.info("node %s: the video of office %s stalled (%s): opening it again", self.id, info.office_code, why)
+            run.stall_said = True
+        run.feed = None
+        # closed in the background (its reader thread takes up to a second to end): not holding up the
+        # reopening, nor the other offices
+        closing = asyncio.ensure_future(self._close_stalled(feed, info.stream_key))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        # a new connection of the office: its first analysed frame is logged again (app/live/bridge.py)
+        info.first_result_at, info.joined_at, info.joined_wall = None, time.monotonic(), time.time()
+        await self._open(run)
 
     async def _open(self, run: _Running) -> None:
         info = run.info
@@ -299,6 +329,13 @@ class NodeRunner:
             run.failed_at, run.not_publishing = time.monotonic(), True
         except Exception as exc:
             self._open_failed(run, exc)
+
+    @staticmethod
+    async def _close_stalled(feed: OpenFeed, stream_key: str) -> None:
+        try:
+            await feed.close()
+        except Exception:
+            log.exception("closing the video of %s failed", stream_key)
 
     def _open_failed(self, run: _Running, exc: Exception) -> None:
         run.failed_at, run.not_publishing = time.monotonic(), False
@@ -335,6 +372,8 @@ class NodeRunner:
                 except Exception:
                     log.exception("closing the video of %s failed", run.info.stream_key)
                 run.feed = None
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=STOP_S / 2)
         self.bridge.stop()   # a frame still at a worker is dropped: it was never recorded
         pool_closed = threading.Event()
         if self._pool is not None:

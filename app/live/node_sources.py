@@ -40,6 +40,15 @@ class OpenFeed(Protocol):
     async def close(self) -> None: ...
 
 
+class WatchedFeed(OpenFeed, Protocol):
+    """An open feed that can go dead while the office is still there (a live source: the office
+    rejoined as a new publisher, which the feed does not follow). `stalled` says why it should be
+    closed and opened again, or None; the node asks it several times a second (node.WAITING_POLL_S).
+    A source whose feeds never stall (a looped file) leaves it out."""
+
+    async def stalled(self) -> str | None: ...
+
+
 class FrameSource(Protocol):
     async def open(self, feed: Feed, sink: FrameSink) -> OpenFeed:
         """Start pushing the feed's sampled frames into `sink` (on the running loop). Raises ApelError

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.live.bridge import FrameBridge, WorkerPool
+from app.live.bridge import FrameBridge, NoAnalysis, WorkerPool
 from app.live.crops import CropStore
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
@@ -158,6 +158,8 @@ class LiveService:
         def start() -> WorkerPool:
             if self._pool is not None:
                 pool = self._pool
+            elif self.settings.media == "janus" and not self.settings.janus_analyse:
+                pool = NoAnalysis()   # the vision nodes analyse: no workers, no models here
             else:
                 from attendance.vision.workers import VisionWorkerPool
 

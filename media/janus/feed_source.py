@@ -11,13 +11,19 @@ listing of the room's publishers answers for every office of the room asked abou
 The first frame needs a keyframe, and Janus does not ask the office for one when a forward starts: the
 forward is made with an RTCP port of the node's (`RtpForwardTrack(feedback=True)`), from which the
 node asks for keyframes (PLI) itself until its first frame, the moment the forward exists. (The web
-node, which holds the office's publisher handle, also asks when it sees a new forward in the room.)"""
+node, which holds the office's publisher handle, also asks when it sees a new forward in the room.)
+
+A forward lives as long as the publisher it was made from: an office that drops and joins again (a
+browser that reloads) is a new publisher, and the old forward went with the old one. So an open feed
+says when it should be made again (`JanusFeed.stalled`, asked by the node several times a second):
+its office left the room's publishers, or no frame came for a while (the publisher was replaced
+between two listings, or its video stopped); the node then closes it and opens the office again."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from attendance.errors import ApelError
@@ -30,6 +36,8 @@ from media.sampling import FrameTap
 log = logging.getLogger("apel.media.janus.feed")
 
 PUBLISHERS_FRESH_S = 0.2   # a listing of a room's publishers answers the opens of this long after it
+STALL_S = 3.0              # a forward that gave frames and then none for this long is made again ...
+FIRST_FRAME_S = 8.0        # ... and one that gave none this long after it was made (its keyframe is asked)
 
 
 class FeedRef(Protocol):
@@ -57,6 +65,23 @@ class JanusFeed:
     forward_id: int
     track: RtpForwardTrack
     tap: FrameTap
+    opened_at: float = field(default_factory=time.monotonic)
+
+    async def stalled(self) -> str | None:
+        """Why this forward should be made again (the office rejoined or stopped sending), or None.
+        The publisher listing is the one the waiting offices' opens share (PUBLISHERS_FRESH_S)."""
+        try:
+            left = self.feed_id not in await self.source._publishing(self.control, self.room)
+        except Exception as exc:   # Janus unreachable: its forward stops too, which the frames tell
+            log.debug("listing the publishers of room %s: %s", self.room, exc)
+            left = False
+        if left:
+            return "the office left Janus's room"
+        quiet = self.track.seconds_since_frame()
+        if quiet is None:
+            waited = time.monotonic() - self.opened_at
+            return f"no frame {waited:.1f} s after the forward was made" if waited > FIRST_FRAME_S else None
+        return f"no frame for {quiet:.1f} s" if quiet > STALL_S else None
 
     async def close(self) -> None:
         try:

@@ -164,6 +164,20 @@ def _load() -> str:
     return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
 
 
+
+def _vision_workers_of(pid: int) -> list[int]:
+    """The multiprocessing workers (spawned children) of a process, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
 async def test_six_offices_two_nodes_through_janus_one_killed(pg_url: str, shared_data: Path, tmp_path: Path,
                                                               settings_factory, janus: JanusServer) -> None:
     t_start = time.monotonic()
@@ -211,6 +225,8 @@ async def test_six_offices_two_nodes_through_janus_one_killed(pg_url: str, share
             join_s = await asyncio.to_thread(until, "every office's first analysed frame", first_frames, 60,
                                              procs, logs)
             assert isinstance(join_s, dict)
+            # The web node leaves the analysis to the nodes: it started no vision worker (no models loaded).
+            assert not _vision_workers_of(web.pid), "the web node started vision workers it never uses"
             print("join to first analysed frame (s): " + ", ".join(f"{c} {s:.2f}" for c, s in join_s.items())
                   + f"; median {statistics.median(join_s.values()):.2f}, max {max(join_s.values()):.2f}; {_load()}")
             assert max(join_s.values()) <= JOIN_FIRST_FRAME_S, join_s

@@ -371,15 +371,7 @@ class JanusMedia(MediaEvents):
         peer = room.subscribers.get(peer_id) if room is not None else None
         if peer is None or peer.office_key != office_key:
             raise ApelError("no_such_subscription", "no such subscription for this office (ask for a new one)", 404)
-        if type_ != "answer" or not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
-            raise ApelError("not_an_answer", "expected an SDP answer to the leader feed's offer")
-        try:
-            await vr.start(peer.handle, {"sdp": sdp, "type": "answer"})
-        except JanusError as exc:
-            await self.leave(peer)
-            if isinstance(exc, JanusUnavailable):
-                raise
-            raise ApelError("negotiation_failed", f"Janus refused the answer: {exc.message}") from exc
+        await self._answer(peer, sdp, type_, "the leader feed's offer")
 
     async def watch_office(self, room_id: str, office_key: str, viewer: str) -> tuple[dict[str, str], JanusPeer]:
         """Janus's offer of one office's video to a console that opens it large (the caller has checked
@@ -417,6 +409,19 @@ class JanusMedia(MediaEvents):
         self._watch(peer)
         return offer, peer
 
+    async def _answer(self, peer: JanusPeer, sdp: object, type_: object, offer: str) -> None:
+        """A subscriber's SDP answer to Janus's offer (`offer` says which, for the error); Janus refusing
+        it hangs the subscriber up."""
+        if type_ != "answer" or not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
+            raise ApelError("not_an_answer", f"expected an SDP answer to {offer}")
+        try:
+            await vr.start(peer.handle, {"sdp": sdp, "type": "answer"})
+        except JanusError as exc:
+            await self.leave(peer)
+            if isinstance(exc, JanusUnavailable):
+                raise
+            raise ApelError("negotiation_failed", f"Janus refused the answer: {exc.message}") from exc
+
     def _watcher(self, room_id: str, viewer: str, peer_id: str) -> JanusPeer:
         room = self.rooms.get(room_id)
         peer = room.watchers.get(peer_id) if room is not None else None
@@ -429,15 +434,7 @@ class JanusMedia(MediaEvents):
         """The console's answer to Janus's offer of an office's video; the office is asked for a
         keyframe at once, so the picture does not wait for the room's periodic one."""
         peer = self._watcher(room_id, viewer, peer_id)
-        if type_ != "answer" or not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
-            raise ApelError("not_an_answer", "expected an SDP answer to the office video's offer")
-        try:
-            await vr.start(peer.handle, {"sdp": sdp, "type": "answer"})
-        except JanusError as exc:
-            await self.leave(peer)
-            if isinstance(exc, JanusUnavailable):
-                raise
-            raise ApelError("negotiation_failed", f"Janus refused the answer: {exc.message}") from exc
+        await self._answer(peer, sdp, type_, "the office video's offer")
         office = peer.room.offices.get(peer.office_key or "")
         if office is not None:
             peer.tasks.append(asyncio.ensure_future(self._ask_keyframe(office)))

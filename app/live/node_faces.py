@@ -15,7 +15,6 @@ the node then holds no crop (app.live.node_evidence)."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session, undefer
 from app.live.crops import CropStore, LiveFace
 from attendance import audit
 from attendance.assemblies.confirmations import LIVE_STATUS
+from attendance.assemblies.review import retention_end
 from attendance.assemblies.sightings import MAX_CROP_BYTES
 from attendance.models import (
     Assembly,
@@ -34,7 +34,6 @@ from attendance.models import (
     Office,
     ReviewItem,
     SightingTrack,
-    utcnow,
 )
 
 PUBLISH_S = 2.0          # a node writes its changed crops at most this often
@@ -61,7 +60,7 @@ def publish_crops(session: Session, assembly_id: int, crops: dict[Key, bytes], c
                            .join(SightingTrack, SightingTrack.id == ReviewItem.track_id)
                            .where(ReviewItem.assembly_id == assembly_id,
                                   SightingTrack.track_key.in_(sorted({k for _, k in keys})))).all()
-    latest = utcnow() + timedelta(days=retention_days)
+    latest = retention_end(retention_days)
     still_open = (ReviewItem.status == "open", ReviewItem.evidence_path.is_(None))
     seen: set[Key] = set()
     new: list[int] = []

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from attendance import audit
 from attendance.assemblies.lookups import get_assembly, lock_assembly, roster_employees
-from attendance.assemblies.review import assign_item, drop_biometrics, undo_assignment
+from attendance.assemblies.review import assign_item, cap_retention, drop_biometrics, undo_assignment
 from attendance.assemblies.sightings import MAX_CROP_BYTES, UNKNOWN
 from attendance.assemblies.sightings import _write_crop as write_crop
 from attendance.errors import Conflict, Forbidden, Invalid, NotFound
@@ -168,9 +168,7 @@ def _keep_confirmed_crop(session: Session, item: ReviewItem, face: LiveFaceRef, 
     if not jpeg or len(jpeg) > MAX_CROP_BYTES:
         return
     item.evidence_path = write_crop(evidence_dir, face.assembly_id, item.track_id, jpeg)
-    latest = utcnow() + timedelta(days=retention_days)
-    if item.expires_at is None or item.expires_at > latest:
-        item.expires_at = latest
+    cap_retention(item, retention_days)
     session.flush()
     audit.record(session, actor="system", action="review.evidence_keep", entity="review_item", entity_id=None,
                  after={"items": [item.id]},

@@ -312,6 +312,18 @@ def view_evidence(session: Session, item_id: int, *, actor: User) -> str | bytes
     return path
 
 
+def retention_end(retention_days: int) -> datetime:
+    """The latest a kept face crop may live: `retention_days` from now."""
+    return utcnow() + timedelta(days=retention_days)
+
+
+def cap_retention(item: ReviewItem, retention_days: int) -> None:
+    """A crop kept on `item` lives at most `retention_days` from now (an earlier end stays)."""
+    latest = retention_end(retention_days)
+    if item.expires_at is None or item.expires_at > latest:
+        item.expires_at = latest
+
+
 def keep_crops(session: Session, assembly_id: int, crops: Iterable[tuple[int, str, bytes]],
                evidence_dir: Path | None, retention_days: int) -> int:
     """The apel ended with faces nobody answered: their crops (office id, track key, JPEG) become the
@@ -327,7 +339,6 @@ def keep_crops(session: Session, assembly_id: int, crops: Iterable[tuple[int, st
                            .where(ReviewItem.assembly_id == assembly_id, ReviewItem.status == "open",
                                   ReviewItem.evidence_path.is_(None), ReviewItem.evidence_jpeg.is_(None),
                                   SightingTrack.track_key.in_(sorted({k for _, k in wanted})))).all()
-    latest = utcnow() + timedelta(days=retention_days)
     kept = []
     for item, office_id, key in rows:
         jpeg = wanted.get((office_id, key))
@@ -338,8 +349,7 @@ def keep_crops(session: Session, assembly_id: int, crops: Iterable[tuple[int, st
             set_committed_value(item, "has_evidence_jpeg", True)
         else:
             item.evidence_path = write_crop(evidence_dir, assembly_id, item.track_id, jpeg)
-        if item.expires_at is None or item.expires_at > latest:
-            item.expires_at = latest
+        cap_retention(item, retention_days)
         kept.append(item.id)
     if kept:
         session.flush()

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.orm import Session
 
 from app.live.crops import LiveFace
@@ -118,7 +118,10 @@ async def faces(live: Live, user: CurrentUser, assembly_id: DbId | None = None,
 async def _node_faces(live: Any, user: User, assembly_id: int, office_id: int | None, unseen: set[int],
                       candidates: dict[str, list[dict[str, Any]]], names: dict[int, str]) -> list[LiveFace]:
     """The faces vision nodes analysed (their review items, app.live.node_faces), shown by the same
-    rule as the held ones; their offices' pickers and the names they need are added in place."""
+    rule as the held ones; their offices' pickers and the names they need are added in place. Vision
+    nodes run on PostgreSQL only (`apel node` refuses SQLite): on SQLite there are none to ask about."""
+    if make_url(live.settings.db_url).get_backend_name() != "postgresql":
+        return []
     faces = [f for f in await live.db.run(node_faces, assembly_id, office_id, f"{live.boot}-")
              if can_confirm(user, f.office_id)]
     faces = [f for f in faces if f.status != "open" or f.suggested is None or int(f.suggested) in unseen]

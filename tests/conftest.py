@@ -108,6 +108,13 @@ def fresh_pg(template: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """PostgreSQL only, for tests whose subject SQLite cannot carry (LISTEN/NOTIFY, leases shared by
+    several processes)."""
+    yield from fresh_pg(pg_template)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of each kind: every DB test runs on SQLite and on PostgreSQL."""

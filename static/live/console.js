@@ -5,8 +5,13 @@
 (() => {
   const root = document.getElementById("console");
   const assemblyId = root.dataset.assembly, mode = root.dataset.mode;
+  // APEL_MEDIA, from the page: with Janus the read-only console has no mosaic to receive (its /observe
+  // answers 501); it sees an office's video by opening the office (office_video.js).
+  const noMosaic = mode !== "leader" && root.dataset.media === "janus";
   const mosaic = document.getElementById("mosaic");
   const S = Live.strings;
+  const hs = document.getElementById("hand-strings");   // marked present by hand (confirm.js's strings)
+  const HAND = hs ? JSON.parse(hs.textContent) : {};
   let pc = null, attempt = 0;
 
   async function connect() {
@@ -52,7 +57,9 @@
     setTimeout(() => connect().catch(onError), delay * 1000);
   }
   function onError(err) {
-    if (err.status && err.status < 500) Live.setStatus("refused", "refused", {reason: err.message});
+    // 501: not in this media mode (a page that did not know it); asking again would not change that.
+    if (err.status === 501) Live.setStatus("no-mosaic", "no_mosaic");
+    else if (err.status && err.status < 500) Live.setStatus("refused", "refused", {reason: err.message});
     else retry();
   }
 
@@ -117,6 +124,9 @@
         const li = el("li", {"data-employee-id": p.employee_id, "data-status": p.status, "class": `st-${p.status}`});
         li.appendChild(el("span", {"class": "name"}, p.name));
         li.appendChild(el("span", {"class": "status"}, S[`st_${p.status}`] || p.status));
+        if (p.by_hand) li.appendChild(el("span", {"class": "by-hand", "title": (HAND.source || "{by}")
+          .replace("{by}", p.by_hand.by || "").replace("{time}", new Date(p.by_hand.at).toLocaleTimeString())},
+          HAND.badge || "by hand"));
         ul.appendChild(li);
       }
       box.appendChild(ul);
@@ -156,5 +166,6 @@
   }
   ConsoleGrid.init(() => { if (lastRollcall) renderRollcall(lastRollcall); });
   listen();
-  connect().catch(onError);
+  if (noMosaic) Live.setStatus("no-mosaic", "no_mosaic");
+  else connect().catch(onError);
 })();

@@ -1,7 +1,9 @@
 """APEL_MEDIA=janus in a real browser, as an observer: the read-only console opens an office large and
 plays its video (received from Janus through Apel's endpoints, as the leader's does), with no overlay
 stream asked for and nothing drawn over the picture; its note says the picture comes without names.
-The office joins with a real aiortc sender; the tile shows the office's still."""
+The office joins with a real aiortc sender; the tile shows the office's still. The console's own
+connection has no mosaic to receive in this mode: it is never asked for (its 501 was once retried
+forever), and the status line says where the video is instead."""
 from __future__ import annotations
 
 import asyncio
@@ -70,6 +72,14 @@ async def test_observer_sees_the_office_video_without_names(chromium, sqlite_url
             " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
             " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })()")
         assert painted == 0, painted
+
+        # Seconds after loading: the mosaic was never asked for, and the status line says why.
+        observe = await page.eval("performance.getEntriesByType('resource').map(e => e.name)"
+                                  ".filter(n => n.endsWith('/observe')).length")
+        assert observe == 0, observe
+        status = await page.eval("[document.getElementById('status').dataset.state,"
+                                 " document.getElementById('status').textContent]")
+        assert status == ["no-mosaic", t("console_observer.no_mosaic", "en")], status
 
         await click(page, "#office-detail-close")
         assert await page.wait_for("document.getElementById('office-detail').hidden", 10)

@@ -159,9 +159,10 @@ async def test_janus_down_is_a_clear_error(janus) -> None:
 
 async def test_feed_source_gives_a_node_an_offices_frames(janus, shared_data) -> None:
     """A vision node's view: from the apel and office ids alone (and the shared keys), the office's
-    frames arrive in the node's sink. Here nobody holds the publisher's handle to ask for a keyframe
-    (Apel's JanusMedia does: tests/app/live/test_janus_live.py), so the first frame may wait for the
-    room's periodic one (10 s)."""
+    frames arrive in the node's sink. Nobody here holds the publisher's handle (Apel's JanusMedia does:
+    tests/app/live/test_janus_live.py), and none is needed: the feed asks the office for a keyframe
+    itself (a PLI on the forward's RTCP port, media/janus/rtp_source.py), so its first frames do not
+    wait for the room's periodic keyframe."""
     from dataclasses import dataclass
 
     from attendance.errors import ApelError

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from app.web.deps import CONSOLE_ROLES, DbId, DbSession, OptionalUser
+from app.live.office_watch import VIDEO_ROLES
+from app.web.deps import CONSOLE_ROLES, DbId, DbSession, OptionalUser, sees_people
 from app.web.rendering import add_nav, render, require_page_user
-from attendance.models import Assembly, AssemblyOffice, AssemblyStatus, Office, Role
+from attendance.models import Assembly, AssemblyOffice, AssemblyStatus, Office, Role, User
 from attendance.models.base import utcnow
 from attendance.rules import format_local, zone_label
 
@@ -64,6 +65,16 @@ def console_page(assembly_id: DbId, request: Request, user: OptionalUser) -> HTM
     user = require_page_user(request, user, *CONSOLE_ROLES)
     can_lead = user.role in (Role.admin.value, Role.leader.value)
     want_observe = request.query_params.get("observe") == "1"
+    settings = request.app.state.settings
     return render(request, "live/console.html",
-                  {"assembly_id": assembly_id, "mode": "leader" if can_lead and not want_observe else "observer"},
-                  user=user)
+                  {"assembly_id": assembly_id, "mode": "leader" if can_lead and not want_observe else "observer",
+                   "media": settings.media, "office_video": _office_video(user)}, user=user)
+
+
+def _office_video(user: User) -> str:
+    """What office_video.js may ask for this user, from the roles the office video's endpoints check
+    (app/live/office_watch.py), so the page and the API cannot disagree: the video with the overlay
+    that names people, the picture alone, or nothing."""
+    if user.role not in VIDEO_ROLES:
+        return ""
+    return "names" if sees_people(user) else "plain"

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 
+from app.settings import Settings
 from app.web.app import create_app
-from tests.conftest import fresh_pg
 from tests.servers import ServerThread
 
-from .node_rollcall import NodeWriter, SseWatcher, leader_token, listen_connections, make_world, terminate
+from .node_rollcall import NodeWriter, SseWatcher, World, leader_token, listen_connections, make_world, terminate
 
 SHOWN_WITHIN_S = 3.0
 
@@ -22,8 +24,41 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    yield from fresh_pg(pg_template)
+def settings(pg_url: str, settings_factory) -> Settings:
+    return settings_factory(pg_url, keep_evidence=False, vision_workers=1)
+
+
+@dataclass
+class Rig:
+    world: World
+    node: NodeWriter
+    server: ServerThread
+    watcher: SseWatcher
+    listen_pid: int   # the web node's LISTEN backend
+
+
+@contextmanager
+def web_node_and_vision_node(settings: Settings) -> Iterator[Rig]:
+    """A running `apel serve` app following the apel's roll-call (a console's event stream, which starts
+    the live service and its LISTEN), and a vision node's writing side on another connection; all of it
+    stopped on the way out, so a test can check what stopping leaves behind."""
+    world = make_world(settings, people=2)
+    node = NodeWriter(settings, world)
+    server = ServerThread(create_app(settings))
+    watcher = None
+    try:
+        server.start()
+        try:
+            watcher = SseWatcher(server.url, world.assembly_id, leader_token(server.url))
+            yield Rig(world, node, server, watcher, _listening(server))
+        finally:
+            try:
+                if watcher is not None:
+                    watcher.close()
+            finally:
+                server.stop()
+    finally:
+        node.close()
 
 
 def _listening(server: ServerThread, timeout: float = 10.0, *, not_pid: int | None = None) -> int:
@@ -39,56 +74,27 @@ def _listening(server: ServerThread, timeout: float = 10.0, *, not_pid: int | No
     raise AssertionError("the web node is not listening on the sightings channel")
 
 
-def test_node_sightings_reach_the_console(pg_url: str, settings_factory) -> None:
-    settings = settings_factory(pg_url, keep_evidence=False, vision_workers=1)
-    world = make_world(settings, people=2)
-    node = NodeWriter(settings, world)
-    server = ServerThread(create_app(settings))
-    server.start()
-    watcher = None
-    try:
-        watcher = SseWatcher(server.url, world.assembly_id, leader_token(server.url))   # starts the live service
-        _listening(server)
-        first, second = world.people
-        committed_at = node.see(first)
-        shown = watcher.wait_present(first, SHOWN_WITHIN_S)
+def test_node_sightings_reach_the_console(settings: Settings) -> None:
+    with web_node_and_vision_node(settings) as rig:
+        first, second = rig.world.people
+        committed_at = rig.node.see(first)
+        shown = rig.watcher.wait_present(first, SHOWN_WITHIN_S)
         assert shown is not None, f"the console did not show the node's sighting within {SHOWN_WITHIN_S} s"
-        assert second not in watcher.present_at   # only whom the node saw
+        assert second not in rig.watcher.present_at   # only whom the node saw
         assert shown - committed_at < SHOWN_WITHIN_S
-    finally:
-        try:
-            if watcher is not None:
-                watcher.close()
-        finally:
-            server.stop()
-            node.close()
 
 
-def test_listener_survives_a_dropped_connection_and_stops_with_the_server(pg_url: str, settings_factory) -> None:
-    settings = settings_factory(pg_url, keep_evidence=False, vision_workers=1)
-    world = make_world(settings, people=2)
-    node = NodeWriter(settings, world)
-    server = ServerThread(create_app(settings))
-    server.start()
-    watcher = None
-    try:
-        watcher = SseWatcher(server.url, world.assembly_id, leader_token(server.url))
-        pid = _listening(server)
+def test_listener_survives_a_dropped_connection_and_stops_with_the_server(settings: Settings) -> None:
+    with web_node_and_vision_node(settings) as rig:
+        pid = rig.listen_pid
         assert listen_connections(settings) == 1
         assert terminate(settings, pid)   # as a database restart or an admin would
-        new_pid = _listening(server, not_pid=pid)   # reconnected (backoff starts at half a second)
+        new_pid = _listening(rig.server, not_pid=pid)   # reconnected (backoff starts at half a second)
         assert new_pid != pid and listen_connections(settings) == 1
-        first = world.people[0]
-        node.see(first)
-        assert watcher.wait_present(first, SHOWN_WITHIN_S) is not None, "the reconnected listener missed the node"
-        listener = server.app.state.live.node_listener
-    finally:
-        try:
-            if watcher is not None:
-                watcher.close()
-        finally:
-            server.stop()
-            node.close()
+        first = rig.world.people[0]
+        rig.node.see(first)
+        assert rig.watcher.wait_present(first, SHOWN_WITHIN_S) is not None, "the reconnected listener missed the node"
+        listener = rig.server.app.state.live.node_listener
     assert listener._task is None and listener.backend_pid is None
     deadline = time.monotonic() + 5
     while listen_connections(settings) and time.monotonic() < deadline:

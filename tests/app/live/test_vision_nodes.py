@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from attendance.assemblies.lifecycle import create_assembly, start_assembly
 from attendance.db import make_engine, make_session_factory
 from attendance.db.unit_of_work import committed
 from attendance.models import Employee, Office, SightingTrack, User, VisionNode
-from tests.conftest import ROOT, fresh_pg
+from tests.conftest import ROOT
 
 from .conftest import office_clip
 from .vision_nodes import (
@@ -42,11 +41,6 @@ from .vision_nodes import (
 
 OFFICES = 4
 SAMPLE_FPS = 3.0
-
-
-@pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    yield from fresh_pg(pg_template)
 
 
 @pytest.mark.slow

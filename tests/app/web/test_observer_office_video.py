@@ -11,11 +11,18 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection
 
 from attendance.roster.users import create_user
 from tests.app.live.conftest import build_live_world
-from tests.app.web.test_office_video_api import first_overlay, janus_settings, publish_office, video_url
+from tests.app.web.test_office_video_api import (
+    answer_offer,
+    first_overlay,
+    janus_settings,
+    office_offer,
+    publish_office,
+    video_url,
+)
 from tests.media.helpers import Collector, wait_for
 
 pytestmark = [pytest.mark.slow]
@@ -44,6 +51,7 @@ async def test_observer_gets_the_video_never_the_names(sqlite_url, settings_fact
             # The console page tells office_video.js what this user may have: the picture alone.
             page = await http.get(f"{world.url}/live/assemblies/{world.assembly_id}", headers=observer)
             assert page.status_code == 200 and 'data-office-video="plain"' in page.text, page.text[:500]
+            assert 'data-media="janus"' in page.text   # so console.js asks for no mosaic, which this mode has not
             page = await http.get(f"{world.url}/live/assemblies/{world.assembly_id}", headers=leader)
             assert 'data-office-video="names"' in page.text
 
@@ -61,26 +69,14 @@ async def test_observer_gets_the_video_never_the_names(sqlite_url, settings_fact
             assert room.watchers == {}
 
             # The observer: Janus's offer of the office's video only, through Apel.
-            r = await http.post(video_url(world), headers=observer, json={"console": "obs"})
-            assert r.status_code == 200, r.text
-            offer = r.json()
-            assert offer["type"] == "offer" and offer["office"] == "OPD1"
-            assert "m=video" in offer["sdp"] and "m=audio" not in offer["sdp"]
+            offer = await office_offer(http, world, observer, console="obs")
             assert len(room.watchers) == 1
             # Another user cannot answer or close the observer's subscription.
             r = await http.post(video_url(world, tail="/close"), headers=leader,
                                 json={"console": "obs", "subscription": offer["subscription"]})
             assert r.status_code == 404, r.text
 
-            sub = RTCPeerConnection()
-            pcs.append(sub)
-            sub.on("track", collector.on_track)
-            await sub.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
-            await sub.setLocalDescription(await sub.createAnswer())
-            r = await http.post(video_url(world, tail="/answer"), headers=observer,
-                                json={"console": "obs", "subscription": offer["subscription"],
-                                      "sdp": sub.localDescription.sdp, "type": "answer"})
-            assert r.status_code == 200, r.text
+            pcs.append(await answer_offer(http, world, observer, offer, collector, console="obs"))
             assert await wait_for(lambda: collector.frames >= 10, 20), collector.frames
             assert collector.sizes == {(640, 360)}
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Generator
+from typing import Any, cast
 
 import cv2
 import httpx
@@ -45,6 +47,41 @@ async def publish_office(world, office: str = "OPD1") -> RTCPeerConnection:
     return pc
 
 
+def _console(console: str | None) -> dict[str, str]:
+    return {"console": console} if console is not None else {}
+
+
+async def office_offer(http: httpx.AsyncClient, world, headers: dict, *, console: str | None = None,
+                       office: str = "OPD1") -> dict:
+    """Subscribing, first step: Janus's offer of the office's video for this console page, through Apel
+    (the office's video only, no sound)."""
+    r = await http.post(video_url(world, office), headers=headers, json=_console(console))
+    assert r.status_code == 200, r.text
+    offer = dict(r.json())
+    assert offer["type"] == "offer" and offer["office"] == office, offer
+    assert "m=video" in offer["sdp"] and "m=audio" not in offer["sdp"]
+    return offer
+
+
+async def answer_offer(http: httpx.AsyncClient, world, headers: dict, offer: dict, collector: Collector, *,
+                       console: str | None = None) -> RTCPeerConnection:
+    """Subscribing, second step: a real aiortc peer answers `offer` through Apel; the office's frames go
+    to `collector`. The caller closes the peer."""
+    sub = RTCPeerConnection()
+    try:
+        sub.on("track", collector.on_track)
+        await sub.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        await sub.setLocalDescription(await sub.createAnswer())
+        r = await http.post(video_url(world, offer["office"], "/answer"), headers=headers,
+                            json={**_console(console), "subscription": offer["subscription"],
+                                  "sdp": sub.localDescription.sdp, "type": "answer"})
+        assert r.status_code == 200, r.text
+    except BaseException:
+        await sub.close()
+        raise
+    return sub
+
+
 async def first_overlay(world, headers: dict, office: str = "OPD1") -> tuple[int, dict | None]:
     """The overlay stream's status and its first event's data (it sends the current overlay at once)."""
     url = f"{world.url}/api/v1/live/assemblies/{world.assembly_id}/offices/{office}/overlay"
@@ -63,7 +100,8 @@ async def first_overlay(world, headers: dict, office: str = "OPD1") -> tuple[int
 
 async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqlite_url, settings_factory,
                                                                             janus) -> None:
-    gen = build_live_world(sqlite_url, settings_factory, {}, extra_offices=1, **janus_settings(janus))
+    gen = cast(Generator[Any, None, None],
+               build_live_world(sqlite_url, settings_factory, {}, extra_offices=1, **janus_settings(janus)))
     world = await asyncio.to_thread(next, gen)
     pcs: list[RTCPeerConnection] = []
     collector = Collector()
@@ -100,12 +138,8 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
             assert room.watchers == {}
 
             # The leader: Janus's offer of the office's video only (no sound), nothing of Janus but the SDP.
-            r = await http.post(video_url(world), headers=leader, json={})
-            assert r.status_code == 200, r.text
-            offer = r.json()
+            offer = await office_offer(http, world, leader)
             assert set(offer) == {"sdp", "type", "assembly_id", "office", "subscription"}
-            assert offer["type"] == "offer" and offer["office"] == "OPD1"
-            assert "m=video" in offer["sdp"] and "m=audio" not in offer["sdp"]
             assert len(room.watchers) == 1
 
             # A bad answer is refused with a reason; an unknown subscription is a 404.
@@ -116,9 +150,8 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
                                 json={"subscription": "not-mine", "sdp": "v=0", "type": "answer"})
             assert r.status_code == 404 and r.json()["detail"]["code"] == "no_such_subscription", r.text
             # Another console page keeps its own subscription, and cannot answer or close this one.
-            r = await http.post(video_url(world), headers=leader, json={"console": "tab2"})
-            assert r.status_code == 200 and len(room.watchers) == 2, r.text
-            other = r.json()["subscription"]
+            other = (await office_offer(http, world, leader, console="tab2"))["subscription"]
+            assert len(room.watchers) == 2
             for tail, extra in (("/answer", {"sdp": "v=0", "type": "answer"}), ("/close", {})):
                 r = await http.post(video_url(world, tail=tail), headers=leader,
                                     json={"console": "tab2", "subscription": offer["subscription"], **extra})
@@ -127,15 +160,7 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
                                 json={"console": "tab2", "subscription": other})
             assert r.status_code == 200 and len(room.watchers) == 1, r.text
 
-            sub = RTCPeerConnection()
-            pcs.append(sub)
-            sub.on("track", collector.on_track)
-            await sub.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
-            await sub.setLocalDescription(await sub.createAnswer())
-            r = await http.post(video_url(world, tail="/answer"), headers=leader,
-                                json={"subscription": offer["subscription"], "sdp": sub.localDescription.sdp,
-                                      "type": "answer"})
-            assert r.status_code == 200, r.text
+            pcs.append(await answer_offer(http, world, leader, offer, collector))
             assert await wait_for(lambda: collector.frames >= 10, 20), collector.frames
             assert collector.sizes == {(640, 360)}
 
@@ -186,7 +211,7 @@ async def test_only_the_leader_subscribes_to_an_office_and_closing_stops_it(sqli
 def test_the_office_video_is_for_janus_mode_and_console_roles_only(sqlite_url, settings_factory) -> None:
     """The embedded mode's mosaic carries every office: the endpoints say so (to the leader), and refuse
     everyone else first."""
-    gen = build_live_world(sqlite_url, settings_factory, {})
+    gen = cast(Generator[Any, None, None], build_live_world(sqlite_url, settings_factory, {}))
     world = next(gen)
     try:
         leader, operator = world.login("leader"), world.login("operator")

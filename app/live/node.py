@@ -6,6 +6,11 @@ The same parts as the web node's live service, without the media server:
     heartbeat (every HEARTBEAT_S) --balance--> the leases this node holds (attendance.nodes.leases)
     each held feed: FrameSource --> FrameBridge --> VisionWorkerPool --> translate --> SightingsWriter
 
+A source whose feeds outlive a dead node (Janus's RTP forwards: app/live/node_sources.OrphanStopper)
+is asked, after each take-over, to stop what the nodes gone left in that apel's room, in the
+background and again at later heartbeats until it could (a Janus error never holds a take-over up);
+a clean stop closes the source after the feeds, so nothing of this node's stays behind.
+
 What makes two nodes never count one frame twice: a feed runs on a node only while that node holds
 its lease, each run names its tracks after the node and the lease's epoch, and each batch of
 sightings is written in a transaction that first checks (and on PostgreSQL share-locks) this run of
@@ -31,7 +36,7 @@ from app.live.bridge import FrameBridge, WorkerPool
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.node_evidence import NodeEvidence
-from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed, WatchedFeed
+from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed, OrphanStopper, WatchedFeed
 from app.live.streams import StreamInfo
 from app.live.translate import sightings_from_result
 from app.live.writer import SightingsWriter
@@ -60,6 +65,8 @@ log = logging.getLogger("apel.node")
 
 STOP_S = 2.5           # a clean stop takes at most this long (SIGTERM to exit: under 5 s)
 STOP_DRAIN_S = 1.5      # ... of which this for the sightings still queued
+SOURCE_CLOSE_S = 1.0    # ... and at most this for the source to let go of what it holds elsewhere (Janus)
+ORPHAN_TRIES = 60       # heartbeats a failing clean-up of what dead nodes left is tried at (then given up, said)
 OPEN_RETRY_S = 5.0      # a feed whose source could not be opened is tried again after this
 # ... except an office that sends no video yet (it has not joined): looked for this often, between
 # heartbeats too, so that its first frame does not wait for a retry or a heartbeat after its join
@@ -158,6 +165,9 @@ class NodeRunner:
         self.fenced = 0     # sightings refused because the lease was no longer this run's
         self.evidence = NodeEvidence(settings, self.db)   # crops for HR's review, geometry lessons
         self._closing: set[asyncio.Task[None]] = set()     # stalled feeds being closed (awaited at the stop)
+        self._orphans: dict[int, set[str]] = {}    # apel id -> nodes gone whose leftovers are to be stopped there
+        self._sweeping: asyncio.Task[None] | None = None
+        self._orphan_tries: dict[int, int] = {}   # apel id -> clean-ups of it that failed in a row
 
     # -- the writer's side
     @staticmethod
@@ -253,11 +263,53 @@ class NodeRunner:
                     await self._open(current)
             except Exception:   # one office's trouble must not keep the others from starting
                 log.exception("node %s: starting office %s of apel %d failed (retrying)", self.id, key[1], key[0])
+        self._stop_orphans_of(b)
         try:   # the crops and lessons of apels that ended
             await self.evidence.settle_ended({aid for aid, _ in held})
         except Exception:
             log.exception("node %s: settling the crops and lessons of ended apels failed (retrying)", self.id)
         return b
+
+    # -- what dead nodes left in the media server
+    def _stop_orphans_of(self, b: Balance) -> None:
+        """After a take-over: the source stops, in the taken offices' apels, what the nodes gone left
+        there, in the background (a slow or failing media server must not delay the heartbeats). An apel
+        whose clean-up failed is tried again at the next heartbeat; one that ended is dropped."""
+        if not hasattr(self.source, "stop_orphans"):
+            return
+        for lease in b.acquired:
+            if b.gone_nodes:   # a new set: a sweep under way keeps the one it was given
+                self._orphans[lease.assembly_id] = self._orphans.get(lease.assembly_id, set()) | b.gone_nodes
+        open_apels = {x.assembly_id for x in b.held}
+        for aid in [a for a in self._orphans if a not in open_apels]:
+            del self._orphans[aid]   # ended: its room went with it
+            self._orphan_tries.pop(aid, None)
+        if self._orphans and (self._sweeping is None or self._sweeping.done()):
+            self._sweeping = asyncio.ensure_future(self._sweep_orphans())
+
+    async def _sweep_orphans(self) -> None:
+        source = cast(OrphanStopper, self.source)
+        for aid, gone in list(self._orphans.items()):
+            try:
+                stopped = await source.stop_orphans(aid, gone)
+            except Exception as exc:
+                tries = self._orphan_tries[aid] = self._orphan_tries.get(aid, 0) + 1
+                why = getattr(exc, "message", None) or repr(exc)
+                if tries >= ORPHAN_TRIES:
+                    log.error("node %s: gave up stopping what nodes %s left in apel %d after %d tries: %s", self.id,
+                              ", ".join(sorted(gone)), aid, tries, why)
+                    self._orphans.pop(aid, None)
+                    self._orphan_tries.pop(aid, None)
+                elif tries == 1:
+                    log.warning("node %s: stopping what nodes %s left in apel %d failed (trying again at the "
+                                "next heartbeats): %s", self.id, ", ".join(sorted(gone)), aid, why)
+                continue
+            self._orphan_tries.pop(aid, None)
+            if self._orphans.get(aid) is gone:
+                del self._orphans[aid]
+            if stopped:
+                log.info("node %s: stopped %d forwards to nodes gone (%s) in apel %d", self.id, len(stopped),
+                         ", ".join(sorted(gone)), aid)
 
     async def _start_feed(self, lease: Lease) -> None:
         assert self._pool is not None
@@ -315,7 +367,7 @@ class NodeRunner:
 
     async def _open(self, run: _Running) -> None:
         info = run.info
-        feed = Feed(info.assembly_id, info.office_id, info.office_code, info.stream_key, run.lease.epoch)
+        feed = Feed(info.assembly_id, info.office_id, info.office_code, info.stream_key, run.lease.epoch, self.id)
         try:
             run.feed = await self.source.open(feed, self.bridge)
             run.failed_at, run.not_publishing = None, False
@@ -358,6 +410,17 @@ class NodeRunner:
                 log.exception("removing stream %s from the pool failed", run.info.stream_key)
         log.info("node %s: left office %s of apel %d (%s)", self.id, run.info.office_code, key[0], why)
 
+    async def _close_source(self) -> None:
+        """The source lets go of what it holds elsewhere (Janus: its forwards still there, its session)."""
+        close = getattr(self.source, "close", None)
+        if close is None:
+            return
+        try:
+            await asyncio.wait_for(close(), SOURCE_CLOSE_S)
+        except Exception:
+            log.exception("node %s: closing its frame source failed (the next holder of its offices cleans up)",
+                          self.id)
+
     async def shutdown(self) -> None:
         """A clean stop, within STOP_S: no new frames, the queued sightings written (briefly), every
         lease given back at once (the other nodes take the offices on their next heartbeat), and the
@@ -365,15 +428,20 @@ class NodeRunner:
         process, terminated when this process exits."""
         started = time.monotonic()
         log.info("node %s: stopping", self.id)
-        for run in list(self.running.values()):
-            if run.feed is not None:
-                try:
-                    await run.feed.close()
-                except Exception:
-                    log.exception("closing the video of %s failed", run.info.stream_key)
-                run.feed = None
+        # all at once: each waits up to a second for its reader thread, and their forwards in the media
+        # server are stopped first, at the start of each close
+        runs = [run for run in self.running.values() if run.feed is not None]
+        closed = await asyncio.gather(*(cast(OpenFeed, run.feed).close() for run in runs), return_exceptions=True)
+        for run, result in zip(runs, closed, strict=True):
+            if isinstance(result, Exception):
+                log.error("closing the video of %s failed", run.info.stream_key, exc_info=result)
+            run.feed = None
         if self._closing:
             await asyncio.wait(set(self._closing), timeout=STOP_S / 2)
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            await asyncio.gather(self._sweeping, return_exceptions=True)
+        await self._close_source()
         self.bridge.stop()   # a frame still at a worker is dropped: it was never recorded
         pool_closed = threading.Event()
         if self._pool is not None:

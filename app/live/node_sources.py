@@ -8,7 +8,7 @@ forward from the media server) plugs in here the same way: a class with `open` a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +26,7 @@ class Feed:
     office_code: str
     stream_key: str      # the key its frames carry ("<apel id>/<office code>")
     epoch: int           # the lease's run: a source may use it to tell a take-over from a rejoin
+    node_id: str = ""    # the node it is opened for: a source whose feeds live on elsewhere marks them with it
 
 
 # The ApelError code a source raises while the office sends no video (it has not joined yet): the
@@ -47,6 +48,17 @@ class WatchedFeed(OpenFeed, Protocol):
     A source whose feeds never stall (a looped file) leaves it out."""
 
     async def stalled(self) -> str | None: ...
+
+
+class OrphanStopper(Protocol):
+    """A source whose feeds outlive the node that opened them (Janus keeps an RTP forward to a dead
+    node's port): the node that takes offices over asks it to stop what the `gone` nodes (dead or
+    stopped, holding no lease) left in the apel, and to let go of its own at the end (`close`).
+    `stop_orphans` raises when it could not finish (the node tries again later)."""
+
+    async def stop_orphans(self, assembly_id: int, gone: Collection[str]) -> Sequence[object]: ...
+
+    async def close(self) -> None: ...
 
 
 class FrameSource(Protocol):

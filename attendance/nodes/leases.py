@@ -56,6 +56,10 @@ class Balance:
     share: int          # the feeds this node should hold now
     feeds: int          # feeds of open apels
     live_nodes: int
+    # With `acquired` only: the nodes that hold no lease and may have left things behind for the new
+    # holder to clean up (Janus's RTP forwards to a dead node): the lapsed holders of the leases taken
+    # and every known node that is stopped or silent past a lease; never this node nor a live one.
+    gone_nodes: frozenset[str] = frozenset()
 
 
 def check_timing(lease_s: float, heartbeat_s: float) -> None:
@@ -132,20 +136,33 @@ def _take(session: Session, node_id: str, lease_id: int, now: datetime, lease_s:
     return None if row is None else Lease(*row)
 
 
-def acquire(session: Session, node_id: str, *, limit: int, lease_s: float = LEASE_S) -> list[Lease]:
-    """Take up to `limit` free or lapsed leases of open apels for `node_id`."""
+def _acquire(session: Session, node_id: str, *, limit: int, lease_s: float) -> list[tuple[Lease, str | None]]:
+    """Take up to `limit` free or lapsed leases of open apels: each with the node it lapsed from (None:
+    it was free). The row is locked from the read to the take, so that holder is the one replaced."""
     if limit <= 0:
         return []
     now = db_now(session)
     candidates = session.execute(
-        select(OfficeLease.id)
+        select(OfficeLease.id, OfficeLease.node_id)
         .where(or_(OfficeLease.node_id.is_(None), OfficeLease.expires_at < now),
                OfficeLease.assembly_id.in_(_open_apels()))   # type: ignore[arg-type]
         .order_by(OfficeLease.assembly_id, OfficeLease.office_id)
         .limit(limit)
-        .with_for_update(skip_locked=True)).scalars().all()
-    won = [_take(session, node_id, lease_id, now, lease_s) for lease_id in candidates]
-    return [lease for lease in won if lease is not None]
+        .with_for_update(skip_locked=True)).all()
+    won = [(_take(session, node_id, lease_id, now, lease_s), previous) for lease_id, previous in candidates]
+    return [(lease, previous) for lease, previous in won if lease is not None]
+
+
+def acquire(session: Session, node_id: str, *, limit: int, lease_s: float = LEASE_S) -> list[Lease]:
+    """Take up to `limit` free or lapsed leases of open apels for `node_id`."""
+    return [lease for lease, _ in _acquire(session, node_id, limit=limit, lease_s=lease_s)]
+
+
+def _gone_nodes(session: Session, node_id: str, live: list[tuple[str, int]], lapsed_from: set[str]) -> frozenset[str]:
+    """Nodes other than `node_id` and the `live` ones: the known ones (stopped, or silent past a lease)
+    and those leases lapsed from."""
+    known = set(session.execute(select(VisionNode.id)).scalars())
+    return frozenset((known | lapsed_from) - {n for n, _ in live} - {node_id})
 
 
 def release(session: Session, node_id: str, leases: list[Lease] | None = None) -> int:
@@ -210,14 +227,19 @@ def balance(session: Session, node_id: str, *, capacity: int, lease_s: float = L
     held = _held(session, node_id, now)
     shed: list[Lease] = []
     acquired: list[Lease] = []
+    gone: frozenset[str] = frozenset()
     if len(held) > share:
         shed = held[share:]
         release(session, node_id, shed)
         held = held[:share]
     elif len(held) < share:
-        acquired = acquire(session, node_id, limit=share - len(held), lease_s=lease_s)
+        taken = _acquire(session, node_id, limit=share - len(held), lease_s=lease_s)
+        acquired = [lease for lease, _ in taken]
         held = sorted([*held, *acquired], key=lambda x: (x.assembly_id, x.office_id))
-    return Balance(held=held, acquired=acquired, shed=shed, share=share, feeds=feeds, live_nodes=len(live))
+        if taken:
+            gone = _gone_nodes(session, node_id, live, {p for _, p in taken if p is not None})
+    return Balance(held=held, acquired=acquired, shed=shed, share=share, feeds=feeds, live_nodes=len(live),
+                   gone_nodes=gone)
 
 
 def holds(session: Session, node_id: str, lease: Lease) -> bool:

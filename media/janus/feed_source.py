@@ -17,12 +17,19 @@ A forward lives as long as the publisher it was made from: an office that drops 
 browser that reloads) is a new publisher, and the old forward went with the old one. So an open feed
 says when it should be made again (`JanusFeed.stalled`, asked by the node several times a second):
 its office left the room's publishers, or no frame came for a while (the publisher was replaced
-between two listings, or its video stopped); the node then closes it and opens the office again."""
+between two listings, or its video stopped); the node then closes it and opens the office again.
+
+A forward also outlives the process it was made for: Janus keeps sending it to the port of a node that
+died. So every forward a node makes carries the node's mark (`videoroom.forward_ssrc`, from the feed's
+`node_id`), and a node that takes over offices asks its source to stop the forwards in their room that
+carry the mark of a node gone (`stop_orphans`); a forward this process could not stop (Janus briefly
+unreachable) is tried again later, and `close` stops whatever of its own is left."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +60,9 @@ class FeedRef(Protocol):
     def stream_key(self) -> str: ...
 
 
+# A feed may also carry `node_id` (app/live/node_sources.Feed does): the node its forward is marked with.
+
+
 @dataclass
 class JanusFeed:
     """One office's forward into this process; `close` stops it (no frame is pushed after it returns)."""
@@ -66,6 +76,7 @@ class JanusFeed:
     track: RtpForwardTrack
     tap: FrameTap
     opened_at: float = field(default_factory=time.monotonic)
+    closed: bool = False
 
     async def stalled(self) -> str | None:
         """Why this forward should be made again (the office rejoined or stopped sending), or None.
@@ -84,12 +95,15 @@ class JanusFeed:
         return f"no frame for {quiet:.1f} s" if quiet > STALL_S else None
 
     async def close(self) -> None:
+        """Stops the forward in Janus (or leaves it to the source to try again), then the reader."""
+        if self.closed:
+            return
+        self.closed = True
         try:
-            await self.control.stop_rtp_forward(self.room, self.keys, self.feed_id, self.forward_id)
-        except ApelError as exc:   # Janus gone: the forward went with it
-            log.info("stopping the forward of feed %s: %s", self.feed_id, exc.message)
-        await self.tap.stop()
-        await self.track.close()
+            await self.source._stop_forward(self.control, self.room, self.keys, self.feed_id, self.forward_id)
+        finally:
+            await self.tap.stop()
+            await self.track.close()
 
 
 class JanusFeedSource:
@@ -107,6 +121,10 @@ class JanusFeedSource:
         self._control: vr.VideoRoomControl | None = None
         self._lock = asyncio.Lock()
         self._publishers: dict[int, tuple[float, set[int]]] = {}   # room -> (monotonic, publisher ids)
+        self.owner: str | None = None              # the node whose mark this process's forwards carry
+        self._rooms: dict[int, vr.RoomKeys] = {}   # rooms this process made forwards in
+        self._open: set[int] = set()               # stream ids of this process's forwards not stopped yet
+        self._leftover: dict[int, tuple[int, vr.RoomKeys, int]] = {}   # stream id -> (room, keys, publisher)
 
     async def _connect(self) -> tuple[JanusSession, vr.VideoRoomControl]:
         async with self._lock:
@@ -152,20 +170,106 @@ class JanusFeedSource:
             raise
         if mid is None:
             raise ApelError("office_not_publishing", f"office {feed.stream_key} sends no video to Janus", 409)
+        owner = getattr(feed, "node_id", None) or None
+        if owner is not None:
+            self.owner = owner
+        self._rooms[room] = keys
         track = RtpForwardTrack(address=self.node_address, feedback=True)   # where Janus sends it: this machine
         track.start()
         try:
             forward_id = await control.rtp_forward(room, keys, feed_id, self.node_address, track.port, video_mid=mid,
-                                                   rtcp_port=track.rtcp_port)
+                                                   rtcp_port=track.rtcp_port,
+                                                   ssrc=vr.forward_ssrc(owner) if owner else None)
         except BaseException:
             await track.close()
             raise
-        track.ask_keyframe()   # at once, if Janus's first RTCP packets are in (else the track asks again soon)
-        tap = FrameTap(feed.stream_key, track, sink, sample_fps=self.sample_fps)
-        tap.start()
+        self._open.add(forward_id)
+        try:
+            track.ask_keyframe()   # at once, if Janus's first RTCP packets are in (else the track asks again soon)
+            tap = FrameTap(feed.stream_key, track, sink, sample_fps=self.sample_fps)
+            tap.start()
+        except BaseException:
+            await self._stop_forward(control, room, keys, feed_id, forward_id)
+            await track.close()
+            raise
+        if self._leftover:
+            await self._retry_leftovers(control)
         return JanusFeed(self, control, room, keys, feed_id, forward_id, track, tap)
 
+    # -- the forwards' lifecycle: every forward this process made is stopped, by it or by the node after it
+    async def _stop_forward(self, control: vr.VideoRoomControl, room: int, keys: vr.RoomKeys, feed_id: int,
+                            forward_id: int) -> bool:
+        """Stops one of this process's forwards; one Janus refused or could not hear of is kept, to be
+        tried again (`_retry_leftovers`), and False. Never raises an ApelError."""
+        try:
+            await control.stop_rtp_forward(room, keys, feed_id, forward_id)
+        except ApelError as exc:
+            self._leftover[forward_id] = (room, keys, feed_id)
+            log.warning("stopping the forward %s of feed %s in room %s failed (tried again later): %s",
+                        forward_id, feed_id, room, exc.message)
+            return False
+        self._open.discard(forward_id)
+        self._leftover.pop(forward_id, None)
+        return True
+
+    async def _retry_leftovers(self, control: vr.VideoRoomControl) -> None:
+        for forward_id, (room, keys, feed_id) in list(self._leftover.items()):
+            if await self._stop_forward(control, room, keys, feed_id, forward_id):
+                log.info("stopped the forward %s of feed %s in room %s, left from an earlier stop",
+                         forward_id, feed_id, room)
+
+    async def stop_orphans(self, assembly_id: int, gone: Collection[str]) -> list[vr.Forwarder]:
+        """Stops the forwards in the apel's room that carry the mark of a node in `gone` (dead or
+        stopped: it holds no lease), and retries this process's own leftovers; never this process's
+        forwards nor those of a node not in `gone`. Idempotent. The ones stopped; a Janus error raises
+        (the caller tries again later)."""
+        _, control = await self._connect()
+        if self._leftover:
+            await self._retry_leftovers(control)
+        marks = {vr.forward_ssrc(n): n for n in gone if n and n != self.owner}
+        if self.owner is not None:
+            marks.pop(vr.forward_ssrc(self.owner), None)
+        if not marks:
+            return []
+        room = self.room_base + assembly_id
+        keys = vr.room_keys(self.room_key, room)
+        stopped = []
+        for fwd in await control.list_forwarders(room, keys):
+            if fwd.ssrc in marks and fwd.stream_id not in self._open:
+                await control.stop_rtp_forward(room, keys, fwd.publisher_id, fwd.stream_id)
+                log.info("stopped the forward %s of feed %s in room %s to %s:%d, left by node %s",
+                         fwd.stream_id, fwd.publisher_id, room, fwd.host, fwd.port, marks[fwd.ssrc])
+                stopped.append(fwd)
+        return stopped
+
+    async def _stop_own_left(self, control: vr.VideoRoomControl) -> int:
+        """At the end: any forward with this process's mark still in a room it used (one whose stop
+        failed, or made by an open that was cancelled before it heard the forward's id)."""
+        if self.owner is None:
+            return 0
+        mark, n = vr.forward_ssrc(self.owner), 0
+        for room, keys in self._rooms.items():
+            for fwd in await control.list_forwarders(room, keys):
+                if fwd.ssrc == mark:
+                    await control.stop_rtp_forward(room, keys, fwd.publisher_id, fwd.stream_id)
+                    log.info("stopped the forward %s of feed %s in room %s, still there at the stop",
+                             fwd.stream_id, fwd.publisher_id, room)
+                    n += 1
+        return n
+
     async def close(self) -> None:
+        """After the feeds are closed: whatever forward of this process's is still in Janus is stopped
+        (a Janus error is logged: the node that takes the offices over stops them), then the session."""
+        if self._session is not None and self._session.lost is None and self._control is not None:
+            try:
+                if self.owner is None:
+                    await self._retry_leftovers(self._control)
+                else:   # every forward of this process's is found by its mark, the leftovers too
+                    await self._stop_own_left(self._control)
+                    self._leftover.clear()
+            except ApelError as exc:
+                log.warning("stopping this node's forwards left in Janus: %s (the next holder of its offices "
+                            "stops them)", exc.message)
         if self._session is not None:
             await self._session.destroy()
             self._session = None

@@ -4,7 +4,13 @@ forwards of a publisher's video to a vision node.
 
 Room secrets and PINs are derived from Apel's own key and the room number (`room_secret`): an Apel
 that restarts mid-apel can still join, forward and destroy the rooms it created, and nobody who
-reaches Janus without them can (the API secret already keeps them out)."""
+reaches Janus without them can (the API secret already keeps them out).
+
+A vision node's forwards carry its mark: their SSRC is `forward_ssrc(node id)`, which Janus lists
+back (`listforwarders`). So a node that takes over a dead node's offices finds the forwards the dead
+one left (Janus would keep sending them to a port nobody reads) among the others in the room (the live
+nodes', the web node's unmarked ones) without any record of them, even of a forward made a moment
+before the death."""
 from __future__ import annotations
 
 import hashlib
@@ -31,6 +37,24 @@ class RoomKeys:
 def room_keys(key: str, room: int) -> RoomKeys:
     mac = hmac.new(key.encode(), f"apel-janus-room:{room}".encode(), hashlib.sha256).hexdigest()
     return RoomKeys(secret=mac[:32], pin=mac[32:48])
+
+
+@dataclass(frozen=True)
+class Forwarder:
+    """One RTP forward of a room, as `listforwarders` tells it."""
+
+    publisher_id: int
+    stream_id: int
+    host: str
+    port: int
+    ssrc: int | None     # None: made without one, so no node's mark (the web node's own forwards)
+
+
+def forward_ssrc(owner: str) -> int:
+    """The SSRC a forward made for `owner` (a vision node's id) carries: its mark in `listforwarders`.
+    Never 0 (Janus would take that for none)."""
+    digest = hashlib.sha256(f"apel-forward:{owner}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") or 1
 
 
 def janus_code(exc: JanusError) -> int | None:
@@ -102,7 +126,24 @@ class VideoRoomControl:
             raise JanusError(None, f"Janus made no RTP forward for publisher {publisher_id} (mid {video_mid})")
         return int(forwarders[0]["stream_id"])
 
+    async def list_forwarders(self, room: int, keys: RoomKeys) -> list[Forwarder]:
+        """Every RTP forward of the room's publishers; none if the room does not exist."""
+        try:
+            data = await self.handle.request({"request": "listforwarders", "room": room, "secret": keys.secret})
+        except JanusError as exc:
+            if janus_code(exc) == NO_SUCH_ROOM:
+                return []
+            raise
+        found = []
+        for publisher in data.get("publishers") or []:
+            for fwd in publisher.get("forwarders") or []:
+                ssrc = fwd.get("ssrc")
+                found.append(Forwarder(int(publisher["publisher_id"]), int(fwd["stream_id"]), str(fwd.get("host", "")),
+                                       int(fwd.get("port") or 0), int(ssrc) if isinstance(ssrc, int) else None))
+        return found
+
     async def stop_rtp_forward(self, room: int, keys: RoomKeys, publisher_id: int, stream_id: int) -> None:
+        """Idempotent: a forward, publisher or room already gone is not an error."""
         try:
             body: dict[str, Any] = {"request": "stop_rtp_forward", "room": room, "publisher_id": publisher_id,
                                     "stream_id": stream_id, "secret": keys.secret}

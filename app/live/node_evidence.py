@@ -10,9 +10,11 @@ node's, nobody else will have their pictures.
 The crops go into the database (review_items.evidence_jpeg), not the node's data folder: the web
 node serves HR's queue and cannot read another machine's files. Only the crops of faces whose review
 item is still open are kept, under the same retention and deletion as the web node's (review.keep_crops,
-drop_biometrics, purge_expired); none at all with APEL_KEEP_EVIDENCE=false, and then none is even
-held in memory. While the apel runs, the crops of faces needing an answer are written early (every
-few seconds, only changed ones) so that the web node's live picker shows them (app.live.node_faces)."""
+drop_biometrics, purge_expired). While the apel runs, the crops of faces needing an answer are written
+early (every few seconds, only changed ones) so that the web node's live picker shows them
+(app.live.node_faces). With APEL_KEEP_EVIDENCE=false that is all, as on the web node: the crops are
+held for the running apel, written marked transient, and taken back when the node settles the apel
+(the end takes them too, should the node be gone); none is kept for HR's queue."""
 from __future__ import annotations
 
 import logging
@@ -46,7 +48,7 @@ class NodeEvidence:
     def __init__(self, settings: Settings, db: DbThreads) -> None:
         self.settings = settings
         self.db = db
-        self.crops = CropStore() if settings.keep_evidence else None
+        self.crops = CropStore()   # the running apel's, as the web node's (app.live.crops)
         self.lessons = GeometryLessons() if settings.learn_face_geometry else None
         self.publisher = CropPublisher()   # the faces needing an answer, for the web node's live picker
 
@@ -54,36 +56,46 @@ class NodeEvidence:
         """An analysed frame (on the loop, as the web node's _on_result)."""
         if self.lessons is not None:
             self.lessons.keep(info.assembly_id, result)
-        if self.crops is not None:
-            self.crops.keep(info, result)
+        self.crops.keep(info, result)
 
     def apels(self) -> set[int]:
-        return set(self.crops.apels() if self.crops is not None else ()) | set(
+        return set(self.crops.apels()) | set(
             self.lessons.apels() if self.lessons is not None else ())
 
     async def publish(self, assembly_id: int) -> int:
         """The crops of this apel's faces needing an answer onto their review items, for the live picker
         of the web node (app.live.node_faces); a failure is retried on a later heartbeat. Returns how
         many open items hold a crop of this node's."""
-        if self.crops is None:
-            return 0
         crops, changed, clear = self.publisher.round(self.crops, assembly_id)
         if not crops and not clear:
             return 0
         try:
             seen, held = await self.db.run(committed(publish_crops), assembly_id, crops, changed, clear,
-                                     self.settings.evidence_retention_days)
+                                           self.settings.evidence_retention_days, not self.settings.keep_evidence)
         except Exception:
             log.exception("apel %s: showing the face crops to the operators failed (retrying)", assembly_id)
             return 0
         self.publisher.done(assembly_id, crops, clear, seen)
         return held
 
+    async def unpublish(self, assembly_id: int) -> None:
+        """Evidence keeping is off: the apel's crops leave memory and the database (the ones this node
+        wrote for the picker), the node having ended its part (the apel ended, or the node stops)."""
+        self.crops.drop(assembly_id)
+        written = self.publisher.written(assembly_id)
+        if written:
+            try:
+                await self.db.run(committed(publish_crops), assembly_id, {}, set(), written,
+                                  self.settings.evidence_retention_days, True)
+            except Exception:   # the apel's end takes them (review.drop_transient_crops)
+                log.exception("apel %s: taking the face crops back from the operators' picker failed", assembly_id)
+        self.publisher.forget(assembly_id)
+
     async def settle_ended(self, analysing: set[int]) -> None:
         """On a heartbeat: every few seconds the faces needing an answer are published (publish); the
         apels this node holds something of but no longer analyses are settled once they have ended (one
         small query, only while there are such apels)."""
-        if self.crops is not None and self.publisher.due():
+        if self.publisher.due():
             for assembly_id in sorted(self.crops.apels()):
                 await self.publish(assembly_id)
         pending = sorted(self.apels() - analysing)
@@ -107,7 +119,9 @@ class NodeEvidence:
                     log.info("apel %s: face geometry learned for %d people", assembly_id, n)
                 except Exception:
                     log.exception("apel %s: storing the learned face geometry failed", assembly_id)
-        if self.crops is not None:
+        if not self.settings.keep_evidence:
+            await self.unpublish(assembly_id)
+        else:
             # the last changes first (a face named since: its picture goes); what it wrote is kept already
             published = await self.publish(assembly_id)
             self.publisher.forget(assembly_id)

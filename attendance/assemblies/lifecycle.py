@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from attendance import audit
 from attendance.assemblies.lookups import get_assembly, get_assembly_office, lock_assembly, roster_employees
+from attendance.assemblies.review import drop_biometrics, drop_transient_crops
 from attendance.assemblies.rulesets import current_ruleset, ruleset_for_kind
 from attendance.assemblies.sightings import refresh_records
 from attendance.errors import Conflict, Forbidden, Invalid, NotFound
@@ -179,7 +180,8 @@ def end_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly
             item.resolved_by = "system"
             item.resolved_at = utcnow()
             item.note = "already counted from confident frames"
-            item.embedding = None
+            drop_biometrics(item)   # its embedding, and a crop a vision node wrote while the apel ran
+    drop_transient_crops(session, a.id)
     counts: dict[str, int] = {}
     for r in existing.values():
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -16,9 +16,10 @@ import os
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -51,7 +52,7 @@ def review_view(item: ReviewItem) -> dict[str, Any]:
         "best_confidence": item.best_confidence, "frames": t.frames if t else None,
         "first_at": t.first_at.isoformat() if t else None, "last_at": t.last_at.isoformat() if t else None,
         "has_embedding": item.embedding is not None,
-        "has_evidence": item.evidence_path is not None or item.has_evidence_jpeg,
+        "has_evidence": item.evidence_path is not None or (item.has_evidence_jpeg and not item.evidence_transient),
         "expires_at": item.expires_at.isoformat() if item.expires_at else None,
         "resolved_employee_id": item.resolved_employee_id, "resolved_by": item.resolved_by,
         "resolved_at": item.resolved_at.isoformat() if item.resolved_at else None, "note": item.note,
@@ -85,6 +86,7 @@ def drop_biometrics(item: ReviewItem) -> None:
             pass
     item.evidence_path = None
     item.evidence_jpeg = None
+    item.evidence_transient = False
     set_committed_value(item, "has_evidence_jpeg", False)
     item.embedding = None
 
@@ -292,11 +294,25 @@ def purge_expired(session: Session, now: datetime | None = None) -> int:
     return len(items)
 
 
+def drop_transient_crops(session: Session, assembly_id: int) -> int:
+    """The apel ended: the crops held in the database for its live picker only (a vision node with
+    APEL_KEEP_EVIDENCE=false) go, as the web node's own leave its memory, whether or not the node that
+    wrote them is still there to clear them. The caller holds the apel's lock, which a node's write
+    of such a crop takes too (node_faces.publish_crops): none lands after this. Returns how many."""
+    table = cast(Table, ReviewItem.__table__)
+    done = cast(CursorResult[Any], session.execute(
+        update(table).where(table.c.assembly_id == assembly_id, table.c.evidence_transient.is_(True))
+        .values(evidence_jpeg=None, evidence_transient=False)))
+    return int(done.rowcount or 0)
+
+
 def evidence_path(session: Session, item_id: int) -> str | bytes | None:
     """The crop: its file's path (the web node wrote it) or the JPEG itself (a vision node kept it in
-    the database); None when there is none or its retention has ended."""
+    the database); None when there is none, its retention has ended, or it is only held for the
+    running apel's live picker (evidence_transient: not kept for HR, as the web node's own crops)."""
     item = get_item(session, item_id)
-    if not (item.evidence_path or item.has_evidence_jpeg) or (item.expires_at and item.expires_at <= utcnow()):
+    if not (item.evidence_path or (item.has_evidence_jpeg and not item.evidence_transient)) or \
+            (item.expires_at and item.expires_at <= utcnow()):
         return None
     return item.evidence_path or item.evidence_jpeg
 

@@ -14,7 +14,19 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from attendance.models.base import Base, UTCDateTime, utcnow
@@ -218,6 +230,9 @@ class ReviewItem(Base):
     # Whether it is there, read with the row (the queue's list loads no pictures).
     has_evidence_jpeg: Mapped[bool] = column_property(
         evidence_jpeg.column.is_not(None))   # type: ignore[attr-defined]   # a MappedColumn in the class body
+    # The crop is there for the running apel's live picker only (a vision node with evidence keeping
+    # off): not evidence, not shown in HR's queue, deleted when the apel ends.
+    evidence_transient: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # crop + embedding purge
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)     # open | assigned | dismissed
     resolved_employee_id: Mapped[int | None] = mapped_column(

@@ -108,14 +108,14 @@ async def faces(live: Live, user: CurrentUser, assembly_id: DbId | None = None,
             live.crops.follow(f.face_id, seen[f.face_id], *answer)
     unseen = {c["employee_id"] for people in candidates.values() for c in people}
     shown = [f for f in live.crops.needing_answer(assembly_id, office_id, unseen) if can_confirm(user, f.office_id)]
-    shown += await _node_faces(live, user, assembly_id, office_id, unseen, candidates, names)
+    shown += await _node_faces(live, user, assembly_id, office_id, candidates, names)
     return {"assembly_id": assembly_id, "candidates": candidates,
             "faces": [{**f.view(), "crop_url": f"/api/v1/live/faces/{f.face_id}/crop",
                        "employee_name": names.get(f.employee_id) if f.employee_id else None,
                        "suggested_name": names.get(int(f.suggested)) if f.suggested else None} for f in shown]}
 
 
-async def _node_faces(live: Any, user: User, assembly_id: int, office_id: int | None, unseen: set[int],
+async def _node_faces(live: Any, user: User, assembly_id: int, office_id: int | None,
                       candidates: dict[str, list[dict[str, Any]]], names: dict[int, str]) -> list[LiveFace]:
     """The faces vision nodes analysed (their review items, app.live.node_faces), shown by the same
     rule as the held ones; their offices' pickers and the names they need are added in place. Vision
@@ -124,7 +124,6 @@ async def _node_faces(live: Any, user: User, assembly_id: int, office_id: int | 
         return []
     faces = [f for f in await live.db.run(node_faces, assembly_id, office_id, f"{live.boot}-")
              if can_confirm(user, f.office_id)]
-    faces = [f for f in faces if f.status != "open" or f.suggested is None or int(f.suggested) in unseen]
     extra = sorted({f.office_id for f in faces} - {int(o) for o in candidates})
     wanted = {i for f in faces for i in (f.employee_id, int(f.suggested) if f.suggested else None)
               if i and i not in names}

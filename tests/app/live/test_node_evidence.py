@@ -1,7 +1,8 @@
 """A vision node keeps what the web node keeps of the offices it analyses (issue 20, issue 18 §2):
 the crops of faces nobody named, for HR's review queue, and the apel's face-geometry lesson, both
 settled when the apel has ended. The crops go into the database, so the web node (another machine)
-serves them; HR sees the picture, each look audited, and an answer or the retention deletes it.
+serves them; HR sees the picture, each look audited, and an answer or the retention deletes it. With
+APEL_KEEP_EVIDENCE=false the crops are the live picker's only: nothing of them outlives the apel.
 
 Real parts: PostgreSQL, the node's own result path (NodeRunner._on_result -> its writer -> its fenced
 record path; its heartbeat `tick` notices the apel's end), a crop cut from a real photo, and the web
@@ -12,7 +13,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,12 +24,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.live.node import NodeRunner, NodeStream, _Running
-from app.live.node_sources import make_source
+from app.live.node import NodeRunner, NodeStream
 from app.web.app import create_app
 from attendance.assemblies.lifecycle import end_assembly
 from attendance.assemblies.review import purge_expired
-from attendance.assemblies.rulesets import create_ruleset_version
 from attendance.db import make_engine, make_session_factory
 from attendance.db.unit_of_work import committed
 from attendance.models import (
@@ -40,15 +38,15 @@ from attendance.models import (
     User,
     utcnow,
 )
-from attendance.nodes.leases import balance, register_node
 from attendance.roster.passwords import hash_password
-from attendance.vision.config import backend_name
 from attendance.vision.crops import cut
 from attendance.vision.types import FaceResult, FrameResult
-from tests.conftest import ROOT, fresh_pg
+from tests.conftest import fresh_pg
 
-from .conftest import LIVE_MIN_CONFIDENCE, enrol_photo, office_clip
+from . import vision_nodes
+from .conftest import office_clip
 from .node_rollcall import make_world
+from .vision_nodes import node_world, running_node, start_node
 
 pytestmark = [pytest.mark.postgres, pytest.mark.shared_data]
 
@@ -92,16 +90,7 @@ def _setup(settings, photo: Path) -> tuple:
                            source_sha256="a" * 64))
         s.add(User(username="hr", password_hash=hash_password("hr-pass-1234"), role="hr"))
         s.commit()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runner = NodeRunner(settings, factory, make_source(f"file:{settings.data_dir}/{{office}}.mp4"), node_id="nodeA")
-    with factory() as s:
-        committed(register_node)(s, runner.id, hostname="test", pid=0, capacity=10)
-        lease = committed(balance)(s, runner.id, capacity=10, lease_s=300).held[0]
-    info = NodeStream(f"{world.assembly_id}/{world.office_code}", world.assembly_id, world.office_id, 0,
-                      world.office_code, track_prefix=f"{runner.id}-{world.office_id}-{lease.epoch}", names={},
-                      joined_at=time.monotonic(), backend="dlib-128", lease_epoch=lease.epoch)
-    # The node runs the feed (its video is not opened here: no retry within OPEN_RETRY_S).
-    runner.running[(world.assembly_id, world.office_id)] = _Running(lease, info, failed_at=time.monotonic())
+    runner, info = running_node(settings, factory, world)
     frame = cv2.imread(str(photo))
     assert frame is not None, photo
     crop = cut(frame, (70, 70, 110, 110))
@@ -178,10 +167,48 @@ def test_node_crops_expire_and_none_without_evidence(pg_url: str, settings_facto
         assert s.execute(select(ReviewItem)).scalar_one().evidence_jpeg is None
     engine.dispose()
 
-    off = NodeRunner(settings_factory(pg_url, keep_evidence=False), factory,
-                     make_source(f"file:{settings.data_dir}/{{office}}.mp4"))
-    assert off.evidence.crops is None   # APEL_KEEP_EVIDENCE=false: not even held in memory
-    off.db.close()
+
+def _pictures(factory, assembly_id: int) -> list[tuple[str, bool]]:
+    """The apel's review items holding a picture in the database: (status, transient)."""
+    with factory() as s:
+        return [(st, t) for st, t in s.execute(select(ReviewItem.status, ReviewItem.evidence_transient).where(
+            ReviewItem.assembly_id == assembly_id, ReviewItem.evidence_jpeg.is_not(None)))]
+
+
+def test_node_without_evidence_keeping_holds_crops_for_the_apel_only(pg_url: str, settings_factory,
+                                                                     shared_data: Path) -> None:
+    """APEL_KEEP_EVIDENCE=false: the node publishes its unknown face's crop for the live picker, marked
+    transient; stopping mid-apel takes it back (as the web node's memory goes with it); after the apel
+    ends no crop is written back, not even one the node had not published yet, and the node's heartbeat
+    settles the apel with nothing kept: no picture in the database, none on a disk, the lesson stored."""
+    photo = shared_data / "faces" / "lfw10" / "Colin_Powell" / "Colin_Powell_0003.jpg"
+    settings = settings_factory(pg_url, keep_evidence=False, vision_workers=1)
+    world, engine, factory, runner, info, crop = _setup(settings, photo)
+    named = world.people[0]
+    try:
+        async def scenario() -> None:
+            await _node_sees(runner, info, named, crop)
+            await runner.evidence.publish(world.assembly_id)    # a heartbeat's round
+            assert _pictures(factory, world.assembly_id) == [("open", True)]
+            await asyncio.wait_for(runner.evidence.settle_all(), 5)   # the node stops, mid-apel
+            assert _pictures(factory, world.assembly_id) == []
+
+            await _node_sees(runner, info, named, crop)   # (again, as a node that took the office over)
+            _end(factory, world)                          # ... the apel ends before its next round
+            await runner.evidence.publish(world.assembly_id)   # a round racing the end writes nothing
+            assert _pictures(factory, world.assembly_id) == []
+            await runner.tick()                           # the heartbeat settles the ended apel
+            assert runner.evidence.apels() == set()
+        asyncio.run(scenario())
+    finally:
+        runner.db.close()
+    assert _pictures(factory, world.assembly_id) == []
+    with factory() as s:
+        item = s.execute(select(ReviewItem)).scalar_one()
+        assert item.status == "open" and item.embedding is not None and item.evidence_path is None
+        assert s.get(LearnedFaceGeometry, named) is not None
+    assert not (settings.data_dir / "evidence").exists()
+    engine.dispose()
 
 
 @pytest.mark.slow
@@ -194,58 +221,19 @@ def test_apel_node_process_keeps_an_unknown_face_for_hr(pg_url: str, settings_fa
     clips.mkdir()
     log = tmp_path / "node.log"
     data = tmp_path / "node-data"
-    env = {**os.environ, "APEL_DATABASE_URL": pg_url, "APEL_DATA_DIR": str(data), "APEL_VISION_WORKERS": "1",
-           "APEL_KEEP_EVIDENCE": "true", "APEL_LANGUAGE": "en", "PYTHONUNBUFFERED": "1"}
-    with log.open("w") as out:
-        node = subprocess.Popen([sys.executable, "-m", "app.cli", "node", "--source", f"file:{clips}/{{office}}.mp4",
-                                 "--sample-fps", "3"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    clip, photos = office_clip(shared_data, tmp_path, people=3)
+    (clips / "OPD1.mp4").symlink_to(clip)
+    # the last person is nobody the office knows
+    apel, _, _ = node_world(pg_url, settings_factory(pg_url).recogniser_spec, photos, 1,
+                            strangers=[sorted(photos)[-1]])
+    node = start_node(pg_url, data, f"file:{clips}/{{office}}.mp4", log, 3, env={"APEL_KEEP_EVIDENCE": "true"})
     engine = make_engine(pg_url)
     factory = make_session_factory(engine)
 
     def until(what: str, check, timeout: float):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = check()
-            if got:
-                return got
-            assert node.poll() is None, f"the node ended while waiting for {what}:\n{log.read_text()[-3000:]}"
-            time.sleep(0.3)
-        raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
+        return vision_nodes.until(what, check, timeout, [node], [log])
 
     try:
-        clip, photos = office_clip(shared_data, tmp_path, people=3)
-        (clips / "OPD1.mp4").symlink_to(clip)
-        recogniser = settings_factory(pg_url).recogniser_spec
-        enrolled = dict(sorted(photos.items())[:-1])   # the last person is nobody the office knows
-        with factory() as s:
-            from datetime import UTC, datetime
-
-            from attendance.assemblies.lifecycle import create_assembly, start_assembly
-            from attendance.models import Employee, Office
-
-            office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Makassar", camera_hfov_deg=45.0)
-            leader = User(username="leader", password_hash="-", role="leader")
-            admin = User(username="admin", password_hash="-", role="admin")
-            s.add_all([office, leader, admin])
-            s.flush()
-            for n, (name, photo) in enumerate(enrolled.items()):
-                e = Employee(nip=f"19800101200501{n + 1:04d}", name=name, office_id=office.id)
-                s.add(e)
-                s.flush()
-                for k, emb in enumerate(enrol_photo(photo, recogniser)):
-                    s.add(FaceTemplate(employee_id=e.id, backend=backend_name(recogniser),
-                                       embedding=np.asarray(emb, "<f4").tobytes(),
-                                       kind="photo" if k == 0 else "masked", source_sha256=f"{n:02d}{k:062d}"))
-            s.commit()
-            committed(create_ruleset_version)(s, actor=admin, name="default", reason="live test calibration",
-                                              min_confidence=LIVE_MIN_CONFIDENCE)
-            a = committed(create_assembly)(s, actor=leader, kind="pagi", title="Apel pagi",
-                                           scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
-                                           office_ids=[office.id], ruleset_name="default")
-            committed(start_assembly)(s, a.id, actor=leader)
-            apel = a.id
-
         def unknown_items() -> list[int]:
             with factory() as s:
                 return list(s.execute(select(ReviewItem.id).where(ReviewItem.assembly_id == apel,

@@ -3,9 +3,12 @@ runs, the node publishes the crops of its faces needing an answer through the sh
 database, the web node's operator sees them with a picture, confirms one (present, the answer sticks
 while the node keeps seeing the face and after the apel), says "visitor" of another (its picture is
 dropped and does not come back), and a face vision later names by itself leaves with its picture.
+With APEL_KEEP_EVIDENCE=false the same, the pictures held for the running apel only (none left after
+its end, even when the node died); and a node's unsure faces follow the web node's rule for its own
+("in view at the same time as the person suggested": somebody else).
 
 Real parts: PostgreSQL, the web app over HTTP, the node's own result path (NodeRunner._on_result ->
-its fenced writer; its heartbeat `tick` publishes), crops cut from real photos. The slow test runs a
+its fenced writer; its heartbeat `tick` publishes), crops cut from real photos. The slow tests run a
 real `apel node` process on a synthetic office of real photos instead of given results."""
 from __future__ import annotations
 
@@ -13,12 +16,10 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -26,31 +27,26 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.live.node import NodeRunner, NodeStream, _Running
-from app.live.node_sources import make_source
+from app.live.node import NodeRunner, NodeStream
 from app.web.app import create_app
-from attendance.assemblies.lifecycle import create_assembly, end_assembly, mark_office_joined, start_assembly
-from attendance.assemblies.rulesets import create_ruleset_version
+from attendance.assemblies.lifecycle import end_assembly, mark_office_joined
 from attendance.db import make_engine, make_session_factory
 from attendance.db.unit_of_work import committed
 from attendance.models import (
     AssemblyOffice,
     AttendanceRecord,
-    Employee,
     FaceTemplate,
-    Office,
     ReviewItem,
     User,
 )
-from attendance.nodes.leases import balance, register_node
 from attendance.roster.passwords import hash_password
-from attendance.vision.config import backend_name
 from attendance.vision.crops import cut
 from attendance.vision.types import FaceResult, FrameResult
-from tests.conftest import ROOT, fresh_pg
+from tests.conftest import fresh_pg
 
-from .conftest import LIVE_MIN_CONFIDENCE, enrol_photo, office_clip
-from .node_rollcall import make_world
+from .conftest import office_clip
+from .node_rollcall import LEADER_PASSWORD, make_world
+from .vision_nodes import node_world, running_node, start_node, until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.shared_data]
 
@@ -106,6 +102,29 @@ def _status(factory: Callable[[], Any], assembly_id: int, employee_id: int) -> s
             AttendanceRecord.employee_id == employee_id)).scalar_one_or_none()
 
 
+async def _analysed(runner: NodeRunner, info: NodeStream, frames: list[list[FaceResult]], t0: float) -> None:
+    """The node's result path for these frames (one a second from `t0`), written, then a publish round."""
+    for i, faces in enumerate(frames):
+        runner._on_result(info, FrameResult(t_s=t0 + i, faces=faces), (1280, 720))
+    assert await runner.writer.drain(10)
+    await runner.evidence.publish(info.assembly_id)
+
+
+def _start(runner: NodeRunner, info: NodeStream) -> None:
+    """The node's loop side, on the running loop (as NodeRunner.run does)."""
+    runner.bridge.bind(asyncio.get_running_loop())
+    runner.writer.start()
+    runner.streams[info.stream_key] = info
+
+
+def _pictures(factory: Callable[[], Any], assembly_id: int) -> list[tuple[int, str, bool]]:
+    """The apel's review items holding a picture in the database: (id, status, transient)."""
+    with factory() as s:
+        return [(i, st, t) for i, st, t in s.execute(
+            select(ReviewItem.id, ReviewItem.status, ReviewItem.evidence_transient).where(
+                ReviewItem.assembly_id == assembly_id, ReviewItem.evidence_jpeg.is_not(None)).order_by(ReviewItem.id))]
+
+
 def test_operator_answers_a_node_face_during_the_apel(pg_url: str, settings_factory, shared_data: Path) -> None:
     settings = settings_factory(pg_url, keep_evidence=True, vision_workers=1)
     world = make_world(settings, people=3)
@@ -118,15 +137,7 @@ def test_operator_answers_a_node_face_during_the_apel(pg_url: str, settings_fact
     factory = make_session_factory(engine)
     _operator(factory, world.office_id)
     _joined(factory, world.assembly_id, world.office_id)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runner = NodeRunner(settings, factory, make_source(f"file:{settings.data_dir}/{{office}}.mp4"), node_id="nodeA")
-    with factory() as s:
-        committed(register_node)(s, runner.id, hostname="test", pid=0, capacity=10)
-        lease = committed(balance)(s, runner.id, capacity=10, lease_s=300).held[0]
-    info = NodeStream(f"{world.assembly_id}/{world.office_code}", world.assembly_id, world.office_id, 0,
-                      world.office_code, track_prefix=f"{runner.id}-{world.office_id}-{lease.epoch}", names={},
-                      joined_at=time.monotonic(), backend="dlib-128", lease_epoch=lease.epoch)
-    runner.running[(world.assembly_id, world.office_id)] = _Running(lease, info, failed_at=time.monotonic())
+    runner, info = running_node(settings, factory, world)
     faces_url = "/api/v1/live/faces"
 
     async def frames(n: int, named_later: bool = False) -> None:
@@ -225,71 +236,46 @@ def test_operator_answers_a_node_face_during_the_apel(pg_url: str, settings_fact
 
 
 @pytest.mark.slow
-def test_apel_node_process_face_confirmed_live(pg_url: str, settings_factory, shared_data: Path,
+@pytest.mark.parametrize("keep", [True, False], ids=["keep_evidence", "no_evidence"])
+def test_apel_node_process_face_confirmed_live(keep: bool, pg_url: str, settings_factory, shared_data: Path,
                                                tmp_path: Path) -> None:
-    """A real `apel node` on a synthetic office of three real people, one of them on the roster but
-    never enrolled: while the apel runs, that face reaches the operator's picker on the web node with
-    a picture; the operator confirms it; the person is present and stays so after the apel."""
+    """A real `apel node` on a synthetic office of three real people, two of them on the roster but
+    never enrolled: while the apel runs, their faces reach the operator's picker on the web node with
+    a picture; the operator confirms one; the person is present and stays so after the apel. With
+    APEL_KEEP_EVIDENCE=false (node and web node) the same, and then the node dies (SIGKILL) with a
+    face still unanswered: the apel's end leaves no picture in the database and none on a disk."""
     clips = tmp_path / "clips"
     clips.mkdir()
     log = tmp_path / "node.log"
-    settings = settings_factory(pg_url, keep_evidence=True)
-    env = {**os.environ, "APEL_DATABASE_URL": pg_url, "APEL_DATA_DIR": str(tmp_path / "node-data"),
-           "APEL_VISION_WORKERS": "1", "APEL_KEEP_EVIDENCE": "true", "APEL_LANGUAGE": "en", "PYTHONUNBUFFERED": "1"}
+    settings = settings_factory(pg_url, keep_evidence=keep)
     engine = make_engine(pg_url)
     factory = make_session_factory(engine)
     clip, photos = office_clip(shared_data, tmp_path, people=3)
     (clips / "OPD1.mp4").symlink_to(clip)
-    recogniser = settings.recogniser_spec
-    *enrolled, newcomer_name = sorted(photos)
-    with factory() as s:
-        office = Office(code="OPD1", name="Dinas Satu", timezone="Asia/Makassar", camera_hfov_deg=45.0)
-        leader = User(username="leader", password_hash="-", role="leader")
-        admin = User(username="admin", password_hash="-", role="admin")
-        s.add_all([office, leader, admin])
-        s.flush()
-        for n, name in enumerate(enrolled):
-            e = Employee(nip=f"19800101200501{n + 1:04d}", name=name, office_id=office.id)
-            s.add(e)
-            s.flush()
-            for k, emb in enumerate(enrol_photo(photos[name], recogniser)):
-                s.add(FaceTemplate(employee_id=e.id, backend=backend_name(recogniser),
-                                   embedding=np.asarray(emb, "<f4").tobytes(),
-                                   kind="photo" if k == 0 else "masked", source_sha256=f"{n:02d}{k:062d}"))
-        newcomer = Employee(nip="198001012005019999", name=newcomer_name, office_id=office.id)
-        s.add(newcomer)
-        s.commit()
-        newcomer_id, office_id = newcomer.id, office.id
-        committed(create_ruleset_version)(s, actor=admin, name="default", reason="live test calibration",
-                                          min_confidence=LIVE_MIN_CONFIDENCE)
-        a = committed(create_assembly)(s, actor=leader, kind="pagi", title="Apel pagi",
-                                       scheduled_start=datetime.now(UTC) + timedelta(minutes=30),
-                                       office_ids=[office.id], ruleset_name="default")
-        committed(start_assembly)(s, a.id, actor=leader)
-        apel = a.id
+    newcomers = sorted(photos)[1:]
+    apel, staff, _ = node_world(pg_url, settings.recogniser_spec, photos, 1, unenrolled=newcomers)
+    [(office_id, people)] = staff.items()
+    newcomer_id = people[list(photos).index(newcomers[0])]
     _operator(factory, office_id)
     _joined(factory, apel, office_id)
-    with log.open("w") as out:
-        node = subprocess.Popen([sys.executable, "-m", "app.cli", "node", "--source", f"file:{clips}/{{office}}.mp4",
-                                 "--sample-fps", "3"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    node = start_node(pg_url, tmp_path / "node-data", f"file:{clips}/{{office}}.mp4", log, 3,
+                      env={"APEL_KEEP_EVIDENCE": str(keep).lower()})
     try:
         with TestClient(create_app(settings)) as web:
             op = _login(web, "operator", OP_PASSWORD)
-            deadline = time.monotonic() + 240
-            face = None
-            while face is None:
-                assert node.poll() is None, f"the node ended:\n{log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, f"no node face in the picker:\n{log.read_text()[-3000:]}"
+
+            def open_faces() -> dict[str, Any] | None:
                 r = web.get("/api/v1/live/faces", params={"office": "OPD1"}, headers=op)
                 assert r.status_code == 200, r.text
-                listing = r.json()
-                face = next((f for f in listing["faces"] if f["status"] == "open"
-                             and f["suggested_employee_id"] is None), None)
-                if face is None:
-                    time.sleep(0.5)
+                got = dict(r.json())
+                unknown = [f for f in got["faces"] if f["status"] == "open" and f["suggested_employee_id"] is None]
+                return got if len(unknown) >= (1 if keep else 2) else None
+
+            listing = cast(dict[str, Any], until("the node's unknown faces in the picker", open_faces, 240, [node],
+                                                 [log]))
             assert listing["assembly_id"] == apel
             assert newcomer_id in {c["employee_id"] for c in listing["candidates"][str(office_id)]}
+            face = next(f for f in listing["faces"] if f["status"] == "open" and f["suggested_employee_id"] is None)
             picture = web.get(face["crop_url"], headers=op)
             assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
             image = cv2.imdecode(np.frombuffer(picture.content, np.uint8), cv2.IMREAD_COLOR)
@@ -303,10 +289,18 @@ def test_apel_node_process_face_confirmed_live(pg_url: str, settings_factory, sh
             shown = {f["face_id"]: f for f in web.get("/api/v1/live/faces", params={"office": "OPD1"},
                                                       headers=op).json()["faces"]}
             assert shown[face["face_id"]]["status"] == "confirmed"
+            if not keep:
+                held = _pictures(factory, apel)
+                assert held and {(st, t) for _, st, t in held} == {("open", True)}, held   # the picker's only
+                os.killpg(node.pid, signal.SIGKILL)   # the node dies: nothing of it settles the apel
+                node.wait(10)
             with factory() as s:
                 leader = s.execute(select(User).where(User.username == "leader")).scalar_one()
                 committed(end_assembly)(s, apel, actor=leader)
         assert _status(factory, apel, newcomer_id) in ("present", "late")   # the answer stuck
+        if not keep:
+            assert _pictures(factory, apel) == []
+            assert not (tmp_path / "node-data" / "evidence").exists() and not (settings.data_dir / "evidence").exists()
     finally:
         if node.poll() is None:
             os.killpg(node.pid, signal.SIGTERM)
@@ -316,3 +310,121 @@ def test_apel_node_process_face_confirmed_live(pg_url: str, settings_factory, sh
                 os.killpg(node.pid, signal.SIGKILL)
                 node.wait(10)
         engine.dispose()
+
+
+def test_node_faces_answered_live_without_evidence_keeping(pg_url: str, settings_factory, shared_data: Path) -> None:
+    """APEL_KEEP_EVIDENCE=false on the node and the web node: the node's unknown faces are answered live
+    all the same, as the web node's own are (their crops, held for the running apel, reach the picker
+    through the database, marked transient and not in HR's queue); when the apel ends, with the node
+    gone without a word (no settle), no review item holds a picture and none was written to a disk."""
+    settings = settings_factory(pg_url, keep_evidence=False, vision_workers=1)
+    world = make_world(settings, people=2)
+    lfw = shared_data / "faces" / "lfw10"
+    crops = {CONFIRMED: _crop(lfw / "Colin_Powell" / "Colin_Powell_0001.jpg"),
+             VISITOR: _crop(lfw / "George_W_Bush" / "George_W_Bush_0001.jpg")}
+    engine = make_engine(settings.db_url)
+    factory = make_session_factory(engine)
+    _operator(factory, world.office_id)
+    _joined(factory, world.assembly_id, world.office_id)
+    with factory() as s:
+        s.add(User(username="hr", password_hash=hash_password(OP_PASSWORD), role="hr"))
+        s.commit()
+    runner, info = running_node(settings, factory, world)
+    newcomer = world.people[0]
+    url = "/api/v1/live/faces"
+
+    with TestClient(create_app(settings)) as web:
+        op, hr = _login(web, "operator", OP_PASSWORD), _login(web, "hr", OP_PASSWORD)
+
+        async def scenario() -> None:
+            _start(runner, info)
+            await _analysed(runner, info, [[_face(t, None, 0.2, crops[t] if i == 0 else None) for t in crops]
+                                           for i in range(6)], time.time() - 6)
+            got = (await asyncio.to_thread(web.get, url, params={"office": world.office_code}, headers=op)).json()
+            assert len(got["faces"]) == 2, got   # answerable while the apel runs
+            by_crop = {}
+            for f in got["faces"]:
+                r = await asyncio.to_thread(web.get, f["crop_url"], headers=op)
+                assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+                by_crop[r.content] = f["face_id"]
+            assert set(by_crop) == set(crops.values())
+            held = _pictures(factory, world.assembly_id)
+            assert [(st, t) for _, st, t in held] == [("open", True), ("open", True)]
+            queue = (await asyncio.to_thread(web.get, "/api/v1/review", params={"assembly_id": world.assembly_id},
+                                             headers=hr)).json()
+            assert {q["has_evidence"] for q in queue} == {False}   # not HR's evidence: the picker's only
+            r = await asyncio.to_thread(web.get, f"/api/v1/review/{held[0][0]}/evidence", headers=hr)
+            assert r.status_code == 404
+
+            r = await asyncio.to_thread(web.post, f"{url}/{by_crop[crops[CONFIRMED]]}/confirm",
+                                        json={"employee_id": newcomer}, headers=op)
+            assert r.status_code == 200, r.text
+            await _analysed(runner, info, [[_face(t, None, 0.2, None) for t in crops]], time.time())
+            assert [st for _, st, _ in _pictures(factory, world.assembly_id)] == ["open"]   # the answered one's went
+            await runner.writer.stop()
+
+        try:
+            asyncio.run(scenario())   # the node is gone from here on: nothing settles its apel
+        finally:
+            runner.db.close()
+        assert _pictures(factory, world.assembly_id), "the unanswered face's picture is there until the end"
+        with factory() as s:
+            leader = s.execute(select(User).where(User.username == "leader")).scalar_one()
+            committed(end_assembly)(s, world.assembly_id, actor=leader)
+        assert _pictures(factory, world.assembly_id) == []   # the end took it, the node being gone
+        queue = web.get("/api/v1/review", params={"assembly_id": world.assembly_id}, headers=hr).json()
+        assert [(q["status"], q["has_evidence"]) for q in queue] == [("open", False)]   # HR answers it blind
+    assert _status(factory, world.assembly_id, newcomer) in ("present", "late")
+    assert not (settings.data_dir / "evidence").exists()
+    engine.dispose()
+
+
+def test_node_faces_follow_the_seen_together_rule(pg_url: str, settings_factory, shared_data: Path) -> None:
+    """The web node's rule for its own faces (CropStore.needing_answer), for a node's: a face vision was
+    unsure of, suggested as someone already present, is shown when that person was in view beside it
+    (a person is not in two places: it is somebody else), and not when seen at another time (a broken
+    track of theirs); one suggested as someone not yet present is shown, on the office's page and on
+    the leader's console (which asks by apel, for every office)."""
+    settings = settings_factory(pg_url, keep_evidence=False, vision_workers=1)
+    world = make_world(settings, people=3)
+    present, absent = world.people[0], world.people[1]
+    lfw = shared_data / "faces" / "lfw10"
+    crop = {t: _crop(lfw / "Colin_Powell" / f"Colin_Powell_000{n}.jpg") for n, t in enumerate((21, 22, 23), 1)}
+    engine = make_engine(settings.db_url)
+    factory = make_session_factory(engine)
+    _operator(factory, world.office_id)
+    _joined(factory, world.assembly_id, world.office_id)
+    runner, info = running_node(settings, factory, world)
+    t0 = time.time() - 30
+    beside, later, other = 21, 22, 23
+
+    with TestClient(create_app(settings)) as web:
+        op = _login(web, "operator", OP_PASSWORD)
+        leader = _login(web, "leader", LEADER_PASSWORD)
+
+        async def scenario() -> None:
+            _start(runner, info)
+            # `present` named with confidence for 6 s, an unsure face suggested as them in view beside them
+            await _analysed(runner, info, [[_face(20, present, 0.99, None),
+                                            _face(beside, present, 0.3, crop[beside] if i == 0 else None)]
+                                           for i in range(6)], t0)
+            # later, alone: another unsure face suggested as them, and one suggested as someone absent
+            await _analysed(runner, info, [[_face(later, present, 0.3, crop[later] if i == 0 else None),
+                                            _face(other, absent, 0.3, crop[other] if i == 0 else None)]
+                                           for i in range(6)], t0 + 10)
+            await runner.writer.stop()
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            runner.db.close()
+        assert _status(factory, world.assembly_id, present) in ("present", "late")
+        assert len(_pictures(factory, world.assembly_id)) == 3   # all three published
+        for params, who in (({"office": world.office_code}, op), ({"assembly_id": world.assembly_id}, leader)):
+            got = web.get("/api/v1/live/faces", params=params, headers=who).json()
+            shown = {}
+            for f in got["faces"]:
+                picture = web.get(f["crop_url"], headers=who).content
+                shown[next(t for t, c in crop.items() if c == picture)] = f["suggested_employee_id"]
+            assert shown == {beside: present, other: absent}, (params, got)
+    engine.dispose()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,16 +19,20 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.live.node import NodeRunner, NodeStream, _Running
+from app.live.node_sources import make_source
+from app.settings import Settings
 from attendance.assemblies.lifecycle import create_assembly, issue_office_token, start_assembly
 from attendance.assemblies.rulesets import create_ruleset_version
 from attendance.db import make_engine, make_session_factory
 from attendance.db.unit_of_work import committed
 from attendance.models import AttendanceRecord, Employee, FaceTemplate, Office, SightingTrack, User, VisionNode
-from attendance.nodes.leases import leases_of
+from attendance.nodes.leases import balance, leases_of, register_node
 from attendance.vision.config import backend_name
 from tests.conftest import ROOT
 
 from .conftest import LIVE_MIN_CONFIDENCE, OFFICE_HFOV, enrol_photo
+from .node_rollcall import World
 
 MARKED = {"present", "late"}
 
@@ -54,13 +58,17 @@ def tail(logs: list[Path], lines: int = 25) -> str:
 
 
 def node_world(url: str, recogniser: str, photos: dict[str, Path], offices: int, *, hfov: float = OFFICE_HFOV,
-               leader_password: str | None = None) -> tuple[int, dict[int, list[int]], dict[str, str]]:
+               leader_password: str | None = None, unenrolled: Collection[str] = (),
+               strangers: Collection[str] = ()) -> tuple[int, dict[int, list[int]], dict[str, str]]:
     """`offices` offices, each with the clip's people enrolled as its own staff; an open apel
     scheduled 30 minutes ahead (everyone seen is present). Returns the apel's id, the staff by office
-    id, and each office's token (by code) for joining it. `leader_password`: the leader may log in."""
+    id (in the order of `photos`), and each office's token (by code) for joining it. `leader_password`:
+    the leader may log in. `unenrolled`: people on the roster with no face enrolled (only a person's
+    answer names them); `strangers`: people of the clip on no roster (visitors)."""
     from attendance.roster.passwords import hash_password
 
-    embeddings = {name: enrol_photo(photo, recogniser) for name, photo in photos.items()}
+    embeddings = {name: [] if name in unenrolled else enrol_photo(photo, recogniser)
+                  for name, photo in photos.items() if name not in strangers}
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as db:
@@ -97,6 +105,24 @@ def node_world(url: str, recogniser: str, photos: dict[str, Path], offices: int,
             return a.id, staff, tokens
     finally:
         engine.dispose()
+
+
+def running_node(settings: Settings, factory: sessionmaker[Session], world: World,
+                 node_id: str = "nodeA") -> tuple[NodeRunner, NodeStream]:
+    """A vision node in this process, registered, holding the office's lease and running its feed as
+    far as the node knows (its video is not opened: the tests give its result path the frames'
+    results). Its loop side (bridge, writer) is the test's to start."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runner = NodeRunner(settings, factory, make_source(f"file:{settings.data_dir}/{{office}}.mp4"), node_id=node_id)
+    with factory() as s:
+        committed(register_node)(s, runner.id, hostname="test", pid=0, capacity=10)
+        lease = committed(balance)(s, runner.id, capacity=10, lease_s=300).held[0]
+    info = NodeStream(f"{world.assembly_id}/{world.office_code}", world.assembly_id, world.office_id, 0,
+                      world.office_code, track_prefix=f"{runner.id}-{world.office_id}-{lease.epoch}", names={},
+                      joined_at=time.monotonic(), backend="dlib-128", lease_epoch=lease.epoch)
+    # no retry of its video within OPEN_RETRY_S
+    runner.running[(world.assembly_id, world.office_id)] = _Running(lease, info, failed_at=time.monotonic())
+    return runner, info
 
 
 def start_node(url: str, data_dir: Path, source: str, log: Path, sample_fps: float,

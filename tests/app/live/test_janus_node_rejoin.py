@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from aiortc import RTCPeerConnection
 
 from attendance.db import make_engine, make_session_factory
 from media.client import encode_clip_vp8
-from tests.conftest import fresh_pg
 from tests.janus_server import JanusServer
 from tests.servers import apel_serve
 
@@ -34,11 +32,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.shared_data]
 
 REJOIN_FIRST_FRAME_S = 10.0   # asserted; the target (about 5 s) is what the printed figure is compared with
 RELOAD_GAP_S = 1.0            # the browser's reload: the old connection closed, the page loads, joins again
-
-
-@pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    yield from fresh_pg(pg_template)
 
 
 async def test_rejoined_office_is_analysed_again(pg_url: str, shared_data: Path, tmp_path: Path, settings_factory,

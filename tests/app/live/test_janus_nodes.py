@@ -20,7 +20,6 @@ import os
 import signal
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,7 +29,6 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from attendance.db import make_engine, make_session_factory
 from attendance.models import Office
 from media.client import PreEncodedTrack, connect_peer, encode_clip_vp8
-from tests.conftest import fresh_pg
 from tests.janus_server import ADMIN_KEY, API_SECRET, JanusServer
 from tests.media.helpers import Collector, PatternTrack
 from tests.servers import apel_serve
@@ -98,11 +96,6 @@ def _env(janus: JanusServer, url: str, data_dir: Path) -> dict[str, str]:
     return {"APEL_DATABASE_URL": url, "APEL_DATA_DIR": str(data_dir), "APEL_SECRET_KEY": SECRET_KEY,
             "APEL_JANUS_URL": janus.url, "APEL_JANUS_API_SECRET": API_SECRET, "APEL_JANUS_ADMIN_KEY": ADMIN_KEY,
             "APEL_LANGUAGE": "en", "APEL_KEEP_EVIDENCE": "false", "PYTHONUNBUFFERED": "1"}
-
-
-@pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    yield from fresh_pg(pg_template)
 
 
 async def _join(url: str, code: str, token: str, camera: BrowserLikeCamera) -> RTCPeerConnection:

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,7 +40,6 @@ from attendance.models import (
 from attendance.roster.passwords import hash_password
 from attendance.vision.crops import cut
 from attendance.vision.types import FaceResult, FrameResult
-from tests.conftest import fresh_pg
 
 from . import vision_nodes
 from .conftest import office_clip
@@ -51,11 +49,6 @@ from .vision_nodes import node_world, running_node, start_node
 pytestmark = [pytest.mark.postgres, pytest.mark.shared_data]
 
 UNKNOWN_TRACK, NAMED_TRACK = 7, 8
-
-
-@pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    yield from fresh_pg(pg_template)
 
 
 def _face(track: int, person: int | None, crop: bytes | None) -> FaceResult:

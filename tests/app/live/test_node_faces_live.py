@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,7 +42,6 @@ from attendance.models import (
 from attendance.roster.passwords import hash_password
 from attendance.vision.crops import cut
 from attendance.vision.types import FaceResult, FrameResult
-from tests.conftest import fresh_pg
 
 from .conftest import office_clip
 from .node_rollcall import LEADER_PASSWORD, make_world
@@ -52,11 +51,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.shared_data]
 
 OP_PASSWORD = "op-pass-12345"
 CONFIRMED, VISITOR, NAMED_LATER = 7, 8, 9
-
-
-@pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    yield from fresh_pg(pg_template)
 
 
 def _face(track: int, person: int | None, confidence: float, crop: bytes | None) -> FaceResult:

@@ -17,6 +17,7 @@ def all_routers() -> list[APIRouter]:
         health,
         live,
         offices,
+        present_by_hand,
         privacy,
         reports,
         review,
@@ -29,7 +30,7 @@ def all_routers() -> list[APIRouter]:
     from app.web.pages import reports as pages_reports
     from app.web.pages import roster as pages_roster
 
-    return [health.router, live.router, confirmations.router, pages_live.router,
+    return [health.router, live.router, confirmations.router, present_by_hand.router, pages_live.router,
             auth.router, offices.router, employees.router, enrolment.router, privacy.router, users.router,
             pages_roster.router,
             reports.router, verify.router, pages_reports.router,

@@ -69,7 +69,7 @@ def require_confirmer(actor: User | None, office_id: int) -> User:
     return actor
 
 
-def _open_apel(session: Session, assembly_id: int) -> None:
+def require_open_apel(session: Session, assembly_id: int) -> None:
     """Locks the apel (the order every writer of its records takes) and refuses one that ended."""
     lock_assembly(session, assembly_id)
     a = get_assembly(session, assembly_id)
@@ -137,7 +137,7 @@ def confirm_face(session: Session, face: LiveFaceRef, *, actor: User | None, emp
     (APEL_KEEP_EVIDENCE on) the crop the operator saw becomes the item's evidence, so HR can check
     the answer (and undo it) with the same picture in the review queue."""
     user = require_confirmer(actor, face.office_id)
-    _open_apel(session, face.assembly_id)
+    require_open_apel(session, face.assembly_id)
     emp = _employee_of_office(session, employee_id, face.office_id)
     item = _item(session, face, retention_days)
     if item.status == "assigned":
@@ -178,7 +178,7 @@ def _keep_confirmed_crop(session: Session, item: ReviewItem, face: LiveFaceRef, 
 def mark_visitor(session: Session, face: LiveFaceRef, *, actor: User | None, retention_days: int = 14) -> ReviewItem:
     """Not on the roster (a visitor, a guest): the item is closed and its face data dropped."""
     user = require_confirmer(actor, face.office_id)
-    _open_apel(session, face.assembly_id)
+    require_open_apel(session, face.assembly_id)
     item = _item(session, face, retention_days)
     if item.status == "dismissed":
         return item
@@ -199,7 +199,7 @@ def mark_visitor(session: Session, face: LiveFaceRef, *, actor: User | None, ret
 def undo_answer(session: Session, face: LiveFaceRef, *, actor: User | None) -> ReviewItem:
     """Take back a confirmation (record back, learned template gone) or a "visitor" answer."""
     user = require_confirmer(actor, face.office_id)
-    _open_apel(session, face.assembly_id)
+    require_open_apel(session, face.assembly_id)
     track = _track(session, face)
     item = session.execute(select(ReviewItem).where(ReviewItem.track_id == track.id)).scalar_one_or_none()
     if item is None or item.status == "open":

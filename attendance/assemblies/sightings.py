@@ -23,6 +23,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from attendance.assemblies.counts import ApelCounts, office_counts, percent
+from attendance.assemblies.hand_marks import hand_marks, with_local
 from attendance.assemblies.lookups import get_assembly, lock_open_assembly, roster_employees
 from attendance.errors import Invalid, NotFound
 from attendance.models import (
@@ -388,6 +389,7 @@ def live_rollcall(session: Session, assembly_id: int, office_id: int | None = No
         select(ReviewItem.office_id, func.count()).where(ReviewItem.assembly_id == a.id, ReviewItem.status == "open")
         .group_by(ReviewItem.office_id)).all()
     unknown = {r[0]: int(r[1]) for r in unknown_rows}
+    by_hand = hand_marks(session, a.id, office_ids) if office_ids else {}   # the records' source
 
     per_office: dict[int, list[Employee]] = defaultdict(list)
     for e in people:
@@ -412,6 +414,8 @@ def live_rollcall(session: Session, assembly_id: int, office_id: int | None = No
                     counts["excused_by_category"].get(rec.excuse_category, 0) + 1
             if rec:
                 plist.append(record_view(rec, e, tz))
+                if e.id in by_hand:
+                    plist[-1]["by_hand"] = with_local(by_hand[e.id], tz)
             else:
                 plist.append({"id": None, "employee_id": e.id, "nip": e.nip, "name": e.name, "office_id": e.office_id,
                               "status": status, "tier": None, "frames": 0, "version": None})

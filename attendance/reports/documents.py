@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from attendance.assemblies.hand_marks import hand_marks, hand_note
 from attendance.i18n import t
 from attendance.models import AuditEntry
 from attendance.reports.apel import ApelReport, Figures, PersonRow
@@ -118,11 +119,13 @@ def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
         cat_names = {c["code"]: _cat_label(c, lang) for c in cats}
         notes = correction_notes(session, record_ids=[p.record_id for p in people[o.office_id]
                                                       if p.corrected and p.record_id is not None])
+        hands = hand_marks(session, report.assembly_id, [o.office_id])   # marked present without the camera
         prow: list[list[Cell]] = []
         for i, p in enumerate(people[o.office_id], start=1):
             prow.append([i, p.nip, p.name, t(f"rep.st.{p.status}", lang), p.tier or "",
                          p.late_minutes if p.late_minutes is not None else "",
                          keterangan(notes.get(p.record_id or 0), lang, cat_names)
+                         or hand_note(hands.get(p.employee_id), o.timezone, lang)
                          or cat_names.get(p.excuse_category or "", p.excuse_category or ""),
                          local_time(p.first_seen_at, o.timezone, "%H:%M:%S") or "",
                          p.frames, "" if p.best_confidence is None else round(float(p.best_confidence), 2),

@@ -1,6 +1,9 @@
 // The faces the cameras could not name, answered by the people in the room (office page and leader
 // console): each face's crop with a picker of the office's people not yet seen (search by name or
 // NIP), "not on the roster", and undo. Polls /api/v1/live/faces; answers go to the same API.
+// Below the faces, the same people not yet seen can be marked present by hand when the camera never
+// detected them (hidden behind the row in front, turned away), with a confirm step, and undone:
+// /api/v1/live/present-by-hand.
 "use strict";
 (() => {
   const root = document.getElementById("faces");
@@ -13,6 +16,7 @@
   const cards = new Map();       // face id -> {li, status, search}
   let candidates = {};           // office id -> [{employee_id, name, nip}]
   let busy = false;
+  let assemblyId = null;         // the apel the faces list answered for
 
   function say(text) { note.hidden = !text; note.textContent = text || ""; }
 
@@ -112,6 +116,7 @@
 
   function show(data) {
     candidates = data.candidates || {};
+    assemblyId = data.assembly_id;
     const seen = new Set();
     for (const face of data.faces || []) {
       seen.add(face.face_id);
@@ -141,8 +146,116 @@
     if (res.status === 403) { say(S.not_allowed); return false; }
     if (!res.ok) return true;
     show(await res.json());
+    await Hand.refresh();
     return true;
   }
+
+  // ---- present in the room, not seen by the camera
+  const Hand = (() => {
+    const box = document.getElementById("hand");
+    if (!box) return {refresh: async () => {}};   // a page without the faces section
+    const H = JSON.parse(document.getElementById("hand-strings").textContent);
+    const hfmt = (key, vars) => (H[key] || key).replace(/\{(\w+)\}/g, (_, k) => (vars && k in vars ? vars[k] : ""));
+    const search = document.getElementById("hand-search");
+    const people = document.getElementById("hand-people");
+    const more = document.getElementById("hand-more");
+    const marked = document.getElementById("hand-marked");
+    const markedTitle = document.getElementById("hand-marked-title");
+    const SHOWN = 15;
+    let pending = null;            // employee id whose confirm step is open
+    let shownKey = "";             // what the people list shows, to leave it alone while nothing changed
+    let marksKey = "";
+
+    async function act(url, row) {
+      if (busy) return;
+      busy = true;
+      if (row) row.classList.add("hand-busy");
+      try {
+        await Live.postJSON(url, {});
+        say("");
+        pending = null;
+      } catch (err) {
+        say(hfmt("failed", {reason: err.message}));
+      } finally {
+        busy = false;
+        shownKey = marksKey = "";
+        await refresh();   // the faces list first: its picker's people change with the mark
+      }
+    }
+
+    function personRow(p) {
+      const li = el("li", "hand-person");
+      li.dataset.employeeId = p.employee_id;
+      li.appendChild(el("span", "hand-name", p.name));
+      li.appendChild(el("small", "muted", p.nip));
+      if (pending === p.employee_id) {
+        const c = el("div", "hand-confirm");
+        c.appendChild(el("p", "", hfmt("confirm", {name: p.name})));
+        const yes = el("button", "btn hand-yes", H.yes);
+        yes.type = "button";
+        yes.addEventListener("click", () => act(
+          "/api/v1/live/present-by-hand/" + assemblyId + "/" + p.employee_id, li));
+        const no = el("button", "btn btn-secondary hand-cancel", H.cancel);
+        no.type = "button";
+        no.addEventListener("click", () => { pending = null; shownKey = ""; drawPeople(); });
+        c.appendChild(yes);
+        c.appendChild(no);
+        li.appendChild(c);
+      } else {
+        const b = el("button", "btn btn-secondary hand-mark", H.mark);
+        b.type = "button";
+        b.addEventListener("click", () => { pending = p.employee_id; shownKey = ""; drawPeople(); });
+        li.appendChild(b);
+      }
+      return li;
+    }
+
+    function drawPeople() {
+      const q = search.value.trim().toLowerCase();
+      const all = Object.values(candidates).flat();
+      const found = all.filter((p) => !q || p.name.toLowerCase().includes(q) || p.nip.includes(q));
+      const list = found.slice(0, SHOWN);
+      if (pending !== null && !found.some((p) => p.employee_id === pending)) pending = null;
+      const key = JSON.stringify([q, pending, list.map((p) => p.employee_id), found.length]);
+      if (key === shownKey) return;
+      shownKey = key;
+      people.replaceChildren(...list.map(personRow));
+      const text = !all.length ? H.everyone : !found.length ? H.no_match
+        : found.length > SHOWN ? hfmt("more", {count: found.length - SHOWN}) : "";
+      more.hidden = !text;
+      more.textContent = text;
+    }
+
+    function drawMarks(marks) {
+      const key = JSON.stringify(marks);
+      if (key === marksKey) return;
+      marksKey = key;
+      markedTitle.hidden = !marks.length;
+      marked.replaceChildren(...marks.map((m) => {
+        const li = el("li", "hand-mark-row");
+        li.dataset.employeeId = m.employee_id;
+        li.appendChild(el("p", "", hfmt("marked", {name: m.name, by: m.by || "", time: m.at_local || m.at,
+                                                    status: H["st_" + m.status] || m.status})));
+        const undo = el("button", "btn btn-secondary hand-undo", H.undo);
+        undo.type = "button";
+        undo.addEventListener("click", () => act(
+          "/api/v1/live/present-by-hand/" + assemblyId + "/" + m.employee_id + "/undo", li));
+        li.appendChild(undo);
+        return li;
+      }));
+    }
+
+    async function refreshHand() {
+      if (!assemblyId) { box.hidden = true; return; }
+      box.hidden = false;
+      drawPeople();
+      const res = await fetch("/api/v1/live/present-by-hand/" + assemblyId, {credentials: "same-origin"});
+      if (res.ok) drawMarks((await res.json()).marks || []);
+    }
+
+    search.addEventListener("input", () => drawPeople());
+    return {refresh: refreshHand};
+  })();
 
   async function loop() {
     let ok = true;

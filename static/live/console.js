@@ -125,7 +125,7 @@
         li.appendChild(el("span", {"class": "name"}, p.name));
         li.appendChild(el("span", {"class": "status"}, S[`st_${p.status}`] || p.status));
         if (p.by_hand) li.appendChild(el("span", {"class": "by-hand", "title": (HAND.source || "{by}")
-          .replace("{by}", p.by_hand.by || "").replace("{time}", new Date(p.by_hand.at).toLocaleTimeString())},
+          .replace("{by}", p.by_hand.by || "").replace("{time}", p.by_hand.at_local || p.by_hand.at)},
           HAND.badge || "by hand"));
         ul.appendChild(li);
       }

@@ -25,6 +25,7 @@ from app.web.deps import (
 from app.web.join_link import join_path, join_url
 from app.web.office_scope import ensure_takes_part, is_operator, scoped_office
 from app.web.schemas.attendance import AssemblyOut, OfficeTokenOut, RecordOut, RollcallOut
+from attendance.assemblies.hand_marks import hand_marks, is_by_hand
 from attendance.assemblies.lifecycle import (
     assembly_view,
     create_assembly,
@@ -131,7 +132,9 @@ def rollcall(assembly_id: DbId, user: CurrentUser, db: DbSession, office_id: DbI
 
 @router.get("/{assembly_id}/records", response_model=list[RecordOut], response_model_exclude_unset=True)
 def records(assembly_id: DbId, user: PeopleReader, db: DbSession, office_id: DbId | None = None,
-            status: str | None = None) -> list[dict]:
+            status: str | None = None,
+            by_hand: bool | None = Query(None, description="true: only the records an operator marked present "
+                                         "by hand (not seen by the camera); false: only the others")) -> list[dict]:
     office_id = scoped_office(user, office_id)
     a = get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
@@ -142,4 +145,9 @@ def records(assembly_id: DbId, user: PeopleReader, db: DbSession, office_id: DbI
         q = q.where(AttendanceRecord.office_id == office_id)
     if status:
         q = q.where(AttendanceRecord.status == status)
-    return [record_view(r, e, tz.get(r.office_id)) for r, e in db.execute(q).all()]
+    if by_hand is not None:
+        q = q.where(is_by_hand() if by_hand else ~is_by_hand())
+    marks = hand_marks(db, assembly_id, [office_id] if office_id is not None else None)
+    return [{**record_view(r, e, tz.get(r.office_id)), **({"by_hand": marks[r.employee_id]}
+                                                          if r.employee_id in marks else {})}
+            for r, e in db.execute(q).all()]

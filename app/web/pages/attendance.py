@@ -5,7 +5,7 @@ are plain `def`s that FastAPI runs in its threadpool, never on the event loop (t
 `FormFields` / `PostedForm` dependencies)."""
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,6 +19,7 @@ from app.web.join_link import join_url, qr_data_uri
 from app.web.office_scope import ensure_takes_part, scoped_office
 from app.web.rendering import FormFields, PostedForm, add_nav, flash, lang_of, render, require_page_user
 from attendance.assemblies.corrections import correct_record, excuse_employee, get_record, list_corrections
+from attendance.assemblies.hand_marks import hand_marks
 from attendance.assemblies.lifecycle import (
     create_assembly,
     end_assembly,
@@ -129,13 +130,13 @@ def apel_create(request: Request, user: OptionalUser, db: DbSession, form: Poste
 
 @router.get("/apel/{assembly_id}", response_class=HTMLResponse)
 def apel_detail(assembly_id: DbId, request: Request, user: OptionalUser, db: DbSession,
-                office_id: str | None = None) -> Response:
+                office_id: str | None = None, by_hand: str | None = None) -> Response:
     user = require_page_user(request, user, *ALL)
-    return _detail_page(request, user, db, assembly_id, form_id(office_id))
+    return _detail_page(request, user, db, assembly_id, form_id(office_id), by_hand_only=by_hand == "1")
 
 
 def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | None,
-                 new_token: dict | None = None) -> Response:
+                 new_token: dict | None = None, by_hand_only: bool = False) -> Response:
     oid = scoped_office(user, office_id)
     a = get_assembly(db, assembly_id)
     ensure_takes_part(db, user, assembly_id)
@@ -150,7 +151,9 @@ def _detail_page(request: Request, user, db, assembly_id: int, office_id: int | 
     resp = render(request, "attendance/detail.html", {
         "a": a, "roll": roll, "office_id": oid, "can_lead": user.role in LEADER_ROLES,
         "can_correct": user.role in HR_ROLES,
-        "categories": categories, "tiers": TIERS, "new_token": new_token,
+        "categories": categories, "tiers": TIERS, "new_token": new_token, "by_hand_only": by_hand_only,
+        # marked present by hand, not seen by the camera (assemblies.present_by_hand): HR's filter
+        "hand_count": sum(1 for o in roll["offices"] for p in o.get("people", []) if p.get("by_hand")),
         "all_offices": [ao.office for ao in a.offices] if user.role != Role.operator.value else []}, user=user)
     if new_token:
         resp.headers["Cache-Control"] = "no-store"
@@ -206,12 +209,15 @@ def _record_page(request: Request, user, db, record_id: int, *, conflict: dict |
     view["category_label"] = _category_label(categories, rec.excuse_category, lang)
     history = list_corrections(db, record_id=record_id)
     crops = record_crops(db, rec) if user.role in HR_ROLES else []   # faces are HR's and admins' only
+    by_hand = hand_marks(db, rec.assembly_id, employee_ids=[rec.employee_id]).get(rec.employee_id)
+    if by_hand:   # the record's source: a person's word, not the camera (assemblies.present_by_hand)
+        by_hand = {**by_hand, "local": format_local(datetime.fromisoformat(by_hand["at"]), office.timezone, "%H:%M:%S")}
     return render(request, "attendance/record.html", {
         "rec": view, "a": a, "office": office, "zone": zone_label(office.timezone),
         "scheduled_local": format_local(next((ao.scheduled_start for ao in a.offices if ao.office_id == rec.office_id),
                                              a.scheduled_start), office.timezone, "%Y-%m-%d %H:%M"),
         "history": history, "categories": categories, "tiers": TIERS, "can_correct": user.role in HR_ROLES,
-        "conflict": conflict, "crops": crops,
+        "conflict": conflict, "crops": crops, "by_hand": by_hand,
         "local": lambda instant: format_local(instant, office.timezone)},   # the history in the page's zone
         user=user, status_code=status_code)
 

@@ -13,6 +13,7 @@ from app.web.deps import DbId, DbSession, OptionalUser, form_id, sees_people
 from app.web.office_scope import scope_offices
 from app.web.rendering import add_nav, lang_of, render, require_page_user
 from app.web.verification import VerifyBody, check_upload, verification_dict
+from attendance.assemblies.hand_marks import hand_marks, hand_note
 from attendance.errors import Invalid
 from attendance.models import Assembly, AssemblyOffice, Office, Role
 from attendance.models.users import PEOPLE_ROLES
@@ -68,10 +69,12 @@ def apel_office_page(assembly_id: DbId, office_id: DbId, request: Request, user:
     cats = {c["code"]: c.get(lang) or c["code"] for c in report.categories}
     # A corrected record says so, as in the signed exports: HR's hand, not the camera's finding.
     notes = correction_notes(db, record_ids=[p.record_id for p in people if p.corrected and p.record_id is not None])
+    hands = hand_marks(db, assembly_id, [office_id])   # marked present without the camera: the operator's word
     rows = [{"p": p, "first": local_time(p.first_seen_at, office.timezone, "%H:%M:%S"),
              "last": local_time(p.last_seen_at, office.timezone, "%H:%M:%S"),
              "cat": cats.get(p.excuse_category or "", p.excuse_category),
-             "note": keterangan(notes.get(p.record_id or 0), lang, cats)} for p in people]
+             "note": keterangan(notes.get(p.record_id or 0), lang, cats)
+             or hand_note(hands.get(p.employee_id), office.timezone, lang)} for p in people]
     return render(request, "reports/office.html", {
         "r": report, "o": report.offices[0] if report.offices else None, "office": office, "rows": rows,
         "status": status or "", "statuses": STATUSES, "tiers": TIERS}, user=user)

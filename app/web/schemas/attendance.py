@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.web.schemas.present_by_hand import HandMarkOut
+
 
 class RulesetRef(BaseModel):
     id: int
@@ -81,6 +83,7 @@ class RecordOut(BaseModel):
     version: int
     first_seen_local: str | None = None
     last_seen_local: str | None = None
+    by_hand: HandMarkOut | None = Field(None, description="Marked present by hand, not seen by the camera.")
 
 
 class RollcallPerson(BaseModel):
@@ -110,6 +113,7 @@ class RollcallPerson(BaseModel):
     corrected: bool | None = None
     first_seen_local: str | None = None
     last_seen_local: str | None = None
+    by_hand: HandMarkOut | None = Field(None, description="Marked present by hand, not seen by the camera.")
 
 
 class RollcallCounts(BaseModel):

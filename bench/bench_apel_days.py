@@ -44,21 +44,32 @@ Per day, over all offices:
   people, as HR sees them);
 - why present staff stayed unrecorded after the operator (never detected; an unsure face hidden from
   the operator because its suggested name is someone already present; named as someone else);
+- the operator's last step, where the tree has attendance.assemblies.present_by_hand: each present
+  person still unrecorded is marked present by hand, one tap each ("by hand"), and the present
+  recorded after that (the people the camera never detected are exactly what this step is for);
+- absentees marked present with a one-sided 95% upper bound (the rule of three at 0), since
+  "at most 1 in 200" needs hundreds of absent person-days (`--absent` raises them per office-day);
+- why present people were not marked automatically (never detected, detected but never named, named
+  as someone else, named right but too briefly for a record), split by masked or not, row, floor
+  depth and East-Asian or Western face (apel_days_report);
 - false distancing alerts per office-apel: alerts of the alert rule on pairs whose true distance
   is at least the minimum (bench_distance.score_apel); these offices are make_office's usual
   layout (some pairs too close on purpose), so recall is printed too.
 
 Seeds: office k of a kind is `--seed-base + k` (rmfd) and `--seed-base + 50 + k` (west); each day
-is `bench_distance.day_seed(office, day)`. Seeds 5000-5099 are this bench's; nothing in the
+is `bench_distance.day_seed(office, day)`. Seeds from 5000 are this bench's; nothing in the
 product was tuned on them (BENCHMARKS.md says which were run).
 
 Run: nice -n 10 .venv/bin/python bench/bench_apel_days.py --kinds west,rmfd --offices 2 --days 4
-     [--size 1080 --seconds 8 --absent 2 --people 20 --seed-base 5000 --work DIR --json OUT]"""
+     [--size 1080 --seconds 8 --absent 2 --people 20 --seed-base 5000 --work DIR --json OUT]
+     .venv/bin/python bench/bench_apel_days.py --report OUT1 OUT2 ...   (batches' tables together)"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +87,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from apel_days_report import PersonDay, as_json, auto_reason, diagnosis, upper95
 from bench_distance import day_seed, score_apel
 from bench_recognition import western
 from bench_vision_office import match, project, read_frames
@@ -100,6 +112,11 @@ from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig, backend
 from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.training.protocol import DATA, identities
 from attendance.vision.training.synth_office import make_office
+
+try:   # the operator's "present by hand" (issue 18), where the tree has it
+    mark_present_by_hand: Any = importlib.import_module("attendance.assemblies.present_by_hand").mark_present_by_hand
+except ImportError:
+    mark_present_by_hand = None
 
 FPS = 5.0
 HFOV = 70.0
@@ -156,15 +173,19 @@ class DayRow:
     visitor: int = 0
     left_named_already: int = 0
     after: int = 0
+    hand: int = -1          # the operator's "by hand" taps (-1: the product has no by-hand marking)
+    after_hand: int = 0
     learned: int = 0
     false_alerts: int = 0
     alerts: int = 0
     clear_pairs: int = 0
     found: int = 0
     offices: int = 0
+    unrenderable: int = 0   # staff left out of a day: none of their camera photos renders
     faces_px: list[float] = field(default_factory=list)
     camera: Counter = field(default_factory=Counter)
     missing: Counter = field(default_factory=Counter)   # why present staff were not recorded after the operator
+    people: list[PersonDay] = field(default_factory=list)  # every present person, for the diagnosis
     seconds: float = 0.0
     frames: int = 0
 
@@ -174,6 +195,8 @@ class DayRow:
                 getattr(self, k).extend(v)
             elif isinstance(v, Counter):
                 getattr(self, k).update(v)
+            elif k == "hand":
+                self.hand = v if self.hand < 0 else self.hand + max(v, 0)
             else:
                 setattr(self, k, getattr(self, k) + v)
 
@@ -241,9 +264,23 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
     folder = {pid.replace("/", "_"): pid for pid in staff_ids}
     size = SIZES[a_args.size]
     clip, truth_path = work / f"day_{o.seed}_{day}.mp4", work / f"day_{o.seed}_{day}.json"
-    truth = make_office(scene, len(present), a_args.seconds, clip, truth_path, fps=FPS, size=size,
-                        hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M, seed=day_seed(o.seed, day),
-                        arrive_within_s=min(a_args.seconds * 0.3, 8.0), rows_m=a_args.rows_m, traits_seed=o.seed)
+    while True:
+        try:
+            truth = make_office(scene, len(present), a_args.seconds, clip, truth_path, fps=FPS, size=size,
+                                hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M, seed=day_seed(o.seed, day),
+                                arrive_within_s=min(a_args.seconds * 0.3, 8.0), rows_m=a_args.rows_m,
+                                traits_seed=o.seed)
+            break
+        except ValueError as e:
+            # A person none of whose camera photos make_office can render: they sit this day out,
+            # counted neither present nor absent; the day's layout is drawn for the others.
+            bad = next((pid for pid in present if f"/{pid.replace('/', '_')}:" in str(e)), None)
+            if bad is None:
+                raise
+            print(f"  day {day} seed {o.seed}: {bad} left out, no camera photo make_office can render", flush=True)
+            present.remove(bad)
+            shutil.rmtree(scene / bad.replace("/", "_"))
+            row.unrenderable += 1
     _, pts = project(truth)
     backend = backend_name(DEFAULT_RECOGNISER)
     with factory() as s:
@@ -266,6 +303,7 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
     crops, lessons = CropStore(), GeometryLessons()
     truth_of: dict[str, Counter] = {}
     named_of: dict[str, Counter] = {}
+    width_of: dict[str, list[float]] = {}
     frames_obs = []
     t0 = time.time()
     last_camera = "none"
@@ -284,7 +322,9 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
             ids_now = [p["id"] for p in truth["people"] if p["appear_s"] <= t]
             m = match([f.box for f in res.faces], ids_now, pts)
             for i, pid in m.items():
-                truth_of.setdefault(f"{info.track_prefix}-{res.faces[i].track_id}", Counter())[folder[pid]] += 1
+                key = f"{info.track_prefix}-{res.faces[i].track_id}"
+                truth_of.setdefault(key, Counter())[folder[pid]] += 1
+                width_of.setdefault(key, []).append(float(res.faces[i].box[2]))
             for face in res.faces:
                 if face.person_id is not None:
                     named_of.setdefault(f"{info.track_prefix}-{face.track_id}", Counter())[face.person_id] += 1
@@ -311,6 +351,18 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
         row.present, row.absent = len(present_emp), len(away_emp)
         row.auto = len(marked & present_emp)
         row.absent_marked = len(marked & away_emp)
+        tracks_of: dict[int, list[str]] = {}
+        for k, v in truth_of.items():
+            tracks_of.setdefault(o.employee[v.most_common(1)[0][0]], []).append(k)
+        for tp in truth["people"]:
+            emp = o.employee[folder[tp["id"]]]
+            keys = tracks_of.get(emp, [])
+            widths = [w for k in keys for w in width_of.get(k, [])]
+            row.people.append(PersonDay(
+                day=day, kind=o.kind, face="East-Asian" if folder[tp["id"]].startswith("rmfd/") else "Western",
+                masked=bool(tp["mask"]), row=int(tp["row"]), depth_m=float(tp["floor_m"][1]), auto=emp in marked,
+                reason=None if emp in marked else auto_reason(keys, named_of, emp),
+                face_px=float(np.median(widths)) if widths else None))
 
         # The operator's page: the faces it shows (CropStore.needing_answer, as the API).
         operator = s.get(User, o.operator_id)
@@ -350,6 +402,16 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
             else:
                 why = "detected, too few frames for a crop or a record"
             row.missing[why] += 1
+        if mark_present_by_hand is not None:
+            # The operator's last step: everyone in the room still unrecorded, one tap each.
+            row.hand = 0
+            for emp in sorted(present_emp - marked):
+                run_in_transaction(s, partial(mark_present_by_hand, s, aid, emp, actor=operator))
+                row.hand += 1
+            marked = people_marked()
+            if marked & away_emp != set() and len(marked & away_emp) != row.absent_marked:
+                print(f"  absentees changed by the hand marks: {sorted(marked & away_emp)}", flush=True)
+        row.after_hand = len(marked & present_emp)
         committed(end_assembly)(s, aid, actor=s.get(User, leader_id))
         frames = lessons.take(aid)
         if frames:
@@ -362,24 +424,69 @@ def pct(n: int, d: int) -> str:
     return f"{n / d:.1%}" if d else "-"
 
 
+def absentees(r: DayRow) -> str:
+    """Absentees marked present with its one-sided 95% upper bound."""
+    return f"{r.absent_marked}/{r.absent} (95% upper {upper95(r.absent_marked, r.absent):.2%})"
+
+
 def print_table(rows: dict[int, DayRow], title: str) -> None:
     print(f"\n{title}")
     print("| day | offices | present marked automatically | absentees marked present | unknown faces left for "
-          "the operator | operator taps | present recorded after the operator | false distancing alerts per "
-          "office-apel (recall <= 0.85x) | learned templates before the apel | median face width px |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for day in sorted(rows):
-        r = rows[day]
+          "the operator | operator taps | present recorded after the operator | by hand taps | present recorded "
+          "after the hand marks | false distancing alerts per office-apel (recall <= 0.85x) | learned templates "
+          "before the apel | median face width px |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    all_days = DayRow()
+    for r in rows.values():
+        all_days.add(r)
+    labelled: list[tuple[str, DayRow]] = [(str(d), rows[d]) for d in sorted(rows)] + [("all", all_days)]
+    for label, r in labelled:
         med = f"{np.median(r.faces_px):.0f}" if r.faces_px else "-"
-        print(f"| {day} | {r.offices} | {r.auto}/{r.present} ({pct(r.auto, r.present)}) | "
-              f"{r.absent_marked}/{r.absent} | {r.shown} | {r.taps} ({r.confirmed} confirmed, {r.visitor} not on "
+        hand = (f"{r.hand} ({r.hand / max(r.offices, 1):.2f} an office-apel) | {r.after_hand}/{r.present} "
+                f"({pct(r.after_hand, r.present)})") if r.hand >= 0 else "- | -"
+        print(f"| {label} | {r.offices} | {r.auto}/{r.present} ({pct(r.auto, r.present)}) | "
+              f"{absentees(r)} | {r.shown} | {r.taps} ({r.confirmed} confirmed, {r.visitor} not on "
               f"the roster; {r.left_named_already} left, person already present) | {r.after}/{r.present} "
-              f"({pct(r.after, r.present)}) | {r.false_alerts / max(r.offices, 1):.2f} "
+              f"({pct(r.after, r.present)}) | {hand} | {r.false_alerts / max(r.offices, 1):.2f} "
               f"({pct(r.found, r.clear_pairs)} of {r.clear_pairs}) | {r.learned} | {med} |")
     for day in sorted(rows):
+        if rows[day].unrenderable:
+            print(f"day {day}: {rows[day].unrenderable} staff left out (no camera photo renders)")
         if rows[day].missing:
             print(f"day {day}: present staff not recorded after the operator: "
                   + ", ".join(f"{n} {why}" for why, n in rows[day].missing.most_common()))
+
+
+def row_from_json(d: dict[str, Any]) -> DayRow:
+    """A --json row back as the DayRow it was written from."""
+    r = DayRow()
+    for k in vars(r):
+        if k == "people":
+            r.people = [PersonDay(**p) for p in d.get("people", [])]
+        elif k in ("camera", "missing"):
+            setattr(r, k, Counter(d.get(k, {})))
+        elif k in d:
+            setattr(r, k, d[k])
+    return r
+
+
+def report(per_kind: dict[str, dict[int, DayRow]], total: dict[int, DayRow]) -> None:
+    for kind, rows in per_kind.items():
+        print_table(rows, f"{kind} offices")
+    print_table(total, "all offices")
+    for kind, rows in [*per_kind.items(), ("all", total)]:
+        missing = Counter[str]()
+        for r in rows.values():
+            missing.update(r.missing)
+        print(f"{kind} offices, all days: present staff not recorded after the operator (before the hand "
+              f"marks): {', '.join(f'{n} {why}' for why, n in missing.most_common()) or 'none'}")
+    print("\nwhy present people were not marked automatically (before the operator)")
+    everyone = [p for r in total.values() for p in r.people]
+    for kind in per_kind:
+        for line in diagnosis([p for p in everyone if p.kind == kind], f"{kind} offices, all days"):
+            print(line)
+        for line in diagnosis([p for p in everyone if p.kind == kind and p.day == 1], f"{kind} offices, day 1"):
+            print(line)
 
 
 def main() -> None:
@@ -396,8 +503,23 @@ def main() -> None:
                          "check at 1080p")
     ap.add_argument("--seed-base", type=int, default=5000)
     ap.add_argument("--work", type=Path, default=None, help="folder for clips and the database (default: a temp dir)")
-    ap.add_argument("--json", type=Path, default=None, help="write the per-office, per-day rows here")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="write the per-office, per-day rows here (rewritten after each office-day)")
+    ap.add_argument("--report", type=Path, nargs="+", default=None,
+                    help="print the tables of earlier runs' --json files together (runs nothing)")
     a = ap.parse_args()
+    if a.report:
+        rows = [r for f in a.report for r in json.loads(f.read_text())]
+        per_kind: dict[str, dict[int, DayRow]] = {}
+        total: dict[int, DayRow] = {}
+        for d in rows:
+            r = row_from_json(d)
+            per_kind.setdefault(d["kind"], {}).setdefault(d["day"], DayRow()).add(r)
+            total.setdefault(d["day"], DayRow()).add(r)
+        print(f"{len({(d['kind'], d['seed']) for d in rows})} offices from {', '.join(map(str, a.report))}; seeds "
+              f"{sorted({d['seed'] for d in rows})}")
+        report(per_kind, total)
+        return
     if a.absent >= a.people:
         sys.exit("--absent must be smaller than --people")
     tmp = None
@@ -422,16 +544,22 @@ def main() -> None:
                 offices.append(setup_office(s, kind, seed, a.people, limits, k))
                 print(f"office {kind} seed {seed}: {len(offices[-1].staff)} staff enrolled, "
                       f"no usable enrolment photo: {offices[-1].enrol_failed or 'none'}", flush=True)
-    per_kind: dict[str, dict[int, DayRow]] = {}
-    total: dict[int, DayRow] = {}
+    per_kind = {}
+    total = {}
     out = []
     for day in range(1, a.days + 1):
         for o in offices:
             r = run_day(factory, o, day, a, work, leader_id)
-            out.append({"kind": o.kind, "seed": o.seed, "day": day, **{k: (dict(v) if isinstance(v, Counter) else v)
-                                                                     for k, v in vars(r).items() if k != "faces_px"}})
+            out.append({"kind": o.kind, "seed": o.seed, "day": day,
+                        **{k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(r).items()
+                           if k not in ("faces_px", "people")},
+                        "faces_px": [round(w, 1) for w in r.faces_px],
+                        "people": [as_json(p) for p in r.people]})
+            if a.json:
+                a.json.write_text(json.dumps(out, indent=1))
             print(f"  day {day} {o.kind} seed {o.seed}: auto {r.auto}/{r.present}, absentees marked "
                   f"{r.absent_marked}/{r.absent}, shown {r.shown}, taps {r.taps}, after {r.after}/{r.present}, "
+                  f"by hand {r.hand if r.hand >= 0 else '-'}, after hand {r.after_hand}/{r.present}, "
                   f"false alerts {r.false_alerts}, learned {r.learned}, camera {dict(r.camera)}, "
                   f"not recorded after the operator {dict(r.missing) or 0}, "
                   f"{r.seconds / max(r.frames, 1):.2f} s CPU/frame", flush=True)
@@ -440,12 +568,9 @@ def main() -> None:
     print(f"\n{len(offices)} offices x {a.days} days, {a.people} staff ({a.absent} absent a day), "
           f"{SIZES[a.size][0]}x{SIZES[a.size][1]}, {a.seconds:g} s apels at {FPS:g} frames/s; seeds "
           f"{sorted(o.seed for o in offices)}; {time.time() - t_start:.0f} s wall, "
-          f"{time.process_time() - c_start:.0f} s CPU (this process)")
-    for kind, rows in per_kind.items():
-        print_table(rows, f"{kind} offices")
-    print_table(total, "all offices")
-    if a.json:
-        a.json.write_text(json.dumps(out, indent=1))
+          f"{time.process_time() - c_start:.0f} s CPU (this process)"
+          + ("" if mark_present_by_hand is not None else "; the tree has no present_by_hand: no hand marks"))
+    report(per_kind, total)
     engine.dispose()
     if tmp is not None:
         tmp.cleanup()

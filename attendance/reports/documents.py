@@ -153,18 +153,30 @@ def apel_document(session: Session, report: ApelReport, lang: str, *, tz: str,
                           labels=_labels(lang), landscape=True)
 
 
+def _operators_table(recap: MonthlyRecap, lang: str) -> Table:
+    cols = [Column(t("rep.c.no", lang), 0.6, "R"), Column(t("recap.hand.operator", lang), 2.5),
+            Column(t("rep.c.code", lang), 1.1), Column(t("rep.c.office", lang), 3),
+            Column(t("recap.hand.marks", lang), 1.2, "R"), Column(t("recap.hand.people", lang), 1.2, "R"),
+            Column(t("rep.c.apels", lang), 1, "R")]
+    rows: list[list[Cell]] = [[i, m.operator, m.office_code, m.office_name, m.marks, m.people, m.apels]
+                              for i, m in enumerate(recap.hand_operators or [], start=1)]
+    return Table(t("recap.hand.t.operators", lang), cols, rows, sheet=t("recap.hand.sheet", lang))
+
+
 def recap_document(session: Session, recap: MonthlyRecap, lang: str, *, office_label: str | None = None,
                    settings: ReportSettings | None = None) -> ReportDocument:
     cats = recap.categories
 
     def count_cells(c: Counts) -> list[Cell]:
         return [c.apels, c.present, c.late, *[c.tiers[x] for x in TIERS], c.tk,
-                *[c.excused.get(cat["code"], 0) for cat in cats], c.late_minutes]
+                *[c.excused.get(cat["code"], 0) for cat in cats], c.late_minutes, c.by_hand]
 
     tail = ([Column(t("rep.c.present", lang), 1, "R"), Column(t("rep.c.late", lang), 1.4, "R")]
             + [Column(x, 0.8, "R") for x in TIERS] + [Column(t("rep.c.tk", lang), 0.8, "R")]
             + [Column(_cat_label(c, lang), 1.1, "R") for c in cats]
-            + [Column(t("rep.c.late_minutes_total", lang), 1.3, "R")])
+            + [Column(t("rep.c.late_minutes_total", lang), 1.3, "R")]
+            # last of the counts: the columns HR's spreadsheets already read keep their places
+            + [Column(t("recap.hand.col", lang), 1.2, "R")])
     ocols = [Column(t("rep.c.no", lang), 0.6, "R"), Column(t("rep.c.code", lang), 1.1),
              Column(t("rep.c.office", lang), 3), Column(t("rep.c.employees", lang), 1, "R"),
              Column(t("rep.c.apels", lang), 1, "R"), *tail]
@@ -185,6 +197,8 @@ def recap_document(session: Session, recap: MonthlyRecap, lang: str, *, office_l
                             for n in e.corrections)]
                  for i, e in enumerate(recap.employees, start=1)]
         tables.append(Table(t("rep.t.recap_employees", lang), ecols, erows))
+    if recap.hand_operators is not None:
+        tables.append(_operators_table(recap, lang))
     meta = [
         (t("rep.meta.month", lang), month_label(recap.month, lang)),
         (t("rep.meta.offices", lang), office_label or t("rep.meta.all_offices", lang)),

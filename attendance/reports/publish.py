@@ -54,10 +54,12 @@ def export_apel(session: Session, assembly_id: int, *, fmt: str, lang: str, sign
 
 def export_recap(session: Session, month: str, *, fmt: str, lang: str, signer: Signer, actor: str,
                  tz: str = "Asia/Makassar", office_ids: list[int] | None = None,
-                 with_employees: bool = True, basename: str | None = None,
+                 with_employees: bool = True, with_operators: bool = False, basename: str | None = None,
                  report_settings: ReportSettings | None = None) -> SignedExport:
+    """`with_operators`: the hand-mark-per-operator table, for HR and admins only (the caller decides)."""
     _check(fmt, lang)
-    recap = monthly_recap(session, month, tz=tz, office_ids=office_ids, with_employees=with_employees)
+    recap = monthly_recap(session, month, tz=tz, office_ids=office_ids, with_employees=with_employees,
+                          with_operators=with_operators)
     label = None
     suffix = ""
     if office_ids is not None and len(office_ids) == 1:

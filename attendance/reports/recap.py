@@ -9,6 +9,7 @@ Which apels belong to a month: those whose scheduled start falls in that calenda
 installation's time zone (APEL_DEFAULT_TIMEZONE). Apels are held in office hours, far from midnight,
 so the three Indonesian zones never disagree about the month of an apel.
 Only closed apels count: an open apel's figures are not final (not_seen is not yet TK).
+Days marked present by hand, and who marked them, come from attendance.reports.recap_hand.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from attendance.errors import Invalid
 from attendance.models import Assembly, AssemblyStatus, AttendanceRecord, Employee, Office, RuleSet
 from attendance.reports.common import categories_for, status_sums, zone
 from attendance.reports.corrections_note import CorrectionNote, correction_notes
+from attendance.reports.recap_hand import OperatorMarks, month_hand_marks
 from attendance.rules import TIERS
 
 R = AttendanceRecord
@@ -54,6 +56,7 @@ class Counts:
     tk: int = 0
     excused: dict[str, int] = field(default_factory=dict)
     late_minutes: int = 0
+    by_hand: int = 0   # of present + late: marked by an operator, not seen by the camera
 
     @property
     def attended(self) -> int:
@@ -62,7 +65,8 @@ class Counts:
     def as_dict(self) -> dict[str, Any]:
         return {"apels": self.apels, "present": self.present, "late": self.late, "attended": self.attended,
                 "late_by_tier": dict(self.tiers), "tk": self.tk, "excused": dict(self.excused),
-                "excused_total": sum(self.excused.values()), "late_minutes": self.late_minutes}
+                "excused_total": sum(self.excused.values()), "late_minutes": self.late_minutes,
+                "by_hand": self.by_hand}
 
 
 @dataclass
@@ -95,6 +99,8 @@ class MonthlyRecap:
     offices: list[OfficeRecap]
     employees: list[EmployeeRecap]
     total: Counts
+    # Marked by hand, per operator and office: HR's and admins' only (None: not asked for)
+    hand_operators: list[OperatorMarks] | None = None
 
     def as_dict(self, *, with_employees: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +109,8 @@ class MonthlyRecap:
                          **o.counts.as_dict()} for o in self.offices],
             "total": self.total.as_dict(),
         }
+        if self.hand_operators is not None:
+            out["hand_by_operator"] = [m.as_dict() for m in self.hand_operators]
         if with_employees:
             out["employees"] = [{"office_id": e.office_id, "office_code": e.office_code,
                                  "employee_id": e.employee_id, "nip": e.nip, "name": e.name, **e.counts.as_dict(),
@@ -128,6 +136,7 @@ def _add(total: Counts, c: Counts) -> None:
     total.late += c.late
     total.tk += c.tk
     total.late_minutes += c.late_minutes
+    total.by_hand += c.by_hand
     for t, k in c.tiers.items():
         total.tiers[t] += k
     for code, k in c.excused.items():
@@ -135,7 +144,7 @@ def _add(total: Counts, c: Counts) -> None:
 
 
 def monthly_recap(session: Session, month: str, *, tz: str = "Asia/Makassar", office_ids: list[int] | None = None,
-                  with_employees: bool = True) -> MonthlyRecap:
+                  with_employees: bool = True, with_operators: bool = False) -> MonthlyRecap:
     lo, hi = month_bounds(month, tz)
     apel_rows = session.execute(
         select(Assembly.id, Assembly.title, Assembly.kind, Assembly.scheduled_start, Assembly.ruleset_id)
@@ -147,7 +156,7 @@ def monthly_recap(session: Session, month: str, *, tz: str = "Asia/Makassar", of
              for a in apel_rows]
     if not apel_ids:
         return MonthlyRecap(month, tz, [], categories_for([]), [], [], Counts(excused={
-            c["code"]: 0 for c in categories_for([])}))
+            c["code"]: 0 for c in categories_for([])}), [] if with_operators else None)
     rule_cats = session.execute(select(RuleSet.excuse_categories).where(
         RuleSet.id.in_({a.ruleset_id for a in apel_rows}))).scalars().all()
 
@@ -167,6 +176,8 @@ def monthly_recap(session: Session, month: str, *, tz: str = "Asia/Makassar", of
     total = Counts(excused={c: 0 for c in codes})
     per_office: dict[int, tuple[int, Counts]] = {}
     employees: list[EmployeeRecap] = []
+    hand = month_hand_marks(session, apel_ids, office_ids, offices_by_id, with_operators=with_operators)
+    by_hand = hand.days
     if with_employees:
         # One GROUP BY (office, employee); office figures are sums of these rows (exact, and no second scan).
         per_emp = (select(R.office_id.label("office_id"), R.employee_id.label("employee_id"),
@@ -178,6 +189,7 @@ def monthly_recap(session: Session, month: str, *, tz: str = "Asia/Makassar", of
              .order_by(Office.code, Employee.name, Employee.nip))
         for row in session.execute(q):
             c = _counts_at(row[2:2 + width], codes)
+            c.by_hand = by_hand.get((row[0], row[1]), 0)
             employees.append(EmployeeRecap(row[0], row[2 + width + 2], row[1], row[2 + width], row[2 + width + 1], c))
             n, oc = per_office.get(row[0]) or (0, Counts(excused={k: 0 for k in codes}))
             _add(oc, c)
@@ -187,6 +199,9 @@ def monthly_recap(session: Session, month: str, *, tz: str = "Asia/Makassar", of
                     .where(*base_filter).group_by(R.office_id))
         for row in session.execute(office_q):
             per_office[row[0]] = (int(row[1]), _counts_at(row[2:], codes))
+        for (oid, _), n in by_hand.items():
+            if oid in per_office:
+                per_office[oid][1].by_hand += n
     # An office's (and the month's) "apels" is how many apels it took part in, not the sum of its
     # people's: those sums stay the records' (present + late + TK + excused + unseen add up to them).
     held: dict[int, int] = {oid: n for oid, n in session.execute(
@@ -207,4 +222,4 @@ def monthly_recap(session: Session, month: str, *, tz: str = "Asia/Makassar", of
     total.apels = int(session.execute(select(func.count(func.distinct(R.assembly_id))).where(*base_filter))
                       .scalar_one())
     offices.sort(key=lambda o: o.code)
-    return MonthlyRecap(month, tz, apels, categories, offices, employees, total)
+    return MonthlyRecap(month, tz, apels, categories, offices, employees, total, hand.operators)

@@ -27,6 +27,7 @@ from app.web.schemas.reports import SIGNED_DOWNLOAD, ApelPeopleOut, ApelReportOu
 from attendance.db.unit_of_work import run_in_transaction
 from attendance.errors import ApelError, NotFound
 from attendance.i18n import Lang
+from attendance.models.users import HR_ROLES
 from attendance.reports.apel import apel_people, apel_report
 from attendance.reports.exports import SignedExport
 from attendance.reports.publish import export_apel, export_recap
@@ -111,11 +112,13 @@ def recap_json(request: Request, user: CurrentUser, db: DbSession,
                month: str = Query(..., examples=["2026-11"]), office_id: DbId | None = None,
                employees: bool | None = None) -> dict:
     """Rekap kehadiran: per office and per employee, closed apels of the month (installation time zone).
-    `employees` defaults to whether the user may see people: observers get the offices' figures only."""
+    `employees` defaults to whether the user may see people: observers get the offices' figures only.
+    `by_hand`: of present + late, marked by an operator without the camera; `hand_by_operator` (HR and
+    admins only) says who marked how many."""
     settings: Settings = request.app.state.settings
     employees = people_wanted(user, employees)
     recap = monthly_recap(db, month, tz=settings.default_timezone, office_ids=scope_offices(user, office_id),
-                          with_employees=employees)
+                          with_employees=employees, with_operators=user.role in HR_ROLES)
     return recap.as_dict(with_employees=employees)
 
 
@@ -127,7 +130,8 @@ def recap_export(request: Request, user: CurrentUser, db: DbSession, month: str 
     with_employees = people_wanted(user, employees)
     exp = run_export(request, db, lambda signer, s: export_recap(
         db, month, fmt=format, lang=lang, signer=signer, actor=user.username, tz=s.default_timezone,
-        office_ids=offices, with_employees=with_employees, report_settings=s.report_settings))
+        office_ids=offices, with_employees=with_employees, with_operators=user.role in HR_ROLES,
+        report_settings=s.report_settings))
     return signed_download(exp, bundle)
 
 

@@ -16,7 +16,7 @@ from app.web.verification import VerifyBody, check_upload, verification_dict
 from attendance.assemblies.hand_marks import hand_marks, hand_note
 from attendance.errors import Invalid
 from attendance.models import Assembly, AssemblyOffice, Office, Role
-from attendance.models.users import PEOPLE_ROLES
+from attendance.models.users import HR_ROLES, PEOPLE_ROLES
 from attendance.reports.apel import apel_people, apel_report
 from attendance.reports.common import local_time, zone
 from attendance.reports.corrections_note import correction_notes, keterangan
@@ -107,7 +107,7 @@ def recap_page(request: Request, user: OptionalUser, db: DbSession, month: str |
     # One office: every employee; all offices: the office table only. Observers: figures only, always.
     show_people = scope is not None and sees_people(user)
     recap = monthly_recap(db, month, tz=request.app.state.settings.default_timezone, office_ids=scope,
-                          with_employees=show_people)
+                          with_employees=show_people, with_operators=user.role in HR_ROLES)
     return render(request, "reports/recap.html", {"rc": recap, "tiers": TIERS, "cats": recap.categories,
                                                   "office_id": scope[0] if scope else None,
                                                   "show_people": show_people}, user=user)

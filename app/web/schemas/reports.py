@@ -111,6 +111,7 @@ class RecapApel(BaseModel):
 class RecapCounts(StatusCounts):
     apels: int
     late_minutes: int
+    by_hand: int = Field(description="Of present + late: marked present by an operator, not seen by the camera")
 
 
 class RecapOffice(RecapCounts):
@@ -128,6 +129,16 @@ class RecapEmployee(RecapCounts):
     name: str
 
 
+class RecapHandOperator(BaseModel):
+    operator: str = Field(description="The operator's username")
+    office_id: int
+    office_code: str
+    office_name: str
+    marks: int = Field(description="People x apels marked, standing at the apel's end")
+    people: int
+    apels: int
+
+
 class RecapOut(BaseModel):
     """`employees` only when asked for (employees=true)."""
 
@@ -138,6 +149,8 @@ class RecapOut(BaseModel):
     offices: list[RecapOffice]
     total: RecapCounts
     employees: list[RecapEmployee] | None = None
+    hand_by_operator: list[RecapHandOperator] | None = Field(
+        None, description="Marked present by hand, per operator and office (HR and admins only)")
 
 
 class SigningKeyOut(BaseModel):

@@ -7,6 +7,18 @@ Baseline in the same run: vision alone on the same clip's frames (OfficePipeline
 process, first frame of a fresh pipeline), i.e. the floor that no media path can beat.
 
     .venv/bin/python bench/bench_join.py [--joins 5] [--people 10]
+    .venv/bin/python bench/bench_join.py --janus 6,10 [--node-workers 2]
+
+`--janus N,...`: N offices join at the same instant through Janus, as the seed's apel opens (everyone
+at 07:30 sharp). A real Janus (tests/janus_server.py), a web node that keeps the rules and the room
+(`apel serve`, APEL_MEDIA=janus, APEL_JANUS_ANALYSE=false) and one vision node (`apel node --source
+janus:`) on a fresh PostgreSQL database; the node holds every office's lease before the joins (it
+takes them when the apel opens), so each join waits for what an office joining a running apel waits
+for: the web node's answer, ICE and DTLS, the node seeing the new publisher (it asks several times a
+second), the forward and its keyframe, and the office's first frame's turn at a vision worker. The
+offices send as a browser's encoder does (one keyframe, then only when asked: the node's PLI must
+work). Each office's first analysed frame is the node's own log line (app/live/bridge.py), from the
+moment the bench sent the office's join request.
 """
 from __future__ import annotations
 
@@ -67,7 +79,19 @@ async def main() -> None:
     ap.add_argument("--joins", type=int, default=5)
     ap.add_argument("--people", type=int, default=10)
     ap.add_argument("--port", type=int, default=8767)
+    ap.add_argument("--janus", default="", help="instead: these numbers of offices (comma-separated) join at once "
+                                                "through Janus, analysed by one vision node")
+    ap.add_argument("--node-workers", type=int, default=2, help="--janus: the node's vision workers")
+    ap.add_argument("--repeats", type=int, default=1, help="--janus: run the counts this many times")
+    ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.janus:
+        res = await janus_main([int(x) for x in args.janus.split(",")], args.node_workers, args.people, args.repeats)
+        if args.json:
+            import json
+
+            args.json.write_text(json.dumps(res, indent=2))
+        return
     people_dirs = sorted(p for p in (SHARED / "faces" / "lfw10").iterdir() if p.is_dir())[: args.people]
     work = Path(tempfile.mkdtemp(prefix="apel-join-"))
     clip, _ = make_office_clip(work, args.people, 12)
@@ -120,6 +144,7 @@ async def main() -> None:
                         break
                     await asyncio.sleep(0.1)
                 client_s = time.monotonic() - t0
+                assert status is not None, "the office's feed never showed in the roll-call"
                 rows.append((status.get("join_to_first_frame_s"), status.get("join_to_first_analysis_s"), client_s))
                 print(f"  join {k + 1}: answer in {answered['s']:.2f} s, join -> first frame {rows[-1][0]} s, "
                       f"-> first analysed frame {rows[-1][1]} s "
@@ -145,6 +170,139 @@ async def main() -> None:
           f"(next frames {', '.join(f'{x:.2f}' for x in floor[1:])} s)")
     print(f"join -> first analysed frame minus the vision baseline: {statistics.median(fa) - floor[0]:.2f} s")
     print(f"sighting -> roll-call pushed to the console (office frame received -> SSE event sent): {push}")
+
+
+def start_node(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`apel node --source janus:127.0.0.1` in a session of its own, its output in `log`."""
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "node", "--source", "janus:127.0.0.1",
+                                 "--sample-fps", "5"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_node(node: subprocess.Popen | None) -> None:
+    if node is not None and node.poll() is None:
+        node.terminate()
+        try:
+            node.wait(15)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()
+
+
+async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packets: list[bytes], template: str,
+                      work: Path) -> dict[str, object]:
+    """One apel of `offices` offices: all join through Janus at once; join -> first analysed frame each."""
+    from bench_node_capacity import pg_database
+
+    from attendance.db import make_engine, make_session_factory
+    from tests.app.live.test_janus_nodes import BrowserLikeCamera, _join
+    from tests.app.live.vision_nodes import first_analysed, holders, tail, until
+    from tests.janus_server import ADMIN_KEY, API_SECRET, JanusServer
+    from tests.servers import apel_serve
+
+    run = Path(tempfile.mkdtemp(prefix=f"n{offices}-", dir=work))
+    janus = JanusServer(run, rtp_ports=max(200, 8 * offices))
+    janus.start()
+    engine = None
+    node = None
+    pcs = []
+    try:
+        with pg_database(template) as url:
+            env = {**os.environ, "APEL_DATABASE_URL": url, "APEL_SECRET_KEY": "bench", "APEL_JANUS_URL": janus.url,
+                   "APEL_JANUS_API_SECRET": API_SECRET, "APEL_JANUS_ADMIN_KEY": ADMIN_KEY, "APEL_LANGUAGE": "en",
+                   "APEL_KEEP_EVIDENCE": "false", "PYTHONUNBUFFERED": "1"}
+            node_log = run / "node.log"
+            node = start_node({**env, "APEL_DATA_DIR": str(run / "node"), "APEL_VISION_WORKERS": str(workers),
+                               "APEL_VISION_NICE": os.environ.get("APEL_VISION_NICE", "5")}, node_log)
+            os.environ["APEL_DATABASE_URL"] = url       # seed's Settings read it
+            try:
+                info = await asyncio.to_thread(seed, run / "data", offices, people_dirs, 0.5)
+            finally:
+                del os.environ["APEL_DATABASE_URL"]
+            aid = info["assembly_id"]
+            engine = make_engine(url)
+            factory = make_session_factory(engine)
+            web_env = {**env, "APEL_DATA_DIR": str(run / "web"), "APEL_MEDIA": "janus", "APEL_JANUS_ANALYSE": "false",
+                       "APEL_VISION_WORKERS": "1"}
+            with apel_serve(web_env, run / "web.log") as (base, _web):
+                logs = [node_log, run / "web.log"]
+                await asyncio.to_thread(until, "the node holding every office",
+                                        lambda: all(holders(factory, aid).values()) and len(holders(factory, aid))
+                                        == offices, 120, [node], logs)
+                await asyncio.sleep(5.0)   # the node's workers done loading their models, its feeds waiting
+                cameras = {code: BrowserLikeCamera(packets) for code in info["tokens"]}
+                answered: dict[str, float] = {}
+
+                async def join(code: str, token: str) -> None:
+                    t = time.monotonic()
+                    pcs.append(await _join(base, code, token, cameras[code]))
+                    answered[code] = time.monotonic() - t
+
+                load = os.getloadavg()[0]
+                joined = time.time()
+                await asyncio.gather(*(join(c, t) for c, t in info["tokens"].items()))
+
+                def first_frames() -> dict[str, float] | None:
+                    got = {c: first_analysed(node_log, f"{aid}/{c}", joined) for c in info["tokens"]}
+                    return None if None in got.values() else {c: t - joined for c, t in got.items() if t}
+
+                firsts = await asyncio.to_thread(until, "every office's first analysed frame", first_frames, 60,
+                                                 [node], logs)
+                assert isinstance(firsts, dict)
+                asked = [cam.asked for cam in cameras.values()]
+                for pc in pcs:
+                    await pc.close()
+                if os.environ.get("APEL_BENCH_KEEP"):
+                    print(f"  kept {run}\n{tail(logs, 15)}", flush=True)
+            stop_node(node)     # before its database is dropped
+            engine.dispose()
+    finally:
+        for pc in pcs:
+            await pc.close()
+        stop_node(node)
+        if engine is not None:
+            engine.dispose()
+        janus.stop()
+    times = sorted(firsts.values())
+    return {"offices": offices, "workers": workers, "load_avg_at_join": round(load, 2),
+            "answer_s_median": round(statistics.median(answered.values()), 2),
+            "answer_s_max": round(max(answered.values()), 2),
+            "first_analysed_s": {c: round(t, 2) for c, t in sorted(firsts.items())},
+            "median_s": round(statistics.median(times), 2), "max_s": round(times[-1], 2),
+            "keyframes_asked_median": statistics.median(asked)}
+
+
+async def janus_main(counts: list[int], workers: int, people: int, repeats: int) -> list[dict[str, object]]:
+    from bench_node_capacity import pg_template
+
+    out: list[dict[str, object]] = []
+    work = Path(tempfile.mkdtemp(prefix="apel-join-janus-"))
+    people_dirs = sorted(p for p in (SHARED / "faces" / "lfw10").iterdir() if p.is_dir())[:people]
+    clip, _ = make_office_clip(work, people, 12)
+    floor = vision_floor(clip, people_dirs)
+    print(f"baseline, vision alone (this process): first frame of a fresh pipeline {floor[0]:.2f} s, next "
+          f"{', '.join(f'{x:.2f}' for x in floor[1:])} s; load {os.getloadavg()[0]:.2f}", flush=True)
+    out.append({"vision_floor_s": [round(x, 3) for x in floor]})
+    from media.client import encode_clip_vp8
+
+    # one keyframe, at the start: later ones only when asked (BrowserLikeCamera)
+    packets = encode_clip_vp8(str(clip), size=(1280, 720), fps=15, gop=10**6)
+    with pg_template() as template:
+        for _ in range(repeats):
+            for n in counts:
+                r = await janus_joins(n, workers, people_dirs, packets, template, work)
+                out.append(r)
+                print(f"{n} offices joining at once through Janus, one node of {workers} workers: join -> first "
+                      f"analysed frame median {r['median_s']} s, max {r['max_s']} s (answer median "
+                      f"{r['answer_s_median']} s, max {r['answer_s_max']} s; keyframes asked "
+                      f"{r['keyframes_asked_median']} an office; load {r['load_avg_at_join']}); each: "
+                      f"{r['first_analysed_s']}", flush=True)
+    if not os.environ.get("APEL_BENCH_KEEP"):
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -588,15 +588,9 @@ class _Recording:
         return self.inner.update(t_s, track_ids, positions, pairs)
 
 
-def observe_apel(work: Path, kind: str, seed: int, people: int, seconds: float) -> dict:
-    rng = np.random.default_rng([seed, 7])
-    row_gap = float(rng.uniform(*APEL_GAP))
-    real_layout = synth._layout
-    synth._layout = apel_layout(kind, row_gap)
-    try:
-        clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed, rows_m=(3.0, 3.0 + 3 * row_gap))
-    finally:
-        synth._layout = real_layout
+def record_clip(clip: Path, truth: dict, roster) -> list[dict]:
+    """The clip through the live pipeline frame by frame, each frame's faces, violations, alerts,
+    the fit's inputs and what the alert rule was given (so the fit and the rule can be rerun)."""
     pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=truth["hfov_deg"], min_distance_m=truth["min_distance_m"]))
     rec = _Recording(pipe.alerts)
     pipe.alerts = rec
@@ -626,6 +620,19 @@ def observe_apel(work: Path, kind: str, seed: int, people: int, seconds: float) 
         pipeline_module.fit_frame = real_fit
     for f, r in zip(frames, rec.frames, strict=True):
         f["rule"] = r
+    return frames
+
+
+def observe_apel(work: Path, kind: str, seed: int, people: int, seconds: float) -> dict:
+    rng = np.random.default_rng([seed, 7])
+    row_gap = float(rng.uniform(*APEL_GAP))
+    real_layout = synth._layout
+    synth._layout = apel_layout(kind, row_gap)
+    try:
+        clip, truth, roster, _, _ = make_clip(work, people, seconds, 5.0, seed, rows_m=(3.0, 3.0 + 3 * row_gap))
+    finally:
+        synth._layout = real_layout
+    frames = record_clip(clip, truth, roster)
     return {"kind": kind, "seed": seed, "row_gap": row_gap, "truth": truth, "frames": frames}
 
 

@@ -180,7 +180,36 @@ def _refine(z: FloatArray, eye_y_px: FloatArray, f_px: float, height_px: int, ey
     alternatives: list[list[tuple[float, float]]] = [[] for _ in range(len(z))]
     for q, i in enumerate(k):
         alternatives[i] = [(wt, float(out[i] * W[lab[q]] / W[r])) for r, wt in alt_rows[q]]
+    _doubt_own_disagreement(alternatives, k, out, zc, np.broadcast_to(np.asarray(s2, np.float64), z.shape), row_sd_m)
     return out, cov, labels, dict(info, k=k, labels=lab, xn=xn, eye=eye, alternatives=alternatives)
+
+
+# A person whose own cues (eye spacing with the heads' plane) put them further than this (chi-square,
+# one degree of freedom: 3 sd) from where the fit put them may stand where their own cues say: see
+# `_doubt_own_disagreement`. Infinite: never (the fit before it).
+OWN_DISAGREE_CHI2 = 9.0
+# The weight then given to their own cues' depth (the fit's placement keeps the rest): a 3-sd
+# disagreement says one of the two is wrong, not which.
+OWN_DISAGREE_WEIGHT = 0.5
+
+
+def _doubt_own_disagreement(alternatives: list[list[tuple[float, float]]], k: IntArray, out: FloatArray,
+                            zc: FloatArray, s2: FloatArray, row_sd_m: float) -> None:
+    """Add, for each person the fit placed far from their own cues, their own depth as a place
+    they may stand (`alternatives`, in place).
+
+    Why: `row_alternatives` offers only rows the person could join, and a row where they would
+    stand side by side with one of its members is out. In a dense formation that member may itself
+    be in the wrong row (between rows, masked): the person is then held in a row half a row gap
+    from where their face says, with the row's few centimetres of claimed error, and every pair
+    with that row's people is "surely" too close for as long as the apel lasts."""
+    for i in k:
+        if not (np.isfinite(zc[i]) and zc[i] > 0 and np.isfinite(s2[i]) and out[i] > 0):
+            continue
+        chi2 = (math.log(zc[i]) - math.log(out[i])) ** 2 / (s2[i] + (row_sd_m / out[i]) ** 2)
+        if chi2 > OWN_DISAGREE_CHI2:
+            keep = 1.0 - OWN_DISAGREE_WEIGHT
+            alternatives[i] = [(w * keep, zz) for w, zz in alternatives[i]] + [(OWN_DISAGREE_WEIGHT, float(zc[i]))]
 
 
 

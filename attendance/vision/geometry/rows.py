@@ -253,7 +253,8 @@ _ALTERNATIVE_MIN_WEIGHT = 0.005
 
 def row_alternatives(lz: FloatArray, var_lz: FloatArray, xn: FloatArray, labels: IntArray, W: FloatArray,
                      var_log_W: FloatArray, row_sd_m: float,
-                     side_by_side_m: float = SIDE_BY_SIDE_M) -> list[list[tuple[int, float]]]:
+                     side_by_side_m: float = _SIDE_BY_SIDE_M, shoulder_m: float = SIDE_BY_SIDE_M,
+                     shoulder_cost: float = _SIDE_BY_SIDE_COST) -> list[list[tuple[int, float]]]:
     """Per person, the other rows they may stand in and each one's posterior weight, [(row,
     weight)] (empty: their row is sure), the fit's row keeping the rest of the weight.
 
@@ -267,8 +268,12 @@ def row_alternatives(lz: FloatArray, var_lz: FloatArray, xn: FloatArray, labels:
     agrees with the row's fitted depth (inverse depths `W`, the variances of their logs
     `var_log_W`, a person's step off the row `row_sd_m`), the two rows nearest their own depth
     and the fit's; a row in which they would stand closer than `side_by_side_m` to one of its
-    members (`xn`: normalised picture columns) is out. People standing alone (a row of one) are
-    measured by their own cues already and get none."""
+    members (`xn`: normalised picture columns) is out, and each member closer than `shoulder_m`
+    costs the row `shoulder_cost` (chi-square units), as in `segment_rows`. The price, not a ban:
+    that member may be the one in the wrong row (a masked face, somebody between rows), and a ban
+    would then hold the person in the wrong row with no doubt at all, "surely" too close to its
+    people for the whole apel. People standing alone (a row of one) are measured by their own cues
+    already and get none."""
     n = len(labels)
     out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
     R = len(W)
@@ -289,8 +294,11 @@ def row_alternatives(lz: FloatArray, var_lz: FloatArray, xn: FloatArray, labels:
             if q == r:
                 continue
             others = np.flatnonzero((labels == q) & (np.arange(n) != i))
-            if others.size and np.min(np.abs(xn[others] - xn[i])) * Z[q] < side_by_side_m:
+            gaps = np.abs(xn[others] - xn[i]) * Z[q]
+            if others.size and np.min(gaps) < side_by_side_m:
                 weight[k] = 0.0
+            else:
+                weight[k] *= math.exp(-0.5 * shoulder_cost * int(np.sum(gaps < shoulder_m)))
         weight /= weight.sum()
         out[i] = [(q, float(w)) for q, w in zip(rows, weight, strict=True) if q != r and w >= _ALTERNATIVE_MIN_WEIGHT]
     return out

@@ -127,3 +127,36 @@ def test_a_pair_truly_too_close_in_one_row_still_alerts():
     rule = DistancingAlerts(1.0)
     alerts = [rule.update(k / 5, list(range(len(people))), fit.positions, fit.pairs) for k in range(20)]
     assert any((a.a, a.b) == (4, 5) and a.new for frame_alerts in alerts for a in frame_alerts)
+
+
+def test_a_row_with_somebody_at_shoulder_distance_is_priced_not_banned():
+    # The person's own cues say row 1 (6.1 m); the fit put them in row 0. A row-1 member 0.38 m
+    # aside (shoulder to shoulder: maybe that member is the one in the wrong row) makes row 1
+    # less likely, not impossible; 0.2 m aside nobody stands, and the row is out.
+    W_rows = 1.0 / np.array([5.2, 6.2])
+    labels = np.array([0, 0, 1, 1, 0])
+    lz = np.log(np.array([5.2, 5.21, 6.2, 6.19, 6.1]))
+    var = np.full(5, 0.045 ** 2)
+    xn = np.array([-0.3, 0.0, -0.15, 0.15, 0.4])
+    free = row_alternatives(lz, var, xn, labels, W_rows, np.full(2, 1e-4), 0.08)[4]
+    xn[3] = xn[4] + 0.38 / 6.2
+    (row, weight), = row_alternatives(lz, var, xn, labels, W_rows, np.full(2, 1e-4), 0.08)[4]
+    assert row == 1 and 0.3 < weight < free[0][1]
+    xn[3] = xn[4] + 0.2 / 6.2
+    assert row_alternatives(lz, var, xn, labels, W_rows, np.full(2, 1e-4), 0.08)[4] == []
+
+
+def test_a_person_placed_far_from_their_own_cues_is_in_doubt():
+    from attendance.vision.geometry.fit import OWN_DISAGREE_WEIGHT, _doubt_own_disagreement
+
+    # Face says 5.11 m (+-4%), the rows held them at 4.46 m (3.4 sd); the other is where it says.
+    alternatives: list[list[tuple[float, float]]] = [[], []]
+    _doubt_own_disagreement(alternatives, np.array([0, 1]), np.array([4.46, 4.40]), np.array([5.11, 4.42]),
+                            np.full(2, 0.04 ** 2), 0.08)
+    assert alternatives == [[(OWN_DISAGREE_WEIGHT, 5.11)], []]
+    # A pair with a row-mate 0.9 m aside is then not surely too close (1.16 m apart where the face says).
+    pos = [(-0.45, 0.0, 4.46), (0.45, 0.0, 4.46)]
+    (e,) = pair_estimates(pos, np.diag([0.0004, 0.0004]), 1.0, alternatives=[alternatives[0], []])
+    assert e.p_close < 0.95
+    (sure,) = pair_estimates(pos, np.diag([0.0004, 0.0004]), 1.0)
+    assert sure.p_close > 0.99

@@ -122,6 +122,8 @@ def register(app: typer.Typer) -> None:
         check_database(s)
         s.ensure_dirs()
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # httpx logs every request to Janus at INFO (several a second per office): the node's own lines would drown
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         node_id = asyncio.run(_run(s, source, capacity, sample_fps, lease_s, heartbeat_s))
         typer.echo(t("node.stopped", s.language, node=node_id), err=True)
         # Everything the node owns is released by now. The interpreter's teardown then collected every

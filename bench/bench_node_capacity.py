@@ -498,17 +498,10 @@ def mixed_office_clip(work: Path, people: int, seconds: int, size: tuple[int, in
 def mixed_office(work: Path, people: int, seconds: int, size: tuple[int, int], hfov: float,
                  rows_m: tuple[float, float]) -> tuple[list, dict, Path]:
     """`mixed_office_clip` with the clip's frames decoded (for the CPU-time clock)."""
-    import cv2
+    from bench_worker_load import decoded_frames
 
     clip, truth, roster_dir = mixed_office_clip(work, people, seconds, size, hfov, rows_m)
-    cap = cv2.VideoCapture(str(clip))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    return frames, truth, roster_dir
+    return decoded_frames(clip), truth, roster_dir
 
 
 def simulated(spec: str, counts: list[int], seconds: float, clip_seconds: int) -> list[dict[str, object]]:

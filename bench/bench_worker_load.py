@@ -47,10 +47,8 @@ FIXED = dict(detect_max_interval_s=2.0, full_scale_every=1, confirm_interval_s=0
 ROWS_M = (3.0, 4.0)   # the capacity case: two rows, 3 to 4 m from the camera
 
 
-def office_clip(work: Path, seconds: int) -> tuple[list, dict, Path]:
-    clip, truth_p = work / "office.mp4", work / "truth.json"
-    truth = make_office(SHARED / "faces" / "lfw10", 10, seconds, clip, truth_p, fps=15.0, size=(1280, 720),
-                        hfov_deg=45.0, seed=0, rows_m=ROWS_M, arrive_within_s=0.0)
+def decoded_frames(clip: Path) -> list:
+    """Every frame of the clip, decoded once up front (the CPU-time clock must not pay for decoding)."""
     cap = cv2.VideoCapture(str(clip))
     frames = []
     while True:
@@ -58,6 +56,15 @@ def office_clip(work: Path, seconds: int) -> tuple[list, dict, Path]:
         if not ok:
             break
         frames.append(f)
+    cap.release()
+    return frames
+
+
+def office_clip(work: Path, seconds: int) -> tuple[list, dict, Path]:
+    clip, truth_p = work / "office.mp4", work / "truth.json"
+    truth = make_office(SHARED / "faces" / "lfw10", 10, seconds, clip, truth_p, fps=15.0, size=(1280, 720),
+                        hfov_deg=45.0, seed=0, rows_m=ROWS_M, arrive_within_s=0.0)
+    frames = decoded_frames(clip)
     roster_dir = work / "roster"
     for p in truth["people"]:
         shown = Path(p["photo"])

@@ -267,6 +267,8 @@ def report_recap(
     out: Path = typer.Option(None, "--out", "-o", help="Output file (default: a name in the current folder)."),
     office: str = typer.Option(None, "--office", help="Only this office (code)."),
     employees: bool = typer.Option(True, "--employees/--offices-only", help="Include the per-employee table."),
+    operators: bool = typer.Option(False, "--operators",
+                                   help="Add the table of days marked present by hand, per operator (for HR)."),
 ) -> None:
     """Rekap kehadiran bulanan per employee and per office (closed apels only): the TPP figures."""
     from attendance.reports.publish import export_recap
@@ -274,7 +276,8 @@ def report_recap(
     def build(session, signer, s):
         return export_recap(session, month, fmt=fmt, lang=lang, signer=signer, actor=_cli_actor(),
                             tz=s.default_timezone, office_ids=_office_ids(session, office),
-                            with_employees=employees, basename=_stem(out, fmt), report_settings=s.report_settings)
+                            with_employees=employees, with_operators=operators, basename=_stem(out, fmt),
+                            report_settings=s.report_settings)
 
     _export("recap", out, build)
 

@@ -61,6 +61,28 @@ def test_report_commands_write_signed_files_that_verify(env, session, ds):
     assert _run("verify", str(env / "out" / "rekap.xlsx")).exit_code == 0
 
 
+def test_recap_command_adds_the_hand_marks_per_operator_when_asked(env, session, ds):
+    """The column of days marked by hand is always there; the per-operator table only with --operators."""
+    import csv
+
+    from .test_recap_hand import mark_the_open_apel
+
+    mark_the_open_apel(session, ds)
+    plain, with_ops = env / "out" / "rekap.csv", env / "out" / "rekap-ops.csv"
+    assert _run("report", "recap", "--month", "2026-11", "--format", "csv", "--lang", "en",
+                "--out", str(plain)).exit_code == 0
+    r = _run("report", "recap", "--month", "2026-11", "--format", "csv", "--lang", "en", "--operators",
+             "--out", str(with_ops))
+    assert r.exit_code == 0, r.output
+    first = [row[0] for row in csv.reader(plain.read_text(encoding="utf-8-sig").splitlines()) if row]
+    rows = [row for row in csv.reader(with_ops.read_text(encoding="utf-8-sig").splitlines()) if row]
+    title = "Marked present by hand, per operator"
+    assert title not in first and title in [row[0] for row in rows]
+    assert "opbkd" not in plain.read_text(encoding="utf-8-sig")
+    assert any(row[1:3] == ["opbkd", "BKD"] for row in rows)   # No, operator, office code, ...
+    assert _run("verify", str(with_ops)).exit_code == 0
+
+
 def test_report_commands_reject_bad_input(env, session, ds):
     assert _run("report", "apel", "999999", "--out", str(env / "x.pdf")).exit_code == 2
     assert _run("report", "apel", str(ds.apels["nov1"]), "--format", "doc", "--out", str(env / "x.doc")).exit_code == 2

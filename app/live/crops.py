@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,12 @@ from attendance.vision.types import FrameResult
 MAX_FACES_PER_APEL = 400
 # Two tracks in view together for longer than this are two people (one frame's jitter is less).
 TOGETHER_S = 1.0
+
+
+def in_view_together(face: LiveFace, spans: Iterable[tuple[float, float]]) -> bool:
+    """The face was in view for more than TOGETHER_S at the same time as one of these (first, last)
+    spans of another track: the rule for the web node's own faces and for the nodes' alike."""
+    return any(min(face.last_seen, b) - max(face.first_seen, a) > TOGETHER_S for a, b in spans)
 
 
 @dataclass
@@ -118,13 +125,9 @@ class CropStore:
             if person is not None:
                 spans.setdefault((f.office_id, person), []).append((f.first_seen, f.last_seen))
 
-        def together(f: LiveFace, person: int) -> bool:
-            return any(min(f.last_seen, b) - max(f.first_seen, a) > TOGETHER_S
-                       for a, b in spans.get((f.office_id, person), []))
-
         return [f for f in faces if f.status != "named" and (
             f.status != "open" or f.suggested is None or int(f.suggested) in unseen
-            or together(f, int(f.suggested)))]
+            or in_view_together(f, spans.get((f.office_id, int(f.suggested)), [])))]
 
     def answered(self, face_id: str, status: str, employee_id: int | None, by: str | None) -> None:
         with self._lock:

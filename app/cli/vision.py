@@ -196,16 +196,19 @@ def _single_image(path: Path) -> tuple[list[Path], Iterator[tuple[str, float, np
 
 def _check_recogniser(spec: str) -> None:
     """Refuse an unknown --recogniser, or the default without FaceRes's files, before any work."""
-    from attendance.vision.config import is_dlib_spec, is_fused_spec
+    from attendance.vision.config import is_arcface_spec, is_dlib_spec, is_fused_spec
     from attendance.vision.runtime import model_files
 
-    if is_fused_spec(spec):
+    if is_fused_spec(spec) or is_arcface_spec(spec):
         try:
             model_files.check_files()
+            if is_arcface_spec(spec):
+                model_files.check_arcface()
         except model_files.ModelFileError as e:
             _fail(f"--recogniser {spec}: {e}")
     elif not is_dlib_spec(spec) and not (spec.endswith(".onnx") and Path(spec).is_file()):
-        _fail(f'--recogniser must be "dlib+faceres", "dlib" or an existing .onnx file, got {spec!r}')
+        _fail(f'--recogniser must be "dlib+faceres", "dlib+faceres+arcface", "dlib" or an existing .onnx file, '
+              f'got {spec!r}')
 
 
 def write_json_atomically(data: dict, out: Path) -> None:
@@ -244,7 +247,9 @@ def register(app: typer.Typer) -> None:
                                       'from the camera in metres (0.5-30, at least 0.3 apart), if measured: "3;4;5;6". '
                                       'A row standing on one is held to its depth.'),
         recogniser: str = typer.Option("dlib+faceres", "--recogniser",
-                                       help='"dlib+faceres" (default; needs `apel models fetch`), "dlib", '
+                                       help='"dlib+faceres" (default; needs `apel models fetch`), '
+                                       '"dlib+faceres+arcface" (or "arcface": adds InsightFace\'s w600k network, '
+                                       'see docs/vision.md), "dlib", '
                                        'or the path of an ONNX embedding model you supply.'),
         sequence: bool = typer.Option(False, "--sequence",
                                       help="SOURCE is a folder of consecutive frames of one scene (faces are "

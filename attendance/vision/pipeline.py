@@ -13,7 +13,7 @@ import numpy as np
 from attendance.vision import camera_check, crops
 from attendance.vision.config import PipelineConfig
 from attendance.vision.detect.detector import VIDEO_TILE_FACES, DetectorConfig, detect_faces
-from attendance.vision.faces import DLIB_CHIP, face_chip, landmarks5, recogniser_chip
+from attendance.vision.faces import face_chip, landmarks5, recogniser_chip
 from attendance.vision.geometry.alerts import DistancingAlerts
 from attendance.vision.geometry.camera import depth_m, eye_distance_px, focal_px, position_m, unbiased_eye_px
 from attendance.vision.geometry.fit import fit_frame
@@ -88,6 +88,7 @@ class OfficePipeline:
         self._last_full = -1e9
         self._detect_every = self.config.detect_interval_s
         self._since_whole = 0
+        self._whole_pending = False   # the quick first look was made: a whole look is due soon
         self._frames_since_full = 0
         self._last_t = float("inf")   # time of the previous frame (none yet)
         self._busy = False
@@ -112,6 +113,7 @@ class OfficePipeline:
         self._last_full = -1e9
         self._detect_every = self.config.detect_interval_s
         self._since_whole = 0
+        self._whole_pending = False   # the quick first look was made: a whole look is due soon
         self._frames_since_full = 0
         self._last_t = float("inf")
         self._busy = False
@@ -188,6 +190,8 @@ class OfficePipeline:
         picture outside the faces we follow (someone arriving), which brings it back at once."""
         since = t_s - self._last_full
         self._frames_since_full += 1
+        if self._whole_pending and self._frames_since_full >= self.config.min_frames_between_detections:
+            return "whole"   # what the quick first look left out (see _detect)
         if not self.tracks:   # an empty room: look now and then, or when something moves
             if since >= self.config.detect_interval_s or self._moved_outside_tracks(grey):
                 return "empty"
@@ -223,10 +227,11 @@ class OfficePipeline:
     def _detect(self, rgb: np.ndarray, grey: np.ndarray, t_s: float, reason: str) -> list[Track]:
         """Full detection, in one of two sizes (HOG's cost grows with the area searched and the
         square of the upscaling the smallest wanted face needs):
-        - whole (nothing tracked, something moved outside the faces we follow, and every
-          full_scale_every-th look): the whole frame down to min_face_px, with the cascades
-          (and the CNN check, the masked-face HOG filter and the tiled look, except on a stream's first frame
-          and while the worker is behind);
+        - whole (nothing tracked, something moved outside the faces we follow, every
+          full_scale_every-th look, and two frames after a stream's first): the whole frame down to
+          min_face_px, with the cascades (and the CNN check, the masked-face HOG filter and the tiled
+          look, except while the worker is behind); a stream's first frame gets a quick whole look,
+          HOG alone on a smaller work image (PipelineConfig.first_look_work_pixels);
         - rows (the periodic check of a still scene): a band around the faces in view, for faces
           no smaller than 70% of the smallest one, without the cascades and the masked-face
           filter (they are there for faces HOG misses, masked ones: a tracked face HOG misses is
@@ -236,14 +241,25 @@ class OfficePipeline:
         self._frames_since_full = 0
         self._since_whole += 1
         detector, y0, y1 = self.detector, 0, rgb.shape[0]
-        if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
+        self._whole_pending = self._quick_first
+        if reason in ("empty", "moved", "whole") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
-            if self._busy or self._quick_first:
+            if self._quick_first:
+                # A joining office's first answer: HOG's frontal filters alone (no cascades, hence no
+                # CNN check, masked-face filter or tiled look) on a work image of at most
+                # first_look_work_pixels, which leaves out the smallest faces of a large frame. A whole
+                # look costs ~1 s of CPU, and offices joining together queue for the workers one whole
+                # look after another (BENCHMARKS.md, "Offices joining at the same instant"); this look
+                # costs a fifth of it. A whole look with every cue follows two frames later
+                # (_whole_pending), after the next frame has named the faces found here.
+                detector = replace(detector, use_haar=False, use_eyes=False, use_cnn_check=False,
+                                   use_mask_hog=False, tile_faces=0.0,
+                                   max_work_pixels=min(detector.max_work_pixels, cfg.first_look_work_pixels))
+            elif self._busy:
                 # The CNN check of HOG's best near miss (a masked face, often), the masked-face HOG
                 # filter and the tiled look for the back rows' small faces are the dear parts of a
-                # whole look: a joining office's first answer and a worker that is behind go without
-                # them (the cascades still look for masked faces); the next whole look, when the
-                # worker has caught up, makes them.
+                # whole look: a worker that is behind goes without them (the cascades still look for
+                # masked faces); the next whole look, when the worker has caught up, makes them.
                 detector = replace(detector, use_cnn_check=False, use_mask_hog=False, tile_faces=0.0)
         else:
             smallest = min(t.box[2] for t in self.tracks)
@@ -324,10 +340,9 @@ class OfficePipeline:
             chips.append(face_chip(rgb, shape))
             rec_chips.append(recogniser_chip(rgb, shape, self.recogniser.chip, chips[-1]))
         embs = self.recogniser.embed(rec_chips)
-        # The mask classifier reads FaceRes's features in the fused embeddings of the same chips
-        # rather than run the network again.
-        same_chips = isinstance(self.recogniser, FusedRecogniser) and tuple(self.recogniser.chip) == DLIB_CHIP
-        faceres = FusedRecogniser.faceres_of(embs) if same_chips else None
+        # The mask classifier reads FaceRes's features in the fused embeddings rather than run the
+        # network again: every fused recogniser's FaceRes half is of dlib's chip, the one it reads.
+        faceres = FusedRecogniser.faceres_of(embs) if isinstance(self.recogniser, FusedRecogniser) else None
         for tr, p in zip(due, self.masks.predict_proba(chips, faceres=faceres), strict=True):
             tr.add_mask(float(p))
         for tr, e in zip(due, embs, strict=True):

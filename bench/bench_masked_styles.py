@@ -31,14 +31,20 @@ Methods, same probes, same run:
 - "covered, cover as the variant": the same with enrolment's three variants replaced by the
   cover itself (tried: no better on masked faces, more people not enrolled named when unmasked).
 
+A recogniser without "covered" limits compares a masked face as it is ("current"); where it has
+"<backend> masked" limits (occluded.masked_thresholds), a probe the mask classifier calls masked
+(P >= PipelineConfig.mask_threshold) is judged with them and the others with the recogniser's own,
+as pipeline._decide does. `--fit-masked` fits them (FIT styles, FIT_HALF people, the covered fit's
+criteria) and writes them unless `--no-write`.
+
 `--recogniser SPEC` ("dlib+faceres", the default, or "arcface" / "dlib+faceres+arcface") picks
 the fused recogniser the probes and enrolment are embedded with, whose limits they are judged by
 and whose "<backend> covered" limits `--fit` writes. Every fused recogniser's FaceRes half is of
 dlib's chip, so the mask classifier reads it as the pipeline does (pipeline._observe).
 
 Run: .venv/bin/python bench/bench_masked_styles.py [--recogniser SPEC] [--trials 20] [--fit]
-[--only western|rmfd] [--compute-only]; embeddings are cached in /tmp/apel-vision-masked-styles
-(keys of recognisers other than the default carry the backend, so the two never mix)."""
+[--fit-masked] [--no-write] [--only western|rmfd] [--compute-only]; embeddings are cached in
+/tmp/apel-vision-masked-styles (keys of recognisers other than the default carry the backend, so the two never mix)."""
 from __future__ import annotations
 
 import argparse
@@ -61,7 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mask_styles as S
 from bench_recognition import western
 
-from attendance.vision.config import backend_name
+from attendance.vision.config import PipelineConfig, backend_name
 from attendance.vision.enrol import detect_enrolment_faces
 from attendance.vision.faces import (
     MASK_COLOURS_RGB,
@@ -72,7 +78,7 @@ from attendance.vision.faces import (
     recogniser_chip,
 )
 from attendance.vision.mask import default_classifier
-from attendance.vision.recognise.occluded import COVER_COLOUR, cover_mask, covered_chips
+from attendance.vision.recognise.occluded import COVER_COLOUR, cover_mask, covered_chips, masked_thresholds
 from attendance.vision.recognise.recognisers import (
     MODELS_DIR,
     FusedRecogniser,
@@ -120,6 +126,11 @@ def use_recogniser(spec: str) -> None:
 
 def covered_key() -> str:
     return f"{BACKEND} covered"
+
+
+def masked_key() -> str:
+    """The limits of a masked face compared as it is (occluded.masked_thresholds)."""
+    return f"{BACKEND} masked"
 
 
 def backend_tag() -> str:
@@ -313,26 +324,36 @@ def load_set(ids: dict[str, list[Path]]):
 class Judged:
     """One row per probe photo judged in one trial: the nearest person's distance, the
     runner-up's, whether the nearest is the probe's own person, whether the probe's person is not
-    enrolled (absentee-style), and whether it went the covered way."""
+    enrolled (absentee-style), whether it went the covered way, and whether the mask classifier
+    called it masked."""
     best: list[float] = field(default_factory=list)
     runner: list[float] = field(default_factory=list)
     right: list[bool] = field(default_factory=list)
     stranger: list[bool] = field(default_factory=list)
     covered: list[bool] = field(default_factory=list)
+    masked: list[bool] = field(default_factory=list)
 
-    def add(self, d: np.ndarray, truth: int | None, covered: bool) -> None:
+    def add(self, d: np.ndarray, truth: int | None, covered: bool, masked: bool = False) -> None:
         order = np.argsort(d)
         self.best.append(float(d[order[0]]))
         self.runner.append(float(d[order[1]]) if len(d) > 1 else float("inf"))
         self.right.append(truth is not None and int(order[0]) == truth)
         self.stranger.append(truth is None)
         self.covered.append(covered)
+        self.masked.append(masked)
 
-    def tally(self, th: MatchThresholds, th_cov: MatchThresholds | None = None) -> Tally:
+    def tally(self, th: MatchThresholds, th_cov: MatchThresholds | None = None,
+              th_masked: MatchThresholds | None = None) -> Tally:
+        """Names given with `th`; a covered probe's with `th_cov` (None: `th`), a probe called
+        masked but not covered with `th_masked` (None: `th`), as pipeline._decide chooses."""
         b, r = np.array(self.best), np.array(self.runner)
         cov = np.array(self.covered, bool)
+        plain_masked = np.array(self.masked, bool) & ~cov
         acc = np.where(cov, th_cov.accept if th_cov else th.accept, th.accept)
         mar = np.where(cov, th_cov.margin if th_cov else th.margin, th.margin)
+        if th_masked is not None:
+            acc = np.where(plain_masked, th_masked.accept, acc)
+            mar = np.where(plain_masked, th_masked.margin, mar)
         named = (b < acc) & (r - b >= mar)
         right, stranger = np.array(self.right, bool), np.array(self.stranger, bool)
         t = Tally(probes=int((~stranger).sum()), strangers=int(stranger.sum()), masked_called=int(cov.sum()))
@@ -346,7 +367,8 @@ Method = Callable[[dict, list[str], dict[str, set[int]], dict[str, Probe | None]
 
 
 def judge(data: dict, style: str, how: str, n_enrol: int, roster_n: int, n_str: int, trials: int,
-          people: list[str] | None = None, mask_threshold: float = 0.5, seed: int = 0) -> Judged:
+          people: list[str] | None = None, mask_threshold: float = PipelineConfig().mask_threshold,
+          seed: int = 0) -> Judged:
     """Offices of `roster_n` people (from `people`, default all) enrolled from `n_enrol` photos,
     `n_str` more not enrolled; every probe photo of `style` not used to enrol judged alone.
     `how`: "current" (templates and enrolment's masked variants: three colours painted on
@@ -384,8 +406,39 @@ def judge(data: dict, style: str, how: str, n_enrol: int, roster_n: int, n_str: 
                     d = (np.linalg.norm(pc - pr.emb, axis=1) + np.linalg.norm(mc - pr.extra["cover"], axis=1)) / 2
                 else:
                     d = np.minimum(np.linalg.norm(pc - pr.emb, axis=1), np.linalg.norm(mc - pr.emb, axis=1))
-                out.add(d, truth, covered)
+                out.add(d, truth, covered, pr.mask_p >= mask_threshold)
     return out
+
+
+def fit_judged(datasets: dict[str, dict], reals: dict, how: str) -> dict[str, Judged]:
+    """Per set, its FIT styles judged `how` on the people of FIT_HALF only (a third as many not
+    enrolled, the rest on the roster): what the fits search on."""
+    judged = {}
+    for name, data in datasets.items():
+        n_enrol, roster_n, n_str = SETS[name]
+        people = [p for p in data["enrol"] if half(p) == FIT_HALF]
+        n_str_a = max(2, n_str // 3)
+        roster_a = min(roster_n, len(people) - n_str_a)
+        judged[name] = _pool([judge(data, st, how, n_enrol, roster_a, n_str_a, 20, people=people)
+                              for g, st, _, _ in style_list(reals, name) if g == "fit"])
+    return judged
+
+
+def best_limits(judged: dict[str, Judged], grid: list[MatchThresholds],
+                tally: Callable[[Judged, MatchThresholds], Tally], limit: float, stranger_limit: float
+                ) -> tuple[MatchThresholds, dict[str, Tally]] | None:
+    """Of `grid`, the limits with the largest mean identified rate whose wrong rate stays within
+    `limit` and whose absentee-style names stay within `stranger_limit`, on every set (ties: the
+    first in `grid`)."""
+    best = None
+    for th in grid:
+        res = {n: tally(j, th) for n, j in judged.items()}
+        ok = all(r.wrong / max(1, r.probes) <= limit and r.strangers_named / max(1, r.strangers) <= stranger_limit
+                 for r in res.values())
+        ident = float(np.mean([r.identified / max(1, r.probes) for r in res.values()]))
+        if ok and (best is None or ident > best[0]):
+            best = (ident, th, res)
+    return None if best is None else (best[1], best[2])
 
 
 def fit_covered(datasets: dict[str, dict], reals: dict, limit: float = 0.005 * 0.75, stranger_limit: float = 0.02
@@ -394,36 +447,35 @@ def fit_covered(datasets: dict[str, dict], reals: dict, limit: float = 0.005 * 0
     mean identified rate whose wrong rate stays within `limit` (three quarters of the 0.5%
     target, as fit_thresholds' HEADROOM) and whose absentee-style names stay within
     `stranger_limit`, on every set."""
-    judged = {}
-    for name, data in datasets.items():
-        n_enrol, roster_n, n_str = SETS[name]
-        people = [p for p in data["enrol"] if half(p) == FIT_HALF]
-        n_str_a = max(2, n_str // 3)
-        roster_a = min(roster_n, len(people) - n_str_a)
-        fit_styles = [s for g, s, _, _ in style_list(reals, name) if g == "fit"]
-        j = Judged()
-        for st in fit_styles:
-            part = judge(data, st, "covered", n_enrol, roster_a, n_str_a, 20, people=people)
-            for f in ("best", "runner", "right", "stranger", "covered"):
-                getattr(j, f).extend(getattr(part, f))
-        judged[name] = j
-    best = None
+    judged = fit_judged(datasets, reals, "covered")
     # The default's grid as it was fitted; another recogniser's distances lie on a scale of their
     # own (ArcFace's half, weight 2.0, takes them further), so its grid follows its own limits.
     own = MatchThresholds.load(BACKEND)
     top, m_top = (1.30, 0.20) if BACKEND == FusedRecogniser.name else (1.5 * own.accept, max(0.20, 2 * own.margin))
-    for accept in np.arange(0.50, top, 0.01):
-        for margin in np.arange(0.0, m_top, 0.005):
-            th = MatchThresholds(accept=round(float(accept), 3), margin=round(float(margin), 3))
-            res = {n: j.tally(th, th) for n, j in judged.items()}
-            ok = all(r.wrong / max(1, r.probes) <= limit and r.strangers_named / max(1, r.strangers) <= stranger_limit
-                     for r in res.values())
-            ident = float(np.mean([r.identified / max(1, r.probes) for r in res.values()]))
-            if ok and (best is None or ident > best[0]):
-                best = (ident, th, res)
-    if best is None:
+    grid = [MatchThresholds(accept=round(float(a), 3), margin=round(float(m), 3))
+            for a in np.arange(0.50, top, 0.01) for m in np.arange(0.0, m_top, 0.005)]
+    found = best_limits(judged, grid, lambda j, th: j.tally(th, th), limit, stranger_limit)
+    if found is None:
         raise SystemExit("no covered threshold meets the limits")
-    return best[1], best[2]
+    return found
+
+
+def fit_masked(datasets: dict[str, dict], reals: dict, limit: float = 0.005 * 0.75, stranger_limit: float = 0.02
+               ) -> tuple[MatchThresholds, dict[str, Tally]]:
+    """The accept and margin of a masked face compared as it is ("current": the way of a
+    recogniser without covered limits), with the covered fit's data and criteria: FIT styles and
+    people of FIT_HALF only; a probe the classifier calls masked is judged with the candidate, the
+    others with the recogniser's own limits (pipeline._decide). Only stricter than its own: accept
+    from half its own up to its own, margin from its own up to three times it."""
+    judged = fit_judged(datasets, reals, "current")
+    own = MatchThresholds.load(BACKEND)
+    accepts = own.accept - 0.01 * np.arange(int(own.accept / 2 / 0.01), -1, -1)
+    margins = own.margin + 0.005 * np.arange(int(2 * own.margin / 0.005) + 1)
+    grid = [MatchThresholds(accept=round(float(a), 3), margin=round(float(m), 3)) for a in accepts for m in margins]
+    found = best_limits(judged, grid, lambda j, th: j.tally(own, None, th), limit, stranger_limit)
+    if found is None:
+        raise SystemExit("no masked threshold meets the limits")
+    return found
 
 
 def style_list(reals, set_name: str) -> list[tuple[str, str, S.Painter | None, list | None]]:
@@ -477,16 +529,21 @@ METHODS = ("current", "covered", "covered, cover as the variant")
 def _pool(parts: list[Judged]) -> Judged:
     j = Judged()
     for part in parts:
-        for f in ("best", "runner", "right", "stranger", "covered"):
+        for f in ("best", "runner", "right", "stranger", "covered", "masked"):
             getattr(j, f).extend(getattr(part, f))
     return j
 
 
-def report(set_name: str, data: dict, reals, trials: int, th_cov: MatchThresholds | None) -> None:
+def report(set_name: str, data: dict, reals, trials: int, th_cov: MatchThresholds | None,
+           th_masked: MatchThresholds | None = None) -> None:
     """Per style and method: identified, wrong, absentee-style named; every report style pooled;
-    in sets reported on all people, the same on the other half's people alone."""
+    in sets reported on all people, the same on the other half's people alone. A probe called
+    masked and not covered is judged with `th_masked` where given (pipeline._decide)."""
     n_enrol, roster_n, n_str = SETS[set_name]
     th = MatchThresholds.load(BACKEND)
+
+    def tally(j: Judged, how: str) -> Tally:
+        return j.tally(th, th_cov if how.startswith("covered") else None, th_masked)
     other = sorted(p for p in data["enrol"] if half(p) != FIT_HALF)
     people = other if set_name in REPORT_HALF_ONLY else sorted(data["enrol"])
     print(f"\n{set_name}: {len(people)} people{' (not the fitting half)' if set_name in REPORT_HALF_ONLY else ''}; "
@@ -498,12 +555,12 @@ def report(set_name: str, data: dict, reals, trials: int, th_cov: MatchThreshold
             continue
         for how in METHODS:
             j = judge(data, style, how, n_enrol, roster_n, n_str, trials, people=people)
-            t = j.tally(th, th_cov if how.startswith("covered") else None)
+            t = tally(j, how)
             print(f"  [{group:>14}] {style:<28} {how:<22} {t.row()}", flush=True)
             if group == "report":
                 pooled[how].append(j)
     for how in METHODS:
-        t = _pool(pooled[how]).tally(th, th_cov if how.startswith("covered") else None)
+        t = tally(_pool(pooled[how]), how)
         print(f"  [{'report':>14}] {'ALL REPORT STYLES':<28} {how:<22} {t.row()}")
     if set_name in REPORT_HALF_ONLY:
         return
@@ -512,7 +569,7 @@ def report(set_name: str, data: dict, reals, trials: int, th_cov: MatchThreshold
     for how in METHODS:
         parts = [judge(data, style, how, n_enrol, r_o, n_o, trials, people=other)
                  for group, style, _, _ in style_list(reals, set_name) if group == "report"]
-        t = _pool(parts).tally(th, th_cov if how.startswith("covered") else None)
+        t = tally(_pool(parts), how)
         print(f"  [{'other half':>14}] {f'report styles, {r_o}+{n_o} people':<28} {how:<22} {t.row()}")
 
 
@@ -525,9 +582,12 @@ def main() -> None:
     ap.add_argument("--compute-only", action="store_true")
     ap.add_argument("--fit", action="store_true",
                     help="fit the covered way's thresholds (writes models/thresholds.json)")
+    ap.add_argument("--fit-masked", action="store_true",
+                    help='fit the limits of a masked face compared as it is ("<backend> masked", for a '
+                         "recogniser without covered limits; writes models/thresholds.json)")
     ap.add_argument("--no-write", action="store_true",
-                    help="with --fit: report with the fitted limits without writing them (to see first "
-                         "whether the covered way helps this recogniser)")
+                    help="with --fit or --fit-masked: report with the fitted limits without writing them (to "
+                         "see first whether they help this recogniser)")
     a = ap.parse_args()
     use_recogniser(a.recogniser)
     if BACKEND not in thresholds_file():
@@ -552,8 +612,24 @@ def main() -> None:
                                              f"{FIT_HALF} by name hash) in FIT styles and masks/real (fit half), "
                                              "by bench/bench_masked_styles.py --fit"}
             (MODELS_DIR / "thresholds.json").write_text(json.dumps(d, indent=1) + "\n")
+    th_masked = masked_thresholds(BACKEND)
+    if a.fit_masked:
+        th_masked, res = fit_masked(datasets, reals)
+        print(f"\nfitted masked, as it is (FIT styles, people of half {FIT_HALF}): accept {th_masked.accept} "
+              f"margin {th_masked.margin}")
+        for n, r in res.items():
+            print(f"  {n}: {r.row()}")
+        if not a.no_write:
+            d = thresholds_file()
+            d[masked_key()] = {"accept": th_masked.accept, "margin": th_masked.margin, "min_views": 1,
+                               "fitted_on": f"shared/data faces/lfw10, fr_examples, openface, rmfd (people of half "
+                                            f"{FIT_HALF} by name hash) in FIT styles and masks/real (fit half), "
+                                            "compared as they are, by bench/bench_masked_styles.py --fit-masked"}
+            (MODELS_DIR / "thresholds.json").write_text(json.dumps(d, indent=1) + "\n")
+    if th_masked is not None:
+        print(f"\nmasked faces compared as they are: accept {th_masked.accept} margin {th_masked.margin}")
     for n, data in datasets.items():
-        report(n, data, reals, a.trials, th_cov)
+        report(n, data, reals, a.trials, th_cov, th_masked)
     print(f"\n({time.time() - t0:.0f} s)")
 
 

@@ -19,7 +19,12 @@ from attendance.vision.geometry.camera import depth_m, eye_distance_px, focal_px
 from attendance.vision.geometry.fit import fit_frame
 from attendance.vision.geometry.violations import violations
 from attendance.vision.mask import default_classifier
-from attendance.vision.recognise.occluded import covered_chips, covered_distances, covered_thresholds
+from attendance.vision.recognise.occluded import (
+    covered_chips,
+    covered_distances,
+    covered_thresholds,
+    masked_thresholds,
+)
 from attendance.vision.recognise.recognisers import (
     FusedRecogniser,
     Gallery,
@@ -82,6 +87,8 @@ class OfficePipeline:
         # Masked faces are compared covered (recognise/occluded.py) where this recogniser has
         # thresholds for it: per track, the embeddings of its covered views.
         self.covered_thresholds = covered_thresholds(self.recogniser.name)
+        # ... and a masked face compared as it is, with limits of its own where they were fitted.
+        self.masked_thresholds = masked_thresholds(self.recogniser.name)
         self._covered: dict[int, deque[np.ndarray]] = {}
         self.tracks: list[Track] = []
         self._ids = itertools.count(1)
@@ -381,13 +388,14 @@ class OfficePipeline:
         alive = {t.track_id for t in self.tracks}
         self._covered = {k: v for k, v in self._covered.items() if k in alive}
         rows, face_th = [], []
-        for t in named:   # a masked face with covered views: compared covered, with its own limits
-            cov = self._covered.get(t.track_id) if t.mask_p >= self.config.mask_threshold else None
+        for t in named:   # a masked face: compared covered where it has covered views, each with its own limits
+            masked = t.mask_p >= self.config.mask_threshold
+            cov = self._covered.get(t.track_id) if masked else None
             if cov:
                 rows.append(covered_distances(self.gallery, np.stack(list(t.embeddings)), np.stack(list(cov))))
             else:
                 rows.append(aggregate(self.gallery, np.stack(list(t.embeddings))))
-            face_th.append(self.covered_thresholds if cov else None)
+            face_th.append(self.covered_thresholds if cov else self.masked_thresholds if masked else None)
         decisions = assign(np.stack(rows), self.thresholds, [len(t.embeddings) for t in named],
                            [t.last_t == t_s for t in named], photos=self.gallery.photos, face_thresholds=face_th)
         for t, d in zip(named, decisions, strict=True):

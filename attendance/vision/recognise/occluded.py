@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import dlib
@@ -71,6 +72,24 @@ def covered_thresholds(backend: str) -> MatchThresholds | None:
     if not p.is_file() or f"{backend} covered" not in json.loads(p.read_text()):
         return None
     return MatchThresholds.load(f"{backend} covered")
+
+
+def masked_thresholds(backend: str) -> MatchThresholds | None:
+    """The accept and margin for a masked face compared as it is (no covered view), key "<backend>
+    masked" in models/thresholds.json (fitted by bench/bench_masked_styles.py --fit-masked on mask
+    styles and people apart from those it reports), or None: the recogniser's own limits. For a
+    recogniser without covered limits whose masked faces still name a wrong person more often than
+    its unmasked ones (ArcFace on East-Asian faces). Names by elimination keep the recogniser's own
+    elimination limits where the masked ones have none."""
+    p = MODELS_DIR / "thresholds.json"
+    key = f"{backend} masked"
+    data = json.loads(p.read_text()) if p.is_file() else {}
+    if key not in data:
+        return None
+    own = MatchThresholds.load(key)
+    if own.elimination_accept is None and backend in data:
+        own = replace(own, elimination_accept=MatchThresholds.load(backend).elimination_accept)
+    return own
 
 
 def covered_distances(gallery: Gallery, views: np.ndarray, covered_views: np.ndarray) -> NDArray[np.float32]:

@@ -110,3 +110,50 @@ def test_masked_only_distances_and_per_face_thresholds():
     assert assign(cost, loose, [1])[0].person == 0
     assert assign(cost, loose, [1], face_thresholds=[strict])[0].person is None
     assert assign(cost, strict, [1], face_thresholds=[None])[0].person is None
+
+
+def test_arcface_names_masked_faces_as_they_are_and_no_wrong_name(lfw):
+    """The opt-in ArcFace recogniser on the same unseen checked cloth: no covered view (it has no
+    covered limits: the covered way does not help it), no wrong name, the stranger unnamed, and
+    more of the masked people named than the default names covered (BENCHMARKS.md, "ArcFace")."""
+    roster = []
+    for name in ROSTER:
+        face = enrol_face(read_rgb(lfw / name / f"{name}_0001.jpg"), recogniser="arcface")
+        roster.append(RosterPerson(name, np.stack([face.embedding, *face.masked_embeddings]),
+                                   ("photo",) + ("masked",) * len(face.masked_embeddings)))
+    pipe = OfficePipeline(roster, PipelineConfig(recogniser="arcface").for_stills())
+    assert pipe.covered_thresholds is None
+    named = {}
+    for name in (*ROSTER, STRANGER):
+        for k in (2, 3, 4):
+            rgb = read_rgb(lfw / name / f"{name}_000{k}.jpg")
+            box, pts = landmarked(rgb)
+            frame = cv2.cvtColor(checked_cloth(rgb, pts), cv2.COLOR_RGB2BGR)
+            frame = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+            pipe.new_scene()
+            main = max(pipe.process(frame, 0.0).faces, key=lambda f: f.box[2])
+            assert main.mask, (name, k)
+            named[(name, k)] = main.person_id
+    assert not pipe._covered
+    assert all(pid in (None, name) for (name, _), pid in named.items() if name != STRANGER), named
+    assert all(named[(STRANGER, k)] is None for k in (2, 3, 4)), named
+    assert sum(pid == name for (name, _), pid in named.items()) >= 10, named
+
+
+def test_masked_limits_inherit_the_recognisers_elimination(tmp_path, monkeypatch):
+    """A "<backend> masked" entry without elimination limits takes the backend's own: a masked face
+    named by elimination must never be held to a looser limit than an unmasked one."""
+    import json
+
+    from attendance.vision.recognise import occluded, recognisers
+
+    (tmp_path / "thresholds.json").write_text(json.dumps({
+        "x": {"accept": 2.5, "margin": 0.2, "elimination_accept": [2.3, 2.0, 1.9]},
+        "x masked": {"accept": 2.2, "margin": 0.4, "min_views": 1}}))
+    monkeypatch.setattr(occluded, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(recognisers, "MODELS_DIR", tmp_path)
+    th = occluded.masked_thresholds("x")
+    assert th is not None and (th.accept, th.margin) == (2.2, 0.4)
+    assert th.elimination_accept == (2.3, 2.0, 1.9)
+    assert th.accept_in_round(False, 3) == 1.9 and th.accept_in_round(True, 3) == 2.2
+    assert occluded.masked_thresholds("y") is None

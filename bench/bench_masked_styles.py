@@ -573,6 +573,24 @@ def report(set_name: str, data: dict, reals, trials: int, th_cov: MatchThreshold
         print(f"  [{'other half':>14}] {f'report styles, {r_o}+{n_o} people':<28} {how:<22} {t.row()}")
 
 
+def fitted_limits(fitted: tuple[MatchThresholds, dict[str, Tally]], key: str, what: str, flag: str,
+                  no_write: bool) -> MatchThresholds:
+    """Print a fit's limits and results and, unless `no_write`, keep them in thresholds.json under `key`."""
+    th, res = fitted
+    print(f"\nfitted {what} (FIT styles, people of half {FIT_HALF}): accept {th.accept} margin {th.margin}")
+    for n, r in res.items():
+        print(f"  {n}: {r.row()}")
+    if not no_write:
+        how = " compared as they are," if flag == "--fit-masked" else ""
+        d = thresholds_file()
+        d[key] = {"accept": th.accept, "margin": th.margin, "min_views": 1,
+                  "fitted_on": f"shared/data faces/lfw10, fr_examples, openface, rmfd (people of half {FIT_HALF} "
+                               f"by name hash) in FIT styles and masks/real (fit half),{how} by "
+                               f"bench/bench_masked_styles.py {flag}"}
+        (MODELS_DIR / "thresholds.json").write_text(json.dumps(d, indent=1) + "\n")
+    return th
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--recogniser", default=FusedRecogniser.name,
@@ -601,31 +619,11 @@ def main() -> None:
         return
     th_cov = MatchThresholds.load(covered_key()) if covered_key() in thresholds_file() else None
     if a.fit:
-        th_cov, res = fit_covered(datasets, reals)
-        print(f"\nfitted (FIT styles, people of half {FIT_HALF}): accept {th_cov.accept} margin {th_cov.margin}")
-        for n, r in res.items():
-            print(f"  {n}: {r.row()}")
-        if not a.no_write:
-            d = thresholds_file()
-            d[covered_key()] = {"accept": th_cov.accept, "margin": th_cov.margin, "min_views": 1,
-                                "fitted_on": f"shared/data faces/lfw10, fr_examples, openface, rmfd (people of half "
-                                             f"{FIT_HALF} by name hash) in FIT styles and masks/real (fit half), "
-                                             "by bench/bench_masked_styles.py --fit"}
-            (MODELS_DIR / "thresholds.json").write_text(json.dumps(d, indent=1) + "\n")
+        th_cov = fitted_limits(fit_covered(datasets, reals), covered_key(), "covered", "--fit", a.no_write)
     th_masked = masked_thresholds(BACKEND)
     if a.fit_masked:
-        th_masked, res = fit_masked(datasets, reals)
-        print(f"\nfitted masked, as it is (FIT styles, people of half {FIT_HALF}): accept {th_masked.accept} "
-              f"margin {th_masked.margin}")
-        for n, r in res.items():
-            print(f"  {n}: {r.row()}")
-        if not a.no_write:
-            d = thresholds_file()
-            d[masked_key()] = {"accept": th_masked.accept, "margin": th_masked.margin, "min_views": 1,
-                               "fitted_on": f"shared/data faces/lfw10, fr_examples, openface, rmfd (people of half "
-                                            f"{FIT_HALF} by name hash) in FIT styles and masks/real (fit half), "
-                                            "compared as they are, by bench/bench_masked_styles.py --fit-masked"}
-            (MODELS_DIR / "thresholds.json").write_text(json.dumps(d, indent=1) + "\n")
+        th_masked = fitted_limits(fit_masked(datasets, reals), masked_key(), "masked, as it is", "--fit-masked",
+                                  a.no_write)
     if th_masked is not None:
         print(f"\nmasked faces compared as they are: accept {th_masked.accept} margin {th_masked.margin}")
     for n, data in datasets.items():

@@ -44,6 +44,25 @@ def landmarked(rgb: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
     return box, landmarks68(rgb, box)
 
 
+def names_in_checked_cloth(pipe: OfficePipeline, lfw, covered: bool) -> dict[tuple[str, int], str | None]:
+    """The pipeline's answer for photos 2-4 of ROSTER and STRANGER in a checked cloth mask, each
+    photo on its own (a new scene), enlarged 2x; every face must be called masked, and compared
+    covered or not as `covered` says."""
+    named = {}
+    for name in (*ROSTER, STRANGER):
+        for k in (2, 3, 4):
+            rgb = read_rgb(lfw / name / f"{name}_000{k}.jpg")
+            box, pts = landmarked(rgb)
+            frame = cv2.cvtColor(checked_cloth(rgb, pts), cv2.COLOR_RGB2BGR)
+            frame = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+            pipe.new_scene()
+            main = max(pipe.process(frame, 0.0).faces, key=lambda f: f.box[2])   # LFW: the centred face
+            assert main.mask, (name, k)
+            assert bool(pipe._covered) == covered, (name, k, "compared covered" if pipe._covered else "as it is")
+            named[(name, k)] = main.person_id
+    return named
+
+
 @pytest.fixture(scope="module")
 def roster(lfw) -> list[RosterPerson]:
     """Each of ROSTER enrolled from their first photo, as the roster stores it."""
@@ -78,19 +97,7 @@ def test_masked_faces_in_an_unseen_mask_get_no_wrong_name(lfw, roster):
     names to masked faces of unseen styles: BENCHMARKS.md, "Masked faces, unseen mask styles")."""
     pipe = OfficePipeline(roster, PipelineConfig().for_stills())
     assert pipe.covered_thresholds is not None
-    named = {}
-    for name in (*ROSTER, STRANGER):
-        for k in (2, 3, 4):
-            rgb = read_rgb(lfw / name / f"{name}_000{k}.jpg")
-            box, pts = landmarked(rgb)
-            frame = cv2.cvtColor(checked_cloth(rgb, pts), cv2.COLOR_RGB2BGR)
-            frame = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
-            pipe.new_scene()
-            faces = pipe.process(frame, 0.0).faces
-            main = max(faces, key=lambda f: f.box[2])   # LFW: the centred face is the largest
-            assert main.mask, (name, k)
-            assert pipe._covered, "the masked face was not compared covered"
-            named[(name, k)] = main.person_id
+    named = names_in_checked_cloth(pipe, lfw, covered=True)
     assert all(pid in (None, name) for (name, _), pid in named.items() if name != STRANGER), named
     assert all(named[(STRANGER, k)] is None for k in (2, 3, 4)), named
     assert sum(pid == name for (name, _), pid in named.items()) >= 3, named
@@ -122,19 +129,8 @@ def test_arcface_names_masked_faces_as_they_are_and_no_wrong_name(lfw):
         roster.append(RosterPerson(name, np.stack([face.embedding, *face.masked_embeddings]),
                                    ("photo",) + ("masked",) * len(face.masked_embeddings)))
     pipe = OfficePipeline(roster, PipelineConfig(recogniser="arcface").for_stills())
-    assert pipe.covered_thresholds is None
-    named = {}
-    for name in (*ROSTER, STRANGER):
-        for k in (2, 3, 4):
-            rgb = read_rgb(lfw / name / f"{name}_000{k}.jpg")
-            box, pts = landmarked(rgb)
-            frame = cv2.cvtColor(checked_cloth(rgb, pts), cv2.COLOR_RGB2BGR)
-            frame = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
-            pipe.new_scene()
-            main = max(pipe.process(frame, 0.0).faces, key=lambda f: f.box[2])
-            assert main.mask, (name, k)
-            named[(name, k)] = main.person_id
-    assert not pipe._covered
+    assert pipe.covered_thresholds is None and pipe.masked_thresholds is not None
+    named = names_in_checked_cloth(pipe, lfw, covered=False)
     assert all(pid in (None, name) for (name, _), pid in named.items() if name != STRANGER), named
     assert all(named[(STRANGER, k)] is None for k in (2, 3, 4)), named
     assert sum(pid == name for (name, _), pid in named.items()) >= 10, named

@@ -220,7 +220,7 @@ class PipelineConfig:
     # A live feed's first frame: max_embeds_first_frame, HOG alone (no cascades, CNN check or masked-face
     # filter) on a work image of at most first_look_work_pixels (faces of ~49 px and up in 720p, ~73 px in
     # 1080p), ~0.2 s of CPU instead of ~1 s, so that offices joining at once do not wait for each other's
-    # whole looks; a whole look with every cue follows two frames later.
+    # whole looks; the next look (detect_interval_s later) is a whole look with every cue.
     quick_first_frame: bool = True
     first_look_work_pixels: float = 2.5e6
     busy_gap_s: float = 1.5             # frames further apart than this: the worker is behind

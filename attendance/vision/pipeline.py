@@ -95,7 +95,6 @@ class OfficePipeline:
         self._last_full = -1e9
         self._detect_every = self.config.detect_interval_s
         self._since_whole = 0
-        self._whole_pending = False   # the quick first look was made: a whole look is due soon
         self._frames_since_full = 0
         self._last_t = float("inf")   # time of the previous frame (none yet)
         self._busy = False
@@ -120,7 +119,6 @@ class OfficePipeline:
         self._last_full = -1e9
         self._detect_every = self.config.detect_interval_s
         self._since_whole = 0
-        self._whole_pending = False   # the quick first look was made: a whole look is due soon
         self._frames_since_full = 0
         self._last_t = float("inf")
         self._busy = False
@@ -197,8 +195,6 @@ class OfficePipeline:
         picture outside the faces we follow (someone arriving), which brings it back at once."""
         since = t_s - self._last_full
         self._frames_since_full += 1
-        if self._whole_pending and self._frames_since_full >= self.config.min_frames_between_detections:
-            return "whole"   # what the quick first look left out (see _detect)
         if not self.tracks:   # an empty room: look now and then, or when something moves
             if since >= self.config.detect_interval_s or self._moved_outside_tracks(grey):
                 return "empty"
@@ -235,7 +231,7 @@ class OfficePipeline:
         """Full detection, in one of two sizes (HOG's cost grows with the area searched and the
         square of the upscaling the smallest wanted face needs):
         - whole (nothing tracked, something moved outside the faces we follow, every
-          full_scale_every-th look, and two frames after a stream's first): the whole frame down to
+          full_scale_every-th look, and the look after a stream's first): the whole frame down to
           min_face_px, with the cascades (and the CNN check, the masked-face HOG filter and the tiled
           look, except while the worker is behind); a stream's first frame gets a quick whole look,
           HOG alone on a smaller work image (PipelineConfig.first_look_work_pixels);
@@ -248,8 +244,7 @@ class OfficePipeline:
         self._frames_since_full = 0
         self._since_whole += 1
         detector, y0, y1 = self.detector, 0, rgb.shape[0]
-        self._whole_pending = self._quick_first
-        if reason in ("empty", "moved", "whole") or self._since_whole >= cfg.full_scale_every:
+        if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
             if self._quick_first:
                 # A joining office's first answer: HOG's frontal filters alone (no cascades, hence no
@@ -257,11 +252,13 @@ class OfficePipeline:
                 # first_look_work_pixels, which leaves out the smallest faces of a large frame. A whole
                 # look costs ~1 s of CPU, and offices joining together queue for the workers one whole
                 # look after another (BENCHMARKS.md, "Offices joining at the same instant"); this look
-                # costs a fifth of it. A whole look with every cue follows two frames later
-                # (_whole_pending), after the next frame has named the faces found here.
+                # costs a fifth of it. The next frames name the faces found here, and the next look, at
+                # the usual interval (by when the other offices joining too have had their first
+                # answers), is a whole look with every cue.
                 detector = replace(detector, use_haar=False, use_eyes=False, use_cnn_check=False,
                                    use_mask_hog=False, tile_faces=0.0,
                                    max_work_pixels=min(detector.max_work_pixels, cfg.first_look_work_pixels))
+                self._since_whole = cfg.full_scale_every
             elif self._busy:
                 # The CNN check of HOG's best near miss (a masked face, often), the masked-face HOG
                 # filter and the tiled look for the back rows' small faces are the dear parts of a

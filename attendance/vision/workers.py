@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import queue
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
@@ -62,6 +64,29 @@ def _exit_with(parent: int) -> None:
             os._exit(0)
 
 
+def _next_message(inbox: mp.Queue[Any], pending: deque[Any], fresh: set[str]) -> Any:
+    """The worker's next message: the first frame of a stream not looked at yet (in `fresh`) before
+    other streams' frames, anything else in the order sent. Offices that join together each get
+    their first answer before the offices already in view get their next frames (which can be whole
+    looks, a second each), so a joining office does not wait for a round of the others. Each stream
+    has at most one frame in flight, so no stream's own frames change order; a message that is not
+    a frame (configure, remove, stop) is never passed by a frame sent after it."""
+    if not pending:
+        pending.append(inbox.get())   # a server that is gone ends this process from its watch thread
+    while True:
+        try:
+            pending.append(inbox.get_nowait())
+        except queue.Empty:
+            break
+    for i, msg in enumerate(pending):
+        if msg is None or msg[0] != "frame":
+            break
+        if msg[1] in fresh:
+            del pending[i]
+            return msg
+    return pending.popleft()
+
+
 class _PoolGone(Exception):
     """The worker's result pipe is closed: the pool closed it, or the server is gone."""
 
@@ -85,6 +110,8 @@ def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
     except Exception:  # a model that fails to load will fail again, with its message, on the first frame
         log.exception("vision worker warm-up failed")
     pipelines: dict[str, OfficePipeline] = {}
+    pending: deque[Any] = deque()   # messages taken from the inbox, not handled yet
+    fresh: set[str] = set()         # streams whose pipeline has not had a frame yet
 
     def send(msg: tuple[str, str, object]) -> None:
         try:
@@ -94,7 +121,7 @@ def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
 
     try:
         while True:
-            msg = inbox.get()   # a server that is gone ends this process from its watch thread
+            msg = _next_message(inbox, pending, fresh)
             if msg is None:
                 return
             kind, key = msg[0], msg[1]
@@ -105,11 +132,14 @@ def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
                         pipelines[key].set_roster(roster)
                     else:
                         pipelines[key] = OfficePipeline(roster, config)
+                        fresh.add(key)
                     send(("configured", key, None))
                 elif kind == "remove":
                     pipelines.pop(key, None)
+                    fresh.discard(key)
                 elif kind == "frame":
                     frame, t_s = msg[2], msg[3]
+                    fresh.discard(key)
                     p = pipelines.get(key)
                     if p is None:
                         send(("error", key, f"stream {key!r} is not configured"))

@@ -131,7 +131,7 @@ def test_detect_tiles_boxes_are_in_frame_coordinates(office: tuple[np.ndarray, l
 def test_a_joining_office_first_answer_goes_without_the_tiles(office: tuple[np.ndarray, list[Box], list[Box]],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The tiled look is one of a whole look's dear parts: a joining office's first answer skips it (as
-    it skips the CNN check and the masked-face filter); a whole look that need not hurry makes it."""
+    it skips the cascades, the CNN check and the masked-face filter); a whole look that need not hurry makes it."""
     import cv2
 
     from attendance.vision import pipeline as pipeline_module
@@ -141,7 +141,7 @@ def test_a_joining_office_first_answer_goes_without_the_tiles(office: tuple[np.n
     real = pipeline_module.detect_faces
 
     def spy(image: np.ndarray, cfg: DetectorConfig) -> list:
-        looks.append(cfg.tile_faces if cfg.use_haar or cfg.use_eyes else -1.0)   # -1: a rows look
+        looks.append(cfg.tile_faces)
         return real(image, cfg)
 
     monkeypatch.setattr(pipeline_module, "detect_faces", spy)

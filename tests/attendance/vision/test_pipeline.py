@@ -3,6 +3,7 @@ the worker pool, and the ONNX backend's plumbing with a model the test builds.""
 from __future__ import annotations
 
 import queue
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -232,6 +233,50 @@ def test_config_rejects_absurd_values():
                       (tuple(float(i + 1) for i in range(13)), "between 1 and 12"), ("3;4", "list")):
         with pytest.raises(ValueError, match=f"row_lines_m: .*{says}"):
             PipelineConfig(row_lines_m=bad).validate()   # type: ignore[arg-type]
+
+
+def test_a_streams_first_frame_is_a_quick_look_and_a_whole_look_follows(office, monkeypatch):
+    """Offices joining at once queue for the workers one first look after another, so a stream's first
+    frame shows its faces cheaply: HOG alone on a capped work image, nothing embedded (a fifth of a
+    whole look's CPU); the next frame names them, and the next look, at the usual interval, is a
+    whole look with every cue."""
+    import time
+
+    from attendance.vision.detect.detector import DetectorConfig, detect_faces
+
+    clip, truth, roster = office
+    fs = list(frames(clip))
+    looks: list[tuple[float, DetectorConfig]] = []
+    now = [0.0]
+
+    def spy(rgb: np.ndarray, cfg: DetectorConfig) -> list:
+        looks.append((now[0], cfg))
+        return detect_faces(rgb, cfg)
+
+    monkeypatch.setattr("attendance.vision.pipeline.detect_faces", spy)
+    cfg = PipelineConfig(hfov_deg=50)
+    OfficePipeline(roster, replace(cfg, quick_first_frame=False)).process(fs[0][1], 0.0)   # models, caches warm
+    cpu = time.process_time()
+    OfficePipeline(roster, replace(cfg, quick_first_frame=False)).process(fs[0][1], 0.0)
+    whole_cpu = time.process_time() - cpu
+    looks.clear()
+    pipe = OfficePipeline(roster, cfg)
+    cpu = time.process_time()
+    first = pipe.process(fs[0][1], 0.0)
+    quick_cpu = time.process_time() - cpu
+    assert len(first.faces) >= 5 and not any(f.person_id for f in first.faces)   # shown, not yet named
+    assert quick_cpu < 0.4 * whole_cpu, (quick_cpu, whole_cpu)
+    quick = looks[0][1]
+    assert not (quick.use_haar or quick.use_eyes or quick.use_mask_hog or quick.cnn_active or quick.tiles_active)
+    assert quick.max_work_pixels <= cfg.first_look_work_pixels
+    second = pipe.process(fs[1][1], 0.2)
+    assert len(looks) == 1 and sum(bool(f.person_id) for f in second.faces) >= 5   # followed and named
+    for k in range(2, 12):
+        now[0] = round(0.2 * k, 1)
+        pipe.process(fs[k % len(fs)][1], now[0])
+    assert len(looks) == 2 and looks[1][0] == cfg.detect_interval_s, [t for t, _ in looks]
+    whole = looks[1][1]
+    assert whole.use_haar and whole.use_mask_hog and whole.cnn_active and whole.max_work_pixels == cfg.max_detect_pixels
 
 
 def test_worker_pool_drops_instead_of_queueing(office):

@@ -89,17 +89,21 @@ if __name__ == "__main__":
     for key in ("a", "b"):
         pool.configure(key, [], PipelineConfig(hfov_deg=50))
     small = np.zeros((120, 160, 3), np.uint8)
-    assert pool.submit("a", small, 0.0) and wait_for("a", 1, 300), "the worker never answered"
     big = np.random.default_rng(0).integers(0, 255, (2160, 3840, 3), dtype=np.uint8)
-    assert pool.submit("a", big, 1.0) and pool.submit("b", big, 1.0)
+    # Each stream's first look is a quick one (PipelineConfig.quick_first_frame) and is taken before
+    # other streams' frames (workers._next_message); after it, a frame of the same size a detection
+    # interval later is a whole look, seconds on a 4K frame, and the two are handled in the order sent.
+    assert pool.submit("a", big, 0.0) and wait_for("a", 1, 300), "the worker never answered"
+    assert pool.submit("b", big, 0.0) and wait_for("b", 1, 300), "the worker never answered"
+    assert pool.submit("a", big, 10.0) and pool.submit("b", big, 10.0)
     time.sleep(0.5)   # the worker is inside the first frame; the second is still being written to it
     print("ready", pool._procs[0].pid, flush=True)
     mode = sys.stdin.readline().strip()
     if mode == "exit":
         sys.exit(0)   # no close(): nothing may hold the interpreter's exit
-    ok_failed = wait_for("a", 2, 20) and results["a"][1] is None and wait_for("b", 1, 20) and results["b"][0] is None
+    ok_failed = wait_for("a", 2, 20) and results["a"][1] is None and wait_for("b", 2, 20) and results["b"][1] is None
     print("frames failed", ok_failed, pool.errors[-1][1] if pool.errors else "", flush=True)
-    again = pool.submit("a", small, 2.0) and wait_for("a", 3, 300)
+    again = pool.submit("a", small, 20.0) and wait_for("a", 3, 300)
     print("restarted", pool.restarts, again and results["a"][2] is not None, pool._procs[0].pid, flush=True)
     t0 = time.monotonic()
     pool.close()
@@ -175,3 +179,31 @@ def test_workers_run_below_the_server_and_a_bad_nice_is_refused() -> None:
         assert os.getpriority(os.PRIO_PROCESS, 0) == own   # the server's own priority is untouched
     finally:
         pool.close()
+
+
+def test_a_new_streams_first_frame_goes_before_other_streams_frames() -> None:
+    """Offices joining together: the first frame of a stream not looked at yet is handled before the
+    frames of streams already in view (which may be dear whole looks); other messages keep their order
+    and are never passed by a frame sent after them."""
+    import queue
+    from collections import deque
+    from typing import Any
+
+    from attendance.vision.workers import _next_message
+
+    inbox: queue.Queue[Any] = queue.Queue()
+    sent: list[Any] = [("frame", "a", None, 0.0), ("frame", "b", None, 0.0), ("configure", "c", [], None),
+                       ("frame", "c", None, 0.0), None]
+    for m in sent:
+        inbox.put(m)
+    pending: deque[Any] = deque()
+    fresh = {"b", "c"}
+    order = []
+    while True:
+        msg: Any = _next_message(inbox, pending, fresh)   # type: ignore[arg-type]   # a queue.Queue will do
+        if msg is None:
+            break
+        order.append(msg[:2])
+        fresh.discard(msg[1])
+    assert order == [("frame", "b"), ("frame", "a"), ("configure", "c"), ("frame", "c")]
+    assert not pending

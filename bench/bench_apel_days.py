@@ -56,12 +56,17 @@ Per day, over all offices:
   is at least the minimum (bench_distance.score_apel); these offices are make_office's usual
   layout (some pairs too close on purpose), so recall is printed too.
 
+The recogniser (`--recogniser`, default the product's DEFAULT_RECOGNISER) is the one the office is
+enrolled with, the live pipeline runs and the operator's confirmations learn from (their templates carry
+its backend), as a service started with APEL_RECOGNIZER set to it; it is recorded in every --json row.
+
 Seeds: office k of a kind is `--seed-base + k` (rmfd) and `--seed-base + 50 + k` (west); each day
 is `bench_distance.day_seed(office, day)`. Seeds from 5000 are this bench's; nothing in the
 product was tuned on them (BENCHMARKS.md says which were run).
 
 Run: nice -n 10 .venv/bin/python bench/bench_apel_days.py --kinds west,rmfd --offices 2 --days 4
-     [--size 1080 --seconds 8 --absent 2 --people 20 --seed-base 5000 --work DIR --json OUT]
+     [--size 1080 --seconds 8 --absent 2 --people 20 --seed-base 5000 --recogniser dlib+faceres+arcface
+      --work DIR --json OUT]
      .venv/bin/python bench/bench_apel_days.py --report OUT1 OUT2 ...   (batches' tables together)"""
 from __future__ import annotations
 
@@ -282,7 +287,7 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
             shutil.rmtree(scene / bad.replace("/", "_"))
             row.unrenderable += 1
     _, pts = project(truth)
-    backend = backend_name(DEFAULT_RECOGNISER)
+    backend = backend_name(a_args.recogniser)
     with factory() as s:
         leader = s.get(User, leader_id)
         a = committed(create_assembly)(s, actor=leader, kind="pagi", title=f"Apel {o.seed} hari {day}",
@@ -296,7 +301,7 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
                                 .where(Employee.office_id == o.office_id, FaceTemplate.kind == "sighting")
                                 ).all().__len__()
     pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M,
-                                                 face_geometry=geometry, recogniser=DEFAULT_RECOGNISER))
+                                                 face_geometry=geometry, recogniser=a_args.recogniser))
     office_code = f"O{o.office_id}"
     info = StreamInfo(f"{aid}/{office_code}", aid, o.office_id, 0, office_code, track_prefix=f"d{day}-{o.office_id}",
                       names=names, joined_at=0.0, backend=backend)
@@ -502,6 +507,9 @@ def main() -> None:
                     help="nearest and farthest row from the camera, e.g. 2.5,4.5 for faces that pass the camera "
                          "check at 1080p")
     ap.add_argument("--seed-base", type=int, default=5000)
+    ap.add_argument("--recogniser", default=DEFAULT_RECOGNISER,
+                    help="the recogniser spec (as APEL_RECOGNIZER): enrolment, the live pipeline and the templates "
+                         "learned from confirmations all use it, e.g. dlib+faceres+arcface")
     ap.add_argument("--work", type=Path, default=None, help="folder for clips and the database (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=None,
                     help="write the per-office, per-day rows here (rewritten after each office-day)")
@@ -516,8 +524,11 @@ def main() -> None:
             r = row_from_json(d)
             per_kind.setdefault(d["kind"], {}).setdefault(d["day"], DayRow()).add(r)
             total.setdefault(d["day"], DayRow()).add(r)
+        # Files from before --recogniser have no "recogniser": they ran the default of their day.
+        recs = sorted({d.get("recogniser", f"{DEFAULT_RECOGNISER} (not recorded)") for d in rows})
         print(f"{len({(d['kind'], d['seed']) for d in rows})} offices from {', '.join(map(str, a.report))}; seeds "
-              f"{sorted({d['seed'] for d in rows})}")
+              f"{sorted({d['seed'] for d in rows})}; recogniser {', '.join(recs)}"
+              + ("  (MIXED: these tables pool recognisers)" if len(recs) > 1 else ""))
         report(per_kind, total)
         return
     if a.absent >= a.people:
@@ -531,7 +542,7 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
     t_start, c_start = time.time(), time.process_time()
     engine, factory = make_db(work / f"apel_days_{int(t_start)}.db")
-    limits = PhotoLimits(recogniser=DEFAULT_RECOGNISER)
+    limits = PhotoLimits(recogniser=a.recogniser)
     offices: list[BenchOffice] = []
     with factory() as s:
         leader = User(username="leader", password_hash="x", role="leader")
@@ -544,13 +555,14 @@ def main() -> None:
                 offices.append(setup_office(s, kind, seed, a.people, limits, k))
                 print(f"office {kind} seed {seed}: {len(offices[-1].staff)} staff enrolled, "
                       f"no usable enrolment photo: {offices[-1].enrol_failed or 'none'}", flush=True)
+    print(f"recogniser {a.recogniser} (templates of backend {backend_name(a.recogniser)})", flush=True)
     per_kind = {}
     total = {}
     out = []
     for day in range(1, a.days + 1):
         for o in offices:
             r = run_day(factory, o, day, a, work, leader_id)
-            out.append({"kind": o.kind, "seed": o.seed, "day": day,
+            out.append({"kind": o.kind, "seed": o.seed, "day": day, "recogniser": a.recogniser,
                         **{k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(r).items()
                            if k not in ("faces_px", "people")},
                         "faces_px": [round(w, 1) for w in r.faces_px],
@@ -566,7 +578,8 @@ def main() -> None:
             per_kind.setdefault(o.kind, {}).setdefault(day, DayRow()).add(r)
             total.setdefault(day, DayRow()).add(r)
     print(f"\n{len(offices)} offices x {a.days} days, {a.people} staff ({a.absent} absent a day), "
-          f"{SIZES[a.size][0]}x{SIZES[a.size][1]}, {a.seconds:g} s apels at {FPS:g} frames/s; seeds "
+          f"{SIZES[a.size][0]}x{SIZES[a.size][1]}, recogniser {a.recogniser}, {a.seconds:g} s apels at "
+          f"{FPS:g} frames/s; seeds "
           f"{sorted(o.seed for o in offices)}; {time.time() - t_start:.0f} s wall, "
           f"{time.process_time() - c_start:.0f} s CPU (this process)"
           + ("" if mark_present_by_hand is not None else "; the tree has no present_by_hand: no hand marks"))

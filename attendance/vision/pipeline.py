@@ -198,6 +198,10 @@ class OfficePipeline:
         if not self.tracks:   # an empty room: look now and then, or when something moves
             if since >= self.config.detect_interval_s or self._moved_outside_tracks(grey):
                 return "empty"
+            if self.config.quick_first_frame and self._frames_seen == 2:
+                # The quick first look found nobody: the faces may all be smaller than it looks for
+                # (a far camera), so the whole look with every cue comes now, not an interval later.
+                return "empty"
             return None
         if self._frames_since_full < self.config.min_frames_between_detections:
             # A worker that falls behind gets frames further apart than the detection interval;

@@ -279,6 +279,28 @@ def test_a_streams_first_frame_is_a_quick_look_and_a_whole_look_follows(office, 
     assert whole.use_haar and whole.use_mask_hog and whole.cnn_active and whole.max_work_pixels == cfg.max_detect_pixels
 
 
+def test_a_quick_first_look_that_finds_nobody_is_followed_by_a_whole_look_at_once(office, monkeypatch):
+    """A first frame in which the quick look finds nobody (faces all smaller than it looks for: here its
+    work image is made tiny) does not leave the office blank for a detection interval: the next frame,
+    the same still picture, gets the whole look with every cue, and its people are found."""
+    from attendance.vision.detect.detector import DetectorConfig, detect_faces
+
+    clip, truth, roster = office
+    fs = list(frames(clip))
+    looks: list[DetectorConfig] = []
+
+    def spy(rgb: np.ndarray, cfg: DetectorConfig) -> list:
+        looks.append(cfg)
+        return detect_faces(rgb, cfg)
+
+    monkeypatch.setattr("attendance.vision.pipeline.detect_faces", spy)
+    pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=50, first_look_work_pixels=64 * 36))
+    assert not pipe.process(fs[0][1], 0.0).faces
+    second = pipe.process(fs[0][1], 0.2)
+    assert len(looks) == 2 and looks[1].use_haar and looks[1].use_mask_hog, looks
+    assert len(second.faces) >= 5
+
+
 def test_worker_pool_drops_instead_of_queueing(office):
     clip, truth, roster = office
     delivered: queue.Queue = queue.Queue()

@@ -141,7 +141,7 @@ class OnnxRecogniser:
     chip = ONNX_CHIP
 
     def __init__(self, path: str | Path, *, mean: float = 127.5, std: float = 127.5, name: str | None = None,
-                 threads: int = 1):
+                 threads: int = 1, chip: tuple[int, float] | None = None):
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"ONNX model {p} not found")
@@ -157,6 +157,8 @@ class OnnxRecogniser:
         self.dim = int(out[-1]) if isinstance(out[-1], int) else 0
         self.mean, self.std = mean, std
         self.name = name or backend_name(p)
+        if chip is not None:   # the chips it will be given, when not its own (ArcFusedRecogniser's)
+            self.chip = chip
         self._warp = arcface_warp(self.chip, self.size)
 
     def aligned(self, chips_rgb: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -192,7 +194,7 @@ class ArcFusedRecogniser(FusedRecogniser):
     keeping the other two halves keeps everything built on the fused vector as it is (the mask
     classifier reads FaceRes's half, the covered view and the gallery work on any vector).
     ARCFACE_WEIGHT is, like FACERES_WEIGHT, the ratio of the spreads of different people's
-    distances (the default's over ArcFace's, on lfw10 and rmfd: 1.7 and 2.0), so ArcFace's
+    distances (the default's over ArcFace's, on lfw10 and rmfd; bench/HISTORY.md), so ArcFace's
     distances count about as much as the other two together. Opt-in (APEL_RECOGNIZER=
     dlib+faceres+arcface): the weights' licence is for the deployment to accept (docs/vision.md)."""
     name = ARCFACE_BACKEND
@@ -202,8 +204,7 @@ class ArcFusedRecogniser(FusedRecogniser):
 
     def __init__(self, models_dir: Path | None = None, *, threads: int = 1):
         super().__init__(models_dir, threads=threads)
-        self.arcface = OnnxRecogniser(model_files.check_arcface(), name="w600k_mbf", threads=threads)
-        self.arcface._warp = arcface_warp(self.chip, self.arcface.size)
+        self.arcface = OnnxRecogniser(model_files.check_arcface(), name="w600k_mbf", threads=threads, chip=self.chip)
 
     def embed(self, chips_rgb: Sequence[np.ndarray]) -> np.ndarray:
         chips = list(chips_rgb)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import cv2
 import dlib
@@ -63,15 +64,18 @@ def covered_chips(image_rgb: np.ndarray, box: tuple[int, int, int, int], shape5:
     return [face_chip(cover_mask(image_rgb, pts, c), shape5, *chip) for c in colours]
 
 
+def _fitted() -> dict[str, Any]:
+    """The limits stored in models/thresholds.json, by key ({} when there is no file)."""
+    p = MODELS_DIR / "thresholds.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
 def covered_thresholds(backend: str) -> MatchThresholds | None:
     """The accept and margin fitted for covered masked faces of `backend`'s embeddings
     (models/thresholds.json, key "<backend> covered", fitted by bench/bench_masked_styles.py --fit
     on mask styles and people apart from those it reports), or None: not fitted for this
     recogniser, whose masked faces are then compared as they are."""
-    p = MODELS_DIR / "thresholds.json"
-    if not p.is_file() or f"{backend} covered" not in json.loads(p.read_text()):
-        return None
-    return MatchThresholds.load(f"{backend} covered")
+    return MatchThresholds.load(f"{backend} covered") if f"{backend} covered" in _fitted() else None
 
 
 def masked_thresholds(backend: str) -> MatchThresholds | None:
@@ -81,13 +85,11 @@ def masked_thresholds(backend: str) -> MatchThresholds | None:
     recogniser without covered limits whose masked faces still name a wrong person more often than
     its unmasked ones (ArcFace on East-Asian faces). Names by elimination keep the recogniser's own
     elimination limits where the masked ones have none."""
-    p = MODELS_DIR / "thresholds.json"
-    key = f"{backend} masked"
-    data = json.loads(p.read_text()) if p.is_file() else {}
-    if key not in data:
+    fitted = _fitted()
+    if f"{backend} masked" not in fitted:
         return None
-    own = MatchThresholds.load(key)
-    if own.elimination_accept is None and backend in data:
+    own = MatchThresholds.load(f"{backend} masked")
+    if own.elimination_accept is None and backend in fitted:
         own = replace(own, elimination_accept=MatchThresholds.load(backend).elimination_accept)
     return own
 

@@ -147,21 +147,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _recogniser_needs_its_model(self) -> Settings:
-        if self.recognizer == "dlib+faceres":
-            from attendance.vision.runtime import model_files
-
-            if not model_files.installed():
-                raise ValueError(f"APEL_RECOGNIZER=dlib+faceres (the default) needs FaceRes's files in "
-                                 f"{model_files.model_dir()}: run `apel models fetch` (./dev install does), "
-                                 f"or set APEL_RECOGNIZER=dlib")
-        if self.recognizer == "dlib+faceres+arcface":
+        if self.recognizer in ("dlib+faceres", "dlib+faceres+arcface"):
             from attendance.vision.runtime import model_files
 
             try:
-                model_files.check_files()
-                model_files.check_arcface()
+                model_files.check_recogniser(self.recognizer)
             except model_files.ModelFileError as e:
-                raise ValueError(f"APEL_RECOGNIZER=dlib+faceres+arcface: {e}") from e
+                raise ValueError(f"APEL_RECOGNIZER={self.recognizer}: {e}") from e
         if self.recognizer == "onnx":
             if self.onnx_model_path is None:
                 raise ValueError("APEL_RECOGNIZER=onnx needs APEL_ONNX_MODEL_PATH (the model file you supply)")

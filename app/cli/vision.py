@@ -201,9 +201,7 @@ def _check_recogniser(spec: str) -> None:
 
     if is_fused_spec(spec) or is_arcface_spec(spec):
         try:
-            model_files.check_files()
-            if is_arcface_spec(spec):
-                model_files.check_arcface()
+            model_files.check_recogniser(spec)
         except model_files.ModelFileError as e:
             _fail(f"--recogniser {spec}: {e}")
     elif not is_dlib_spec(spec) and not (spec.endswith(".onnx") and Path(spec).is_file()):

@@ -131,6 +131,18 @@ def arcface_path() -> Path | None:
     return p if p.is_file() else None
 
 
+def check_recogniser(spec: str | Path | None) -> None:
+    """Refuse a recogniser whose model files are missing or differ, before any work: the one check
+    behind the service's APEL_RECOGNIZER and `apel analyze --recogniser`, so both name the same fix.
+    dlib alone and a user's own .onnx file need nothing from here."""
+    from attendance.vision.config import is_arcface_spec, is_fused_spec
+
+    if is_fused_spec(spec) or is_arcface_spec(spec):
+        check_files()
+        if is_arcface_spec(spec):
+            check_arcface()
+
+
 def check_arcface() -> Path:
     """The ArcFace model's path once it is there with its pinned hash; else a clear error."""
     p = arcface_path()

@@ -5,6 +5,7 @@ The same parts as the web node's live service, without the media server:
 
     heartbeat (every HEARTBEAT_S) --balance--> the leases this node holds (attendance.nodes.leases)
     each held feed: FrameSource --> FrameBridge --> VisionWorkerPool --> translate --> SightingsWriter
+                                (ViewPublisher: the console's overlay and still of the office, app.live.node_views)
 
 A source whose feeds outlive a dead node (Janus's RTP forwards: app/live/node_sources.OrphanStopper)
 is asked, after each take-over, to stop what the nodes gone left in that apel's room, in the
@@ -37,6 +38,7 @@ from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.node_evidence import NodeEvidence
 from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed, OrphanStopper, WatchedFeed
+from app.live.node_views import SWEEP_EVERY, ViewPublisher
 from app.live.streams import StreamInfo
 from app.live.translate import sightings_from_result
 from app.live.writer import SightingsWriter
@@ -168,6 +170,9 @@ class NodeRunner:
         self._orphans: dict[int, set[str]] = {}    # apel id -> nodes gone whose leftovers are to be stopped there
         self._sweeping: asyncio.Task[None] | None = None
         self._orphan_tries: dict[int, int] = {}   # apel id -> clean-ups of it that failed in a row
+        # the overlays and stills of its offices, for the web node's console (it decodes none of their video)
+        self.views = ViewPublisher(self.db, self.id, settings.language)
+        self._ticks = 0
 
     # -- the writer's side
     @staticmethod
@@ -204,6 +209,7 @@ class NodeRunner:
             self.writer.put(info, sightings)
         info.camera = result.camera or info.camera
         self.evidence.keep(info, result)
+        self.views.result(info, result, frame_size)
 
     # -- lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -215,6 +221,7 @@ class NodeRunner:
         try:
             await self._start_pool()
             self.writer.start()
+            self.views.start()
             while not stop.is_set():
                 started = time.monotonic()
                 try:
@@ -264,6 +271,9 @@ class NodeRunner:
             except Exception:   # one office's trouble must not keep the others from starting
                 log.exception("node %s: starting office %s of apel %d failed (retrying)", self.id, key[1], key[0])
         self._stop_orphans_of(b)
+        self._ticks += 1
+        if self._ticks % SWEEP_EVERY == 0:   # the console's views of apels that ended without their holder
+            await self.views.sweep()
         try:   # the crops and lessons of apels that ended
             await self.evidence.settle_ended({aid for aid, _ in held})
         except Exception:
@@ -322,6 +332,7 @@ class NodeRunner:
                           track_prefix=f"{self.id}-{lease.office_id}-{lease.epoch}", names=names,
                           joined_at=now, joined_wall=time.time(), backend=self.backend, lease_epoch=lease.epoch)
         self.streams[key] = info
+        self.views.follow(info, lease.epoch)
         run = _Running(lease, info)
         self.running[(lease.assembly_id, lease.office_id)] = run
         log.info("node %s: took office %s of apel %d (run %d, %d people)", self.id, code, lease.assembly_id,
@@ -369,7 +380,7 @@ class NodeRunner:
         info = run.info
         feed = Feed(info.assembly_id, info.office_id, info.office_code, info.stream_key, run.lease.epoch, self.id)
         try:
-            run.feed = await self.source.open(feed, self.bridge)
+            run.feed = await self.source.open(feed, self.views.sink(self.bridge))
             run.failed_at, run.not_publishing = None, False
         except ApelError as exc:
             if exc.code != NOT_PUBLISHING:
@@ -403,6 +414,7 @@ class NodeRunner:
                 log.exception("closing the video of %s failed", run.info.stream_key)
         self.streams.pop(run.info.stream_key, None)
         self.bridge.forget(run.info.stream_key)
+        await self.views.leave(run.info.stream_key)
         if self._pool is not None:
             try:
                 self._pool.remove(run.info.stream_key)
@@ -436,6 +448,11 @@ class NodeRunner:
             if isinstance(result, Exception):
                 log.error("closing the video of %s failed", run.info.stream_key, exc_info=result)
             run.feed = None
+        try:   # the console's views of its offices: pictures of people, not left behind
+            await asyncio.wait_for(self.views.stop(), 1.0)
+        except Exception:
+            log.exception("node %s: deleting the console's views at the stop failed (the web node's sweep "
+                          "deletes them)", self.id)
         if self._closing:
             await asyncio.wait(set(self._closing), timeout=STOP_S / 2)
         if self._sweeping is not None:

@@ -6,7 +6,10 @@ One dedicated connection (asyncio psycopg, never a pooled one: a LISTEN belongs 
 must not be handed to a request), outside the SQLAlchemy pool. The connection can drop (a database
 restart, a failover, an admin's pg_terminate_backend, a cut network): the listener reconnects with
 backoff, and after each reconnect refreshes every apel it was told about, because notifications sent
-while nobody listened are lost. A silent network cut is found by a small query every HEALTH_S."""
+while nobody listened are lost. A silent network cut is found by a small query every HEALTH_S: the
+clean-up of the consoles' views the nodes wrote (app.live.node_views.SWEEP_SQL: the rows of apels no
+longer open and those nobody refreshed for a minute, pictures of people kept no longer than needed),
+so a node that died leaves nothing behind for long."""
 from __future__ import annotations
 
 import asyncio
@@ -18,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from app.live.events import EventHub, RollcallPublisher
 from app.live.node import SIGHTINGS_CHANNEL
+from app.live.node_views import SWEEP_SQL
 
 log = logging.getLogger("apel.live")
 
@@ -40,8 +44,12 @@ class SightingsListener:
     """LISTENs on the sightings channel and calls `on_apel(apel id)` on the event loop for every
     notification; `on_reconnect()` after a reconnection (what was missed meanwhile is unknown)."""
 
-    def __init__(self, dsn: str, on_apel: Callable[[int], None], on_reconnect: Callable[[], None]) -> None:
+    def __init__(self, dsn: str, on_apel: Callable[[int], None], on_reconnect: Callable[[], None],
+                 sweep_sql: str | None = None) -> None:
+        """`sweep_sql`: run at the start and every HEALTH_S instead of the bare health query."""
         self._dsn = dsn
+        self._sweep_sql = sweep_sql
+        self.swept = 0   # rows the sweeps deleted
         self._on_apel = on_apel
         self._on_reconnect = on_reconnect
         self._task: asyncio.Task[None] | None = None
@@ -108,6 +116,7 @@ class SightingsListener:
         self._conn = conn
         await conn.execute(f"LISTEN {SIGHTINGS_CHANNEL}")
         self.backend_pid = conn.info.backend_pid
+        await self._sweep(conn)
         self.connects += 1
         self.listening.set()
         if self.connects > 1:
@@ -121,12 +130,27 @@ class SightingsListener:
             async for n in conn.notifies(timeout=HEALTH_S):
                 self._notified(n)
             # raises when the connection is gone; a cut network that never answers is given up on
-            await asyncio.wait_for(conn.execute("SELECT 1"), CONNECT_TIMEOUT_S)
+            await asyncio.wait_for(self._sweep(conn), CONNECT_TIMEOUT_S)
+
+    async def _sweep(self, conn: psycopg.AsyncConnection) -> None:
+        """The sweep (or a bare query): an SQL error of the sweep is logged, a lost connection raises."""
+        if self._sweep_sql is None:
+            await conn.execute("SELECT 1")
+            return
+        try:
+            cur = await conn.execute(self._sweep_sql)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.DatabaseError as exc:   # e.g. a schema older than this code's: the listening goes on
+            log.warning("deleting the consoles' views of ended apels failed: %s", str(exc).strip()[:200])
+            return
+        self.swept += max(cur.rowcount, 0)
 
 
 def listen_for_nodes(db_url: str, publisher: RollcallPublisher, hub: EventHub) -> SightingsListener | None:
     """Started with the live service on PostgreSQL: a node's sightings poke its apel's roll-call through
-    the throttled publisher; after a reconnect every followed apel's roll-call is refreshed."""
+    the throttled publisher; after a reconnect every followed apel's roll-call is refreshed; every
+    HEALTH_S the views of the nodes' offices that are not needed any more are deleted."""
     dsn = libpq_dsn(db_url)
     if dsn is None:
         return None
@@ -135,6 +159,6 @@ def listen_for_nodes(db_url: str, publisher: RollcallPublisher, hub: EventHub) -
         for assembly_id in hub.watched():
             publisher.poke(assembly_id)
 
-    listener = SightingsListener(dsn, publisher.poke, caught_up)
+    listener = SightingsListener(dsn, publisher.poke, caught_up, SWEEP_SQL)
     listener.start()
     return listener

@@ -10,6 +10,13 @@ The tiles show a still of each office every few seconds (`office_preview`): a sm
 frame the web node decoded from the office's RTP forward for vision, made at most once per office per
 `PREVIEW_EVERY_S` however many consoles ask, instead of a video subscription per tile.
 
+With vision on other nodes (APEL_JANUS_ANALYSE=false) the web node decodes no office video: the node
+holding an office's lease writes the office's overlay and still into the database (app.live.node_views,
+table office_views), and for an office this process has neither of, both come from there, as long as
+the node refreshed them within NODE_STALE_S (a dead node's, or a stopped camera's, are not shown as
+live). The database is read at most every NODE_OVERLAY_READ_S per office for the overlay streams and
+every NODE_STILL_READ_S for the stills, however many consoles ask.
+
 Who may: the office's video (and its tile's still) goes to leaders, admins and observers: an observer
 watching the embedded mode's console receives the mosaic of every office's video too (docs/roster.md),
 so the read-only console in this mode gets the same picture. The overlays name people, which observers
@@ -25,9 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+from sqlalchemy import extract, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from attendance.errors import ApelError
-from attendance.models import Role
+from attendance.models import Assembly, AssemblyStatus, Office, OfficeView, Role
 from attendance.models.users import LEADER_ROLES
 from media.interfaces import AV_FRAME_LOCK, Overlay
 from media.janus.rooms import JanusMedia
@@ -42,6 +52,10 @@ VIDEO_ROLES = (*LEADER_ROLES, Role.hr.value, Role.observer.value)   # whoever wa
 PREVIEW_WIDTH = 320      # a tile's still: small enough for 41 at once
 PREVIEW_EVERY_S = 2.0    # at most one new still per office this often, shared by every console
 PREVIEW_QUALITY = 70
+NODE_STALE_S = 6.0          # a node's overlay or still older than this is not live (node dead, camera stopped)
+NODE_OVERLAY_READ_S = 0.2   # an office's overlay is read from the database at most this often
+NODE_STILL_READ_S = 1.0     # ... its still at most this often
+NODE_READS_KEPT = 512       # the cache of those reads forgets its oldest half beyond this
 
 
 @dataclass
@@ -107,8 +121,22 @@ async def check_overlay(live: LiveService, assembly_id: int) -> None:
 
 
 def office_overlay(live: LiveService, assembly_id: int, office_code: str) -> Overlay | None:
-    """What vision last found in the office's feed (None: nothing yet, or the office left)."""
+    """What vision last found in the office's feed in this process (None: nothing yet, or the office left)."""
     return live.overlays.overlay_for(f"{assembly_id}/{office_code}")
+
+
+async def overlay_now(live: LiveService, assembly_id: int, office_code: str) -> tuple[object, dict[str, Any]]:
+    """The office's current overlay for the console's canvas (overlay_json), and what tells it from
+    the previous one: this process's own when it analyses the office, else the node's from the
+    database (office_views), else none."""
+    own = office_overlay(live, assembly_id, office_code)
+    if own is not None:
+        return own, overlay_json(own)
+    node = await _node_view(live, assembly_id, office_code, "overlay")
+    if node is None:
+        return None, overlay_json(None)
+    data = dict(node[1])
+    return ("node", data), data   # a rewrite of the same overlay (vision confirming it) is not sent again
 
 
 def _jpeg(frame: av.VideoFrame) -> bytes:
@@ -123,14 +151,19 @@ def _jpeg(frame: av.VideoFrame) -> bytes:
 
 
 async def office_preview(live: LiveService, assembly_id: int, office_code: str) -> bytes:
-    """A small JPEG of the office's latest frame, for its tile. 409 `office_not_publishing` when the web
-    node has no frame of it (not sending, or its video is analysed on other nodes)."""
+    """A small JPEG of the office's latest frame, for its tile: of the frames this process decodes, or
+    else the still the node analysing the office wrote (office_views). 409 `office_not_publishing` when
+    neither is there (not sending, or the node's still is stale)."""
     media = _janus(live)
     room = media.rooms.get(str(assembly_id))
     peer = room.offices.get(office_code) if room is not None else None
     frame = peer.tap.latest if peer is not None and peer.tap is not None else None
     if frame is None:
-        raise ApelError("office_not_publishing", f"office {office_code} is not sending video to this apel", 409)
+        node = await _node_view(live, assembly_id, office_code, "still")
+        if node is None:
+            raise ApelError("office_not_publishing", f"office {office_code} is not sending video to this apel",
+                            409)
+        return bytes(node[1])
     stills = _stills.setdefault(media, {})
     key = f"{assembly_id}/{office_code}"
     still = stills.get(key)
@@ -138,3 +171,58 @@ async def office_preview(live: LiveService, assembly_id: int, office_code: str) 
     if still is None or (still.frame is not frame and now - still.made_at >= PREVIEW_EVERY_S):
         still = stills[key] = _Still(frame, await asyncio.to_thread(_jpeg, frame), now)
     return still.jpeg
+
+
+# -- what the vision nodes wrote (app.live.node_views): read through a small shared cache per office
+
+@dataclass
+class _Read:
+    found: tuple[float, Any] | None   # (its time, as the database's epoch seconds; the overlay or the JPEG)
+    age_s: float                      # its age when read (the database's clock)
+    read_at: float                    # monotonic
+
+
+_node_reads: weakref.WeakKeyDictionary[JanusMedia, dict[tuple[str, int, str], _Read]] = weakref.WeakKeyDictionary()
+
+
+def _on_postgres(live: LiveService) -> bool:
+    """Vision nodes run on PostgreSQL only: on SQLite there is nothing to read."""
+    return make_url(live.settings.db_url).get_backend_name() == "postgresql"
+
+
+def read_node_view(session: Session, assembly_id: int, office_code: str, part: str) -> tuple[
+        tuple[float, Any] | None, float]:
+    """The node's overlay (`part` "overlay") or still ("still") of the office of an open apel: ((its
+    time, the value), its age in seconds), or (None, 0) when there is none."""
+    if part not in ("overlay", "still"):
+        raise ValueError(f"no such part of an office's view: {part!r} (overlay or still)")
+    value, at = (OfficeView.overlay, OfficeView.overlay_at) if part == "overlay" else (
+        OfficeView.still_jpeg, OfficeView.still_at)
+    row = session.execute(
+        select(value, extract("epoch", at), extract("epoch", func.statement_timestamp() - at))
+        .join(Office, Office.id == OfficeView.office_id).join(Assembly, Assembly.id == OfficeView.assembly_id)
+        .where(OfficeView.assembly_id == assembly_id, Office.code == office_code,
+               Assembly.status == AssemblyStatus.open.value, value.is_not(None), at.is_not(None))).first()
+    if row is None:
+        return None, 0.0
+    return (float(row[1]), row[0]), float(row[2])
+
+
+async def _node_view(live: LiveService, assembly_id: int, office_code: str, part: str) -> tuple[float, Any] | None:
+    """The node's part of the office if it is live (refreshed within NODE_STALE_S), else None."""
+    if not _on_postgres(live):
+        return None
+    reads = _node_reads.setdefault(_janus(live), {})
+    key = (part, assembly_id, office_code)
+    now = time.monotonic()
+    cached = reads.get(key)
+    every = NODE_OVERLAY_READ_S if part == "overlay" else NODE_STILL_READ_S
+    if cached is None or now - cached.read_at >= every:
+        found, age = await live.db.run(read_node_view, assembly_id, office_code, part)
+        cached = reads[key] = _Read(found, age, time.monotonic())
+        if len(reads) > NODE_READS_KEPT:   # offices of apels that ended: forget the oldest reads
+            for old in sorted(reads, key=lambda k: reads[k].read_at)[: len(reads) // 2]:
+                reads.pop(old, None)
+    if cached.found is None or cached.age_s + (time.monotonic() - cached.read_at) > NODE_STALE_S:
+        return None
+    return cached.found

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from attendance import audit
@@ -33,6 +33,7 @@ from attendance.models import (
     AssemblyStatus,
     AttendanceRecord,
     Office,
+    OfficeView,
     ReviewItem,
     User,
     utcnow,
@@ -182,6 +183,8 @@ def end_assembly(session: Session, assembly_id: int, *, actor: User) -> Assembly
             item.note = "already counted from confident frames"
             drop_biometrics(item)   # its embedding, and a crop a vision node wrote while the apel ran
     drop_transient_crops(session, a.id)
+    # The vision nodes' stills of the offices are pictures of people, kept only while the apel runs.
+    session.execute(delete(OfficeView).where(OfficeView.assembly_id == a.id))
     counts: dict[str, int] = {}
     for r in existing.values():
         counts[r.status] = counts.get(r.status, 0) + 1

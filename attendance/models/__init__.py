@@ -14,11 +14,11 @@ from attendance.models.assembly import (
 )
 from attendance.models.audit import AuditEntry
 from attendance.models.base import Base, UTCDateTime, utcnow
-from attendance.models.nodes import OfficeLease, VisionNode
+from attendance.models.nodes import OfficeLease, OfficeView, VisionNode
 from attendance.models.roster import Employee, FaceTemplate, LearnedFaceGeometry, Office
 from attendance.models.users import Role, User
 
 __all__ = ["Assembly", "AssemblyKind", "AssemblyOffice", "AssemblyStatus", "AttendanceRecord", "AttendanceStatus",
            "Correction", "ReviewItem", "RuleSet", "SightingTrack",
-           "AuditEntry", "Base", "Employee", "FaceTemplate", "LearnedFaceGeometry", "Office", "OfficeLease", "Role",
-           "User", "UTCDateTime", "VisionNode", "utcnow"]
+           "AuditEntry", "Base", "Employee", "FaceTemplate", "LearnedFaceGeometry", "Office", "OfficeLease",
+           "OfficeView", "Role", "User", "UTCDateTime", "VisionNode", "utcnow"]

@@ -220,7 +220,8 @@ async def office_overlay(assembly_id: DbId, office: OfficeCode, request: Request
                          user: VideoUser) -> StreamingResponse:
     """APEL_MEDIA=janus: what vision finds in the office's feed (names, masks, distancing boxes and
     lines, the caption) for the console to draw over the office's video, as the embedded mosaic draws
-    it: the current one at once, then each newer one. Leaders, admins and HR (it names people: 403
+    it: the current one at once, then each newer one; with vision on other nodes, what the node
+    analysing the office wrote (none once it is stale). Leaders, admins and HR (it names people: 403
     `observer_no_people` to observers)."""
     ensure_sees_people(user)
     await office_watch.check_overlay(live, assembly_id)
@@ -230,10 +231,10 @@ async def office_overlay(assembly_id: DbId, office: OfficeCode, request: Request
         last: object = False
         idle = 0.0
         while True:
-            current = office_watch.office_overlay(live, assembly_id, code)
-            if current is not last:
+            current, data = await office_watch.overlay_now(live, assembly_id, code)
+            if current is not last and current != last:
                 last, idle = current, 0.0
-                yield _sse("overlay", {"office": code, **office_watch.overlay_json(current)})
+                yield _sse("overlay", {"office": code, **data})
             elif idle >= 15.0:
                 idle = 0.0
                 yield ": keep-alive\n\n"
@@ -250,8 +251,9 @@ async def office_overlay(assembly_id: DbId, office: OfficeCode, request: Request
             responses={200: {"description": "A small JPEG of the office's latest frame.",
                              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
 async def office_preview(assembly_id: DbId, office: OfficeCode, live: Live, user: VideoUser) -> Response:
-    """APEL_MEDIA=janus: a still of the office's video for its tile (renewed at most every 2 s), leaders,
-    admins and observers. 409 `office_not_publishing` while the office sends nothing."""
+    """APEL_MEDIA=janus: a still of the office's video for its tile (renewed at most every 2 s; with
+    vision on other nodes, the node analysing the office makes it), leaders, admins and observers. 409
+    `office_not_publishing` while the office sends nothing (or the node's still is stale)."""
     jpeg = await office_watch.office_preview(live, assembly_id, office.strip())
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 

@@ -6,7 +6,8 @@ Janus's SDP; the media then flows between the peer and Janus.
 
 Browsers never reach Janus's API. What Apel hands out is an SDP answer (or, to an office that also
 wants the leader, Janus's SDP offer of the leader's feed, `subscribe_leader`; to the leader's console
-that opens an office large, Janus's SDP offer of that office's video, `watch_office`), nothing else:
+that opens an office large, Janus's SDP offer of that office's video, `watch_office`; to a read-only
+console, Janus's SDP offer of the leader's feed, `watch_leader`), nothing else:
 no session, handle, room number, secret or PIN.
 
 For the vision pipeline each office's video is forwarded by Janus (`rtp_forward`) to a UDP port of
@@ -42,7 +43,7 @@ KEYFRAME_NUDGE_S = 0.25     # a forward without a frame asks for a keyframe this
 KEYFRAME_NUDGE_FOR_S = 15.0  # ... for at most this long
 FORWARD_WATCH_S = 1.0       # how often each room's RTP forwards are listed (see _watch_forwards)
 LEADER_START_WAIT_S = 5.0   # an office asking for the leader a moment after the leader joined waits this long
-MAX_WATCHERS = 32           # consoles' subscriptions to office videos per room (each costs Janus a forward)
+MAX_WATCHERS = 32           # consoles' subscriptions to office videos and the leader per room (each costs Janus)
 
 
 @dataclass
@@ -61,7 +62,8 @@ class JanusConfig:
 
 class JanusPeer:
     """One Janus handle Apel holds for someone: an office or the leader publishing, an office
-    subscribed to the leader, or a console watching an office (role "watcher", `viewer` says whose)."""
+    subscribed to the leader, or a console watching an office or, read-only, the leader (role "watcher",
+    `viewer` says whose, `office_key` None for the leader)."""
 
     def __init__(self, room: JanusRoom, role: str, handle: JanusHandle, *, feed_id: int | None = None,
                  office_key: str | None = None, label: str = "") -> None:
@@ -95,7 +97,7 @@ class JanusRoom:
         self.office_labels: dict[str, str] = {}
         self.leader: JanusPeer | None = None
         self.subscribers: dict[str, JanusPeer] = {}     # peer id -> an office watching the leader
-        self.watchers: dict[str, JanusPeer] = {}        # peer id -> a console watching an office
+        self.watchers: dict[str, JanusPeer] = {}        # peer id -> a console watching an office (or the leader)
         self.created_in: JanusSession | None = None     # the session the room was (re)created in
         self.watching: asyncio.Task[None] | None = None  # asks for keyframes when another process forwards
         self._next_feed = FIRST_OFFICE_FEED
@@ -115,7 +117,8 @@ class JanusRoom:
         """The embedded room's status fields, from the forwarded feeds' taps, plus Janus's health."""
         offices = [office_status(key, self.office_labels[key], self.offices.get(key), self.media.config.frozen_after_s)
                    for key in sorted(self.office_labels)]
-        return {"room": self.room_id, "leader_connected": self.leader is not None, "observers": 0,
+        observers = sum(1 for w in self.watchers.values() if w.office_key is None)   # consoles hearing the leader
+        return {"room": self.room_id, "leader_connected": self.leader is not None, "observers": observers,
                 "offices": offices, "media": "janus", "media_error": self.media.lost,
                 "leader_stream": {"frames_encoded": 0, "receivers": len(self.subscribers), "keyframes": 0}}
 
@@ -422,6 +425,41 @@ class JanusMedia(MediaEvents):
                 raise
             raise ApelError("negotiation_failed", f"Janus refused the answer: {exc.message}") from exc
 
+    async def watch_leader(self, room_id: str, viewer: str) -> tuple[dict[str, str], JanusPeer]:
+        """Janus's offer of the leader's feed, sound and picture, to a read-only console (the caller has
+        checked that `viewer` may): what the embedded mode's observer connection brings besides the mosaic.
+        A watcher like an office video's (`office_key` None), so it counts against MAX_WATCHERS and the
+        viewer's previous one is replaced. 409 `leader_not_live` until the leader sends, 503 when Janus is
+        unreachable."""
+        session, _ = await self._connect()   # Janus down: JanusUnavailable (503), not "not live"
+        room = self.rooms.get(room_id)
+        leader = room.leader if room is not None and room.created_in is session else None
+        if leader is not None and not leader.connected.is_set():   # joined a moment ago: its media is starting
+            try:
+                await asyncio.wait_for(leader.connected.wait(), LEADER_START_WAIT_S)
+            except TimeoutError:
+                pass
+        if room is None or leader is None or leader.closed or not leader.connected.is_set():
+            raise ApelError("leader_not_live", "the leader is not sending yet; try again shortly", 409)
+        for old in [p for p in room.watchers.values() if p.viewer == viewer and p.office_key is None]:
+            await self.leave(old)
+        if len(room.watchers) >= MAX_WATCHERS:
+            raise ApelError("too_many_watchers", "too many videos are open in this apel's consoles; close one first",
+                            429)
+        try:
+            handle, offer = await vr.subscribe(session, room.number, room.keys, LEADER_FEED)
+        except JanusError as exc:
+            if vr.janus_code(exc) in (vr.NO_SUCH_FEED, vr.NO_SUCH_ROOM):
+                raise ApelError("leader_not_live", "the leader is not sending yet; try again shortly", 409) from exc
+            if isinstance(exc, JanusUnavailable):
+                raise
+            raise ApelError("negotiation_failed", f"Janus refused the subscription: {exc.message}") from exc
+        peer = JanusPeer(room, "watcher", handle, feed_id=LEADER_FEED, label=f"{viewer} watching the leader")
+        peer.viewer = viewer
+        room.watchers[peer.id] = peer
+        self._watch(peer)
+        return offer, peer
+
     def _watcher(self, room_id: str, viewer: str, peer_id: str) -> JanusPeer:
         room = self.rooms.get(room_id)
         peer = room.watchers.get(peer_id) if room is not None else None
@@ -431,13 +469,15 @@ class JanusMedia(MediaEvents):
 
     async def start_watch(self, room_id: str, viewer: str, peer_id: str, sdp: object,
                           type_: object = "answer") -> None:
-        """The console's answer to Janus's offer of an office's video; the office is asked for a
-        keyframe at once, so the picture does not wait for the room's periodic one."""
+        """The console's answer to Janus's offer of an office's video (or the leader's: watch_leader); the
+        office (the leader) is asked for a keyframe at once, so the picture does not wait for the room's
+        periodic one."""
         peer = self._watcher(room_id, viewer, peer_id)
-        await self._answer(peer, sdp, type_, "the office video's offer")
-        office = peer.room.offices.get(peer.office_key or "")
-        if office is not None:
-            peer.tasks.append(asyncio.ensure_future(self._ask_keyframe(office)))
+        watching = peer.room.leader if peer.office_key is None else peer.room.offices.get(peer.office_key)
+        await self._answer(peer, sdp, type_, "the leader's offer" if peer.office_key is None
+                           else "the office video's offer")
+        if watching is not None and not watching.closed:
+            peer.tasks.append(asyncio.ensure_future(self._ask_keyframe(watching)))
 
     async def stop_watch(self, room_id: str, viewer: str, peer_id: str) -> None:
         """The console closed the office's large view: Janus stops sending it."""

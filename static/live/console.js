@@ -6,7 +6,8 @@
   const root = document.getElementById("console");
   const assemblyId = root.dataset.assembly, mode = root.dataset.mode;
   // APEL_MEDIA, from the page: with Janus the read-only console has no mosaic to receive (its /observe
-  // answers 501); it sees an office's video by opening the office (office_video.js).
+  // answers 501); it sees an office's video by opening the office (office_video.js), and hears and sees
+  // the leader in the leader's panel (leader_panel.js).
   const noMosaic = mode !== "leader" && root.dataset.media === "janus";
   const mosaic = document.getElementById("mosaic");
   const S = Live.strings;
@@ -138,6 +139,7 @@
     es.addEventListener("rollcall", (ev) => renderRollcall(JSON.parse(ev.data)));
     es.addEventListener("media", (ev) => {
       const d = JSON.parse(ev.data);
+      LeaderPanel.media(d);   // janus, read-only: the leader came or went, Janus lost
       if (d.type === "status" && d.offices) {
         feeds = Object.fromEntries(d.offices.map((o) => [o.office, o]));
         mediaMode = d.media || "embedded";
@@ -147,6 +149,7 @@
     });
     es.addEventListener("closed", () => {
       Live.setStatus("closed", "closed"); es.close(); if (pc) pc.close();
+      LeaderPanel.ended();
       markEnded();
       if (lastRollcall) renderRollcall(lastRollcall);
     });

@@ -3,7 +3,8 @@ event stream (Server-Sent Events). The pages that use them are app.web.pages.liv
 
 Who may do what: an office joins with its per-apel token (no login: the camera operator may be a
 device); the leader's console (camera out) is for leaders and admins; HR and observers get the
-read-only console (observers' roll-call without the people: figures only). Starting and ending an apel
+read-only console (observers' roll-call without the people: figures only), which with APEL_MEDIA=janus
+receives the leader on a subscription of its own (`.../leader-feed`). Starting and ending an apel
 are the assemblies API's (leader/admin only)."""
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.live import office_watch
+from app.live import leader_watch, office_watch
 from app.live.service import LiveService, get_live
 from app.web.deps import (
     ConsoleUser,
@@ -28,6 +29,7 @@ from app.web.deps import (
     sees_people,
     without_people,
 )
+from app.web.schemas.console_leader import ConsoleLeaderClosedOut, ConsoleLeaderOfferOut, ConsoleLeaderStartedOut
 from app.web.schemas.live import (
     IceServersOut,
     JoinOut,
@@ -208,6 +210,32 @@ async def office_video_close(assembly_id: DbId, office: OfficeCode, body: Office
     """The large view closed: Janus stops sending the office's video (closing the connection does too)."""
     await office_watch.stop_watch(live, assembly_id, _viewer(user, body), body.subscription)
     return {"assembly_id": assembly_id, "office": office.strip(), "subscription": body.subscription}
+
+
+@router.post("/api/v1/live/assemblies/{assembly_id}/leader-feed", response_model=ConsoleLeaderOfferOut)
+async def console_leader_feed(assembly_id: DbId, body: OfficeVideoIn, live: Live, user: VideoUser) -> dict[str, Any]:
+    """APEL_MEDIA=janus: the leader's audio and video for the read-only console, as Janus's SDP offer
+    (through Apel: the console roles, nothing of Janus but the SDP), what `.../observe` carries with the
+    mosaic in the embedded mode. 409 `leader_not_live` until the leader sends (ask again), 404
+    `no_such_apel`, 409 `apel_not_open`, 429 `too_many_watchers`, 503 `janus_unreachable`; 404
+    `janus_mode_only` in the embedded mode. A console page's new one replaces its old one."""
+    return await leader_watch.watch_leader(live, assembly_id, _viewer(user, body))
+
+
+@router.post("/api/v1/live/assemblies/{assembly_id}/leader-feed/answer", response_model=ConsoleLeaderStartedOut)
+async def console_leader_feed_answer(assembly_id: DbId, body: OfficeVideoAnswerIn, live: Live,
+                                     user: VideoUser) -> dict[str, Any]:
+    """The console's SDP answer to the leader feed's offer: the leader's audio and video start."""
+    return await leader_watch.answer_watch(live, assembly_id, _viewer(user, body), body.subscription, body.sdp,
+                                           body.type)
+
+
+@router.post("/api/v1/live/assemblies/{assembly_id}/leader-feed/close", response_model=ConsoleLeaderClosedOut)
+async def console_leader_feed_close(assembly_id: DbId, body: OfficeVideoCloseIn, live: Live,
+                                    user: VideoUser) -> dict[str, Any]:
+    """The console leaves: Janus stops sending it the leader (closing the connection does too)."""
+    await leader_watch.stop_watch(live, assembly_id, _viewer(user, body), body.subscription)
+    return {"assembly_id": assembly_id, "subscription": body.subscription}
 
 
 @router.get("/api/v1/live/assemblies/{assembly_id}/offices/{office}/overlay", response_class=StreamingResponse,

@@ -18,7 +18,11 @@ for: the web node's answer, ICE and DTLS, the node seeing the new publisher (it 
 second), the forward and its keyframe, and the office's first frame's turn at a vision worker. The
 offices send as a browser's encoder does (one keyframe, then only when asked: the node's PLI must
 work). Each office's first analysed frame is the node's own log line (app/live/bridge.py), from the
-moment the bench sent the office's join request.
+moment the bench sent the office's join request. The node runs through bench/join_probe.py, which only
+adds stamps to its log, so each join is also split into stages (median and max over the offices): the
+web node's answer, the peer connection up (ICE, DTLS), the node's open that found the publisher (start,
+end: the forward made), the forward's first decoded frame, the frame at the bridge, handed to the pool,
+taken by a worker, done there, and its result back at the node.
 """
 from __future__ import annotations
 
@@ -173,11 +177,43 @@ async def main() -> None:
 
 
 def start_node(env: dict[str, str], log: Path) -> subprocess.Popen:
-    """`apel node --source janus:127.0.0.1` in a session of its own, its output in `log`."""
+    """`apel node --source janus:127.0.0.1` in a session of its own, its output in `log`; with stage
+    stamps in its log (bench/join_probe.py: logging only, the node is unchanged)."""
     with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "node", "--source", "janus:127.0.0.1",
-                                 "--sample-fps", "5"],
+        return subprocess.Popen([sys.executable, str(ROOT / "bench" / "join_probe.py"), "node", "--source",
+                                 "janus:127.0.0.1", "--sample-fps", "5"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+# An office's stages, in order: the bench's own (the join's answer, the peer connection up: ICE and
+# DTLS) and the node's (bench/join_probe.py)
+STAGES = ("answer", "connected", "open_ok_start", "open_ok", "decoded", "frame_in", "submitted", "worker_took",
+          "worker_done", "result")
+
+
+def node_stamps(log: Path) -> dict[str, dict[str, float]]:
+    """stream key -> stage -> wall time, from the probe's lines in the node's log."""
+    import re
+
+    out: dict[str, dict[str, float]] = {}
+    text = log.read_text(errors="replace")
+    for m in re.finditer(r"(?<!w)probe (\S+) (\w+) ([0-9.]+)", text):
+        out.setdefault(m.group(1), {})[m.group(2)] = float(m.group(3))
+    for m in re.finditer(r"wprobe \d+ (\S+) ([0-9.]+) ([0-9.]+)", text):   # a worker's frames: the first of each
+        stamps = out.setdefault(m.group(1), {})
+        if "worker_took" not in stamps:
+            stamps["worker_took"], stamps["worker_done"] = float(m.group(2)), float(m.group(3))
+    return out
+
+
+def stage_summary(stamps: dict[str, dict[str, float]], joined: float) -> dict[str, dict[str, float]]:
+    """Per stage: median and max over the offices, seconds after the join requests were sent."""
+    out = {}
+    for stage in STAGES:
+        xs = [s[stage] - joined for s in stamps.values() if stage in s]
+        if xs:
+            out[stage] = {"median": round(statistics.median(xs), 2), "max": round(max(xs), 2), "n": len(xs)}
+    return out
 
 
 def stop_node(node: subprocess.Popen | None) -> None:
@@ -233,11 +269,20 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
                 await asyncio.sleep(5.0)   # the node's workers done loading their models, its feeds waiting
                 cameras = {code: BrowserLikeCamera(packets) for code in info["tokens"]}
                 answered: dict[str, float] = {}
+                client: dict[str, dict[str, float]] = {}   # office -> stage -> wall time
 
                 async def join(code: str, token: str) -> None:
                     t = time.monotonic()
-                    pcs.append(await _join(base, code, token, cameras[code]))
+                    pc = await _join(base, code, token, cameras[code])
+                    pcs.append(pc)
                     answered[code] = time.monotonic() - t
+                    stamps = client[code] = {"answer": time.time()}
+
+                    def up() -> None:
+                        if pc.connectionState == "connected" and "connected" not in stamps:
+                            stamps["connected"] = time.time()
+                    pc.on("connectionstatechange", up)
+                    up()
 
                 load = os.getloadavg()[0]
                 joined = time.time()
@@ -250,6 +295,10 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
                 firsts = await asyncio.to_thread(until, "every office's first analysed frame", first_frames, 60,
                                                  [node], logs)
                 assert isinstance(firsts, dict)
+                stamps = node_stamps(node_log)
+                for code, st in client.items():
+                    stamps.setdefault(f"{aid}/{code}", {}).update(st)
+                stages = stage_summary(stamps, joined)
                 asked = [cam.asked for cam in cameras.values()]
                 for pc in pcs:
                     await pc.close()
@@ -270,7 +319,7 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
             "answer_s_max": round(max(answered.values()), 2),
             "first_analysed_s": {c: round(t, 2) for c, t in sorted(firsts.items())},
             "median_s": round(statistics.median(times), 2), "max_s": round(times[-1], 2),
-            "keyframes_asked_median": statistics.median(asked)}
+            "keyframes_asked_median": statistics.median(asked), "stages_s": stages}
 
 
 async def janus_main(counts: list[int], workers: int, people: int, repeats: int) -> list[dict[str, object]]:
@@ -283,7 +332,10 @@ async def janus_main(counts: list[int], workers: int, people: int, repeats: int)
     floor = vision_floor(clip, people_dirs)
     print(f"baseline, vision alone (this process): first frame of a fresh pipeline {floor[0]:.2f} s, next "
           f"{', '.join(f'{x:.2f}' for x in floor[1:])} s; load {os.getloadavg()[0]:.2f}", flush=True)
-    out.append({"vision_floor_s": [round(x, 3) for x in floor]})
+    import attendance
+
+    print(f"the code measured: {Path(attendance.__file__).parent}", flush=True)
+    out.append({"vision_floor_s": [round(x, 3) for x in floor], "tree": str(ROOT)})
     from media.client import encode_clip_vp8
 
     # one keyframe, at the start: later ones only when asked (BrowserLikeCamera)
@@ -298,6 +350,10 @@ async def janus_main(counts: list[int], workers: int, people: int, repeats: int)
                       f"{r['answer_s_median']} s, max {r['answer_s_max']} s; keyframes asked "
                       f"{r['keyframes_asked_median']} an office; load {r['load_avg_at_join']}); each: "
                       f"{r['first_analysed_s']}", flush=True)
+                stages = r["stages_s"]
+                assert isinstance(stages, dict)
+                print("    stages after the join requests, median/max s: " + ", ".join(
+                    f"{k} {v['median']}/{v['max']}" for k, v in stages.items()), flush=True)
     if not os.environ.get("APEL_BENCH_KEEP"):
         import shutil
 

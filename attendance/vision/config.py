@@ -223,6 +223,13 @@ class PipelineConfig:
     # whole looks; the next look (detect_interval_s later) is a whole look with every cue.
     quick_first_frame: bool = True
     first_look_work_pixels: float = 2.5e6
+    # ... and while other offices' first frames wait at the same worker or one was just looked at there
+    # (offices joining together: attendance/vision/workers.py), the smaller of it and this: about a 720p
+    # frame's own size, not upsampled (faces of ~77 px and up in 720p), less than half that CPU, so the
+    # last office's first answer does not wait for a round of dearer first looks; the stream's next frame
+    # (after the others' first answers) makes the usual quick first look, for the faces it left out (the
+    # whole look when it found nobody).
+    hurried_first_look_work_pixels: float = 1.0e6
     busy_gap_s: float = 1.5             # frames further apart than this: the worker is behind
     retry_unknown_s: float = 2.0        # an unnamed track that has all its views tries again this often
     track_max_age_s: float = 2.0        # a track unseen this long is dropped
@@ -266,6 +273,9 @@ class PipelineConfig:
                 check_row_lines(self.row_lines_m)
             except ValueError as e:
                 raise ValueError(f"row_lines_m: {e}") from None
+        for name in ("first_look_work_pixels", "hurried_first_look_work_pixels"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be above 0, got {getattr(self, name)}")
         if self.min_face_px < MIN_FACE_PX:
             raise ValueError(f"min_face_px must be at least {MIN_FACE_PX}, got {self.min_face_px}")
 

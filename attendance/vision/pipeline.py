@@ -99,6 +99,8 @@ class OfficePipeline:
         self._last_t = float("inf")   # time of the previous frame (none yet)
         self._busy = False
         self._frames_seen = 0
+        self._hurry = False   # this frame's first look, if it is one, is the hurried one (process)
+        self._hurried = False   # the last look was a hurried first look: the next frame looks again
         self._motion_ref: np.ndarray | None = None
         self._frame_width = 0
         self.alerts = DistancingAlerts(self.config.min_distance_m)   # pairs too close over time
@@ -127,8 +129,13 @@ class OfficePipeline:
         self.alerts = DistancingAlerts(self.config.min_distance_m)
 
     # -- one frame -------------------------------------------------------------------------
-    def process(self, frame_bgr: np.ndarray, t_s: float) -> FrameResult:
+    def process(self, frame_bgr: np.ndarray, t_s: float, *, hurry: bool = False) -> FrameResult:
+        """`hurry`: other streams' first frames wait for this one (offices joining together at one
+        worker): a stream's first look, if this frame is one, uses the smaller work image of
+        PipelineConfig.hurried_first_look_work_pixels, and the stream's next frame makes the usual
+        quick first look for the faces it left out. Any other frame ignores it."""
         cfg = self.config
+        self._hurry = hurry
         rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
         grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
         if frame_bgr.shape[1] != self._frame_width:
@@ -195,6 +202,7 @@ class OfficePipeline:
         picture outside the faces we follow (someone arriving), which brings it back at once."""
         since = t_s - self._last_full
         self._frames_since_full += 1
+        hurried, self._hurried = self._hurried, False
         if not self.tracks:   # an empty room: look now and then, or when something moves
             if since >= self.config.detect_interval_s or self._moved_outside_tracks(grey):
                 return "empty"
@@ -203,6 +211,10 @@ class OfficePipeline:
                 # (a far camera), so the whole look with every cue comes now, not an interval later.
                 return "empty"
             return None
+        if hurried:
+            # The first look was a hurried one (other offices' first frames waited behind it), which leaves
+            # out the smaller faces: this frame makes the quick first look it stood in for.
+            return "hurried"
         if self._frames_since_full < self.config.min_frames_between_detections:
             # A worker that falls behind gets frames further apart than the detection interval;
             # without this every frame of a busy office would be a full detection.
@@ -248,9 +260,9 @@ class OfficePipeline:
         self._frames_since_full = 0
         self._since_whole += 1
         detector, y0, y1 = self.detector, 0, rgb.shape[0]
-        if reason in ("empty", "moved") or self._since_whole >= cfg.full_scale_every:
+        if reason in ("empty", "moved", "hurried") or self._since_whole >= cfg.full_scale_every:
             self._since_whole = 0
-            if self._quick_first:
+            if self._quick_first or reason == "hurried":
                 # A joining office's first answer: HOG's frontal filters alone (no cascades, hence no
                 # CNN check, masked-face filter or tiled look) on a work image of at most
                 # first_look_work_pixels, which leaves out the smallest faces of a large frame. A whole
@@ -259,9 +271,15 @@ class OfficePipeline:
                 # costs a fifth of it. The next frames name the faces found here, and the next look, at
                 # the usual interval (by when the other offices joining too have had their first
                 # answers), is a whole look with every cue.
+                # Offices joining together wait at a worker for each other's first looks: then it is smaller
+                # still (hurried_first_look_work_pixels), and the stream's next frame (reason "hurried")
+                # makes the quick first look for the faces it left out.
+                self._hurried = self._quick_first and self._hurry
+                pixels = min(cfg.first_look_work_pixels, cfg.hurried_first_look_work_pixels if self._hurried
+                             else float("inf"))
                 detector = replace(detector, use_haar=False, use_eyes=False, use_cnn_check=False,
                                    use_mask_hog=False, tile_faces=0.0,
-                                   max_work_pixels=min(detector.max_work_pixels, cfg.first_look_work_pixels))
+                                   max_work_pixels=min(detector.max_work_pixels, pixels))
                 self._since_whole = cfg.full_scale_every
             elif self._busy:
                 # The CNN check of HOG's best near miss (a masked face, often), the masked-face HOG

@@ -4,6 +4,15 @@ Each stream lives in one worker. At most one frame per stream is in flight: `sub
 frame while the previous one is still being worked on, so a slow worker means a lower
 sampling rate, never a growing queue (memory stays flat however long the feed runs).
 
+A worker has at most SENT_AHEAD frames sent to it (the one in work and the next, so it never waits
+for a frame to come through its pipe); the others wait in the pool, which picks the next to send
+when the worker answers: the first frame of a stream not looked at yet before other streams' frames
+(offices joining together each get their first answer before the next frames of offices already in
+view), and a first look is hurried while other first frames wait behind it (the pool counts the first
+frames it was handed for the worker where the worker reads it) or came just before it (the last office
+of those joining together is not kept waiting by a dearer look of its own). (Sent as they came, the
+frames would queue in the worker's inbox pipe, where a first frame cannot pass the frames ahead.)
+
 Nothing here may keep a process from ending: frames go to a worker through a queue whose feeder
 thread is never waited for (at close or at exit), each worker answers on its own pipe (so one
 worker killed mid-write cannot block the others), and the reader thread watches the workers'
@@ -91,15 +100,22 @@ class _PoolGone(Exception):
     """The worker's result pipe is closed: the pool closed it, or the server is gone."""
 
 
+# A first frame that comes within this long after the worker finished another stream's first look is
+# of offices joining together: its look is hurried too, though no first frame waits behind it.
+FIRST_LOOKS_TOGETHER_S = 1.0
+
+
 def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
-                 recogniser: str = DEFAULT_RECOGNISER, nice: int = 0) -> None:
+                 recogniser: str = DEFAULT_RECOGNISER, nice: int = 0, firsts: Any = None) -> None:
     """`parent`: the server's pid, passed in because the server may already be gone (and this
     process adopted) by the time a worker has imported its modules. `recogniser`: the one to
     warm up (the service's). `results`: this worker's own pipe to the pool's reader, written
     directly (no feeder thread): a send to a server that is gone fails, and the worker ends.
     `nice`: how far below the server this worker runs. Analysis samples frames and catches up when
     it is behind; a request or a media packet that waits for the CPU is a late page or a frozen
-    feed. When the cores are short, the server goes first."""
+    feed. When the cores are short, the server goes first. `firsts`: a shared count the pool keeps of
+    the first frames (of streams not looked at yet) it was handed for this worker: those this worker
+    has not taken yet wait behind the frame it takes."""
     if nice > 0:
         os.nice(nice)
     threading.Thread(target=_exit_with, args=(parent,), name="apel-parent-watch", daemon=True).start()
@@ -112,6 +128,8 @@ def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
     pipelines: dict[str, OfficePipeline] = {}
     pending: deque[Any] = deque()   # messages taken from the inbox, not handled yet
     fresh: set[str] = set()         # streams whose pipeline has not had a frame yet
+    firsts_taken = 0                # first frames of such streams this worker took
+    last_first_done = -1e9          # monotonic: when it last finished one
 
     def send(msg: tuple[str, str, object]) -> None:
         try:
@@ -139,12 +157,22 @@ def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
                     fresh.discard(key)
                 elif kind == "frame":
                     frame, t_s = msg[2], msg[3]
+                    first = key in fresh
+                    firsts_taken += first
                     fresh.discard(key)
+                    # Other streams' first frames wait behind this one (in the pool or on their way), or one
+                    # was just looked at: a first look is the hurried one
+                    # (PipelineConfig.hurried_first_look_work_pixels).
+                    hurry = (firsts is not None and firsts.value > firsts_taken) or \
+                        time.monotonic() - last_first_done < FIRST_LOOKS_TOGETHER_S
                     p = pipelines.get(key)
                     if p is None:
                         send(("error", key, f"stream {key!r} is not configured"))
                     else:
-                        send(("result", key, p.process(frame, t_s)))
+                        result = p.process(frame, t_s, hurry=hurry)
+                        if first:
+                            last_first_done = time.monotonic()
+                        send(("result", key, result))
             except _PoolGone:
                 raise
             except Exception:  # a bad frame must not take the worker (and other offices) down
@@ -158,6 +186,7 @@ def _worker_main(inbox: mp.Queue[Any], results: Connection, parent: int,
 # `VisionWorkerPool.errors`). Either way the stream may take its next frame.
 ResultCallback = Callable[[str, FrameResult | None], None]
 
+SENT_AHEAD = 2             # frames sent to a worker at a time: the one in work and the next
 RESTARTS_ALLOWED = 3       # a worker that dies is started again, at most this often ...
 RESTART_WINDOW_S = 60.0    # ... within this many seconds (a crash on start would otherwise loop)
 STOP_WAIT_S = 5.0          # close() lets workers finish their frame this long, then terminates them
@@ -189,13 +218,16 @@ class _Slot:
         self.index = index
         self.inbox = _Inbox(ctx)
         self.results, send_end = ctx.Pipe(duplex=False)
+        self.firsts = ctx.Value("i", 0, lock=False)   # first frames of new streams the pool was handed for it
         self.process: BaseProcess = ctx.Process(
-            target=_worker_main, args=(self.inbox, send_end, os.getpid(), recogniser, nice),
+            target=_worker_main, args=(self.inbox, send_end, os.getpid(), recogniser, nice, self.firsts),
             name=f"apel-vision-{index}", daemon=True)
         self.process.start()
         send_end.close()   # the worker holds the only write end: its death is EOF here
         self.eof = False    # its result pipe is at its end
         self.dead = False   # it died and was not started again: its streams' frames are dropped
+        self.sent = 0   # frames sent to it it has not answered yet
+        self.waiting: deque[tuple[str, np.ndarray, float]] = deque()   # frames for it, not sent yet
 
     def put(self, msg: object) -> None:
         try:
@@ -246,6 +278,7 @@ class VisionWorkerPool:
         self._home: dict[str, int] = {}
         self._busy: set[str] = set()
         self._configs: dict[str, tuple[list[RosterPerson], PipelineConfig]] = {}
+        self._fresh: set[str] = set()   # streams whose (new) pipeline has not been sent a frame yet
         self._restarts: dict[int, list[float]] = {}
         self.errors: list[tuple[str, str]] = []   # (stream, message), last 100
         self.dropped = 0
@@ -277,6 +310,9 @@ class VisionWorkerPool:
             raise RuntimeError("call start() first")
         with self._lock:
             worker = self._worker_for(stream_key)
+            old = self._configs.get(stream_key)
+            if old is None or old[1] != config:   # the worker makes the stream a new pipeline
+                self._fresh.add(stream_key)
             self._configs[stream_key] = (list(roster), config)   # to configure a restarted worker
             self._slots[worker].put(("configure", stream_key, list(roster), config))
 
@@ -291,9 +327,24 @@ class VisionWorkerPool:
                 self.dropped += 1
                 return False
             self._busy.add(stream_key)
+            if stream_key in self._fresh:
+                slot.firsts.value += 1
             # Under the lock, so a worker's replacement (the reader thread) cannot come in between.
-            slot.put(("frame", stream_key, np.ascontiguousarray(frame_bgr), float(t_s)))
+            slot.waiting.append((stream_key, np.ascontiguousarray(frame_bgr), float(t_s)))
+            self._send_next(slot)
         return True
+
+    def _send_next(self, slot: _Slot) -> None:
+        """Send the worker its next frames, up to SENT_AHEAD (under the lock): the first frame of a stream
+        not looked at yet before the others, else the oldest."""
+        while slot.waiting and slot.sent < SENT_AHEAD:
+            first = [i for i, (key, _, _) in enumerate(slot.waiting) if key in self._fresh]
+            i = first[0] if first else 0
+            key, frame, t_s = slot.waiting[i]
+            del slot.waiting[i]
+            self._fresh.discard(key)
+            slot.sent += 1
+            slot.put(("frame", key, frame, t_s))
 
     def _read_results(self, wake: Connection, on_result: ResultCallback) -> None:
         """The reader thread: until `close` wakes it, takes every worker's results and notices a
@@ -323,6 +374,10 @@ class VisionWorkerPool:
             return
         kind, key, payload = msg
         if kind in ("result", "error"):
+            with self._lock:   # the worker took its next frame: another goes now, while this one is delivered
+                slot.sent = max(0, slot.sent - 1)
+                if not slot.dead and slot in self._slots and slot.process.is_alive():
+                    self._send_next(slot)
             self._deliver(key, payload if kind == "result" else None, None if kind == "result" else str(payload),
                           on_result)
 
@@ -361,6 +416,7 @@ class VisionWorkerPool:
                 for key in streams:
                     if key in self._configs:
                         fresh.put(("configure", key, *self._configs[key]))
+                        self._fresh.add(key)   # a new pipeline there
                 self.restarts += 1
             else:
                 slot.dead = True
@@ -380,8 +436,14 @@ class VisionWorkerPool:
             w = self._home.pop(stream_key, None)
             self._busy.discard(stream_key)
             self._configs.pop(stream_key, None)
+            was_fresh = stream_key in self._fresh
+            self._fresh.discard(stream_key)
             if w is not None and self._slots:
-                self._slots[w].put(("remove", stream_key))
+                slot = self._slots[w]
+                if was_fresh and any(m[0] == stream_key for m in slot.waiting):
+                    slot.firsts.value -= 1   # its first frame will never reach the worker
+                slot.waiting = deque(m for m in slot.waiting if m[0] != stream_key)
+                slot.put(("remove", stream_key))
 
     def close(self) -> None:
         """Stop the workers (each finishes its frame, for a few seconds at most), then the reader.
@@ -389,6 +451,9 @@ class VisionWorkerPool:
         with self._lock:
             self._closing = True
             self._home, self._busy, self._configs = {}, set(), {}   # results still arriving go nowhere
+            self._fresh = set()
+            for s in self._slots:
+                s.waiting.clear()
             slots = list(self._slots)
         for s in slots:
             s.put(None)

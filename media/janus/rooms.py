@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -381,32 +382,53 @@ class JanusMedia(MediaEvents):
         that `viewer` may). Video only: the leader's console has no use for each office's sound. The
         viewer's previous subscription to this office is replaced. 409 `office_not_publishing` when
         the office sends nothing to Janus (not joined, or gone), 503 when Janus is unreachable."""
-        session, _ = await self._connect()   # Janus down: JanusUnavailable (503), not "not publishing"
+        def not_publishing() -> ApelError:
+            return ApelError("office_not_publishing", f"office {office_key} is not sending video to this apel", 409)
+
+        return await self._watch_feed(room_id, viewer, office_key, not_publishing,
+                                      "too many office videos are open in this apel's consoles; close one first")
+
+    async def watch_leader(self, room_id: str, viewer: str) -> tuple[dict[str, str], JanusPeer]:
+        """Janus's offer of the leader's feed, sound and picture, to a read-only console (the caller has
+        checked that `viewer` may): what the embedded mode's observer connection brings besides the mosaic.
+        A watcher like an office video's (`office_key` None), so it counts against MAX_WATCHERS and the
+        viewer's previous one is replaced. 409 `leader_not_live` until the leader sends, 503 when Janus is
+        unreachable."""
+        def not_live() -> ApelError:
+            return ApelError("leader_not_live", "the leader is not sending yet; try again shortly", 409)
+
+        return await self._watch_feed(room_id, viewer, None, not_live,
+                                      "too many videos are open in this apel's consoles; close one first")
+
+    async def _watch_feed(self, room_id: str, viewer: str, office_key: str | None, not_sending: Callable[[], ApelError],
+                          too_many: str) -> tuple[dict[str, str], JanusPeer]:
+        """A console's subscription to one publisher of the room: the office `office_key`, or the leader
+        (None), its video stream alone where the publisher has one marked (an office's), else all of it."""
+        session, _ = await self._connect()   # Janus down: JanusUnavailable (503), not "not sending"
         room = self.rooms.get(room_id)
-        office = room.offices.get(office_key) if room is not None and room.created_in is session else None
-        if office is not None and not office.connected.is_set():   # joined a moment ago: media starting
+        current = room if room is not None and room.created_in is session else None
+        feed = None if current is None else current.leader if office_key is None else current.offices.get(office_key)
+        if feed is not None and not feed.connected.is_set():   # joined a moment ago: media starting
             try:
-                await asyncio.wait_for(office.connected.wait(), LEADER_START_WAIT_S)
+                await asyncio.wait_for(feed.connected.wait(), LEADER_START_WAIT_S)
             except TimeoutError:
                 pass
-        if room is None or office is None or office.closed or not office.connected.is_set() or office.feed_id is None:
-            raise ApelError("office_not_publishing", f"office {office_key} is not sending video to this apel", 409)
+        if room is None or feed is None or feed.closed or not feed.connected.is_set() or feed.feed_id is None:
+            raise not_sending()
         for old in [p for p in room.watchers.values() if p.viewer == viewer and p.office_key == office_key]:
             await self.leave(old)
         if len(room.watchers) >= MAX_WATCHERS:
-            raise ApelError("too_many_watchers", "too many office videos are open in this apel's consoles; "
-                            "close one first", 429)
+            raise ApelError("too_many_watchers", too_many, 429)
         try:
-            handle, offer = await vr.subscribe(session, room.number, room.keys, office.feed_id, mid=office.video_mid)
+            handle, offer = await vr.subscribe(session, room.number, room.keys, feed.feed_id, mid=feed.video_mid)
         except JanusError as exc:
             if vr.janus_code(exc) in (vr.NO_SUCH_FEED, vr.NO_SUCH_ROOM):
-                raise ApelError("office_not_publishing", f"office {office_key} is not sending video to this apel",
-                                409) from exc
+                raise not_sending() from exc
             if isinstance(exc, JanusUnavailable):
                 raise
             raise ApelError("negotiation_failed", f"Janus refused the subscription: {exc.message}") from exc
-        peer = JanusPeer(room, "watcher", handle, feed_id=office.feed_id, office_key=office_key,
-                         label=f"{viewer} watching {office_key}")
+        peer = JanusPeer(room, "watcher", handle, feed_id=feed.feed_id, office_key=office_key,
+                         label=f"{viewer} watching {office_key or 'the leader'}")
         peer.viewer = viewer
         room.watchers[peer.id] = peer
         self._watch(peer)
@@ -424,41 +446,6 @@ class JanusMedia(MediaEvents):
             if isinstance(exc, JanusUnavailable):
                 raise
             raise ApelError("negotiation_failed", f"Janus refused the answer: {exc.message}") from exc
-
-    async def watch_leader(self, room_id: str, viewer: str) -> tuple[dict[str, str], JanusPeer]:
-        """Janus's offer of the leader's feed, sound and picture, to a read-only console (the caller has
-        checked that `viewer` may): what the embedded mode's observer connection brings besides the mosaic.
-        A watcher like an office video's (`office_key` None), so it counts against MAX_WATCHERS and the
-        viewer's previous one is replaced. 409 `leader_not_live` until the leader sends, 503 when Janus is
-        unreachable."""
-        session, _ = await self._connect()   # Janus down: JanusUnavailable (503), not "not live"
-        room = self.rooms.get(room_id)
-        leader = room.leader if room is not None and room.created_in is session else None
-        if leader is not None and not leader.connected.is_set():   # joined a moment ago: its media is starting
-            try:
-                await asyncio.wait_for(leader.connected.wait(), LEADER_START_WAIT_S)
-            except TimeoutError:
-                pass
-        if room is None or leader is None or leader.closed or not leader.connected.is_set():
-            raise ApelError("leader_not_live", "the leader is not sending yet; try again shortly", 409)
-        for old in [p for p in room.watchers.values() if p.viewer == viewer and p.office_key is None]:
-            await self.leave(old)
-        if len(room.watchers) >= MAX_WATCHERS:
-            raise ApelError("too_many_watchers", "too many videos are open in this apel's consoles; close one first",
-                            429)
-        try:
-            handle, offer = await vr.subscribe(session, room.number, room.keys, LEADER_FEED)
-        except JanusError as exc:
-            if vr.janus_code(exc) in (vr.NO_SUCH_FEED, vr.NO_SUCH_ROOM):
-                raise ApelError("leader_not_live", "the leader is not sending yet; try again shortly", 409) from exc
-            if isinstance(exc, JanusUnavailable):
-                raise
-            raise ApelError("negotiation_failed", f"Janus refused the subscription: {exc.message}") from exc
-        peer = JanusPeer(room, "watcher", handle, feed_id=LEADER_FEED, label=f"{viewer} watching the leader")
-        peer.viewer = viewer
-        room.watchers[peer.id] = peer
-        self._watch(peer)
-        return offer, peer
 
     def _watcher(self, room_id: str, viewer: str, peer_id: str) -> JanusPeer:
         room = self.rooms.get(room_id)

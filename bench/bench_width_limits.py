@@ -46,12 +46,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import bench_face_width as face_width
 import cv2
 import numpy as np
+from bench_face_width import FULL, FULL_CAP_PX, NOISE_SD, face_box
 from numpy.typing import NDArray
 
 from attendance.vision.config import FUSED_BACKEND, backend_name
-from attendance.vision.detect.detector import DetectorConfig, detect_faces
 from attendance.vision.faces import face_chip, landmarks5, recogniser_chip
 from attendance.vision.recognise.recognisers import (
     MODELS_DIR,
@@ -66,10 +67,7 @@ from attendance.vision.training.protocol import CACHE, DATA, embed_paths, identi
 from attendance.vision.types import RosterPerson
 
 WIDTHS = (32, 40, 48, 56, 64, 80)
-FULL = 0                  # the probe at its photo's size (up to FULL_CAP_PX)
-FULL_CAP_PX = 200
 VIEWS = 2                 # views averaged into a probe, as a track's first views of one face
-NOISE_SD = 2.0            # grey levels (bench_face_width's NOISE_SD)
 JPEG_QUALITY = 80         # bench_face_width's default
 GREY = 120
 FIT_HALF = "fit"
@@ -91,28 +89,8 @@ def half(name: str) -> str:
 
 
 def western_people() -> dict[str, list[Path]]:
-    """The Western sets as bench_face_width takes them (id -> photos)."""
-    ids = {f"lfw/{k}": v for k, v in identities(DATA / "faces/lfw10").items()}
-    fr = DATA / "faces/fr_examples/knn_examples"
-    for d in sorted((fr / "train").iterdir()):
-        ids[f"fr/{d.name}"] = sorted(d.iterdir())
-    of = DATA / "faces/openface"
-    for name in ("clapton", "lennon"):
-        ids[f"openface/{name}"] = sorted(of.glob(f"{name}-*.jpg"))
-    return {k: v for k, v in ids.items() if len(v) >= 2}
-
-
-def face_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The detector's box of the photo's largest face, found on a grey-padded copy (tight crops
-    need the margin), in the photo's coordinates."""
-    h, w = rgb.shape[:2]
-    pad = int(0.3 * max(h, w))
-    padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(GREY, GREY, GREY))
-    found = detect_faces(padded, DetectorConfig(min_face_px=max(20, min(h, w) // 5), use_cnn_check=False))
-    if not found:
-        return None
-    (x, y, bw, bh), _ = max(found, key=lambda f: f[0][2])
-    return x - pad, y - pad, bw, bh
+    """The Western sets as bench_face_width takes them, people with at least two photos."""
+    return {k: v for k, v in face_width.western_people().items() if len(v) >= 2}
 
 
 def degrade(rgb: np.ndarray, box: tuple[int, int, int, int], width: int,

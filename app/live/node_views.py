@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app.live.db import DbThreads
-from app.live.office_watch import PREVIEW_QUALITY, PREVIEW_WIDTH, overlay_json
+from app.live.office_watch import PREVIEW_WIDTH, encode_preview, overlay_json, preview_height
 from app.live.streams import StreamInfo
 from app.live.translate import overlay_from_result
 from attendance.db.unit_of_work import committed
@@ -112,14 +112,13 @@ def sweep_views(session: Session) -> int:
 
 
 def still_jpeg(pixels: NDArray[np.uint8]) -> bytes:
-    """A tile's still of a BGR frame: PREVIEW_WIDTH wide, as the web node's own (office_watch._jpeg)."""
+    """A tile's still of a BGR frame, the size and quality of the web node's own (office_watch._jpeg)."""
     h, w = pixels.shape[:2]
-    height = max(2, round(h * PREVIEW_WIDTH / max(w, 1)) // 2 * 2)
-    small = cv2.resize(pixels, (PREVIEW_WIDTH, height), interpolation=cv2.INTER_AREA)
-    ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
-    if not ok:
+    small = cv2.resize(pixels, (PREVIEW_WIDTH, preview_height(w, h)), interpolation=cv2.INTER_AREA)
+    data = encode_preview(small)
+    if data is None:
         raise ValueError("the office's still could not be encoded")
-    return bytes(data.tobytes())
+    return data
 
 
 @dataclass

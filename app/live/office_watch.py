@@ -25,6 +25,7 @@ without boxes or names."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
 from dataclasses import dataclass
@@ -139,15 +140,26 @@ async def overlay_now(live: LiveService, assembly_id: int, office_code: str) -> 
     return ("node", data), data   # a rewrite of the same overlay (vision confirming it) is not sent again
 
 
+def preview_height(width: int, height: int) -> int:
+    """A tile's still keeps the frame's shape at PREVIEW_WIDTH wide, with an even height for the encoders."""
+    return max(2, round(height * PREVIEW_WIDTH / max(width, 1)) // 2 * 2)
+
+
+def encode_preview(small: np.ndarray) -> bytes | None:
+    """The tile's JPEG of a BGR image already at preview size; None when OpenCV cannot encode it."""
+    ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
+    return bytes(data.tobytes()) if ok else None
+
+
 def _jpeg(frame: av.VideoFrame) -> bytes:
-    height = max(2, round(frame.height * PREVIEW_WIDTH / max(frame.width, 1)) // 2 * 2)
+    height = preview_height(frame.width, frame.height)
     with AV_FRAME_LOCK:   # vision may be converting the same frame at this moment
         small = np.asarray(frame.reformat(width=PREVIEW_WIDTH, height=height, format="bgr24").to_ndarray(),
                            dtype=np.uint8)
-    ok, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY])
-    if not ok:
+    data = encode_preview(small)
+    if data is None:
         raise ApelError("preview_failed", "the office's still could not be encoded", 500)
-    return bytes(data.tobytes())
+    return data
 
 
 async def office_preview(live: LiveService, assembly_id: int, office_code: str) -> bytes:
@@ -187,7 +199,13 @@ _node_reads: weakref.WeakKeyDictionary[JanusMedia, dict[tuple[str, int, str], _R
 
 def _on_postgres(live: LiveService) -> bool:
     """Vision nodes run on PostgreSQL only: on SQLite there is nothing to read."""
-    return make_url(live.settings.db_url).get_backend_name() == "postgresql"
+    return _is_postgres_url(live.settings.db_url)
+
+
+@functools.lru_cache(maxsize=8)
+def _is_postgres_url(db_url: str) -> bool:
+    """Read on every tile and overlay poll: the URL is parsed once, not five times a second an office."""
+    return make_url(db_url).get_backend_name() == "postgresql"
 
 
 def read_node_view(session: Session, assembly_id: int, office_code: str, part: str) -> tuple[

@@ -298,7 +298,8 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
         roster, names = roster_for_office(s, o.office_id, backend)
         geometry = load_geometry(s, [int(p.person_id) for p in roster]) or None
         row.learned = s.execute(select(FaceTemplate.id).join(Employee, Employee.id == FaceTemplate.employee_id)
-                                .where(Employee.office_id == o.office_id, FaceTemplate.kind == "sighting")
+                                .where(Employee.office_id == o.office_id,
+                                       FaceTemplate.kind.in_(("sighting", "masked_sighting")))
                                 ).all().__len__()
     pipe = OfficePipeline(roster, PipelineConfig(hfov_deg=HFOV, min_distance_m=MIN_DISTANCE_M,
                                                  face_geometry=geometry, recogniser=a_args.recogniser))

@@ -3,11 +3,13 @@
 Assigning an item to an employee counts that track as the employee's (all its frames become
 confident: a person confirmed it), recomputes the record by the apel's pinned rules, and, when the
 item carries a face embedding, enrols it as a kind="sighting" FaceTemplate so the person is
-recognised next time. On a closed apel the resulting change is a correction (kept and audited like
-any other). Dismissing an item, and its retention expiry, delete its embedding and face crop
-(UU PDP: biometric data is kept only while a feature needs it). An answer given wrongly, by HR here
-or by an operator during the apel, is taken back from the queue (undo_review_item): the record is
-recomputed without it and the template it taught is deleted.
+recognised next time (a face the track saw masked as "masked_sighting": beside enrolment's masked
+variants, not in the photo centroid; recognisers.MASKED_KINDS says why). On a closed apel the
+resulting change is a correction (kept and audited like any other). Dismissing an item, and its
+retention expiry, delete its embedding and face crop (UU PDP: biometric data is kept only while a
+feature needs it). An answer given wrongly, by HR here or by an operator during the apel, is taken
+back from the queue (undo_review_item): the record is recomputed without it and the template it
+taught is deleted.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from attendance import audit
 from attendance.assemblies.corrections import checked_reason, jsonable, require_hr, snapshot
+from attendance.assemblies.counts import is_masked
 from attendance.assemblies.lookups import get_assembly, lock_assembly
 from attendance.assemblies.sightings import MAX_CROP_BYTES, record_view, refresh_records
 from attendance.assemblies.sightings import _write_crop as write_crop
@@ -140,7 +143,7 @@ def assign_item(session: Session, item: ReviewItem, *, actor: User, employee_id:
     template_id = None
     if item.embedding:
         tpl = FaceTemplate(employee_id=employee_id, backend=item.embedding_backend or "dlib-128",
-                           embedding=item.embedding, kind="sighting",
+                           embedding=item.embedding, kind=template_kind(track),
                            source_sha256=hashlib.sha256(item.embedding).hexdigest(),
                            quality=float(item.best_confidence or 0.0), created_by=actor.username)
         session.add(tpl)
@@ -165,6 +168,13 @@ def assign_item(session: Session, item: ReviewItem, *, actor: User, employee_id:
                  after={"status": "assigned", "employee_id": employee_id, "record_id": rec.id,
                         "record": jsonable(after), "face_template_id": template_id}, reason=reason)
     return rec
+
+
+def template_kind(track: SightingTrack) -> str:
+    """The kind of template a confirmed face teaches: "masked_sighting" for a track seen masked
+    (counts.is_masked, as the roll-call counts it), which the gallery keeps with the masked
+    variants; else "sighting", averaged with the photos."""
+    return "masked_sighting" if is_masked(track.mask_frames or 0, track.mask_total or 0) else "sighting"
 
 
 def _track_state(track: SightingTrack) -> dict[str, Any]:

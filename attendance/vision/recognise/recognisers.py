@@ -279,14 +279,20 @@ class MatchThresholds:
 
 # Templates averaged into a person's centroid (masked variants have a centroid of their own).
 PHOTO_KINDS = ("photo", "sighting")
+# Templates averaged into the centroid of a person's masked look: enrolment's painted variants and
+# the masked faces the office confirmed as them ("masked_sighting", review.assign_item). A confirmed
+# masked face kept out of the photo centroid does not pull it toward a generic masked look (which
+# named an absent colleague for someone else's masked face), and beside the variants it names
+# more masked faces of its person (bench/bench_masked_learning.py).
+MASKED_KINDS = ("masked", "masked_sighting")
 
 
 @dataclass(frozen=True)
 class Gallery:
     """A roster as centroids: per person, the mean of their photo (and confirmed sighting)
-    embeddings, and separately the mean of their masked variants. Averaging several enrolment
-    photos cancels pose and lighting of single photos, and names more tracks right than
-    nearest-template matching, with fewer wrong names (docs/vision.md)."""
+    embeddings, and separately the mean of their masked variants (and confirmed masked faces).
+    Averaging several enrolment photos cancels pose and lighting of single photos, and names more
+    tracks right than nearest-template matching, with fewer wrong names (docs/vision.md)."""
     ids: tuple[str, ...]
     centroids: np.ndarray   # (R, D)
     owner: np.ndarray       # (R,) int index into ids
@@ -303,12 +309,12 @@ class Gallery:
             kinds = tuple(p.kinds) if len(p.kinds) == len(e) else ("photo",) * len(e)
             ids.append(p.person_id)
             photos.append(sum(k in PHOTO_KINDS for k in kinds))
-            for group in (PHOTO_KINDS, ("masked",)):
+            for group in (PHOTO_KINDS, MASKED_KINDS):
                 sel = [k in group for k in kinds]
                 if any(sel):
                     rows.append(e[np.asarray(sel)].mean(axis=0))
                     owner.append(len(ids) - 1)
-                    masked.append(group == ("masked",))
+                    masked.append(group == MASKED_KINDS)
         if not rows:
             return cls((), np.zeros((0, 128), np.float32), np.zeros(0, np.int64), masked=np.zeros(0, bool))
         return cls(tuple(ids), np.stack(rows).astype(np.float32), np.asarray(owner, np.int64), tuple(photos),

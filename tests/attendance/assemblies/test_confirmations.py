@@ -35,11 +35,11 @@ def _emb(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def _unknown_face(session, w: World, key: str = "u1", n: int = 2, office: str = "JKT"):
+def _unknown_face(session, w: World, key: str = "u1", n: int = 2, office: str = "JKT", mask: bool | None = True):
     """An apel with one unknown face seen `n` times (fewer than the queue's minimum by default)."""
     a = _open_apel(session, w)
     o = w.offices[office]
-    committed(record_sightings)(session, a.id, o.id, seen(None, key, at(-2), n=n, conf=0.3))
+    committed(record_sightings)(session, a.id, o.id, seen(None, key, at(-2), n=n, conf=0.3, mask=mask))
     return a, LiveFaceRef(a.id, o.id, key, embedding=_emb(1), embedding_backend="dlib+faceres", confidence=0.3)
 
 
@@ -71,7 +71,7 @@ def test_confirmed_face_marks_present_learns_template_and_undo_takes_both_back(s
     rec = committed(confirm_face)(session, face, actor=world.users["operator"], employee_id=emp.id)
     assert rec.status == "present" and rec.frames == 3   # a person's word counts as the rules' minimum
     tpl = session.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)).scalar_one()
-    assert tpl.kind == "sighting" and tpl.created_by == "operator"
+    assert tpl.kind == "masked_sighting" and tpl.created_by == "operator"   # seen masked
     assert np.allclose(np.frombuffer(tpl.embedding, "<f4"), _emb(1))
     track = session.execute(select(SightingTrack)).scalar_one()
     assert (track.employee_id, track.confirmed_by) == (emp.id, "operator")
@@ -240,3 +240,14 @@ def test_unanswered_crops_become_review_evidence_seen_only_by_hr_audited_and_pur
     assert committed(purge_expired)(session, now=utcnow() + timedelta(days=15)) == 1
     session.expire_all()
     assert session.get(ReviewItem, item.id).evidence_path is None and not os.path.exists(path)
+
+
+@pytest.mark.parametrize("mask, kind", [(False, "sighting"), (None, "sighting"), (True, "masked_sighting")])
+def test_confirmed_face_teaches_a_masked_template_only_when_seen_masked(session, world: World, mask, kind) -> None:
+    """A face the camera saw masked teaches a "masked_sighting" (the gallery keeps it with the masked
+    variants); one seen unmasked, or whose mask state was never known, a "sighting"."""
+    a, face = _unknown_face(session, world, mask=mask)
+    emp = world.staff["JKT"][0]
+    committed(confirm_face)(session, face, actor=world.users["operator"], employee_id=emp.id)
+    tpl = session.execute(select(FaceTemplate).where(FaceTemplate.employee_id == emp.id)).scalar_one()
+    assert tpl.kind == kind

@@ -188,7 +188,7 @@ def test_new_rule_family_for_a_kind(session, world: World) -> None:
 def test_review_assign_enrols_face_and_corrects_closed_apel(session, world: World) -> None:
     e1 = world.staff["JKT"][0]
     emb = np.linspace(0, 1, 128, dtype=np.float32)
-    a = _closed_apel(session, world, seen(None, "u", at(12), n=4, embedding=emb))
+    a = _closed_apel(session, world, seen(None, "u", at(12), n=4, embedding=emb, mask=False))
     item = session.execute(select(ReviewItem)).scalar_one()
     assert item.kind == "unknown" and rec(session, a, e1).status == "tk"
     with pytest.raises(Forbidden):

@@ -43,7 +43,7 @@ def _confirmed_by_operator(factory, w: World):
     with factory() as s:
         a = _open_apel(s, w)
         o = w.offices["JKT"]
-        committed(record_sightings)(s, a.id, o.id, seen(None, "u1", at(-2), n=4, conf=0.3))
+        committed(record_sightings)(s, a.id, o.id, seen(None, "u1", at(-2), n=4, conf=0.3, mask=False))
         face = LiveFaceRef(a.id, o.id, "u1", embedding=_emb(7), embedding_backend="dlib+faceres", confidence=0.3)
         committed(confirm_face)(s, face, actor=s.get(User, w.users["operator"].id), employee_id=wrong.id)
         committed(end_assembly)(s, a.id, actor=s.get(User, w.users["leader"].id))

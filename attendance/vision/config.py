@@ -239,6 +239,10 @@ class PipelineConfig:
     accept: float | None = None         # recognition thresholds; None = fitted (models/thresholds.json)
     margin: float | None = None
     mask_threshold: float = 0.5
+    # A face left dark by the light (a dim hall, a face against a bright sky) is brightened on its chip
+    # before it is embedded and its mask judged, as a camera exposing for the face would have taken it
+    # (attendance/vision/lighting.py); faces exposed as usual are untouched.
+    even_light: bool = False
     # recognise.recognisers.make_recogniser: "dlib+faceres", "dlib" or an ONNX model path.
     recogniser: str = DEFAULT_RECOGNISER
     detector_use_haar: bool = True

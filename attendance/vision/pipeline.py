@@ -18,6 +18,7 @@ from attendance.vision.geometry.alerts import DistancingAlerts
 from attendance.vision.geometry.camera import depth_m, eye_distance_px, focal_px, position_m, unbiased_eye_px
 from attendance.vision.geometry.fit import fit_frame
 from attendance.vision.geometry.violations import violations
+from attendance.vision.lighting import expose_face
 from attendance.vision.mask import default_classifier
 from attendance.vision.recognise.occluded import (
     covered_chips,
@@ -363,8 +364,14 @@ class OfficePipeline:
             shapes.append(shape)
             pts = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
             tr.add_depth(depth_m(unbiased_eye_px(eye_distance_px(pts)), f, cfg.ipd_m))
-            chips.append(face_chip(rgb, shape))
-            rec_chips.append(recogniser_chip(rgb, shape, self.recogniser.chip, chips[-1]))
+            chip = face_chip(rgb, shape)
+            rec_chip = recogniser_chip(rgb, shape, self.recogniser.chip, chip)
+            if cfg.even_light:   # a face left dark by the light, exposed as the face (lighting.py)
+                same = rec_chip is chip
+                chip = expose_face(chip)
+                rec_chip = chip if same else expose_face(rec_chip)
+            chips.append(chip)
+            rec_chips.append(rec_chip)
         embs = self.recogniser.embed(rec_chips)
         # The mask classifier reads FaceRes's features in the fused embeddings rather than run the
         # network again: every fused recogniser's FaceRes half is of dlib's chip, the one it reads.

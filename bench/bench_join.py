@@ -9,20 +9,26 @@ process, first frame of a fresh pipeline), i.e. the floor that no media path can
     .venv/bin/python bench/bench_join.py [--joins 5] [--people 10]
     .venv/bin/python bench/bench_join.py --janus 6,10 [--node-workers 2]
 
-`--janus N,...`: N offices join at the same instant through Janus, as the seed's apel opens (everyone
-at 07:30 sharp). A real Janus (tests/janus_server.py), a web node that keeps the rules and the room
-(`apel serve`, APEL_MEDIA=janus, APEL_JANUS_ANALYSE=false) and one vision node (`apel node --source
-janus:`) on a fresh PostgreSQL database; the node holds every office's lease before the joins (it
-takes them when the apel opens), so each join waits for what an office joining a running apel waits
-for: the web node's answer, ICE and DTLS, the node seeing the new publisher (it asks several times a
-second), the forward and its keyframe, and the office's first frame's turn at a vision worker. The
-offices send as a browser's encoder does (one keyframe, then only when asked: the node's PLI must
-work). Each office's first analysed frame is the node's own log line (app/live/bridge.py), from the
-moment the bench sent the office's join request. The node runs through bench/join_probe.py, which only
-adds stamps to its log, so each join is also split into stages (median and max over the offices): the
-web node's answer, the peer connection up (ICE, DTLS), the node's open that found the publisher (start,
-end: the forward made), the forward's first decoded frame, the frame at the bridge, handed to the pool,
-taken by a worker, done there, and its result back at the node.
+`--janus N,...`: N offices join at the same instant through Janus, as the seed's apel opens (everyone at
+07:30 sharp). A real Janus (tests/janus_server.py), a web node that keeps the rules and the room (`apel
+serve`, APEL_MEDIA=janus, APEL_JANUS_ANALYSE=false) and one vision node (`apel node --source janus:`) on
+a fresh PostgreSQL database; the node holds every office's lease before the joins (it takes them when
+the apel opens), so each join waits for what an office joining a running apel waits for: the web node's
+answer, ICE and DTLS, the node seeing the new publisher (the web node tells it at the join's commit; it
+also asks several times a second), the forward and its keyframe, and the office's first frame's turn at
+a vision worker. The offices send as a browser's encoder does (one keyframe, then only when asked: the
+node's PLI must work). Each office's first analysed frame is the node's own log line
+(app/live/bridge.py), from the moment the bench sent the office's join request. Before that moment each
+office has done what its page does before it posts the join (static/live/office.js): asked for the ICE
+servers (which also starts the web node's live service) and made its offer; ten offices in this one
+process took up to 0.6 s to make their offers and HTTP clients one after the other, which no office's
+own browser spends, so `--offer-in-clock` only reproduces the runs before 2026-12-07 06:00, which
+counted it. The node runs through bench/join_probe.py, which only adds stamps to its log, so each join
+is also split into stages (median and max over the offices): the web node's answer, the peer connection
+up (ICE, DTLS), the node's open that found the publisher (start, end: the forward made), the forward's
+first decoded frame, the frame at the bridge, handed to the pool, taken by a worker, done there, and its
+result back at the node. The web node runs through the probe too (`join_probe.py serve`): each join's
+steps on it (the route, each database call's wait and run, each Janus request), summed per office.
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,10 +95,14 @@ async def main() -> None:
                                                 "through Janus, analysed by one vision node")
     ap.add_argument("--node-workers", type=int, default=2, help="--janus: the node's vision workers")
     ap.add_argument("--repeats", type=int, default=1, help="--janus: run the counts this many times")
+    ap.add_argument("--offer-in-clock", action="store_true",
+                    help="--janus: each office's offer and HTTP client are made after the clock starts (the runs "
+                         "before 2026-12-07 06:00 did: ten in one process took up to 0.6 s)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.janus:
-        res = await janus_main([int(x) for x in args.janus.split(",")], args.node_workers, args.people, args.repeats)
+        res = await janus_main([int(x) for x in args.janus.split(",")], args.node_workers, args.people, args.repeats,
+                               args.offer_in_clock)
         if args.json:
             import json
 
@@ -176,6 +188,67 @@ async def main() -> None:
     print(f"sighting -> roll-call pushed to the console (office frame received -> SSE event sent): {push}")
 
 
+@contextmanager
+def probe_serve(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`apel serve` through bench/join_probe.py (stamps of each join's steps in its log: `wspan`), as
+    tests/servers.apel_serve starts it otherwise."""
+    import httpx
+
+    from tests.servers import free_port
+
+    port = free_port()
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "join_probe.py"), "serve", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()
+            time.sleep(0.3)
+        yield url, proc
+    finally:
+        stop_node(proc)
+
+
+def web_spans(log: Path, joined: float) -> dict[str, dict[str, float]]:
+    """The web node's steps of the joins (bench/join_probe.py `wspan` lines): per step, the median and max
+    over the offices of its time (summed over an office's calls), and when the route began and ended
+    (seconds after the join requests); `loop_held`: the event loop's stalls over 20 ms in the first 3 s."""
+    import re
+    from collections import defaultdict
+
+    text = log.read_text(errors="replace")
+    per: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    edges: dict[str, list[float]] = defaultdict(list)
+    for m in re.finditer(r"wspan (\S+) (\S+) ([0-9.]+) ([0-9.]+)", text):
+        office, label, a, b = m.group(1), m.group(2), float(m.group(3)), float(m.group(4))
+        if a < joined:
+            continue
+        per[label][office] += b - a
+        if label in ("arrived", "get_live"):
+            edges[label].append(a - joined)
+            continue
+        if label == "route":
+            edges["route_began"].append(a - joined)
+            edges["route_ended"].append(b - joined)
+    out: dict[str, dict[str, float]] = {}
+    for label, offices in sorted(per.items()):
+        xs = list(offices.values())
+        out[label] = {"median": round(statistics.median(xs), 3), "max": round(max(xs), 3), "n": len(xs)}
+    for label, xs in edges.items():
+        out[label] = {"median": round(statistics.median(xs), 3), "max": round(max(xs), 3), "n": len(xs)}
+    lags = [float(m.group(2)) for m in re.finditer(r"wlag ([0-9.]+) ([0-9.]+)", text)
+            if joined <= float(m.group(1)) <= joined + 3]
+    out["loop_held"] = {"median": round(sum(lags), 3), "max": round(max(lags), 3) if lags else 0.0, "n": len(lags)}
+    return out
+
+
 def start_node(env: dict[str, str], log: Path) -> subprocess.Popen:
     """`apel node --source janus:127.0.0.1` in a session of its own, its output in `log`; with stage
     stamps in its log (bench/join_probe.py: logging only, the node is unchanged)."""
@@ -187,8 +260,8 @@ def start_node(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 # An office's stages, in order: the bench's own (the join's answer, the peer connection up: ICE and
 # DTLS) and the node's (bench/join_probe.py)
-STAGES = ("answer", "connected", "open_ok_start", "open_ok", "decoded", "frame_in", "submitted", "worker_took",
-          "worker_done", "result")
+STAGES = ("offer_made", "post_sent", "posted", "answer", "connected", "open_ok_start", "open_ok", "decoded", "frame_in",
+          "submitted", "worker_took", "worker_done", "result")
 
 
 def node_stamps(log: Path) -> dict[str, dict[str, float]]:
@@ -227,15 +300,16 @@ def stop_node(node: subprocess.Popen | None) -> None:
 
 
 async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packets: list[bytes], template: str,
-                      work: Path) -> dict[str, object]:
+                      work: Path, old_clock: bool = False) -> dict[str, object]:
     """One apel of `offices` offices: all join through Janus at once; join -> first analysed frame each."""
+    import httpx
+    from aiortc import RTCPeerConnection, RTCSessionDescription
     from bench_node_capacity import pg_database
 
     from attendance.db import make_engine, make_session_factory
-    from tests.app.live.test_janus_nodes import BrowserLikeCamera, _join
+    from tests.app.live.test_janus_nodes import BrowserLikeCamera
     from tests.app.live.vision_nodes import first_analysed, holders, tail, until
     from tests.janus_server import ADMIN_KEY, API_SECRET, JanusServer
-    from tests.servers import apel_serve
 
     run = Path(tempfile.mkdtemp(prefix=f"n{offices}-", dir=work))
     janus = JanusServer(run, rtp_ports=max(200, 8 * offices))
@@ -243,6 +317,7 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
     engine = None
     node = None
     pcs = []
+    https: list[httpx.AsyncClient] = []
     try:
         with pg_database(template) as url:
             env = {**os.environ, "APEL_DATABASE_URL": url, "APEL_SECRET_KEY": "bench", "APEL_JANUS_URL": janus.url,
@@ -261,7 +336,7 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
             factory = make_session_factory(engine)
             web_env = {**env, "APEL_DATA_DIR": str(run / "web"), "APEL_MEDIA": "janus", "APEL_JANUS_ANALYSE": "false",
                        "APEL_VISION_WORKERS": "1"}
-            with apel_serve(web_env, run / "web.log") as (base, _web):
+            with probe_serve(web_env, run / "web.log") as (base, _web):
                 logs = [node_log, run / "web.log"]
                 await asyncio.to_thread(until, "the node holding every office",
                                         lambda: all(holders(factory, aid).values()) and len(holders(factory, aid))
@@ -271,22 +346,57 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
                 answered: dict[str, float] = {}
                 client: dict[str, dict[str, float]] = {}   # office -> stage -> wall time
 
-                async def join(code: str, token: str) -> None:
-                    t = time.monotonic()
-                    pc = await _join(base, code, token, cameras[code])
+                async def prepare(code: str, token: str) -> Callable[[], Awaitable[None]]:
+                    """The office's peer connection and offer, and its HTTP connection (the page's request
+                    for the ICE servers, which starts the web node's live service), made before the clock
+                    starts (each office's own browser makes them; here one process makes all ten, which
+                    took up to 0.6 s, and `--offer-in-clock` counts that, as the runs before it did); the
+                    join request and the rest when called."""
+                    stamps = client[code] = {}
+                    pc = RTCPeerConnection()
+                    pc.addTransceiver(cameras[code], direction="sendonly")
                     pcs.append(pc)
-                    answered[code] = time.monotonic() - t
-                    stamps = client[code] = {"answer": time.time()}
+                    if not old_clock:
+                        await pc.setLocalDescription(await pc.createOffer())
+                    http = httpx.AsyncClient(timeout=60)
+                    https.append(http)
+                    if not old_clock:   # the office page asks for the ICE servers first (static/live/office.js):
+                        r = await http.get(f"{base}/api/v1/live/ice-servers",   # its connection is open, the
+                                           headers={"X-Office-Code": code, "X-Office-Token": token})   # service up
+                        assert r.status_code == 200, r.text
 
-                    def up() -> None:
-                        if pc.connectionState == "connected" and "connected" not in stamps:
-                            stamps["connected"] = time.time()
-                    pc.on("connectionstatechange", up)
-                    up()
+                    async def go() -> None:
+                        t = time.monotonic()
+                        if old_clock:   # the offer and the HTTP client in the clock, as before
+                            await pc.setLocalDescription(await pc.createOffer())
+                            stamps["offer_made"] = time.time()
+                            async with httpx.AsyncClient(timeout=60) as fresh:
+                                stamps["post_sent"] = time.time()
+                                r = await fresh.post(f"{base}/api/v1/live/office/join", json={
+                                    "office": code, "token": token, "sdp": pc.localDescription.sdp, "type": "offer"})
+                        else:
+                            stamps["post_sent"] = time.time()
+                            r = await http.post(f"{base}/api/v1/live/office/join", json={
+                                "office": code, "token": token, "sdp": pc.localDescription.sdp, "type": "offer"})
+                        stamps["posted"] = time.time()
+                        assert r.status_code == 200, r.text
+                        reply = r.json()
+                        await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type=reply["type"]))
+                        cameras[code].listen(pc)
+                        answered[code] = time.monotonic() - t
+                        stamps["answer"] = time.time()
 
+                        def up() -> None:
+                            if pc.connectionState == "connected" and "connected" not in stamps:
+                                stamps["connected"] = time.time()
+                        pc.on("connectionstatechange", up)
+                        up()
+                    return go
+
+                goes = [await prepare(c, t) for c, t in info["tokens"].items()]
                 load = os.getloadavg()[0]
                 joined = time.time()
-                await asyncio.gather(*(join(c, t) for c, t in info["tokens"].items()))
+                await asyncio.gather(*(go() for go in goes))
 
                 def first_frames() -> dict[str, float] | None:
                     got = {c: first_analysed(node_log, f"{aid}/{c}", joined) for c in info["tokens"]}
@@ -299,9 +409,12 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
                 for code, st in client.items():
                     stamps.setdefault(f"{aid}/{code}", {}).update(st)
                 stages = stage_summary(stamps, joined)
+                web = web_spans(run / "web.log", joined)
                 asked = [cam.asked for cam in cameras.values()]
                 for pc in pcs:
                     await pc.close()
+                for http in https:
+                    await http.aclose()
                 if os.environ.get("APEL_BENCH_KEEP"):
                     print(f"  kept {run}\n{tail(logs, 15)}", flush=True)
             stop_node(node)     # before its database is dropped
@@ -319,10 +432,11 @@ async def janus_joins(offices: int, workers: int, people_dirs: list[Path], packe
             "answer_s_max": round(max(answered.values()), 2),
             "first_analysed_s": {c: round(t, 2) for c, t in sorted(firsts.items())},
             "median_s": round(statistics.median(times), 2), "max_s": round(times[-1], 2),
-            "keyframes_asked_median": statistics.median(asked), "stages_s": stages}
+            "keyframes_asked_median": statistics.median(asked), "stages_s": stages, "web_s": web}
 
 
-async def janus_main(counts: list[int], workers: int, people: int, repeats: int) -> list[dict[str, object]]:
+async def janus_main(counts: list[int], workers: int, people: int, repeats: int,
+                     old_clock: bool = False) -> list[dict[str, object]]:
     from bench_node_capacity import pg_template
 
     out: list[dict[str, object]] = []
@@ -343,7 +457,7 @@ async def janus_main(counts: list[int], workers: int, people: int, repeats: int)
     with pg_template() as template:
         for _ in range(repeats):
             for n in counts:
-                r = await janus_joins(n, workers, people_dirs, packets, template, work)
+                r = await janus_joins(n, workers, people_dirs, packets, template, work, old_clock)
                 out.append(r)
                 print(f"{n} offices joining at once through Janus, one node of {workers} workers: join -> first "
                       f"analysed frame median {r['median_s']} s, max {r['max_s']} s (answer median "
@@ -354,6 +468,10 @@ async def janus_main(counts: list[int], workers: int, people: int, repeats: int)
                 assert isinstance(stages, dict)
                 print("    stages after the join requests, median/max s: " + ", ".join(
                     f"{k} {v['median']}/{v['max']}" for k, v in stages.items()), flush=True)
+                web = r["web_s"]
+                assert isinstance(web, dict)
+                print("    web node, each office's time in a step, median/max s (n): " + ", ".join(
+                    f"{k} {v['median']}/{v['max']} ({v['n']})" for k, v in web.items()), flush=True)
     if not os.environ.get("APEL_BENCH_KEEP"):
         import shutil
 

@@ -7,6 +7,10 @@ The same parts as the web node's live service, without the media server:
     each held feed: FrameSource --> FrameBridge --> VisionWorkerPool --> translate --> SightingsWriter
                                 (ViewPublisher: the console's overlay and still of the office, app.live.node_views)
 
+On PostgreSQL the node also LISTENs for the web node's word that an office of its published to Janus
+(`published`, app.live.node_listen.listen_for_publishers) and opens that feed at once; its own looks
+at the waiting offices (WAITING_POLL_S) stay, for a word missed.
+
 A source whose feeds outlive a dead node (Janus's RTP forwards: app/live/node_sources.OrphanStopper)
 is asked, after each take-over, to stop what the nodes gone left in that apel's room, in the
 background and again at later heartbeats until it could (a Janus error never holds a take-over up);
@@ -28,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -62,6 +66,9 @@ from attendance.roster.learned_geometry import load_geometry
 from attendance.roster.live_roster import roster_for_office
 from attendance.vision.config import PipelineConfig, backend_name
 from attendance.vision.types import FrameResult
+
+if TYPE_CHECKING:   # node_listen imports this module
+    from app.live.node_listen import NotifyListener
 
 log = logging.getLogger("apel.node")
 
@@ -100,6 +107,7 @@ class _Running:
     failed_at: float | None = None     # monotonic: the source could not be opened
     not_publishing: bool = False       # ... because the office sends no video yet: tried every WAITING_POLL_S
     stall_said: bool = False           # its feed's stall was logged (again only after a frame was analysed)
+    opening: bool = False              # an open is under way (the heartbeat's, or one the web node's word started)
 
 
 SIGHTINGS_CHANNEL = "apel_sightings"   # PostgreSQL NOTIFY channel: payload the apel's id
@@ -112,6 +120,19 @@ def notify_sightings(session: Session, assembly_id: int) -> None:
         return
     session.execute(text("SELECT pg_notify(:channel, :payload)"),
                     {"channel": SIGHTINGS_CHANNEL, "payload": str(assembly_id)})
+
+
+PUBLISHERS_CHANNEL = "apel_publishers"   # NOTIFY: "<apel id> <office id> <video mid>", an office just published
+
+
+def notify_publishing(session: Session, assembly_id: int, office_id: int, video_mid: str) -> None:
+    """Tell the vision nodes (PostgreSQL LISTEN) that an office publishes to Janus now, with its video's
+    mid: the node holding the office opens its forward at once (`NodeRunner.published`) instead of at its
+    next look at the room (WAITING_POLL_S), and needs not ask Janus for the mid. Delivered at commit."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": PUBLISHERS_CHANNEL, "payload": f"{assembly_id} {office_id} {video_mid}"})
 
 
 class _FencedWriter(SightingsWriter):
@@ -173,6 +194,9 @@ class NodeRunner:
         # the overlays and stills of its offices, for the web node's console (it decodes none of their video)
         self.views = ViewPublisher(self.db, self.id, settings.language)
         self._ticks = 0
+        self._told: set[asyncio.Task[None]] = set()   # opens the web node's word started (`published`)
+        self.publishers: NotifyListener | None = None   # PostgreSQL: hears the web node's `notify_publishing`
+        self._stopping = False
 
     # -- the writer's side
     @staticmethod
@@ -218,10 +242,14 @@ class NodeRunner:
                           capacity=self.options.capacity)
         log.info("node %s registered (capacity %d offices, lease %.1f s, heartbeat %.1f s)",
                  self.id, self.options.capacity, self.options.lease_s, self.options.heartbeat_s)
+        from app.live.node_listen import listen_for_publishers
+
         try:
             await self._start_pool()
             self.writer.start()
             self.views.start()
+            self.publishers = listen_for_publishers(self.settings.db_url, lambda p: self.published(
+                p.assembly_id, p.office_id, p.video_mid))
             while not stop.is_set():
                 started = time.monotonic()
                 try:
@@ -234,7 +262,22 @@ class NodeRunner:
                     except TimeoutError:
                         await self._open_waiting()
         finally:
+            self._stopping = True
+            if self.publishers is not None:
+                await self.publishers.stop()
             await self.shutdown()
+
+    def published(self, assembly_id: int, office_id: int, video_mid: str) -> None:
+        """The web node says the office publishes now (PostgreSQL NOTIFY at its join's commit, with its
+        video's mid): if this node holds the office and has no feed of it, its forward is asked for at
+        once (`FrameSource.open` with the mid) rather than at the next look (WAITING_POLL_S). An open
+        feed is left to `stalled` (an office that rejoined: its old forward stops giving frames)."""
+        run = self.running.get((assembly_id, office_id))
+        if run is None or run.feed is not None or run.opening or self._stopping:
+            return
+        task = asyncio.ensure_future(self._open(run, video_mid=video_mid))
+        self._told.add(task)
+        task.add_done_callback(self._told.discard)
 
     async def _start_pool(self) -> None:
         self.bridge.bind(asyncio.get_running_loop())
@@ -341,8 +384,9 @@ class NodeRunner:
 
     async def _open_waiting(self) -> None:
         """Between heartbeats: open the feeds of held offices that sent no video when last asked, and
-        open again those whose feed stalled (the office rejoined: a live source's feed does not follow)."""
-        for key, run in list(self.running.items()):
+        open again those whose feed stalled (the office rejoined: a live source's feed does not follow).
+        All at once: offices joining together are not opened one after the other."""
+        async def one(key: tuple[int, int], run: _Running) -> None:
             try:
                 if run.feed is not None and self.running.get(key) is run:
                     await self._reopen_if_stalled(run)
@@ -350,6 +394,8 @@ class NodeRunner:
                     await self._open(run)
             except Exception:
                 log.exception("node %s: opening office %s of apel %d failed (retrying)", self.id, key[1], key[0])
+
+        await asyncio.gather(*(one(key, run) for key, run in list(self.running.items())))
 
     async def _reopen_if_stalled(self, run: _Running) -> None:
         feed = run.feed
@@ -376,11 +422,27 @@ class NodeRunner:
         info.first_result_at, info.joined_at, info.joined_wall = None, time.monotonic(), time.time()
         await self._open(run)
 
-    async def _open(self, run: _Running) -> None:
-        info = run.info
-        feed = Feed(info.assembly_id, info.office_id, info.office_code, info.stream_key, run.lease.epoch, self.id)
+    async def _open(self, run: _Running, *, video_mid: str | None = None) -> None:
+        """`video_mid`: the office's video stream as the web node told it (`published`)."""
+        if run.opening:
+            return   # another open of it is under way
+        run.opening = True
         try:
-            run.feed = await self.source.open(feed, self.views.sink(self.bridge))
+            await self._open_now(run, video_mid)
+        finally:
+            run.opening = False
+
+    async def _open_now(self, run: _Running, video_mid: str | None) -> None:
+        info = run.info
+        feed = Feed(info.assembly_id, info.office_id, info.office_code, info.stream_key, run.lease.epoch, self.id,
+                    video_mid)
+        key = (info.assembly_id, info.office_id)
+        try:
+            opened = await self.source.open(feed, self.views.sink(self.bridge))
+            if self.running.get(key) is not run or self._stopping:   # left or stopping meanwhile (a told open)
+                await opened.close()
+                return
+            run.feed = opened
             run.failed_at, run.not_publishing = None, False
         except ApelError as exc:
             if exc.code != NOT_PUBLISHING:
@@ -440,6 +502,9 @@ class NodeRunner:
         process, terminated when this process exits."""
         started = time.monotonic()
         log.info("node %s: stopping", self.id)
+        self._stopping = True
+        if self._told:   # opens the web node's word started: each closes what it opened
+            await asyncio.wait(set(self._told), timeout=STOP_S / 4)
         # all at once: each waits up to a second for its reader thread, and their forwards in the media
         # server are stopped first, at the start of each close
         runs = [run for run in self.running.values() if run.feed is not None]

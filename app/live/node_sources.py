@@ -27,6 +27,7 @@ class Feed:
     stream_key: str      # the key its frames carry ("<apel id>/<office code>")
     epoch: int           # the lease's run: a source may use it to tell a take-over from a rejoin
     node_id: str = ""    # the node it is opened for: a source whose feeds live on elsewhere marks them with it
+    video_mid: str | None = None   # the office's video stream, when the web node told it (Janus: skips asking)
 
 
 # The ApelError code a source raises while the office sends no video (it has not joined yet): the

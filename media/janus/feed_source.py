@@ -6,7 +6,10 @@ It finds everything from the feed and the shared settings (docs/janus.md): the r
 `room_base + apel id`, its keys come from Apel's secret key, the office publishes as
 `office_feed_id(office id)`, and the video's mid is asked of Janus. An office that does not publish
 (yet) is an `ApelError` `office_not_publishing`, which the node asks again several times a second: one
-listing of the room's publishers answers for every office of the room asked about meanwhile.
+listing of the room's publishers answers for every office of the room asked about meanwhile. On
+PostgreSQL the web node also tells the node the moment an office published, with its video's mid
+(app.live.node.notify_publishing): that open asks for the forward at once, before the office's media is
+even up, so the office's first keyframe finds the forward there.
 
 The first frame needs a keyframe, and Janus does not ask the office for one when a forward starts: the
 forward is made with an RTCP port of the node's (`RtpForwardTrack(feedback=True)`), from which the
@@ -36,7 +39,7 @@ from typing import Protocol
 from attendance.errors import ApelError
 from media.interfaces import FrameSink
 from media.janus import videoroom as vr
-from media.janus.client import JanusClient, JanusError, JanusSession
+from media.janus.client import JanusClient, JanusError, JanusSession, JanusUnavailable
 from media.janus.rtp_source import RtpForwardTrack
 from media.sampling import FrameTap
 
@@ -121,6 +124,7 @@ class JanusFeedSource:
         self._control: vr.VideoRoomControl | None = None
         self._lock = asyncio.Lock()
         self._publishers: dict[int, tuple[float, set[int]]] = {}   # room -> (monotonic, publisher ids)
+        self._listing: dict[int, asyncio.Future[set[int]]] = {}      # room -> its listing under way
         self.owner: str | None = None              # the node whose mark this process's forwards carry
         self._rooms: dict[int, vr.RoomKeys] = {}   # rooms this process made forwards in
         self._open: set[int] = set()               # stream ids of this process's forwards not stopped yet
@@ -142,23 +146,45 @@ class JanusFeedSource:
             return session, control
 
     async def _publishing(self, control: vr.VideoRoomControl, room: int) -> set[int]:
-        """The room's publishers, listed once for all the offices asked about within PUBLISHERS_FRESH_S."""
+        """The room's publishers, listed once for all the offices asked about within PUBLISHERS_FRESH_S
+        (offices opened together wait for the same listing)."""
         listed = self._publishers.get(room)
-        if listed is None or time.monotonic() - listed[0] > PUBLISHERS_FRESH_S:
-            try:
-                ids = {int(p["id"]) for p in await control.participants(room) if p.get("publisher")}
-            except JanusError as exc:
-                if vr.janus_code(exc) != vr.NO_SUCH_ROOM:
-                    raise
-                ids = set()   # no office has joined the apel yet (the web node makes the room then)
-            listed = self._publishers[room] = (time.monotonic(), ids)
-        return listed[1]
+        if listed is not None and time.monotonic() - listed[0] <= PUBLISHERS_FRESH_S:
+            return listed[1]
+        listing = self._listing.get(room)
+        if listing is None:
+            listing = self._listing[room] = asyncio.ensure_future(self._list_publishers(control, room))
+            listing.add_done_callback(lambda f: f.cancelled() or f.exception())   # heard by each waiter
+            listing.add_done_callback(lambda f: self._listing.pop(room, None))
+        return await asyncio.shield(listing)
+
+    async def _list_publishers(self, control: vr.VideoRoomControl, room: int) -> set[int]:
+        try:
+            ids = {int(p["id"]) for p in await control.participants(room) if p.get("publisher")}
+        except JanusError as exc:
+            if vr.janus_code(exc) != vr.NO_SUCH_ROOM:
+                raise
+            ids = set()   # no office has joined the apel yet (the web node makes the room then)
+        self._publishers[room] = (time.monotonic(), ids)
+        return ids
 
     async def open(self, feed: FeedRef, sink: FrameSink) -> JanusFeed:
+        """`feed.video_mid`, when given (the web node said the office just published it): the forward is
+        asked for at once, without listing the room nor asking Janus for the mid; should Janus refuse it
+        (the office left meanwhile, or the mid was not the publisher's), the office is looked for as usual."""
         session, control = await self._connect()
         room = self.room_base + feed.assembly_id
         keys = vr.room_keys(self.room_key, room)
         feed_id = vr.office_feed_id(feed.office_id)
+        told = getattr(feed, "video_mid", None)
+        if told is not None:
+            try:
+                return await self._forward(feed, sink, control, room, keys, feed_id, str(told))
+            except JanusError as exc:
+                if isinstance(exc, JanusUnavailable):
+                    raise
+                log.info("a forward of %s with the mid the web node told failed (%s): looking for the office",
+                         feed.stream_key, exc.message)
         try:
             if feed_id not in await self._publishing(control, room):   # cheap while the office has not joined
                 raise ApelError("office_not_publishing", f"office {feed.stream_key} is not sending to Janus", 409)
@@ -170,6 +196,11 @@ class JanusFeedSource:
             raise
         if mid is None:
             raise ApelError("office_not_publishing", f"office {feed.stream_key} sends no video to Janus", 409)
+        return await self._forward(feed, sink, control, room, keys, feed_id, mid)
+
+    async def _forward(self, feed: FeedRef, sink: FrameSink, control: vr.VideoRoomControl, room: int,
+                       keys: vr.RoomKeys, feed_id: int, mid: str) -> JanusFeed:
+        """The forward of the office's video stream `mid` to a new reader here, sampled into `sink`."""
         owner = getattr(feed, "node_id", None) or None
         if owner is not None:
             self.owner = owner

@@ -101,6 +101,7 @@ class JanusRoom:
         self.watchers: dict[str, JanusPeer] = {}        # peer id -> a console watching an office (or the leader)
         self.created_in: JanusSession | None = None     # the session the room was (re)created in
         self.watching: asyncio.Task[None] | None = None  # asks for keyframes when another process forwards
+        self.creating: tuple[JanusSession, asyncio.Future[bool]] | None = None   # the create last sent
         self._next_feed = FIRST_OFFICE_FEED
 
     def stream_key(self, office_key: str) -> str:
@@ -169,7 +170,12 @@ class JanusMedia(MediaEvents):
         if room is None:
             room = self.rooms[room_id] = JanusRoom(self, room_id, self.config.room_base + int(room_id))
         if room.created_in is not session:
-            await control.create(room.number, room.keys, description=f"Apel {room_id}")
+            # offices joining together share one create (each would otherwise send its own and wait)
+            if room.creating is None or room.creating[0] is not session or room.creating[1].done():
+                creating = asyncio.ensure_future(control.create(room.number, room.keys, description=f"Apel {room_id}"))
+                creating.add_done_callback(lambda f: f.cancelled() or f.exception())   # heard by each waiter
+                room.creating = (session, creating)
+            await asyncio.shield(room.creating[1])
             room.created_in = session
         if room.watching is None or room.watching.done():
             room.watching = asyncio.ensure_future(self._watch_forwards(room))

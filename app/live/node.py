@@ -41,6 +41,7 @@ from app.live.bridge import FrameBridge, WorkerPool
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.node_evidence import NodeEvidence
+from app.live.node_listen import PUBLISHERS_CHANNEL, SIGHTINGS_CHANNEL, listen_for_publishers
 from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed, OrphanStopper, WatchedFeed
 from app.live.node_views import SWEEP_EVERY, ViewPublisher
 from app.live.streams import StreamInfo
@@ -110,9 +111,6 @@ class _Running:
     opening: bool = False              # an open is under way (the heartbeat's, or one the web node's word started)
 
 
-SIGHTINGS_CHANNEL = "apel_sightings"   # PostgreSQL NOTIFY channel: payload the apel's id
-
-
 def notify_sightings(session: Session, assembly_id: int) -> None:
     """Tell whoever listens (a web node's roll-call, on PostgreSQL LISTEN) that the apel has new
     sightings; delivered when the transaction commits, so never for a batch that rolled back."""
@@ -120,9 +118,6 @@ def notify_sightings(session: Session, assembly_id: int) -> None:
         return
     session.execute(text("SELECT pg_notify(:channel, :payload)"),
                     {"channel": SIGHTINGS_CHANNEL, "payload": str(assembly_id)})
-
-
-PUBLISHERS_CHANNEL = "apel_publishers"   # NOTIFY: "<apel id> <office id> <video mid>", an office just published
 
 
 def notify_publishing(session: Session, assembly_id: int, office_id: int, video_mid: str) -> None:
@@ -242,8 +237,6 @@ class NodeRunner:
                           capacity=self.options.capacity)
         log.info("node %s registered (capacity %d offices, lease %.1f s, heartbeat %.1f s)",
                  self.id, self.options.capacity, self.options.lease_s, self.options.heartbeat_s)
-        from app.live.node_listen import listen_for_publishers
-
         try:
             await self._start_pool()
             self.writer.start()

@@ -1,7 +1,7 @@
 """The web node hears the vision nodes: a PostgreSQL LISTEN on the channel a node's sightings
-transaction NOTIFYs at commit (app.live.node.SIGHTINGS_CHANNEL, payload the apel's id), so the
+transaction NOTIFYs at commit (SIGHTINGS_CHANNEL, payload the apel's id), so the
 leader's roll-call follows sightings written by other processes and machines (docs/nodes.md). And a
-vision node hears the web node (`listen_for_publishers`, app.live.node.PUBLISHERS_CHANNEL): an office
+vision node hears the web node (`listen_for_publishers`, PUBLISHERS_CHANNEL): an office
 just joined Janus's room, so the node holding it opens its forward at once rather than at its next look.
 
 One dedicated connection (asyncio psycopg, never a pooled one: a LISTEN belongs to its session and
@@ -23,10 +23,12 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from app.live.events import EventHub, RollcallPublisher
-from app.live.node import PUBLISHERS_CHANNEL, SIGHTINGS_CHANNEL
 from app.live.node_views import SWEEP_SQL
 
 log = logging.getLogger("apel.live")
+
+SIGHTINGS_CHANNEL = "apel_sightings"   # PostgreSQL NOTIFY channel: payload the apel's id
+PUBLISHERS_CHANNEL = "apel_publishers"   # NOTIFY: "<apel id> <office id> <video mid>", an office just published
 
 HEALTH_S = 10.0          # no notification for this long: a query checks the connection is alive
 CONNECT_TIMEOUT_S = 5

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ from app.live.bridge import FrameBridge, WorkerPool
 from app.live.db import DbThreads
 from app.live.events import EventHub, RollcallPublisher
 from app.live.node_evidence import NodeEvidence
-from app.live.node_listen import PUBLISHERS_CHANNEL, SIGHTINGS_CHANNEL, listen_for_publishers
+from app.live.node_listen import PUBLISHERS_CHANNEL, SIGHTINGS_CHANNEL, NotifyListener, listen_for_publishers
 from app.live.node_sources import NOT_PUBLISHING, Feed, FrameSource, OpenFeed, OrphanStopper, WatchedFeed
 from app.live.node_views import SWEEP_EVERY, ViewPublisher
 from app.live.streams import StreamInfo
@@ -67,9 +67,6 @@ from attendance.roster.learned_geometry import load_geometry
 from attendance.roster.live_roster import roster_for_office
 from attendance.vision.config import PipelineConfig, backend_name
 from attendance.vision.types import FrameResult
-
-if TYPE_CHECKING:   # node_listen imports this module
-    from app.live.node_listen import NotifyListener
 
 log = logging.getLogger("apel.node")
 

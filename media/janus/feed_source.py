@@ -78,6 +78,7 @@ class JanusFeed:
     forward_id: int
     track: RtpForwardTrack
     tap: FrameTap
+    listed: bool = True   # a listing showed the office publishing since the forward was asked for
     opened_at: float = field(default_factory=time.monotonic)
     closed: bool = False
 
@@ -85,10 +86,14 @@ class JanusFeed:
         """Why this forward should be made again (the office rejoined or stopped sending), or None.
         The publisher listing is the one the waiting offices' opens share (PUBLISHERS_FRESH_S)."""
         try:
-            left = self.feed_id not in await self.source._publishing(self.control, self.room)
+            publishing = self.feed_id in await self.source._publishing(self.control, self.room)
         except Exception as exc:   # Janus unreachable: its forward stops too, which the frames tell
             log.debug("listing the publishers of room %s: %s", self.room, exc)
-            left = False
+            publishing = True
+        # A forward opened on the web node's word precedes the office's media: Janus lists it as a
+        # publisher only once that is up, so its absence means it left only after it was seen.
+        left = self.listed and not publishing
+        self.listed = self.listed or publishing
         if left:
             return "the office left Janus's room"
         quiet = self.track.seconds_since_frame()
@@ -179,7 +184,7 @@ class JanusFeedSource:
         told = getattr(feed, "video_mid", None)
         if told is not None:
             try:
-                return await self._forward(feed, sink, control, room, keys, feed_id, str(told))
+                return await self._forward(feed, sink, control, room, keys, feed_id, str(told), listed=False)
             except JanusError as exc:
                 if isinstance(exc, JanusUnavailable):
                     raise
@@ -199,8 +204,9 @@ class JanusFeedSource:
         return await self._forward(feed, sink, control, room, keys, feed_id, mid)
 
     async def _forward(self, feed: FeedRef, sink: FrameSink, control: vr.VideoRoomControl, room: int,
-                       keys: vr.RoomKeys, feed_id: int, mid: str) -> JanusFeed:
-        """The forward of the office's video stream `mid` to a new reader here, sampled into `sink`."""
+                       keys: vr.RoomKeys, feed_id: int, mid: str, *, listed: bool = True) -> JanusFeed:
+        """The forward of the office's video stream `mid` to a new reader here, sampled into `sink`;
+        `listed`: the office was seen among the room's publishers (not when opened on the web node's word)."""
         owner = getattr(feed, "node_id", None) or None
         if owner is not None:
             self.owner = owner
@@ -225,7 +231,7 @@ class JanusFeedSource:
             raise
         if self._leftover:
             await self._retry_leftovers(control)
-        return JanusFeed(self, control, room, keys, feed_id, forward_id, track, tap)
+        return JanusFeed(self, control, room, keys, feed_id, forward_id, track, tap, listed=listed)
 
     # -- the forwards' lifecycle: every forward this process made is stopped, by it or by the node after it
     async def _stop_forward(self, control: vr.VideoRoomControl, room: int, keys: vr.RoomKeys, feed_id: int,

@@ -41,6 +41,7 @@ from media.interfaces import FrameSink
 from media.janus import videoroom as vr
 from media.janus.client import JanusClient, JanusError, JanusSession, JanusUnavailable
 from media.janus.rtp_source import RtpForwardTrack
+from media.janus.shared_calls import SharedCalls
 from media.sampling import FrameTap
 
 log = logging.getLogger("apel.media.janus.feed")
@@ -129,7 +130,7 @@ class JanusFeedSource:
         self._control: vr.VideoRoomControl | None = None
         self._lock = asyncio.Lock()
         self._publishers: dict[int, tuple[float, set[int]]] = {}   # room -> (monotonic, publisher ids)
-        self._listing: dict[int, asyncio.Future[set[int]]] = {}      # room -> its listing under way
+        self._listing: SharedCalls[int, set[int]] = SharedCalls()   # room -> its listing under way
         self.owner: str | None = None              # the node whose mark this process's forwards carry
         self._rooms: dict[int, vr.RoomKeys] = {}   # rooms this process made forwards in
         self._open: set[int] = set()               # stream ids of this process's forwards not stopped yet
@@ -156,12 +157,7 @@ class JanusFeedSource:
         listed = self._publishers.get(room)
         if listed is not None and time.monotonic() - listed[0] <= PUBLISHERS_FRESH_S:
             return listed[1]
-        listing = self._listing.get(room)
-        if listing is None:
-            listing = self._listing[room] = asyncio.ensure_future(self._list_publishers(control, room))
-            listing.add_done_callback(lambda f: f.cancelled() or f.exception())   # heard by each waiter
-            listing.add_done_callback(lambda f: self._listing.pop(room, None))
-        return await asyncio.shield(listing)
+        return await self._listing.run(room, lambda: self._list_publishers(control, room))
 
     async def _list_publishers(self, control: vr.VideoRoomControl, room: int) -> set[int]:
         try:

@@ -33,6 +33,7 @@ from media.interfaces import FrameSink
 from media.janus import videoroom as vr
 from media.janus.client import JanusClient, JanusError, JanusHandle, JanusSession, JanusUnavailable
 from media.janus.rtp_source import RtpForwardTrack
+from media.janus.shared_calls import SharedCalls
 from media.sampling import FrameTap, office_status
 from media.signaling import parse_offer, require
 
@@ -101,7 +102,7 @@ class JanusRoom:
         self.watchers: dict[str, JanusPeer] = {}        # peer id -> a console watching an office (or the leader)
         self.created_in: JanusSession | None = None     # the session the room was (re)created in
         self.watching: asyncio.Task[None] | None = None  # asks for keyframes when another process forwards
-        self.creating: tuple[JanusSession, asyncio.Future[bool]] | None = None   # the create last sent
+        self.creating: SharedCalls[JanusSession, bool] = SharedCalls()   # session -> the create under way in it
         self._next_feed = FIRST_OFFICE_FEED
 
     def stream_key(self, office_key: str) -> str:
@@ -171,11 +172,8 @@ class JanusMedia(MediaEvents):
             room = self.rooms[room_id] = JanusRoom(self, room_id, self.config.room_base + int(room_id))
         if room.created_in is not session:
             # offices joining together share one create (each would otherwise send its own and wait)
-            if room.creating is None or room.creating[0] is not session or room.creating[1].done():
-                creating = asyncio.ensure_future(control.create(room.number, room.keys, description=f"Apel {room_id}"))
-                creating.add_done_callback(lambda f: f.cancelled() or f.exception())   # heard by each waiter
-                room.creating = (session, creating)
-            await asyncio.shield(room.creating[1])
+            description = f"Apel {room_id}"
+            await room.creating.run(session, lambda: control.create(room.number, room.keys, description=description))
             room.created_in = session
         if room.watching is None or room.watching.done():
             room.watching = asyncio.ensure_future(self._watch_forwards(room))

@@ -36,7 +36,12 @@ enrolled database (so no condition learns from another's confirmations) and the 
 clip. Seeds 7600-7699 only (rmfd offices seed-base + k, west offices seed-base + 50 + k).
 
 (c) Mask classification on masks/real's held-out photos (bench_masks.masks_real's protocol: the
-pipeline's detector on the photo at <= 800 px, the largest face's chip), the photo lit.
+pipeline's detector on the photo at <= 800 px, enrolment's detector where it finds none, the largest
+face's chip), the photo lit: faces found, balanced accuracy, verdicts changed against the unaltered
+photo, the classifier alone (the lit pixels through the unaltered photo's landmarks: what the light
+does to the classifier without detection) and the fix; `--scenes-step N` also masks/scenes
+(bench_masks.masks_scenes's score in `apel analyze`'s look: an image counts when a face found is
+called masked), every Nth image.
 
 `--fix off,on`: each row with PipelineConfig.even_light off and on in the same run (the fix for
 dark faces, attendance/vision/lighting.py: a face chip whose middle is darker than DARK_LUMA is
@@ -48,7 +53,7 @@ Run (each part under the shared lock, batches of a few minutes):
   .venv/bin/python bench/bench_lighting.py photos --sets western,east --trials 6 [--widths full,64] [--fix off,on]
   .venv/bin/python bench/bench_lighting.py offices --seeds 7600,7650 [--fix off,on --fix-conditions very_dim]
       [--json OUT]   (appends: one office a batch)
-  .venv/bin/python bench/bench_lighting.py masks
+  .venv/bin/python bench/bench_lighting.py masks [--scenes-step 2] [--json OUT]
   .venv/bin/python bench/bench_lighting.py report OUT1 OUT2 ...   (offices' --json batches together)"""
 from __future__ import annotations
 
@@ -392,21 +397,72 @@ def office_table(rows: list[dict[str, Any]]) -> None:
 
 
 # -- (c) mask classification ------------------------------------------------------------------
+@dataclass
+class MaskPhoto:
+    """One held-out photo of masks/real, prepared as train_mask.chips_of prepares it."""
+    name: str
+    label: int                        # 1 with a mask, 0 without
+    padded: np.ndarray                # RGB, <= 800 px, padded with grey (chips_of's look)
+    pad: int
+    faces: Faces                      # where the light falls: the unaltered photo's faces
+    found: str                        # how the unaltered photo's face was found: detector, fallback, none
+    shape: Any = None                 # the unaltered photo's 5 landmarks of its largest face
+
+
+def mask_face(rgb: np.ndarray, pad: int, cfg: Any) -> tuple[tuple[int, int, int, int] | None, str, list[Any]]:
+    """train_mask.chips_of's largest face: the pipeline's detector on the padded photo, else
+    enrolment's detector on the photo itself. (box, how it was found, the detector's boxes)."""
+    from attendance.vision.detect.detector import detect_faces
+    from attendance.vision.enrol import detect_enrolment_faces
+
+    found = sorted((b for b, _ in detect_faces(rgb, cfg)), key=lambda b: -b[2])
+    if found:
+        return found[0], "detector", found
+    inner = rgb[pad:rgb.shape[0] - pad, pad:rgb.shape[1] - pad]
+    fb = sorted(((b[0] + pad, b[1] + pad, b[2], b[3]) for b, _ in detect_enrolment_faces(inner)), key=lambda b: -b[2])
+    return (fb[0], "fallback", fb) if fb else (None, "none", [])
+
+
+@dataclass
+class MaskVerdict:
+    """One photo under one condition: how its face was found, and P(mask) of the lit chip, of the
+    same with the fix, and of the classifier alone (None: no face)."""
+    how: str
+    p: float | None
+    fix: float | None
+    alone: float | None
+
+
+def balanced(ys: list[int], ps: list[float]) -> tuple[float, float, float]:
+    """Balanced accuracy, mask recall and no-mask recall at the pipeline's mask_threshold (0.5)."""
+    y, pr = np.array(ys), np.array(ps) >= 0.5
+    mr = float(pr[y == 1].mean()) if (y == 1).any() else float("nan")
+    nr = float((~pr[y == 0]).mean()) if (y == 0).any() else float("nan")
+    return 0.5 * (mr + nr), mr, nr
+
+
 def masks(a: argparse.Namespace) -> None:
-    """bench_masks.masks_real's held-out faces (train_mask.chips_of's look) with the photo lit:
-    the face box for the light comes from the unaltered photo, the chip from the lit one."""
-    from attendance.vision.detect.detector import DetectorConfig, detect_faces
+    """bench_masks.masks_real's held-out faces (train_mask.chips_of's look: the pipeline's detector,
+    enrolment's as a fallback, the largest face's chip) with the photo lit. The light falls on the
+    unaltered photo's faces (a photo with none found: a face-sized box in its middle); the face and
+    its chip come from the lit photo. Per condition: the faces found, the classifier's balanced
+    accuracy on them, the photos whose verdict differs from the unaltered photo's (both found), the
+    classifier alone (the lit pixels through the unaltered photo's landmarks: no detection or
+    landmark change), and the same with the fix (lighting.expose_face on the chip, as
+    PipelineConfig.even_light does before the classifier)."""
+    from attendance.vision.detect.detector import DetectorConfig
     from attendance.vision.faces import face_chip, landmarks5
     from attendance.vision.lighting import expose_face
     from attendance.vision.mask import default_classifier
     from attendance.vision.training.train_mask import is_test
 
+    t0 = time.time()
     clf = default_classifier()
     cfg = DetectorConfig(min_face_px=60, max_work_pixels=2e6)
-    photos_ = [(label, p) for label, folder in ((1, "with_mask"), (0, "without_mask"))
-               for p in sorted((bfw.DATA / "masks/real" / folder).glob("*")) if is_test(p)]
-    prepared = []
-    for label, p in photos_:
+    paths = [(label, p) for label, folder in ((1, "with_mask"), (0, "without_mask"))
+             for p in sorted((bfw.DATA / "masks/real" / folder).glob("*")) if is_test(p)]
+    prepared: list[MaskPhoto] = []
+    for label, p in paths:
         bgr = cv2.imread(str(p))
         if bgr is None:
             continue
@@ -415,31 +471,145 @@ def masks(a: argparse.Namespace) -> None:
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         pad = int(0.3 * max(rgb.shape[:2]))
         padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-        found = sorted((b for b, _ in detect_faces(padded, cfg)), key=lambda b: -b[2])
-        boxes = [(x + w / 2, y + h / 2, float(w)) for x, y, w, h in found[:3]]
-        prepared.append((label, padded, boxes))
-    print(f"masks/real held-out: {len(prepared)} photos, {sum(bool(b) for _, _, b in prepared)} with a face "
-          "detected unaltered")
-    print("| condition | faces detected | balanced accuracy | mask recall | no-mask recall | the same with the fix "
-          "(lighting.expose_face on the chip) |")
-    print("|---|---|---|---|---|---|")
-    for cond in a.conditions.split(","):
+        box, how, boxes = mask_face(padded, pad, cfg)
+        faces = [(x + w / 2, y + h / 2, float(w)) for x, y, w, h in boxes[:3]]
+        if not faces:   # masks/real's photos are of one face: light the middle as a face
+            h, w = rgb.shape[:2]
+            faces = [(pad + w / 2, pad + h / 2, 0.6 * min(h, w))]
+        prepared.append(MaskPhoto(p.name, label, padded, pad, faces, how,
+                                  landmarks5(padded, box) if box is not None else None))
+    n1 = sum(m.label for m in prepared)
+    print(f"masks/real held-out: {len(prepared)} photos ({n1} with a mask, {len(prepared) - n1} without); "
+          f"unaltered, a face found in {sum(m.found != 'none' for m in prepared)} "
+          f"({sum(m.found == 'fallback' for m in prepared)} by enrolment's detector) ({time.time() - t0:.0f} s)",
+          flush=True)
+    conds = a.conditions.split(",")
+    if "unaltered" not in conds:
+        conds = ["unaltered", *conds]
+    res: dict[str, list[MaskVerdict]] = {}
+    for cond in conds:
+        c0 = time.process_time()
         rng = np.random.default_rng(5)
-        ys, chips = [], []
-        for label, padded, boxes in prepared:
-            lit = light(cond, padded, boxes, rng)
-            found = sorted((b for b, _ in detect_faces(lit, cfg)), key=lambda b: -b[2])
-            if not found:
+        rows: list[MaskVerdict] = []
+        for m in prepared:
+            lit = light(cond, m.padded, m.faces, rng)
+            box, how, _ = mask_face(lit, m.pad, cfg)
+            alone = None
+            if m.shape is not None:
+                alone = float(clf.predict_proba([face_chip(lit, m.shape)])[0])
+            if box is None:
+                rows.append(MaskVerdict(how, None, None, alone))
                 continue
-            ys.append(label)
-            chips.append(face_chip(lit, landmarks5(lit, found[0])))
-        y = np.array(ys)
-        cells = []
-        for cs in (chips, [expose_face(c) for c in chips]):
-            pr = clf.predict_proba(cs) >= 0.5
-            mr, nr = pr[y == 1].mean(), (~pr[y == 0]).mean()
-            cells.append(f"{0.5 * (mr + nr):.1%} | {mr:.1%} | {nr:.1%}")
-        print(f"| {cond} | {len(y)} | {cells[0]} | {cells[1].replace(' | ', ' / ')} |", flush=True)
+            chip = face_chip(lit, landmarks5(lit, box))
+            p_lit, p_fix = (float(v) for v in clf.predict_proba([chip, expose_face(chip)]))
+            rows.append(MaskVerdict(how, p_lit, p_fix, alone))
+        res[cond] = rows
+        print(f"  {cond}: {time.process_time() - c0:.0f} s CPU ({time.time() - t0:.0f} s)", flush=True)
+    if a.json:
+        a.json.write_text(json.dumps({"photos": [[m.name, m.label, m.found] for m in prepared],
+                                      "conditions": {c: [vars(r) for r in rs] for c, rs in res.items()}},
+                                     indent=1))
+    mask_table(prepared, res)
+
+
+def mask_table(prepared: list[MaskPhoto], res: dict[str, list[MaskVerdict]]) -> None:
+    labels = [m.label for m in prepared]
+    base = res["unaltered"]
+
+    def changed(rows: list[MaskVerdict], k: str) -> str:
+        """Photos whose verdict (field k) differs from the unaltered photo's, both found:
+        all (masked -> not masked, not masked -> masked)."""
+        off = on = 0
+        for r0, r in zip(base, rows, strict=True):
+            p0, p1 = getattr(r0, k), getattr(r, k)
+            if p0 is not None and p1 is not None and (p0 >= 0.5) != (p1 >= 0.5):
+                off += p0 >= 0.5
+                on += p0 < 0.5
+        return f"{off + on} ({off} / {on})"
+
+    def acc(rows: list[MaskVerdict], k: str) -> str:
+        got = [(y, getattr(r, k)) for y, r in zip(labels, rows, strict=True) if getattr(r, k) is not None]
+        b, mr, nr = balanced([y for y, _ in got], [p for _, p in got])
+        return f"{b:.1%} ({mr:.1%} / {nr:.1%})"
+
+    n1 = sum(labels)
+    print(f"\nmasks/real held-out, {len(prepared)} photos ({n1} with a mask, {len(prepared) - n1} without); "
+          "threshold 0.5; verdicts changed against the unaltered photo (both found): all (masked -> not / "
+          "not -> masked)")
+    print("| condition | faces found (by enrolment's detector) | lost / gained against unaltered | "
+          "balanced accuracy (mask / no-mask recall) | verdicts changed | classifier alone: balanced accuracy | "
+          "changed | with the fix (expose_face on the chip): balanced accuracy | changed |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for cond, rows in res.items():
+        found = sum(r.p is not None for r in rows)
+        fb = sum(r.how == "fallback" for r in rows)
+        lost = sum(r0.p is not None and r.p is None for r0, r in zip(base, rows, strict=True))
+        gained = sum(r0.p is None and r.p is not None for r0, r in zip(base, rows, strict=True))
+        print(f"| {cond} | {found}/{len(rows)} ({fb}) | {lost} / {gained} | {acc(rows, 'p')} | {changed(rows, 'p')} | "
+              f"{acc(rows, 'alone')} | {changed(rows, 'alone')} | {acc(rows, 'fix')} | {changed(rows, 'fix')} |",
+              flush=True)
+
+
+def mask_scenes(a: argparse.Namespace) -> None:
+    """bench_masks.masks_scenes's score in `apel analyze`'s look for images (STILLS_CFG, the
+    summary's masks/scenes figure) with the image lit: an image counts when a face found in it is
+    called masked (every image of masks/scenes shows masked people; none is trained on). The light
+    falls on the faces found in the unaltered image (an image with none found is lit without faces:
+    backlight only brightens it, a side shadow leaves it as it is). Per condition: images with a
+    masked face found, with any face found, hits lost / gained against the unaltered image, and the
+    classifier alone (the faces found unaltered, their landmarks, the lit pixels)."""
+    from bench_masks import STILLS_CFG, load_rgb
+
+    from attendance.vision.detect.detector import detect_faces
+    from attendance.vision.faces import face_chip, landmarks5
+    from attendance.vision.mask import default_classifier
+
+    t0 = time.time()
+    clf = default_classifier()
+    scenes = sorted((bfw.DATA / "masks/scenes").glob("*/*.jpg"))[::a.scenes_step]
+    prepared = []
+    for p in scenes:
+        rgb = load_rgb(p, 640)
+        found = [b for b, _ in detect_faces(rgb, STILLS_CFG)]
+        prepared.append((rgb, [(x + w / 2, y + h / 2, float(w)) for x, y, w, h in found],
+                         [landmarks5(rgb, b) for b in found]))
+    print(f"\nmasks/scenes, every {a.scenes_step}th image: {len(prepared)} images, a face found unaltered in "
+          f"{sum(bool(f) for _, f, _ in prepared)} ({time.time() - t0:.0f} s)", flush=True)
+    conds = a.conditions.split(",")
+    if "unaltered" not in conds:
+        conds = ["unaltered", *conds]
+    res: dict[str, list[tuple[int, bool, bool]]] = {}   # per image: faces found, a masked one, classifier alone
+    for cond in conds:
+        c0 = time.process_time()
+        rng = np.random.default_rng(6)
+        rows = []
+        for rgb, faces, shapes in prepared:
+            lit = light(cond, rgb, faces, rng)
+            found = [b for b, _ in detect_faces(lit, STILLS_CFG)]
+            chips = [face_chip(lit, landmarks5(lit, b)) for b in found]
+            hit = bool(chips) and bool((clf.predict_proba(chips) >= 0.5).any())
+            alone = bool(shapes) and bool((clf.predict_proba([face_chip(lit, s) for s in shapes]) >= 0.5).any())
+            rows.append((len(found), hit, alone))
+        res[cond] = rows
+        print(f"  {cond}: {time.process_time() - c0:.0f} s CPU ({time.time() - t0:.0f} s)", flush=True)
+    if a.json:
+        out = json.loads(a.json.read_text()) if a.json.exists() else {}
+        out["scenes"] = {"images": [str(p.relative_to(bfw.DATA / "masks/scenes")) for p in scenes], "conditions": res}
+        a.json.write_text(json.dumps(out, indent=1))
+    base = res["unaltered"]
+    n = len(prepared)
+    print(f"\nmasks/scenes ({n} images, all masked), apel analyze's look: images with a face found and called masked")
+    print("| condition | a masked face found | any face found (faces) | hits lost / gained against unaltered | "
+          "classifier alone (the unaltered image's faces) | lost / gained |")
+    print("|---|---|---|---|---|---|")
+    for cond, rows in res.items():
+        hits, n_alone = sum(r[1] for r in rows), sum(r[2] for r in rows)
+        lost = sum(r0[1] and not r[1] for r0, r in zip(base, rows, strict=True))
+        gained = sum(r[1] and not r0[1] for r0, r in zip(base, rows, strict=True))
+        a_lost = sum(r0[2] and not r[2] for r0, r in zip(base, rows, strict=True))
+        a_gained = sum(r[2] and not r0[2] for r0, r in zip(base, rows, strict=True))
+        print(f"| {cond} | {hits}/{n} ({hits / n:.1%}) | {sum(r[0] > 0 for r in rows)} ({sum(r[0] for r in rows)}) | "
+              f"{lost} / {gained} | {n_alone}/{n} ({n_alone / n:.1%}) | {a_lost} / {a_gained} |", flush=True)
 
 
 def samples(a: argparse.Namespace) -> None:
@@ -476,7 +646,11 @@ def main() -> None:
     o.add_argument("--fix-conditions", default="", help="the conditions with a fix-on run too (default: all)")
     o.add_argument("--json", type=Path, default=None, help="append the rows here (a batch of a longer run)")
     m = sub.add_parser("masks")
-    m.add_argument("--conditions", default=conds)
+    m.add_argument("--conditions", default=conds, help="unaltered is always run (the same-run baseline)")
+    m.add_argument("--json", type=Path, default=None, help="write each photo's P(mask) per condition here")
+    m.add_argument("--real", type=int, default=1, help="0: leave out masks/real's held-out photos")
+    m.add_argument("--scenes-step", type=int, default=0,
+                   help="also masks/scenes in apel analyze's look, every Nth image (1: all 480; 0: not run)")
     r = sub.add_parser("report")
     r.add_argument("files", type=Path, nargs="+")
     s = sub.add_parser("samples")
@@ -485,7 +659,13 @@ def main() -> None:
     if a.part == "report":
         office_table([row for f in a.files for row in json.loads(f.read_text())])
         return
-    {"photos": photos, "offices": offices, "masks": masks, "samples": samples}[a.part](a)
+    if a.part == "masks":
+        if a.real:
+            masks(a)
+        if a.scenes_step:
+            mask_scenes(a)
+        return
+    {"photos": photos, "offices": offices, "samples": samples}[a.part](a)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import pickle
 import random
 import shutil
 import sys
@@ -117,6 +118,7 @@ from attendance.vision.config import DEFAULT_RECOGNISER, PipelineConfig, backend
 from attendance.vision.pipeline import OfficePipeline
 from attendance.vision.training.protocol import DATA, identities
 from attendance.vision.training.synth_office import make_office
+from attendance.vision.types import RosterPerson
 
 try:   # the operator's "present by hand" (issue 18), where the tree has it
     mark_present_by_hand: Any = importlib.import_module("attendance.assemblies.present_by_hand").mark_present_by_hand
@@ -129,6 +131,7 @@ MIN_DISTANCE_M = 1.0
 SIZES = {1080: (1920, 1080), 720: (1280, 720)}
 MAX_ENROL = 3
 WESTERN_FILL = 3     # rmfd people added to the 17 Western ones to make 20
+LEARNED = ("sighting", "masked_sighting")   # template kinds learned from the office's camera
 
 
 def rmfd_people() -> dict[str, list[Path]]:
@@ -296,6 +299,9 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
         committed(start_assembly)(s, a.id, actor=leader)
         aid = a.id
         roster, names = roster_for_office(s, o.office_id, backend)
+        if a_args.ignore_learned:   # the pipeline reads the enrolment's templates only (learning's baseline)
+            roster = [RosterPerson(p.person_id, p.embeddings[keep], tuple(k for k in p.kinds if k not in LEARNED))
+                      for p in roster for keep in [np.asarray([k not in LEARNED for k in p.kinds], bool)]]
         geometry = load_geometry(s, [int(p.person_id) for p in roster]) or None
         row.learned = s.execute(select(FaceTemplate.id).join(Employee, Employee.id == FaceTemplate.employee_id)
                                 .where(Employee.office_id == o.office_id,
@@ -310,6 +316,8 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
     truth_of: dict[str, Counter] = {}
     named_of: dict[str, Counter] = {}
     width_of: dict[str, list[float]] = {}
+    emb_of: dict[str, np.ndarray] = {}    # the track's latest mean embedding (--dump)
+    mask_of: dict[str, list[bool]] = {}
     frames_obs = []
     t0 = time.time()
     last_camera = "none"
@@ -332,6 +340,10 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
                 truth_of.setdefault(key, Counter())[folder[pid]] += 1
                 width_of.setdefault(key, []).append(float(res.faces[i].box[2]))
             for face in res.faces:
+                fkey = f"{info.track_prefix}-{face.track_id}"
+                if face.embedding is not None:
+                    emb_of[fkey] = face.embedding
+                mask_of.setdefault(fkey, []).append(bool(face.mask))
                 if face.person_id is not None:
                     named_of.setdefault(f"{info.track_prefix}-{face.track_id}", Counter())[face.person_id] += 1
             row.faces_px += [float(f.box[2]) for f in res.faces]
@@ -353,6 +365,17 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
 
         marked = people_marked()
         present_emp = {o.employee[p] for p in present}
+        if a_args.dump:
+            # Per track: the truth's employee, its latest mean embedding, masked (most frames), median
+            # width and the names given; and the roster the day began with: offline gallery studies.
+            a_args.dump.mkdir(parents=True, exist_ok=True)
+            tracks = [{"key": k, "emp": o.employee[v.most_common(1)[0][0]], "emb": emb_of[k],
+                       "masked": sum(mask_of.get(k, [])) * 2 > len(mask_of.get(k, [])),
+                       "width": float(np.median(width_of[k])), "frames": sum(v.values()),
+                       "named": dict(named_of.get(k, {}))} for k, v in truth_of.items() if k in emb_of]
+            with open(a_args.dump / f"{o.kind}_{o.seed}_d{day}.pkl", "wb") as fh:
+                pickle.dump({"roster": [(p.person_id, p.embeddings, tuple(p.kinds)) for p in roster],
+                             "tracks": tracks, "present": sorted(present_emp), "marked": sorted(marked)}, fh)
         away_emp = {o.employee[p] for p in away}
         row.present, row.absent = len(present_emp), len(away_emp)
         row.auto = len(marked & present_emp)
@@ -511,6 +534,11 @@ def main() -> None:
     ap.add_argument("--recogniser", default=DEFAULT_RECOGNISER,
                     help="the recogniser spec (as APEL_RECOGNIZER): enrolment, the live pipeline and the templates "
                          "learned from confirmations all use it, e.g. dlib+faceres+arcface")
+    ap.add_argument("--ignore-learned", action="store_true",
+                    help="the pipeline reads only the enrolment's templates (learning's baseline); the operator "
+                         "still confirms faces and the templates are still stored")
+    ap.add_argument("--dump", type=Path, default=None,
+                    help="folder: per office-day, the roster and each track's embedding and truth (pickle)")
     ap.add_argument("--work", type=Path, default=None, help="folder for clips and the database (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=None,
                     help="write the per-office, per-day rows here (rewritten after each office-day)")
@@ -564,6 +592,7 @@ def main() -> None:
         for o in offices:
             r = run_day(factory, o, day, a, work, leader_id)
             out.append({"kind": o.kind, "seed": o.seed, "day": day, "recogniser": a.recogniser,
+                        "ignore_learned": a.ignore_learned,
                         **{k: (dict(v) if isinstance(v, Counter) else v) for k, v in vars(r).items()
                            if k not in ("faces_px", "people")},
                         "faces_px": [round(w, 1) for w in r.faces_px],

@@ -173,7 +173,7 @@ def assign_item(session: Session, item: ReviewItem, *, actor: User, employee_id:
 def template_kind(track: SightingTrack) -> str:
     """The kind of template a confirmed face teaches: "masked_sighting" for a track seen masked
     (counts.is_masked, as the roll-call counts it), which the gallery keeps with the masked
-    variants; else "sighting", averaged with the photos."""
+    variants; else "sighting", a centroid of its own beside the photos' (recognisers.LEARNED_KINDS)."""
     return "masked_sighting" if is_masked(track.mask_frames or 0, track.mask_total or 0) else "sighting"
 
 

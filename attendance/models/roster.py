@@ -67,8 +67,9 @@ class FaceTemplate(Base):
     # float32 little-endian bytes; dimension is len/4 (128 for dlib).
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     # photo: enrolled from an uploaded photo; masked: synthetic masked variant of a photo;
-    # sighting: a face from the office camera that HR confirmed; masked_sighting: one the camera
-    # saw masked (averaged with the masked variants, not the photos: recognisers.MASKED_KINDS).
+    # sighting: a face from the office camera that HR confirmed (a centroid of its own beside the
+    # photos': recognisers.LEARNED_KINDS); masked_sighting: one the camera saw masked (averaged with
+    # the masked variants, not the photos: recognisers.MASKED_KINDS).
     kind: Mapped[str] = mapped_column(String(16), default="photo")
     source_sha256: Mapped[str] = mapped_column(String(64), index=True)
     quality: Mapped[float] = mapped_column(Float, default=0.0)

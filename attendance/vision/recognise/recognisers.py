@@ -277,8 +277,14 @@ class MatchThresholds:
         return limit if first else min(limit, per_photos(self.elimination_accept))
 
 
-# Templates averaged into a person's centroid (masked variants have a centroid of their own).
+# Templates behind a person's unmasked look: enrolment's photos and the unmasked faces the office
+# confirmed as them. Counted together as the person's photos (Gallery.photos, for the limits).
 PHOTO_KINDS = ("photo", "sighting")
+# The confirmed unmasked faces ("sighting", review.assign_item) have a centroid of their own beside
+# the photos' centroid, and a face is as near a person as the nearer of the two: averaged into the
+# photo centroid they named fewer of their people's later faces (bench_apel_days, 16 fresh East-Asian
+# offices, days 2-4: 339 -> 351 of 650 marked automatically; BENCHMARKS.md "Learning curve").
+LEARNED_KINDS = ("sighting",)
 # Templates averaged into the centroid of a person's masked look: enrolment's painted variants and
 # the masked faces the office confirmed as them ("masked_sighting", review.assign_item). A confirmed
 # masked face kept out of the photo centroid does not pull it toward a generic masked look (which
@@ -289,8 +295,9 @@ MASKED_KINDS = ("masked", "masked_sighting")
 
 @dataclass(frozen=True)
 class Gallery:
-    """A roster as centroids: per person, the mean of their photo (and confirmed sighting)
-    embeddings, and separately the mean of their masked variants (and confirmed masked faces).
+    """A roster as centroids: per person, the mean of their photo embeddings, the mean of their
+    confirmed unmasked faces (LEARNED_KINDS) where they have any, and the mean of their masked
+    variants (and confirmed masked faces); a face's distance to a person is to the nearest.
     Averaging several enrolment photos cancels pose and lighting of single photos, and names more
     tracks right than nearest-template matching, with fewer wrong names (docs/vision.md)."""
     ids: tuple[str, ...]
@@ -309,7 +316,7 @@ class Gallery:
             kinds = tuple(p.kinds) if len(p.kinds) == len(e) else ("photo",) * len(e)
             ids.append(p.person_id)
             photos.append(sum(k in PHOTO_KINDS for k in kinds))
-            for group in (PHOTO_KINDS, MASKED_KINDS):
+            for group in (("photo",), LEARNED_KINDS, MASKED_KINDS):
                 sel = [k in group for k in kinds]
                 if any(sel):
                     rows.append(e[np.asarray(sel)].mean(axis=0))

@@ -17,9 +17,11 @@ def test_masked_sighting_joins_the_masked_centroid_only():
     g = Gallery.build([RosterPerson("a", np.stack([e[0], e[1], e[2], e[3]]), kinds),
                        RosterPerson("b", np.stack([e[4]]), ("photo",))])
     assert g.photos == (2, 1)   # photos and unmasked sightings; a masked one is not a photo
-    photo = g.person_distances(((e[0] + e[2]) / 2)[None], photos_only=True)[0]
+    # the photo and the unmasked sighting each a centroid of their own (test_learned_sightings)
+    photo = g.person_distances(np.stack([e[0], e[2]]), photos_only=True)[:, 0]
     masked = g.person_distances(((e[1] + e[3]) / 2)[None], masked_only=True)[0]
-    assert photo[0] == pytest.approx(0.0) and masked[0] == pytest.approx(0.0)
+    assert photo == pytest.approx([0.0, 0.0]) and masked[0] == pytest.approx(0.0)
+    assert g.person_distances(e[3][None], photos_only=True)[0, 0] == pytest.approx(np.sqrt(2))
     assert np.isinf(masked[1])
     # the covered way: the masked sighting pulls the covered half toward itself, not the as-is half
     d = covered_distances(g, e[3][None], e[3][None])

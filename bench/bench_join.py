@@ -201,30 +201,12 @@ async def main() -> None:
 
 @contextmanager
 def probe_serve(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`apel serve` through bench/join_probe.py (stamps of each join's steps in its log: `wspan`), as
-    tests/servers.apel_serve starts it otherwise."""
-    import httpx
+    """`apel serve` through bench/join_probe.py (stamps of each join's steps in its log: `wspan`), started
+    and stopped as tests/servers.apel_serve starts any server."""
+    from tests.servers import apel_serve
 
-    from tests.servers import free_port
-
-    port = free_port()
-    with open(log_path, "w") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "join_probe.py"), "serve", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, log_path.read_text()
-            time.sleep(0.3)
-        yield url, proc
-    finally:
-        stop_node(proc)
+    with apel_serve(env, log_path, command=(str(ROOT / "bench" / "join_probe.py"), "serve")) as served:
+        yield served
 
 
 def web_spans(log: Path, joined: float) -> dict[str, dict[str, float]]:

@@ -63,13 +63,14 @@ class ServerThread:
 
 @contextmanager
 def apel_serve(env: dict[str, str], log_path: Path, port: int | None = None,
-               extra_args: tuple[str, ...] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
+               extra_args: tuple[str, ...] = (),
+               command: tuple[str, ...] = ("-m", "app.cli", "serve")) -> Iterator[tuple[str, subprocess.Popen]]:
     """`apel serve` (with `extra_args`, e.g. --demo) in its own process with `env`, answering /health; yields
-    its URL and process. On the way out a process still running is terminated (killed after 10 s), so none
-    outlives the test."""
+    its URL and process. `command`: what Python runs (a bench's probe that wraps `serve`). On the way out a
+    process still running is terminated (killed after 10 s), so none outlives the test."""
     port = port or free_port()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra_args],
+        proc = subprocess.Popen([sys.executable, *command, "--port", str(port), *extra_args],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -345,7 +345,7 @@ def run_day(factory: Any, o: BenchOffice, day: int, a_args: argparse.Namespace, 
                     emb_of[fkey] = face.embedding
                 mask_of.setdefault(fkey, []).append(bool(face.mask))
                 if face.person_id is not None:
-                    named_of.setdefault(f"{info.track_prefix}-{face.track_id}", Counter())[face.person_id] += 1
+                    named_of.setdefault(fkey, Counter())[face.person_id] += 1
             row.faces_px += [float(f.box[2]) for f in res.faces]
             if res.camera:
                 last_camera = "+".join([str(res.camera.get("state")), *res.camera.get("advice", [])])

@@ -68,7 +68,7 @@ class RollcallPublisher:
     def poke(self, assembly_id: int) -> None:
         """Another process wrote sightings of this apel (a vision node's NOTIFY): its roll-call is due,
         published now if the throttle allows (one publishing task at a time however many pokes come;
-        what the throttle holds back goes out on the next publish_due)."""
+        what the throttle holds back goes out when it allows, by publish_due's timer)."""
         if not self._hub.has_subscribers(assembly_id):
             return
         self.mark_due(assembly_id)
